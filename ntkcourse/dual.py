@@ -32,6 +32,7 @@ from typing import Callable, NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 from jax.scipy.special import erf as _erf
 
 __all__ = [
@@ -51,6 +52,8 @@ __all__ = [
 
 _PI = math.pi
 _RHO_SNAP = 8 * np.finfo(np.float64).eps
+_INV_2PI = 1.0 / (2.0 * math.pi)
+_TINY = np.finfo(np.float64).tiny
 
 # Coefficients, in powers of t = 8 z - 1, of the polynomial that approximates
 # g(z) = (arcsin(sqrt z) - sqrt z) / z^{3/2} on 0 <= z <= 1/4.  Obtained by
@@ -120,12 +123,24 @@ class DualActivation(NamedTuple):
     dnngp_diag: Callable
 
 
+def _inv_sqrt(v):
+    """1 / sqrt(v) where v > 0, and 0 where v = 0 (a zero input has no direction)."""
+    return jnp.where(v > 0, lax.rsqrt(jnp.where(v > 0, v, 1.0)), 0.0)
+
+
+# Performance note for the closed forms below: the variances a and b arrive as
+# arrays that broadcast against c (shapes (n1, 1) and (1, n2)). Every square
+# root or division of a or b alone is written on a or b *before* they meet c,
+# so XLA evaluates it once per input rather than once per kernel entry; the
+# per-entry work is then a few multiplications, one or two square roots and
+# the arc-cosine polynomial.
+
+
 def _safe_correlation(a, b, c):
     """rho = c / sqrt(a b), clipped to [-1, 1]; 0 where a b = 0 (a zero input)."""
-    ab = a * b
-    positive = ab > 0
-    rho = c / jnp.sqrt(jnp.where(positive, ab, 1.0))
-    return jnp.where(positive, jnp.clip(rho, -1.0, 1.0), 0.0), jnp.sqrt(jnp.where(positive, ab, 0.0))
+    rho = c * _inv_sqrt(a) * _inv_sqrt(b)
+    sqrt_ab = jnp.sqrt(jnp.maximum(a, 0.0)) * jnp.sqrt(jnp.maximum(b, 0.0))
+    return jnp.clip(rho, -1.0, 1.0), sqrt_ab
 
 
 def _relu_parts(a, b, c):
@@ -143,8 +158,8 @@ def _relu_parts(a, b, c):
     rho = jnp.where(1.0 - jnp.abs(rho) < _RHO_SNAP, jnp.sign(rho), rho)
     theta = arccos(rho)
     sin_theta = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
-    e_relu = (sqrt_ab * sin_theta + (_PI - theta) * c) / (2 * _PI)
-    e_step = (_PI - theta) / (2 * _PI)
+    e_relu = (sqrt_ab * sin_theta + (_PI - theta) * c) * _INV_2PI
+    e_step = (_PI - theta) * _INV_2PI
     return e_relu, e_step
 
 
@@ -218,13 +233,20 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
     def fn(x):
         return amp * _erf(scale * x) + shift
 
+    def _ratio(va, vb, cov):
+        # r = 2 b^2 c / sqrt((1 + 2 b^2 a)(1 + 2 b^2 b)), the factors taken per input.
+        ia = lax.rsqrt(1 + s2 * va)
+        ib = lax.rsqrt(1 + s2 * vb)
+        return jnp.clip(s2 * cov * ia * ib, -1.0, 1.0), ia * ib
+
     def nngp(va, vb, cov):
-        denom = jnp.sqrt((1 + s2 * va) * (1 + s2 * vb))
-        return 2 * amp**2 / _PI * jnp.arcsin(jnp.clip(s2 * cov / denom, -1.0, 1.0)) + shift**2
+        r, _ = _ratio(va, vb, cov)
+        return 2 * amp**2 / _PI * (0.5 * _PI - arccos(r)) + shift**2
 
     def dnngp(va, vb, cov):
-        det = (1 + s2 * va) * (1 + s2 * vb) - (s2 * cov) ** 2
-        return 4 * amp**2 * scale**2 / _PI / jnp.sqrt(det)
+        # 1 / sqrt(P - (2 b^2 c)^2) = P^{-1/2} (1 - r^2)^{-1/2}
+        r, inv_sqrt_p = _ratio(va, vb, cov)
+        return 4 * amp**2 * scale**2 / _PI * inv_sqrt_p * lax.rsqrt(jnp.maximum(1.0 - r * r, _TINY))
 
     def nngp_diag(va):
         return 2 * amp**2 / _PI * jnp.arcsin(s2 * va / (1 + s2 * va)) + shift**2
@@ -254,18 +276,23 @@ def gelu() -> DualActivation:
     def fn(x):
         return x * 0.5 * (1 + _erf(x / math.sqrt(2)))
 
+    def _parts(va, vb, c):
+        # With P = (1+a)(1+b): r = c / sqrt(P), D = sqrt(P - c^2) = sqrt(P) sqrt(1 - r^2).
+        ia, ib = lax.rsqrt(1 + va), lax.rsqrt(1 + vb)
+        r = jnp.clip(c * ia * ib, -1.0, 1.0)
+        inv_d = ia * ib * lax.rsqrt(jnp.maximum(1.0 - r * r, _TINY))
+        return r, inv_d, ia * ia, ib * ib
+
     def nngp(va, vb, c):
-        p = (1 + va) * (1 + vb)
-        d2 = p - c * c
-        d = jnp.sqrt(d2)
-        asin = jnp.arcsin(jnp.clip(c / jnp.sqrt(p), -1.0, 1.0))
-        return c / 4 + c * asin / (2 * _PI) + (va * vb * d2 + c * c) / (2 * _PI * p * d)
+        r, inv_d, inv1a, inv1b = _parts(va, vb, c)
+        asin = 0.5 * _PI - arccos(r)
+        # (ab D^2 + c^2) / (2 pi P D) = (ab D + c^2 / D) / (2 pi P)
+        return c * 0.25 + c * asin * _INV_2PI + (va * vb / inv_d + c * c * inv_d) * inv1a * inv1b * _INV_2PI
 
     def dnngp(va, vb, c):
-        p = (1 + va) * (1 + vb)
-        d = jnp.sqrt(p - c * c)
-        asin = jnp.arcsin(jnp.clip(c / jnp.sqrt(p), -1.0, 1.0))
-        return 0.25 + asin / (2 * _PI) + c / (2 * _PI * d) * (1 / (1 + va) + 1 / (1 + vb)) + c / (2 * _PI * d**3)
+        r, inv_d, inv1a, inv1b = _parts(va, vb, c)
+        asin = 0.5 * _PI - arccos(r)
+        return 0.25 + asin * _INV_2PI + c * inv_d * _INV_2PI * (inv1a + inv1b) + c * inv_d**3 * _INV_2PI
 
     def nngp_diag(va):
         return nngp(va, va, va)
@@ -295,9 +322,11 @@ def sin(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
         return amp * jnp.sin(freq * x + phase)
 
     def _parts(va, vb, cov):
-        minus = jnp.exp(-(freq**2) * (va + vb - 2 * cov) / 2)
-        plus = jnp.exp(-(freq**2) * (va + vb + 2 * cov) / 2)
-        return minus, plus
+        # exp(-b^2 (a_u + b_v -+ 2c) / 2) = exp(-b^2 a_u / 2) exp(-b^2 b_v / 2) exp(+- b^2 c)
+        ea = jnp.exp(-(freq**2) * va / 2)
+        eb = jnp.exp(-(freq**2) * vb / 2)
+        ec = jnp.exp(freq**2 * cov)
+        return ea * eb * ec, ea * eb / ec
 
     def nngp(va, vb, cov):
         minus, plus = _parts(va, vb, cov)

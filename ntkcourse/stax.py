@@ -251,6 +251,20 @@ def _pool_pair_axes(x, axis: int, p: np.ndarray):
     return x
 
 
+def _fused_pair(nngp, ntk):
+    """Return (nngp, ntk) through one complex array, ``nngp + i ntk``.
+
+    Both outputs of an activation share the expensive part (the angle of the
+    arc-cosine kernels, the square roots). XLA on CPU does not fuse two
+    outputs into one loop: it would duplicate that work into each consumer,
+    and through a deep chain of layers the duplication compounds. Packing the
+    pair into one complex value gives every layer a single output, so a whole
+    fully connected network becomes one fused loop over the kernel entries.
+    """
+    z = lax.complex(nngp, ntk)
+    return jnp.real(z), jnp.imag(z)
+
+
 def _map_kernel(k: Kernel, fn: Callable[[Any, int], Any], ntk_too: bool = True) -> Kernel:
     """Apply a linear map ``fn(array, batch_ndim)`` to every covariance in k."""
     return k.replace(
@@ -269,10 +283,17 @@ def _map_kernel(k: Kernel, fn: Callable[[Any, int], Any], ntk_too: bool = True) 
 def _as_input(x, name: str):
     if isinstance(x, Kernel):
         return x
-    try:
-        arr = np.asarray(x)
-    except Exception as exc:  # pragma: no cover - numpy gives a clear message
-        raise TypeError(f"kernel_fn: `{name}` must be an array, got {type(x).__name__}.") from exc
+    if isinstance(x, jax.Array):
+        # Already on a device (e.g. a block placed by ntkcourse.batching): check
+        # it there rather than copying it back to the host.
+        arr = x
+        finite = bool(jnp.all(jnp.isfinite(x))) if jnp.issubdtype(x.dtype, jnp.inexact) else True
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # pragma: no cover - numpy gives a clear message
+            raise TypeError(f"kernel_fn: `{name}` must be an array, got {type(x).__name__}.") from exc
+        finite = None
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise TypeError(f"kernel_fn: `{name}` must be a numeric array, got dtype {arr.dtype}.")
     if arr.ndim < 2:
@@ -282,7 +303,9 @@ def _as_input(x, name: str):
         )
     if arr.size == 0:
         raise ValueError(f"kernel_fn: `{name}` is empty (shape {arr.shape}); expected at least one input.")
-    if not np.all(np.isfinite(arr)):
+    if finite is None:
+        finite = bool(np.all(np.isfinite(arr)))
+    if not finite:
         raise ValueError(f"kernel_fn: `{name}` contains NaN or infinite values.")
     return x
 
@@ -320,6 +343,10 @@ def _input_kernel(x1, x2, compute_ntk: bool, dtype) -> Kernel:
     return Kernel(nngp, ntk, cov1, cov2, tuple(x1.shape), tuple(shape2), False)
 
 
+_real = jax.jit(jnp.real)
+_imag = jax.jit(jnp.imag)
+
+
 def _normalise_get(get):
     if get is None:
         return None
@@ -337,7 +364,18 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
 
     @functools.partial(jax.jit, static_argnames=("compute_ntk", "dtype"))
     def _from_inputs(x1, x2, compute_ntk, dtype):
-        return kernel_layer_fn(_input_kernel(x1, x2, compute_ntk, dtype))
+        k = kernel_layer_fn(_input_kernel(x1, x2, compute_ntk, dtype))
+        if isinstance(k, Kernel) and k.ntk is not None and k.ntk.shape == k.nngp.shape:
+            # One output for the pair (see _fused_pair); unpacked outside the jit.
+            return k.replace(nngp=lax.complex(k.nngp, k.ntk), ntk=None), True
+        return k, False
+
+    def _run(x1, x2, compute_ntk, dtype):
+        k, packed = _from_inputs(x1, x2, compute_ntk, dtype)
+        if packed:
+            z = k.nngp
+            k = k.replace(nngp=_real(z), ntk=_imag(z))
+        return k
 
     def kernel_fn(x1, x2=None, get=None, *, dtype=jnp.float64, **unused_kwargs):
         """Infinite-width kernels of the network for inputs x1 and x2.
@@ -372,7 +410,7 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
                 raise ValueError(f"kernel_fn: `dtype` must be jnp.float64 or jnp.float32, got {dtype!r}.")
             compute_ntk = names is None or "ntk" in names
             with jax.enable_x64(True):
-                out = _from_inputs(x1, x2, compute_ntk, jnp.dtype(dtype))
+                out = _run(x1, x2, compute_ntk, jnp.dtype(dtype))
         if isinstance(out, (list, tuple)):
             raise ValueError(
                 "kernel_fn: the network ends with several branches (FanOut/parallel without FanInSum); "
@@ -862,6 +900,8 @@ def _activation_layer(act: dual.DualActivation):
         b = _interleave_ones(var2, 1, s, left=False, batch_pair=True)
         nngp = act.nngp(a, b, k.nngp)
         ntk = None if k.ntk is None else k.ntk * act.dnngp(a, b, k.nngp)
+        if ntk is not None:
+            nngp, ntk = _fused_pair(nngp, ntk)
 
         def self_cov(cov, var):
             if s == 0:

@@ -1,0 +1,148 @@
+"""Kernels of large input sets, computed block by block within a memory bound.
+
+``batch(kernel_fn, batch_size)`` returns a function with the signature of
+``kernel_fn`` that splits ``x1`` and ``x2`` into blocks of at most
+``batch_size`` inputs, computes the kernel of each pair of blocks, and writes
+it into a result held in host memory (NumPy). Only the blocks in flight live
+on the accelerator: one pair per device. With several JAX devices (GPUs, or
+CPU devices made with ``XLA_FLAGS=--xla_force_host_platform_device_count=N``)
+the blocks are dealt out to the devices in turn and computed concurrently.
+
+For ``x2=None`` the kernel is symmetric: only the blocks on and above the
+diagonal are computed, the others are their transposes. This mirrors
+``neural_tangents.batch`` (Novak et al. 2020) for the layers of
+:mod:`ntkcourse.stax`.
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import Callable, Optional
+
+import jax
+import numpy as np
+
+__all__ = ["batch"]
+
+
+def _blocks(n: int, size: int):
+    return [(start, min(start + size, n)) for start in range(0, n, size)]
+
+
+def _transpose_pairs(block: np.ndarray) -> np.ndarray:
+    """Kernel of (x2, x1) from the kernel of (x1, x2): swap the batch axes and
+    the two members of every spatial pair."""
+    axes = list(range(block.ndim))
+    for i in range(0, block.ndim, 2):
+        axes[i], axes[i + 1] = axes[i + 1], axes[i]
+    return np.transpose(block, axes)
+
+
+def batch(
+    kernel_fn: Callable,
+    batch_size: int,
+    device_count: int = -1,
+    store_on_device: bool = False,
+    progress: Optional[bool] = None,
+) -> Callable:
+    """Wrap ``kernel_fn`` to compute it over blocks of ``batch_size`` inputs.
+
+    Args:
+      kernel_fn: a ``kernel_fn`` of :mod:`ntkcourse.stax`.
+      batch_size: the largest number of inputs of x1 (and of x2) in one block.
+        Memory on the device is about that of one ``batch_size x batch_size``
+        kernel per device (times the spatial pairs for CNNs).
+      device_count: how many JAX devices to use; ``-1`` for all.
+      store_on_device: kept for neural-tangents compatibility; results are
+        always assembled in host memory, which is what bounds device memory.
+      progress: show a progress bar over the blocks (default: when stderr is
+        a terminal and there are more than 4 blocks).
+
+    Returns:
+      ``batched_kernel_fn(x1, x2=None, get=None, **kwargs)`` returning NumPy
+      arrays (or a named tuple of them) equal to ``kernel_fn``'s.
+    """
+    if not callable(kernel_fn):
+        raise TypeError(f"batch: `kernel_fn` must be callable, got {type(kernel_fn).__name__}.")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch: `batch_size` must be a positive integer, got {batch_size!r}.")
+    available = jax.devices()
+    if device_count == -1:
+        devices = available
+    elif isinstance(device_count, (int, np.integer)) and 1 <= device_count <= len(available):
+        devices = available[:device_count]
+    else:
+        raise ValueError(
+            f"batch: `device_count` must be -1 or between 1 and {len(available)} (the devices present), "
+            f"got {device_count!r}."
+        )
+    del store_on_device
+
+    def batched_kernel_fn(x1, x2=None, get=None, **kwargs):
+        if get is None:
+            raise ValueError("batch: `get` must name the kernels to compute ('nngp', 'ntk' or both).")
+        names = (get,) if isinstance(get, str) else tuple(get)
+        x1 = np.asarray(x1)
+        symmetric = x2 is None
+        x2_ = x1 if symmetric else np.asarray(x2)
+        if x1.ndim < 2 or x1.shape[0] == 0:
+            raise ValueError(f"batch: `x1` must have a non-empty batch axis, got shape {x1.shape}.")
+        if x2_.ndim < 2 or x2_.shape[0] == 0:
+            raise ValueError(f"batch: `x2` must have a non-empty batch axis, got shape {x2_.shape}.")
+        rows, cols = _blocks(x1.shape[0], batch_size), _blocks(x2_.shape[0], batch_size)
+        pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
+
+        outputs = {}
+        show = progress if progress is not None else (sys.stderr.isatty() and len(pairs) > 4)
+        bar = None
+        if show:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(pairs), desc="kernel blocks", unit="block")
+
+        def launch(pair, device):
+            i, j = pair
+            (r0, r1), (c0, c1) = rows[i], cols[j]
+            with jax.enable_x64(True):
+                a = jax.device_put(x1[r0:r1], device)
+                b = None if (symmetric and i == j) else jax.device_put(x2_[c0:c1], device)
+            return kernel_fn(a, b, names, **kwargs)
+
+        def store(pair, result):
+            i, j = pair
+            (r0, r1), (c0, c1) = rows[i], cols[j]
+            for name in names:
+                block = np.asarray(result if len(names) == 1 else getattr(result, name))
+                if name not in outputs:
+                    outputs[name] = np.empty((x1.shape[0], x2_.shape[0]) + block.shape[2:], block.dtype)
+                outputs[name][r0:r1, c0:c1] = block
+                if symmetric and i != j:
+                    outputs[name][c0:c1, r0:r1] = _transpose_pairs(block)
+
+        # One block per device in flight: launches are asynchronous, so the
+        # devices compute concurrently while the host copies earlier results.
+        for group in _chunks(pairs, len(devices)):
+            launched = [(pair, launch(pair, dev)) for pair, dev in zip(group, devices)]
+            for pair, result in launched:
+                store(pair, result)
+                if bar is not None:
+                    bar.update(1)
+        if bar is not None:
+            bar.close()
+        if len(names) == 1:
+            return outputs[names[0]]
+        from collections import namedtuple
+
+        return namedtuple("Kernel", names)(*(outputs[n] for n in names))
+
+    batched_kernel_fn.devices = tuple(devices)
+    return batched_kernel_fn
+
+
+def _chunks(seq, size):
+    it = iter(seq)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
+        yield chunk
