@@ -89,6 +89,14 @@ def test(extra) -> int:
 
 
 def main(argv) -> int:
+    try:
+        return _main(argv)
+    except subprocess.CalledProcessError as exc:
+        print(f"\nFailed (exit status {exc.returncode}): {' '.join(map(str, exc.cmd))}", file=sys.stderr)
+        return exc.returncode or 1
+
+
+def _main(argv) -> int:
     if not argv or argv[0] not in {"book", "test", "env"}:
         print(__doc__)
         return 2

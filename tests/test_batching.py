@@ -1,0 +1,121 @@
+"""Blocked kernel computation (ntkcourse.batching.batch).
+
+Claims: blocks give the same kernel as one call (to round-off: each entry is
+computed by the same formulas, only the matrix product of the input kernel is
+split, so 1e-13 relative covers summation order); no block exceeds
+``batch_size`` inputs; symmetric kernels compute only the upper blocks; and
+with two (virtual CPU) devices both devices get blocks and the result is the
+same.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcourse import batching, stax
+
+
+def _mlp():
+    return stax.serial(stax.Dense(64, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(1, W_std=1.5))
+
+
+def _cnn():
+    return stax.serial(stax.Conv(8, (3, 3), padding="SAME", b_std=0.1), stax.Relu(), stax.Conv(8, (2, 2)), stax.Erf())
+
+
+@pytest.fixture(scope="module")
+def fc_inputs():
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((23, 6)), rng.standard_normal((17, 6))
+
+
+def test_blocked_symmetric_kernel_equals_unblocked(fc_inputs):
+    x1, _ = fc_inputs
+    _, _, kernel_fn = _mlp()
+    full = kernel_fn(x1, None, ("nngp", "ntk"))
+    blocked = batching.batch(kernel_fn, 5)(x1, None, ("nngp", "ntk"))
+    np.testing.assert_allclose(blocked.nngp, full.nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(blocked.ntk, full.ntk, rtol=1e-13, atol=1e-15)
+
+
+def test_blocked_cross_kernel_equals_unblocked(fc_inputs):
+    x1, x2 = fc_inputs
+    _, _, kernel_fn = _mlp()
+    full = kernel_fn(x1, x2, "ntk")
+    blocked = batching.batch(kernel_fn, 4)(x1, x2, "ntk")
+    np.testing.assert_allclose(blocked, full, rtol=1e-13, atol=1e-15)
+
+
+def test_blocked_cnn_kernel_keeps_spatial_pairs_in_order():
+    x = np.random.default_rng(1).standard_normal((7, 5, 4, 2))
+    _, _, kernel_fn = _cnn()
+    full = kernel_fn(x, None, "nngp")
+    blocked = batching.batch(kernel_fn, 3)(x, None, "nngp")
+    assert blocked.shape == full.shape == (7, 7, 4, 4, 3, 3)
+    np.testing.assert_allclose(blocked, full, rtol=1e-13, atol=1e-15)
+
+
+def test_no_block_holds_more_than_batch_size_inputs(fc_inputs):
+    x1, x2 = fc_inputs
+    _, _, kernel_fn = _mlp()
+    seen = []
+
+    def spy(a, b=None, get=None, **kw):
+        seen.append((a.shape[0], None if b is None else b.shape[0]))
+        return kernel_fn(a, b, get, **kw)
+
+    batching.batch(spy, 5)(x1, x2, "nngp")
+    assert seen and max(max(s for s in pair if s is not None) for pair in seen) <= 5
+
+
+def test_symmetric_kernel_computes_only_upper_blocks(fc_inputs):
+    x1, _ = fc_inputs
+    _, _, kernel_fn = _mlp()
+    calls = []
+
+    def spy(a, b=None, get=None, **kw):
+        calls.append(b is None)
+        return kernel_fn(a, b, get, **kw)
+
+    batching.batch(spy, 5)(x1, None, "nngp")  # 23 inputs -> 5 blocks -> 15 upper pairs
+    assert len(calls) == 15 and sum(calls) == 5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"batch_size": 0}, "batch_size"), ({"batch_size": 4, "device_count": 99}, "device_count")],
+)
+def test_bad_arguments_name_the_argument(kwargs, match):
+    _, _, kernel_fn = _mlp()
+    with pytest.raises(ValueError, match=match):
+        batching.batch(kernel_fn, **kwargs)
+
+
+def test_blocks_are_spread_over_two_devices():
+    """Run in a fresh process with two virtual CPU devices (XLA_FLAGS)."""
+    script = textwrap.dedent(
+        """
+        import jax, numpy as np
+        from ntkcourse import stax, batching
+        assert len(jax.devices()) == 2, jax.devices()
+        _, _, kernel_fn = stax.serial(stax.Dense(32, b_std=0.1), stax.Relu(), stax.Dense(1))
+        used = set()
+        def spy(a, b=None, get=None, **kw):
+            used.add(next(iter(a.devices())))
+            return kernel_fn(a, b, get, **kw)
+        x = np.random.default_rng(0).standard_normal((20, 5))
+        blocked = batching.batch(spy, 4)(x, None, ("nngp", "ntk"))
+        full = kernel_fn(x, None, ("nngp", "ntk"))
+        assert len(used) == 2, used
+        np.testing.assert_allclose(blocked.ntk, full.ntk, rtol=1e-13, atol=1e-15)
+        print("OK", sorted(str(d) for d in used))
+        """
+    )
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.startswith("OK")
