@@ -41,7 +41,7 @@ import functools
 import math
 import numbers
 from collections import namedtuple
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -52,6 +52,8 @@ from . import dual
 
 __all__ = [
     "Kernel",
+    "LayerSpec",
+    "layer_spec",
     "serial",
     "parallel",
     "FanOut",
@@ -426,9 +428,33 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
     return kernel_fn
 
 
-def _layer(init_fn, apply_fn, kernel_layer_fn):
-    """Make the public triple, remembering the Kernel -> Kernel map for composition."""
-    return init_fn, apply_fn, _make_public_kernel_fn(kernel_layer_fn)
+class LayerSpec(NamedTuple):
+    """What a layer is, for introspection (e.g. the structured empirical NTK).
+
+    Attributes:
+      name: the constructor's name (``"Dense"``, ``"serial"``, ``"Relu"``, ...).
+      config: its arguments after validation (``W_std``, ``b_std``, ...); for
+        activations ``{"activation": DualActivation}``.
+      children: the sub-layers (triples) of ``serial`` and ``parallel``.
+    """
+
+    name: str
+    config: dict
+    children: tuple = ()
+
+
+def _layer(init_fn, apply_fn, kernel_layer_fn, name: str, config: Optional[dict] = None, children=()):
+    """Make the public triple, remembering the Kernel -> Kernel map for
+    composition and the layer's description (``kernel_fn.spec``)."""
+    kernel_fn = _make_public_kernel_fn(kernel_layer_fn)
+    kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children))
+    return init_fn, apply_fn, kernel_fn
+
+
+def layer_spec(layer) -> LayerSpec:
+    """The :class:`LayerSpec` of a layer triple made by this module."""
+    _kernel_map_of(layer)
+    return layer[2].spec
 
 
 def _kernel_map_of(layer) -> Callable:
@@ -472,7 +498,7 @@ def serial(*layers):
             k = m(k)
         return k
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, "serial", children=layers)
 
 
 def parallel(*layers):
@@ -502,7 +528,7 @@ def parallel(*layers):
         _check_len(ks, "kernels")
         return [m(k) for m, k in zip(maps, ks)]
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, "parallel", children=layers)
 
 
 def FanOut(num: int):
@@ -515,7 +541,7 @@ def FanOut(num: int):
     def apply_fn(params, inputs, **kwargs):
         return [inputs] * num
 
-    return _layer(init_fn, apply_fn, lambda k: [k] * num)
+    return _layer(init_fn, apply_fn, lambda k: [k] * num, "FanOut", {"num": num})
 
 
 def FanInSum():
@@ -557,12 +583,12 @@ def FanInSum():
             is_gaussian=all(k.is_gaussian for k in ks),
         )
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, "FanInSum")
 
 
 def Identity():
     """The identity layer."""
-    return _layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k)
+    return _layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity")
 
 
 # --------------------------------------------------------------------------- #
@@ -643,7 +669,13 @@ def Dense(
             True,
         )
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(
+        init_fn,
+        apply_fn,
+        kernel_layer,
+        "Dense",
+        dict(out_dim=out_dim, W_std=W_std, b_std=b_std, parameterization=parameterization),
+    )
 
 
 def Conv(
@@ -732,7 +764,22 @@ def Conv(
         shape2 = (k.shape2[0],) + _out_spatial(k.shape2) + (out_chan,)
         return Kernel(nngp, ntk, cov1, cov2, shape1, shape2, True)
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(
+        init_fn,
+        apply_fn,
+        kernel_layer,
+        "Conv",
+        dict(
+            out_chan=out_chan,
+            filter_shape=filter_shape,
+            strides=strides,
+            padding=padding,
+            W_std=W_std,
+            b_std=b_std,
+            parameterization=parameterization,
+            dimension_numbers=dimension_numbers,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -813,7 +860,13 @@ def AvgPool(
             shape2=_out_shape(k.shape2),
         )
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(
+        init_fn,
+        apply_fn,
+        kernel_layer,
+        "AvgPool",
+        dict(window_shape=window_shape, strides=strides, padding=padding, normalize_edges=normalize_edges),
+    )
 
 
 def GlobalAvgPool():
@@ -842,7 +895,7 @@ def GlobalAvgPool():
         k = _map_kernel(k, fn)
         return k.replace(shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]))
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, "GlobalAvgPool")
 
 
 def Flatten():
@@ -876,7 +929,7 @@ def Flatten():
             is_gaussian=False,
         )
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, "Flatten")
 
 
 # --------------------------------------------------------------------------- #
@@ -920,7 +973,7 @@ def _activation_layer(act: dual.DualActivation):
     def apply_fn(params, inputs, **kwargs):
         return act.fn(inputs)
 
-    return _layer(init_fn, apply_fn, kernel_layer)
+    return _layer(init_fn, apply_fn, kernel_layer, act.name, {"activation": act})
 
 
 def Relu():
