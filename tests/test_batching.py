@@ -119,3 +119,18 @@ def test_blocks_are_spread_over_two_devices():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.startswith("OK")
+
+
+@pytest.mark.parametrize("net", [_mlp, _cnn], ids=["mlp", "cnn"])
+def test_symmetric_tiles_inside_kernel_fn_equal_one_block(monkeypatch, net):
+    """kernel_fn(x, None) on many inputs computes only the upper tiles and
+    mirrors them (stax._run_symmetric_tiles); the result equals one block."""
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(2).standard_normal((11, 5, 4, 2) if net is _cnn else (11, 6))
+    _, _, kernel_fn = net()
+    whole = kernel_fn(x, None, ("nngp", "ntk"))
+    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    tiled = kernel_fn(x, None, ("nngp", "ntk"))
+    np.testing.assert_allclose(tiled.nngp, whole.nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(tiled.ntk, whole.ntk, rtol=1e-13, atol=1e-15)
