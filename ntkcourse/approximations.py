@@ -1,0 +1,308 @@
+"""Cheap approximations of infinite-width kernels: arc-cosine random features and Nyström.
+
+**Random features for the one-hidden-layer ReLU network** (NTK
+parameterisation, the convention of :mod:`ntkcourse.stax` and
+neural-tangents):
+
+    ``f(x) = (σ_v/√M) Σᵢ aᵢ relu(uᵢ(x)) + β_v b``,  ``uᵢ(x) = σ_w wᵢ·x/√d + β_w bᵢ``
+
+with ``wᵢ ~ N(0, I_d)``, ``aᵢ, bᵢ, b ~ N(0, 1)``; in stax terms
+``serial(Dense(M, W_std=σ_w, b_std=β_w), Relu(), Dense(1, W_std=σ_v, b_std=β_v))``.
+The pre-activations ``(u(x), u(x'))`` are jointly Gaussian with covariance
+``Σ₁(x, x') = σ_w² x·x'/d + β_w²``. As ``M → ∞`` (Neal 1996; Jacot et al.
+2018; Cho & Saul 2009 for the arc-cosine closed forms):
+
+    ``NNGP(x, x') = σ_v² E[relu(u) relu(u')] + β_v²``
+    ``NTK(x, x')  = NNGP(x, x') + σ_v² Σ₁(x, x') E[relu'(u) relu'(u')]``
+
+The first term of the NTK comes from the read-out weights ``a`` and bias
+``b``, the second from ``w`` and the hidden bias (``∂f/∂wᵢ = (σ_v/√M) aᵢ
+relu'(uᵢ) σ_w x/√d``, ``E[aᵢ²] = 1``). Monte Carlo over ``M`` draws of
+``(wᵢ, bᵢ)`` gives unbiased estimates with explicit feature maps:
+
+    ``φ(x)  = [σ_v/√M · relu(uᵢ(x))]ᵢ ⊕ [β_v]``                              (order-1 arc-cosine features)
+    ``ψ(x)  = [σ_v/√M · relu'(uᵢ(x)) · (σ_w x/√d, β_w)]ᵢ``                   (order-0 arc-cosine features ⊗ input)
+    ``NNGP ≈ φ(x)·φ(x')``,  ``NTK ≈ φ(x)·φ(x') + ψ(x)·ψ(x')``
+
+Their relative error decreases like ``1/√M``. (``ψ·ψ'`` is computed as
+``Σ₁ ⊙ (s sᵀ)`` with ``sᵢ = σ_v relu'(uᵢ)/√M``, never forming ``ψ``, unless
+the features themselves are asked for.)
+
+**Nyström** (Williams & Seeger 2001): with landmarks ``L``,
+``K ≈ K_XL K_LL⁺ K_LX``; the residual ``K − K̃`` is PSD and shrinks (in the
+PSD order) as landmarks are added, and is 0 when every point is a landmark.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .spectral import _check_nonnegative, _eigendecomposition_of_valid, as_kernel_matrix
+
+__all__ = [
+    "relu_random_features",
+    "RandomFeatureKernels",
+    "relu_random_feature_kernels",
+    "select_landmarks",
+    "nystrom_kernel",
+    "nystrom_features",
+    "relative_error",
+    "ApproximationErrors",
+    "random_feature_errors",
+    "nystrom_errors",
+]
+
+
+def _rng(seed) -> np.random.Generator:
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return np.random.default_rng(int(seed))
+    raise ValueError(f"seed must be an int or a numpy.random.Generator; received {seed!r}.")
+
+
+def _inputs(x, name):
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} must be a 2-D array (n_points, d) with n_points, d ≥ 1; received shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf; expected finite inputs.")
+    return arr
+
+
+def _n_features(n_features):
+    m = int(n_features)
+    if m < 1 or m != n_features:
+        raise ValueError(f"n_features must be a positive integer; received {n_features!r}.")
+    return m
+
+
+def _std(value, name):
+    return 0.0 if value is None else _check_nonnegative(value, name)
+
+
+def _draw(d, m, rng):
+    """Hidden weights (d, M) and biases (M,) ~ N(0, 1): one draw shared by every input."""
+    return rng.standard_normal((d, m)), rng.standard_normal(m)
+
+
+def _preactivations(x, w, b, W_std, b_std):
+    return W_std * (x @ w) / np.sqrt(x.shape[1]) + b_std * b[None, :]
+
+
+def relu_random_features(
+    x,
+    n_features: int,
+    *,
+    kernel: str = "nngp",
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    W_std_out: float = 1.0,
+    b_std_out: float | None = None,
+    seed=0,
+) -> np.ndarray:
+    """Explicit random feature map whose Gram matrix estimates the ReLU NNGP or NTK.
+
+    Feature maps of the module docstring: ``kernel="nngp"`` returns
+    ``φ(x)`` (``M`` columns, plus one constant column ``β_v`` if
+    ``b_std_out``); ``kernel="ntk"`` returns ``φ(x) ⊕ ψ(x)`` with ``ψ`` of
+    ``M·(d + 1)`` columns (``M·d`` without hidden bias). ``E[F Fᵀ]`` is the
+    exact kernel of ``serial(Dense(M, W_std, b_std), Relu(), Dense(1, W_std_out, b_std_out))``
+    in the NTK parameterisation. Call with the same ``seed`` for every batch of
+    inputs so that they share the random weights.
+    """
+    x = _inputs(x, "x")
+    m = _n_features(n_features)
+    if kernel not in ("nngp", "ntk"):
+        raise ValueError(f"kernel must be 'nngp' or 'ntk'; received {kernel!r}.")
+    sw, sb = _check_nonnegative(W_std, "W_std"), _std(b_std, "b_std")
+    sv, sbo = _check_nonnegative(W_std_out, "W_std_out"), _std(b_std_out, "b_std_out")
+    w, b = _draw(x.shape[1], m, _rng(seed))
+    u = _preactivations(x, w, b, sw, sb)
+    cols = [sv / np.sqrt(m) * np.maximum(u, 0.0)]
+    if sbo > 0:
+        cols.append(np.full((x.shape[0], 1), sbo))
+    if kernel == "ntk":
+        step = sv / np.sqrt(m) * (u > 0)
+        inp = sw * x / np.sqrt(x.shape[1])
+        if sb > 0:
+            inp = np.concatenate([inp, np.full((x.shape[0], 1), sb)], axis=1)
+        cols.append((step[:, :, None] * inp[:, None, :]).reshape(x.shape[0], -1))
+    return np.concatenate(cols, axis=1)
+
+
+class RandomFeatureKernels(NamedTuple):
+    """Random-feature estimates of the NNGP and NTK, each (n1, n2)."""
+
+    nngp: np.ndarray
+    ntk: np.ndarray
+
+
+def relu_random_feature_kernels(
+    x1,
+    x2=None,
+    *,
+    n_features: int,
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    W_std_out: float = 1.0,
+    b_std_out: float | None = None,
+    seed=0,
+) -> RandomFeatureKernels:
+    """Monte Carlo estimates of the one-hidden-layer ReLU NNGP and NTK from ``M`` random features.
+
+    ``NNGP ≈ (σ_v²/M) Σᵢ relu(uᵢ(x)) relu(uᵢ(x')) + β_v²`` and
+    ``NTK ≈ NNGP + Σ₁(x, x') (σ_v²/M) Σᵢ relu'(uᵢ(x)) relu'(uᵢ(x'))`` with
+    ``Σ₁ = σ_w² x·x'/d + β_w²`` (module docstring; Cho & Saul 2009; Jacot et
+    al. 2018). Unbiased; relative error ``O(1/√M)``. ``x2=None`` means ``x1``.
+    """
+    a = _inputs(x1, "x1")
+    b2 = a if x2 is None else _inputs(x2, "x2")
+    if b2.shape[1] != a.shape[1]:
+        raise ValueError(f"x2 must have the feature dimension of x1, {a.shape[1]}; received {b2.shape[1]}.")
+    m = _n_features(n_features)
+    sw, sb = _check_nonnegative(W_std, "W_std"), _std(b_std, "b_std")
+    sv, sbo = _check_nonnegative(W_std_out, "W_std_out"), _std(b_std_out, "b_std_out")
+    w, b = _draw(a.shape[1], m, _rng(seed))
+    u1, u2 = _preactivations(a, w, b, sw, sb), _preactivations(b2, w, b, sw, sb)
+    scale = sv**2 / m
+    nngp = scale * (np.maximum(u1, 0.0) @ np.maximum(u2, 0.0).T) + sbo**2
+    sigma1 = sw**2 * (a @ b2.T) / a.shape[1] + sb**2
+    dot = scale * ((u1 > 0).astype(np.float64) @ (u2 > 0).astype(np.float64).T)
+    return RandomFeatureKernels(nngp, nngp + sigma1 * dot)
+
+
+def select_landmarks(n_points: int, n_landmarks: int, seed=0) -> np.ndarray:
+    """Indices of ``n_landmarks`` landmarks drawn uniformly without replacement.
+
+    The first ``m`` entries of one random permutation (numpy
+    ``default_rng(seed)``): with the same seed, smaller sets are nested in
+    larger ones, which makes the Nyström error non-increasing in ``m``.
+    """
+    n, m = int(n_points), int(n_landmarks)
+    if n < 1 or n != n_points:
+        raise ValueError(f"n_points must be a positive integer; received {n_points!r}.")
+    if not 1 <= m <= n or m != n_landmarks:
+        raise ValueError(f"n_landmarks must be an integer in [1, n_points = {n}]; received {n_landmarks!r}.")
+    return _rng(seed).permutation(n)[:m]
+
+
+def _landmark_factor(k_landmarks_landmarks):
+    """``V_r Λ_r^{-1/2}`` on the numerically non-null eigenspace of ``K_LL`` (pseudo-inverse square root)."""
+    k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks")
+    eig = _eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks")
+    keep = eig.eigenvalues > 0
+    return eig.eigenvectors[:, keep] / np.sqrt(eig.eigenvalues[keep])[None, :]
+
+
+def _cross(k_x_landmarks, n_landmarks, name):
+    k = np.asarray(k_x_landmarks, dtype=np.float64)
+    if k.ndim != 2 or k.shape[1] != n_landmarks:
+        raise ValueError(f"{name} must have shape (n, {n_landmarks}) (one column per landmark); received {k.shape}.")
+    if not np.all(np.isfinite(k)):
+        raise ValueError(f"{name} contains NaN or inf; expected a finite kernel matrix.")
+    return k
+
+
+def nystrom_features(k_x_landmarks, k_landmarks_landmarks) -> np.ndarray:
+    """Nyström feature map ``F = K_XL V_r Λ_r^{-1/2}``, so that ``F Fᵀ = K_XL K_LL⁺ K_LX``.
+
+    ``K_LL = V Λ Vᵀ`` restricted to its eigenvalues above the clipping
+    tolerance of :mod:`ntkcourse.spectral` (the pseudo-inverse, stable when
+    landmarks are nearly duplicated). Williams & Seeger 2001.
+    Returns (n, r) with ``r`` the numerical rank of ``K_LL``.
+    """
+    factor = _landmark_factor(k_landmarks_landmarks)
+    return _cross(k_x_landmarks, factor.shape[0], "k_x_landmarks") @ factor
+
+
+def nystrom_kernel(k_x1_landmarks, k_landmarks_landmarks, k_x2_landmarks=None) -> np.ndarray:
+    """Nyström approximation ``K̃(X₁, X₂) = K_{X₁L} K_LL⁺ K_{LX₂}`` (Williams & Seeger 2001).
+
+    ``k_x2_landmarks=None`` means ``X₂ = X₁``. Pseudo-inverse as in
+    :func:`nystrom_features`.
+    """
+    factor = _landmark_factor(k_landmarks_landmarks)
+    f1 = _cross(k_x1_landmarks, factor.shape[0], "k_x1_landmarks") @ factor
+    f2 = f1 if k_x2_landmarks is None else _cross(k_x2_landmarks, factor.shape[0], "k_x2_landmarks") @ factor
+    return f1 @ f2.T
+
+
+def relative_error(approx, exact) -> float:
+    """Relative Frobenius error ``‖K̃ − K‖_F / ‖K‖_F``."""
+    a, e = np.asarray(approx, dtype=np.float64), np.asarray(exact, dtype=np.float64)
+    if a.shape != e.shape:
+        raise ValueError(f"approx must have the shape of exact, {e.shape}; received {a.shape}.")
+    norm = np.linalg.norm(e)
+    if norm == 0:
+        raise ValueError("exact is the zero matrix; the relative error is undefined.")
+    return float(np.linalg.norm(a - e) / norm)
+
+
+class ApproximationErrors(NamedTuple):
+    """Relative Frobenius errors: ``sizes`` (S,) and ``errors`` per kernel, each (S, n_seeds)."""
+
+    sizes: np.ndarray
+    errors: dict
+
+
+def random_feature_errors(
+    x,
+    exact_nngp,
+    exact_ntk,
+    n_features,
+    *,
+    n_seeds: int = 3,
+    seed: int = 0,
+    W_std: float = 1.0,
+    b_std: float | None = None,
+    W_std_out: float = 1.0,
+    b_std_out: float | None = None,
+) -> ApproximationErrors:
+    """Relative error of :func:`relu_random_feature_kernels` against the exact kernels, per number of features.
+
+    For each ``M`` in ``n_features`` and each of ``n_seeds`` independent draws
+    (seeds ``seed, seed+1, …``), ``‖K̃_M − K‖_F / ‖K‖_F`` for the NNGP and the
+    NTK; expected to fall like ``M^{-1/2}``. ``exact_nngp``/``exact_ntk`` are the
+    (n, n) kernels on ``x`` (e.g. from ``stax``'s ``kernel_fn``), with the same
+    ``W_std``… arguments.
+    """
+    x = _inputs(x, "x")
+    sizes = np.array([_n_features(m) for m in np.atleast_1d(n_features)])
+    ns = int(n_seeds)
+    if ns < 1 or ns != n_seeds:
+        raise ValueError(f"n_seeds must be a positive integer; received {n_seeds!r}.")
+    errs = {"nngp": np.empty((sizes.size, ns)), "ntk": np.empty((sizes.size, ns))}
+    for i, m in enumerate(sizes):
+        for j in range(ns):
+            approx = relu_random_feature_kernels(
+                x, n_features=int(m), W_std=W_std, b_std=b_std, W_std_out=W_std_out, b_std_out=b_std_out,
+                seed=seed + j,
+            )
+            errs["nngp"][i, j] = relative_error(approx.nngp, exact_nngp)
+            errs["ntk"][i, j] = relative_error(approx.ntk, exact_ntk)
+    return ApproximationErrors(sizes, errs)
+
+
+def nystrom_errors(kernel, n_landmarks, *, n_seeds: int = 3, seed: int = 0) -> ApproximationErrors:
+    """Relative Frobenius error of the Nyström approximation of ``kernel`` (n, n) per number of landmarks.
+
+    Landmarks from :func:`select_landmarks` (nested within one seed); the
+    error is ``‖K_XL K_LL⁺ K_LX − K‖_F / ‖K‖_F``. Returns
+    ``errors["kernel"]`` of shape (len(n_landmarks), n_seeds).
+    """
+    k, _ = as_kernel_matrix(kernel, "kernel")
+    sizes = np.array([int(m) for m in np.atleast_1d(n_landmarks)])
+    ns = int(n_seeds)
+    if ns < 1 or ns != n_seeds:
+        raise ValueError(f"n_seeds must be a positive integer; received {n_seeds!r}.")
+    errs = np.empty((sizes.size, ns))
+    for j in range(ns):
+        order = select_landmarks(k.shape[0], k.shape[0], seed=seed + j)
+        for i, m in enumerate(sizes):
+            if not 1 <= m <= k.shape[0]:
+                raise ValueError(f"n_landmarks must lie in [1, {k.shape[0]}]; received {m}.")
+            idx = order[:m]
+            errs[i, j] = relative_error(nystrom_kernel(k[:, idx], k[np.ix_(idx, idx)]), k)
+    return ApproximationErrors(sizes, {"kernel": errs})
