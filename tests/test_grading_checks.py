@@ -1,0 +1,216 @@
+"""The check helper: numbers compared within a tolerance, one stable verdict line per block."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntkcourse.grading import checks
+from ntkcourse.grading.checks import checking
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def grade_mode(monkeypatch):
+    """Grade mode with one stored reference value: q/"K" = [[2, 1], [1, 2]]."""
+    session = checks._Session("grade", "unused", expected={"q": {"K": np.array([[2.0, 1.0], [1.0, 2.0]])}})
+    monkeypatch.setattr(checks, "_SESSION", session)
+    return session
+
+
+@pytest.fixture
+def student_mode(monkeypatch):
+    monkeypatch.setattr(checks, "_SESSION", checks._Session("student"))
+
+
+def verdict(capsys):
+    return capsys.readouterr().out
+
+
+def test_float32_answer_within_tolerance_passes(grade_mode, capsys):
+    with checking("q") as check:
+        check.close(np.float32(1 / 3), 1 / 3, label="a third")
+    assert verdict(capsys) == "PASS q (1 checks)\n"
+
+
+def test_list_answer_passes_against_reference_array(grade_mode, capsys):
+    with checking("q") as check:
+        check.close_to_reference([[2.0, 1.0], [1.0, 2.0 + 1e-9]], label="K")
+    assert verdict(capsys) == "PASS q (1 checks)\n"
+
+
+def test_column_vector_matches_a_vector_of_the_same_values(grade_mode, capsys):
+    with checking("q") as check:
+        check.close(np.array([[1.0], [2.0]]), [1.0, 2.0], label="column")
+    assert verdict(capsys).startswith("PASS q")
+
+
+def test_wrong_value_fails_naming_label_entry_got_and_expected(grade_mode, capsys):
+    with checking("q") as check:
+        check.close([1.0, 1.91], [1.0, 5.47], label="diagonal")
+    out = verdict(capsys)
+    assert out.startswith("FAIL q: diagonal: entry 1 is 1.91, expected 5.47")
+    assert "1 of 2 entries differ" in out
+
+
+def test_hidden_check_failure_does_not_show_the_expected_value(grade_mode, monkeypatch, capsys):
+    with checking("q", hidden=True) as check:
+        check.close([1.0, 1.91], [1.0, 5.47], label="diagonal")
+    out = verdict(capsys)
+    assert out.startswith("FAIL q: diagonal: 1 of 2 entries differ")
+    assert "5.47" not in out
+
+
+def test_reference_comparison_failure_never_shows_the_reference_value(grade_mode, capsys):
+    with checking("q") as check:
+        check.close_to_reference([[2.0, 1.5], [1.5, 2.0]], label="K")
+    out = verdict(capsys)
+    assert out.startswith("FAIL q: K: 2 of 4 entries differ from the expected values")
+    assert "1.5" not in out.split("entries")[0] and " 1," not in out and "expected 1" not in out
+
+
+def test_nan_answer_fails_with_a_hint_about_clipping(grade_mode, capsys):
+    with checking("q") as check:
+        check.close([0.5, np.nan], [0.5, 0.25], label="theta")
+    assert "entry 1 is NaN" in verdict(capsys)
+
+
+def test_non_numeric_answer_fails_naming_its_type(grade_mode, capsys):
+    with checking("q") as check:
+        check.close(None, 1.0, label="answer")
+    assert verdict(capsys) == "FAIL q: answer: expected numbers, got NoneType\n"
+
+
+def test_shape_mismatch_fails_with_both_shapes(grade_mode, capsys):
+    with checking("q") as check:
+        check.close_to_reference(np.ones(3), label="K")
+    assert "has shape (3,), expected shape (2, 2)" in verdict(capsys)
+
+
+def test_symmetric_rejects_an_asymmetric_matrix(grade_mode, capsys):
+    with checking("q") as check:
+        check.symmetric([[1.0, 0.5], [0.4, 1.0]], label="K")
+    assert "is not symmetric" in verdict(capsys)
+
+
+def test_psd_rejects_a_negative_eigenvalue(grade_mode, capsys):
+    with checking("q") as check:
+        check.psd([[1.0, 2.0], [2.0, 1.0]], label="K")
+    assert "not positive semi-definite: smallest eigenvalue -1" in verdict(capsys)
+
+
+def test_exception_in_the_block_becomes_a_fail_line_naming_the_statement(grade_mode, capsys):
+    def student_function():
+        raise NotImplementedError("q is not answered yet. Hint: use arccos")
+
+    with checking("q") as check:
+        check.close(student_function(), 1.0, label="value")
+    assert verdict(capsys) == ("FAIL q: while running `check.close(student_function(), 1.0, label=\"value\")`: "
+                               "NotImplementedError: q is not answered yet. Hint: use arccos\n")
+
+
+def test_output_printed_inside_the_block_does_not_change_the_graded_verdict(grade_mode, capsys):
+    with checking("q") as check:
+        print("PASS q (1 checks)\ndebugging output")
+        print("a warning", file=sys.stderr)
+        check.true(True, label="always")
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err) == ("PASS q (1 checks)\n", "")
+
+
+def test_verdict_is_one_line_even_for_a_multiline_message(grade_mode, capsys):
+    with checking("q"):
+        raise ValueError("line one\nline two")
+    assert verdict(capsys).count("\n") == 1
+
+
+def test_keyboard_interrupt_from_the_grader_timeout_is_not_swallowed(grade_mode, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        with checking("q"):
+            raise KeyboardInterrupt
+    assert verdict(capsys) == ""
+
+
+def test_student_mode_defers_reference_comparisons_and_says_so(student_mode, capsys):
+    with checking("q") as check:
+        check.close(1.0, 1.0, label="known value")
+        check.close_to_reference([[9.0, 9.0], [9.0, 9.0]], label="K")
+    assert verdict(capsys) == ("PASS q (1 checks passed here; 1 comparison with the reference solution "
+                               "will be made when your notebook is graded)\n")
+
+
+def test_student_mode_still_catches_nan_in_a_deferred_comparison(student_mode, capsys):
+    with checking("q") as check:
+        check.close_to_reference([1.0, np.nan], label="K")
+    assert verdict(capsys) == "FAIL q: K: contains NaN or infinity\n"
+
+
+def test_student_mode_shows_what_the_student_printed(student_mode, capsys):
+    with checking("q") as check:
+        print("my debugging output")
+        check.true(True, label="always")
+    assert verdict(capsys) == "my debugging output\nPASS q (1 checks)\n"
+
+
+def test_recorded_reference_values_are_what_grade_mode_compares_with(tmp_path, monkeypatch, capsys):
+    values = tmp_path / "values.json"
+    monkeypatch.setattr(checks, "_SESSION", checks._Session("record", str(values)))
+    with checking("q") as check:
+        check.close_to_reference(np.array([[1.0, 0.25]], dtype=np.float32), label="K")
+    monkeypatch.setattr(checks, "_SESSION", checks._Session.from_environ(
+        {checks.MODE_ENV: "grade", checks.FILE_ENV: str(values)}))
+    with checking("q") as check:
+        check.close_to_reference([[1.0, 0.25]], label="K")
+    with checking("q") as check:
+        check.close_to_reference([[1.0, 0.5]], label="K")
+    assert verdict(capsys).splitlines() == [
+        "PASS q (1 checks)", "PASS q (1 checks)",
+        "FAIL q: K: 1 of 2 entries differ from the expected values beyond the tolerance "
+        f"(rtol={checks.DEFAULT_RTOL:g}, atol={checks.DEFAULT_ATOL:g})"]
+    assert json.loads(values.read_text()) == {"q": {"K": {"shape": [1, 2], "values": [1.0, 0.25]}}}
+
+
+def test_a_label_used_twice_for_reference_values_is_an_instructor_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(checks, "_SESSION", checks._Session("record", str(tmp_path / "values.json")))
+    with checking("q") as check:
+        check.close_to_reference(1.0, label="K")
+        check.close_to_reference(2.0, label="K")
+    assert "label='K' is used twice" in verdict(capsys)
+
+
+def test_grade_mode_without_its_values_file_fails_checks_with_a_message(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(checks, "_SESSION", checks._Session.from_environ(
+        {checks.MODE_ENV: "grade", checks.FILE_ENV: str(tmp_path / "missing.json")}))
+    with checking("q") as check:
+        check.close_to_reference(1.0, label="K")
+    assert "the grader has no reference value for this check (FileNotFoundError" in verdict(capsys)
+
+
+def _python(code, **env):
+    import os
+
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, **env}, check=True).stdout
+
+
+def test_checks_module_itself_imports_no_jax():
+    # Loaded by path, as the grader's kernel launcher does: only NumPy and the standard library.
+    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location('checks', "
+            "'ntkcourse/grading/checks.py'); spec.loader.exec_module(importlib.util.module_from_spec(spec)); "
+            "print('jax' in sys.modules)")
+    assert _python(code).strip() == "False"
+
+
+def test_checks_import_through_the_package_does_not_import_jax():
+    out = _python("import sys, ntkcourse.grading.checks; print('jax' in sys.modules)")
+    assert out.strip() == "False"
+
+
+def test_mode_is_fixed_when_the_module_is_imported(tmp_path):
+    code = ("import os; import ntkcourse.grading.checks; os.environ['NTKCOURSE_CHECKS_MODE'] = 'record'; "
+            "from ntkcourse.grading.checks import checking; import ntkcourse.grading.checks as c; "
+            "print(c._SESSION.mode)")
+    assert _python(code, NTKCOURSE_CHECKS_MODE="student").strip() == "student"
