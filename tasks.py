@@ -70,11 +70,24 @@ def ensure_browser() -> None:
 
 def book(open_browser: bool = True) -> Path:
     py = ensure_env()
+    # One page per exercise notebook, generated from exercises/ (tests/test_book.py checks them).
+    _run([py, ROOT / "tools" / "exercise_pages.py"])
+    cold = not (ROOT / "_build" / ".doctrees").exists()
+    cached = sum(1 for _ in (ROOT / "_build" / ".jupyter_cache" / "executed").glob("*"))
+    # Figures come from the notebooks' inline backend: a MPLBACKEND set in the
+    # shell would silence them (and be stored in the execution cache).
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     start = time.perf_counter()
-    _run([py.parent / "jupyter-book", "build", ROOT, "-W", "--keep-going"])
+    try:
+        _run([py.parent / "jupyter-book", "build", ROOT, "-W", "--keep-going"], env=env)
+    except subprocess.CalledProcessError:
+        print(f"\nThe book build failed after {time.perf_counter() - start:.0f} s.", flush=True)
+        raise
     elapsed = time.perf_counter() - start
     index = BUILD_HTML / "index.html"
-    print(f"\nBook built in {elapsed:.0f} s. Open {index.as_uri()}", flush=True)
+    kind = (f"cold build: no previous build, {cached} notebooks in the execution cache" if cold
+            else "incremental build; `rm -rf _build` for a cold one")
+    print(f"\nBook built in {elapsed:.0f} s ({kind}). Open {index.as_uri()}", flush=True)
     if open_browser and not os.environ.get("CI") and (os.environ.get("DISPLAY") or sys.platform == "darwin"):
         webbrowser.open(index.as_uri())
     return index

@@ -5,3 +5,38 @@ from pathlib import Path
 # Tests import helpers from tests/ (e.g. tests/oracle/nt_cases.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+# --- The rendered book (tests/test_book.py, tests/test_book_browser.py) ---
+
+import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--book-existing-pages-only", action="store_true", default=False,
+        help="build only the pages of _toc.yml that exist (while chapters are being written); "
+             "tests/test_book.py::test_every_page_of_the_toc_exists still fails on the missing ones",
+    )
+
+
+@pytest.fixture(scope="session")
+def book(request, tmp_path_factory):
+    """The book, built once per session with -W --keep-going from a clean copy of the checkout
+    (see tests/bookbuild.py); the execution cache in _build/.jupyter_cache is reused."""
+    from bookbuild import build_clean_copy
+
+    build = build_clean_copy(
+        tmp_path_factory.mktemp("book"),
+        existing_pages_only=request.config.getoption("--book-existing-pages-only"),
+    )
+    print(f"\nbook built from a clean copy in {build.seconds:.1f} s (return code {build.returncode})")
+    return build
+
+
+@pytest.fixture(scope="session")
+def book_html(book):
+    """The built HTML folder; fails (with the build's warnings) when the build wrote no pages."""
+    if not (book.html / "index.html").exists():
+        pytest.fail("the book build wrote no HTML:\n" + "\n".join(book.warnings()[-40:] or book.log.splitlines()[-40:]))
+    return book.html

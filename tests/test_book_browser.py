@@ -1,0 +1,413 @@
+"""The rendered book, as a reader sees it: every page opened in headless Chromium.
+
+Debian's ``chromium`` (``/usr/bin/chromium``) driven by Playwright; the book
+is served over HTTP from the build of the session fixture ``book`` (see
+conftest.py). Every page is opened once (``visits``) and the tests below read
+what that visit recorded: console errors, requests, typeset math, images.
+Requests to any other host are refused and reported: the book must work
+offline, which is also how a reader behind a firewall or on a plane sees it.
+Screenshots go to test-artifacts/.
+
+No browser, no skip: a missing chromium or playwright fails with what to install.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import pytest
+import yaml
+
+from bookbuild import ARTIFACTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.notebook]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PAGE_TIMEOUT_MS = 30_000
+# Raw TeX that MathJax would have replaced: display/inline delimiters and environments.
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\$[^$\s][^$]*\\[A-Za-z]+[^$]*\$")
+
+# What the page shows once loaded, as plain data (run in the page).
+PAGE_REPORT_JS = """
+async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+  }
+  await document.fonts.ready;
+  window.scrollTo(0, document.body.scrollHeight);
+  const images = Array.from(document.images);
+  await Promise.all(images.map(img => img.complete ? null : new Promise(resolve => {
+    img.addEventListener('load', resolve); img.addEventListener('error', resolve);
+    setTimeout(resolve, 10000);
+  })));
+  window.scrollTo(0, 0);
+  const main = document.querySelector('main') || document.body;
+  const clone = main.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, mjx-container, .highlight').forEach(e => e.remove());
+  const inContent = img => !!img.closest('main article, main .bd-article, figure, .cell_output');
+  return {
+    title: document.title,
+    mathjax: window.MathJax && MathJax.version ? MathJax.version : null,
+    mathElements: document.querySelectorAll('main .math').length,
+    untypesetMath: Array.from(document.querySelectorAll('main .math'))
+      .filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 80)),
+    typeset: document.querySelectorAll('main mjx-container').length,
+    mathErrors: Array.from(document.querySelectorAll('mjx-merror'))
+      .map(e => e.getAttribute('data-mjx-error') || e.textContent),
+    text: clone.textContent,
+    images: images.map(img => ({
+      src: img.currentSrc || img.src,
+      loaded: img.complete && img.naturalWidth > 0,
+      inContent: inContent(img),
+      width: img.getBoundingClientRect().width,
+      height: img.getBoundingClientRect().height,
+    })),
+    links: Array.from(document.querySelectorAll('a[href]')).map(a => ({
+      href: a.href, raw: a.getAttribute('href'), text: a.textContent.trim(),
+      cls: a.className,
+    })),
+    codeBlocks: document.querySelectorAll('main div.highlight pre').length,
+    copyButtons: document.querySelectorAll('main div.highlight button.copybtn').length,
+  };
+}
+"""
+
+
+EMPTY_REPORT = {"title": "", "mathjax": None, "mathElements": 0, "untypesetMath": [], "typeset": 0,
+                "mathErrors": [], "text": "", "images": [], "links": [], "codeBlocks": 0, "copyButtons": 0}
+
+
+@dataclass
+class Visit:
+    """What opening one page recorded."""
+
+    path: str
+    report: dict = field(default_factory=dict)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    external_requests: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server(book_html):
+    handler = functools.partial(QuietHandler, directory=str(book_html))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}/"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("The browser tests need the Python package playwright (pinned in requirements.lock): "
+                    "run `python3 tasks.py test`, or `.venv/bin/pip install -r requirements.lock`.")
+    if not Path(CHROMIUM).exists():
+        found = shutil.which("chromium")
+        pytest.fail(f"The browser tests need Debian's Chromium at {CHROMIUM}"
+                    + (f" (found {found} instead)" if found else "")
+                    + ": install it with `apt-get install chromium` (as root; `python3 tasks.py test` "
+                      "does it when run as root). Never `playwright install`: it downloads a browser.")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.rstrip("/"))
+    ctx.set_default_timeout(PAGE_TIMEOUT_MS)
+    # The book must not depend on another host: refuse every such request (and report it).
+    ctx.route(re.compile(r"^(?!http://127\.0\.0\.1:\d+/).*"), lambda route: route.abort())
+    yield ctx
+    ctx.close()
+
+
+def _page_paths(book) -> list[str]:
+    return [f"{name}.html" for name in book.docnames] + ["search.html", "genindex.html"]
+
+
+def _watch(page, visit: Visit, server: str) -> None:
+    page.on("console", lambda m: visit.console_errors.append(f"{m.text} (at {m.location.get('url')})")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: visit.page_errors.append(str(e)))
+    page.on("request", lambda r: visit.external_requests.append(r.url) if not r.url.startswith(server) else None)
+    page.on("response", lambda r: visit.failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: visit.failed.append(f"{r.failure} {r.url}")
+            if r.url.startswith(server) else None)
+
+
+SCREENSHOTS = {"book/index.html": "front-page", "book/exercises.html": "exercises"}
+
+
+@pytest.fixture(scope="module")
+def visits(book, context, server) -> dict[str, Visit]:
+    """Open every page of the book once, recording what happened."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    chapters = _chapter_paths(book)
+    shots = dict(SCREENSHOTS)
+    if chapters:
+        shots[chapters[0]] = "chapter"
+    exercise_pages = [f"{name}.html" for name in book.docnames if name.startswith("book/exercises/")]
+    if exercise_pages:
+        shots[exercise_pages[0]] = "exercise-page"
+    results = {}
+    for path in _page_paths(book):
+        visit = Visit(path)
+        page = context.new_page()
+        _watch(page, visit, server)
+        try:
+            page.goto(server + path, wait_until="load")
+            visit.report = page.evaluate(PAGE_REPORT_JS)
+        except Exception as exc:  # a page that does not open fails the tests, not the fixture
+            visit.page_errors.append(f"could not open the page: {exc}")
+            visit.report = dict(EMPTY_REPORT)
+            results[path] = visit
+            page.close()
+            continue
+        if path in shots:
+            # A chapter is long: its first screen, and its first figure on its own.
+            page.screenshot(path=str(ARTIFACTS / f"book-{shots[path]}.png"), full_page=path not in chapters)
+            figure = page.locator("main figure").first
+            if path in chapters and figure.count():
+                figure.scroll_into_view_if_needed()
+                figure.screenshot(path=str(ARTIFACTS / "book-chapter-figure.png"))
+        page.close()
+        results[path] = visit
+    return results
+
+
+def _chapter_paths(book) -> list[str]:
+    return [f"{name}.html" for name in book.docnames
+            if (book.source / f"{name}.md").exists()
+            and "```{code-cell}" in (book.source / f"{name}.md").read_text(encoding="utf8")]
+
+
+def _report(problems: dict[str, list[str]]) -> str:
+    return "\n".join(f"{path}:\n  " + "\n  ".join(items) for path, items in problems.items() if items)
+
+
+# --- every page ----------------------------------------------------------------------
+
+def test_no_console_errors_on_any_page(visits):
+    problems = {path: [f"console error: {e}" for e in v.console_errors] + [f"uncaught: {e}" for e in v.page_errors]
+                for path, v in visits.items()}
+    assert not any(problems.values()), _report(problems)
+
+
+def test_every_page_works_offline(visits):
+    """No request to another host (they are refused), and every request to the book succeeds."""
+    problems = {path: [f"requests another host: {u}" for u in v.external_requests] + [f"failed: {f}" for f in v.failed]
+                for path, v in visits.items()}
+    assert not any(problems.values()), _report(problems)
+
+
+def test_math_is_typeset_by_mathjax_on_every_page(visits):
+    problems = {}
+    for path, visit in visits.items():
+        report, items = visit.report, []
+        if report["mathElements"]:
+            if not (report["mathjax"] or "").startswith("3."):
+                items.append(f"MathJax 3 did not load (MathJax.version = {report['mathjax']!r})")
+            items += [f"math not typeset: {m!r}" for m in report["untypesetMath"]]
+            items += [f"MathJax error: {e!r}" for e in report["mathErrors"]]
+        items += [f"raw TeX in the text: {m.group(0)[:60]!r}" for m in RAW_TEX.finditer(report["text"])]
+        problems[path] = items
+    assert not any(problems.values()), _report(problems)
+    assert sum(v.report["typeset"] for v in visits.values()) > 0, "no page of the book has typeset math"
+
+
+def test_every_image_loads_and_every_figure_has_a_size(visits):
+    problems = {}
+    for path, visit in visits.items():
+        items = []
+        for image in visit.report["images"]:
+            if not image["loaded"]:
+                items.append(f"image does not load: {image['src']}")
+            elif image["inContent"] and (image["width"] <= 0 or image["height"] <= 0):
+                items.append(f"image shown with zero size: {image['src']}")
+        problems[path] = items
+    assert not any(problems.values()), _report(problems)
+
+
+def test_code_cells_have_copy_buttons(visits):
+    problems = {path: [f"{v.report['codeBlocks']} code blocks but {v.report['copyButtons']} copy buttons"]
+                for path, v in visits.items() if v.report["copyButtons"] != v.report["codeBlocks"]}
+    assert not problems, _report(problems)
+    assert any(v.report["codeBlocks"] for v in visits.values()), "no code block in the whole book"
+
+
+# --- interaction -----------------------------------------------------------------------
+
+def _title_term(title: str) -> str:
+    """A word of a page's title to search for: its longest word (titles are indexed with a bonus)."""
+    words = re.findall(r"[A-Za-z]{4,}", title.split("—")[0].split("|")[0])
+    return max(words, key=len) if words else title
+
+
+def test_search_box_finds_every_chapter(book, context, server, visits):
+    chapters = _chapter_paths(book)
+    assert chapters, "no chapter (a page with code cells) to search for"
+    page = context.new_page()
+    visit = Visit("search")
+    _watch(page, visit, server)
+    missing = []
+    for number, chapter in enumerate(chapters):
+        term = _title_term(visits[chapter].report["title"])
+        if number == 0:
+            # The way a reader searches: the search box of a page, then Enter.
+            page.goto(server + chapter)
+            page.keyboard.press("Control+k")
+            box = page.locator("input[name='q']:visible").first
+            box.fill(term)
+            box.press("Enter")
+            page.wait_for_url(re.compile(r"search\.html\?q="))
+        else:
+            page.goto(server + f"search.html?q={term}")
+        page.wait_for_function(
+            "() => /Search finished|found/.test((document.querySelector('#search-results') || {}).textContent || '')"
+        )
+        hrefs = page.eval_on_selector_all("#search-results a[href]", "els => els.map(e => e.getAttribute('href'))")
+        if not any(h.split("?")[0].split("#")[0].endswith(chapter) for h in hrefs):
+            missing.append(f"searching {term!r} does not list {chapter} (results: {hrefs[:10]})")
+        if number == 0:
+            page.screenshot(path=str(ARTIFACTS / "book-search.png"))
+    page.close()
+    assert not missing, "\n".join(missing)
+    on_search_page = [e for e in visit.console_errors + visit.page_errors if "search.html" in e]
+    assert not on_search_page, on_search_page
+
+
+def test_copy_button_copies_the_code(book, context, server):
+    chapters = _chapter_paths(book)
+    assert chapters, "no chapter (a page with code cells)"
+    page = context.new_page()
+    page.goto(server + chapters[0])
+    block = page.locator("main div.cell_input div.highlight").first
+    block.hover()
+    block.locator("button.copybtn").click()
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    shown = block.locator("pre").inner_text()
+    page.close()
+    assert copied.strip() == shown.strip()
+
+
+def test_dark_mode_switch(book, context, server):
+    chapters = _chapter_paths(book) or ["book/index.html"]
+    page = context.new_page()
+    page.goto(server + chapters[0])
+    light = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    for _ in range(3):  # the theme's button cycles light -> dark -> system
+        if page.evaluate("() => document.documentElement.dataset.theme") == "dark":
+            break
+        page.locator("button.theme-switch-button:visible").first.click()
+    theme = page.evaluate("() => document.documentElement.dataset.theme")
+    dark = page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    page.screenshot(path=str(ARTIFACTS / "book-chapter-dark.png"))
+    page.evaluate("() => localStorage.clear()")
+    page.close()
+    assert theme == "dark" and dark != light, f"theme {theme!r}, background {light} -> {dark}"
+
+
+# --- launch buttons and downloads ---------------------------------------------------
+
+def _repository(book) -> tuple[str, str]:
+    config = yaml.safe_load((book.source / "_config.yml").read_text(encoding="utf8"))
+    return config["repository"]["url"].rstrip("/"), str(config["repository"].get("branch", "main"))
+
+
+def _launch_target(url: str, repo_url: str, branch: str) -> tuple[str, str] | None:
+    """(service, path in the repository) of a Binder/Colab/GitHub link to this repository, else None."""
+    org_repo = urlsplit(repo_url).path.strip("/")
+    parts = urlsplit(url)
+    if parts.netloc == "mybinder.org" and parts.path.startswith("/v2/"):
+        prefix = f"/v2/gh/{org_repo}/{branch}"
+        if not parts.path.startswith(prefix):
+            return "binder", f"<another repository or branch: {parts.path}>"
+        urlpath = parse_qs(parts.query).get("urlpath", [""])[0]
+        return "binder", re.sub(r"^(lab/tree|tree|notebooks)/", "", unquote(urlpath))
+    if parts.netloc == "colab.research.google.com" and parts.path.startswith("/github/"):
+        prefix = f"/github/{org_repo}/blob/{branch}/"
+        if not parts.path.startswith(prefix):
+            return "colab", f"<another repository or branch: {parts.path}>"
+        return "colab", unquote(parts.path[len(prefix):])
+    if url.rstrip("/").startswith(repo_url):
+        rest = url.rstrip("/")[len(repo_url):]
+        match = re.match(r"^/(?:blob|tree|edit)/([^/]+)/(.+)$", rest)
+        if rest == "":
+            return "github", ""
+        if match and match.group(1) == branch:
+            return "github", unquote(match.group(2))
+        return "github", f"<not a file on branch {branch}: {rest}>"
+    return None
+
+
+def test_launch_links_point_to_files_of_this_repository(book, visits):
+    """Binder/Colab/GitHub links name this repository, its branch and a file that exists in it."""
+    repo_url, branch = _repository(book)
+    problems, seen = {}, {}
+    for path, visit in visits.items():
+        items = []
+        for link in visit.report["links"]:
+            target = _launch_target(link["href"], repo_url, branch)
+            if target is None:
+                continue
+            service, rel = target
+            seen.setdefault(path, set()).add(service)
+            if rel and not (book.source / rel).exists():
+                items.append(f"{service} link to {rel!r}, not a file of the repository ({link['href']})")
+            if service == "colab" and not rel.endswith(".ipynb"):
+                items.append(f"Colab opens only .ipynb files: {link['href']}")
+        problems[path] = items
+    for chapter in _chapter_paths(book):
+        if "binder" not in seen.get(chapter, set()):
+            problems.setdefault(chapter, []).append("no Binder launch button")
+    for notebook in sorted((book.source / "exercises").glob("*.ipynb")):
+        page = f"book/exercises/{notebook.stem}.html"
+        if not {"binder", "colab"} <= seen.get(page, set()):
+            problems.setdefault(page, []).append(f"expected Binder and Colab links, found {sorted(seen.get(page, []))}")
+    assert not any(problems.values()), _report(problems)
+
+
+def test_download_links_serve_the_notebooks(book, context, server, visits):
+    """Exercise downloads are exactly exercises/*.ipynb; a chapter's downloads (.md, .ipynb) are served."""
+    problems = []
+    for path, visit in visits.items():
+        for link in visit.report["links"]:
+            href = link["href"]
+            if not href.startswith(server) or not re.search(r"/(_downloads|_sources)/", href):
+                continue
+            response = context.request.get(href)
+            if not response.ok:
+                problems.append(f"{path}: {href} -> HTTP {response.status}")
+                continue
+            if "/_downloads/" in href and href.endswith(".ipynb"):
+                name = Path(urlsplit(href).path).name
+                if response.body() != (book.source / "exercises" / name).read_bytes():
+                    problems.append(f"{path}: {href} is not exercises/{name}")
+                json.loads(response.text())
+    for chapter in _chapter_paths(book):
+        hrefs = [link["href"] for link in visits[chapter].report["links"]]
+        if not any("/_sources/" in h and h.endswith(".ipynb") for h in hrefs):
+            problems.append(f"{chapter}: no .ipynb download of the chapter")
+    assert not problems, "\n".join(problems)
