@@ -511,6 +511,9 @@ def _layer(init_fn, apply_fn, kernel_layer_fn, name: str, config: Optional[dict]
     composition and the layer's description (``kernel_fn.spec``)."""
     kernel_fn = _make_public_kernel_fn(kernel_layer_fn)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children))
+    # apply_fn carries the description too, so that tools given only
+    # (init_fn, apply_fn) can find the structure (ntkcourse.empirical).
+    apply_fn.spec = kernel_fn.spec
     return init_fn, apply_fn, kernel_fn
 
 

@@ -1,0 +1,1039 @@
+r"""Empirical kernels of finite networks: the NTK and NNGP of one draw of the parameters.
+
+For a function :math:`f(\theta, x)` with parameters :math:`\theta` (any pytree)
+and outputs :math:`f(\theta, x) \in \mathbb{R}^k`,
+
+* the **empirical NTK** is :math:`\hat\Theta(x, x') = J(x) J(x')^\top`, with
+  :math:`J(x) = \partial f(\theta, x) / \partial\theta` (Jacot et al. 2018): the
+  kernel of the linearised network (:mod:`ntkcourse.linearize`);
+* the **empirical NNGP** is the inner product of the outputs,
+  :math:`f(\theta, x) \cdot f(\theta, x')`: one draw whose average over
+  initialisations is the NNGP kernel (Lee et al. 2018).
+
+Conventions are those of neural-tangents (``nt.empirical_ntk_fn``,
+``nt.empirical_nngp_fn``, ``nt.empirical_kernel_fn``, Novak et al. 2020), so that
+switching is a change of import:
+
+* ``trace_axes`` (default ``(-1,)``, the output/logit axis) are **averaged**
+  over: :math:`\frac1k \sum_j \hat\Theta_{jj}(x, x')` and
+  :math:`\frac1k \sum_j f_j(x) f_j(x')`. neural-tangents divides the trace by
+  the size of the traced axes, for both kernels; so do we. The average is the
+  quantity that converges to the infinite-width kernel of ``ntkcourse.stax``,
+  whatever the number of outputs (the outputs are i.i.d. at infinite width).
+* ``trace_axes=()`` gives the full block, shape ``(n1, n2, k, k)``; every
+  output axis that is neither traced nor diagonal appears twice, next to its
+  partner (``(n1, n2, h, h', w, w')`` for an image-shaped output).
+* ``diagonal_axes`` keep only the diagonal of a pair of axes, e.g. ``(0,)``
+  for :math:`\hat\Theta(x_i, x_i)`, shape ``(n,)``.
+* ``vmap_axes=0`` (default here; neural-tangents defaults to ``None``): the
+  network treats the inputs independently, so the Jacobians can be taken one
+  input at a time. Pass ``None`` for a function that mixes the inputs of a
+  batch (e.g. batch normalisation).
+
+Three implementations of the NTK, equal to float precision:
+
+``'jacobian'``
+    Jacobian contraction: form :math:`J(x)` (one reverse pass per output) and
+    contract. Memory :math:`n \cdot k \cdot P` for :math:`P` parameters.
+``'jvp_vjp'``
+    NTK–vector products: a column of :math:`\hat\Theta` is
+    :math:`J(x_1)\,(J(x_2)^\top e_j)`, one VJP and one JVP; the Jacobian of
+    ``x1`` is never formed, and the columns are computed a few at a time.
+``'structured'``
+    For networks of ``ntkcourse.stax`` layers: a ``Dense`` layer
+    :math:`z = c\, a W + \sigma_b b` (with :math:`c = \sigma_w/\sqrt{n_{in}}` in the
+    NTK parameterisation, 1 in the standard one) has
+    :math:`\partial f / \partial W = c\, a^\top \delta` with
+    :math:`\delta = \partial f/\partial z`, so its contribution to the NTK is
+    :math:`c^2 (a \cdot a')(\delta \cdot \delta') + \sigma_b^2\, \delta\cdot\delta'`:
+    products of :math:`n \times \text{width}` matrices, never the Jacobian.
+    One forward pass records every layer input :math:`a_\ell`; one backward pass
+    (a VJP with respect to zero "probes" added to every affine output) gives
+    every :math:`\delta_\ell`. A ``Conv`` layer sums the same product over pairs
+    of output positions, with image patches in place of :math:`a`:
+    :math:`c^2 \sum_{p,q} (P_p \cdot P'_q)(\delta_p \cdot \delta'_q)`.
+    This is the idea of neural-tangents' "structured derivatives" (Novak et al.
+    2022, *Fast finite width neural tangent kernel*), written for the layers of
+    this package. It needs the layer triple, not only ``apply_fn``: pass
+    ``stax.serial(...)`` itself as ``f``.
+``'auto'``
+    ``'structured'`` when ``f`` is a ``stax`` triple whose layers it supports,
+    else ``'jacobian'`` when the Jacobians fit in 256 MiB, else ``'jvp_vjp'``.
+
+:func:`naive_pairwise_ntk` is the blog post's loop over pairs of inputs (two
+backward passes per pair), kept as a teaching reference.
+"""
+from __future__ import annotations
+
+import enum
+import functools
+import math
+import numbers
+import string
+import warnings
+from typing import NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from . import stax as _stax
+
+__all__ = [
+    "NtkImplementation",
+    "empirical_ntk_fn",
+    "empirical_nngp_fn",
+    "empirical_kernel_fn",
+    "monte_carlo_kernel_fn",
+    "MonteCarloKernel",
+    "naive_pairwise_ntk",
+    "structured_support",
+]
+
+_JACOBIAN_BUDGET_BYTES = 256 * 2**20
+_COLUMN_BUDGET_BYTES = 256 * 2**20
+
+
+class NtkImplementation(enum.IntEnum):
+    """The implementations, numbered as in neural-tangents' ``NtkImplementation``."""
+
+    AUTO = 0
+    JACOBIAN_CONTRACTION = 1
+    NTK_VECTOR_PRODUCTS = 2
+    STRUCTURED_DERIVATIVES = 3
+
+
+_IMPL_NAMES = {
+    "auto": NtkImplementation.AUTO,
+    "jacobian": NtkImplementation.JACOBIAN_CONTRACTION,
+    "jacobian_contraction": NtkImplementation.JACOBIAN_CONTRACTION,
+    "jvp_vjp": NtkImplementation.NTK_VECTOR_PRODUCTS,
+    "ntk_vector_products": NtkImplementation.NTK_VECTOR_PRODUCTS,
+    "structured": NtkImplementation.STRUCTURED_DERIVATIVES,
+    "structured_derivatives": NtkImplementation.STRUCTURED_DERIVATIVES,
+}
+_SHORT = {
+    NtkImplementation.AUTO: "auto",
+    NtkImplementation.JACOBIAN_CONTRACTION: "jacobian",
+    NtkImplementation.NTK_VECTOR_PRODUCTS: "jvp_vjp",
+    NtkImplementation.STRUCTURED_DERIVATIVES: "structured",
+}
+
+
+def _canonical_implementation(implementation) -> str:
+    if isinstance(implementation, str):
+        key = implementation.lower()
+        if key in _IMPL_NAMES:
+            return _SHORT[_IMPL_NAMES[key]]
+    elif isinstance(implementation, numbers.Integral) and not isinstance(implementation, bool):
+        if int(implementation) in {int(v) for v in NtkImplementation}:
+            return _SHORT[NtkImplementation(int(implementation))]
+    raise ValueError(
+        "`implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' (or a NtkImplementation); "
+        f"got {implementation!r}."
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Output axes: which are traced, which are diagonal, the kernel's layout
+# --------------------------------------------------------------------------- #
+
+
+class _Axes(NamedTuple):
+    """Canonical traced and diagonal axes of an output with ``ndim`` axes (batch = 0)."""
+
+    ndim: int
+    trace: tuple
+    diag: tuple
+
+    def letters(self, pool: Optional[Sequence[str]] = None):
+        """Einsum letters for the two outputs and for the kernel (neural-tangents' layout).
+
+        Traced axes share a letter and are summed; diagonal axes share a
+        letter and are kept once; the others keep both letters, side by side.
+        """
+        pool = iter(pool if pool is not None else string.ascii_letters)
+        l1 = [next(pool) for _ in range(self.ndim)]
+        l2 = [l1[i] if (i in self.trace or i in self.diag) else next(pool) for i in range(self.ndim)]
+        out = []
+        for i in range(self.ndim):
+            if i in self.trace:
+                continue
+            out += [l1[i]] if i in self.diag else [l1[i], l2[i]]
+        return l1, l2, "".join(out), pool
+
+    def trace_size(self, shape) -> int:
+        return int(math.prod(shape[i] for i in self.trace))
+
+
+def _canonical_axes(trace_axes, diagonal_axes, ndim: int, where: str) -> _Axes:
+    def canon(axes, name):
+        if isinstance(axes, numbers.Integral):
+            axes = (axes,)
+        try:
+            axes = tuple(int(a) for a in axes)
+        except TypeError:
+            raise ValueError(f"{where}: `{name}` must be a sequence of ints, got {axes!r}.") from None
+        out = []
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(
+                    f"{where}: `{name}` contains axis {a}, but the output of f has {ndim} axes "
+                    f"(batch first); expected axes in [-{ndim}, {ndim})."
+                )
+            out.append(a % ndim)
+        if len(set(out)) != len(out):
+            raise ValueError(f"{where}: `{name}` repeats an axis: {axes!r}.")
+        return tuple(sorted(out))
+
+    trace = canon(trace_axes, "trace_axes")
+    diag = canon(diagonal_axes, "diagonal_axes")
+    if set(trace) & set(diag):
+        raise ValueError(
+            f"{where}: an axis cannot be both traced and diagonal; got trace_axes={trace_axes!r}, "
+            f"diagonal_axes={diagonal_axes!r}."
+        )
+    return _Axes(ndim, trace, diag)
+
+
+def _contract_outputs(o1, o2, axes: _Axes, inner: int = 0):
+    """Contract two arrays of shape ``(n, *out_shape, *inner_shape)`` into the kernel layout.
+
+    ``inner`` trailing axes (e.g. a parameter's shape) are summed over. Not yet
+    divided by the size of the traced axes.
+    """
+    l1, l2, out, pool = axes.letters()
+    tail = "".join(next(pool) for _ in range(inner))
+    return jnp.einsum(f"{''.join(l1)}{tail},{''.join(l2)}{tail}->{out}", o1, o2)
+
+
+def _reduce_full(full, axes: _Axes, first_is_x2: bool = False):
+    """Trace / take diagonals of a full kernel laid out as ``(n1, *o, n2, *o)``
+    (or ``(n2, *o, n1, *o)`` with ``first_is_x2``)."""
+    l1, l2, out, _ = axes.letters()
+    spec = "".join(l2 + l1) if first_is_x2 else "".join(l1 + l2)
+    return jnp.einsum(f"{spec}->{out}", full)
+
+
+# --------------------------------------------------------------------------- #
+# Checking the arguments
+# --------------------------------------------------------------------------- #
+
+
+def _is_stax_layer(obj) -> bool:
+    return (
+        isinstance(obj, tuple)
+        and len(obj) == 3
+        and callable(obj[1])
+        and isinstance(getattr(obj[2], "spec", None), _stax.LayerSpec)
+    )
+
+
+def _network_of(f):
+    """``(apply_fn, (spec, apply_fn) or None, init_fn or None)`` for a function or a stax triple.
+
+    A bare ``apply_fn`` carries no description of its layers; a future
+    ``apply_fn.spec`` attribute (set by ``ntkcourse.stax``) would be used here.
+    """
+    if _is_stax_layer(f):
+        return f[1], (f[2].spec, f[1]), f[0]
+    if isinstance(getattr(f, "spec", None), _stax.LayerSpec):
+        return f, (f.spec, f), None
+    if isinstance(f, tuple):
+        raise TypeError(
+            "f must be a function f(params, x) or a layer triple made by ntkcourse.stax "
+            f"(init_fn, apply_fn, kernel_fn); got a tuple of {len(f)} items."
+        )
+    if not callable(f):
+        raise TypeError(f"f must be a function f(params, x) or a ntkcourse.stax layer triple; got {type(f).__name__}.")
+    return f, None, None
+
+
+def _as_array(x, name: str, where: str):
+    if isinstance(x, (jax.Array, np.ndarray)):
+        arr = x
+    else:
+        try:
+            arr = np.asarray(x)
+        except Exception as exc:  # pragma: no cover - numpy's message is clear enough
+            raise TypeError(f"{where}: `{name}` must be an array, got {type(x).__name__}.") from exc
+    if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
+        raise TypeError(f"{where}: `{name}` must be a numeric array, got dtype {arr.dtype}.")
+    if arr.ndim < 1 or arr.shape[0] == 0:
+        raise ValueError(
+            f"{where}: `{name}` must have a non-empty batch axis first, e.g. shape (n, features); "
+            f"got shape {arr.shape}."
+        )
+    return jnp.asarray(arr)
+
+
+def _shape_key(tree):
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return treedef, tuple((tuple(np.shape(v)), str(jnp.result_type(v))) for v in leaves)
+
+
+def _describe(tree) -> str:
+    shapes = jax.tree_util.tree_map(lambda v: tuple(np.shape(v)), tree)
+    text = str(shapes)
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def _check_params_against_init(init_fn, params, x, where: str):
+    """The parameters that ``init_fn`` would draw for inputs like ``x`` must have params' structure and shapes."""
+    shape = tuple(x.shape)
+    try:
+        _, expected = jax.eval_shape(lambda k: init_fn(k, shape), jax.random.PRNGKey(0))
+    except Exception as exc:
+        raise ValueError(f"{where}: inputs of shape {shape} do not fit the network: {exc}") from exc
+    exp_leaves, exp_def = jax.tree_util.tree_flatten_with_path(expected)
+    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(params)
+    if exp_def != got_def:
+        raise ValueError(
+            f"{where}: `params` do not match the network: expected the structure of init_fn's parameters "
+            f"{_describe(expected)}, got {_describe(params)}."
+        )
+    for (path, e), (_, g) in zip(exp_leaves, got_leaves):
+        if tuple(e.shape) != tuple(np.shape(g)):
+            raise ValueError(
+                f"{where}: `params{jax.tree_util.keystr(path)}` has shape {tuple(np.shape(g))}, but the network "
+                f"expects {tuple(e.shape)} for inputs of shape {shape} (wrong number of input features, "
+                "or parameters of another network?)."
+            )
+
+
+def _check_call(apply_fn, params, x, kwargs, where: str, name: str, vmap_axes):
+    try:
+        out = jax.eval_shape(lambda p, xx: apply_fn(p, xx, **kwargs), params, x)
+    except Exception as exc:
+        raise ValueError(
+            f"{where}: f(params, {name}) failed for params of shapes {_describe(params)} and {name} of shape "
+            f"{tuple(x.shape)}: {type(exc).__name__}: {exc}"
+        ) from exc
+    if not isinstance(out, jax.ShapeDtypeStruct):
+        raise ValueError(
+            f"{where}: f must return one array; f(params, {name}) returned {type(out).__name__} "
+            "(a network ending in several branches needs FanInSum)."
+        )
+    if vmap_axes == 0 and (out.ndim < 1 or out.shape[0] != x.shape[0]):
+        raise ValueError(
+            f"{where}: with vmap_axes=0, f(params, {name}) must return the batch axis first "
+            f"(length {x.shape[0]}); got output shape {tuple(out.shape)}. Pass vmap_axes=None for other functions."
+        )
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# The structured path for ntkcourse.stax networks
+# --------------------------------------------------------------------------- #
+
+
+class _Unsupported(Exception):
+    """A layer that the structured path does not know (it has parameters)."""
+
+
+class _Site(NamedTuple):
+    """One Dense or Conv layer met in the forward pass."""
+
+    kind: str
+    config: dict
+    has_bias: bool
+    fan_in: int
+
+
+def _children(spec):
+    return [(_stax.layer_spec(c), c[1]) for c in spec.children]
+
+
+def _walk(node, params, x, probes, record, kwargs):
+    """Run the network layer by layer, adding ``probes[i]`` to the output of the
+    i-th affine layer and recording each affine layer's input in ``record``."""
+    spec, apply_fn = node
+    name = spec.name
+    if name == "serial":
+        kids = _children(spec)
+        if not isinstance(params, (tuple, list)) or len(params) != len(kids):
+            raise _Unsupported(f"serial with params not a sequence of {len(kids)} entries")
+        for child, p in zip(kids, params):
+            x = _walk(child, p, x, probes, record, kwargs)
+        return x
+    if name == "parallel":
+        kids = _children(spec)
+        if not isinstance(params, (tuple, list)) or len(params) != len(kids):
+            raise _Unsupported(f"parallel with params not a sequence of {len(kids)} entries")
+        return [_walk(c, p, xi, probes, record, kwargs) for c, p, xi in zip(kids, params, x)]
+    if name in ("Dense", "Conv"):
+        W, b = params
+        cfg = spec.config
+        fan_in = x.shape[-1] * (math.prod(cfg["filter_shape"]) if name == "Conv" else 1)
+        out = apply_fn(params, x, **kwargs)
+        i = len(record)
+        record.append((_Site(name, cfg, b is not None, fan_in), x, out))
+        return out if probes is None else out + probes[i]
+    if not jax.tree_util.tree_leaves(params):
+        return apply_fn(params, x, **kwargs)
+    raise _Unsupported(f"layer {name!r} has parameters")
+
+
+def structured_support(network) -> Optional[str]:
+    """``None`` when ``implementation='structured'`` supports ``network`` (a stax
+    triple), else the reason it does not."""
+    _, node, init_fn = _network_of(network)
+    if node is None:
+        return (
+            "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
+            "(pass stax.serial(...) itself, not its apply_fn)"
+        )
+    return _unsupported_reason(node[0])
+
+
+def _unsupported_reason(spec) -> Optional[str]:
+    if spec.name in ("serial", "parallel"):
+        for child in spec.children:
+            reason = _unsupported_reason(_stax.layer_spec(child))
+            if reason:
+                return reason
+        return None
+    if spec.name in ("Dense", "Conv"):
+        return None
+    if spec.name in _PARAMETER_FREE or "activation" in spec.config:
+        return None
+    return f"layer {spec.name!r} is not one the structured path knows (Dense, Conv and parameter-free layers)"
+
+
+_PARAMETER_FREE = {"FanOut", "FanInSum", "Identity", "Flatten", "GlobalAvgPool", "AvgPool"}
+
+
+def _structured_factors(node, params, x, kwargs):
+    """Forward pass with probes, then all back-propagated signals in one VJP.
+
+    Returns the output ``(n, *o)`` and, per affine layer, ``(site, a, delta)``
+    with ``a`` the layer input (patches for Conv) as ``(n, p, f)`` and ``delta``
+    = ∂f/∂z as ``(*o, n, p, c)``. ``p`` is the number of output positions.
+    The one-hot output cotangents are broadcast over the batch: each input's
+    output depends only on that input, so one backward pass serves all inputs.
+    """
+    sites = []
+
+    def outs_of_sites(xx):
+        # Shapes of the affine outputs, from an abstract forward pass; the
+        # static description of each layer is kept (a Python side effect).
+        rec = []
+        _walk(node, params, xx, None, rec, kwargs)
+        sites[:] = [site for site, _, _ in rec]
+        return [z for _, _, z in rec]
+
+    z_shapes = jax.eval_shape(outs_of_sites, x)
+    probes0 = [jnp.zeros(s.shape, s.dtype) for s in z_shapes]
+
+    def forward(probes):
+        rec = []
+        out = _walk(node, params, x, probes, rec, kwargs)
+        return out, [a for _, a, _ in rec]
+
+    out, vjp_fn, inputs = jax.vjp(forward, probes0, has_aux=True)
+    rec = list(zip(sites, inputs))
+    o_shape = out.shape[1:]
+    k = int(math.prod(o_shape))
+    basis = jnp.broadcast_to(jnp.eye(k, dtype=out.dtype).reshape((k, 1) + o_shape), (k,) + out.shape)
+    (deltas,) = jax.vmap(vjp_fn)(basis)
+    factors = []
+    for (site, a), d in zip(rec, deltas):
+        n = a.shape[0]
+        if site.kind == "Conv":
+            cfg = site.config
+            a = lax.conv_general_dilated_patches(
+                a, cfg["filter_shape"], cfg["strides"], cfg["padding"], dimension_numbers=cfg["dimension_numbers"]
+            )
+        a = a.reshape(n, -1, a.shape[-1])
+        d = d.reshape(o_shape + (n, -1, d.shape[-1]))
+        factors.append((site, a, d))
+    return out, factors
+
+
+def _site_scales(site: _Site):
+    """(weight factor c², bias factor) of an affine layer's NTK contribution."""
+    cfg = site.config
+    if cfg["parameterization"] == "ntk":
+        w = cfg["W_std"] ** 2 / site.fan_in
+        b = (cfg["b_std"] or 0.0) ** 2
+        return w, b
+    return 1.0, 1.0
+
+
+def _structured_ntk(f1, f2, axes: _Axes):
+    """Sum of the per-layer contributions, from the factors of x1 and x2 (not yet averaged)."""
+    total = None
+    for (site, a1, d1), (_, a2, d2) in zip(f1, f2):
+        l1, l2, out, pool = axes.letters()
+        p, q, fe, c = (next(pool) for _ in range(4))
+        n1, n2 = l1[0], l2[0]
+        o1, o2 = "".join(l1[1:]), "".join(l2[1:])
+        w_scale, b_scale = _site_scales(site)
+        if a1.shape[1] == 1:  # one position: drop the position axes
+            spec = f"{n1}{fe},{n2}{fe},{o1}{n1}{c},{o2}{n2}{c}->{out}"
+            ops = (a1[:, 0], a2[:, 0], d1[..., 0, :], d2[..., 0, :])
+        else:
+            spec = f"{n1}{p}{fe},{n2}{q}{fe},{o1}{n1}{p}{c},{o2}{n2}{q}{c}->{out}"
+            ops = (a1, a2, d1, d2)
+        term = w_scale * jnp.einsum(spec, *ops, optimize="optimal")
+        if site.has_bias and b_scale:
+            s1, s2 = jnp.sum(d1, axis=-2), jnp.sum(d2, axis=-2)
+            term = term + b_scale * jnp.einsum(f"{o1}{n1}{c},{o2}{n2}{c}->{out}", s1, s2)
+        total = term if total is None else total + term
+    return total
+
+
+# --------------------------------------------------------------------------- #
+# The general implementations
+# --------------------------------------------------------------------------- #
+
+
+def _jacobian(apply_fn, params, x, kwargs, vmap_axes):
+    """Jacobian of the outputs, leaves of shape ``(n, *o, *leaf_shape)``."""
+    if vmap_axes == 0:
+        def single(xi):
+            return jax.jacrev(lambda p: apply_fn(p, xi[None], **kwargs)[0])(params)
+
+        return jax.vmap(single)(x)
+    return jax.jacrev(lambda p: apply_fn(p, x, **kwargs))(params)
+
+
+def _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes):
+    j1 = _jacobian(apply_fn, params, x1, kwargs, vmap_axes)
+    j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2, kwargs, vmap_axes)
+    total = None
+    for leaf1, leaf2, p in zip(
+        jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), jax.tree_util.tree_leaves(params)
+    ):
+        term = _contract_outputs(leaf1, leaf2, axes, inner=np.ndim(p))
+        total = term if total is None else total + term
+    return total
+
+
+def _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape):
+    """Columns J(x1) (J(x2)ᵀ e) for every output e of x2, a few at a time."""
+    x2_ = x1 if x2 is None else x2
+    o_shape = tuple(out_shape[1:])
+    k = int(math.prod(o_shape))
+    # Cotangents have the outputs' dtype; the memory of a tangent is that of the parameters.
+    dtype = jax.eval_shape(lambda p: apply_fn(p, x2_, **kwargs), params).dtype
+    leaves = jax.tree_util.tree_leaves(params)
+    n_params = sum(int(np.size(p)) for p in leaves)
+    itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1])
+
+    def f1(p):
+        return apply_fn(p, x1, **kwargs)
+
+    def jvp1(tangent):
+        return jax.jvp(f1, (params,), (tangent,))[1]
+
+    if vmap_axes == 0:
+        basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape)
+
+        def column(xj):
+            _, vjp_fn = jax.vjp(lambda p: apply_fn(p, xj[None], **kwargs)[0], params)
+            (tangents,) = jax.vmap(vjp_fn)(basis)
+            return jax.vmap(jvp1)(tangents)  # (k, n1, *o)
+
+        per = max(1, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize)))
+        cols = lax.map(column, x2_, batch_size=per)  # (n2, k, n1, *o)
+        full = cols.reshape((x2_.shape[0],) + o_shape + cols.shape[2:])
+    else:
+        n2 = x2_.shape[0]
+        _, vjp_fn = jax.vjp(lambda p: apply_fn(p, x2_, **kwargs), params)
+
+        def column(i):
+            ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape)
+            (tangent,) = vjp_fn(ct)
+            return jvp1(tangent)
+
+        per = max(1, min(n2 * k, _COLUMN_BUDGET_BYTES // max(1, 2 * n_params * itemsize)))
+        cols = lax.map(column, jnp.arange(n2 * k), batch_size=per)
+        full = cols.reshape((n2,) + o_shape + cols.shape[1:])
+    return _reduce_full(full, axes, first_is_x2=True)
+
+
+# --------------------------------------------------------------------------- #
+# Public constructors
+# --------------------------------------------------------------------------- #
+
+
+def _check_vmap_axes(vmap_axes, where):
+    if vmap_axes is None:
+        return None
+    if isinstance(vmap_axes, numbers.Integral) and not isinstance(vmap_axes, bool) and int(vmap_axes) == 0:
+        return 0
+    raise ValueError(
+        f"{where}: `vmap_axes` must be 0 (inputs and outputs batched along axis 0, processed independently) "
+        f"or None (f may mix the inputs of a batch); got {vmap_axes!r}."
+    )
+
+
+class _KernelComputer:
+    """Checks the arguments once per shape, picks the implementation, runs one jitted function."""
+
+    def __init__(self, f, trace_axes, diagonal_axes, vmap_axes, implementation, where):
+        self.where = where
+        self.apply_fn, self.node, self.init_fn = _network_of(f)
+        self.trace_axes, self.diagonal_axes = trace_axes, diagonal_axes
+        self.vmap_axes = _check_vmap_axes(vmap_axes, where)
+        self.requested = _canonical_implementation(implementation)
+        self._checked = {}
+        self._jitted = {}
+
+    def _choose(self, params, x1, x2, out) -> str:
+        req = self.requested
+        if req in ("auto", "structured"):
+            reason = (
+                "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
+                "(pass stax.serial(...) itself as f, not its apply_fn)"
+                if self.node is None
+                else _unsupported_reason(self.node[0])
+            )
+            if reason is None and self.vmap_axes == 0:
+                return "structured"
+            if req == "structured":
+                if reason is None:
+                    reason = "vmap_axes=None asks for a function that mixes the inputs of a batch"
+                warnings.warn(
+                    f"{self.where}: implementation='structured' is not available ({reason}); using 'jvp_vjp'.",
+                    UserWarning,
+                    stacklevel=5,
+                )
+                return "jvp_vjp"
+            n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
+            k = int(math.prod(out.shape[1:]))
+            leaves = jax.tree_util.tree_leaves(params)
+            size = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)
+            return "jacobian" if n * k * size <= _JACOBIAN_BUDGET_BYTES else "jvp_vjp"
+        return req
+
+    def prepare(self, x1, x2, params, kwargs):
+        """Check the arguments (once per shapes) and return (x1, x2, implementation, axes)."""
+        x1 = _as_array(x1, "x1", self.where)
+        x2 = None if x2 is None else _as_array(x2, "x2", self.where)
+        if x2 is not None and x1.shape[1:] != x2.shape[1:]:
+            raise ValueError(
+                f"{self.where}: `x2` must have the same shape as `x1` apart from the batch axis; "
+                f"got x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)}."
+            )
+        key = (
+            _shape_key(params),
+            (tuple(x1.shape), str(x1.dtype)),
+            None if x2 is None else (tuple(x2.shape), str(x2.dtype)),
+            tuple(sorted(kwargs)),
+        )
+        if key not in self._checked:
+            if self.init_fn is not None:
+                _check_params_against_init(self.init_fn, params, x1, self.where)
+            out = _check_call(self.apply_fn, params, x1, kwargs, self.where, "x1", self.vmap_axes)
+            if x2 is not None:
+                _check_call(self.apply_fn, params, x2, kwargs, self.where, "x2", self.vmap_axes)
+            axes = _canonical_axes(self.trace_axes, self.diagonal_axes, out.ndim, self.where)
+            if x2 is not None:
+                for i in set(axes.trace) | set(axes.diag):
+                    if i == 0 and x1.shape[0] != x2.shape[0]:
+                        raise ValueError(
+                            f"{self.where}: tracing or taking the diagonal of the batch axis needs x1 and x2 of "
+                            f"the same length; got {x1.shape[0]} and {x2.shape[0]}."
+                        )
+            self._checked[key] = (self._choose(params, x1, x2, out), axes, out)
+        impl, axes, out = self._checked[key]
+        return x1, x2, impl, axes, out
+
+    def core(self, impl, axes, out_shape, get):
+        """The pure function ``(x1, x2, params, kwargs) -> {name: kernel}`` (jittable, vmappable)."""
+        apply_fn, node, vmap_axes = self.apply_fn, self.node, self.vmap_axes
+
+        def run(x1, x2, params, kwargs):
+            res = {}
+            size = axes.trace_size(out_shape)
+            outs = None
+            if "ntk" in get:
+                if impl == "structured":
+                    o1, fac1 = _structured_factors(node, params, x1, kwargs)
+                    o2, fac2 = (o1, fac1) if x2 is None else _structured_factors(node, params, x2, kwargs)
+                    outs = (o1, o2)
+                    ntk = _structured_ntk(fac1, fac2, axes)
+                elif impl == "jacobian":
+                    ntk = _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes)
+                else:
+                    ntk = _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
+                res["ntk"] = ntk / size
+            if "nngp" in get:
+                if outs is None:
+                    o1 = apply_fn(params, x1, **kwargs)
+                    outs = (o1, o1 if x2 is None else apply_fn(params, x2, **kwargs))
+                res["nngp"] = _contract_outputs(outs[0], outs[1], axes) / size
+            return res
+
+        return run
+
+    def __call__(self, x1, x2, params, get, kwargs):
+        x1, x2, impl, axes, out = self.prepare(x1, x2, params, kwargs)
+        static = {k: v for k, v in kwargs.items() if not _is_array_like(v)}
+        dynamic = {k: v for k, v in kwargs.items() if _is_array_like(v)}
+        jkey = (impl, axes, tuple(out.shape), get, tuple(sorted(static.items(), key=lambda kv: kv[0])))
+        try:
+            hash(jkey)
+        except TypeError:
+            raise ValueError(f"{self.where}: non-array keyword arguments must be hashable; got {static!r}.") from None
+        if jkey not in self._jitted:
+            run = self.core(impl, axes, tuple(out.shape), get)
+            self._jitted[jkey] = jax.jit(lambda a, b, p, kw: run(a, b, p, {**kw, **static}))
+        return self._jitted[jkey](x1, x2, params, dynamic)
+
+
+def _is_array_like(v) -> bool:
+    return isinstance(v, (jax.Array, np.ndarray, numbers.Number)) and not isinstance(v, bool)
+
+
+def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, implementation="auto"):
+    r"""The empirical NTK :math:`\hat\Theta(x_1, x_2) = J(x_1) J(x_2)^\top` of ``f`` at given parameters.
+
+    Args:
+      f: ``f(params, x, **kwargs)`` with any pytree ``params``, or a layer
+        triple of :mod:`ntkcourse.stax` (needed for ``'structured'``).
+      trace_axes: output axes averaged over (trace divided by their size, as
+        neural-tangents does); ``()`` for the full per-output block.
+      diagonal_axes: output axes on which only the diagonal is kept.
+      vmap_axes: ``0`` if ``f`` treats the inputs of a batch independently
+        (default), ``None`` otherwise.
+      implementation: ``'auto'``, ``'jacobian'``, ``'jvp_vjp'``, ``'structured'``
+        (or a :class:`NtkImplementation`); see the module docstring.
+
+    Returns:
+      ``ntk_fn(x1, x2, params, **kwargs)``: ``x2=None`` means ``x1``. Shape
+      ``(n1, n2)`` for the default ``trace_axes``, ``(n1, n2, k, k)`` for
+      ``trace_axes=()``. Computed in the dtype of ``params`` and the inputs.
+      Keyword arguments are passed to ``f`` (arrays as traced arguments,
+      anything else as static, hashable values).
+      ``ntk_fn.implementation_for(x1, x2, params)`` names the implementation
+      that ``'auto'`` picks for those arguments.
+    """
+    computer = _KernelComputer(f, trace_axes, diagonal_axes, vmap_axes, implementation, "empirical_ntk_fn")
+
+    def ntk_fn(x1, x2, params, **apply_fn_kwargs):
+        return computer(x1, x2, params, ("ntk",), apply_fn_kwargs)["ntk"]
+
+    ntk_fn.implementation_for = lambda x1, x2, params, **kw: computer.prepare(x1, x2, params, kw)[2]
+    return ntk_fn
+
+
+def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
+    r"""The empirical NNGP: the outputs' inner product :math:`\frac1k\sum_j f_j(x_1) f_j(x_2)`.
+
+    The average over the traced axes (neural-tangents divides by their size,
+    ``dot / size_at(out, trace_axes)``), so that the mean over initialisations
+    converges to the NNGP kernel of ``ntkcourse.stax`` for any number of outputs.
+
+    Returns:
+      ``nngp_fn(x1, x2, params, **kwargs)``, same shapes as :func:`empirical_ntk_fn`.
+    """
+    computer = _KernelComputer(f, trace_axes, diagonal_axes, None, "jacobian", "empirical_nngp_fn")
+
+    def nngp_fn(x1, x2, params, **apply_fn_kwargs):
+        return computer(x1, x2, params, ("nngp",), apply_fn_kwargs)["nngp"]
+
+    return nngp_fn
+
+
+def _normalise_get(get, where):
+    if get is None:
+        return ("nngp", "ntk"), False
+    names = (get,) if isinstance(get, str) else tuple(get)
+    if not names or any(g not in ("nngp", "ntk") for g in names):
+        raise ValueError(f"{where}: `get` must be 'nngp', 'ntk', a tuple of them, or None; got {get!r}.")
+    return names, isinstance(get, str)
+
+
+def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, implementation="auto"):
+    """Both empirical kernels from one function, as neural-tangents' ``empirical_kernel_fn``.
+
+    Returns:
+      ``kernel_fn(x1, x2, get, params, **kwargs)``: an array for a single name
+      (``get='ntk'``), else a named tuple with fields in the order of ``get``
+      (``None``: both, ``('nngp', 'ntk')``). With ``'structured'`` the NNGP
+      comes from the same forward pass as the NTK.
+    """
+    computer = _KernelComputer(f, trace_axes, diagonal_axes, vmap_axes, implementation, "empirical_kernel_fn")
+
+    def kernel_fn(x1, x2=None, get=None, params=None, **apply_fn_kwargs):
+        if params is None:
+            raise ValueError("empirical_kernel_fn: `params` are required: kernel_fn(x1, x2, get, params).")
+        names, single = _normalise_get(get, "empirical_kernel_fn")
+        res = computer(x1, x2, params, tuple(sorted(set(names))), apply_fn_kwargs)
+        if single:
+            return res[names[0]]
+        return _named(names)(*(res[n] for n in names))
+
+    return kernel_fn
+
+
+@functools.lru_cache(maxsize=None)
+def _named(names):
+    return __import__("collections").namedtuple("Kernel", names)
+
+
+# --------------------------------------------------------------------------- #
+# Monte Carlo kernels
+# --------------------------------------------------------------------------- #
+
+
+class MonteCarloKernel(NamedTuple):
+    """The mean of the empirical kernels over ``n_samples`` initialisations, with standard errors.
+
+    ``*_stderr`` is the standard error of the mean, entry by entry:
+    the sample standard deviation (``ddof=1``) over :math:`\\sqrt{n}`. Fields
+    that were not requested are ``None``. Arrays are float64 NumPy arrays.
+    """
+
+    nngp: Optional[np.ndarray]
+    ntk: Optional[np.ndarray]
+    nngp_stderr: Optional[np.ndarray]
+    ntk_stderr: Optional[np.ndarray]
+    n_samples: int
+
+
+class _Running:
+    """Running mean and sum of squared deviations (Chan et al.'s pairwise update), in float64."""
+
+    def __init__(self):
+        self.n, self.mean, self.m2 = 0, None, None
+
+    def add(self, batch: np.ndarray):
+        b = batch.shape[0]
+        bmean = batch.mean(axis=0)
+        bm2 = ((batch - bmean) ** 2).sum(axis=0)
+        if self.n == 0:
+            self.n, self.mean, self.m2 = b, bmean, bm2
+            return
+        n = self.n + b
+        delta = bmean - self.mean
+        self.mean = self.mean + delta * (b / n)
+        self.m2 = self.m2 + bm2 + delta**2 * (self.n * b / n)
+        self.n = n
+
+    def stderr(self):
+        if self.n < 2:
+            return np.full_like(self.mean, np.nan)
+        return np.sqrt(self.m2 / (self.n - 1) / self.n)
+
+
+def monte_carlo_kernel_fn(
+    init_fn,
+    apply_fn,
+    key,
+    n_samples,
+    batch_size=None,
+    trace_axes=(-1,),
+    diagonal_axes=(),
+    vmap_axes=0,
+    implementation="auto",
+    progress=None,
+):
+    r"""Average empirical NNGP and NTK over random initialisations.
+
+    :math:`\bar K = \frac1S \sum_{s=1}^S \hat K_{\theta_s}` with
+    :math:`\theta_s` drawn by ``init_fn`` from independent keys; its standard
+    error shrinks like :math:`1/\sqrt{S}`. At finite width the mean converges to
+    the expectation over initialisations, which equals the infinite-width kernel
+    up to a bias of order 1/width (exactly, for one hidden layer).
+
+    Args:
+      init_fn, apply_fn: the network, as in neural-tangents. To let ``'auto'``
+        use the structured path, pass the ``ntkcourse.stax`` triple as
+        ``init_fn`` and ``apply_fn=None``.
+      key: a PRNG key; sample ``s`` (from 0) uses ``jax.random.fold_in(key, s)``,
+        so the estimate does not depend on ``batch_size``.
+      n_samples: an int, or an increasing sequence of ints: then the kernel
+        function returns a list with the estimate after each count (one run).
+      batch_size: samples drawn and evaluated together (``vmap``); ``None``
+        picks as many as fit in about 64 MiB of parameters. Unlike
+        neural-tangents (where ``batch_size`` splits the inputs), this is
+        a number of samples; split large inputs with ``ntkcourse.batching``.
+      trace_axes, diagonal_axes, vmap_axes, implementation: as in
+        :func:`empirical_kernel_fn`.
+      progress: ``True`` shows a tqdm bar, ``False`` never, ``None`` shows it
+        only for runs longer than two seconds.
+
+    Returns:
+      ``kernel_fn(x1, x2=None, get=None, **kwargs)`` returning a
+      :class:`MonteCarloKernel` (for ``get=None`` or a tuple), or the mean array
+      for a single name (neural-tangents' behaviour); a list of them when
+      ``n_samples`` is a sequence.
+    """
+    where = "monte_carlo_kernel_fn"
+    if _is_stax_layer(init_fn):
+        if apply_fn is not None:
+            raise ValueError(
+                f"{where}: pass either a stax layer triple as `init_fn` with apply_fn=None, or both functions."
+            )
+        network = init_fn
+        init_fn = network[0]
+    else:
+        if not callable(init_fn) or not callable(apply_fn):
+            raise TypeError(f"{where}: `init_fn` and `apply_fn` must be functions (or a stax triple and None).")
+        network = apply_fn
+    counts = [n_samples] if isinstance(n_samples, numbers.Integral) else list(n_samples)
+    if not counts or any(not isinstance(c, numbers.Integral) or c < 1 for c in counts) or counts != sorted(set(counts)):
+        raise ValueError(
+            f"{where}: `n_samples` must be a positive int or an increasing sequence of them; got {n_samples!r}."
+        )
+    counts = [int(c) for c in counts]
+    if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+        raise ValueError(f"{where}: `batch_size` must be a positive int or None; got {batch_size!r}.")
+    computer = _KernelComputer(network, trace_axes, diagonal_axes, vmap_axes, implementation, where)
+    sampler = _KernelSampler(init_fn, computer, key, where)
+    total = counts[-1]
+
+    def kernel_fn(x1, x2=None, get=None, **apply_fn_kwargs):
+        names, single = _normalise_get(get, where)
+        names_set = tuple(sorted(set(names)))
+        stats = {n: _Running() for n in names_set}
+        results = []
+        bar = None
+        if progress is not False:
+            from tqdm import tqdm
+
+            bar = tqdm(total=total, desc="Monte Carlo kernel", unit="sample", delay=0 if progress else 2.0, leave=False)
+        try:
+            pending = list(counts)
+            done = 0
+            for res in sampler.batches(x1, x2, names_set, apply_fn_kwargs, total, batch_size):
+                m = len(res[names_set[0]])
+                start = 0
+                while start < m and pending:
+                    stop = min(m, start + pending[0] - done)
+                    for n in names_set:
+                        stats[n].add(res[n][start:stop])
+                    done += stop - start
+                    start = stop
+                    if done == pending[0]:
+                        pending.pop(0)
+                        results.append(_snapshot(stats, names, names_set, single, done))
+                if bar is not None:
+                    bar.update(m)
+        finally:
+            if bar is not None:
+                bar.close()
+        return results[0] if isinstance(n_samples, numbers.Integral) else results
+
+    return kernel_fn
+
+
+class _KernelSampler:
+    """Empirical kernels of networks drawn by ``init_fn(fold_in(key, s))``, for s = 0, 1, ..., in jitted batches.
+
+    Initialisation and kernel run in one compiled function (``vmap`` over the
+    samples of a batch), compiled once per input shapes and batch size.
+    """
+
+    def __init__(self, init_fn, computer: _KernelComputer, key, where: str):
+        self.init_fn, self.computer, self.key, self.where = init_fn, computer, key, where
+        self._compiled = {}
+
+    def batches(self, x1, x2, names, kwargs, total: int, batch_size=None):
+        """Yield dicts ``{name: float64 array (m, ...)}`` covering samples 0..total-1 in order."""
+        init_fn, key, where = self.init_fn, self.key, self.where
+        x1a = _as_array(x1, "x1", where)
+        shape = tuple(x1a.shape)
+        try:
+            _, params0 = jax.eval_shape(lambda k: init_fn(k, shape), key)
+        except Exception as exc:
+            raise ValueError(f"{where}: init_fn failed for inputs of shape {shape}: {exc}") from exc
+        params0 = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params0)
+        x1a, x2a, impl, axes, out = self.computer.prepare(x1a, x2, params0, kwargs)
+        leaves = jax.tree_util.tree_leaves(params0)
+        n_bytes = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)
+        per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes))))
+        static = tuple(sorted((k, v) for k, v in kwargs.items() if not _is_array_like(v)))
+        dynamic = {k: v for k, v in kwargs.items() if _is_array_like(v)}
+        ckey = (impl, axes, tuple(out.shape), names, per, static, shape, None if x2a is None else tuple(x2a.shape))
+        if ckey not in self._compiled:
+            run = self.computer.core(impl, axes, tuple(out.shape), names)
+
+            @jax.jit
+            def batch(first, a, b, kw):
+                def one(s):
+                    _, params = init_fn(jax.random.fold_in(key, s), shape)
+                    return run(a, b, params, {**kw, **dict(static)})
+
+                return jax.vmap(one)(first + jnp.arange(per))
+
+            self._compiled[ckey] = batch
+        batch = self._compiled[ckey]
+        # Whole batches only (one compilation): samples past ``total`` are dropped.
+        for b in range(-(-total // per)):
+            res = batch(b * per, x1a, x2a, dynamic)
+            m = min(per, total - b * per)
+            yield {n: np.asarray(res[n][:m], dtype=np.float64) for n in names}
+
+
+def _pure_kernel(network, x, get=("ntk",), implementation="auto", where="empirical", trace_axes=(-1,)):
+    """A traceable ``params -> {name: kernel of x with itself}`` for a stax triple, after checking once.
+
+    For code that puts initialisation, training and kernels in one compiled
+    function (``ntkcourse.finite_width``).
+    """
+    init_fn = network[0]
+    computer = _KernelComputer(network, trace_axes, (), 0, implementation, where)
+    shape = tuple(np.shape(x))
+    _, params0 = jax.eval_shape(lambda k: init_fn(k, shape), jax.random.PRNGKey(0))
+    params0 = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params0)
+    x1, _, impl, axes, out = computer.prepare(x, None, params0, {})
+    run = computer.core(impl, axes, tuple(out.shape), tuple(sorted(get)))
+    return lambda params: run(x1, None, params, {})
+
+
+def _snapshot(stats, names, names_set, single, n):
+    mean = {k: stats[k].mean.copy() for k in names_set}
+    if single:
+        return mean[names[0]]
+    err = {k: stats[k].stderr() for k in names_set}
+    return MonteCarloKernel(mean.get("nngp"), mean.get("ntk"), err.get("nngp"), err.get("ntk"), n)
+
+
+# --------------------------------------------------------------------------- #
+# The teaching reference
+# --------------------------------------------------------------------------- #
+
+
+def naive_pairwise_ntk(f, params, x1, x2=None):
+    r"""TEACHING REFERENCE, SLOW: the blog post's loop, two backward passes per pair of inputs.
+
+    For every pair :math:`(x_i, x'_j)`: the gradient of :math:`f(\theta, x_i)`,
+    the gradient of :math:`f(\theta, x'_j)`, and their inner product summed over
+    all parameter tensors — :math:`2 n_1 n_2` backward passes where the fast
+    paths need a handful. Outputs with several entries are averaged over
+    all of them, one gradient per entry (for outputs ``(n, k)`` this is the
+    default ``trace_axes=(-1,)`` of :func:`empirical_ntk_fn`).
+    Use it to check your understanding on a few inputs, never for real work.
+
+    Returns:
+      a NumPy array ``(n1, n2)``.
+    """
+    apply_fn, _, _ = _network_of(f)
+    x1 = np.asarray(x1)
+    x2 = x1 if x2 is None else np.asarray(x2)
+    if x1.shape[1:] != x2.shape[1:]:
+        raise ValueError(f"naive_pairwise_ntk: x1 {x1.shape} and x2 {x2.shape} differ apart from the batch axis.")
+    k = int(np.prod(jax.eval_shape(lambda p, x: apply_fn(p, x), params, x1[:1]).shape[1:]))
+
+    @jax.jit
+    def grad_of_output(x, j):
+        # The gradient of output j of one input: one backward pass.
+        return jax.grad(lambda p: apply_fn(p, x[None]).reshape(-1)[j])(params)
+
+    out = np.zeros((x1.shape[0], x2.shape[0]))
+    for i in range(x1.shape[0]):
+        for m in range(x2.shape[0]):
+            value = 0.0
+            for j in range(k):
+                g1 = grad_of_output(x1[i], j)
+                g2 = grad_of_output(x2[m], j)
+                for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
+                    value += float(jnp.sum(a * b))
+            out[i, m] = value / k
+    return out

@@ -1,0 +1,308 @@
+"""Specification of ntkcourse.empirical: empirical NTK/NNGP, Monte Carlo kernels, the naive reference.
+
+Claims: the three implementations compute the same kernel J(x1) J(x2)ᵀ (to round-off: 1e-10 of the
+kernel's scale in float64, 1e-4 in float32, where sums of a few thousand float32 products differ in
+their last bits); the output layout and the averaging over traced axes are those of neural-tangents;
+the blog post's pairwise loop gives the same numbers; the Monte Carlo mean of a one-hidden-layer
+network is an unbiased estimate of the infinite-width kernels (its errors are a few standard
+errors) and its standard error shrinks like 1/√samples; bad input fails with a message naming it.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+from ntkcourse.empirical import (
+    MonteCarloKernel,
+    NtkImplementation,
+    empirical_kernel_fn,
+    empirical_nngp_fn,
+    empirical_ntk_fn,
+    monte_carlo_kernel_fn,
+    naive_pairwise_ntk,
+    structured_support,
+)
+
+IMPLEMENTATIONS = ("jacobian", "jvp_vjp", "structured")
+
+
+def _mlp():
+    """Several outputs, a standard-parameterised layer, biases with and without."""
+    return stax.serial(
+        stax.Dense(24, W_std=1.5, b_std=0.1), stax.Relu(),
+        stax.Dense(16, W_std=1.2, b_std=0.2, parameterization="standard"), stax.Erf(),
+        stax.Dense(3, W_std=0.9),
+    )
+
+
+def _cnn():
+    """SAME and VALID padding, strides, a standard-parameterised conv, Dense on spatial features, Flatten."""
+    return stax.serial(
+        stax.Conv(5, (3, 3), padding="SAME", W_std=1.3, b_std=0.2), stax.Relu(),
+        stax.Conv(4, (2, 2), strides=(2, 1), parameterization="standard", b_std=0.1),
+        stax.Dense(2, b_std=0.1), stax.Flatten(), stax.Dense(2, W_std=1.1),
+    )
+
+
+def _residual():
+    """Nested serial, FanOut / parallel / FanInSum, Identity."""
+    block = stax.serial(stax.Relu(), stax.Dense(8, W_std=1.4))
+    return stax.serial(
+        stax.Dense(8, b_std=0.1), stax.FanOut(2), stax.parallel(block, stax.Identity()), stax.FanInSum(),
+        stax.serial(stax.Relu(), stax.serial(stax.Dense(2, b_std=0.5))),
+    )
+
+
+def _pooled_cnn():
+    """Pooling layers between convolutions."""
+    return stax.serial(stax.Conv(4, (2, 2), padding="SAME"), stax.Erf(), stax.AvgPool((2, 2)), stax.Conv(3, (2, 2)),
+                       stax.GlobalAvgPool(), stax.Dense(1))
+
+
+def _small():
+    """The cheapest network with every feature the layout tests need (two layers, three outputs)."""
+    return stax.serial(stax.Dense(6, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(3, b_std=0.2))
+
+
+NETWORKS = {"mlp": (_mlp, (7,)), "cnn": (_cnn, (6, 5, 3)), "residual": (_residual, (5,)),
+            "pooled_cnn": (_pooled_cnn, (4, 4, 2)), "small": (_small, (7,))}
+
+
+def random_params(net, input_shape, dtype, seed=0):
+    """Standard-normal parameters with the structure init_fn gives, drawn by NumPy.
+
+    The kernels' agreement does not depend on the distribution, and drawing
+    with jax.random would compile a random-number kernel per shape (seconds each).
+    """
+    rng = np.random.default_rng(seed)
+    _, shapes = jax.eval_shape(lambda k: net[0](k, input_shape), jax.random.PRNGKey(0))
+    return jax.tree_util.tree_map(lambda s: jnp.asarray(rng.standard_normal(s.shape), dtype), shapes)
+
+
+def _case(name, dtype, n1=4, n2=3, seed=0):
+    make, feature_shape = NETWORKS[name]
+    net = make()
+    rng = np.random.default_rng(seed)
+    x1 = rng.standard_normal((n1,) + feature_shape).astype(dtype)
+    x2 = rng.standard_normal((n2,) + feature_shape).astype(dtype)
+    return net, x1, x2, random_params(net, x1.shape, dtype, seed)
+
+
+@pytest.mark.parametrize("name, dtype", [("mlp", np.float64), ("cnn", np.float64), ("residual", np.float64),
+                                         ("mlp", np.float32), ("pooled_cnn", np.float32)])
+def test_the_three_implementations_agree(name, dtype):
+    """Jacobian contraction, NTK-vector products and the structured path: the same full block (n1, n2, k, k)."""
+    with jax.enable_x64(dtype == np.float64):
+        net, x1, x2, params = _case(name, dtype)
+        kernels = {impl: np.asarray(empirical_ntk_fn(net, trace_axes=(), implementation=impl)(x1, x2, params))
+                   for impl in IMPLEMENTATIONS}
+    ref = kernels["jacobian"]
+    assert ref.dtype == dtype
+    assert ref.shape[:2] == (4, 3) and ref.shape[2] == ref.shape[3]
+    tol = 1e-10 if dtype == np.float64 else 1e-4
+    scale = np.abs(ref).max()
+    for impl, k in kernels.items():
+        np.testing.assert_allclose(k, ref, rtol=0, atol=tol * scale, err_msg=impl)
+
+
+def test_functions_that_mix_the_batch_need_vmap_axes_none():
+    """f(θ, x) = (x − mean over the batch) θ: Θ̂ = C Cᵀ with C the centred inputs, by both general implementations."""
+    with jax.enable_x64(True):
+        x = np.random.default_rng(1).standard_normal((5, 3))
+        theta = jnp.ones((3, 1))
+
+        def f(p, x):
+            return (x - x.mean(axis=0)) @ p
+
+        centred = x - x.mean(axis=0)
+        for impl in ("jacobian", "jvp_vjp"):
+            k = empirical_ntk_fn(f, vmap_axes=None, implementation=impl)(x, None, theta)
+            np.testing.assert_allclose(k, centred @ centred.T, atol=1e-12)
+
+
+def test_linear_model_has_the_input_gram_matrix_as_ntk():
+    """For f(θ, x) = x·θ the Jacobian is x itself: Θ̂(x, x') = x·x' (any params pytree, e.g. a dict)."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(2)
+        x1, x2 = rng.standard_normal((4, 6)), rng.standard_normal((2, 6))
+        params = {"w": jnp.asarray(rng.standard_normal(6)), "unused_offset": jnp.zeros(())}
+
+        def f(p, x):
+            return (x @ p["w"])[:, None]
+
+        for impl in ("jacobian", "jvp_vjp", "auto"):
+            k = empirical_ntk_fn(f, implementation=impl)(x1, x2, params)
+            np.testing.assert_allclose(k, x1 @ x2.T, atol=1e-12)
+
+
+def test_layout_and_averaging_follow_neural_tangents():
+    """trace_axes average the diagonal of the output block; diagonal_axes keep one copy of a pair of axes."""
+    with jax.enable_x64(True):
+        net, x1, x2, params = _case("small", np.float64)
+        full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, x2, params))  # (n1, n2, k, k)
+        traced = np.asarray(empirical_ntk_fn(net)(x1, x2, params))
+        np.testing.assert_allclose(traced, np.einsum("nmkk->nm", full) / 3, atol=1e-12)
+        self_full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, None, params))
+        for impl in IMPLEMENTATIONS:
+            diag = np.asarray(empirical_ntk_fn(net, diagonal_axes=(0,), implementation=impl)(x1, None, params))
+            np.testing.assert_allclose(diag, np.einsum("nnkk->n", self_full) / 3, atol=1e-12)
+        for impl in ("jvp_vjp", "structured"):  # the Jacobian path shares the NNGP's contraction
+            out_diag = np.asarray(empirical_ntk_fn(net, trace_axes=(), diagonal_axes=(-1,), implementation=impl)(
+                x1, x2, params))
+            np.testing.assert_allclose(out_diag, np.einsum("nmkk->nmk", full), atol=1e-12)
+        nngp = np.asarray(empirical_nngp_fn(net)(x1, x2, params))
+        out1, out2 = np.asarray(net[1](params, x1)), np.asarray(net[1](params, x2))
+        np.testing.assert_allclose(nngp, out1 @ out2.T / 3, atol=1e-12)
+        nngp_full = np.asarray(empirical_nngp_fn(net, trace_axes=())(x1, x2, params))
+        np.testing.assert_allclose(nngp_full, np.einsum("nk,ml->nmkl", out1, out2), atol=1e-12)
+        nngp_diag = np.asarray(empirical_nngp_fn(net, trace_axes=(), diagonal_axes=(-1,))(x1, x2, params))
+        np.testing.assert_allclose(nngp_diag, np.einsum("nk,mk->nmk", out1, out2), atol=1e-12)
+
+
+def test_empirical_kernel_fn_returns_both_kernels_like_neural_tangents():
+    with jax.enable_x64(True):
+        net, x1, x2, params = _case("small", np.float64)
+        kernel_fn = empirical_kernel_fn(net, implementation=NtkImplementation.STRUCTURED_DERIVATIVES)
+        both = kernel_fn(x1, x2, ("nngp", "ntk"), params)
+        assert both._fields == ("nngp", "ntk")
+        np.testing.assert_allclose(both.ntk, empirical_ntk_fn(net)(x1, x2, params), atol=1e-12)
+        np.testing.assert_allclose(both.nngp, empirical_nngp_fn(net)(x1, x2, params), atol=1e-12)
+        np.testing.assert_allclose(kernel_fn(x1, x2, "ntk", params), both.ntk, atol=0)
+
+
+def test_naive_pairwise_reference_equals_the_fast_paths():
+    """The blog post's loop (two backward passes per pair) gives the same kernel as every fast path."""
+    with jax.enable_x64(True):
+        net, x1, x2, params = _case("small", np.float64, n1=3, n2=2)
+        naive = naive_pairwise_ntk(net, params, x1, x2)
+        for impl in IMPLEMENTATIONS:
+            np.testing.assert_allclose(empirical_ntk_fn(net, implementation=impl)(x1, x2, params), naive, atol=1e-12)
+
+
+def test_auto_uses_the_structured_path_for_stax_networks_and_says_why_not_otherwise():
+    net, x1, _, params = _case("small", np.float32)
+    assert structured_support(net) is None
+    assert "triple" in structured_support(net[1])
+    assert empirical_ntk_fn(net).implementation_for(x1, None, params) == "structured"
+    assert empirical_ntk_fn(net[1]).implementation_for(x1, None, params) == "jacobian"
+    with pytest.warns(UserWarning, match="layer triple"):
+        k = empirical_ntk_fn(net[1], implementation="structured")(x1, None, params)
+    np.testing.assert_allclose(k, empirical_ntk_fn(net)(x1, None, params), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- #
+# Bad input
+# --------------------------------------------------------------------------- #
+
+
+def test_params_of_another_network_are_refused_with_the_offending_entry():
+    net, x1, _, _ = _case("small", np.float32)
+    wider = stax.serial(stax.Dense(9, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(3, b_std=0.2))
+    other = random_params(wider, x1.shape, np.float32)
+    with pytest.raises(ValueError, match=r"params\[0\]\[0\]` has shape \(7, 9\), but the network expects \(7, 6\)"):
+        empirical_ntk_fn(net)(x1, None, other)
+    with pytest.raises(ValueError, match="structure"):
+        empirical_ntk_fn(net)(x1, None, other[:2])
+
+
+def test_params_that_do_not_fit_a_plain_function_are_refused():
+    def f(p, x):
+        return x @ p["w"]
+
+    x = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"f\(params, x1\) failed.*shape \(3, 4\)"):
+        empirical_ntk_fn(f)(x, None, {"w": jnp.ones((5, 1))})
+    with pytest.raises(ValueError, match="batch axis first"):
+        empirical_ntk_fn(lambda p, x: jnp.sum(x @ p["w"]))(x, None, {"w": jnp.ones((4, 1))})
+
+
+def test_inputs_of_the_wrong_shape_are_refused():
+    net, x1, _, params = _case("small", np.float32)
+    ntk_fn = empirical_ntk_fn(net)
+    with pytest.raises(ValueError, match=r"expects \(9, 6\) for inputs of shape \(4, 9\)"):
+        ntk_fn(np.ones((4, 9), np.float32), None, params)
+    with pytest.raises(ValueError, match="same shape as `x1` apart from the batch axis"):
+        ntk_fn(x1, np.ones((2, 8), np.float32), params)
+    with pytest.raises(TypeError, match="numeric"):
+        ntk_fn(np.array([["a"]]), None, params)
+    with pytest.raises(ValueError, match="non-empty batch axis"):
+        ntk_fn(np.ones((0, 7), np.float32), None, params)
+    cnn, xi, _, cparams = _case("pooled_cnn", np.float32)
+    with pytest.raises(ValueError, match="do not fit the network"):
+        empirical_ntk_fn(cnn)(xi.reshape(4, -1), None, cparams)
+
+
+def test_bad_options_are_refused():
+    net, x1, _, params = _case("small", np.float32)
+    with pytest.raises(ValueError, match="`implementation`"):
+        empirical_ntk_fn(net, implementation="fast")
+    with pytest.raises(ValueError, match="`trace_axes` contains axis 5"):
+        empirical_ntk_fn(net, trace_axes=(5,))(x1, None, params)
+    with pytest.raises(ValueError, match="both traced and diagonal"):
+        empirical_ntk_fn(net, trace_axes=(-1,), diagonal_axes=(1,))(x1, None, params)
+    with pytest.raises(ValueError, match="`vmap_axes`"):
+        empirical_ntk_fn(net, vmap_axes=1)
+    with pytest.raises(TypeError, match="layer triple"):
+        empirical_ntk_fn((net[0], net[1]))
+
+
+# --------------------------------------------------------------------------- #
+# Monte Carlo
+# --------------------------------------------------------------------------- #
+
+
+@functools.lru_cache(maxsize=None)
+def _one_hidden_layer():
+    return stax.serial(stax.Dense(32, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(2, W_std=1.2, b_std=0.2))
+
+
+@pytest.fixture(scope="module")
+def monte_carlo():
+    """400 draws of a width-32, one-hidden-layer network (float64), with estimates after 100 and 400."""
+    net = _one_hidden_layer()
+    x = np.random.default_rng(3).standard_normal((5, 4))
+    with jax.enable_x64(True):
+        analytic = net[2](x, None, ("nngp", "ntk"))
+        kernel_fn = monte_carlo_kernel_fn(net, None, jax.random.PRNGKey(7), [100, 400], batch_size=100, progress=False)
+        estimates = kernel_fn(x)
+    return dict(net=net, x=x, analytic=analytic, estimates=estimates)
+
+
+def test_monte_carlo_mean_is_unbiased_for_one_hidden_layer(monte_carlo):
+    """One hidden layer: E[Θ̂] and E[f fᵀ] equal the infinite-width kernels at any width (the first layer's
+    pre-activations are exactly Gaussian, the readout is independent of them). So each entry's error is
+    a standard-normal multiple of its standard error: all 15 distinct entries stay within 4.5 of them."""
+    est = monte_carlo["estimates"][-1]
+    assert isinstance(est, MonteCarloKernel) and est.n_samples == 400
+    for name in ("nngp", "ntk"):
+        z = (getattr(est, name) - np.asarray(getattr(monte_carlo["analytic"], name))) / getattr(est, name + "_stderr")
+        assert np.max(np.abs(z[np.triu_indices(5)])) < 4.5, name
+
+
+def test_monte_carlo_standard_error_shrinks_like_one_over_root_samples(monte_carlo):
+    """Four times the samples: half the standard error (±15%: the error of a standard deviation from 100 draws)."""
+    first, last = monte_carlo["estimates"]
+    ratio = np.median(last.ntk_stderr / first.ntk_stderr)
+    assert first.n_samples == 100 and 0.42 < ratio < 0.58
+
+
+def test_monte_carlo_does_not_depend_on_the_batch_size_or_the_implementation(monte_carlo):
+    """Sample s always uses fold_in(key, s): batches of 3 (jacobian path, separate functions) or of 6 agree."""
+    net, x = monte_carlo["net"], monte_carlo["x"]
+    with jax.enable_x64(True):
+        a = monte_carlo_kernel_fn(net, None, jax.random.PRNGKey(7), 6, batch_size=6, progress=False)(x)
+        b = monte_carlo_kernel_fn(net[0], net[1], jax.random.PRNGKey(7), 6, batch_size=3, implementation="jacobian",
+                                  progress=False)(x, None, "ntk")
+    assert isinstance(b, np.ndarray)
+    np.testing.assert_allclose(b, a.ntk, rtol=1e-12)
+
+
+def test_monte_carlo_rejects_bad_sample_counts():
+    net = _one_hidden_layer()
+    with pytest.raises(ValueError, match="increasing"):
+        monte_carlo_kernel_fn(net, None, jax.random.PRNGKey(0), [10, 5])
+    with pytest.raises(ValueError, match="apply_fn=None"):
+        monte_carlo_kernel_fn(net, net[1], jax.random.PRNGKey(0), 10)
