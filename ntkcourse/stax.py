@@ -460,7 +460,8 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
         """
         names = _normalise_get(get)
         if isinstance(x1, Kernel):
-            out = kernel_layer_fn(x1)
+            with jax.enable_x64(True):
+                out = kernel_layer_fn(x1)
         else:
             _as_input(x1, "x1")
             if x2 is not None:
@@ -475,6 +476,11 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
                 raise ValueError(f"kernel_fn: `dtype` must be jnp.float64 or jnp.float32, got {dtype!r}.")
             compute_ntk = names is None or "ntk" in names
             with jax.enable_x64(True):
+                # Convert here, under x64: an array JAX has seen before outside
+                # x64 (e.g. captured as a float32 constant by another jit) must
+                # not reach the jitted computation in its old type.
+                x1 = jnp.asarray(x1, dtype)
+                x2 = None if x2 is None else jnp.asarray(x2, dtype)
                 out = _run(x1, x2, compute_ntk, jnp.dtype(dtype))
         if isinstance(out, (list, tuple)):
             raise ValueError(
