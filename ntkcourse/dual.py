@@ -51,7 +51,6 @@ __all__ = [
 ]
 
 _PI = math.pi
-_RHO_SNAP = 8 * np.finfo(np.float64).eps
 _INV_2PI = 1.0 / (2.0 * math.pi)
 _TINY = np.finfo(np.float64).tiny
 
@@ -152,10 +151,12 @@ def _relu_parts(a, b, c):
     """
     rho, sqrt_ab = _safe_correlation(a, b, c)
     # E[1{u>0} 1{v>0}] has a square-root singularity at rho = +-1: one ulp of
-    # round-off in rho moves theta by 1e-8. Correlations within 8 ulps of +-1
+    # round-off in rho moves theta by 1e-8 (float64; 5e-4 in float32).
+    # Correlations within 8 ulps (of rho's own type) of +-1
     # are taken as exactly +-1 (identical or antipodal inputs), which is what
     # exact arithmetic gives for them.
-    rho = jnp.where(1.0 - jnp.abs(rho) < _RHO_SNAP, jnp.sign(rho), rho)
+    snap = 8 * jnp.finfo(jnp.result_type(rho)).eps
+    rho = jnp.where(1.0 - jnp.abs(rho) < snap, jnp.sign(rho), rho)
     theta = arccos(rho)
     sin_theta = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
     e_relu = (sqrt_ab * sin_theta + (_PI - theta) * c) * _INV_2PI

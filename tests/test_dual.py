@@ -7,13 +7,13 @@ sample means of N correlated Gaussian pairs drawn with numpy from a fixed seed,
 using the true derivative written out here (not autodiff of ``fn``).
 
 Monte Carlo tolerance. The sample mean of the products has standard error
-SE = std(product) / sqrt(N), estimated from the same samples (with
-N = 2e6 the estimate of SE is itself accurate to 0.05 %). A check passes when
+SE = std(product) / sqrt(N), estimated from the same samples (with N = 2e6
+the estimate of SE is itself accurate to about 0.1 %). A check passes when
 |closed form - sample mean| <= 5 SE, so a correct formula fails a check with
 probability P(|Z| > 5) = 5.7e-7 < 1e-6; a formula with a wrong constant or a
-wrong argument is off by far more (the ERRATA #2 test: 378 SE).
-Measured over the 60 checks below: largest |z| = 2.2. A
-floor of 1e-12 covers products that are constant (identity', an SE of 0).
+wrong argument is off by far more (the ERRATA #2 test: 378 SE). Measured over
+the 60 checks below: largest |z| = 2.2, with SEs of 0.04-0.3 % of the value.
+A floor of 1e-12 covers products that are constant (identity', an SE of 0).
 
 Everything the kernels compute is float64, so the closed forms are evaluated
 inside ``jax.enable_x64(True)`` (the global flag stays off, as in a fresh
@@ -159,10 +159,11 @@ def test_diagonal_forms_equal_general_form_at_a_equals_b_equals_c(act):
     1; they may differ by a few ulps of the formula's terms, hence rtol 1e-12,
     and by 1e-23 in absolute terms where the value itself is tiny
     (quadrature's E[tanh'(u)^2] = 1.7e-15 at a = 1e3, where rho computed as
-    c a^-1/2 b^-1/2 is an ulp off 1), hence atol 1e-15 against values of order 1. (At a = 0 the ReLU family's general form treats the zero
-    input as uncorrelated, giving dnngp(0, 0, 0) = 1/4 against
-    dnngp_diag(0) = 1/2; the value is irrelevant to the kernels because it
-    multiplies an NTK that is 0 there, so a = 0 is not part of this claim.)
+    c a^-1/2 b^-1/2 is an ulp off 1), hence atol 1e-15 against values of
+    order 1. (At a = 0 the ReLU family's general form treats the zero input
+    as uncorrelated, giving dnngp(0, 0, 0) = 1/4 against dnngp_diag(0) = 1/2;
+    the value is irrelevant to the kernels because it multiplies an NTK that
+    is 0 there, so a = 0 is not part of this claim.)
     """
     activation = TANH_QUADRATURE if act == "quadrature(tanh)" else ACTIVATIONS[act][0]
     with jax.enable_x64(True):
@@ -194,7 +195,8 @@ def test_errata2_erf_of_z_over_sqrt2_matches_monte_carlo_and_document_formula_do
     """
     a, b, c = 1.3, 0.7, 0.5
     u, v = _gaussian_pairs(a, b, c, n=N_ERRATA, seed=2)
-    mc_scaled, se_scaled = _mc_mean_and_se(lambda x: special.erf(x / math.sqrt(2)), lambda x: special.erf(x / math.sqrt(2)), u, v)
+    erf_scaled = lambda x: special.erf(x / math.sqrt(2))  # noqa: E731
+    mc_scaled, se_scaled = _mc_mean_and_se(erf_scaled, erf_scaled, u, v)
     mc_plain, se_plain = _mc_mean_and_se(special.erf, special.erf, u, v)
     closed = _closed_form(dual.erf(b=1 / math.sqrt(2)).nngp, a, b, c)
     document = _document_erf_expression(a, b, c)
@@ -263,7 +265,8 @@ def test_quadrature_tanh_accuracy_is_what_the_docstring_states():
     Measured (this grid and a finer 25 x 25 x 21 one agree): deg 25: NNGP
     5.5e-4, derivative kernel 4.3e-3; deg 50: NNGP 8.4e-6, derivative kernel
     1.3e-4; all at a = b = 2. The error decays only like exp(-k sqrt(deg))
-    because tanh has poles at +-i pi/2. The docstring's 1e-7 / 1e-9 are wrong.
+    because tanh has poles at +-i pi/2. (The docstring first stated 1e-7 and
+    1e-9, which this test caught; it now states 5e-3 and 2e-4.)
     """
     stated = _docstring_tanh_accuracy()
     a, b, c = _quadrature_grid()
