@@ -134,3 +134,37 @@ def test_symmetric_tiles_inside_kernel_fn_equal_one_block(monkeypatch, net):
     tiled = kernel_fn(x, None, ("nngp", "ntk"))
     np.testing.assert_allclose(tiled.nngp, whole.nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(tiled.ntk, whole.ntk, rtol=1e-13, atol=1e-15)
+
+
+def test_host_input_kernel_equals_xla_input_kernel(monkeypatch):
+    """Flat inputs on CPU get their input Gram from NumPy's BLAS
+    (stax._host_inputs); with that path switched off, from XLA. The two
+    differ only in summation order: rtol 1e-13 (a few ulps after 3 layers)."""
+    import jax
+
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(3).standard_normal((9, 7))
+    _, _, kernel_fn = _mlp()
+    assert stax_module._host_inputs(jax.numpy.asarray(x), None) is not None
+    host = kernel_fn(x, x[:4], ("nngp", "ntk"))
+    monkeypatch.setattr(stax_module, "_host_inputs", lambda x1, x2: None)
+    xla = kernel_fn(x, x[:4], ("nngp", "ntk"))
+    np.testing.assert_allclose(host.nngp, xla.nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(host.ntk, xla.ntk, rtol=1e-13, atol=1e-15)
+
+
+def test_symmetric_host_tiles_nngp_only_and_output_variances(monkeypatch):
+    """The tiled host path with get='nngp' (no NTK) and its Kernel's cov1 (the
+    output variances, not the input ones) equal the untiled computation."""
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(4).standard_normal((10, 6))
+    _, _, kernel_fn = _mlp()
+    whole = kernel_fn(x, None)
+    whole_nngp = kernel_fn(x, None, "nngp")
+    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    tiled = kernel_fn(x, None)
+    np.testing.assert_allclose(kernel_fn(x, None, "nngp"), whole_nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(tiled.cov1, whole.cov1, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(np.diag(tiled.nngp), tiled.cov1, rtol=1e-13)
