@@ -3,6 +3,13 @@
 Submodules are imported on first use (``ntkcourse.stax``, ``ntkcourse.dual``,
 ...), so that tools that need no JAX — the grading command, the check helper in
 students' notebooks — start quickly.
+
+Progress bars: every long computation (``training.train_network``,
+``empirical.monte_carlo_kernel_fn``, ``batching.batch``) takes
+``progress=None | True | False``. The default ``None`` shows a plain-text bar
+on stderr only when stderr is a terminal and the run lasts more than 2 s, so
+executed notebooks and book pages carry no bars; ``True`` always shows it,
+``False`` never (``ntkcourse._progress``).
 """
 import importlib
 

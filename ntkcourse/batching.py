@@ -16,11 +16,12 @@ diagonal are computed, the others are their transposes. This mirrors
 from __future__ import annotations
 
 import itertools
-import sys
 from typing import Callable, Optional
 
 import jax
 import numpy as np
+
+from ._progress import progress_bar
 
 __all__ = ["batch"]
 
@@ -55,8 +56,9 @@ def batch(
       device_count: how many JAX devices to use; ``-1`` for all.
       store_on_device: kept for neural-tangents compatibility; results are
         always assembled in host memory, which is what bounds device memory.
-      progress: show a progress bar over the blocks (default: when stderr is
-        a terminal and there are more than 4 blocks).
+      progress: a progress bar over the blocks: ``None`` (default) shows it
+        only on a terminal and for runs longer than 2 s, ``True`` always,
+        ``False`` never (see ``ntkcourse._progress``).
 
     Returns:
       ``batched_kernel_fn(x1, x2=None, get=None, **kwargs)`` returning NumPy
@@ -93,12 +95,7 @@ def batch(
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
 
         outputs = {}
-        show = progress if progress is not None else (sys.stderr.isatty() and len(pairs) > 4)
-        bar = None
-        if show:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(pairs), desc="kernel blocks", unit="block")
+        bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
 
         def launch(pair, device):
             i, j = pair
@@ -121,13 +118,13 @@ def batch(
 
         # One block per device in flight: launches are asynchronous, so the
         # devices compute concurrently while the host copies earlier results.
-        for group in _chunks(pairs, len(devices)):
-            launched = [(pair, launch(pair, dev)) for pair, dev in zip(group, devices)]
-            for pair, result in launched:
-                store(pair, result)
-                if bar is not None:
+        try:
+            for group in _chunks(pairs, len(devices)):
+                launched = [(pair, launch(pair, dev)) for pair, dev in zip(group, devices)]
+                for pair, result in launched:
+                    store(pair, result)
                     bar.update(1)
-        if bar is not None:
+        finally:
             bar.close()
         if len(names) == 1:
             return outputs[names[0]]

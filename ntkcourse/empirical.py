@@ -79,6 +79,7 @@ import numpy as np
 from jax import lax
 
 from . import stax as _stax
+from ._progress import progress_bar
 
 __all__ = [
     "NtkImplementation",
@@ -855,8 +856,9 @@ def monte_carlo_kernel_fn(
         a number of samples; split large inputs with ``ntkcourse.batching``.
       trace_axes, diagonal_axes, vmap_axes, implementation: as in
         :func:`empirical_kernel_fn`.
-      progress: ``True`` shows a tqdm bar, ``False`` never, ``None`` shows it
-        only for runs longer than two seconds.
+      progress: a progress bar over the samples: ``None`` (default) shows it
+        only on a terminal and for runs longer than 2 s (so executed notebooks
+        stay clean), ``True`` always, ``False`` never (see ``ntkcourse._progress``).
 
     Returns:
       ``kernel_fn(x1, x2=None, get=None, **kwargs)`` returning a
@@ -893,11 +895,7 @@ def monte_carlo_kernel_fn(
         names_set = tuple(sorted(set(names)))
         stats = {n: _Running() for n in names_set}
         results = []
-        bar = None
-        if progress is not False:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, desc="Monte Carlo kernel", unit="sample", delay=0 if progress else 2.0, leave=False)
+        bar = progress_bar(total, "Monte Carlo kernel", "sample", progress)
         try:
             pending = list(counts)
             done = 0
@@ -913,11 +911,9 @@ def monte_carlo_kernel_fn(
                     if done == pending[0]:
                         pending.pop(0)
                         results.append(_snapshot(stats, names, names_set, single, done))
-                if bar is not None:
-                    bar.update(m)
+                bar.update(m)
         finally:
-            if bar is not None:
-                bar.close()
+            bar.close()
         return results[0] if isinstance(n_samples, numbers.Integral) else results
 
     return kernel_fn

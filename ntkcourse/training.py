@@ -20,7 +20,6 @@ remainder is skipped in that epoch.
 from __future__ import annotations
 
 import functools
-import sys
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -28,7 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from tqdm.auto import tqdm
+
+from ._progress import progress_bar
 
 __all__ = ["TrainingResult", "train_network", "mse_loss"]
 
@@ -116,12 +116,6 @@ def _checkpoints(checkpoints, steps):
     return np.unique(arr.astype(int))
 
 
-def _progress_enabled(progress):
-    if progress is None:
-        return bool(getattr(sys.stderr, "isatty", lambda: False)())
-    return bool(progress)
-
-
 def train_network(
     apply_fn: Callable,
     params,
@@ -163,7 +157,8 @@ def train_network(
     ntk_fn : optional ``ntk_fn(params, x_train)`` (e.g. an empirical NTK) evaluated at the checkpoints.
     ridge : ``ρ ≥ 0``, weight decay towards the initial parameters.
     float64 : run in double precision (inside ``jax.enable_x64``), casting params and data.
-    progress : tqdm progress bar; ``None`` shows it only when stderr is a terminal.
+    progress : a progress bar over the steps: ``None`` (default) shows it only on a terminal and
+        for runs longer than 2 s, ``True`` always, ``False`` never (see ``ntkcourse._progress``).
     """
     n_steps = int(steps)
     if n_steps < 0 or n_steps != steps:
@@ -223,8 +218,7 @@ def train_network(
         p = params0
         rec_train, rec_test, rec_loss, rec_change, rec_kernels = [], [], [], [], []
         perm, cursor = None, n
-        bar = tqdm(total=n_steps, disable=not _progress_enabled(progress), desc="training", unit="step",
-                   file=sys.stderr, leave=False)
+        bar = progress_bar(n_steps, "training", "step", progress)
         mark_iter = iter(marks)
         next_mark = next(mark_iter)
         try:
