@@ -217,6 +217,42 @@ def _reduce_full(full, axes: _Axes, first_is_x2: bool = False):
     return jnp.einsum(f"{spec}->{out}", full)
 
 
+def _symmetrise(kernel, axes: _Axes):
+    """The kernel of ``x1`` with itself made exactly symmetric: ``K[l, r] = K[r, l]``.
+
+    Here ``l`` are the indices of the first member of every pair of kernel
+    axes (the batch axis of x1, the first copy of each untraced output axis)
+    and ``r`` those of the second. The implementations compute ``K(x, x')``
+    and ``K(x', x)`` by different sequences of float operations (``'jvp_vjp'``
+    column by column, the traced sums of ``'structured'``), which differ in the
+    last bits. The entries with ``l <= r`` (lexicographically) are kept and
+    mirrored: a selection, not an average, so no arithmetic (and no fused
+    multiply–add chosen differently for the two halves by the compiler) can
+    break the symmetry again. Diagonal axes have no partner.
+    """
+    pairs, pos = [], 0
+    for i in range(axes.ndim):
+        if i in axes.trace:
+            continue
+        if i in axes.diag:
+            pos += 1
+        else:
+            pairs.append((pos, pos + 1))
+            pos += 2
+    if not pairs:
+        return kernel
+    perm = list(range(kernel.ndim))
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    first = second = jnp.zeros((), jnp.int32)
+    for a, b in pairs:
+        size = kernel.shape[a]
+        first = first * size + lax.broadcasted_iota(jnp.int32, kernel.shape, a)
+        second = second * size + lax.broadcasted_iota(jnp.int32, kernel.shape, b)
+    kernel = lax.optimization_barrier(kernel)  # materialise K: both halves read the same values
+    return jnp.where(first <= second, kernel, jnp.transpose(kernel, perm))
+
+
 # --------------------------------------------------------------------------- #
 # Checking the arguments
 # --------------------------------------------------------------------------- #
@@ -667,6 +703,8 @@ class _KernelComputer:
                     o1 = apply_fn(params, x1, **kwargs)
                     outs = (o1, o1 if x2 is None else apply_fn(params, x2, **kwargs))
                 res["nngp"] = _contract_outputs(outs[0], outs[1], axes) / size
+            if x2 is None:
+                res = {name: _symmetrise(value, axes) for name, value in res.items()}
             return res
 
         return run
@@ -705,7 +743,9 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, impleme
         (or a :class:`NtkImplementation`); see the module docstring.
 
     Returns:
-      ``ntk_fn(x1, x2, params, **kwargs)``: ``x2=None`` means ``x1``. Shape
+      ``ntk_fn(x1, x2, params, **kwargs)``: ``x2=None`` means ``x1`` (and the kernel is then
+      exactly symmetric: pairs of axes swapped, equal to the bit, in every
+      implementation and precision; so are the NNGP and the Monte Carlo means). Shape
       ``(n1, n2)`` for the default ``trace_axes``, ``(n1, n2, k, k)`` for
       ``trace_axes=()``. Computed in the dtype of ``params`` and the inputs.
       Keyword arguments are passed to ``f`` (arrays as traced arguments,
@@ -996,6 +1036,30 @@ def _snapshot(stats, names, names_set, single, n):
 # --------------------------------------------------------------------------- #
 
 
+def _naive_output(apply_fn, params, x):
+    return apply_fn(params, x)
+
+
+def _naive_grad_of_output(apply_fn, params, x, j):
+    """The gradient of output entry ``j`` of one input ``x``: one backward pass."""
+    return jax.grad(lambda p: apply_fn(p, x[None]).reshape(-1)[j])(params)
+
+
+_NAIVE_JITTED = (jax.jit(_naive_output, static_argnums=0), jax.jit(_naive_grad_of_output, static_argnums=0))
+
+
+def _naive_functions(apply_fn):
+    """The jitted forward pass and gradient of :func:`naive_pairwise_ntk`, compiled once per ``apply_fn`` and
+    shapes (``apply_fn`` is a static argument, the parameters a traced one): calling it again, e.g. in a
+    loop over training steps, compiles nothing new. An unhashable ``apply_fn`` cannot be a static argument:
+    then the functions are compiled for this call only."""
+    try:
+        hash(apply_fn)
+    except TypeError:
+        return tuple(jax.jit(functools.partial(fn, apply_fn)) for fn in (_naive_output, _naive_grad_of_output))
+    return tuple(functools.partial(fn, apply_fn) for fn in _NAIVE_JITTED)
+
+
 def naive_pairwise_ntk(f, params, x1, x2=None):
     r"""TEACHING REFERENCE, SLOW: the blog post's loop, two backward passes per pair of inputs.
 
@@ -1005,31 +1069,34 @@ def naive_pairwise_ntk(f, params, x1, x2=None):
     paths need a handful. Outputs with several entries are averaged over
     all of them, one gradient per entry (for outputs ``(n, k)`` this is the
     default ``trace_axes=(-1,)`` of :func:`empirical_ntk_fn`).
+    With ``x2=None`` only the pairs ``i <= j`` are computed and mirrored: the
+    kernel of ``x1`` with itself is exactly symmetric.
     Use it to check your understanding on a few inputs, never for real work.
+    (The gradient function is compiled once per ``f`` and shapes, so repeated
+    calls are slow only because of the loop itself.)
 
     Returns:
       a NumPy array ``(n1, n2)``.
     """
     apply_fn, _, _ = _network_of(f)
+    symmetric = x2 is None
     x1 = np.asarray(x1)
-    x2 = x1 if x2 is None else np.asarray(x2)
+    x2 = x1 if symmetric else np.asarray(x2)
     if x1.shape[1:] != x2.shape[1:]:
         raise ValueError(f"naive_pairwise_ntk: x1 {x1.shape} and x2 {x2.shape} differ apart from the batch axis.")
-    k = int(np.prod(jax.eval_shape(lambda p, x: apply_fn(p, x), params, x1[:1]).shape[1:]))
-
-    @jax.jit
-    def grad_of_output(x, j):
-        # The gradient of output j of one input: one backward pass.
-        return jax.grad(lambda p: apply_fn(p, x[None]).reshape(-1)[j])(params)
+    output, grad_of_output = _naive_functions(apply_fn)
+    k = int(np.prod(output(params, x1[:1]).shape[1:]))
 
     out = np.zeros((x1.shape[0], x2.shape[0]))
     for i in range(x1.shape[0]):
-        for m in range(x2.shape[0]):
+        for m in range(i if symmetric else 0, x2.shape[0]):
             value = 0.0
             for j in range(k):
-                g1 = grad_of_output(x1[i], j)
-                g2 = grad_of_output(x2[m], j)
+                g1 = grad_of_output(params, x1[i], j)
+                g2 = grad_of_output(params, x2[m], j)
                 for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
                     value += float(jnp.sum(a * b))
             out[i, m] = value / k
+            if symmetric:
+                out[m, i] = out[i, m]
     return out

@@ -1,16 +1,17 @@
 """Figures for training dynamics, spectra, ensembles and kernel approximations.
 
-Every function draws on a new :class:`matplotlib.figure.Figure` (no pyplot
-state, so nothing leaks between notebook cells) or, when ``ax`` is given, on
-that axes; it returns the figure. The data come from
-:mod:`ntkcourse.dynamics`, :mod:`ntkcourse.inference`,
-:mod:`ntkcourse.spectral`, :mod:`ntkcourse.approximations` and
-:mod:`ntkcourse.training`; these functions only draw.
+They draw what :mod:`ntkcourse.dynamics`, :mod:`ntkcourse.inference`, :mod:`ntkcourse.spectral`,
+:mod:`ntkcourse.approximations` and :mod:`ntkcourse.training` compute, and nothing else; how they use a
+figure or a given ``ax`` is said once, in :mod:`ntkcourse.plotting._common`.
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from ._common import fit_loglog_slope
+from ._common import new_axes as _axes
+from ._common import vector as _vector
 
 __all__ = [
     "plot_loss_curves",
@@ -25,27 +26,9 @@ __all__ = [
     "loglog_slope",
 ]
 
-
-def _axes(ax, figsize=(6.0, 4.0)):
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _vector(values, name):
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; received shape {arr.shape}.")
-    return arr
-
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of ``log y`` against ``log x`` (the exponent ``p`` in ``y ∝ x^p``)."""
-    lx, ly = np.log(_vector(x, "x")), np.log(_vector(y, "y"))
-    if lx.shape != ly.shape or lx.size < 2:
-        raise ValueError(f"x and y must have the same length ≥ 2; received {lx.size} and {ly.size}.")
-    return float(np.polyfit(lx, ly, 1)[0])
+#: The least-squares exponent ``p`` of ``y ∝ x^p``; the same function as
+#: :func:`ntkcourse.finite_width.fit_loglog_slope` (kept under this name).
+loglog_slope = fit_loglog_slope
 
 
 def plot_loss_curves(times, loss, kernel_loss=None, *, labels=("network", "kernel prediction"),

@@ -1,14 +1,14 @@
 """Figures for finite networks: width scaling, linearisation gaps, empirical against analytic kernels.
 
-Every function draws on a new :class:`matplotlib.figure.Figure` (no pyplot
-state) or, when ``ax`` is given, on that axes, and returns the figure. The data
-come from :mod:`ntkcourse.finite_width`, :mod:`ntkcourse.linearize` and
-:mod:`ntkcourse.empirical`; these functions only draw.
+The data come from :mod:`ntkcourse.finite_width`, :mod:`ntkcourse.linearize` and :mod:`ntkcourse.empirical`;
+figures and ``ax``: see :mod:`ntkcourse.plotting._common`.
 """
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+
+from ._common import new_axes as _axes
 
 __all__ = [
     "plot_width_sweep",
@@ -18,13 +18,6 @@ __all__ = [
     "plot_kernel_agreement",
     "plot_monte_carlo_convergence",
 ]
-
-
-def _axes(ax, figsize=(6.0, 4.0)):
-    if ax is not None:
-        return ax.figure, ax
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
 
 
 def _reference_line(ax, x, y_anchor, slope, label):
@@ -43,6 +36,11 @@ def plot_width_sweep(*sweeps, ax=None, reference=True, ylabel=None):
     if not sweeps:
         raise ValueError("plot_width_sweep: give at least one WidthSweep.")
     fig, ax = _axes(ax)
+    _draw_width_sweeps(ax, sweeps, reference, ylabel)
+    return fig
+
+
+def _draw_width_sweeps(ax, sweeps, reference, ylabel):
     for i, sw in enumerate(sweeps):
         color = f"C{i}"
         ax.errorbar(sw.widths, sw.mean, yerr=sw.stderr, marker="o", color=color, capsize=3,
@@ -54,7 +52,6 @@ def plot_width_sweep(*sweeps, ax=None, reference=True, ylabel=None):
     ax.set_xlabel("width")
     ax.set_ylabel(ylabel or (sweeps[0].quantity if len(sweeps) == 1 else "relative size"))
     ax.legend(fontsize="small")
-    return fig
 
 
 def plot_ntk_change(change, ax=None):
@@ -62,8 +59,9 @@ def plot_ntk_change(change, ax=None):
 
     ``change``: a :class:`~ntkcourse.finite_width.TrainingChange`.
     """
-    fig = plot_width_sweep(change.kernel, change.weights, ax=ax, ylabel="relative change after training")
-    fig.axes[0].set_title(f"gradient descent, learning rate {change.learning_rate:.3g}", fontsize="medium")
+    fig, ax = _axes(ax)
+    _draw_width_sweeps(ax, (change.kernel, change.weights), True, "relative change after training")
+    ax.set_title(f"gradient descent, learning rate {change.learning_rate:.3g}", fontsize="medium")
     return fig
 
 
