@@ -198,7 +198,9 @@ def ntk_fluctuation_vs_width(
         else:
             ref = draws.mean(axis=0)
         values[i] = np.linalg.norm((draws - ref).reshape(n_seeds, -1), axis=1) / np.linalg.norm(ref)
-    label = "‖Θ̂ − Θ‖_F / ‖Θ‖_F" if reference == "analytic" else "‖Θ̂ − mean Θ̂‖_F / ‖mean Θ̂‖_F"
+    # Matplotlib's text renderer does not compose a combining hat (Θ̂): mathtext does.
+    label = (r"$\|\hat\Theta - \Theta\|_F\,/\,\|\Theta\|_F$" if reference == "analytic"
+             else r"$\|\hat\Theta - \mathrm{mean}\,\hat\Theta\|_F\,/\,\|\mathrm{mean}\,\hat\Theta\|_F$")
     return WidthSweep(ws, values, label, -0.5)
 
 
@@ -305,8 +307,8 @@ def ntk_change_vs_width(
             layers.setdefault(name, np.zeros((len(ws), n_seeds)))[i] = np.sqrt(
                 res["diff"][:, j] / np.maximum(res["base"][:, j], 1e-300))
     return TrainingChange(
-        kernel=WidthSweep(ws, kern, "‖Θ̂_T − Θ̂_0‖_F / ‖Θ̂_0‖_F", -0.5),
-        weights=WidthSweep(ws, weights, "‖θ_T − θ_0‖ / ‖θ_0‖", None),
+        kernel=WidthSweep(ws, kern, r"$\|\hat\Theta_T - \hat\Theta_0\|_F\,/\,\|\hat\Theta_0\|_F$", -0.5),
+        weights=WidthSweep(ws, weights, r"$\|\theta_T - \theta_0\|\,/\,\|\theta_0\|$", None),
         layers={name: WidthSweep(ws, v, f"relative change of {name}", None) for name, v in layers.items()},
         loss=loss,
         learning_rate=eta,
