@@ -36,6 +36,7 @@ float32 (about twice as fast, relative error around 1e-6).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import math
@@ -549,7 +550,9 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
                 pending.append((ri, rj, k))
                 first = first or k
         outs = [_aligned_empty((n, n), a.dtype) for _ in range(2 if compute_ntk else 1)]
-        for ri, rj, k in pending:
+
+        def copy_out(tile):
+            ri, rj, k = tile
             if _is_packed(k):
                 z = np.asarray(k.nngp)
                 parts = (z.real, z.imag)
@@ -559,6 +562,10 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
                 out[ri, rj] = part
                 if ri != rj:
                     _copy_transposed(out[rj, ri], part)
+
+        # NumPy releases the GIL while copying: two threads share the copies.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(copy_out, pending))
         nngp = _to_device(outs[0], device)
         ntk = _to_device(outs[1], device) if compute_ntk else None
         cov = jnp.concatenate([k.cov1 for ri, rj, k in pending if ri == rj])
