@@ -18,17 +18,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from _timing import best_time  # benchmarks/_timing.py, next to this script
 from ntkcourse import stax
 from ntkcourse.empirical import empirical_ntk_fn
-
-
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():

@@ -12,16 +12,8 @@ import time
 
 import numpy as np
 
+from _timing import best_time  # benchmarks/_timing.py, next to this script
 from ntkcourse import stax
-
-
-def best_time(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main():
