@@ -79,6 +79,43 @@ _ASIN_POLY = (
 )
 
 
+def _asin_poly(t):
+    """``_ASIN_POLY`` at t, as two interleaved Horner chains ``A(t) + t^7 B(t)``.
+
+    One Horner chain of 13 dependent multiply-adds is bound by their latency;
+    two independent chains of 6 give the CPU's vector units twice the work to
+    overlap (the result differs from plain Horner by round-off only).
+    """
+    t2 = t * t
+    t7 = t2 * t2 * t2 * t
+    low = _ASIN_POLY[6] * t + _ASIN_POLY[5]
+    high = _ASIN_POLY[13] * t + _ASIN_POLY[12]
+    for k in range(4, -1, -1):
+        low = low * t + _ASIN_POLY[k]
+        high = high * t + _ASIN_POLY[k + 7]
+    return low + t7 * high
+
+
+def _arccos_of_abs(ax, snap: bool = False):
+    r"""``(arccos(min(ax, 1)), sin of that angle)`` for ``ax = |x| >= 0``.
+
+    With :math:`z = (1 - |x|)/2` above 1/2 and :math:`z = x^2` below,
+    :math:`\arcsin s = s + s^3 g(s^2)` (``_ASIN_POLY``) gives the angle, and
+    :math:`1 - x^2` is :math:`4 z (1 - z)` above 1/2 and :math:`1 - z` below, free of
+    cancellation. ``snap=True`` takes :math:`|x|` within 8 ulps of 1 as exactly 1.
+    """
+    big = ax > 0.5
+    z = jnp.where(big, 0.5 - 0.5 * ax, ax * ax)
+    # z < 0 is |x| > 1 by round-off; with snap, |x| within 8 ulps of 1 (z < 4 eps).
+    floor = 4 * jnp.finfo(jnp.result_type(z)).eps if snap else 0.0
+    z = jnp.where(z > floor, z, 0.0)
+    s = jnp.where(big, jnp.sqrt(z), ax)
+    asin_s = s + s * z * _asin_poly(8.0 * z - 1.0)
+    theta = jnp.where(big, 2.0 * asin_s, 0.5 * _PI - asin_s)
+    sin_theta = jnp.sqrt((1.0 - z) * jnp.where(big, 4.0 * z, 1.0))
+    return theta, sin_theta
+
+
 def arccos(x):
     r"""Arc-cosine of ``x`` in [-1, 1], by a polynomial that XLA vectorises.
 
@@ -89,17 +126,8 @@ def arccos(x):
     clipped to [-1, 1] first (round-off can push a correlation past 1).
     """
     x = jnp.clip(x, -1.0, 1.0)
-    ax = jnp.abs(x)
-    big = ax > 0.5
-    z = jnp.where(big, 0.5 * (1.0 - ax), ax * ax)
-    s = jnp.where(big, jnp.sqrt(z), ax)
-    t = 8.0 * z - 1.0
-    p = jnp.full_like(t, _ASIN_POLY[-1])
-    for coef in _ASIN_POLY[-2::-1]:
-        p = p * t + coef
-    asin_s = s + s * z * p
-    r = jnp.where(big, 2.0 * asin_s, 0.5 * _PI - asin_s)
-    return jnp.where(x < 0, _PI - r, r)
+    theta, _ = _arccos_of_abs(jnp.abs(x))
+    return jnp.where(x < 0, _PI - theta, theta)
 
 
 class DualActivation(NamedTuple):
@@ -149,18 +177,17 @@ def _relu_parts(a, b, c):
     :math:`\mathbb{E}[1_{u>0}1_{v>0}] = \frac{\pi-\theta}{2\pi}`, with
     :math:`\theta = \arccos(c/\sqrt{ab})`.
     """
-    rho, sqrt_ab = _safe_correlation(a, b, c)
+    rho = c * _inv_sqrt(a) * _inv_sqrt(b)
+    sqrt_ab = jnp.sqrt(jnp.maximum(a, 0.0)) * jnp.sqrt(jnp.maximum(b, 0.0))
     # E[1{u>0} 1{v>0}] has a square-root singularity at rho = +-1: one ulp of
     # round-off in rho moves theta by 1e-8 (float64; 5e-4 in float32).
-    # Correlations within 8 ulps (of rho's own type) of +-1
-    # are taken as exactly +-1 (identical or antipodal inputs), which is what
-    # exact arithmetic gives for them.
-    snap = 8 * jnp.finfo(jnp.result_type(rho)).eps
-    rho = jnp.where(1.0 - jnp.abs(rho) < snap, jnp.sign(rho), rho)
-    theta = arccos(rho)
-    sin_theta = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
-    e_relu = (sqrt_ab * sin_theta + (_PI - theta) * c) * _INV_2PI
-    e_step = (_PI - theta) * _INV_2PI
+    # Correlations within 8 ulps (of rho's own type) of +-1 are taken as
+    # exactly +-1 (identical or antipodal inputs), which is what exact
+    # arithmetic gives for them; |rho| > 1 (round-off) is taken as 1.
+    theta_abs, sin_theta = _arccos_of_abs(jnp.abs(rho), snap=True)
+    pi_minus_theta = jnp.where(rho < 0, theta_abs, _PI - theta_abs)
+    e_relu = (sqrt_ab * sin_theta + pi_minus_theta * c) * _INV_2PI
+    e_step = pi_minus_theta * _INV_2PI
     return e_relu, e_step
 
 
@@ -182,13 +209,17 @@ def ab_relu(a: float = 0.0, b: float = 1.0) -> DualActivation:
     def fn(x):
         return slope_neg * jnp.minimum(x, 0) + slope_pos * jnp.maximum(x, 0)
 
+    # For ReLU (a, b) = (0, 1) the linear terms vanish: leave them out rather
+    # than multiply by 0 and 1 for every kernel entry.
     def nngp(va, vb, c):
         e_relu, _ = _relu_parts(va, vb, c)
-        return ab_ * c + d2 * e_relu
+        out = e_relu if d2 == 1.0 else d2 * e_relu
+        return out if ab_ == 0.0 else ab_ * c + out
 
     def dnngp(va, vb, c):
         _, e_step = _relu_parts(va, vb, c)
-        return ab_ + d2 * e_step
+        out = e_step if d2 == 1.0 else d2 * e_step
+        return out if ab_ == 0.0 else ab_ + out
 
     def nngp_diag(va):
         return (slope_neg**2 + slope_pos**2) / 2 * va

@@ -37,10 +37,12 @@ float32 (about twice as fast, relative error around 1e-6).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import math
 import numbers
+import os
 from collections import namedtuple
 from typing import Any, Callable, NamedTuple, Optional, Sequence, Tuple
 
@@ -395,11 +397,48 @@ def _aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
     return raw[offset : offset + size].view(dtype).reshape(shape)
 
 
-def _copy_transposed(dst: np.ndarray, src: np.ndarray, rows: int = 16):
+def _copy_transposed(dst: np.ndarray, src: np.ndarray, rows: int = 32):
     """``dst[...] = src.T`` by strips of ``rows`` rows of ``src``: a strip's
     transpose stays in cache, about 3x faster than one strided copy."""
     for r0 in range(0, src.shape[0], rows):
         dst[:, r0 : r0 + rows] = src[r0 : r0 + rows].T
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    """BLAS limited to one thread per call inside the block (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a declared dependency
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+def _host_gram_tiles(a: np.ndarray, pairs, sq_norms: np.ndarray) -> np.ndarray:
+    """The tiles ``(ri, rj)`` of ``a a^T`` (undivided) in a new aligned n x n
+    buffer; the other entries are left unset. Diagonal tiles get ``sq_norms``
+    on their diagonal exactly (the same numbers as the input variances).
+
+    One single-threaded BLAS call per tile, as many tiles at once as there are
+    cores: as fast as multi-threaded BLAS on these sizes, and without its
+    spinning worker threads, which would slow the XLA computation that follows.
+    """
+    n = a.shape[0]
+    out = _aligned_empty((n, n), a.dtype)
+
+    def one(pair):
+        ri, rj = pair
+        block = out[ri, rj]
+        np.matmul(a[ri], a[rj].T, out=block)  # a[ri] @ a[ri].T: NumPy uses syrk
+        if ri == rj:
+            np.fill_diagonal(block, sq_norms[ri])
+
+    workers = max(1, min(len(pairs), os.cpu_count() or 1))
+    with _single_threaded_blas(), concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(one, pairs))
+    return out
 
 
 def _to_device(a: np.ndarray, device):
@@ -407,6 +446,24 @@ def _to_device(a: np.ndarray, device):
     if a.flags.c_contiguous and a.ctypes.data % 64 == 0:
         return jax.device_put(jax.dlpack.from_dlpack(a), device)
     return jax.device_put(a, device)
+
+
+# The kernel recursions are long chains of elementwise arithmetic that XLA
+# fuses into one loop over the kernel entries. On CPUs with AVX-512, XLA's
+# default of 256-bit vectors leaves half of each vector unit idle: asking for
+# 512-bit vectors makes a fully connected ReLU recursion about 2x faster
+# (CPUs without AVX-512 use their widest vectors; other backends ignore it).
+_KERNEL_COMPILER_OPTIONS = {"xla_cpu_prefer_vector_width": 512}
+
+
+def _kernel_jit(fn=None, **jit_kwargs):
+    """``jax.jit`` with :data:`_KERNEL_COMPILER_OPTIONS`, where this JAX accepts them."""
+    if fn is None:
+        return functools.partial(_kernel_jit, **jit_kwargs)
+    try:
+        return jax.jit(fn, compiler_options=_KERNEL_COMPILER_OPTIONS, **jit_kwargs)
+    except TypeError:  # a JAX without per-function compiler options
+        return jax.jit(fn, **jit_kwargs)
 
 
 _real = jax.jit(jnp.real)
@@ -466,13 +523,27 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
             return k.replace(nngp=lax.complex(k.nngp, k.ntk), ntk=None)
         return k
 
-    @functools.partial(jax.jit, static_argnames=("compute_ntk", "dtype"))
+    @_kernel_jit(static_argnames=("compute_ntk", "dtype"))
     def _from_inputs(x1, x2, compute_ntk, dtype):
         return _packed(kernel_layer_fn(_input_kernel(x1, x2, compute_ntk, dtype)))
 
-    @functools.partial(jax.jit, static_argnames=("shape1", "shape2", "compute_ntk"))
+    @_kernel_jit(static_argnames=("shape1", "shape2", "compute_ntk"))
     def _from_gram(gram, cov1, cov2, shape1, shape2, compute_ntk):
         return _packed(kernel_layer_fn(_kernel_from_gram(gram, cov1, cov2, shape1, shape2, compute_ntk)))
+
+    @_kernel_jit(static_argnames=("rows", "cols", "channels", "compute_ntk"))
+    def _from_gram_tile(gram, sq_norms, i0, j0, rows, cols, channels, compute_ntk):
+        """The network's kernel on the tile ``[i0:i0+rows, j0:j0+cols]`` of the
+        undivided input Gram ``x x^T`` (``sq_norms``: its diagonal, ``|x|^2``).
+
+        The division by the number of features happens here, fused into the
+        recursion, so that the host never makes a pass over the Gram for it.
+        """
+        g = lax.dynamic_slice(gram, (i0, j0), (rows, cols)) / channels
+        cov1 = lax.dynamic_slice_in_dim(sq_norms, i0, rows) / channels
+        cov2 = lax.dynamic_slice_in_dim(sq_norms, j0, cols) / channels
+        k = _kernel_from_gram(g, cov1, cov2, (rows, channels), (cols, channels), compute_ntk)
+        return _packed(kernel_layer_fn(k))
 
     def _on_device_of(x, arrays):
         """NumPy arrays as JAX arrays on the (single) device that holds x."""
@@ -529,47 +600,71 @@ def _make_public_kernel_fn(kernel_layer_fn: Callable[[Kernel], Kernel]):
         """:func:`_run_symmetric_tiles` for flat inputs on the host (``a``,
         the NumPy view of ``x1``; see :func:`_host_inputs`).
 
-        Each upper tile's input kernel is computed by NumPy and its network
-        kernel dispatched to JAX, which runs it asynchronously while NumPy
-        computes the next tile's. Each finished tile is then copied, with its
-        transpose, into host buffers that become the outputs without a
-        further copy (on CPU, faster than XLA's concatenation of the tiles).
+        Two phases:
+
+        1. The upper tiles of the input Gram ``a a^T`` are computed by BLAS,
+           one single-threaded call per tile, a tile per core
+           (:func:`_host_gram_tiles`), into a host buffer that will hold the
+           NNGP. (Multi-threaded BLAS leaves its worker threads spinning for
+           a while after each call, which slows the XLA work that follows
+           by up to 2x.)
+        2. XLA computes each tile's network kernel from its Gram tile (read in
+           place, without a copy); as soon as a tile is done it is copied,
+           with its transpose below the diagonal, into the output buffers
+           while XLA works on the next one. The NNGP tile overwrites the Gram
+           tile it came from, which no tile reads again (tiles read only the
+           Gram on and above the diagonal).
+
+        The buffers become the output arrays without a further copy.
         """
-        n, channels = x1.shape
+        n, channels = a.shape
         device = next(iter(x1.devices()))
         n_tiles = -(-n // _SYMMETRIC_TILE)
         bounds = np.linspace(0, n, n_tiles + 1).astype(int)
-        spans = [slice(bounds[i], bounds[i + 1]) for i in range(n_tiles)]
-        pending, first = [], None
-        for i in range(n_tiles):
-            for j in range(i, n_tiles):
-                ri, rj = spans[i], spans[j]
-                block, cov1, cov2 = _on_device_of(x1, _host_gram(a[ri], None if i == j else a[rj]))
-                shape1, shape2 = (ri.stop - ri.start, channels), (rj.stop - rj.start, channels)
-                k = _from_gram(block, cov1, cov2, shape1, shape2, compute_ntk)
-                pending.append((ri, rj, k))
-                first = first or k
-        outs = [_aligned_empty((n, n), a.dtype) for _ in range(2 if compute_ntk else 1)]
+        spans = [slice(int(bounds[i]), int(bounds[i + 1])) for i in range(n_tiles)]
+        pairs = [(spans[i], spans[j]) for i in range(n_tiles) for j in range(i, n_tiles)]
+        sq_norms = np.einsum("nc,nc->n", a, a)
+        nngp_out = _host_gram_tiles(a, pairs, sq_norms)
+        gram = _to_device(nngp_out, device)
+        sq_norms_dev = jax.device_put(sq_norms, device)
+        outs = [nngp_out] + ([_aligned_empty((n, n), a.dtype)] if compute_ntk else [])
 
-        def copy_out(tile):
-            ri, rj, k = tile
+        def dispatch(pair):
+            ri, rj = pair
+            rows, cols = ri.stop - ri.start, rj.stop - rj.start
+            return _from_gram_tile(gram, sq_norms_dev, ri.start, rj.start, rows, cols, channels, compute_ntk)
+
+        def parts_of(k):
             if _is_packed(k):
                 z = np.asarray(k.nngp)
-                parts = (z.real, z.imag)
-            else:
-                parts = (np.asarray(k.nngp),) + ((np.asarray(k.ntk),) if compute_ntk else ())
-            for out, part in zip(outs, parts):
-                out[ri, rj] = part
-                if ri != rj:
-                    _copy_transposed(out[rj, ri], part)
+                return (z.real, z.imag)
+            return (np.asarray(k.nngp),) + ((np.asarray(k.ntk),) if compute_ntk else ())
 
-        # NumPy releases the GIL while copying: two threads share the copies.
-        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(copy_out, pending))
+        covs, first = [], None
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(outs)) as pool:
+            pending = dispatch(pairs[0])
+            for t, (ri, rj) in enumerate(pairs):
+                k = pending
+                if not isinstance(k, Kernel):
+                    return k  # several branches: kernel_fn reports it
+                if t + 1 < len(pairs):
+                    pending = dispatch(pairs[t + 1])
+                first = first or k
+                if ri == rj:
+                    covs.append(k.cov1)
+
+                def copy(out_part, ri=ri, rj=rj):  # the tile and its mirror image
+                    out, part = out_part
+                    out[ri, rj] = part
+                    if ri != rj:
+                        _copy_transposed(out[rj, ri], out[ri, rj])
+
+                # NumPy releases the GIL while copying: one thread per output.
+                list(pool.map(copy, zip(outs, parts_of(k))))
+            del gram, k, pending
         nngp = _to_device(outs[0], device)
         ntk = _to_device(outs[1], device) if compute_ntk else None
-        cov = jnp.concatenate([k.cov1 for ri, rj, k in pending if ri == rj])
-        return Kernel(nngp, ntk, cov, None, (n, channels), (n, channels), first.is_gaussian)
+        return Kernel(nngp, ntk, jnp.concatenate(covs), None, (n, channels), (n, channels), first.is_gaussian)
 
     def kernel_fn(x1, x2=None, get=None, *, dtype=jnp.float64, **unused_kwargs):
         """Infinite-width kernels of the network for inputs x1 and x2.

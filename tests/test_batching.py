@@ -168,3 +168,86 @@ def test_symmetric_host_tiles_nngp_only_and_output_variances(monkeypatch):
     np.testing.assert_allclose(kernel_fn(x, None, "nngp"), whole_nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(tiled.cov1, whole.cov1, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(np.diag(tiled.nngp), tiled.cov1, rtol=1e-13)
+
+
+def test_host_gram_tiles_equal_the_matrix_product_on_every_requested_tile():
+    """stax._host_gram_tiles fills exactly the requested tiles of x x^T (one
+    BLAS call per tile, so only summation order differs from x @ x.T: 1e-13),
+    with the squared norms on the diagonal exactly."""
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(5).standard_normal((10, 7))
+    spans = [slice(0, 3), slice(3, 7), slice(7, 10)]
+    pairs = [(spans[i], spans[j]) for i in range(3) for j in range(i, 3)]
+    sq_norms = np.einsum("nc,nc->n", x, x)
+    out = stax_module._host_gram_tiles(x, pairs, sq_norms)
+    full = x @ x.T
+    for ri, rj in pairs:
+        np.testing.assert_allclose(out[ri, rj], full[ri, rj], rtol=1e-13, atol=1e-13)
+    assert np.array_equal(np.diag(out), sq_norms)
+    assert out.ctypes.data % 64 == 0
+
+
+def test_tiled_host_path_leaves_the_blas_thread_setting_as_it_was(monkeypatch):
+    """The tiled path runs BLAS single-threaded inside the call only: the
+    caller's BLAS thread counts are the same afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from ntkcourse import stax as stax_module
+
+    before = [(i["prefix"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    _, _, kernel_fn = _mlp()
+    kernel_fn(np.random.default_rng(6).standard_normal((9, 4)), None, ("nngp", "ntk"))
+    after = [(i["prefix"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    assert after == before
+
+
+def test_tiled_host_path_outputs_are_separate_arrays_that_do_not_change_later(monkeypatch):
+    """The NNGP is written over the host buffer that held the input Gram; the
+    returned NNGP and NTK share no memory, and a second call leaves the first
+    call's arrays untouched."""
+    from ntkcourse import stax as stax_module
+
+    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    _, _, kernel_fn = _mlp()
+    rng = np.random.default_rng(7)
+    k1 = kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"))
+    saved = np.array(k1.nngp), np.array(k1.ntk)
+    assert not np.shares_memory(np.asarray(k1.nngp), np.asarray(k1.ntk))
+    kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"))
+    assert np.array_equal(np.asarray(k1.nngp), saved[0]) and np.array_equal(np.asarray(k1.ntk), saved[1])
+
+
+def test_wide_vector_compile_option_changes_values_by_round_off_only(monkeypatch):
+    """kernel_fn compiles with XLA's 512-bit vector preference
+    (stax._KERNEL_COMPILER_OPTIONS); without it the values agree to round-off
+    (1e-13 relative: vectorisation may reorder nothing but a fused multiply-add)."""
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(8).standard_normal((12, 5))
+    wide = _mlp()[2](x, None, ("nngp", "ntk"))
+    monkeypatch.setattr(stax_module, "_KERNEL_COMPILER_OPTIONS", {})
+    plain = _mlp()[2](x, None, ("nngp", "ntk"))
+    np.testing.assert_allclose(wide.nngp, plain.nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(wide.ntk, plain.ntk, rtol=1e-13, atol=1e-15)
+
+
+def test_kernel_jit_falls_back_to_plain_jit_where_jax_has_no_compiler_options(monkeypatch):
+    """On a JAX whose jit does not take `compiler_options`, layers still build and compute."""
+    import jax
+
+    from ntkcourse import stax as stax_module
+
+    real_jit = jax.jit
+
+    def old_jit(fn=None, **kwargs):
+        if "compiler_options" in kwargs:
+            raise TypeError("jit() got an unexpected keyword argument 'compiler_options'")
+        return real_jit(fn, **kwargs)
+
+    monkeypatch.setattr(stax_module.jax, "jit", old_jit)
+    x = np.random.default_rng(9).standard_normal((4, 3))
+    k = _mlp()[2](x, None, "ntk")
+    monkeypatch.undo()
+    np.testing.assert_allclose(k, _mlp()[2](x, None, "ntk"), rtol=1e-13)
