@@ -148,7 +148,7 @@ def test_host_input_kernel_equals_xla_input_kernel(monkeypatch):
     _, _, kernel_fn = _mlp()
     assert stax_module._host_inputs(jax.numpy.asarray(x), None) is not None
     host = kernel_fn(x, x[:4], ("nngp", "ntk"))
-    monkeypatch.setattr(stax_module, "_host_inputs", lambda x1, x2: None)
+    monkeypatch.setattr(stax_module, "_host_inputs", lambda x1, x2, originals=None: None)
     xla = kernel_fn(x, x[:4], ("nngp", "ntk"))
     np.testing.assert_allclose(host.nngp, xla.nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(host.ntk, xla.ntk, rtol=1e-13, atol=1e-15)
