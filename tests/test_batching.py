@@ -251,3 +251,18 @@ def test_kernel_jit_falls_back_to_plain_jit_where_jax_has_no_compiler_options(mo
     k = _mlp()[2](x, None, "ntk")
     monkeypatch.undo()
     np.testing.assert_allclose(k, _mlp()[2](x, None, "ntk"), rtol=1e-13)
+
+
+def test_tiled_host_path_in_float32_equals_one_block_in_float32(monkeypatch):
+    """dtype=float32 through the tiled path (float32 Gram tiles and outputs)
+    equals the untiled float32 kernel to float32 round-off (1e-5 relative)."""
+    from ntkcourse import stax as stax_module
+
+    x = np.random.default_rng(10).standard_normal((11, 6)).astype(np.float32)
+    _, _, kernel_fn = _mlp()
+    whole = kernel_fn(x, None, ("nngp", "ntk"), dtype=jnp.float32)
+    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    tiled = kernel_fn(x, None, ("nngp", "ntk"), dtype=jnp.float32)
+    assert tiled.ntk.dtype == np.float32 and tiled.nngp.dtype == np.float32
+    np.testing.assert_allclose(tiled.nngp, whole.nngp, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(tiled.ntk, whole.ntk, rtol=1e-5, atol=1e-6)
