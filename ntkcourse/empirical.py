@@ -370,12 +370,12 @@ class _Unsupported(Exception):
 
 
 class _Site(NamedTuple):
-    """One Dense or Conv layer met in the forward pass."""
+    """One affine layer met in the forward pass: its declared rule, whether
+    it has a bias, and the number of channels of its input."""
 
-    kind: str
-    config: dict
+    rule: _stax.StructuredRule
     has_bias: bool
-    fan_in: int
+    channels: int
 
 
 def _children(spec):
@@ -399,17 +399,15 @@ def _walk(node, params, x, probes, record, kwargs):
         if not isinstance(params, (tuple, list)) or len(params) != len(kids):
             raise _Unsupported(f"parallel with params not a sequence of {len(kids)} entries")
         return [_walk(c, p, xi, probes, record, kwargs) for c, p, xi in zip(kids, params, x)]
-    if name in ("Dense", "Conv"):
-        W, b = params
-        cfg = spec.config
-        fan_in = x.shape[-1] * (math.prod(cfg["filter_shape"]) if name == "Conv" else 1)
+    if spec.structured is not None:
+        _, b = params
         out = apply_fn(params, x, **kwargs)
         i = len(record)
-        record.append((_Site(name, cfg, b is not None, fan_in), x, out))
+        record.append((_Site(spec.structured, b is not None, x.shape[-1]), x, out))
         return out if probes is None else out + probes[i]
-    if not jax.tree_util.tree_leaves(params):
+    if not spec.has_params or not jax.tree_util.tree_leaves(params):
         return apply_fn(params, x, **kwargs)
-    raise _Unsupported(f"layer {name!r} has parameters")
+    raise _Unsupported(f"layer {name!r} has parameters but declares no structured rule")
 
 
 def structured_support(network) -> Optional[str]:
@@ -431,14 +429,9 @@ def _unsupported_reason(spec) -> Optional[str]:
             if reason:
                 return reason
         return None
-    if spec.name in ("Dense", "Conv"):
+    if spec.structured is not None or not spec.has_params:
         return None
-    if spec.name in _PARAMETER_FREE or "activation" in spec.config:
-        return None
-    return f"layer {spec.name!r} is not one the structured path knows (Dense, Conv and parameter-free layers)"
-
-
-_PARAMETER_FREE = {"FanOut", "FanInSum", "Identity", "Flatten", "GlobalAvgPool", "AvgPool"}
+    return f"layer {spec.name!r} has parameters but declares no structured rule (ntkcourse.stax.StructuredRule)"
 
 
 def _structured_factors(node, params, x, kwargs):
@@ -477,25 +470,11 @@ def _structured_factors(node, params, x, kwargs):
     factors = []
     for (site, a), d in zip(rec, deltas):
         n = a.shape[0]
-        if site.kind == "Conv":
-            cfg = site.config
-            a = lax.conv_general_dilated_patches(
-                a, cfg["filter_shape"], cfg["strides"], cfg["padding"], dimension_numbers=cfg["dimension_numbers"]
-            )
+        a = site.rule.patches(a)
         a = a.reshape(n, -1, a.shape[-1])
         d = d.reshape(o_shape + (n, -1, d.shape[-1]))
         factors.append((site, a, d))
     return out, factors
-
-
-def _site_scales(site: _Site):
-    """(weight factor c², bias factor) of an affine layer's NTK contribution."""
-    cfg = site.config
-    if cfg["parameterization"] == "ntk":
-        w = cfg["W_std"] ** 2 / site.fan_in
-        b = (cfg["b_std"] or 0.0) ** 2
-        return w, b
-    return 1.0, 1.0
 
 
 def _structured_ntk(f1, f2, axes: _Axes):
@@ -506,7 +485,7 @@ def _structured_ntk(f1, f2, axes: _Axes):
         p, q, fe, c = (next(pool) for _ in range(4))
         n1, n2 = l1[0], l2[0]
         o1, o2 = "".join(l1[1:]), "".join(l2[1:])
-        w_scale, b_scale = _site_scales(site)
+        w_scale, b_scale = site.rule.scales(site.channels)
         if a1.shape[1] == 1:  # one position: drop the position axes
             spec = f"{n1}{fe},{n2}{fe},{o1}{n1}{c},{o2}{n2}{c}->{out}"
             ops = (a1[:, 0], a2[:, 0], d1[..., 0, :], d2[..., 0, :])

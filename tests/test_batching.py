@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import batching, stax
+from ntkcourse.engine import ExecutionPlan, host
 
 
 def _mlp():
@@ -122,65 +123,58 @@ def test_blocks_are_spread_over_two_devices():
 
 
 @pytest.mark.parametrize("net", [_mlp, _cnn], ids=["mlp", "cnn"])
-def test_symmetric_tiles_inside_kernel_fn_equal_one_block(monkeypatch, net):
-    """kernel_fn(x, None) on many inputs computes only the upper tiles and
-    mirrors them (stax._run_symmetric_tiles); the result equals one block."""
-    from ntkcourse import stax as stax_module
-
+def test_symmetric_tiles_inside_kernel_fn_equal_one_block(net):
+    """kernel_fn(x, None) on many inputs computes only the upper tiles (flat
+    inputs: engine.tiles; images: engine.blocks) and mirrors them; the result
+    equals one block."""
     x = np.random.default_rng(2).standard_normal((11, 5, 4, 2) if net is _cnn else (11, 6))
     _, _, kernel_fn = net()
     whole = kernel_fn(x, None, ("nngp", "ntk"))
-    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
-    tiled = kernel_fn(x, None, ("nngp", "ntk"))
+    tiled = kernel_fn(x, None, ("nngp", "ntk"), plan=ExecutionPlan(symmetric_tile=3, block_size=3))
     np.testing.assert_allclose(tiled.nngp, whole.nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(tiled.ntk, whole.ntk, rtol=1e-13, atol=1e-15)
 
 
-def test_host_input_kernel_equals_xla_input_kernel(monkeypatch):
+def test_host_input_kernel_equals_xla_input_kernel():
     """Flat inputs on CPU get their input Gram from NumPy's BLAS
-    (stax._host_inputs); with that path switched off, from XLA. The two
-    differ only in summation order: rtol 1e-13 (a few ulps after 3 layers)."""
+    (engine.host.host_inputs); with that path switched off by the plan, from
+    XLA. The two differ only in summation order: rtol 1e-13 (a few ulps after
+    3 layers)."""
     import jax
-
-    from ntkcourse import stax as stax_module
 
     x = np.random.default_rng(3).standard_normal((9, 7))
     _, _, kernel_fn = _mlp()
-    assert stax_module._host_inputs(jax.numpy.asarray(x), None) is not None
-    host = kernel_fn(x, x[:4], ("nngp", "ntk"))
-    monkeypatch.setattr(stax_module, "_host_inputs", lambda x1, x2, originals=None: None)
-    xla = kernel_fn(x, x[:4], ("nngp", "ntk"))
-    np.testing.assert_allclose(host.nngp, xla.nngp, rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(host.ntk, xla.ntk, rtol=1e-13, atol=1e-15)
+    assert host.host_inputs(jax.numpy.asarray(x), None) is not None
+    on_host = kernel_fn(x, x[:4], ("nngp", "ntk"))
+    xla = kernel_fn(x, x[:4], ("nngp", "ntk"), plan=ExecutionPlan(host_gram=False))
+    host_k = on_host
+    np.testing.assert_allclose(host_k.nngp, xla.nngp, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(host_k.ntk, xla.ntk, rtol=1e-13, atol=1e-15)
 
 
-def test_symmetric_host_tiles_nngp_only_and_output_variances(monkeypatch):
+def test_symmetric_host_tiles_nngp_only_and_output_variances():
     """The tiled host path with get='nngp' (no NTK) and its Kernel's cov1 (the
     output variances, not the input ones) equal the untiled computation."""
-    from ntkcourse import stax as stax_module
-
     x = np.random.default_rng(4).standard_normal((10, 6))
     _, _, kernel_fn = _mlp()
     whole = kernel_fn(x, None)
     whole_nngp = kernel_fn(x, None, "nngp")
-    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
-    tiled = kernel_fn(x, None)
-    np.testing.assert_allclose(kernel_fn(x, None, "nngp"), whole_nngp, rtol=1e-13, atol=1e-15)
+    tiles = ExecutionPlan(symmetric_tile=3)
+    tiled = kernel_fn(x, None, plan=tiles)
+    np.testing.assert_allclose(kernel_fn(x, None, "nngp", plan=tiles), whole_nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(tiled.cov1, whole.cov1, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(np.diag(tiled.nngp), tiled.cov1, rtol=1e-13)
 
 
 def test_host_gram_tiles_equal_the_matrix_product_on_every_requested_tile():
-    """stax._host_gram_tiles fills exactly the requested tiles of x x^T (one
+    """engine.host.host_gram_tiles fills exactly the requested tiles of x x^T (one
     BLAS call per tile, so only summation order differs from x @ x.T: 1e-13),
     with the squared norms on the diagonal exactly."""
-    from ntkcourse import stax as stax_module
-
     x = np.random.default_rng(5).standard_normal((10, 7))
     spans = [slice(0, 3), slice(3, 7), slice(7, 10)]
     pairs = [(spans[i], spans[j]) for i in range(3) for j in range(i, 3)]
     sq_norms = np.einsum("nc,nc->n", x, x)
-    out = stax_module._host_gram_tiles(x, pairs, sq_norms)
+    out = host.host_gram_tiles(x, pairs, sq_norms)
     full = x @ x.T
     for ri, rj in pairs:
         np.testing.assert_allclose(out[ri, rj], full[ri, rj], rtol=1e-13, atol=1e-13)
@@ -188,47 +182,41 @@ def test_host_gram_tiles_equal_the_matrix_product_on_every_requested_tile():
     assert out.ctypes.data % 64 == 0
 
 
-def test_tiled_host_path_leaves_the_blas_thread_setting_as_it_was(monkeypatch):
+def test_tiled_host_path_leaves_the_blas_thread_setting_as_it_was():
     """The tiled path runs BLAS single-threaded inside the call only: the
     caller's BLAS thread counts are the same afterwards."""
     from threadpoolctl import threadpool_info
 
-    from ntkcourse import stax as stax_module
-
     before = [(i["prefix"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
-    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
     _, _, kernel_fn = _mlp()
-    kernel_fn(np.random.default_rng(6).standard_normal((9, 4)), None, ("nngp", "ntk"))
+    kernel_fn(np.random.default_rng(6).standard_normal((9, 4)), None, ("nngp", "ntk"),
+              plan=ExecutionPlan(symmetric_tile=3))
     after = [(i["prefix"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
     assert after == before
 
 
-def test_tiled_host_path_outputs_are_separate_arrays_that_do_not_change_later(monkeypatch):
+def test_tiled_host_path_outputs_are_separate_arrays_that_do_not_change_later():
     """The NNGP is written over the host buffer that held the input Gram; the
     returned NNGP and NTK share no memory, and a second call leaves the first
     call's arrays untouched."""
-    from ntkcourse import stax as stax_module
-
-    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
+    tiles = ExecutionPlan(symmetric_tile=3)
     _, _, kernel_fn = _mlp()
     rng = np.random.default_rng(7)
-    k1 = kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"))
+    k1 = kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"), plan=tiles)
     saved = np.array(k1.nngp), np.array(k1.ntk)
     assert not np.shares_memory(np.asarray(k1.nngp), np.asarray(k1.ntk))
-    kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"))
+    kernel_fn(rng.standard_normal((9, 4)), None, ("nngp", "ntk"), plan=tiles)
     assert np.array_equal(np.asarray(k1.nngp), saved[0]) and np.array_equal(np.asarray(k1.ntk), saved[1])
 
 
-def test_wide_vector_compile_option_changes_values_by_round_off_only(monkeypatch):
+def test_wide_vector_compile_option_changes_values_by_round_off_only():
     """kernel_fn compiles with XLA's 512-bit vector preference
-    (stax._KERNEL_COMPILER_OPTIONS); without it the values agree to round-off
-    (1e-13 relative: vectorisation may reorder nothing but a fused multiply-add)."""
-    from ntkcourse import stax as stax_module
-
+    (engine.compile.WIDE_VECTOR_OPTIONS); without it (the plan's
+    wide_vectors=False) the values agree to round-off (1e-13 relative:
+    vectorisation may reorder nothing but a fused multiply-add)."""
     x = np.random.default_rng(8).standard_normal((12, 5))
     wide = _mlp()[2](x, None, ("nngp", "ntk"))
-    monkeypatch.setattr(stax_module, "_KERNEL_COMPILER_OPTIONS", {})
-    plain = _mlp()[2](x, None, ("nngp", "ntk"))
+    plain = _mlp()[2](x, None, ("nngp", "ntk"), plan=ExecutionPlan(wide_vectors=False))
     np.testing.assert_allclose(wide.nngp, plain.nngp, rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(wide.ntk, plain.ntk, rtol=1e-13, atol=1e-15)
 
@@ -237,7 +225,7 @@ def test_kernel_jit_falls_back_to_plain_jit_where_jax_has_no_compiler_options(mo
     """On a JAX whose jit does not take `compiler_options`, layers still build and compute."""
     import jax
 
-    from ntkcourse import stax as stax_module
+    from ntkcourse.engine import compile as compile_module
 
     real_jit = jax.jit
 
@@ -246,23 +234,20 @@ def test_kernel_jit_falls_back_to_plain_jit_where_jax_has_no_compiler_options(mo
             raise TypeError("jit() got an unexpected keyword argument 'compiler_options'")
         return real_jit(fn, **kwargs)
 
-    monkeypatch.setattr(stax_module.jax, "jit", old_jit)
+    monkeypatch.setattr(compile_module.jax, "jit", old_jit)
     x = np.random.default_rng(9).standard_normal((4, 3))
     k = _mlp()[2](x, None, "ntk")
     monkeypatch.undo()
     np.testing.assert_allclose(k, _mlp()[2](x, None, "ntk"), rtol=1e-13)
 
 
-def test_tiled_host_path_in_float32_equals_one_block_in_float32(monkeypatch):
+def test_tiled_host_path_in_float32_equals_one_block_in_float32():
     """dtype=float32 through the tiled path (float32 Gram tiles and outputs)
     equals the untiled float32 kernel to float32 round-off (1e-5 relative)."""
-    from ntkcourse import stax as stax_module
-
     x = np.random.default_rng(10).standard_normal((11, 6)).astype(np.float32)
     _, _, kernel_fn = _mlp()
     whole = kernel_fn(x, None, ("nngp", "ntk"), dtype=jnp.float32)
-    monkeypatch.setattr(stax_module, "_SYMMETRIC_TILE", 3)
-    tiled = kernel_fn(x, None, ("nngp", "ntk"), dtype=jnp.float32)
+    tiled = kernel_fn(x, None, ("nngp", "ntk"), dtype=jnp.float32, plan=ExecutionPlan(symmetric_tile=3))
     assert tiled.ntk.dtype == np.float32 and tiled.nngp.dtype == np.float32
     np.testing.assert_allclose(tiled.nngp, whole.nngp, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(tiled.ntk, whole.ntk, rtol=1e-5, atol=1e-6)

@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import stax
+from ntkcourse.engine.inputs import check_input
 
 SQRT2 = math.sqrt(2.0)
 
@@ -762,11 +763,11 @@ def test_finite_input_whose_sum_overflows_is_accepted_and_minus_inf_is_not():
     entries of 1e308) must fall back to the entrywise check rather than reject,
     and a lone -inf among finite entries must still be caught."""
     huge = np.full((3, 4), 1e308)
-    assert stax._as_input(huge, "x1") is huge
+    assert check_input(huge, "x1") is huge
     mixed = np.ones((3, 4))
     mixed[2, 3] = -np.inf
     with pytest.raises(ValueError, match=r"`x1`.*NaN or infinite"):
-        stax._as_input(mixed, "x1")
+        check_input(mixed, "x1")
 
 
 def test_activation_right_after_the_input_raises_asking_for_a_dense_layer():

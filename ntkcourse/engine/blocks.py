@@ -1,0 +1,224 @@
+"""Kernels of image inputs block by block, within a memory budget.
+
+A convolutional kernel holds, for every pair of inputs, the covariance
+between every pair of spatial positions: ``(H W)^2`` numbers per pair, and
+its intermediates several times that. For more than a few dozen images the
+whole computation does not fit in memory at once, so the inputs are cut into
+blocks of ``b`` images and the network's kernel is computed for one pair of
+blocks at a time, into output arrays held in host memory:
+
+* the block size is the largest that fits the plan's memory budget, from the
+  memory XLA reports for the compiled block (``memory_analysis``), so the
+  limit holds whatever the network;
+* for ``K(x, x)`` only the blocks on and above the diagonal are computed;
+  the others are their transposes (with the members of each spatial pair
+  swapped);
+* the last block is padded with copies of a real input, so that every block
+  has one shape and one compiled program (the padding is discarded);
+* the next block is dispatched before the last one is copied out, so XLA
+  computes while the host copies.
+
+If the outputs alone, or one block of a single pair of inputs, do not fit the
+budget, :class:`KernelMemoryError` says how much is needed and how to change
+the budget.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._progress import progress_bar
+from ..kernel import Kernel
+from .host import aligned_empty, to_device
+from .plan import ExecutionPlan
+from .tiles import transpose_pair_axes
+
+__all__ = ["KernelMemoryError", "blocked_kernel", "footprint"]
+
+# Blocks larger than this gain nothing in speed (the work per entry is the
+# same), and smaller blocks keep the first touch of fresh memory cheap.
+_MAX_BLOCK_BYTES = 2 * 10**9
+
+
+class KernelMemoryError(MemoryError):
+    """The kernel cannot be computed within the memory budget."""
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def _advice(needed: float) -> str:
+    return (
+        f"raise the budget to at least {_gb(needed)}: kernel_fn(..., plan=ExecutionPlan(memory_budget='"
+        f"{math.ceil(needed / 1e9)}GB')), `with ntkcourse.engine.execution_plan(memory_budget=...)`, or the "
+        "environment variable NTKCOURSE_MEMORY_BUDGET"
+    )
+
+
+def footprint(compiled) -> Optional[int]:
+    """Bytes a compiled XLA program needs (arguments, outputs, temporaries), or
+    ``None`` where the backend does not report it."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # pragma: no cover - backends without the analysis
+        return None
+    if m is None:  # pragma: no cover
+        return None
+    alias = getattr(m, "alias_size_in_bytes", 0) or 0
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes - alias)
+
+
+def _pad_rows(x, rows: int):
+    """``x`` with its batch axis padded to ``rows`` by repeating its last input."""
+    missing = rows - x.shape[0]
+    if missing <= 0:
+        return x
+    return jnp.concatenate([x, jnp.repeat(x[-1:], missing, axis=0)], axis=0)
+
+
+def _parts(k: Kernel, compute_ntk: bool):
+    """(nngp, ntk or None) of a block's result as NumPy arrays."""
+    if k.ntk is None and jnp.iscomplexobj(k.nngp):
+        z = np.asarray(k.nngp)
+        return z.real, z.imag
+    return np.asarray(k.nngp), (np.asarray(k.ntk) if compute_ntk else None)
+
+
+def blocked_kernel(
+    from_inputs: Callable,
+    x1,
+    x2,
+    compute_ntk: bool,
+    dtype,
+    diagonal_spatial: bool,
+    plan: ExecutionPlan,
+    progress: Optional[bool] = None,
+) -> Kernel:
+    """The network's kernel of ``x1`` and ``x2`` (``None``: x1) block by block.
+
+    Args:
+      from_inputs: the jitted ``(x1, x2, compute_ntk, dtype, diagonal_spatial)
+        -> Kernel`` of the network (with the NNGP and NTK packed as one
+        complex array where they have the same shape).
+      x1, x2: JAX arrays of inputs, ``x2`` may be ``None``.
+      plan: the execution plan (memory budget, optional fixed block size).
+    """
+    n1 = x1.shape[0]
+    symmetric = x2 is None
+    n2 = n1 if symmetric else x2.shape[0]
+    x2_ = x1 if symmetric else x2
+    budget = plan.budget_bytes()
+    statics = dict(compute_ntk=compute_ntk, dtype=dtype, diagonal_spatial=diagonal_spatial)
+
+    # Shapes of one pair's result: what the outputs will hold per pair.
+    probe = from_inputs.eval_shape(x1[:1], x2_[:1], **statics)
+    if not isinstance(probe, Kernel):
+        return from_inputs(x1, x2, **statics)  # several branches: kernel_fn reports it
+    per_pair = probe.nngp.shape[2:]
+    itemsize = jnp.dtype(dtype).itemsize
+    out_bytes = n1 * n2 * math.prod(per_pair) * itemsize * (2 if compute_ntk else 1)
+    if out_bytes > budget:
+        raise KernelMemoryError(
+            f"kernel_fn: the output kernels alone take {_gb(out_bytes)} ({n1} x {n2} inputs, {per_pair or 'no'} "
+            f"spatial entries per pair, {'NNGP and NTK' if compute_ntk else 'one kernel'}), more than the memory "
+            f"budget of {_gb(budget)}. Read the network out with Flatten or GlobalAvgPool, ask for "
+            f"diagonal_spatial=True, compute fewer inputs at a time, or {_advice(out_bytes * 1.2)}."
+        )
+    room = min(budget - out_bytes, _MAX_BLOCK_BYTES)
+
+    def compile_for(b):
+        a = jax.ShapeDtypeStruct((b,) + x1.shape[1:], x1.dtype)
+        c = jax.ShapeDtypeStruct((b,) + x2_.shape[1:], x2_.dtype)
+        cross = from_inputs.lower(a, c, **statics).compile()
+        return cross, footprint(cross)
+
+    if plan.block_size is not None:
+        b = min(plan.block_size, max(n1, n2))
+        cross, need = compile_for(b)
+    else:
+        # Memory grows like b^2 (pairs) plus b (each input's own covariance):
+        # estimate it from a small block, then check the real one.
+        b0 = min(4, max(n1, n2))
+        _, need0 = compile_for(b0)
+        if need0 is None:
+            b = max(n1, n2)
+        else:
+            b = max(1, int(b0 * math.sqrt(room / need0)))
+            b = min(b, max(n1, n2))
+        cross, need = compile_for(b)
+        while need is not None and need > room and b > 1:
+            b = max(1, int(b * 0.8 * math.sqrt(room / need)))
+            cross, need = compile_for(b)
+    if need is not None and need > budget - out_bytes:
+        raise KernelMemoryError(
+            f"kernel_fn: one block of {b} x {b} inputs needs {_gb(need)} besides the outputs' {_gb(out_bytes)}, "
+            f"more than the memory budget of {_gb(budget)}; {_advice(need + out_bytes)}."
+        )
+
+    if b >= n1 and b >= n2:
+        return from_inputs(x1, x2, **statics)
+
+    rows = [slice(s, min(s + b, n1)) for s in range(0, n1, b)]
+    cols = rows if symmetric else [slice(s, min(s + b, n2)) for s in range(0, n2, b)]
+    pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
+    blocks1 = [_pad_rows(x1[r], b) for r in rows]
+    blocks2 = blocks1 if symmetric else [_pad_rows(x2[c], b) for c in cols]
+
+    nngp = aligned_empty((n1, n2) + per_pair, np.dtype(dtype))
+    ntk = aligned_empty((n1, n2) + per_pair, np.dtype(dtype)) if compute_ntk else None
+    cov1, cov2 = [None] * len(rows), [None] * len(cols)
+
+    def dispatch(pair):
+        i, j = pair
+        if symmetric and i == j:
+            return from_inputs(blocks1[i], None, **statics)
+        return cross(blocks1[i], blocks2[j])
+
+    def store(pair, k):
+        i, j = pair
+        r, c = rows[i], cols[j]
+        nr, nc = r.stop - r.start, c.stop - c.start
+        parts = _parts(k, compute_ntk)
+        for out, part in zip((nngp, ntk), parts):
+            if out is None:
+                continue
+            out[r, c] = part[:nr, :nc]
+            if symmetric and i != j:
+                out[c, r] = transpose_pair_axes(part[:nr, :nc], diagonal_spatial)
+        if cov1[i] is None:
+            cov1[i] = np.asarray(k.cov1)[:nr]
+        if not symmetric and cov2[j] is None:
+            cov2[j] = np.asarray(k.cov2)[:nc]
+        return k
+
+    bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
+    first = None
+    try:
+        pending = dispatch(pairs[0])
+        for t, pair in enumerate(pairs):
+            k = pending
+            if t + 1 < len(pairs):
+                pending = dispatch(pairs[t + 1])
+            first = first or k
+            store(pair, k)
+            bar.update(1)
+    finally:
+        bar.close()
+    shape1 = (n1,) + tuple(first.shape1[1:])
+    shape2 = (n2,) + tuple(first.shape2[1:])
+    device = next(iter(x1.devices()))
+    return Kernel(
+        to_device(nngp, device),
+        None if ntk is None else to_device(ntk, device),
+        jnp.asarray(np.concatenate(cov1)),
+        None if symmetric else jnp.asarray(np.concatenate(cov2)),
+        shape1,
+        shape2,
+        first.is_gaussian,
+        first.diagonal_spatial,
+    )

@@ -1,0 +1,215 @@
+"""The public ``kernel_fn`` of a network, from its ``Kernel -> Kernel`` map.
+
+:func:`make_kernel_fn` is the one boundary between what a network is and how
+its kernel is computed: a layer (:mod:`ntkcourse.stax`) hands over its kernel
+map and the requirement it puts on its input kernel; this module checks the
+arguments, builds the input kernel, and chooses how to run the map:
+
+* flat inputs: one jitted call, or for ``K(x, x)`` of many inputs the
+  symmetric tiles (:mod:`ntkcourse.engine.tiles`), with the input Gram by BLAS
+  on the host for concrete inputs on the CPU (:mod:`ntkcourse.engine.host`);
+* image inputs: blocks within the memory budget (:mod:`ntkcourse.engine.blocks`),
+  with only the spatial diagonal carried through the network when the readout
+  needs no more (``Flatten``);
+* traced inputs (under ``jax.jit``, ``vmap``, ``grad``): one pure-XLA call.
+"""
+from __future__ import annotations
+
+from collections import namedtuple
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .. import validation
+from ..kernel import Kernel, spatial_diagonal
+from .blocks import blocked_kernel
+from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
+from .host import host_gram, host_inputs, to_device
+from .inputs import check_input, input_kernel, kernel_from_gram
+from .plan import ExecutionPlan, default_plan
+from .tiles import symmetric_tiles, symmetric_tiles_host
+
+__all__ = ["make_kernel_fn", "GET_NAMES"]
+
+GET_NAMES = ("nngp", "ntk")
+
+_UNSUPPORTED = {
+    "mask_constant": "masked inputs are not implemented yet; remove the padded entries instead.",
+    "diagonal_batch": "only diagonal_batch=True (neural-tangents' default) is implemented; cov1 and cov2 hold the "
+                      "covariance of each input with itself.",
+}
+
+
+def _packed(k):
+    if isinstance(k, Kernel) and k.ntk is not None and k.ntk.shape == k.nngp.shape:
+        # One output for the pair (see engine.compile.fused_pair); unpacked outside the jit.
+        return k.replace(nngp=lax.complex(k.nngp, k.ntk), ntk=None)
+    return k
+
+
+def _is_packed(k) -> bool:
+    return isinstance(k, Kernel) and k.ntk is None and jnp.iscomplexobj(k.nngp)
+
+
+_real = jax.jit(jnp.real)
+_imag = jax.jit(jnp.imag)
+
+
+class _Programs:
+    """The jitted programs of one network under one set of compiler options."""
+
+    def __init__(self, kernel_map: Callable, compiler_options):
+        def jit(fn, *static):
+            return kernel_jit(fn, compiler_options=compiler_options, static_argnames=static)
+
+        def from_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
+            return _packed(kernel_map(input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)))
+
+        def from_gram(gram, cov1, cov2, shape1, shape2, compute_ntk):
+            return _packed(kernel_map(kernel_from_gram(gram, cov1, cov2, shape1, shape2, compute_ntk)))
+
+        def from_gram_tile(gram, sq_norms, i0, j0, rows, cols, channels, compute_ntk):
+            """The network's kernel on the tile ``[i0:i0+rows, j0:j0+cols]`` of the
+            undivided input Gram ``x x^T`` (``sq_norms``: its diagonal, ``|x|^2``).
+            The division by the number of features is fused into the recursion."""
+            g = lax.dynamic_slice(gram, (i0, j0), (rows, cols)) / channels
+            cov1 = lax.dynamic_slice_in_dim(sq_norms, i0, rows) / channels
+            cov2 = lax.dynamic_slice_in_dim(sq_norms, j0, cols) / channels
+            k = kernel_from_gram(g, cov1, cov2, (rows, channels), (cols, channels), compute_ntk)
+            return _packed(kernel_map(k))
+
+        self.from_inputs = jit(from_inputs, "compute_ntk", "dtype", "diagonal_spatial")
+        self.from_gram = jit(from_gram, "shape1", "shape2", "compute_ntk")
+        self.from_gram_tile = jit(from_gram_tile, "rows", "cols", "channels", "compute_ntk")
+
+
+def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool]):
+    """Wrap a ``Kernel -> Kernel`` map into the public ``kernel_fn``.
+
+    Args:
+      kernel_map: the network's map from the input kernel to the output kernel.
+      input_diagonal: ``input_diagonal(output_diagonal) -> bool``: whether the
+        network needs only the spatial diagonal of its input kernel when only
+        the diagonal of its output is asked for (``True`` for a network read
+        out by ``Flatten``, whatever is asked).
+    """
+    programs = {}
+
+    def programs_for(plan: ExecutionPlan) -> _Programs:
+        key = plan.wide_vectors
+        if key not in programs:
+            programs[key] = _Programs(kernel_map, WIDE_VECTOR_OPTIONS if plan.wide_vectors else None)
+        return programs[key]
+
+    def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial):
+        n = np.shape(x1)[0]
+        traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
+        # Compiler options are only allowed on a top-level jit: inside the
+        # caller's trace the recursion becomes part of the caller's program.
+        progs = programs_for(plan.replace(wide_vectors=False) if traced else plan)
+        if x1.ndim > 2:
+            diag = bool(input_diagonal(diagonal_spatial))
+            if traced:
+                return progs.from_inputs(x1, x2, compute_ntk, dtype, diag)
+            return blocked_kernel(progs.from_inputs, x1, x2, compute_ntk, dtype, diag, plan)
+        host = None if (traced or not plan.host_gram) else host_inputs(x1, x2, originals)
+        if x2 is None and n >= 2 * plan.symmetric_tile and not traced:
+            if host is None:
+                return symmetric_tiles(progs.from_inputs, x1, plan.symmetric_tile, compute_ntk, dtype)
+            return symmetric_tiles_host(progs.from_gram_tile, x1, host[0], plan.symmetric_tile, compute_ntk)
+        if host is None:
+            return progs.from_inputs(x1, x2, compute_ntk, dtype)
+        device = next(iter(x1.devices()))
+        gram, cov1, cov2 = [None if a is None else to_device(a, device) for a in host_gram(*host)]
+        shape2 = x1.shape if x2 is None else x2.shape
+        return progs.from_gram(gram, cov1, cov2, tuple(x1.shape), tuple(shape2), compute_ntk)
+
+    def kernel_fn(x1, x2=None, get=None, *, dtype=jnp.float64, diagonal_spatial: bool = False,
+                  plan: Optional[ExecutionPlan] = None, **kwargs):
+        """Infinite-width kernels of the network for inputs x1 and x2.
+
+        Args:
+          x1: inputs, shape ``(n1, features)`` or NHWC ``(n1, H, W, C)``;
+            or a :class:`~ntkcourse.kernel.Kernel` (to continue a computation).
+          x2: second inputs with the same trailing shape, or ``None`` for x1.
+          get: ``'nngp'``, ``'ntk'``, a tuple of them, or ``None`` for the full
+            :class:`~ntkcourse.kernel.Kernel`.
+          dtype: ``jnp.float64`` (default, whatever the global JAX setting) or
+            ``jnp.float32``.
+          diagonal_spatial: for outputs that keep spatial axes, return only
+            the covariance of equal positions, ``(n1, n2, H, W)`` instead of
+            ``(n1, n2, H, H, W, W)`` (neural-tangents' option of that name).
+          plan: an :class:`~ntkcourse.engine.ExecutionPlan` (memory budget,
+            tiles, ...); ``None`` for the default plan.
+
+        Returns:
+          an array for a single name; a named tuple with fields in the order of
+          ``get`` for a tuple; the :class:`~ntkcourse.kernel.Kernel` for ``None``.
+
+        Raises:
+          TypeError: for a keyword argument this function does not implement
+            (none is silently ignored).
+          ntkcourse.engine.KernelMemoryError: when even one block of the
+            computation does not fit the plan's memory budget.
+        """
+        validation.no_unknown_kwargs("kernel_fn", kwargs, _UNSUPPORTED)
+        names = validation.get_names("kernel_fn", get, GET_NAMES)
+        if not isinstance(diagonal_spatial, (bool, np.bool_)):
+            raise validation.fail("kernel_fn", "diagonal_spatial", "True or False", diagonal_spatial)
+        plan = default_plan() if plan is None else plan
+        if not isinstance(plan, ExecutionPlan):
+            raise validation.fail("kernel_fn", "plan", "an ntkcourse.engine.ExecutionPlan or None", plan)
+        if isinstance(x1, Kernel):
+            with jax.enable_x64(True):
+                out = kernel_map(x1)
+        else:
+            check_input(x1, "x1")
+            if x2 is not None:
+                check_input(x2, "x2")
+                s1, s2 = np.shape(x1), np.shape(x2)
+                if s1[1:] != s2[1:]:
+                    raise ValueError(
+                        f"kernel_fn: `x2` must have the same shape as `x1` apart from the batch axis; "
+                        f"got x1 {s1} and x2 {s2}."
+                    )
+            if dtype not in (jnp.float64, jnp.float32, np.float64, np.float32):
+                raise validation.fail("kernel_fn", "dtype", "jnp.float64 or jnp.float32", dtype)
+            compute_ntk = names is None or "ntk" in names
+            with jax.enable_x64(True):
+                # Convert here, under x64: an array JAX has seen before outside
+                # x64 (e.g. captured as a float32 constant by another jit) must
+                # not reach the jitted computation in its old type.
+                originals = (x1, x2)
+                x1 = jnp.asarray(x1, dtype)
+                x2 = None if x2 is None else jnp.asarray(x2, dtype)
+                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial))
+                if _is_packed(out):
+                    z = out.nngp
+                    out = out.replace(nngp=_real(z), ntk=_imag(z))
+        if isinstance(out, (list, tuple)):
+            raise ValueError(
+                "kernel_fn: the network ends with several branches (FanOut/parallel without FanInSum); "
+                "combine them before asking for a kernel."
+            )
+        if diagonal_spatial and out.spatial_ndim and not out.diagonal_spatial:
+            # The last layers needed every pair of positions (e.g. AvgPool): keep the diagonal now.
+            s = out.spatial_ndim
+            out = out.replace(
+                nngp=spatial_diagonal(out.nngp, 2, s),
+                ntk=None if out.ntk is None else spatial_diagonal(out.ntk, 2, s),
+                cov1=spatial_diagonal(out.cov1, 1, s),
+                cov2=None if out.cov2 is None else spatial_diagonal(out.cov2, 1, s),
+                diagonal_spatial=True,
+            )
+        if names is None:
+            return out
+        if len(names) == 1:
+            return getattr(out, names[0])
+        return namedtuple("Kernel", names)(*(getattr(out, n) for n in names))
+
+    kernel_fn.kernel_layer = kernel_map
+    kernel_fn.input_diagonal = input_diagonal
+    return kernel_fn

@@ -1,0 +1,73 @@
+"""The :class:`Kernel` object that layers pass to each other.
+
+It is the one piece of data shared by what a network *is* (the layers of
+:mod:`ntkcourse.stax`, each a map ``Kernel -> Kernel``) and *how* its kernel
+is computed (:mod:`ntkcourse.engine`, which builds the input kernel and runs
+the map block by block), so it lives apart from both.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Tuple
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["Kernel", "spatial_diagonal"]
+
+
+@jax.tree_util.register_pytree_node_class
+@dataclasses.dataclass(frozen=True)
+class Kernel:
+    """Kernels of the layer outputs, passed from layer to layer.
+
+    Attributes:
+      nngp: covariance between outputs for x1 and x2, shape ``(n1, n2)``;
+        for spatial outputs ``(n1, n2, H1, H2, W1, W2)`` (every pair of
+        positions), or ``(n1, n2, H, W)`` when ``diagonal_spatial`` (only
+        pairs of equal positions, all a ``Flatten`` readout needs).
+      ntk: the neural tangent kernel, same shape (``None`` when not requested).
+      cov1: covariance of each x1 with itself, shape ``(n1,)``,
+        ``(n1, H, H, W, W)`` or ``(n1, H, W)`` when ``diagonal_spatial``.
+      cov2: the same for x2, or ``None`` when x2 is x1.
+      shape1, shape2: shapes of the finite activations (for the standard
+        parameterisation, which needs the fan-in).
+      is_gaussian: whether the outputs are Gaussian (true after an affine
+        layer); an activation needs Gaussian inputs.
+      diagonal_spatial: whether the spatial axes hold only the diagonal
+        ``(p, p)`` of every pair of positions.
+    """
+
+    nngp: Any
+    ntk: Any
+    cov1: Any
+    cov2: Any
+    shape1: Tuple[int, ...]
+    shape2: Tuple[int, ...]
+    is_gaussian: bool = False
+    diagonal_spatial: bool = False
+
+    def tree_flatten(self):
+        children = (self.nngp, self.ntk, self.cov1, self.cov2)
+        return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial)
+
+    @classmethod
+    def tree_unflatten(cls, aux, children):
+        return cls(*children, *aux)
+
+    def replace(self, **changes) -> "Kernel":
+        """A copy with the given fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def spatial_ndim(self) -> int:
+        """Number of spatial axes of the finite activations (0 for flat ones)."""
+        return len(self.shape1) - 2
+
+
+def spatial_diagonal(cov, batch_ndim: int, spatial_ndim: int):
+    """``(b..., S1, S1', S2, S2', ...) -> (b..., S1, S2, ...)``: the covariance of
+    each position with itself, from a kernel holding every pair of positions."""
+    for _ in range(spatial_ndim):
+        cov = jnp.diagonal(cov, axis1=batch_ndim, axis2=batch_ndim + 1)
+    return cov

@@ -1,0 +1,86 @@
+r"""Layers that define a finite network and its infinite-width kernels at once.
+
+Every layer is a triple ``(init_fn, apply_fn, kernel_fn)``:
+
+* ``init_fn(key, input_shape) -> (output_shape, params)`` draws parameters;
+* ``apply_fn(params, x) -> y`` runs the finite network;
+* ``kernel_fn(x1, x2=None, get=None)`` returns the NNGP and NTK of the same
+  network in the limit of infinite width (channels), computed in float64.
+
+The API, the argument names and defaults, the parameterisations and the kernel
+values follow ``neural_tangents.stax`` (Novak et al. 2020), so that a user of
+that library can switch by changing the import. Conventions (as there):
+
+* inputs are ``(batch, features)`` or NHWC images ``(batch, H, W, C)``;
+* the input kernel is :math:`\Sigma^{(0)}(x, x') = x \cdot x' / d` (mean over
+  the channel axis; ERRATA #5);
+* NTK parameterisation (default): :math:`z = \sigma_w W x / \sqrt{n_{in}} + \sigma_b b`
+  with standard normal ``W`` and ``b``; standard parameterisation:
+  :math:`W \sim N(0, \sigma_w^2/n_{in})`, :math:`b \sim N(0, \sigma_b^2)`;
+* ``b_std=None`` means no bias at all (no bias parameter, no NTK term);
+* after a ``Dense`` layer, :math:`\Sigma \mapsto \sigma_w^2 \Sigma + \sigma_b^2`
+  and :math:`\Theta \mapsto \sigma_w^2 \Theta + \Sigma_{\text{new}}` (NTK
+  parameterisation); after an activation, :math:`\Sigma \mapsto \check\phi(\Sigma)`
+  and :math:`\Theta \mapsto \Theta \cdot \check{\phi'}(\Sigma)`. This is the
+  recursion of Jacot et al. (2018) and Arora et al. (2019):
+  :math:`\Theta^{(\ell)} = \Sigma^{(\ell)} + \Theta^{(\ell-1)} \dot\Sigma^{(\ell)}`
+  (ERRATA #1 gives a wrong version found in the source notes);
+* convolutional kernels keep the full covariance between spatial positions:
+  ``nngp`` has shape ``(n1, n2, H1, H2, W1, W2)`` until a ``Flatten`` or
+  ``GlobalAvgPool`` removes the spatial axes (Novak et al. 2019;
+  Garriga-Alonso et al. 2019; Arora et al. 2019).
+
+Where things are: each layer's formula sits next to its finite network in
+:mod:`~ntkcourse.stax.layers` (affine, pooling, reshaping),
+:mod:`~ntkcourse.stax.activations` and :mod:`~ntkcourse.stax.combinators`;
+formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; the
+boundary that makes a triple, and what each layer declares, in
+:mod:`~ntkcourse.stax.layer`. How kernels are computed (blocks, memory,
+threads, devices) is :mod:`ntkcourse.engine`.
+
+Precision: kernels are computed in float64 whatever the global
+``jax_enable_x64`` setting. Pass ``dtype=jnp.float32`` to ``kernel_fn`` for
+float32 (about twice as fast, relative error around 1e-6).
+"""
+from ..kernel import Kernel
+from .activations import (
+    ABRelu,
+    Abs,
+    Elementwise,
+    ElementwiseNumerical,
+    Erf,
+    Gelu,
+    LeakyRelu,
+    Relu,
+    Sin,
+)
+from .combinators import FanInSum, FanOut, Identity, parallel, serial
+from .layer import LayerSpec, StructuredRule, layer, layer_spec
+from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
+
+__all__ = [
+    "Kernel",
+    "LayerSpec",
+    "StructuredRule",
+    "layer",
+    "layer_spec",
+    "serial",
+    "parallel",
+    "FanOut",
+    "FanInSum",
+    "Dense",
+    "Conv",
+    "AvgPool",
+    "GlobalAvgPool",
+    "Flatten",
+    "Identity",
+    "Relu",
+    "LeakyRelu",
+    "ABRelu",
+    "Abs",
+    "Erf",
+    "Gelu",
+    "Sin",
+    "ElementwiseNumerical",
+    "Elementwise",
+]

@@ -1,0 +1,132 @@
+r"""Activation layers: an elementwise nonlinearity and its dual on the kernels.
+
+After an activation :math:`\phi`, :math:`\Sigma \mapsto \check\phi(\Sigma)` and
+:math:`\Theta \mapsto \Theta \cdot \check{\phi'}(\Sigma)` (Jacot et al. 2018;
+the dual activations :math:`\check\phi` are those of :mod:`ntkcourse.dual`,
+Daniely, Frostig & Singer 2016). The map acts on each pair of positions
+separately, so it passes a spatial-diagonal requirement on unchanged.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .. import dual, validation
+from ..engine import fused_pair
+from ..kernel import Kernel, spatial_diagonal
+from .layer import layer
+from .spatial import interleave_ones
+
+__all__ = ["activation_layer", "Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Gelu", "Sin",
+           "ElementwiseNumerical", "Elementwise"]
+
+
+def activation_layer(act: dual.DualActivation):
+    """A layer applying ``act.fn`` elementwise, with its dual on the kernels."""
+
+    def kernel_map(k: Kernel) -> Kernel:
+        if not k.is_gaussian:
+            raise ValueError(
+                f"{act.name}: an activation needs Gaussian inputs; put a Dense or Conv layer before it "
+                "(the input of the network, or the output of another activation, is not Gaussian)."
+            )
+        s = k.spatial_ndim
+        diag = k.diagonal_spatial
+        var1 = k.cov1 if diag else spatial_diagonal(k.cov1, 1, s)
+        var2 = var1 if k.cov2 is None else (k.cov2 if diag else spatial_diagonal(k.cov2, 1, s))
+        a = interleave_ones(var1, s, left=True, batch_pair=True, diagonal=diag)
+        b = interleave_ones(var2, s, left=False, batch_pair=True, diagonal=diag)
+        nngp = act.nngp(a, b, k.nngp)
+        ntk = None if k.ntk is None else k.ntk * act.dnngp(a, b, k.nngp)
+        if ntk is not None:
+            # One fused loop for both outputs (see ntkcourse.engine.compile).
+            nngp, ntk = fused_pair(nngp, ntk)
+
+        def self_cov(cov, var):
+            if s == 0 or diag:
+                return act.nngp_diag(cov)
+            left = interleave_ones(var, s, left=True, batch_pair=False)
+            right = interleave_ones(var, s, left=False, batch_pair=False)
+            return act.nngp(left, right, cov)
+
+        cov1 = self_cov(k.cov1, var1)
+        cov2 = None if k.cov2 is None else self_cov(k.cov2, var2)
+        return k.replace(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, is_gaussian=False)
+
+    def init_fn(key, input_shape):
+        return input_shape, ()
+
+    def apply_fn(params, inputs, **kwargs):
+        return act.fn(inputs)
+
+    return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act})
+
+
+def Relu():
+    """ReLU, ``max(x, 0)``; kernels by the arc-cosine formulas (Cho & Saul 2009)."""
+    return activation_layer(dual.relu())
+
+
+def LeakyRelu(alpha: float):
+    """``x`` for x > 0, ``alpha x`` otherwise."""
+    alpha = validation.finite_real("LeakyRelu", "alpha", alpha)
+    return activation_layer(dual.leaky_relu(alpha))
+
+
+def ABRelu(a: float, b: float):
+    """``a min(x, 0) + b max(x, 0)``."""
+    a, b = (validation.finite_real("ABRelu", name, v) for name, v in (("a", a), ("b", b)))
+    return activation_layer(dual.ab_relu(a, b))
+
+
+def Abs():
+    """``|x|``."""
+    return activation_layer(dual.abs_activation())
+
+
+def Erf(a: float = 1.0, b: float = 1.0, c: float = 0.0):
+    """``a erf(b x) + c`` (Williams 1997; see ERRATA #2 for erf(x / sqrt 2))."""
+    a, b, c = (validation.finite_real("Erf", name, v) for name, v in (("a", a), ("b", b), ("c", c)))
+    return activation_layer(dual.erf(a, b, c))
+
+
+def Gelu(approximate: bool = False):
+    """Exact GELU ``x Phi(x)``. The tanh approximation has no closed form here:
+    ``approximate=True`` raises (use ``ElementwiseNumerical`` with it)."""
+    if approximate:
+        raise ValueError(
+            "Gelu: `approximate=True` (the tanh approximation) has no closed-form kernel; use "
+            "ElementwiseNumerical(lambda x: jax.nn.gelu(x, approximate=True), deg=25) instead."
+        )
+    return activation_layer(dual.gelu())
+
+
+def Sin(a: float = 1.0, b: float = 1.0, c: float = 0.0):
+    """``a sin(b x + c)``."""
+    a, b, c = (validation.finite_real("Sin", name, v) for name, v in (("a", a), ("b", b), ("c", c)))
+    return activation_layer(dual.sin(a, b, c))
+
+
+def ElementwiseNumerical(fn: Callable, deg: int, df: Optional[Callable] = None):
+    """Any elementwise activation, its kernels by Gauss–Hermite quadrature with
+    ``deg`` nodes (see :func:`ntkcourse.dual.quadrature` for the accuracy)."""
+    return activation_layer(dual.quadrature(fn, deg, df))
+
+
+def Elementwise(fn: Callable, nngp_fn: Callable, d_nngp_fn: Callable):
+    """An activation with user-given dual functions.
+
+    ``nngp_fn(cov12, var1, var2) -> E[fn(u) fn(v)]`` and
+    ``d_nngp_fn(cov12, var1, var2) -> E[fn'(u) fn'(v)]`` (argument order of
+    neural-tangents).
+    """
+    for name, f in (("fn", fn), ("nngp_fn", nngp_fn), ("d_nngp_fn", d_nngp_fn)):
+        validation.callable_arg("Elementwise", name, f)
+    act = dual.DualActivation(
+        getattr(fn, "__name__", "Elementwise"),
+        fn,
+        lambda a, b, c: nngp_fn(c, a, b),
+        lambda a, b, c: d_nngp_fn(c, a, b),
+        lambda a: nngp_fn(a, a, a),
+        lambda a: d_nngp_fn(a, a, a),
+    )
+    return activation_layer(act)

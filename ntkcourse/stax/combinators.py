@@ -1,0 +1,149 @@
+"""Combinators: ``serial``, ``parallel``, ``FanOut``, ``FanInSum``, ``Identity``."""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from .. import validation
+from .layer import kernel_map_of, layer, layer_spec
+
+__all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity"]
+
+
+def _requirement_list(req, n: int):
+    return list(req) if isinstance(req, (list, tuple)) else [req] * n
+
+
+def serial(*layers):
+    """Compose layers in sequence: ``serial(Dense(512), Relu(), Dense(1))``."""
+    if not layers:
+        raise ValueError("serial: needs at least one layer.")
+    maps = [kernel_map_of(t) for t in layers]
+    specs = [layer_spec(t) for t in layers]
+    inits = [t[0] for t in layers]
+    applies = [t[1] for t in layers]
+
+    def init_fn(key, input_shape):
+        params = []
+        for init in inits:
+            key, sub = jax.random.split(key)
+            input_shape, p = init(sub, input_shape)
+            params.append(p)
+        return input_shape, tuple(params)
+
+    def apply_fn(params, inputs, **kwargs):
+        if len(params) != len(applies):
+            raise ValueError(f"serial: `params` has {len(params)} entries for a network of {len(applies)} layers.")
+        for fn, p in zip(applies, params):
+            inputs = fn(p, inputs, **kwargs)
+        return inputs
+
+    def kernel_map(k):
+        for m in maps:
+            k = m(k)
+        return k
+
+    def input_diagonal(req):
+        for spec in reversed(specs):
+            req = spec.input_diagonal(req)
+        return req
+
+    return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal)
+
+
+def parallel(*layers):
+    """Apply layer i to input i of a list (for use after ``FanOut``)."""
+    if not layers:
+        raise ValueError("parallel: needs at least one layer.")
+    maps = [kernel_map_of(t) for t in layers]
+    specs = [layer_spec(t) for t in layers]
+    inits = [t[0] for t in layers]
+    applies = [t[1] for t in layers]
+
+    def _check_len(obj, what):
+        if not isinstance(obj, (list, tuple)) or len(obj) != len(layers):
+            n = len(obj) if isinstance(obj, (list, tuple)) else 1
+            raise ValueError(f"parallel: expected {len(layers)} {what} (one per branch), got {n}.")
+
+    def init_fn(key, input_shape):
+        _check_len(input_shape, "input shapes")
+        keys = jax.random.split(key, len(layers))
+        outs = [init(k, s) for init, k, s in zip(inits, keys, input_shape)]
+        return [o[0] for o in outs], tuple(o[1] for o in outs)
+
+    def apply_fn(params, inputs, **kwargs):
+        _check_len(inputs, "inputs")
+        return [fn(p, x, **kwargs) for fn, p, x in zip(applies, params, inputs)]
+
+    def kernel_map(ks):
+        _check_len(ks, "kernels")
+        return [m(k) for m, k in zip(maps, ks)]
+
+    def input_diagonal(req):
+        return [s.input_diagonal(r) for s, r in zip(specs, _requirement_list(req, len(specs)))]
+
+    return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal)
+
+
+def FanOut(num: int):
+    """Copy the input into ``num`` branches."""
+    num = validation.positive_int("FanOut", "num", num)
+
+    def init_fn(key, input_shape):
+        return [input_shape] * num, ()
+
+    def apply_fn(params, inputs, **kwargs):
+        return [inputs] * num
+
+    def input_diagonal(req):
+        # The input serves every branch: only the diagonal if all need no more.
+        return all(_requirement_list(req, num))
+
+    return layer(init_fn, apply_fn, lambda k: [k] * num, "FanOut", {"num": num}, input_diagonal=input_diagonal)
+
+
+def FanInSum():
+    """Sum the branches. The kernel of the sum is the sum of the kernels: the
+    branches are assumed uncorrelated, which holds when at most one branch is
+    not preceded by an independent zero-mean affine layer (e.g. a residual
+    ``x + f(x)`` with ``f`` ending in ``Dense``)."""
+
+    def init_fn(key, input_shape):
+        shapes = list(input_shape)
+        if any(tuple(s) != tuple(shapes[0]) for s in shapes):
+            raise ValueError(f"FanInSum: all branches must have the same shape, got {shapes}.")
+        return shapes[0], ()
+
+    def apply_fn(params, inputs, **kwargs):
+        return functools.reduce(jnp.add, inputs)
+
+    def kernel_map(ks):
+        if not isinstance(ks, (list, tuple)) or not ks:
+            raise ValueError("FanInSum: expects a list of branches (use FanOut/parallel before it).")
+        first = ks[0]
+        for k in ks[1:]:
+            if k.nngp.shape != first.nngp.shape or k.shape1[1:] != first.shape1[1:]:
+                raise ValueError(f"FanInSum: branch outputs differ in shape: {first.shape1} and {k.shape1}.")
+
+        def total(attr):
+            vals = [getattr(k, attr) for k in ks]
+            if any(v is None for v in vals):
+                return None
+            return functools.reduce(jnp.add, vals)
+
+        return first.replace(
+            nngp=total("nngp"),
+            ntk=total("ntk"),
+            cov1=total("cov1"),
+            cov2=total("cov2"),
+            is_gaussian=all(k.is_gaussian for k in ks),
+        )
+
+    return layer(init_fn, apply_fn, kernel_map, "FanInSum")
+
+
+def Identity():
+    """The identity layer."""
+    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity")

@@ -1,0 +1,118 @@
+"""Formulas on kernels with spatial axes: convolution and pooling of covariances.
+
+A kernel over images holds, for each pair of inputs, the covariance between
+every pair of positions, with the two positions of each spatial axis next to
+each other: ``(n1, n2, H, H', W, W')``; or only equal positions,
+``(n1, n2, H, W)``, when ``Kernel.diagonal_spatial``.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Tuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..kernel import Kernel
+
+__all__ = ["pad_amounts", "conv_pair_axes", "conv_diagonal_axis", "pool_matrix", "pool_pair_axes",
+           "interleave_ones", "map_kernel"]
+
+
+def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int, int, int]:
+    """(output size, low pad, high pad) of a window op, as ``lax.conv``/``reduce_window`` do it."""
+    if padding == "VALID":
+        if size < window:
+            raise ValueError(f"a window of size {window} does not fit an input of size {size} with 'VALID' padding.")
+        return (size - window) // stride + 1, 0, 0
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return out, total // 2, total - total // 2
+
+
+def conv_pair_axes(x, axis: int, window: int, stride: int, padding: str):
+    """Average ``x[..., i + d, j + d, ...]`` over filter offsets d on the pair (axis, axis + 1).
+
+    This is the covariance of a convolution's output at positions (o, o') with
+    a filter shared across positions: the same offset applies to both members
+    of the pair, so the window slides along the diagonal of (o, o'). Zero
+    padding contributes zeros; the average divides by the full filter size,
+    as the finite layer's fan-in does.
+    """
+    out, lo, hi = pad_amounts(x.shape[axis], window, stride, padding)
+    if lo or hi:
+        pads = [(0, 0)] * x.ndim
+        pads[axis] = pads[axis + 1] = (lo, hi)
+        x = jnp.pad(x, pads)
+    acc = None
+    for d in range(window):
+        sl = [slice(None)] * x.ndim
+        sl[axis] = sl[axis + 1] = slice(d, d + stride * (out - 1) + 1, stride)
+        term = x[tuple(sl)]
+        acc = term if acc is None else acc + term
+    return acc / window
+
+
+def conv_diagonal_axis(x, axis: int, window: int, stride: int, padding: str):
+    """:func:`conv_pair_axes` on the diagonal alone: the covariance of a
+    position with itself after the convolution averages the covariances of
+    the input positions with themselves over the window (axis ``axis`` holds
+    one position per entry)."""
+    out, lo, hi = pad_amounts(x.shape[axis], window, stride, padding)
+    if lo or hi:
+        pads = [(0, 0)] * x.ndim
+        pads[axis] = (lo, hi)
+        x = jnp.pad(x, pads)
+    acc = None
+    for d in range(window):
+        sl = [slice(None)] * x.ndim
+        sl[axis] = slice(d, d + stride * (out - 1) + 1, stride)
+        term = x[tuple(sl)]
+        acc = term if acc is None else acc + term
+    return acc / window
+
+
+def pool_matrix(size: int, window: int, stride: int, padding: str, normalize_edges: bool) -> np.ndarray:
+    """Matrix P (out x size) with ``pooled = P @ x`` along one spatial axis."""
+    out, lo, _ = pad_amounts(size, window, stride, padding)
+    p = np.zeros((out, size))
+    for o in range(out):
+        start = o * stride - lo
+        idx = [i for i in range(start, start + window) if 0 <= i < size]
+        p[o, idx] = 1.0 / (len(idx) if normalize_edges else window)
+    return p
+
+
+def pool_pair_axes(x, axis: int, p: np.ndarray, q: np.ndarray = None):
+    """Apply P on the first axis of a pair and Q (default P) on the second: ``K -> P K Q^T``."""
+    q = p if q is None else q
+    x = jnp.moveaxis(jnp.tensordot(jnp.asarray(p, dtype=x.dtype), x, axes=([1], [axis])), 0, axis)
+    x = jnp.moveaxis(jnp.tensordot(jnp.asarray(q, dtype=x.dtype), x, axes=([1], [axis + 1])), 0, axis + 1)
+    return x
+
+
+def interleave_ones(var, spatial_ndim: int, left: bool, batch_pair: bool, diagonal: bool = False):
+    """Reshape per-position variances ``(n, S1, S2, ...)`` so that they broadcast
+    against a kernel.
+
+    For a cross kernel (``batch_pair=True``, shape ``(n1, n2, S1, S1', ...)``)
+    the left factor is ``(n1, 1, S1, 1, ...)`` and the right one
+    ``(1, n2, 1, S1', ...)``; for a self kernel ``(n, S1, S1', ...)`` they are
+    ``(n, S1, 1, ...)`` and ``(n, 1, S1', ...)``. With ``diagonal`` (kernels
+    of equal positions only) the spatial axes stay as they are.
+    """
+    n = var.shape[0]
+    spatial = var.shape[1:]
+    shape = ([n, 1] if left else [1, n]) if batch_pair else [n]
+    for s in spatial:
+        shape += [s] if diagonal else ([s, 1] if left else [1, s])
+    return var.reshape(shape)
+
+
+def map_kernel(k: Kernel, fn: Callable[[Any, int], Any], ntk_too: bool = True) -> Kernel:
+    """Apply a linear map ``fn(array, batch_ndim)`` to every covariance in k."""
+    return k.replace(
+        nngp=fn(k.nngp, 2),
+        ntk=fn(k.ntk, 2) if (ntk_too and k.ntk is not None) else k.ntk,
+        cov1=fn(k.cov1, 1),
+        cov2=None if k.cov2 is None else fn(k.cov2, 1),
+    )
