@@ -609,6 +609,8 @@ class _KernelComputer:
             )
             if reason is None and self.vmap_axes == 0:
                 return "structured"
+            if req == "structured" and self.node is not None and reason is not None:
+                raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
             if req == "structured":
                 if reason is None:
                     reason = "vmap_axes=None asks for a function that mixes the inputs of a batch"

@@ -5,3 +5,8 @@ package (scikit-learn's bundled sets) or inside this package (small vendored
 files, with their licence next to them). Each loader documents its fixed
 preprocessing and splits by an explicit seed.
 """
+from .digits import Digits, load_digits, one_hot
+from .splits import Split, split_indices
+from .uci import UCI_SETS, TabularSplit, load_uci
+
+__all__ = ["Digits", "Split", "TabularSplit", "UCI_SETS", "load_digits", "load_uci", "one_hot", "split_indices"]

@@ -24,6 +24,7 @@ the budget.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable, Optional
 
@@ -38,6 +39,8 @@ from .plan import ExecutionPlan
 from .tiles import transpose_pair_axes
 
 __all__ = ["KernelMemoryError", "blocked_kernel", "footprint"]
+
+_log = logging.getLogger(__name__)
 
 # Blocks larger than this gain nothing in speed (the work per entry is the
 # same), and smaller blocks keep the first touch of fresh memory cheap.
@@ -89,8 +92,32 @@ def _parts(k: Kernel, compute_ntk: bool):
     return np.asarray(k.nngp), (np.asarray(k.ntk) if compute_ntk else None)
 
 
+class _Chain:
+    """The input stage and the network's stages, compiled for one block shape."""
+
+    def __init__(self, input_stage, stages, a, b, statics):
+        self.input = input_stage.lower(a, b, **statics).compile()
+        k = input_stage.eval_shape(a, b, **statics)
+        self.stages = []
+        for stage in stages:
+            self.stages.append(stage.lower(k).compile())
+            k = stage.eval_shape(k)
+        self.out = k
+
+    def footprint(self) -> Optional[int]:
+        sizes = [footprint(c) for c in [self.input, *self.stages]]
+        return None if any(v is None for v in sizes) else max(sizes)
+
+    def __call__(self, a, b):
+        k = self.input(a, b)
+        for stage in self.stages:
+            k = stage(k)
+        return k
+
+
 def blocked_kernel(
-    from_inputs: Callable,
+    input_stage: Callable,
+    stages,
     x1,
     x2,
     compute_ntk: bool,
@@ -102,9 +129,12 @@ def blocked_kernel(
     """The network's kernel of ``x1`` and ``x2`` (``None``: x1) block by block.
 
     Args:
-      from_inputs: the jitted ``(x1, x2, compute_ntk, dtype, diagonal_spatial)
-        -> Kernel`` of the network (with the NNGP and NTK packed as one
-        complex array where they have the same shape).
+      input_stage: the jitted ``(x1, x2, compute_ntk, dtype,
+        diagonal_spatial) -> Kernel`` of the inputs.
+      stages: the jitted maps ``Kernel -> Kernel`` whose composition is the
+        network (with the NNGP and NTK packed as one complex array where they
+        have the same shape); each is run as its own program, so that its
+        output is stored once.
       x1, x2: JAX arrays of inputs, ``x2`` may be ``None``.
       plan: the execution plan (memory budget, optional fixed block size).
     """
@@ -115,11 +145,24 @@ def blocked_kernel(
     budget = plan.budget_bytes()
     statics = dict(compute_ntk=compute_ntk, dtype=dtype, diagonal_spatial=diagonal_spatial)
 
+    def chain_for(b, self_block=False):
+        a = jax.ShapeDtypeStruct((b,) + x1.shape[1:], x1.dtype)
+        c = None if self_block else jax.ShapeDtypeStruct((b,) + x2_.shape[1:], x2_.dtype)
+        return _Chain(input_stage, stages, a, c, statics)
+
+    def run_whole():
+        k = input_stage(x1, x2, **statics)
+        for stage in stages:
+            k = stage(k)
+        return k
+
     # Shapes of one pair's result: what the outputs will hold per pair.
-    probe = from_inputs.eval_shape(x1[:1], x2_[:1], **statics)
-    if not isinstance(probe, Kernel):
-        return from_inputs(x1, x2, **statics)  # several branches: kernel_fn reports it
-    per_pair = probe.nngp.shape[2:]
+    k = input_stage.eval_shape(x1[:1], x2_[:1], **statics)
+    for stage in stages:
+        k = stage.eval_shape(k)
+    if not isinstance(k, Kernel):
+        return run_whole()  # several branches: kernel_fn reports it
+    per_pair = k.nngp.shape[2:]
     itemsize = jnp.dtype(dtype).itemsize
     out_bytes = n1 * n2 * math.prod(per_pair) * itemsize * (2 if compute_ntk else 1)
     if out_bytes > budget:
@@ -131,37 +174,33 @@ def blocked_kernel(
         )
     room = min(budget - out_bytes, _MAX_BLOCK_BYTES)
 
-    def compile_for(b):
-        a = jax.ShapeDtypeStruct((b,) + x1.shape[1:], x1.dtype)
-        c = jax.ShapeDtypeStruct((b,) + x2_.shape[1:], x2_.dtype)
-        cross = from_inputs.lower(a, c, **statics).compile()
-        return cross, footprint(cross)
-
     if plan.block_size is not None:
         b = min(plan.block_size, max(n1, n2))
-        cross, need = compile_for(b)
+        cross = chain_for(b)
+        need = cross.footprint()
     else:
         # Memory grows like b^2 (pairs) plus b (each input's own covariance):
         # estimate it from a small block, then check the real one.
         b0 = min(4, max(n1, n2))
-        _, need0 = compile_for(b0)
-        if need0 is None:
-            b = max(n1, n2)
-        else:
-            b = max(1, int(b0 * math.sqrt(room / need0)))
-            b = min(b, max(n1, n2))
-        cross, need = compile_for(b)
+        need0 = chain_for(b0).footprint()
+        b = max(n1, n2) if need0 is None else min(max(1, int(b0 * math.sqrt(room / need0))), max(n1, n2))
+        cross = chain_for(b)
+        need = cross.footprint()
         while need is not None and need > room and b > 1:
             b = max(1, int(b * 0.8 * math.sqrt(room / need)))
-            cross, need = compile_for(b)
+            cross = chain_for(b)
+            need = cross.footprint()
     if need is not None and need > budget - out_bytes:
         raise KernelMemoryError(
             f"kernel_fn: one block of {b} x {b} inputs needs {_gb(need)} besides the outputs' {_gb(out_bytes)}, "
             f"more than the memory budget of {_gb(budget)}; {_advice(need + out_bytes)}."
         )
 
+    _log.debug("blocks of %d inputs (%s per block, budget %s)", b, _gb(need or 0), _gb(budget),
+               extra={"block_size": b})
     if b >= n1 and b >= n2:
-        return from_inputs(x1, x2, **statics)
+        return run_whole()
+    own = chain_for(b, self_block=True) if symmetric else None
 
     rows = [slice(s, min(s + b, n1)) for s in range(0, n1, b)]
     cols = rows if symmetric else [slice(s, min(s + b, n2)) for s in range(0, n2, b)]
@@ -176,7 +215,7 @@ def blocked_kernel(
     def dispatch(pair):
         i, j = pair
         if symmetric and i == j:
-            return from_inputs(blocks1[i], None, **statics)
+            return own(blocks1[i], None)
         return cross(blocks1[i], blocks2[j])
 
     def store(pair, k):

@@ -29,7 +29,7 @@ def kernel_jit(fn=None, *, compiler_options=None, **jit_kwargs):
         return jax.jit(fn, **jit_kwargs)
 
 
-def fused_pair(nngp, ntk):
+def fused_pair(nngp, ntk, materialise: bool = False):
     """Return (nngp, ntk) through one complex array, ``nngp + i ntk``.
 
     Both outputs of an activation share the expensive part (the angle of the
@@ -39,6 +39,13 @@ def fused_pair(nngp, ntk):
     pair into one complex value gives every layer a single output, so a whole
     fully connected network becomes one fused loop over the kernel entries.
     The values are unchanged.
+
+    ``materialise=True`` (kernels over images) also stores the pair once in
+    memory: a convolution that follows reads every entry at several filter
+    offsets, and XLA would otherwise recompute the whole activation for each
+    read.
     """
     z = lax.complex(nngp, ntk)
+    if materialise:
+        z = lax.optimization_barrier(z)
     return jnp.real(z), jnp.imag(z)

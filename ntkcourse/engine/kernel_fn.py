@@ -50,6 +50,12 @@ def _packed(k):
     return k
 
 
+def _unpacked(k):
+    if _is_packed(k):
+        return k.replace(nngp=jnp.real(k.nngp), ntk=jnp.imag(k.nngp))
+    return k
+
+
 def _is_packed(k) -> bool:
     return isinstance(k, Kernel) and k.ntk is None and jnp.iscomplexobj(k.nngp)
 
@@ -61,9 +67,15 @@ _imag = jax.jit(jnp.imag)
 class _Programs:
     """The jitted programs of one network under one set of compiler options."""
 
-    def __init__(self, kernel_map: Callable, compiler_options):
+    def __init__(self, kernel_map: Callable, compiler_options, stages):
         def jit(fn, *static):
             return kernel_jit(fn, compiler_options=compiler_options, static_argnames=static)
+
+        def input_stage(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
+            return input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)
+
+        self.input_stage = jit(input_stage, "compute_ntk", "dtype", "diagonal_spatial")
+        self.stages = [jit(lambda k, m=m: _packed(m(_unpacked(k)))) for m in stages]
 
         def from_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
             return _packed(kernel_map(input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)))
@@ -86,7 +98,7 @@ class _Programs:
         self.from_gram_tile = jit(from_gram_tile, "rows", "cols", "channels", "compute_ntk")
 
 
-def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool]):
+def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool], stages=None):
     """Wrap a ``Kernel -> Kernel`` map into the public ``kernel_fn``.
 
     Args:
@@ -95,13 +107,20 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool])
         network needs only the spatial diagonal of its input kernel when only
         the diagonal of its output is asked for (``True`` for a network read
         out by ``Flatten``, whatever is asked).
+      stages: ``kernel_map`` as a sequence of maps whose composition it is
+        (``None``: the map alone). Kernels over images are computed stage by
+        stage, each stage compiled on its own: XLA then stores each stage's
+        output once, instead of fusing an activation into the several reads
+        a convolution that follows makes of each entry (it would recompute
+        the activation at every filter offset).
     """
+    stages = (kernel_map,) if stages is None else tuple(stages)
     programs = {}
 
     def programs_for(plan: ExecutionPlan) -> _Programs:
         key = plan.wide_vectors
         if key not in programs:
-            programs[key] = _Programs(kernel_map, WIDE_VECTOR_OPTIONS if plan.wide_vectors else None)
+            programs[key] = _Programs(kernel_map, WIDE_VECTOR_OPTIONS if plan.wide_vectors else None, stages)
         return programs[key]
 
     def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial):
@@ -114,7 +133,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool])
             diag = bool(input_diagonal(diagonal_spatial))
             if traced:
                 return progs.from_inputs(x1, x2, compute_ntk, dtype, diag)
-            return blocked_kernel(progs.from_inputs, x1, x2, compute_ntk, dtype, diag, plan)
+            return blocked_kernel(progs.input_stage, progs.stages, x1, x2, compute_ntk, dtype, diag, plan)
         host = None if (traced or not plan.host_gram) else host_inputs(x1, x2, originals)
         if x2 is None and n >= 2 * plan.symmetric_tile and not traced:
             if host is None:
@@ -212,4 +231,5 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool])
 
     kernel_fn.kernel_layer = kernel_map
     kernel_fn.input_diagonal = input_diagonal
+    kernel_fn.stages = stages
     return kernel_fn

@@ -39,7 +39,7 @@ def activation_layer(act: dual.DualActivation):
         ntk = None if k.ntk is None else k.ntk * act.dnngp(a, b, k.nngp)
         if ntk is not None:
             # One fused loop for both outputs (see ntkcourse.engine.compile).
-            nngp, ntk = fused_pair(nngp, ntk)
+            nngp, ntk = fused_pair(nngp, ntk, materialise=s > 0)
 
         def self_cov(cov, var):
             if s == 0 or diag:

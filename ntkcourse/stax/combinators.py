@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import validation
-from .layer import kernel_map_of, layer, layer_spec
+from .layer import kernel_map_of, layer, layer_spec, stages_of
 
 __all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity"]
 
@@ -50,7 +50,9 @@ def serial(*layers):
             req = spec.input_diagonal(req)
         return req
 
-    return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal)
+    stages = tuple(stage for t in layers for stage in stages_of(t))
+    return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal,
+                 stages=stages)
 
 
 def parallel(*layers):

@@ -24,7 +24,7 @@ from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 from ..engine import make_kernel_fn
 
-__all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "pass_requirement"]
+__all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement"]
 
 
 class StructuredRule(NamedTuple):
@@ -83,12 +83,15 @@ def layer(
     has_params: bool = False,
     structured: Optional[StructuredRule] = None,
     input_diagonal: Callable = pass_requirement,
+    stages=None,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
     ``apply_fn.spec``, so that tools given only ``(init_fn, apply_fn)`` find
-    the structure)."""
-    kernel_fn = make_kernel_fn(kernel_map, input_diagonal)
+    the structure). ``stages``: the kernel map as a sequence of maps whose
+    composition it is (``serial`` passes its layers' stages); the engine may
+    run them one by one."""
+    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec
     return init_fn, apply_fn, kernel_fn
@@ -101,6 +104,12 @@ def kernel_map_of(triple) -> Callable:
             f"expected a layer made by ntkcourse.stax (a triple init_fn, apply_fn, kernel_fn), got {triple!r}."
         )
     return triple[2].kernel_layer
+
+
+def stages_of(triple):
+    """The kernel map of a layer triple as a sequence of maps (see :func:`layer`)."""
+    kernel_map_of(triple)
+    return triple[2].stages
 
 
 def layer_spec(triple) -> LayerSpec:

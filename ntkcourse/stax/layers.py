@@ -20,7 +20,7 @@ from jax import lax
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
 from .layer import StructuredRule, layer
-from .spatial import conv_diagonal_axis, conv_pair_axes, map_kernel, pad_amounts, pool_matrix, pool_pair_axes
+from .spatial import map_kernel, pad_amounts, pool_matrix, pool_pair_axes, window_average
 
 __all__ = ["Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten"]
 
@@ -206,12 +206,11 @@ def Conv(
         _check_rank(k.shape1, "x1")
 
         def conv_unscaled(x, batch_ndim):
-            for i in range(nd):
-                if k.diagonal_spatial:
-                    x = conv_diagonal_axis(x, batch_ndim + i, filter_shape[i], strides[i], padding)
-                else:
-                    x = conv_pair_axes(x, batch_ndim + 2 * i, filter_shape[i], strides[i], padding)
-            return x
+            if k.diagonal_spatial:
+                axes = [(batch_ndim + i,) for i in range(nd)]
+            else:
+                axes = [(batch_ndim + 2 * i, batch_ndim + 2 * i + 1) for i in range(nd)]
+            return window_average(x, list(zip(axes, filter_shape, strides)), padding)
 
         nngp_u = conv_unscaled(k.nngp, 2)
         nngp = _affine(nngp_u, w_var, b_var)

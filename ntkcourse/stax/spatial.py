@@ -7,6 +7,8 @@ each other: ``(n1, n2, H, H', W, W')``; or only equal positions,
 """
 from __future__ import annotations
 
+import itertools
+import math
 from typing import Any, Callable, Tuple
 
 import jax.numpy as jnp
@@ -14,7 +16,7 @@ import numpy as np
 
 from ..kernel import Kernel
 
-__all__ = ["pad_amounts", "conv_pair_axes", "conv_diagonal_axis", "pool_matrix", "pool_pair_axes",
+__all__ = ["pad_amounts", "window_average", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
            "interleave_ones", "map_kernel"]
 
 
@@ -29,6 +31,57 @@ def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int,
     return out, total // 2, total - total // 2
 
 
+def _window_span(size: int, offset: int, stride: int, out: int, lo: int):
+    """For one filter offset: the output positions ``first..last`` whose input
+    position ``o * stride + offset - lo`` lies inside the input, and the
+    input position of ``first``; ``None`` when every one falls in the padding."""
+    valid = [o for o in range(out) if 0 <= o * stride + offset - lo < size]
+    if not valid:
+        return None
+    return valid[0], valid[-1], valid[0] * stride + offset - lo
+
+
+def window_average(x, dims, padding: str):
+    r"""Average over the filter offsets of a convolution, on several spatial
+    dimensions at once.
+
+    Args:
+      x: the array.
+      dims: one ``(axes, window, stride)`` per spatial dimension; ``axes`` are
+        the axes of ``x`` that hold that dimension (two for a pair of
+        positions, which move together; one for a diagonal).
+      padding: ``'SAME'`` or ``'VALID'``.
+
+    Returns:
+      :math:`\frac{1}{\prod w}\sum_{d} x[o \cdot s + d - lo]` on every
+      listed axis, zero where an index falls in the padding.
+
+    Each term is a strided slice of ``x`` followed by a zero pad, one term per
+    combination of offsets, never a slice of a padded copy: every term then has
+    a single consumer, and XLA fuses the whole sum into the loop that uses it,
+    reading ``x`` in place instead of writing shifted copies first.
+    """
+    per_dim = []
+    for axes, window, stride in dims:
+        size = x.shape[axes[0]]
+        out, lo, _ = pad_amounts(size, window, stride, padding)
+        spans = [_window_span(size, d, stride, out, lo) for d in range(window)]
+        per_dim.append([(axes, stride, out, span) for span in spans if span is not None])
+    total = None
+    for combo in itertools.product(*per_dim):
+        sl = [slice(None)] * x.ndim
+        pads = [(0, 0)] * x.ndim
+        for axes, stride, out, (first, last, start) in combo:
+            for axis in axes:
+                sl[axis] = slice(start, start + stride * (last - first) + 1, stride)
+                pads[axis] = (first, out - 1 - last)
+        term = x[tuple(sl)]
+        if any(p != (0, 0) for p in pads):
+            term = jnp.pad(term, pads)
+        total = term if total is None else total + term
+    return total / math.prod(window for _, window, _ in dims)
+
+
 def conv_pair_axes(x, axis: int, window: int, stride: int, padding: str):
     """Average ``x[..., i + d, j + d, ...]`` over filter offsets d on the pair (axis, axis + 1).
 
@@ -36,39 +89,10 @@ def conv_pair_axes(x, axis: int, window: int, stride: int, padding: str):
     a filter shared across positions: the same offset applies to both members
     of the pair, so the window slides along the diagonal of (o, o'). Zero
     padding contributes zeros; the average divides by the full filter size,
-    as the finite layer's fan-in does.
+    as the finite layer's fan-in does. (:func:`window_average` does all
+    spatial dimensions at once.)
     """
-    out, lo, hi = pad_amounts(x.shape[axis], window, stride, padding)
-    if lo or hi:
-        pads = [(0, 0)] * x.ndim
-        pads[axis] = pads[axis + 1] = (lo, hi)
-        x = jnp.pad(x, pads)
-    acc = None
-    for d in range(window):
-        sl = [slice(None)] * x.ndim
-        sl[axis] = sl[axis + 1] = slice(d, d + stride * (out - 1) + 1, stride)
-        term = x[tuple(sl)]
-        acc = term if acc is None else acc + term
-    return acc / window
-
-
-def conv_diagonal_axis(x, axis: int, window: int, stride: int, padding: str):
-    """:func:`conv_pair_axes` on the diagonal alone: the covariance of a
-    position with itself after the convolution averages the covariances of
-    the input positions with themselves over the window (axis ``axis`` holds
-    one position per entry)."""
-    out, lo, hi = pad_amounts(x.shape[axis], window, stride, padding)
-    if lo or hi:
-        pads = [(0, 0)] * x.ndim
-        pads[axis] = (lo, hi)
-        x = jnp.pad(x, pads)
-    acc = None
-    for d in range(window):
-        sl = [slice(None)] * x.ndim
-        sl[axis] = slice(d, d + stride * (out - 1) + 1, stride)
-        term = x[tuple(sl)]
-        acc = term if acc is None else acc + term
-    return acc / window
+    return window_average(x, [((axis, axis + 1), window, stride)], padding)
 
 
 def pool_matrix(size: int, window: int, stride: int, padding: str, normalize_edges: bool) -> np.ndarray:
