@@ -93,7 +93,7 @@ def test_question_without_a_check_is_rejected(tmp_path):
 
 
 def test_answer_without_points_is_rejected(tmp_path):
-    assert "needs points > 0" in problems(tmp_path, [answer(points=0), check()])
+    assert "'points' must be a positive number, got int 0" in problems(tmp_path, [answer(points=0), check()])
 
 
 def test_metadata_naming_another_assignment_is_rejected(tmp_path):

@@ -231,12 +231,13 @@ def _matching_shape(got, expected, label, reveal=True):
     _fail(label, f"has shape {got.shape}, which is not the expected shape")
 
 
-def compare(got, expected, label, rtol, atol, reveal, what="the expected values"):
+def compare(got, expected, label, rtol, atol, reveal, what="the expected values", reveal_shape=None):
     """``|got - expected| <= atol + rtol |expected|`` entrywise, else :class:`CheckFailed`.
 
-    ``reveal=False`` keeps the expected numbers (and shape) out of the message.
+    ``reveal=False`` keeps the expected numbers out of the message, and the
+    expected shape too unless ``reveal_shape`` says otherwise.
     """
-    got = _matching_shape(got, expected, label, reveal)
+    got = _matching_shape(got, expected, label, reveal if reveal_shape is None else reveal_shape)
     got_nan, expected_nan = np.isnan(got), np.isnan(expected)
     if np.any(got_nan & ~expected_nan):
         where = tuple(np.argwhere(got_nan & ~expected_nan)[0])
@@ -331,7 +332,8 @@ def judge_entry(reference, reported, hidden):
         # Hidden or not, the reference solution's values stay out of messages:
         # they are the answer.
         compare(got, decode_array(reference["answer"]), label, options["rtol"], options["atol"],
-                reveal=False, what="the reference solution's values (the comparison with the reference)")
+                reveal=False, what="the reference solution's values (the comparison with the reference)",
+                reveal_shape=not hidden)
     elif kind == "finite":
         judge_finite(got, label)
     elif kind == "symmetric":
@@ -404,7 +406,8 @@ class Checker:
         if want is None:
             _fail(label, "the grader has no reference value for this check; tell your instructor")
         compare(got, np.asarray(want, dtype=np.float64), label, rtol, atol, reveal=False,
-                what="the reference solution's values (the comparison with the reference)")
+                what="the reference solution's values (the comparison with the reference)",
+                reveal_shape=not self.hidden)
         self.passed += 1
 
     def shape(self, answer, shape, *, label):

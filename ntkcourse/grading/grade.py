@@ -39,7 +39,7 @@ from .merge import ERROR_CODES, merge_submission, read_submission
 from .notebook_format import Assignment, find_assignment, load_assignment
 from .results import (CheckResult, Problem, QuestionResult, ResultError, SubmissionResult, load_key,
                       default_key_path, read_result)
-from .runner import PACKAGE_ROOT, NotebookRun, prestart
+from .runner import DEFAULT_OUTPUT_LIMIT, PACKAGE_ROOT, NotebookRun, prestart
 from .sandbox import DEFAULT_NPROC, SlotPool, probe
 from .submissions import Submission, SubmissionsError, find_submissions
 
@@ -214,6 +214,9 @@ def score_run(assignment: Assignment, graded, run, cell_timeout, reference: Refe
         if any(o.get("ename") == "MemoryError" for o in errors):
             problems.append(Problem("memory-limit", f"{where(number)} ran out of memory (MemoryError: the "
                                                     "kernel's memory is limited)"))
+        elif any(o.get("ename") == "BlockingIOError" for o in errors):
+            problems.append(Problem("process-limit", f"{where(number)} could not start another process or "
+                                                     "thread (the submission's number of processes is limited)"))
         elif graded.code_cells[number][0] == "answer" and errors and not record.get("timed_out"):
             text = student_error(errors[0].get("ename"), errors[0].get("evalue"), hidden=False,
                                  hidden_sources=hidden_sources)
@@ -268,7 +271,9 @@ def _result(submission: Submission, assignment, questions, problems, options, se
 class _Grader:
     """Grades one submission at a time per thread; ``stop()`` kills the runs in progress."""
 
-    def __init__(self, assignment, pool, *, cell_timeout, memory_mb, scratch_root, keep_scratch, options):
+    def __init__(self, assignment, pool, *, cell_timeout, memory_mb, scratch_root, keep_scratch, options,
+                 output_limit=DEFAULT_OUTPUT_LIMIT):
+        self.output_limit = output_limit
         self.assignment = assignment
         self.pool = pool
         self.cell_timeout = cell_timeout
@@ -286,7 +291,8 @@ class _Grader:
             slot, sandbox = self.pool.acquire()
             try:
                 run = NotebookRun(notebook, cell_timeout=self.cell_timeout, memory_mb=self.memory_mb,
-                                  sandbox=sandbox, scratch_root=self.scratch_root, keep_scratch=self.keep_scratch)
+                                  sandbox=sandbox, scratch_root=self.scratch_root, keep_scratch=self.keep_scratch,
+                                  output_limit=self.output_limit)
                 with self.lock:
                     if self.stopping.is_set():
                         return None, None
@@ -447,7 +453,8 @@ def hidden_paths(*paths) -> list[str]:
 
 def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solutions", jobs=None,
           cell_timeout=DEFAULT_CELL_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, force=False, scratch_root=None,
-          keep_scratch=False, progress=None, key_path=None, nproc=DEFAULT_NPROC) -> GradeSummary:
+          keep_scratch=False, progress=None, key_path=None, nproc=DEFAULT_NPROC,
+          output_limit=DEFAULT_OUTPUT_LIMIT) -> GradeSummary:
     """Grade every submission in ``submissions`` (files or folders) into ``out_dir``.
 
     Returns a :class:`GradeSummary`. Raises :class:`GradingError` when the
@@ -507,7 +514,7 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
                     hide=hidden_paths(Path(solutions_dir), out_dir, key_path.parent, scratch_root,
                                       tempfile.gettempdir(), *submission_roots))
     grader = _Grader(assignment, pool, cell_timeout=cell_timeout, memory_mb=memory_mb, scratch_root=scratch_root,
-                     keep_scratch=keep_scratch, options=options)
+                     keep_scratch=keep_scratch, options=options, output_limit=output_limit)
 
     def finish(result: SubmissionResult):
         with grader.lock:

@@ -31,7 +31,7 @@ from .submissions import MAX_SUBMISSION_BYTES
 # may not reflect the student's work and the instructor should look (status
 # "error"); the second is reported in the feedback but the grade stands ("ok").
 ERROR_CODES = ("not-json", "not-a-notebook", "too-large", "too-many-cells", "empty-notebook", "wrong-assignment",
-               "timeout", "kernel-died", "memory-limit", "output-limit", "grader-error", "unreadable",
+               "timeout", "kernel-died", "memory-limit", "output-limit", "process-limit", "grader-error", "unreadable",
                "not-a-regular-file", "duplicate-student")
 NOTE_CODES = ("missing-answer", "duplicate-answer", "recovered-answer", "reordered", "extra-cells",
               "check-edited", "unanswered", "cell-error", "leftover-processes")
