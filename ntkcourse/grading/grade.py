@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .judging import judge_check_cell, reference_entries, student_error
+from .judging import HiddenText, judge_check_cell, reference_entries, student_error
 from .merge import ERROR_CODES, merge_submission, read_submission
 from .notebook_format import Assignment, find_assignment, load_assignment
 from .results import (CheckResult, Problem, QuestionResult, ResultError, SubmissionResult, load_key,
@@ -65,10 +65,7 @@ class Reference:
     entries: dict
     sources: dict
     hidden: dict
-
-    @property
-    def hidden_sources(self) -> list[str]:
-        return [self.sources[n] for n, hidden in self.hidden.items() if hidden]
+    secret: HiddenText = field(default_factory=HiddenText)
 
 
 @dataclass
@@ -151,7 +148,10 @@ def record_reference(assignment: Assignment, pool: SlotPool, *, cell_timeout, me
                 sources[number] = assignment.notebook.cells[index].source
                 hidden[number] = is_hidden
         if not problems:
-            return Reference(entries=entries, sources=sources, hidden=hidden)
+            hidden_indices = {i for q in assignment.questions for i in q.hidden_check_indices}
+            secret = HiddenText([assignment.notebook.cells[i].source for i in hidden_indices],
+                                [c.source for i, c in enumerate(assignment.notebook.cells) if i not in hidden_indices])
+            return Reference(entries=entries, sources=sources, hidden=hidden, secret=secret)
     raise GradingError(f"the reference solution {assignment.path} does not pass its own checks (two runs), "
                        "so nothing can be graded against it:\n" + "\n".join(f"  - {p}" for p in problems))
 
@@ -175,7 +175,6 @@ def _not_judged(record, cell_timeout):
 def score_run(assignment: Assignment, graded, run, cell_timeout, reference: Reference) -> tuple[dict, list]:
     """Per-question results and run problems from one nbval run of a merged notebook."""
     problems = []
-    hidden_sources = reference.hidden_sources
     if run.collect_error:
         problems.append(Problem("grader-error", f"nbval could not collect the notebook: {run.collect_error[:300]}"))
     if _kernel_never_started(run):
@@ -219,7 +218,7 @@ def score_run(assignment: Assignment, graded, run, cell_timeout, reference: Refe
                                                      "thread (the submission's number of processes is limited)"))
         elif graded.code_cells[number][0] == "answer" and errors and not record.get("timed_out"):
             text = student_error(errors[0].get("ename"), errors[0].get("evalue"), hidden=False,
-                                 hidden_sources=hidden_sources)
+                                 secret=reference.secret)
             problems.append(Problem("cell-error", f"{where(number)} raised {text}"))
 
     questions = {}
@@ -234,7 +233,7 @@ def score_run(assignment: Assignment, graded, run, cell_timeout, reference: Refe
             if message is None:
                 passed, message = judge_check_cell(reference.entries[number], record, question=question.id,
                                                    hidden=hidden, source=reference.sources[number],
-                                                   hidden_sources=hidden_sources)
+                                                   secret=reference.secret)
             checks.append(CheckResult(hidden=hidden, passed=passed, message=message))
         passed = bool(checks) and all(c.passed for c in checks)
         questions[question.id] = QuestionResult(points=question.points if passed else 0.0, max=question.points,

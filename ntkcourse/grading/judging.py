@@ -104,24 +104,48 @@ def reference_entries(record, question: str, hidden: bool) -> list:
     return payload["checks"]
 
 
-def _hidden_lines(hidden_sources) -> list[str]:
-    return [line.strip() for source in hidden_sources for line in source.splitlines() if len(line.strip()) >= 8]
+class HiddenText:
+    """The text of the hidden check cells, to recognise it when student code quotes it.
+
+    A message quotes a hidden check when one of its windows of
+    :attr:`WINDOW` characters (whitespace collapsed) is in a hidden check cell
+    and in no released cell (text the student has anyway). A quotation
+    shorter than the window is not recognised.
+    """
+
+    WINDOW = 24
+
+    def __init__(self, hidden_sources=(), public_sources=()):
+        self.hidden = "\n".join(" ".join(source.split()) for source in hidden_sources)
+        self.public = "\n".join(" ".join(source.split()) for source in public_sources)
+
+    def quoted_in(self, message: str) -> bool:
+        text = " ".join(str(message).split())
+        width = self.WINDOW
+        return any(text[i:i + width] in self.hidden and text[i:i + width] not in self.public
+                   for i in range(0, len(text) - width + 1))
 
 
-def student_error(error_type, message, *, hidden, statement="", hidden_sources=()) -> str:
-    """An exception raised by student code, in words safe to put in feedback."""
+def student_error(error_type, message, *, hidden, statement="", secret=None) -> str:
+    """An exception raised by student code, in words safe to put in feedback.
+
+    Its type, and for a visible check a message of at most 200 characters
+    with decimal numbers replaced by ``<number>``; withheld when it quotes a
+    hidden check (``secret``, a :class:`HiddenText`).
+    """
     kind = error_type if isinstance(error_type, str) and _TYPE_NAME.match(error_type) else "an exception"
     if hidden:
         return f"raised {kind} (a hidden check: its message is not shown)"
-    text = " ".join(str(message or "").split())
-    text = _NUMBER.sub("<number>", text)[:200]
-    if any(line in text or text and text in line for line in _hidden_lines(hidden_sources)):
+    text = " ".join(str(message or "").split())[:2000]
+    if secret is not None and secret.quoted_in(text):
         text = "(message withheld: it quotes a hidden check)"
+    else:
+        text = _NUMBER.sub("<number>", text)[:200]
     where = f"while running `{statement.strip()[:160]}`: " if statement.strip() else ""
     return f"{where}{kind}: {text}" if text else f"{where}{kind}"
 
 
-def judge_check_cell(reference, record, *, question, hidden, source, hidden_sources=()) -> tuple[bool, str]:
+def judge_check_cell(reference, record, *, question, hidden, source, secret=None) -> tuple[bool, str]:
     """``(passed, message)`` for one check cell of a graded run, ``record`` being nbval's record of it.
 
     Only called when the cell ran (the caller words "not run", "timeout",
@@ -133,7 +157,7 @@ def judge_check_cell(reference, record, *, question, hidden, source, hidden_sour
         errors = [o for o in outputs if o.get("type") == "error"]
         if errors:
             return False, student_error(errors[0].get("ename"), errors[0].get("evalue"), hidden=hidden,
-                                        hidden_sources=hidden_sources)
+                                        secret=secret)
         return False, "the check reported nothing (was the check helper replaced or its output redirected?)"
     if len(found) > 1:
         return False, "the check cell reported more than once (student code sent check data of its own)"
@@ -152,7 +176,7 @@ def judge_check_cell(reference, record, *, question, hidden, source, hidden_sour
                 line = error.get("line")
                 statement = lines[line - 1] if type(line) is int and 0 < line <= len(lines) and not hidden else ""
                 return False, student_error(error.get("type"), error.get("message"), hidden=hidden,
-                                            statement=statement, hidden_sources=hidden_sources)
+                                            statement=statement, secret=secret)
             return False, f"{entry['label']}: not checked (the block ended before this check)"
         if reported[number].get("kind") != entry["kind"] or reported[number].get("label") != entry["label"]:
             return False, f"{entry['label']}: not checked (student code changed which checks ran)"
@@ -166,5 +190,5 @@ def judge_check_cell(reference, record, *, question, hidden, source, hidden_sour
         return False, "the check reported more checks than it makes (student code altered it)"
     if payload["error"] is not None:
         return False, student_error(payload["error"].get("type"), payload["error"].get("message"), hidden=hidden,
-                                    hidden_sources=hidden_sources)
+                                    secret=secret)
     return True, ""
