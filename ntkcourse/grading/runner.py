@@ -319,6 +319,35 @@ class CellReporter:
                      "xfail": hasattr(report, "wasxfail"), **extra})
 
 
+def _become_subreaper() -> None:
+    """Linux: orphans of this run (a sandboxed kernel whose launcher was killed) become our children.
+
+    So they are reaped at once (no zombie lingers with the slot user's uid) and
+    their CPU time is counted in this run's ``RUSAGE_CHILDREN``.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _reap_children(timeout: float = 2.0) -> None:
+    """Wait for the children that have ended (or end within ``timeout`` s); never block longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+
 def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
     """Body of the grading process: pytest --nbval-lax on the scratch notebook."""
     scratch = Path(scratch)
@@ -336,6 +365,7 @@ def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
     })
     os.chdir(work)
     _OUTPUT_LIMIT[0] = int(output_limit)
+    _become_subreaper()
     import pytest
 
     import nbval.plugin
@@ -354,6 +384,7 @@ def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
         "-q", str(work / NOTEBOOK_NAME),
     ], plugins=[nbval.plugin, CellReporter(private / "results.jsonl")])
     log.flush()
+    _reap_children()
     (private / "exit_code").write_text(str(int(code)), encoding="utf-8")
     try:
         import resource

@@ -116,11 +116,12 @@ def ensure_slot_user(slot: int) -> tuple[int, int]:
 
 
 def user_processes(uid: int) -> list[psutil.Process]:
+    """The live processes of ``uid`` (zombies, already dead and waiting to be reaped, left out)."""
     found = []
-    for process in psutil.process_iter(["uids"]):
+    for process in psutil.process_iter(["uids", "status"]):
         try:
-            if process.info["uids"] is not None and uid in (process.info["uids"].real,
-                                                             process.info["uids"].effective):
+            if process.info["uids"] is not None and process.info["status"] != psutil.STATUS_ZOMBIE and \
+                    uid in (process.info["uids"].real, process.info["uids"].effective):
                 found.append(process)
         except psutil.Error:
             pass
