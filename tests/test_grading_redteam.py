@@ -213,6 +213,16 @@ while True:
         os._exit(0)
     children.append(pid)
 ''',
+    "fill_the_disk": ('''
+with open("big_file", "wb") as handle:  # one file beyond RLIMIT_FSIZE (64 MB)
+    for _ in range(80):
+        handle.write(b"x" * 2**20)
+''', '''
+for number in range(10):  # 50 MB files until /tmp (a 256 MB tmpfs) is full
+    with open(f"/tmp/fill_{{number}}", "wb") as handle:
+        for _ in range(50):
+            handle.write(b"x" * 2**20)
+'''),
     "output_flood": '''
 import sys
 for _ in range(40):
@@ -340,6 +350,11 @@ def test_files_that_cannot_be_graded_get_an_error_row_with_a_reason(redteam, stu
 def test_limits_end_as_that_students_error(redteam):
     codes = {s: {p.code for p in redteam["results"][s].problems} for s in ("fork_bomb", "output_flood")}
     assert "process-limit" in codes["fork_bomb"] and "output-limit" in codes["output_flood"], codes
+
+
+def test_a_file_beyond_the_size_limit_and_a_full_tmp_fail_that_students_cells(redteam):
+    reason = redteam["rows"]["fill_the_disk"]["reason"]
+    assert "File too large" in reason and "No space left on device" in reason, reason
 
 
 def test_a_csv_cell_that_a_spreadsheet_would_run_is_neutralised(redteam):

@@ -154,3 +154,30 @@ def test_a_kernel_that_does_not_start_is_tried_again(monkeypatch):
     pool = SlotPool(Isolation(root=False, slot_users=False, namespaces=False), slots=1)
     _, result = grade_module._run_with_retries(None, pool, cell_timeout=1, memory_mb=0)
     assert len(attempts) == 3 and result.cells[0]["when"] == "call"
+
+
+def test_the_reference_run_is_tried_again_once_before_the_run_gives_up(monkeypatch):
+    from ntkcourse.grading import grade as grade_module
+    from ntkcourse.grading.notebook_format import load_assignment
+    from ntkcourse.grading.runner import RunResult
+
+    runs = []
+
+    def failing_run(notebook, pool, **options):
+        runs.append(notebook)
+        return None, RunResult(collect_error="nbval could not start")
+
+    monkeypatch.setattr(grade_module, "_run_with_retries", failing_run)
+    with pytest.raises(grade_module.GradingError, match=r"does not pass its own checks \(two runs\)"):
+        grade_module.record_reference(load_assignment(ROOT / "solutions" / "ch00_warmup.ipynb"), None,
+                                      cell_timeout=1, memory_mb=0)
+    assert len(runs) == 2
+
+
+def test_a_notebook_with_too_many_cells_is_refused_before_it_is_parsed():
+    from ntkcourse.grading.merge import MAX_CELLS, read_submission
+
+    data = json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                       "cells": [{"cell_type": "raw", "source": "", "metadata": {}}] * (MAX_CELLS + 1)})
+    notebook, problem = read_submission(data.encode(), "ch00_warmup")
+    assert (notebook, problem.code) == (None, "too-many-cells")
