@@ -73,6 +73,17 @@ def test_a_result_reads_back_as_the_same_typed_object(tmp_path):
     assert read_result(tmp_path / "alice.json", key) == _result(total=3.0, max=8.0)
 
 
+def test_a_written_result_follows_the_documented_json_schema(tmp_path):
+    import jsonschema
+
+    from ntkcourse.grading.results import SCHEMA, CheckResult, Problem, QuestionResult
+
+    result = _result(problems=(Problem("cell-error", "raised ValueError"),), total=2.0, max=3.0,
+                     questions={"q1": QuestionResult(2.0, 2.0, True, (CheckResult(False, True, ""),)),
+                                "q2": QuestionResult(0.0, 1.0, False, (CheckResult(True, False, "K: differs"),))})
+    jsonschema.validate(json.loads(result.to_json(load_key(tmp_path / "key"))), SCHEMA)
+
+
 @pytest.mark.parametrize("edit", ["forge", "schema", "not json", "nested"])
 def test_a_forged_or_malformed_result_is_refused(tmp_path, edit):
     key = load_key(tmp_path / "key")
