@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import shutil
+import socket
 import time
 from pathlib import Path
 
@@ -223,6 +224,17 @@ for number in range(10):  # 50 MB files until /tmp (a 256 MB tmpfs) is full
         for _ in range(50):
             handle.write(b"x" * 2**20)
 '''),
+    "reach_the_network": '''
+import socket
+reached = 0
+for address in [("127.0.0.1", {port})]:  # a port the grader's machine listens on
+    try:
+        socket.create_connection(address, timeout=2).close()
+        reached += 1
+    except OSError:
+        pass
+raise RuntimeError(f"reached {{reached}} of 1")
+''',
     "output_flood": '''
 import sys
 for _ in range(40):
@@ -307,14 +319,16 @@ def redteam(tmp_path_factory):
     out, scratch, key = base / "out", base / "scratch", base / "key" / "grader.key"
     scratch.mkdir()
     submissions = base / "submissions"
+    listening = socket.create_server(("127.0.0.1", 0))
     paths = dict(out=out, solutions=SOLUTIONS, package=PACKAGE, submissions=submissions, scratch=scratch,
-                 marker=MARKER)
+                 marker=MARKER, port=listening.getsockname()[1])
     expected = _make_corpus(submissions, paths)
     before = {"solutions": _tree_digest(SOLUTIONS), "package": _tree_digest(PACKAGE),
               "submissions": _tree_digest(submissions)}
     summary = grade([submissions], "ch00_warmup", out, solutions_dir=SOLUTIONS, jobs=JOBS, cell_timeout=10.0,
                     memory_mb=1024, scratch_root=scratch, key_path=key, output_limit=4 * 2**20)
     after_run = {"marked": _marked_processes(), "slot_users": _slot_user_processes()}
+    listening.close()
     time.sleep(1.0)  # a process that survived would rewrite the results now
     with open(out / "gradebook.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -355,6 +369,11 @@ def test_limits_end_as_that_students_error(redteam):
 def test_a_file_beyond_the_size_limit_and_a_full_tmp_fail_that_students_cells(redteam):
     reason = redteam["rows"]["fill_the_disk"]["reason"]
     assert "File too large" in reason and "No space left on device" in reason, reason
+
+
+def test_a_submission_reaches_no_network(redteam):
+    # It could reach this machine's loopback (other kernels, the grader) if it shared its network.
+    assert "RuntimeError: reached 0 of 1" in redteam["rows"]["reach_the_network"]["reason"]
 
 
 def test_a_csv_cell_that_a_spreadsheet_would_run_is_neutralised(redteam):

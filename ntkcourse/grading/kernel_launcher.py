@@ -6,7 +6,9 @@ CONNECTION_FILE ...``), so that starting a kernel never imports the
 with what the operating system provides (no home-made sandbox):
 
 1. with ``--namespaces`` (the grader runs as root and Linux allows it): new
-   mount, PID and IPC namespaces (``unshare(2)``). The kernel is process 1 of
+   mount, PID, IPC and network namespaces (``unshare(2)``): no network at
+   all; the kernel talks to the grader over Unix sockets in ``--ipc-dir``,
+   bound into its view at the same path. The kernel is process 1 of
    its PID namespace, so it sees only its own processes in a fresh ``/proc``
    (not the grader's arguments or working directory), and when it ends the
    kernel of Linux kills every process left in the namespace. Fresh, size-capped
@@ -37,6 +39,7 @@ import sys
 CLONE_NEWNS = 0x00020000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
@@ -64,13 +67,15 @@ def _mount(libc, source, target, fstype, flags, data):
 
 def _parse(argv):
     options = {"memory_mb": 0, "nproc": 0, "fsize_mb": 0, "uid": None, "gid": None, "hide": [], "expose": [],
-               "namespaces": False, "tmpfs_mb": 256}
+               "namespaces": False, "tmpfs_mb": 256, "ipc_dir": None}
     while argv and argv[0] != "--":
         name = argv.pop(0)
         if name == "--namespaces":
             options["namespaces"] = True
         elif name in ("--hide", "--expose"):
             options[name[2:]].append(argv.pop(0))
+        elif name == "--ipc-dir":
+            options["ipc_dir"] = argv.pop(0)
         elif name in ("--memory-mb", "--nproc", "--fsize-mb", "--uid", "--gid", "--tmpfs-mb"):
             options[name[2:].replace("-", "_")] = int(argv.pop(0))
         else:
@@ -123,6 +128,7 @@ def _enter_namespaces(libc, options, kernel_argv):
     _check(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     index = _connection_file(kernel_argv)
     connection = open(kernel_argv[index], "rb").read() if index is not None else None
+    ipc = os.open(options["ipc_dir"], os.O_RDONLY | os.O_DIRECTORY) if options["ipc_dir"] else None
     _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     _expose(libc, options["expose"])
     for place, size in zip(FRESH, (options["tmpfs_mb"], 16, 64)):
@@ -135,6 +141,11 @@ def _enter_namespaces(libc, options, kernel_argv):
             _mount(libc, "tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=000")
         elif os.path.exists(path):
             _mount(libc, "/dev/null", path, None, MS_BIND, None)
+    if ipc is not None:
+        # The folder of the kernel's sockets, at the same path as outside.
+        os.makedirs(options["ipc_dir"], mode=0o700, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{ipc}", options["ipc_dir"], None, MS_BIND, None)
+        os.close(ipc)
     os.makedirs(KERNEL_HOME, exist_ok=True)
     if connection is not None:
         with open(CONNECTION_COPY, "wb") as handle:
@@ -230,7 +241,7 @@ def main(argv):
         return
     libc = _libc()
     if options["namespaces"]:
-        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC), "unshare")
+        _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
         pid = os.fork()
         if pid:
             _wait_for(pid)

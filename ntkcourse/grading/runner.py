@@ -51,6 +51,7 @@ from ntkcourse.grading.sandbox import Sandbox
 
 KERNEL_NAME = "ntkcourse-grader"
 NOTEBOOK_NAME = "graded.ipynb"
+IPC_FILE = "ipc_dir"  # in private/: where the kernel's Unix sockets are, when not over TCP
 KERNEL_STARTUP_TIMEOUT = 60.0
 # Characters of output (all cells together) a kernel may send before it is
 # killed; the course's notebooks send well under 1 MB.
@@ -348,6 +349,23 @@ def _reap_children(timeout: float = 2.0) -> None:
             time.sleep(0.01)
 
 
+def _use_ipc_transport(ipc_dir: Path) -> None:
+    """Make nbval talk to its kernel over Unix sockets in ``ipc_dir`` instead of loopback TCP.
+
+    The sockets are files in a folder only the run's kernel (its slot user)
+    and root can enter, so no other submission's kernel can connect to them,
+    and the kernel needs no network at all (the launcher gives it none).
+    """
+    import nbval.kernel
+    from jupyter_client.manager import KernelManager
+
+    class IpcKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", ip=str(ipc_dir / "k"), **kwargs)
+
+    nbval.kernel.KernelManager = IpcKernelManager
+
+
 def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
     """Body of the grading process: pytest --nbval-lax on the scratch notebook."""
     scratch = Path(scratch)
@@ -369,6 +387,10 @@ def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
     import pytest
 
     import nbval.plugin
+
+    ipc_dir = (private / IPC_FILE).read_text(encoding="utf-8") if (private / IPC_FILE).is_file() else ""
+    if ipc_dir:
+        _use_ipc_transport(Path(ipc_dir))
 
     # Only the plugins a notebook run needs; the others cost time in every run
     # (unraisableexception alone runs gc.collect several times at exit).
@@ -468,6 +490,12 @@ class NotebookRun:
             os.chmod(work, 0o700)
         (private / "runtime").mkdir()
         (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        if self.sandbox.namespaces:
+            # Short (a Unix socket path has at most 107 bytes), outside the scratch folder.
+            self.sandbox.ipc_dir = tempfile.mkdtemp(prefix="ntk-ipc-", dir="/tmp")
+            if self.sandbox.uid is not None:
+                os.chown(self.sandbox.ipc_dir, self.sandbox.uid, self.sandbox.gid)
+            (private / IPC_FILE).write_text(self.sandbox.ipc_dir, encoding="utf-8")
         write_kernelspec(private, work, self.memory_mb, self.sandbox)
         nbformat.write(self.notebook, str(work / NOTEBOOK_NAME))
         if self.keep_scratch:
@@ -519,6 +547,8 @@ class NotebookRun:
             self._read_results(private, result)
             return result
         finally:
+            if self.sandbox.ipc_dir:
+                shutil.rmtree(self.sandbox.ipc_dir, ignore_errors=True)
             if not self.keep_scratch:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 

@@ -36,7 +36,7 @@ DEFAULT_TMPFS_MB = 256
 
 _PROBE = ("import ctypes, os, sys\n"
           "libc = ctypes.CDLL(None, use_errno=True)\n"
-          "sys.exit(0 if libc.unshare(0x00020000 | 0x20000000 | 0x08000000) == 0 else 1)\n")
+          "sys.exit(0 if libc.unshare(0x00020000 | 0x20000000 | 0x08000000 | 0x40000000) == 0 else 1)\n")
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,7 @@ class Sandbox:
     namespaces: bool = False
     hide: list = field(default_factory=list)
     expose: list = field(default_factory=list)
+    ipc_dir: str = ""  # the kernel's Unix sockets (set by the run, with namespaces)
     nproc: int = DEFAULT_NPROC
     fsize_mb: int = DEFAULT_FSIZE_MB
     tmpfs_mb: int = DEFAULT_TMPFS_MB
@@ -168,6 +169,8 @@ class Sandbox:
                 options += ["--hide", str(path)]
             for path in self.expose:
                 options += ["--expose", str(path)]
+            if self.ipc_dir:
+                options += ["--ipc-dir", self.ipc_dir]
         return options
 
     def cleanup(self, grace: float = 0.0) -> int:
