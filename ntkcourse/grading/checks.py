@@ -14,9 +14,9 @@ and prints exactly one line when the block ends::
     PASS q1_relu_expectation (2 checks)
     FAIL q1_relu_expectation: equal inputs: E[relu(u)^2] = a/2: value is 0.5, expected 1 (...)
 
-The verdict of a passing check is a fixed string, so nbval can compare it with
-the reference output as text; numbers are compared here, with a tolerance,
-never by their printed digits. An answer is read with ``numpy.asarray`` and
+(in a student's notebook; a grading kernel prints nothing and reports data
+instead, see below). Numbers are compared with a tolerance, never by their
+printed digits. An answer is read with ``numpy.asarray`` and
 compared in float64, so float32 results, lists and JAX arrays all work, and a
 column ``(n, 1)`` matches a vector ``(n,)``. Anything raised inside the block
 (``NotImplementedError`` from an unanswered stub, a ``NameError``...) becomes a
@@ -43,6 +43,10 @@ environment (``NTKCOURSE_CHECKS_MODE``) when this module is first imported:
     reference's answer, which never enters the student's process.
 ``grade`` (in memory only, ``_Session("grade", expected=...)``)
     judged here against given reference values; what the tests use.
+
+This module imports NumPy and the standard library only (IPython, lazily, to
+send a report): the grader preloads it into every kernel, before any student
+code, and imports it in its own process to judge the reports.
 
 Code that patches this module or NumPy in a grading kernel can change the data
 it reports, never the verdict: it can forge the answers of ``close``,
