@@ -30,7 +30,7 @@ from ntkcourse.grading import checks
 from ntkcourse.grading.grade import gradebook_text, grade
 from ntkcourse.grading.notebook_format import cell_info, load_assignment
 from ntkcourse.grading.results import read_result
-from ntkcourse.grading.sandbox import probe, slot_user_name
+from ntkcourse.grading.sandbox import SLOT_USER_PREFIX, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = ROOT / "solutions"
@@ -298,15 +298,12 @@ def _marked_processes():
 
 
 def _slot_user_processes():
+    """Processes of every slot user (another grader running on this machine would add its own)."""
     import pwd
 
-    uids = set()
-    for slot in range(JOBS):
-        try:
-            uids.add(pwd.getpwnam(slot_user_name(slot)).pw_uid)
-        except KeyError:
-            pass
-    return [p.pid for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real in uids]
+    uids = {entry.pw_uid for entry in pwd.getpwall() if entry.pw_name.startswith(SLOT_USER_PREFIX)}
+    return [p.pid for p in psutil.process_iter(["uids", "status"]) if p.info["uids"]
+            and p.info["uids"].real in uids and p.info["status"] != psutil.STATUS_ZOMBIE]
 
 
 @pytest.fixture(scope="module")

@@ -192,3 +192,17 @@ def test_a_notebook_with_too_many_cells_is_refused_before_it_is_parsed():
                        "cells": [{"cell_type": "raw", "source": "", "metadata": {}}] * (MAX_CELLS + 1)})
     notebook, problem = read_submission(data.encode(), "ch00_warmup")
     assert (notebook, problem.code) == (None, "too-many-cells")
+
+
+def test_two_pools_on_one_machine_never_hold_the_same_slot_user():
+    # Each run kills its slot user's processes at its end: sharing one would kill a neighbour's kernel.
+    from ntkcourse.grading.sandbox import SlotPool, probe
+
+    isolation = probe()
+    assert isolation.slot_users, f"needs the grader to run as root (as in CI): {isolation.missing()}"
+    first, second = SlotPool(isolation, slots=1), SlotPool(isolation, slots=1)
+    token_a, sandbox_a = first.acquire()
+    token_b, sandbox_b = second.acquire()
+    assert sandbox_a.uid != sandbox_b.uid
+    first.release(token_a)
+    second.release(token_b)

@@ -188,7 +188,13 @@ class Sandbox:
 
 
 class SlotPool:
-    """Run slots, one per concurrent run; each slot has its own user when the isolation has them."""
+    """Run slots, one per concurrent run; each slot has its own user when the isolation has them.
+
+    A slot's user is held under an exclusive lock (``flock`` on
+    ``<tmp>/ntkcourse-slots/<k>.lock``) while a run uses it, so two graders on
+    one machine never share a user (each kills its user's processes at the end
+    of a run).
+    """
 
     def __init__(self, isolation: Isolation, slots: int, hide=(), expose=(), nproc=DEFAULT_NPROC):
         self.isolation = isolation
@@ -199,14 +205,44 @@ class SlotPool:
         for slot in range(slots):
             self._free.put(slot)
 
-    def acquire(self) -> tuple[int, Sandbox]:
+    def acquire(self) -> tuple[tuple, Sandbox]:
+        """A free slot (blocks while all are in use): ``(token for release, its Sandbox)``."""
         slot = self._free.get()
         sandbox = Sandbox(namespaces=self.isolation.namespaces, hide=list(self.hide), expose=list(self.expose),
                           nproc=self.nproc)
+        lock = None
         if self.isolation.slot_users:
-            sandbox.uid, sandbox.gid = ensure_slot_user(slot)
+            try:
+                user, lock = _lock_a_user()
+                sandbox.uid, sandbox.gid = ensure_slot_user(user)
+            except BaseException:
+                if lock is not None:
+                    lock.close()
+                self._free.put(slot)
+                raise
             sandbox.cleanup()  # a previous run that was killed may have left some
-        return slot, sandbox
+        return (slot, lock), sandbox
 
-    def release(self, slot: int) -> None:
+    def release(self, token) -> None:
+        slot, lock = token
+        if lock is not None:
+            lock.close()  # closing the file releases the flock
         self._free.put(slot)
+
+
+def _lock_a_user():
+    """``(k, open lock file)`` for the first slot user ``k`` no other run on this machine holds."""
+    import fcntl
+    import itertools
+    import tempfile
+    from pathlib import Path
+
+    folder = Path(tempfile.gettempdir()) / "ntkcourse-slots"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for k in itertools.count():
+        handle = open(folder / f"{k}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return k, handle
+        except BlockingIOError:
+            handle.close()
