@@ -9,8 +9,9 @@ guessed the layout would. Everything is graded once, two jobs at a time, with
 a 10 s cell timeout, 1 GB per kernel process, 4 MB of output per notebook.
 
 The isolation half of this file needs the grader to run as root (as in CI and
-on a grading server): as another user it cannot create the run slots' users
-or namespaces, and the module fails at once saying so.
+on a grading server), with Linux namespaces and a writable memory cgroup: as
+another user it cannot create the run slots' users or namespaces, and the
+module fails at once saying what is missing.
 """
 import csv
 import hashlib
@@ -235,6 +236,20 @@ for address in [("127.0.0.1", {port})]:  # a port the grader's machine listens o
         pass
 raise RuntimeError(f"reached {{reached}} of 1")
 ''',
+    "memory_across_processes": '''
+import os, time
+import numpy as np
+children = []
+for _ in range(4):  # 400 MB each, under the 1 GB per process; 1.6 GB together
+    pid = os.fork()
+    if pid == 0:
+        block = np.ones(50 * 2**20)
+        time.sleep(5)
+        os._exit(0)
+    children.append(pid)
+killed = sum(1 for pid in children if os.WIFSIGNALED(os.waitpid(pid, 0)[1]))
+raise RuntimeError(f"{{killed}} of 4 children were killed")
+''',
     "output_flood": '''
 import sys
 for _ in range(40):
@@ -309,7 +324,7 @@ def _slot_user_processes():
 @pytest.fixture(scope="module")
 def redteam(tmp_path_factory):
     isolation = probe()
-    if not (isolation.root and isolation.slot_users and isolation.namespaces):
+    if isolation.missing():
         pytest.fail(f"the red-team corpus needs the grader to run as root with Linux namespaces (as in CI); "
                     f"here: {isolation.missing()}")
     base = tmp_path_factory.mktemp("redteam")
@@ -366,6 +381,13 @@ def test_limits_end_as_that_students_error(redteam):
 def test_a_file_beyond_the_size_limit_and_a_full_tmp_fail_that_students_cells(redteam):
     reason = redteam["rows"]["fill_the_disk"]["reason"]
     assert "File too large" in reason and "No space left on device" in reason, reason
+
+
+def test_the_memory_limit_holds_for_all_processes_of_a_submission_together(redteam):
+    row = redteam["rows"]["memory_across_processes"]
+    killed = re.search(r"RuntimeError: (\d) of 4 children were killed", row["reason"])
+    assert (killed and int(killed.group(1)) >= 1) or "kernel-died" in row["reason"], row["reason"]
+    assert row["status"] == "error" and "memory-limit: " in row["reason"]
 
 
 def test_a_submission_reaches_no_network(redteam):

@@ -124,7 +124,7 @@ def test_without_root_the_missing_protection_is_said_plainly():
     missing = Isolation(root=False, slot_users=False, namespaces=False).missing()
     assert len(missing) == 1 and missing[0].startswith("the grader is not root, so every submission runs as "
                                                        "your own user")
-    assert Isolation(root=True, slot_users=True, namespaces=True).missing() == []
+    assert Isolation(root=True, slot_users=True, namespaces=True, memory_cgroup=True).missing() == []
 
 
 def test_a_change_of_the_reference_solution_during_the_run_is_reported(tmp_path):

@@ -187,6 +187,9 @@ def score_run(assignment: Assignment, graded, run, cell_timeout, reference: Refe
     if run.output_exceeded:
         problems.append(Problem("output-limit", "the notebook sent more output than the grader accepts; its "
                                                 "kernel was stopped"))
+    if run.oom_kills:
+        problems.append(Problem("memory-limit", f"{run.oom_kills} process(es) of the notebook were killed: "
+                                                "together they used more than the memory limit"))
     if run.leftover_processes:
         problems.append(Problem("leftover-processes", f"{run.leftover_processes} process(es) started by the "
                                                       "notebook were still running at its end and were killed"))
@@ -509,7 +512,8 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
         progress(f"{len(summary.skipped)} submission(s) already graded, skipped (use --force to regrade)")
 
     submission_roots = [Path(p) if Path(p).is_dir() else Path(p).parent for p in map(Path, submissions)]
-    pool = SlotPool(isolation, slots=jobs, nproc=nproc, expose=[str(p) for p in _needed_paths()],
+    pool = SlotPool(isolation, slots=jobs, nproc=nproc, memory_mb=memory_mb,
+                    expose=[str(p) for p in _needed_paths()],
                     hide=hidden_paths(Path(solutions_dir), out_dir, key_path.parent, scratch_root,
                                       tempfile.gettempdir(), *submission_roots))
     grader = _Grader(assignment, pool, cell_timeout=cell_timeout, memory_mb=memory_mb, scratch_root=scratch_root,

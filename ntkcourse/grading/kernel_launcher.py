@@ -18,7 +18,9 @@ with what the operating system provides (no home-made sandbox):
    read-only ``tmpfs``, and so is any folder closed to other users (such as
    ``/root``) above the Python environment, into which only the environment
    and the package (``--expose``) are bound back;
-2. limits (``setrlimit``): address space per process (``--memory-mb``),
+2. with ``--cgroup``: joins that memory cgroup, which caps the memory of all
+   the submission's processes together; limits (``setrlimit``): address space
+   per process (``--memory-mb``),
    processes and threads of the slot user (``--nproc``), bytes per written
    file (``--fsize-mb``), no core files;
 3. with ``--uid``/``--gid``: drops to the run slot's unprivileged user (no
@@ -67,15 +69,15 @@ def _mount(libc, source, target, fstype, flags, data):
 
 def _parse(argv):
     options = {"memory_mb": 0, "nproc": 0, "fsize_mb": 0, "uid": None, "gid": None, "hide": [], "expose": [],
-               "namespaces": False, "tmpfs_mb": 256, "ipc_dir": None}
+               "namespaces": False, "tmpfs_mb": 256, "ipc_dir": None, "cgroup": None}
     while argv and argv[0] != "--":
         name = argv.pop(0)
         if name == "--namespaces":
             options["namespaces"] = True
         elif name in ("--hide", "--expose"):
             options[name[2:]].append(argv.pop(0))
-        elif name == "--ipc-dir":
-            options["ipc_dir"] = argv.pop(0)
+        elif name in ("--ipc-dir", "--cgroup"):
+            options[name[2:].replace("-", "_")] = argv.pop(0)
         elif name in ("--memory-mb", "--nproc", "--fsize-mb", "--uid", "--gid", "--tmpfs-mb"):
             options[name[2:].replace("-", "_")] = int(argv.pop(0))
         else:
@@ -240,6 +242,10 @@ def main(argv):
         _run_kernel(kernel_argv)
         return
     libc = _libc()
+    if options["cgroup"]:
+        # Every process of the submission is born in it: their memory is capped together.
+        with open(os.path.join(options["cgroup"], "cgroup.procs"), "w") as handle:
+            handle.write(str(os.getpid()))
     if options["namespaces"]:
         _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWNET), "unshare")
         pid = os.fork()

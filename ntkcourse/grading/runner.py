@@ -76,6 +76,7 @@ class RunResult:
     seconds: float = 0.0
     output_exceeded: bool = False
     leftover_processes: int = 0  # processes of the submission still running when its run ended (killed)
+    oom_kills: int = 0  # processes killed because the submission's processes together exceeded the memory
     cpu_seconds: float | None = None  # the grading process and its kernel; None when unknown
 
 
@@ -500,6 +501,7 @@ class NotebookRun:
         nbformat.write(self.notebook, str(work / NOTEBOOK_NAME))
         if self.keep_scratch:
             nbformat.write(self.notebook, str(private / NOTEBOOK_NAME))
+        self._oom_before = self.sandbox.oom_kills()
         self._started = time.monotonic()
         if hasattr(os, "fork"):
             self.pid = _SERVER.fork(self.scratch, self.cell_timeout, self.output_limit)
@@ -543,7 +545,8 @@ class NotebookRun:
             result = RunResult(exit_code=_read_number(private / "exit_code", int), wall_timeout=wall_timeout,
                                wall_limit=self.wall_limit, seconds=time.monotonic() - self._started,
                                cpu_seconds=_read_number(private / "cpu_seconds", float),
-                               leftover_processes=leftovers)
+                               leftover_processes=leftovers,
+                               oom_kills=self.sandbox.oom_kills() - self._oom_before)
             self._read_results(private, result)
             return result
         finally:

@@ -39,6 +39,9 @@ _PROBE = ("import ctypes, os, sys\n"
           "sys.exit(0 if libc.unshare(0x00020000 | 0x20000000 | 0x08000000 | 0x40000000) == 0 else 1)\n")
 
 
+CGROUP_MEMORY = "/sys/fs/cgroup/memory"  # cgroup v1's memory controller
+
+
 @dataclass(frozen=True)
 class Isolation:
     """What this machine lets the grader do for each submission."""
@@ -46,6 +49,7 @@ class Isolation:
     root: bool
     slot_users: bool
     namespaces: bool
+    memory_cgroup: bool = False
 
     def missing(self) -> list[str]:
         """The protections that are missing here, in words for the instructor (empty when none is)."""
@@ -58,6 +62,9 @@ class Isolation:
         elif not self.slot_users:
             missing.append("no dedicated user per run slot (useradd failed, or without namespaces that user "
                            "cannot read the Python environment): submissions run as root")
+        if self.root and not self.memory_cgroup:
+            missing.append("no writable memory cgroup (cgroup v1 at /sys/fs/cgroup/memory): the memory limit "
+                           "holds per process, not for all processes of a submission together")
         if self.root and not self.namespaces:
             missing.append("Linux namespaces are not available (unshare failed; a container without "
                            "CAP_SYS_ADMIN?): submissions can see other processes' arguments and read every "
@@ -86,7 +93,8 @@ def probe() -> Isolation:
                                         extra_groups=[], cwd="/", capture_output=True, timeout=60).returncode == 0
         except (OSError, subprocess.SubprocessError):
             slot_users = False
-    return Isolation(root=True, slot_users=slot_users, namespaces=namespaces)
+    memory_cgroup = os.access(CGROUP_MEMORY, os.W_OK) and os.path.isfile(os.path.join(CGROUP_MEMORY, "cgroup.procs"))
+    return Isolation(root=True, slot_users=slot_users, namespaces=namespaces, memory_cgroup=memory_cgroup)
 
 
 def slot_user_name(slot: int) -> str:
@@ -155,6 +163,7 @@ class Sandbox:
     hide: list = field(default_factory=list)
     expose: list = field(default_factory=list)
     ipc_dir: str = ""  # the kernel's Unix sockets (set by the run, with namespaces)
+    cgroup: str = ""  # a memory cgroup the kernel's launcher joins (all its processes together)
     nproc: int = DEFAULT_NPROC
     fsize_mb: int = DEFAULT_FSIZE_MB
     tmpfs_mb: int = DEFAULT_TMPFS_MB
@@ -163,6 +172,8 @@ class Sandbox:
         options = ["--fsize-mb", str(self.fsize_mb), "--tmpfs-mb", str(self.tmpfs_mb)]
         if self.uid is not None:
             options += ["--uid", str(self.uid), "--gid", str(self.gid), "--nproc", str(self.nproc)]
+        if self.cgroup:
+            options += ["--cgroup", self.cgroup]
         if self.namespaces:
             options.append("--namespaces")
             for path in self.hide:
@@ -172,6 +183,19 @@ class Sandbox:
             if self.ipc_dir:
                 options += ["--ipc-dir", self.ipc_dir]
         return options
+
+    def oom_kills(self) -> int:
+        """How many processes the memory cgroup's OOM killer has killed so far (0 without a cgroup)."""
+        if not self.cgroup:
+            return 0
+        try:
+            with open(os.path.join(self.cgroup, "memory.oom_control")) as handle:
+                for line in handle:
+                    if line.startswith("oom_kill "):
+                        return int(line.split()[1])
+        except (OSError, ValueError):
+            pass
+        return 0
 
     def cleanup(self, grace: float = 0.0) -> int:
         """Kill every process of this slot's user still there after ``grace`` seconds; how many there were.
@@ -196,8 +220,9 @@ class SlotPool:
     of a run).
     """
 
-    def __init__(self, isolation: Isolation, slots: int, hide=(), expose=(), nproc=DEFAULT_NPROC):
+    def __init__(self, isolation: Isolation, slots: int, hide=(), expose=(), nproc=DEFAULT_NPROC, memory_mb=0):
         self.isolation = isolation
+        self.memory_mb = int(memory_mb)
         self.hide = [str(p) for p in hide]
         self.expose = [str(p) for p in expose]
         self.nproc = nproc
@@ -221,6 +246,8 @@ class SlotPool:
                 self._free.put(slot)
                 raise
             sandbox.cleanup()  # a previous run that was killed may have left some
+            if self.isolation.memory_cgroup and self.memory_mb > 0:
+                sandbox.cgroup = _memory_cgroup(slot_user_name(user), self.memory_mb)
         return (slot, lock), sandbox
 
     def release(self, token) -> None:
@@ -228,6 +255,15 @@ class SlotPool:
         if lock is not None:
             lock.close()  # closing the file releases the flock
         self._free.put(slot)
+
+
+def _memory_cgroup(name: str, memory_mb: int) -> str:
+    """A cgroup (v1) capping the memory of all processes in it together at ``memory_mb`` MB."""
+    path = os.path.join(CGROUP_MEMORY, name)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "memory.limit_in_bytes"), "w") as handle:
+        handle.write(str(memory_mb * 2**20))
+    return path
 
 
 def _lock_a_user():
