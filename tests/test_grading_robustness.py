@@ -206,3 +206,11 @@ def test_two_pools_on_one_machine_never_hold_the_same_slot_user():
     assert sandbox_a.uid != sandbox_b.uid
     first.release(token_a)
     second.release(token_b)
+
+
+@pytest.mark.parametrize("option, value", [("nproc", 4), ("output_limit", 0), ("jobs", 0), ("cell_timeout", -1)])
+def test_bad_grading_options_are_refused_naming_the_argument_and_value(tmp_path, option, value):
+    from ntkcourse.grading.grade import GradingError
+
+    with pytest.raises(GradingError, match=rf"grade: {option}={value!r}: expected"):
+        grade([tmp_path], "ch00_warmup", tmp_path / "out", solutions_dir=ROOT / "solutions", **{option: value})

@@ -466,6 +466,11 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
         raise GradingError(f"grade: cell_timeout={cell_timeout!r}: expected a positive number of seconds")
     if jobs is not None and jobs < 1:
         raise GradingError(f"grade: jobs={jobs!r}: expected at least 1")
+    if not (isinstance(nproc, int) and nproc >= 16):
+        raise GradingError(f"grade: nproc={nproc!r}: expected an integer of at least 16 (a kernel alone runs "
+                           "about ten threads)")
+    if not (isinstance(output_limit, int) and output_limit > 0):
+        raise GradingError(f"grade: output_limit={output_limit!r}: expected a positive number of characters")
     jobs = jobs or os.cpu_count() or 1
     progress = progress or (lambda message: None)
     summary = GradeSummary()
