@@ -253,3 +253,10 @@ def test_mode_is_fixed_when_the_module_is_imported(tmp_path):
             "from ntkcourse.grading.checks import checking; import ntkcourse.grading.checks as c; "
             "print(c._SESSION.mode)")
     assert _python(code, NTKCOURSE_CHECKS_MODE="student").strip() == "student"
+
+
+def test_a_hidden_shape_check_does_not_reveal_the_expected_shape():
+    reference = {"kind": "shape", "label": "K", "options": {"shape": [5, 3]}}
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.judge_entry(reference, dict(reference, shape=[3]), hidden=True)
+    assert str(failure.value) == "K: has shape (3,), which is not the expected shape"

@@ -264,9 +264,10 @@ def compare(got, expected, label, rtol, atol, reveal, what="the expected values"
     _fail(label, f"{count} from {what} beyond the tolerance (rtol={rtol:g}, atol={atol:g})")
 
 
-def judge_shape(got, shape, label):
+def judge_shape(got, shape, label, reveal=True):
     if tuple(got) != tuple(shape):
-        _fail(label, f"has shape {tuple(got)}, expected {tuple(shape)}")
+        _fail(label, f"has shape {tuple(got)}, expected {tuple(shape)}" if reveal
+              else f"has shape {tuple(got)}, which is not the expected shape")
 
 
 def judge_finite(got, label):
@@ -326,7 +327,7 @@ def judge_entry(reference, reported, hidden):
         shape = reported.get("shape")
         if not isinstance(shape, list) or len(shape) > 32 or not all(type(n) is int for n in shape):
             raise ValueError("judge_entry: 'shape' is not a list of ints")
-        judge_shape(shape, options["shape"], label)
+        judge_shape(shape, options["shape"], label, reveal=not hidden)
         return
     got = decode_array(reported.get("answer"))
     if kind == "close":
@@ -425,7 +426,7 @@ class Checker:
             _fail(label, f"could not be read as an array ({type(error).__name__}: {error})")
         if self.reporting:
             return self._report("shape", label, {"shape": [int(n) for n in shape]}, shape=list(got))
-        judge_shape(got, shape, label)
+        judge_shape(got, shape, label, reveal=not self.hidden)
         self.passed += 1
 
     def finite(self, answer, *, label):
