@@ -32,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+KERNEL_PYTHONPATH = [""]
 WELL_BEHAVED = ("correct", "swapped_recursion", "float32_lists_equivalent", "untouched", "reference",
                 "deleted_answer", "duplicated_answer", "reordered_answers", "changed_ids", "extra_cell",
                 "cell_raises", "check_edited")
@@ -79,12 +80,20 @@ def time_nbclient(paths, workdir: Path) -> tuple[float, float]:
     import nbformat
     from nbclient import NotebookClient
 
-    start, cpu = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    for path in paths:
-        nb = nbformat.read(str(path), as_version=4)
-        NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
-                       resources={"metadata": {"path": str(workdir)}}).execute()
-    return time.perf_counter() - start, _cpu_seconds(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) - cpu
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = KERNEL_PYTHONPATH[0]  # for the plain kernels only, not the grader's
+    try:
+        start, cpu = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for path in paths:
+            nb = nbformat.read(str(path), as_version=4)
+            NotebookClient(nb, timeout=60, kernel_name="python3", allow_errors=True,
+                           resources={"metadata": {"path": str(workdir)}}).execute()
+        return time.perf_counter() - start, _cpu_seconds(resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) - cpu
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def time_grade(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
@@ -92,14 +101,51 @@ def time_grade(folder: Path, out: Path, jobs: int) -> tuple[float, float]:
     from ntkcourse.grading.grade import grade
 
     start, cpu, server = time.perf_counter(), _cpu_seconds(resource.RUSAGE_SELF), _server_cpu_seconds()
-    summary = grade([folder], "ch00_warmup", out, solutions_dir=ROOT / "solutions", jobs=jobs, cell_timeout=60)
+    summary = grade([folder], "ch00_warmup", out, solutions_dir=ROOT / "solutions", jobs=jobs, cell_timeout=60,
+                    key_path=out.parent / "grader.key")
     elapsed = time.perf_counter() - start
     cpu = (_cpu_seconds(resource.RUSAGE_SELF) - cpu + _server_cpu_seconds() - server
-           + sum(r.get("cpu_seconds") or 0.0 for r in summary.results))
-    bad = [r["student"] for r in summary.results if r["status"] != "ok"]
+           + sum(r.cpu_seconds or 0.0 for r in summary.results))
+    bad = [r.student for r in summary.results if r.status != "ok"]
     if len(summary.graded) != len(list(folder.glob("*.ipynb"))) or bad:
         raise SystemExit(f"grading went wrong: graded {len(summary.graded)}, status error for {bad}")
     return elapsed, cpu
+
+
+def isolation_overhead(path: Path, repeats: int) -> None:
+    """Per-submission cost of the sandbox: the same merged notebook run with and without it, alternately."""
+    import nbformat
+
+    from ntkcourse.grading.grade import _needed_paths, hidden_paths
+    from ntkcourse.grading.merge import merge_submission, read_submission
+    from ntkcourse.grading.notebook_format import load_assignment
+    from ntkcourse.grading.runner import NotebookRun
+    from ntkcourse.grading.sandbox import SlotPool, probe
+
+    isolation = probe()
+    if isolation.missing():
+        print(f"isolation overhead not measured: {isolation.missing()}")
+        return
+    assignment = load_assignment(ROOT / "solutions" / "ch00_warmup.ipynb")
+    notebook, _ = read_submission(path.read_bytes(), "ch00_warmup")
+    merged = merge_submission(assignment, notebook).notebook
+    pool = SlotPool(isolation, slots=1, hide=hidden_paths(ROOT / "solutions"),
+                    expose=[str(p) for p in _needed_paths()])
+    times = {"sandboxed": [], "plain": []}
+    for _ in range(repeats):
+        for kind in times:
+            slot, sandbox = pool.acquire()
+            run = NotebookRun(nbformat.from_dict(merged), cell_timeout=60, memory_mb=4096,
+                              sandbox=sandbox if kind == "sandboxed" else None)
+            start = time.perf_counter()
+            result = run.start().wait()
+            pool.release(slot)
+            times[kind].append((time.perf_counter() - start, result.cpu_seconds or 0.0))
+    for kind, values in times.items():
+        wall = sorted(v[0] for v in values)
+        cpu = sorted(v[1] for v in values)
+        print(f"one submission, {kind:9s}: median {wall[len(wall) // 2]:.2f} s wall, "
+              f"{cpu[len(cpu) // 2]:.2f} s CPU (pytest and kernel; {repeats} runs)", flush=True)
 
 
 def main(argv=None) -> int:
@@ -107,6 +153,8 @@ def main(argv=None) -> int:
     parser.add_argument("-n", type=int, default=30, help="number of submissions (default: %(default)s)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="grading jobs (default: %(default)s)")
     parser.add_argument("--serial", action="store_true", help="also grade with -j 1, to show the overhead")
+    parser.add_argument("--isolation-overhead", type=int, default=0, metavar="N",
+                        help="also run one submission N times with and without the sandbox (root only)")
     parser.add_argument("--baseline-through-package", action="store_true",
                         help="let the plain kernels import the check helper through the ntkcourse package")
     args = parser.parse_args(argv)
@@ -120,7 +168,7 @@ def main(argv=None) -> int:
         shutil.copy(ROOT / "ntkcourse" / "grading" / "checks.py", shim / "checks.py")
         helper_path = str(tmp / "shim")
     # The plain kernels find ntkcourse.grading.checks there.
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (helper_path, os.environ.get("PYTHONPATH")) if p)
+    KERNEL_PYTHONPATH[0] = os.pathsep.join(p for p in (helper_path, os.environ.get("PYTHONPATH")) if p)
     try:
         folder = tmp / "submissions"
         folder.mkdir()
@@ -140,6 +188,8 @@ def main(argv=None) -> int:
             serial, _ = time_grade(folder, tmp / "out-j1", 1)
             print(f"ntkcourse grade -j 1:        {serial:6.1f} s wall  ratio {serial / baseline:.2f} "
                   "(no parallelism)", flush=True)
+        if args.isolation_overhead:
+            isolation_overhead(paths[0], args.isolation_overhead)
         print(f"load average now {os.getloadavg()[0]:.1f}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="address-space limit of each kernel in MB, 0 for none (default: 4096)")
     grade.add_argument("--solutions", default="solutions", help="folder of solution notebooks (default: %(default)s)")
     grade.add_argument("--force", action="store_true", help="regrade submissions that were already graded")
+    grade.add_argument("--key", default=None, metavar="FILE",
+                       help="the grader's key that signs results files (default: $NTKCOURSE_GRADER_KEY or "
+                            "~/.config/ntkcourse/grader.key; created if missing); keep it outside --out")
     grade.add_argument("--keep-scratch", action="store_true",
                        help="keep each run's scratch folder (in the temporary directory) for debugging")
     return parser
@@ -69,7 +72,7 @@ def _release(args) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for path in changed:
-        print(f"wrote {path}")
+        print(f"wrote {path}" if path.exists() else f"removed {path} (no solution notebook)")
     if not changed:
         print(f"{args.exercises} is up to date")
     return 0
@@ -87,7 +90,7 @@ def _grade(args) -> int:
                         jobs=args.jobs,
                         cell_timeout=DEFAULT_CELL_TIMEOUT if args.timeout is None else args.timeout,
                         memory_mb=DEFAULT_MEMORY_MB if args.memory_limit is None else args.memory_limit,
-                        force=args.force, keep_scratch=args.keep_scratch, progress=progress)
+                        force=args.force, keep_scratch=args.keep_scratch, progress=progress, key_path=args.key)
     except KeyboardInterrupt:
         print(f"interrupted; the submissions graded so far are in {args.out}; rerun the same command to "
               "grade the rest", file=sys.stderr)
@@ -95,7 +98,7 @@ def _grade(args) -> int:
     except (GradingError, FormatError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    errors = sum(1 for r in summary.results if r["status"] != "ok")
+    errors = sum(1 for r in summary.results if r.status != "ok")
     print(f"graded {len(summary.graded)}, skipped {len(summary.skipped)} (already graded); "
           f"{errors} with status error; gradebook: {args.out}/gradebook.csv")
     return 0

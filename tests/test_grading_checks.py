@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def grade_mode(monkeypatch):
     """Grade mode with one stored reference value: q/"K" = [[2, 1], [1, 2]]."""
-    session = checks._Session("grade", "unused", expected={"q": {"K": np.array([[2.0, 1.0], [1.0, 2.0]])}})
+    session = checks._Session("grade", expected={"q": {"K": np.array([[2.0, 1.0], [1.0, 2.0]])}})
     monkeypatch.setattr(checks, "_SESSION", session)
     return session
 
@@ -68,7 +68,8 @@ def test_reference_comparison_failure_never_shows_the_reference_value(grade_mode
     with checking("q") as check:
         check.close_to_reference([[2.0, 1.5], [1.5, 2.0]], label="K")
     out = verdict(capsys)
-    assert out.startswith("FAIL q: K: 2 of 4 entries differ from the expected values")
+    assert out.startswith("FAIL q: K: 2 of 4 entries differ from the reference solution's values "
+                          "(the comparison with the reference)")
     assert "1.5" not in out.split("entries")[0] and " 1," not in out and "expected 1" not in out
 
 
@@ -155,38 +156,76 @@ def test_student_mode_shows_what_the_student_printed(student_mode, capsys):
     assert verdict(capsys) == "my debugging output\nPASS q (1 checks)\n"
 
 
-def test_recorded_reference_values_are_what_grade_mode_compares_with(tmp_path, monkeypatch, capsys):
-    values = tmp_path / "values.json"
-    monkeypatch.setattr(checks, "_SESSION", checks._Session("record", str(values)))
-    with checking("q") as check:
-        check.close_to_reference(np.array([[1.0, 0.25]], dtype=np.float32), label="K")
-    monkeypatch.setattr(checks, "_SESSION", checks._Session.from_environ(
-        {checks.MODE_ENV: "grade", checks.FILE_ENV: str(values)}))
-    with checking("q") as check:
-        check.close_to_reference([[1.0, 0.25]], label="K")
-    with checking("q") as check:
-        check.close_to_reference([[1.0, 0.5]], label="K")
-    assert verdict(capsys).splitlines() == [
-        "PASS q (1 checks)", "PASS q (1 checks)",
-        "FAIL q: K: 1 of 2 entries differ from the expected values beyond the tolerance "
-        f"(rtol={checks.DEFAULT_RTOL:g}, atol={checks.DEFAULT_ATOL:g})"]
-    assert json.loads(values.read_text()) == {"q": {"K": {"shape": [1, 2], "values": [1.0, 0.25]}}}
+@pytest.fixture
+def report_mode(monkeypatch):
+    """Report mode, with the payloads the block would send to the grader collected in a list."""
+    sent = []
+    monkeypatch.setattr(checks, "_SESSION", checks._Session("report"))
+    monkeypatch.setattr(checks, "_send", sent.append)
+    return sent
 
 
-def test_a_label_used_twice_for_reference_values_is_an_instructor_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(checks, "_SESSION", checks._Session("record", str(tmp_path / "values.json")))
+def test_report_mode_sends_plain_values_and_judges_nothing(report_mode, capsys):
     with checking("q") as check:
-        check.close_to_reference(1.0, label="K")
-        check.close_to_reference(2.0, label="K")
-    assert "label='K' is used twice" in verdict(capsys)
+        check.close(np.float32(0.5), 1.0, label="wrong, but not judged here", rtol=1e-3)
+        check.close_to_reference([[1.0, 2.0]], label="K")
+        check.true(np.int64(0), label="a property")
+        check.shape(np.zeros((2, 3)), (2, 3), label="shape")
+    assert verdict(capsys) == ""
+    [payload] = report_mode
+    assert json.loads(json.dumps(payload)) == payload  # plain JSON data: no objects, no pickles
+    assert payload["checks"] == [
+        {"kind": "close", "label": "wrong, but not judged here", "options": {"rtol": 1e-3, "atol": 1e-6},
+         "answer": {"shape": [], "data": [0.5]}, "expected": {"shape": [], "data": [1.0]}},
+        {"kind": "close_to_reference", "label": "K", "options": {"rtol": 1e-4, "atol": 1e-6},
+         "answer": {"shape": [1, 2], "data": [1.0, 2.0]}},
+        {"kind": "true", "label": "a property", "options": {}, "value": False},
+        {"kind": "shape", "label": "shape", "options": {"shape": [2, 3]}, "shape": [2, 3]}]
+    assert payload["error"] is None
 
 
-def test_grade_mode_without_its_values_file_fails_checks_with_a_message(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(checks, "_SESSION", checks._Session.from_environ(
-        {checks.MODE_ENV: "grade", checks.FILE_ENV: str(tmp_path / "missing.json")}))
+def test_report_mode_sends_the_exception_that_stopped_the_block(report_mode):
+    def student_function():
+        raise NotImplementedError("not answered")
+
     with checking("q") as check:
-        check.close_to_reference(1.0, label="K")
-    assert "the grader has no reference value for this check (FileNotFoundError" in verdict(capsys)
+        check.close(student_function(), 1.0, label="value")
+    error = report_mode[0]["error"]
+    assert report_mode[0]["checks"] == []
+    # The line number lets the grader quote the statement from its own copy of the check cell.
+    assert (error["type"], error["message"], type(error["line"])) == ("NotImplementedError", "not answered", int)
+
+
+def test_report_mode_refuses_an_answer_beyond_the_size_bound(report_mode):
+    with checking("q") as check:
+        check.finite(np.zeros(checks.MAX_REPORTED_ENTRIES + 1), label="huge")
+    assert report_mode[0]["checks"][0]["invalid"] == "too-large" and "answer" not in report_mode[0]["checks"][0]
+
+
+def test_judge_entry_uses_the_reference_tolerance_not_the_reported_one():
+    reference = {"kind": "close_to_reference", "label": "K", "options": {"rtol": 1e-4, "atol": 1e-6},
+                 "answer": {"shape": [1], "data": [1.0]}}
+    forged = {"kind": "close_to_reference", "label": "K", "options": {"rtol": 1e9, "atol": 1e9},
+              "answer": {"shape": [1], "data": [2.0]}}
+    with pytest.raises(checks.CheckFailed, match="comparison with the reference"):
+        checks.judge_entry(reference, forged, hidden=False)
+
+
+def test_decode_array_refuses_what_encode_array_never_sends():
+    for bad in ({"shape": [2], "data": [1.0]}, {"shape": [1], "data": ["1"]}, {"shape": [1], "data": [True]},
+                {"shape": [-1], "data": []}, {"shape": [1], "data": [1.0], "extra": 1}, [1.0]):
+        with pytest.raises(ValueError):
+            checks.decode_array(bad)
+    assert checks.decode_array(checks.encode_array(np.eye(2))).tolist() == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_hidden_reference_shape_mismatch_does_not_reveal_the_shape():
+    reference = {"kind": "close", "label": "K", "options": {"rtol": 1e-4, "atol": 1e-6},
+                 "answer": {"shape": [1], "data": [1.0]}, "expected": {"shape": [3, 5], "data": [0.0] * 15}}
+    reported = dict(reference, expected={"shape": [3, 5], "data": [0.0] * 15}, answer={"shape": [2], "data": [0, 0]})
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.judge_entry(reference, reported, hidden=True)
+    assert "(3, 5)" not in str(failure.value) and "not the expected shape" in str(failure.value)
 
 
 def _python(code, **env):
@@ -210,7 +249,14 @@ def test_checks_import_through_the_package_does_not_import_jax():
 
 
 def test_mode_is_fixed_when_the_module_is_imported(tmp_path):
-    code = ("import os; import ntkcourse.grading.checks; os.environ['NTKCOURSE_CHECKS_MODE'] = 'record'; "
+    code = ("import os; import ntkcourse.grading.checks; os.environ['NTKCOURSE_CHECKS_MODE'] = 'report'; "
             "from ntkcourse.grading.checks import checking; import ntkcourse.grading.checks as c; "
             "print(c._SESSION.mode)")
     assert _python(code, NTKCOURSE_CHECKS_MODE="student").strip() == "student"
+
+
+def test_a_hidden_shape_check_does_not_reveal_the_expected_shape():
+    reference = {"kind": "shape", "label": "K", "options": {"shape": [5, 3]}}
+    with pytest.raises(checks.CheckFailed) as failure:
+        checks.judge_entry(reference, dict(reference, shape=[3]), hidden=True)
+    assert str(failure.value) == "K: has shape (3,), which is not the expected shape"

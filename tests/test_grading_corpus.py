@@ -33,6 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 def graded(tmp_path_factory):
     out = tmp_path_factory.mktemp("grades")
     scratch = tmp_path_factory.mktemp("scratch")
+    GRADE_OPTIONS["key_path"] = tmp_path_factory.mktemp("key") / "grader.key"
     summary = grade([CORPUS], "ch00_warmup", out, scratch_root=scratch, **GRADE_OPTIONS)
     with open(out / "gradebook.csv", newline="") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle)}
@@ -102,7 +103,7 @@ def test_feedback_says_what_was_checked_and_what_went_wrong(graded):
             "expected 6.66667") in text
 
 
-def _hidden_reference_values(tmp_path, monkeypatch):
+def _hidden_reference_values(monkeypatch):
     """Every value the hidden checks compare with, computed from the reference solution."""
     assignment = load_assignment(ROOT / "solutions" / "ch00_warmup.ipynb")
     namespace = {}
@@ -110,17 +111,18 @@ def _hidden_reference_values(tmp_path, monkeypatch):
         info = cell_info(cell)
         if cell.cell_type == "code" and not (info and info.role == "check"):
             exec(cell.source, namespace)
-    values = tmp_path / "values.json"
-    monkeypatch.setattr(checks, "_SESSION", checks._Session("record", str(values)))
+    sent = []
+    monkeypatch.setattr(checks, "_SESSION", checks._Session("report"))
+    monkeypatch.setattr(checks, "_send", sent.append)
     for cell in assignment.notebook.cells:
         if cell_info(cell) and cell_info(cell).hidden:
             exec(cell.source, namespace)
-    recorded = json.loads(values.read_text())
-    return [v for labels in recorded.values() for entry in labels.values() for v in entry["values"]]
+    return [v for payload in sent for entry in payload["checks"] for name in ("answer", "expected")
+            if name in entry for v in entry[name]["data"]]
 
 
-def test_feedback_of_a_failed_hidden_check_never_shows_the_reference_values(graded, tmp_path, monkeypatch, capsys):
-    secrets = _hidden_reference_values(tmp_path, monkeypatch)
+def test_feedback_of_a_failed_hidden_check_never_shows_the_reference_values(graded, monkeypatch):
+    secrets = _hidden_reference_values(monkeypatch)
     hidden_lines = [line for student in EXPECTED for line in feedback(graded, student).splitlines()
                     if line.startswith("- hidden check") and "failed" in line]
     assert hidden_lines and secrets

@@ -93,7 +93,7 @@ def test_question_without_a_check_is_rejected(tmp_path):
 
 
 def test_answer_without_points_is_rejected(tmp_path):
-    assert "needs points > 0" in problems(tmp_path, [answer(points=0), check()])
+    assert "'points' must be a positive number, got int 0" in problems(tmp_path, [answer(points=0), check()])
 
 
 def test_metadata_naming_another_assignment_is_rejected(tmp_path):
@@ -114,3 +114,46 @@ def test_nested_solution_markers_are_an_error():
                                       {"ntkcourse": {"role": "boss", "question": "q1"}}])
 def test_garbage_cell_metadata_reads_as_an_ordinary_cell(metadata):
     assert cell_info({"cell_type": "code", "source": "", "metadata": metadata}) is None
+
+
+# Issue 18: gaps in the validation.
+
+def test_hidden_flag_that_is_a_string_is_rejected(tmp_path):
+    # cell_info reads only `true` as hidden: the string "true" would ship the check to students.
+    text = problems(tmp_path, [answer(), check(), check(HIDDEN, hidden="true")])
+    assert "metadata 'hidden' must be true or false (a JSON boolean), got the string 'true'" in text
+
+
+def test_points_given_as_a_string_are_named_as_such(tmp_path):
+    text = problems(tmp_path, [answer(points="2"), check()])
+    assert "'points' must be a positive number, got the string '2'" in text
+
+
+def test_solution_block_under_a_top_level_if_is_rejected(tmp_path):
+    source = "if True:\n    ### BEGIN SOLUTION\n    y = 2\n    ### END SOLUTION"
+    text = problems(tmp_path, [answer(source), check()])
+    assert "line 2 is indented but not inside a function" in text
+
+
+def test_solution_block_in_a_method_or_nested_function_is_accepted(tmp_path):
+    source = ("class A:\n    def f(self, x):\n        if x:\n            ### BEGIN SOLUTION\n"
+              "            return 2 * x\n            ### END SOLUTION\n")
+    assignment = load_assignment(write(tmp_path, [answer(source), check()]))
+    assert assignment.question_ids == ("q1",)
+
+
+def test_solution_file_that_is_not_json_is_a_format_error(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    path.write_text("this is not a notebook")
+    with pytest.raises(FormatError) as error:
+        load_assignment(path)
+    assert error.value.problems[0].startswith("the file is not a Jupyter notebook")
+
+
+def test_cli_reports_a_non_json_solution_as_an_error_line(tmp_path, capsys):
+    from ntkcourse.cli import main
+
+    (tmp_path / "hw.ipynb").write_text("{not json")
+    code = main(["release", "--solutions", str(tmp_path), "--exercises", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err

@@ -119,3 +119,13 @@ def test_released_exercise_runs_top_to_bottom_and_every_check_gives_a_hint(tmp_p
 def test_reference_solution_passes_every_student_check(tmp_path):
     verdicts = _run_in_student_mode(SOLUTIONS / "ch00_warmup.ipynb", tmp_path)
     assert len(verdicts) == 4 and all(v.startswith(f"PASS {q} (") for q, v in verdicts.items())
+
+
+def test_release_removes_the_orphans_that_check_reports(tmp_path):
+    # Issue 18: `release --check` flagged an orphan exercise that `release` kept.
+    release(SOLUTIONS, tmp_path)
+    (tmp_path / "dropped_assignment.ipynb").write_text("{}")
+    assert stale_exercises(SOLUTIONS, tmp_path) == [
+        f"{tmp_path / 'dropped_assignment.ipynb'} has no solution notebook in {SOLUTIONS} (`release` removes it)"]
+    assert release(SOLUTIONS, tmp_path) == [tmp_path / "dropped_assignment.ipynb"]
+    assert stale_exercises(SOLUTIONS, tmp_path) == [] and not (tmp_path / "dropped_assignment.ipynb").exists()

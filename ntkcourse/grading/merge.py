@@ -24,25 +24,21 @@ import nbformat
 
 from .notebook_format import ANSWER, CHECK, METADATA_KEY, Assignment, cell_info, notebook_assignment
 from .release import stub_source
+from .results import Problem
+from .submissions import MAX_SUBMISSION_BYTES
 
 # Codes of the problems a submission can have. The first group means the grade
 # may not reflect the student's work and the instructor should look (status
 # "error"); the second is reported in the feedback but the grade stands ("ok").
-ERROR_CODES = ("not-json", "not-a-notebook", "too-large", "empty-notebook", "wrong-assignment",
-               "timeout", "kernel-died", "memory-limit", "grader-error")
+ERROR_CODES = ("not-json", "not-a-notebook", "too-large", "too-many-cells", "empty-notebook", "wrong-assignment",
+               "timeout", "kernel-died", "memory-limit", "output-limit", "process-limit", "grader-error", "unreadable",
+               "not-a-regular-file", "duplicate-student")
 NOTE_CODES = ("missing-answer", "duplicate-answer", "recovered-answer", "reordered", "extra-cells",
-              "check-edited", "unanswered", "cell-error")
+              "check-edited", "unanswered", "cell-error", "leftover-processes")
 
-MAX_SUBMISSION_BYTES = 50 * 2**20
-
-
-@dataclass(frozen=True)
-class Problem:
-    code: str
-    detail: str
-
-    def as_dict(self):
-        return {"code": self.code, "detail": self.detail}
+# A notebook of the course has a few dozen cells; 2000 leaves room for any
+# honest one and keeps a merge cheap.
+MAX_CELLS = 2000
 
 
 @dataclass
@@ -61,11 +57,15 @@ def read_submission(data: bytes, assignment_name: str):
                                           f"{MAX_SUBMISSION_BYTES // 2**20} MB")
     try:
         raw = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        return None, Problem("not-json", "the file's JSON is nested too deeply to be a notebook")
     except (UnicodeDecodeError, ValueError) as error:
         return None, Problem("not-json", f"the file is not JSON, so not a notebook ({_short(error)})")
     if not isinstance(raw, dict) or not isinstance(raw.get("cells", []), list) or "nbformat" not in raw:
         return None, Problem("not-a-notebook", "the file is JSON but not a Jupyter notebook "
                                                "(no 'nbformat' and 'cells')")
+    if len(raw.get("cells", [])) > MAX_CELLS:
+        return None, Problem("too-many-cells", f"{len(raw['cells'])} cells; the limit is {MAX_CELLS}")
     try:
         with warnings.catch_warnings():
             # Not nbformat.reads: it validates and logs every schema complaint.
@@ -100,7 +100,7 @@ def defined_names(source: str) -> set[str]:
     """Top-level function, class and variable names that ``source`` defines."""
     try:
         tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         # A cell with a syntax error still shows which function it meant to define.
         return set(re.findall(r"^(?:async\s+)?def\s+([A-Za-z_]\w*)", source, flags=re.MULTILINE))
     names = set()
@@ -116,11 +116,11 @@ def _normal(source: str) -> str:
     return "\n".join(line.rstrip() for line in source.strip().splitlines())
 
 
-def merge_submission(assignment: Assignment, submission, check_outputs) -> GradedNotebook:
+def merge_submission(assignment: Assignment, submission) -> GradedNotebook:
     """The notebook to grade: ``assignment``'s cells with ``submission``'s answers.
 
-    ``check_outputs`` maps the reference's check cell indices to the outputs the
-    reference produced (the verdict lines nbval compares against).
+    Check cells are the reference's, without outputs: what they report is
+    judged by the grader (:mod:`~ntkcourse.grading.judging`).
     """
     reference = assignment.notebook
     notes = []
@@ -190,10 +190,6 @@ def merge_submission(assignment: Assignment, submission, check_outputs) -> Grade
                         notes.append(Problem("unanswered", f"{question.id}: the answer cell is the released stub"))
                 else:
                     new.source = stub
-            elif info is not None and info.role == CHECK:
-                new.outputs = copy.deepcopy(check_outputs[index])
-                new.execution_count = 1
-                new.metadata["tags"] = tags + ["nbval-check-output"]
             code_cells.append((info.role if info else None, info.question if info else None,
                                bool(info and info.hidden)))
         cells.append(new)

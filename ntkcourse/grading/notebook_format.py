@@ -28,6 +28,8 @@ check cells (visible and hidden) passes.
 """
 from __future__ import annotations
 
+import ast
+import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +94,7 @@ class Assignment:
     path: Path
     notebook: nbformat.NotebookNode
     questions: tuple[Question, ...]
+    sha256: str = ""  # of the file's bytes, as read once by load_assignment
 
     @property
     def max_points(self) -> float:
@@ -171,6 +174,23 @@ def read_notebook(path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
 
+def _describe(value) -> str:
+    kind = {str: "the string", bool: "the boolean", type(None): "null"}.get(type(value), type(value).__name__)
+    return kind if value is None else f"{kind} {value!r}"
+
+
+def _blocks_outside_functions(source: str, blocks) -> list[int]:
+    """The 0-based begin lines of ``blocks`` that no ``def`` encloses (``ValueError`` if ``source`` does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as error:
+        raise ValueError(f"the cell does not parse as Python (line {error.lineno}: {error.msg})") from None
+    spans = [(node.lineno, node.end_lineno or node.lineno) for node in ast.walk(tree)
+             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return [begin for begin, _end, _indent in blocks
+            if not any(first < begin + 1 <= last for first, last in spans)]
+
+
 def validate_solution(nb, name: str) -> list[str]:
     """Every way in which ``nb`` breaks the cell format (an empty list when it follows it)."""
     problems = []
@@ -187,6 +207,10 @@ def validate_solution(nb, name: str) -> list[str]:
             problems.append(f"{where}: metadata {METADATA_KEY!r} must have a role in {list(ROLES)} "
                             f"and a question id, got {dict(entry)!r}")
             continue
+        if info is not None and "hidden" in entry and type(entry.get("hidden")) is not bool:
+            problems.append(f"{where}: metadata 'hidden' must be true or false (a JSON boolean), got "
+                            f"{_describe(entry.get('hidden'))}; a check that is not exactly true is released "
+                            "to students")
         if info is None:
             if has_markers:
                 problems.append(f"{where}: solution markers outside an answer cell")
@@ -202,8 +226,10 @@ def validate_solution(nb, name: str) -> list[str]:
                 problems.append(f"{where}: question {info.question!r} already has an answer cell "
                                 f"(cell {answers[info.question]})")
             answers[info.question] = index
-            if not info.points > 0:
-                problems.append(f"{where}: answer cell for {info.question!r} needs points > 0 in its metadata")
+            raw_points = entry.get("points")
+            if type(raw_points) not in (int, float) or not raw_points > 0:
+                problems.append(f"{where}: answer cell for {info.question!r}: 'points' must be a positive number, "
+                                f"got {_describe(raw_points) if 'points' in entry else 'no points'}")
             try:
                 blocks = solution_blocks(cell.source)
             except ValueError as error:
@@ -220,6 +246,16 @@ def validate_solution(nb, name: str) -> list[str]:
                     problems.append(f"{where}: the solution block at line {begin + 1} must be inside a "
                                     "function body (indented), so that the released stub raises only "
                                     "when the function is called")
+            try:
+                outside = [b for b in _blocks_outside_functions(cell.source, blocks)
+                           if any(b == begin and indent for begin, _e, indent in blocks)]
+            except ValueError as error:
+                problems.append(f"{where}: {error}")
+                outside = []
+            for begin in outside:
+                problems.append(f"{where}: the solution block at line {begin + 1} is indented but not inside a "
+                                "function (under `if`, `for`, `with` ...?): the released stub would raise as "
+                                "soon as the cell runs and stop Run All; put it in a function body")
         else:
             if has_markers:
                 problems.append(f"{where}: solution markers in a check cell")
@@ -247,7 +283,12 @@ def load_assignment(path) -> Assignment:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no solution notebook at {path} (expected solutions/<assignment>.ipynb)")
-    nb = read_notebook(path)
+    data = path.read_bytes()
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as error:  # nbformat raises many types for a file that is not a notebook
+        raise FormatError(path, [f"the file is not a Jupyter notebook ({type(error).__name__}: "
+                                 f"{' '.join(str(error).split())[:200]})"]) from None
     problems = validate_solution(nb, path.stem)
     if problems:
         raise FormatError(path, problems)
@@ -264,7 +305,8 @@ def load_assignment(path) -> Assignment:
         questions.append(Question(id=info.question, points=info.points, hint=info.hint,
                                   answer_index=index, check_indices=tuple(visible),
                                   hidden_check_indices=tuple(hidden)))
-    return Assignment(name=path.stem, path=path, notebook=nb, questions=tuple(questions))
+    return Assignment(name=path.stem, path=path, notebook=nb, questions=tuple(questions),
+                      sha256=hashlib.sha256(data).hexdigest())
 
 
 def find_assignment(solutions_dir, name: str) -> Path:

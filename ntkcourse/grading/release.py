@@ -102,17 +102,32 @@ def _assignments(solutions_dir, names):
 
 
 def release(solutions_dir="solutions", exercises_dir="exercises", names=None) -> list[Path]:
-    """Write the exercises of every assignment (or of ``names``); return the files that changed."""
+    """Write the exercises of every assignment (or of ``names``); return the files that changed.
+
+    A full release (no ``names``) also removes the exercises that have no
+    solution notebook any more, exactly those that :func:`stale_exercises`
+    reports as orphans; they are in the returned list (and no longer exist).
+    """
     exercises_dir = Path(exercises_dir)
     exercises_dir.mkdir(parents=True, exist_ok=True)
     changed = []
-    for path in _assignments(solutions_dir, names):
+    paths = _assignments(solutions_dir, names)
+    for path in paths:
         text = exercise_text(load_assignment(path))
         target = exercises_dir / path.name
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
             changed.append(target)
+    if not names:
+        for orphan in _orphans(exercises_dir, paths):
+            orphan.unlink()
+            changed.append(orphan)
     return changed
+
+
+def _orphans(exercises_dir: Path, paths) -> list[Path]:
+    expected = {p.name for p in paths}
+    return [extra for extra in sorted(exercises_dir.glob("*.ipynb")) if extra.name not in expected]
 
 
 def stale_exercises(solutions_dir="solutions", exercises_dir="exercises", names=None) -> list[str]:
@@ -127,8 +142,6 @@ def stale_exercises(solutions_dir="solutions", exercises_dir="exercises", names=
         elif target.read_text(encoding="utf-8") != exercise_text(load_assignment(path)):
             problems.append(f"{target} differs from a release of {path}")
     if not names:
-        expected = {p.name for p in paths}
-        for extra in sorted(exercises_dir.glob("*.ipynb")):
-            if extra.name not in expected:
-                problems.append(f"{extra} has no solution notebook in {solutions_dir}")
+        for extra in _orphans(exercises_dir, paths):
+            problems.append(f"{extra} has no solution notebook in {solutions_dir} (`release` removes it)")
     return problems

@@ -2,21 +2,27 @@
 
 Each run gets a fresh scratch directory::
 
-    work/graded.ipynb          the notebook; the kernel's working directory
+    work/graded.ipynb          the notebook (deleted once nbval has read it)
     private/jupyter/kernels/   a kernelspec whose kernel is kernel_launcher.py
-    private/values.json        reference values (read by the kernel, then deleted)
     private/results.jsonl      one line per cell, written as nbval goes
     private/pytest.log         pytest's own output
+
+``private/`` belongs to the grader (mode 700); the kernel runs as the run
+slot's user, in its own namespaces where the machine allows it (see
+:mod:`~ntkcourse.grading.sandbox` and :mod:`~ntkcourse.grading.kernel_launcher`),
+so student code can neither read nor write it.
 
 and a fresh process, which calls ``pytest --nbval-lax`` on the notebook. The
 process is forked from a small server (this file, run as a script) that has
 already imported pytest and nbval, so that a run does not pay their import
 time. (Not ``multiprocessing``'s fork server: it would re-run the caller's
 main module in every child, and import the package, with JAX, in the server.)
-Check cells carry the ``nbval-check-output`` tag and the reference's outputs,
-so nbval compares their verdict lines; every other cell only has to run. A small pytest plugin
-records each cell's outcome and outputs, and notices within a fraction of a
-second when the kernel has died (nbval alone would wait for the cell timeout).
+Every cell only has to run (``--nbval-lax``); check cells report their data
+(:data:`~ntkcourse.grading.checks.PAYLOAD_MIME` outputs), which the grader
+judges. A small pytest plugin records each cell's outcome and outputs, counts
+the bytes of output (a kernel past ``output_limit`` is killed), and notices
+within a fraction of a second when the kernel has died (nbval alone would wait
+for the cell timeout).
 
 The parent waits with an overall time limit and kills the whole process tree
 (pytest and the kernel) when it is exceeded, so no submission can hang a run.
@@ -40,9 +46,18 @@ from queue import Empty
 import nbformat
 import psutil
 
+from ntkcourse.grading.checks import PAYLOAD_MIME
+from ntkcourse.grading.sandbox import Sandbox
+
 KERNEL_NAME = "ntkcourse-grader"
 NOTEBOOK_NAME = "graded.ipynb"
+IPC_FILE = "ipc_dir"  # in private/: where the kernel's Unix sockets are, when not over TCP
 KERNEL_STARTUP_TIMEOUT = 60.0
+# Characters of output (all cells together) a kernel may send before it is
+# killed; the course's notebooks send well under 1 MB.
+DEFAULT_OUTPUT_LIMIT = 32 * 2**20
+MAX_PAYLOAD_CHARS = 8 * 2**20
+_OUTPUT_LIMIT = [DEFAULT_OUTPUT_LIMIT]  # set in the grading process from the request
 _POLL_SECONDS = 0.25
 _HERE = Path(__file__).resolve().parent
 PACKAGE_ROOT = _HERE.parent.parent
@@ -58,8 +73,10 @@ class RunResult:
     wall_timeout: bool = False
     wall_limit: float = 0.0
     log_tail: str = ""
-    values: dict | None = None
     seconds: float = 0.0
+    output_exceeded: bool = False
+    leftover_processes: int = 0  # processes of the submission still running when its run ended (killed)
+    oom_kills: int = 0  # processes killed because the submission's processes together exceeded the memory
     cpu_seconds: float | None = None  # the grading process and its kernel; None when unknown
 
 
@@ -93,14 +110,14 @@ class _ForkServer:
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                              bufsize=1, start_new_session=True)
 
-    def fork(self, scratch: Path, cell_timeout: float) -> int:
+    def fork(self, scratch: Path, cell_timeout: float, output_limit: int) -> int:
         """Start a grading process on ``scratch``; return its pid."""
         with self._lock:
             for _ in range(2):
                 self._ensure_running()
                 try:
-                    self._process.stdin.write(json.dumps({"scratch": str(scratch), "cell_timeout": cell_timeout})
-                                              + "\n")
+                    self._process.stdin.write(json.dumps({"scratch": str(scratch), "cell_timeout": cell_timeout,
+                                                          "output_limit": output_limit}) + "\n")
                     self._process.stdin.flush()
                     reply = self._process.stdout.readline()
                 except (BrokenPipeError, OSError):
@@ -146,7 +163,7 @@ def _serve() -> None:
             try:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-                code = _child_main(request["scratch"], float(request["cell_timeout"]))
+                code = _child_main(request["scratch"], float(request["cell_timeout"]), int(request["output_limit"]))
             except BaseException:
                 traceback.print_exc()  # into the run's pytest.log once _child_main has opened it
             finally:
@@ -155,25 +172,25 @@ def _serve() -> None:
         sys.stdout.flush()
 
 
-def _spawn_direct(scratch: Path, cell_timeout: float) -> int:
+def _spawn_direct(scratch: Path, cell_timeout: float, output_limit: int) -> int:
     """Where there is no fork (Windows): a fresh interpreter per run."""
     return subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--run", str(scratch),
-                             str(cell_timeout)]).pid
+                             str(cell_timeout), str(output_limit)]).pid
 
 
-def write_kernelspec(private: Path, mode: str, values_path: Path, memory_mb: int) -> None:
+def write_kernelspec(private: Path, work: Path, memory_mb: int, sandbox: Sandbox) -> None:
     spec_dir = private / "jupyter" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True)
     spec = {
         "argv": [sys.executable, str(_HERE / "kernel_launcher.py"), "--memory-mb", str(int(memory_mb)),
-                 "-f", "{connection_file}", "--HistoryManager.enabled=False"],
+                 *sandbox.launcher_options(), "--", "-f", "{connection_file}", "--HistoryManager.enabled=False"],
         "display_name": "ntkcourse grader",
         "language": "python",
         "env": {
-            "NTKCOURSE_CHECKS_MODE": mode,
-            "NTKCOURSE_CHECKS_FILE": str(values_path),
+            "NTKCOURSE_CHECKS_MODE": "report",
             "PYTHONPATH": _path_with_package(os.environ.get("PYTHONPATH", "")),
-            "IPYTHONDIR": str(private / "ipython"),
+            "IPYTHONDIR": str(work / ".ipython"),
+            "MPLCONFIGDIR": str(work / ".matplotlib"),
             "MPLBACKEND": "Agg",
             # glibc gives each thread a 64 MB malloc arena of address space;
             # capping them keeps the address-space limit about real memory.
@@ -193,8 +210,31 @@ def _summarise_outputs(outputs):
             summary.append({"type": "error", "ename": str(out.get("ename")), "evalue": str(out.get("evalue"))[:2000]})
         elif kind in ("display_data", "execute_result"):
             data = out.get("data", {}) or {}
-            summary.append({"type": kind, "text": str(data.get("text/plain", ""))[:2000]})
+            entry = {"type": kind, "text": str(data.get("text/plain", ""))[:2000]}
+            payload = data.get(PAYLOAD_MIME)
+            if payload is not None:
+                # Kept whole up to a bound: the grader parses it strictly.
+                text = payload if isinstance(payload, str) else json.dumps(payload)
+                entry["payload"] = text if len(text) <= MAX_PAYLOAD_CHARS else None
+            summary.append(entry)
     return summary
+
+
+def _count_output(kernel, message):
+    """Add the size of an iopub message to the run's output; kill the kernel past the limit."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if not isinstance(content, dict):
+        return
+    size = sum(len(str(v)) for v in content.values())
+    kernel._ntkcourse_output = getattr(kernel, "_ntkcourse_output", 0) + size
+    if kernel._ntkcourse_output > _OUTPUT_LIMIT[0] and not getattr(kernel, "_ntkcourse_output_exceeded", False):
+        kernel._ntkcourse_output_exceeded = True
+        process = getattr(getattr(getattr(kernel, "km", None), "provisioner", None), "process", None)
+        if process is not None:
+            try:
+                process.kill()
+            except OSError:
+                pass
 
 
 def _install_kernel_watch():
@@ -210,7 +250,9 @@ def _install_kernel_watch():
         while True:
             step = _POLL_SECONDS if deadline is None else max(0.0, min(_POLL_SECONDS, deadline - time.monotonic()))
             try:
-                return original(self, stream, timeout=step)
+                message = original(self, stream, timeout=step)
+                _count_output(self, message)
+                return message
             except Empty:
                 if hasattr(self, "km") and not self.is_alive():
                     if not getattr(self, "_ntkcourse_died", False):
@@ -265,6 +307,7 @@ class CellReporter:
             "error": error,
             "outputs": _summarise_outputs(getattr(item, "test_outputs", None)) if call.when == "call" else [],
             "kernel_died": died_here,
+            "output_exceeded": bool(getattr(kernel, "_ntkcourse_output_exceeded", False)),
             "kernel_exit_code": getattr(kernel, "_ntkcourse_exit_code", None) if died_here else None,
             "timed_out": bool(error and "Timeout of" in error and not died),
             "seconds": round(call.duration, 3),
@@ -278,7 +321,53 @@ class CellReporter:
                      "xfail": hasattr(report, "wasxfail"), **extra})
 
 
-def _child_main(scratch: str, cell_timeout: float) -> int:
+def _become_subreaper() -> None:
+    """Linux: orphans of this run (a sandboxed kernel whose launcher was killed) become our children.
+
+    So they are reaped at once (no zombie lingers with the slot user's uid) and
+    their CPU time is counted in this run's ``RUSAGE_CHILDREN``.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _reap_children(timeout: float = 2.0) -> None:
+    """Wait for the children that have ended (or end within ``timeout`` s); never block longer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.01)
+
+
+def _use_ipc_transport(ipc_dir: Path) -> None:
+    """Make nbval talk to its kernel over Unix sockets in ``ipc_dir`` instead of loopback TCP.
+
+    The sockets are files in a folder only the run's kernel (its slot user)
+    and root can enter, so no other submission's kernel can connect to them,
+    and the kernel needs no network at all (the launcher gives it none).
+    """
+    import nbval.kernel
+    from jupyter_client.manager import KernelManager
+
+    class IpcKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(transport="ipc", ip=str(ipc_dir / "k"), **kwargs)
+
+    nbval.kernel.KernelManager = IpcKernelManager
+
+
+def _child_main(scratch: str, cell_timeout: float, output_limit: int) -> int:
     """Body of the grading process: pytest --nbval-lax on the scratch notebook."""
     scratch = Path(scratch)
     private, work = scratch / "private", scratch / "work"
@@ -294,9 +383,15 @@ def _child_main(scratch: str, cell_timeout: float) -> int:
         "JUPYTER_PLATFORM_DIRS": "1",
     })
     os.chdir(work)
+    _OUTPUT_LIMIT[0] = int(output_limit)
+    _become_subreaper()
     import pytest
 
     import nbval.plugin
+
+    ipc_dir = (private / IPC_FILE).read_text(encoding="utf-8") if (private / IPC_FILE).is_file() else ""
+    if ipc_dir:
+        _use_ipc_transport(Path(ipc_dir))
 
     # Only the plugins a notebook run needs; the others cost time in every run
     # (unraisableexception alone runs gc.collect several times at exit).
@@ -312,6 +407,7 @@ def _child_main(scratch: str, cell_timeout: float) -> int:
         "-q", str(work / NOTEBOOK_NAME),
     ], plugins=[nbval.plugin, CellReporter(private / "results.jsonl")])
     log.flush()
+    _reap_children()
     (private / "exit_code").write_text(str(int(code)), encoding="utf-8")
     try:
         import resource
@@ -369,17 +465,15 @@ def _read_number(path: Path, kind):
 class NotebookRun:
     """One notebook run in a child process; ``start()``, then ``wait()``; ``kill()`` from any thread."""
 
-    def __init__(self, notebook, *, mode, cell_timeout, memory_mb, values_json=None, scratch_root=None,
-                 keep_scratch=False):
-        if mode not in ("record", "grade"):
-            raise ValueError(f"mode={mode!r}: expected 'record' or 'grade'")
+    def __init__(self, notebook, *, cell_timeout, memory_mb, sandbox=None, scratch_root=None,
+                 keep_scratch=False, output_limit=DEFAULT_OUTPUT_LIMIT):
         self.notebook = notebook
-        self.mode = mode
         self.cell_timeout = float(cell_timeout)
         self.memory_mb = int(memory_mb)
-        self.values_json = values_json
+        self.sandbox = sandbox if sandbox is not None else Sandbox()
         self.scratch_root = scratch_root
         self.keep_scratch = keep_scratch
+        self.output_limit = int(output_limit)
         self.scratch = None
         self.pid = None
         self._process = None
@@ -388,22 +482,31 @@ class NotebookRun:
     def start(self):
         self.scratch = Path(tempfile.mkdtemp(prefix="ntkcourse-grade-", dir=self.scratch_root))
         private, work = self.scratch / "private", self.scratch / "work"
-        private.mkdir()
+        private.mkdir(mode=0o700)
         work.mkdir()
+        if self.sandbox.uid is not None:
+            # The slot's user may enter work/ (its kernel's folder), nothing else here.
+            os.chmod(self.scratch, 0o711)
+            os.chown(work, self.sandbox.uid, self.sandbox.gid)
+            os.chmod(work, 0o700)
         (private / "runtime").mkdir()
         (private / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
-        values = private / "values.json"
-        if self.values_json is not None:
-            values.write_text(self.values_json, encoding="utf-8")
-        write_kernelspec(private, self.mode, values, self.memory_mb)
+        if self.sandbox.namespaces:
+            # Short (a Unix socket path has at most 107 bytes), outside the scratch folder.
+            self.sandbox.ipc_dir = tempfile.mkdtemp(prefix="ntk-ipc-", dir="/tmp")
+            if self.sandbox.uid is not None:
+                os.chown(self.sandbox.ipc_dir, self.sandbox.uid, self.sandbox.gid)
+            (private / IPC_FILE).write_text(self.sandbox.ipc_dir, encoding="utf-8")
+        write_kernelspec(private, work, self.memory_mb, self.sandbox)
         nbformat.write(self.notebook, str(work / NOTEBOOK_NAME))
         if self.keep_scratch:
             nbformat.write(self.notebook, str(private / NOTEBOOK_NAME))
+        self._oom_before = self.sandbox.oom_kills()
         self._started = time.monotonic()
         if hasattr(os, "fork"):
-            self.pid = _SERVER.fork(self.scratch, self.cell_timeout)
+            self.pid = _SERVER.fork(self.scratch, self.cell_timeout, self.output_limit)
         else:
-            self.pid = _spawn_direct(self.scratch, self.cell_timeout)
+            self.pid = _spawn_direct(self.scratch, self.cell_timeout, self.output_limit)
         try:
             self._process = psutil.Process(self.pid)
         except psutil.NoSuchProcess:
@@ -437,13 +540,18 @@ class NotebookRun:
             wall_timeout = self._running()
             if wall_timeout:
                 kill_tree(self.pid)
-            kill_leftovers(self.scratch)
+            kill_leftovers(self.scratch)  # the kernel's launcher, if nbval did not wait for it
+            leftovers = self.sandbox.cleanup(grace=2.0)
             result = RunResult(exit_code=_read_number(private / "exit_code", int), wall_timeout=wall_timeout,
                                wall_limit=self.wall_limit, seconds=time.monotonic() - self._started,
-                               cpu_seconds=_read_number(private / "cpu_seconds", float))
+                               cpu_seconds=_read_number(private / "cpu_seconds", float),
+                               leftover_processes=leftovers,
+                               oom_kills=self.sandbox.oom_kills() - self._oom_before)
             self._read_results(private, result)
             return result
         finally:
+            if self.sandbox.ipc_dir:
+                shutil.rmtree(self.sandbox.ipc_dir, ignore_errors=True)
             if not self.keep_scratch:
                 shutil.rmtree(self.scratch, ignore_errors=True)
 
@@ -461,15 +569,11 @@ class NotebookRun:
                 result.collect_error = record.get("error")
             elif record.get("cell") is not None:
                 result.cells[int(record["cell"])] = record
+                result.output_exceeded = result.output_exceeded or bool(record.get("output_exceeded"))
         try:
             result.log_tail = (private / "pytest.log").read_text(encoding="utf-8", errors="replace")[-3000:]
         except OSError:
             pass
-        if self.mode == "record":
-            try:
-                result.values = json.loads((private / "values.json").read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                result.values = {}
 
 
 def run_notebook(notebook, **options) -> RunResult:
@@ -485,6 +589,6 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["--serve"]:
         _serve()
     elif sys.argv[1:2] == ["--run"]:
-        sys.exit(_child_main(sys.argv[2], float(sys.argv[3])))
+        sys.exit(_child_main(sys.argv[2], float(sys.argv[3]), int(sys.argv[4])))
     else:
-        sys.exit("usage: runner.py --serve | --run SCRATCH CELL_TIMEOUT")
+        sys.exit("usage: runner.py --serve | --run SCRATCH CELL_TIMEOUT OUTPUT_LIMIT")
