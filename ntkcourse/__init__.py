@@ -18,17 +18,21 @@ __version__ = "0.1.0"
 _SUBMODULES = (
     "approximations",
     "batching",
+    "data",
     "dual",
     "dynamics",
     "empirical",
+    "engine",
     "finite_width",
     "grading",
     "inference",
+    "kernel",
     "linearize",
     "plotting",
     "spectral",
     "stax",
     "training",
+    "validation",
 )
 __all__ = list(_SUBMODULES) + ["__version__"]
 

@@ -32,7 +32,8 @@ def _blocks(n: int, size: int):
 
 def _transpose_pairs(block: np.ndarray) -> np.ndarray:
     """Kernel of (x2, x1) from the kernel of (x1, x2): swap the batch axes and
-    the two members of every spatial pair."""
+    the two members of every spatial pair.
+    """
     axes = list(range(block.ndim))
     for i in range(0, block.ndim, 2):
         axes[i], axes[i + 1] = axes[i + 1], axes[i]

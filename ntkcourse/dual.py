@@ -164,7 +164,7 @@ def _inv_sqrt(v):
 
 
 def _safe_correlation(a, b, c):
-    """rho = c / sqrt(a b), clipped to [-1, 1]; 0 where a b = 0 (a zero input)."""
+    """Rho = c / sqrt(a b), clipped to [-1, 1]; 0 where a b = 0 (a zero input)."""
     rho = c * _inv_sqrt(a) * _inv_sqrt(b)
     sqrt_ab = jnp.sqrt(jnp.maximum(a, 0.0)) * jnp.sqrt(jnp.maximum(b, 0.0))
     return jnp.clip(rho, -1.0, 1.0), sqrt_ab

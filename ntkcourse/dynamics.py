@@ -310,25 +310,21 @@ def gradient_flow_predictor(k_train_train, y_train, *, learning_rate: float = 1.
 
     for the loss ``½Σᵢ‖f(xᵢ) − yᵢ‖² + ½ρ‖θ − θ₀‖²`` (a sum over points).
 
-    Parameters
-    ----------
-    k_train_train : array (n, n)
-        NTK on the training inputs (float64 recommended). With the NNGP in its
-        place the same formula describes training only the last layer.
-    y_train : array (n,) or (n, k)
-        Targets; the same kernel is used for every output dimension.
-    learning_rate : float
-        ``η > 0``; only the product ``ηt`` matters.
-    ridge : float
-        ``ρ ≥ 0``, weight decay towards the initialisation.
+    Args:
+      k_train_train: NTK on the training inputs ``(n, n)`` (float64 recommended).
+        With the NNGP in its place the same formula describes training only
+        the last layer.
+      y_train: targets ``(n,)`` or ``(n, k)``; the same kernel is used for
+        every output dimension.
+      learning_rate: ``η > 0``; only the product ``ηt`` matters.
+      ridge: ``ρ ≥ 0``, weight decay towards the initialisation.
 
-    Returns
-    -------
-    ``predict(t, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction``
-        ``t``: a time ``≥ 0`` or a 1-D array of them, ``numpy.inf`` for the
-        limit; ``k_test_train`` (m, n); ``f_train_0`` / ``f_test_0`` the
-        network's outputs at initialisation (zero by default — the mean over
-        initialisations).
+    Returns:
+      ``predict(t, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction``:
+      ``t`` a time ``≥ 0`` or a 1-D array of them, ``numpy.inf`` for the
+      limit; ``k_test_train`` ``(m, n)``; ``f_train_0`` / ``f_test_0`` the
+      network's outputs at initialisation (zero by default — the mean over
+      initialisations).
     """
     problem = _prepare(k_train_train, y_train, learning_rate, ridge)
 

@@ -211,7 +211,8 @@ def _contract_outputs(o1, o2, axes: _Axes, inner: int = 0):
 
 def _reduce_full(full, axes: _Axes, first_is_x2: bool = False):
     """Trace / take diagonals of a full kernel laid out as ``(n1, *o, n2, *o)``
-    (or ``(n2, *o, n1, *o)`` with ``first_is_x2``)."""
+    (or ``(n2, *o, n1, *o)`` with ``first_is_x2``).
+    """
     l1, l2, out, _ = axes.letters()
     spec = "".join(l2 + l1) if first_is_x2 else "".join(l1 + l2)
     return jnp.einsum(f"{spec}->{out}", full)
@@ -371,7 +372,8 @@ class _Unsupported(Exception):
 
 class _Site(NamedTuple):
     """One affine layer met in the forward pass: its declared rule, whether
-    it has a bias, and the number of channels of its input."""
+    it has a bias, and the number of channels of its input.
+    """
 
     rule: _stax.StructuredRule
     has_bias: bool
@@ -384,7 +386,8 @@ def _children(spec):
 
 def _walk(node, params, x, probes, record, kwargs):
     """Run the network layer by layer, adding ``probes[i]`` to the output of the
-    i-th affine layer and recording each affine layer's input in ``record``."""
+    i-th affine layer and recording each affine layer's input in ``record``.
+    """
     spec, apply_fn = node
     name = spec.name
     if name == "serial":
@@ -412,7 +415,8 @@ def _walk(node, params, x, probes, record, kwargs):
 
 def structured_support(network) -> Optional[str]:
     """``None`` when ``implementation='structured'`` supports ``network`` (a stax
-    triple), else the reason it does not."""
+    triple), else the reason it does not.
+    """
     _, node, init_fn = _network_of(network)
     if node is None:
         return (
@@ -804,10 +808,10 @@ def _named(names):
 
 
 class MonteCarloKernel(NamedTuple):
-    """The mean of the empirical kernels over ``n_samples`` initialisations, with standard errors.
+    r"""The mean of the empirical kernels over ``n_samples`` initialisations, with standard errors.
 
     ``*_stderr`` is the standard error of the mean, entry by entry:
-    the sample standard deviation (``ddof=1``) over :math:`\\sqrt{n}`. Fields
+    the sample standard deviation (``ddof=1``) over :math:`\sqrt{n}`. Fields
     that were not requested are ``None``. Arrays are float64 NumPy arrays.
     """
 
@@ -1033,7 +1037,8 @@ def _naive_functions(apply_fn):
     """The jitted forward pass and gradient of :func:`naive_pairwise_ntk`, compiled once per ``apply_fn`` and
     shapes (``apply_fn`` is a static argument, the parameters a traced one): calling it again, e.g. in a
     loop over training steps, compiles nothing new. An unhashable ``apply_fn`` cannot be a static argument:
-    then the functions are compiled for this call only."""
+    then the functions are compiled for this call only.
+    """
     try:
         hash(apply_fn)
     except TypeError:

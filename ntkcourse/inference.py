@@ -119,16 +119,19 @@ def gp_posterior(
     Use the NNGP for exact Bayesian inference in an infinitely wide network;
     with the NTK this is the "NTK-GP" (see the module docstring).
 
-    Parameters
-    ----------
-    k_train_train : (n, n); y_train : (n,) or (n, k); k_test_train : (m, n)
-    k_test_test : (m, m), its diagonal (m,), or None (mean only)
-    noise : float ≥ 0
-    get : None, or 'nngp' / 'ntk' to take that attribute of kernel objects
-        returned by a ``kernel_fn`` (``kernel_fn(x_train)``, ``kernel_fn(x_test, x_train)``, ``kernel_fn(x_test)``).
+    Args:
+      k_train_train: ``(n, n)``.
+      y_train: ``(n,)`` or ``(n, k)``.
+      k_test_train: ``(m, n)``.
+      k_test_test: ``(m, m)``, its diagonal ``(m,)``, or None (mean only).
+      noise: float ``≥ 0``.
+      get: None, or 'nngp' / 'ntk' to take that attribute of kernel objects
+        returned by a ``kernel_fn`` (``kernel_fn(x_train)``,
+        ``kernel_fn(x_test, x_train)``, ``kernel_fn(x_test)``).
 
-    Raises ``ValueError`` when ``K + σ²I`` is not positive definite (suggests
-    ``noise``); warns with ``IllConditionedKernelWarning`` when it is nearly so.
+    Raises:
+      ValueError: when ``K + σ²I`` is not positive definite (suggests
+        ``noise``); warns with ``IllConditionedKernelWarning`` when it is nearly so.
     """
     k, eps = as_kernel_matrix(_pick(k_train_train, get, "k_train_train"), "k_train_train")
     n = k.shape[0]
@@ -216,9 +219,10 @@ def infinite_ensemble_predictor(
         times, scalar = _check_times(t, "t")
         given = [a is not None for a in (ntk_test_train, nngp_test_train, nngp_test_test)]
         if any(given) and not all(given):
+            names = ("ntk_test_train", "nngp_test_train", "nngp_test_test")
+            received = ", ".join(nm for nm, g in zip(names, given) if g)
             raise ValueError(
-                "ntk_test_train, nngp_test_train and nngp_test_test must be given together (received "
-                f"{', '.join(nm for nm, g in zip(('ntk_test_train', 'nngp_test_train', 'nngp_test_test'), given) if g)} only)."
+                f"ntk_test_train, nngp_test_train and nngp_test_test must be given together (received {received} only)."
             )
         _warn_conditioning(problem, problem.eta * float(times.max()),
                            "time" if math.isfinite(times.max()) else "t → ∞", all(given))

@@ -67,7 +67,8 @@ class Kernel:
 
 def spatial_diagonal(cov, batch_ndim: int, spatial_ndim: int):
     """``(b..., S1, S1', S2, S2', ...) -> (b..., S1, S2, ...)``: the covariance of
-    each position with itself, from a kernel holding every pair of positions."""
+    each position with itself, from a kernel holding every pair of positions.
+    """
     for _ in range(spatial_ndim):
         cov = jnp.diagonal(cov, axis1=batch_ndim, axis2=batch_ndim + 1)
     return cov

@@ -207,7 +207,8 @@ _PROGRAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 def _programs(apply_fn):
     """Compiled gradient-descent steps for ``apply_fn`` and its linearisation, shared by all calls
-    (the data, the start and the learning rate are arguments, so new seeds reuse the compilation)."""
+    (the data, the start and the learning rate are arguments, so new seeds reuse the compilation).
+    """
     if apply_fn in _PROGRAMS:
         return _PROGRAMS[apply_fn]
 

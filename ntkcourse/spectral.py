@@ -132,12 +132,9 @@ def kernel_eigendecomposition(kernel, *, name: str = "kernel") -> KernelEigen:
     ``−tol`` are set to 0 with a :class:`KernelNotPSDWarning`. Eigenvalues are
     returned in descending order.
 
-    Parameters
-    ----------
-    kernel : array (n, n)
-        Symmetric kernel matrix (NNGP or NTK on one set of inputs).
-    name : str
-        Name of the argument, used in error messages.
+    Args:
+      kernel: symmetric kernel matrix ``(n, n)`` (NNGP or NTK on one set of inputs).
+      name: name of the argument, used in error messages.
     """
     k, eps = as_kernel_matrix(kernel, name)
     return _eigendecomposition_of_valid(k, eps, name)
@@ -273,14 +270,12 @@ def mode_convergence(
     replaces ``e^{−η(λ+ρ)t}`` by ``(1 − η(λ+ρ))^t``. A mode with ``λ = ρ = 0``
     keeps its residual (fraction 1).
 
-    Parameters
-    ----------
-    eigenvalues : array (n,) or kernel matrix (n, n)
-    t : float or array (T,)
-        Times (or step counts if ``discrete``), ``≥ 0``.
-    Returns
-    -------
-    array (T, n) (or (n,) for scalar ``t``), modes in descending eigenvalue order.
+    Args:
+      eigenvalues: array ``(n,)``, or a kernel matrix ``(n, n)``.
+      t: a time or an array ``(T,)`` of times (or step counts if ``discrete``), ``≥ 0``.
+
+    Returns:
+      array ``(T, n)`` (or ``(n,)`` for scalar ``t``), modes in descending eigenvalue order.
     """
     lam = _eigenvalues_of(eigenvalues, "eigenvalues")
     eta = _check_positive(learning_rate, "learning_rate")

@@ -36,17 +36,17 @@ __all__ = ["TrainingResult", "train_network", "mse_loss"]
 class TrainingResult(NamedTuple):
     """Trajectory of a training run, recorded at ``steps`` (C checkpoints).
 
-    Attributes
-    ----------
-    steps : (C,) int — optimiser steps taken at each checkpoint (0 = initialisation).
-    times : (C,) float or None — ``learning_rate · steps`` when the learning rate is known
+    Attributes:
+      steps: ``(C,)`` int, optimiser steps taken at each checkpoint (0 = initialisation).
+      times: ``(C,)`` float or None, ``learning_rate · steps`` when the learning rate is known
         (the time of ``gradient_flow_predictor(..., learning_rate=1)``).
-    train_outputs : (C, n) or (C, n, k) — network outputs on ``x_train`` (shape of ``y_train`` per checkpoint).
-    test_outputs : (C, m) or (C, m, k), or None without ``x_test``.
-    loss : (C,) — full-batch ``½Σᵢ‖f(xᵢ) − yᵢ‖²`` on the training set (without the ridge term).
-    weight_change : (C,) — ``‖θ_s − θ₀‖ / ‖θ₀‖`` over all parameters.
-    kernels : (C, …) array or list, or None — ``ntk_fn(params, x_train)`` at each checkpoint.
-    params : the parameters after the last step.
+      train_outputs: ``(C, n)`` or ``(C, n, k)``, network outputs on ``x_train``
+        (shape of ``y_train`` per checkpoint).
+      test_outputs: ``(C, m)`` or ``(C, m, k)``, or None without ``x_test``.
+      loss: ``(C,)``, full-batch ``½Σᵢ‖f(xᵢ) − yᵢ‖²`` on the training set (without the ridge term).
+      weight_change: ``(C,)``, ``‖θ_s − θ₀‖ / ‖θ₀‖`` over all parameters.
+      kernels: ``(C, …)`` array or list, or None, ``ntk_fn(params, x_train)`` at each checkpoint.
+      params: the parameters after the last step.
     """
 
     steps: np.ndarray
@@ -111,7 +111,8 @@ def _checkpoints(checkpoints, steps):
         raise ValueError(f"checkpoints must be a non-empty 1-D sequence of step numbers; received shape {arr.shape}.")
     if not np.all(arr == np.round(arr)) or arr.min() < 0 or arr.max() > steps:
         raise ValueError(
-            f"checkpoints must be whole numbers in [0, steps = {steps}]; received values from {arr.min()} to {arr.max()}."
+            f"checkpoints must be whole numbers in [0, steps = {steps}]; "
+            f"received values from {arr.min()} to {arr.max()}."
         )
     return np.unique(arr.astype(int))
 
@@ -143,21 +144,22 @@ def train_network(
     docstring for the loss and mini-batch conventions (Lee et al. 2019 for the
     comparison with the kernel prediction).
 
-    Parameters
-    ----------
-    apply_fn, params : a finite network, e.g. from ``stax.serial(...)`` and its ``init_fn``.
-    x_train : (n, …); y_train : (n,) or (n, k) (a network output (n, 1) matches y (n,)).
-    steps : number of optimiser steps (≥ 0).
-    learning_rate : step size of the default ``optax.sgd``; with a custom ``optimizer`` it is
-        optional and only sets ``TrainingResult.times``.
-    x_test : optional test inputs, whose outputs are recorded too.
-    batch_size : None for full batch, else ``1 ≤ b ≤ n`` (needs ``key``).
-    key : ``jax.random`` key for the mini-batch order.
-    checkpoints : step numbers to record (default: 101 evenly spaced, or every step if fewer).
-    ntk_fn : optional ``ntk_fn(params, x_train)`` (e.g. an empirical NTK) evaluated at the checkpoints.
-    ridge : ``ρ ≥ 0``, weight decay towards the initial parameters.
-    float64 : run in double precision (inside ``jax.enable_x64``), casting params and data.
-    progress : a progress bar over the steps: ``None`` (default) shows it only on a terminal and
+    Args:
+      apply_fn: a finite network, e.g. from ``stax.serial(...)``.
+      params: its parameters (from its ``init_fn``).
+      x_train: ``(n, …)``.
+      y_train: ``(n,)`` or ``(n, k)`` (a network output ``(n, 1)`` matches y ``(n,)``).
+      steps: number of optimiser steps (``≥ 0``).
+      learning_rate: step size of the default ``optax.sgd``; with a custom
+        ``optimizer`` it is optional and only sets ``TrainingResult.times``.
+      x_test: optional test inputs, whose outputs are recorded too.
+      batch_size: None for full batch, else ``1 ≤ b ≤ n`` (needs ``key``).
+      key: ``jax.random`` key for the mini-batch order.
+      checkpoints: step numbers to record (default: 101 evenly spaced, or every step if fewer).
+      ntk_fn: optional ``ntk_fn(params, x_train)`` (e.g. an empirical NTK) evaluated at the checkpoints.
+      ridge: ``ρ ≥ 0``, weight decay towards the initial parameters.
+      float64: run in double precision (inside ``jax.enable_x64``), casting params and data.
+      progress: a progress bar over the steps: ``None`` (default) shows it only on a terminal and
         for runs longer than 2 s, ``True`` always, ``False`` never (see ``ntkcourse._progress``).
     """
     n_steps = int(steps)

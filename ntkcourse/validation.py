@@ -88,7 +88,8 @@ def callable_arg(where: str, name: str, value):
 
 def get_names(where: str, get, allowed: Iterable[str], allow_none: bool = True) -> Optional[Tuple[str, ...]]:
     """The names asked for by a ``get=`` argument, as a tuple (``None`` stays
-    ``None`` where allowed: the whole object)."""
+    ``None`` where allowed: the whole object).
+    """
     allowed = tuple(allowed)
     if get is None:
         if allow_none:
@@ -105,7 +106,8 @@ def get_names(where: str, get, allowed: Iterable[str], allow_none: bool = True) 
 
 def no_unknown_kwargs(where: str, kwargs: dict, hints: Optional[dict] = None) -> None:
     """Refuse keyword arguments a function does not implement (none is
-    silently ignored); ``hints`` maps a known-but-unsupported name to advice."""
+    silently ignored); ``hints`` maps a known-but-unsupported name to advice.
+    """
     if not kwargs:
         return
     name = sorted(kwargs)[0]

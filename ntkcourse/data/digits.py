@@ -60,7 +60,8 @@ def load_digits(flat: bool = False) -> Digits:
 def one_hot(labels, num_classes: int = 10, centred: bool = True) -> np.ndarray:
     """Regression targets from class labels: one-hot, minus ``1 / num_classes``
     when ``centred`` (zero mean over classes, as kernel regression with a
-    zero-mean prior expects)."""
+    zero-mean prior expects).
+    """
     labels = np.asarray(labels)
     num_classes = validation.positive_int("one_hot", "num_classes", num_classes)
     if labels.ndim != 1 or labels.size == 0 or not np.issubdtype(labels.dtype, np.integer):

@@ -65,7 +65,8 @@ def _advice(needed: float) -> str:
 
 def footprint(compiled) -> Optional[int]:
     """Bytes a compiled XLA program needs (arguments, outputs, temporaries), or
-    ``None`` where the backend does not report it."""
+    ``None`` where the backend does not report it.
+    """
     try:
         m = compiled.memory_analysis()
     except Exception:  # pragma: no cover - backends without the analysis

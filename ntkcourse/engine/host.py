@@ -53,7 +53,8 @@ def host_inputs(x1, x2, originals=(None, None)):
 def host_gram(a: np.ndarray, b: Optional[np.ndarray]):
     """``(nngp, cov1, cov2)`` of the input layer for host arrays (``b=None``:
     a against itself, with the diagonal set to ``cov1`` exactly as in
-    :func:`ntkcourse.engine.inputs.input_kernel`)."""
+    :func:`ntkcourse.engine.inputs.input_kernel`).
+    """
     other = a if b is None else b
     channels = a.shape[-1]
     cov1 = np.einsum("nc,nc->n", a, a) / channels
@@ -67,7 +68,8 @@ def host_gram(a: np.ndarray, b: Optional[np.ndarray]):
 
 def aligned_empty(shape, dtype, align: int = 64) -> np.ndarray:
     """An uninitialised C-contiguous array whose data is ``align``-byte aligned,
-    so that JAX can take it over without a copy (``jax.dlpack.from_dlpack``)."""
+    so that JAX can take it over without a copy (``jax.dlpack.from_dlpack``).
+    """
     dtype = np.dtype(dtype)
     size = int(np.prod(shape)) * dtype.itemsize
     raw = np.empty(size + align, np.uint8)

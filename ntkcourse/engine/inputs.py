@@ -12,7 +12,8 @@ __all__ = ["check_input", "input_kernel", "kernel_from_gram"]
 
 def check_input(x, name: str, where: str = "kernel_fn"):
     """Refuse what cannot be a batch of inputs (with a message naming ``name``);
-    return ``x`` unchanged."""
+    return ``x`` unchanged.
+    """
     if isinstance(x, Kernel):
         return x
     if isinstance(x, jax.Array):
@@ -53,7 +54,8 @@ def check_input(x, name: str, where: str = "kernel_fn"):
 def input_kernel(x1, x2, compute_ntk: bool, dtype, diagonal_spatial: bool = False) -> Kernel:
     r"""The kernel of the inputs themselves: :math:`\Sigma^{(0)} = x \cdot x' / C`
     (mean over the channel axis, ERRATA #5), with every pair of spatial
-    positions, or only equal positions when ``diagonal_spatial``."""
+    positions, or only equal positions when ``diagonal_spatial``.
+    """
     x1 = jnp.asarray(x1, dtype)
     x2_ = None if x2 is None else jnp.asarray(x2, dtype)
     other = x1 if x2_ is None else x2_

@@ -86,7 +86,8 @@ class _Programs:
         def from_gram_tile(gram, sq_norms, i0, j0, rows, cols, channels, compute_ntk):
             """The network's kernel on the tile ``[i0:i0+rows, j0:j0+cols]`` of the
             undivided input Gram ``x x^T`` (``sq_norms``: its diagonal, ``|x|^2``).
-            The division by the number of features is fused into the recursion."""
+            The division by the number of features is fused into the recursion.
+            """
             g = lax.dynamic_slice(gram, (i0, j0), (rows, cols)) / channels
             cov1 = lax.dynamic_slice_in_dim(sq_norms, i0, rows) / channels
             cov2 = lax.dynamic_slice_in_dim(sq_norms, j0, cols) / channels

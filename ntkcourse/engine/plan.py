@@ -46,7 +46,8 @@ def parse_bytes(value: Union[int, float, str], where: str = "ExecutionPlan", nam
 
 def available_memory() -> int:
     """Bytes of memory the operating system reports as available now
-    (``MemAvailable`` of ``/proc/meminfo`` on Linux, else free pages)."""
+    (``MemAvailable`` of ``/proc/meminfo`` on Linux, else free pages).
+    """
     try:
         with open("/proc/meminfo") as f:
             for line in f:

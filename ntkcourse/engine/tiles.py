@@ -31,7 +31,8 @@ def tile_bounds(n: int, tile: int):
 def transpose_pair_axes(a, diagonal_spatial: bool = False):
     """Kernel of (x2, x1) from that of (x1, x2): swap the batch axes and the
     members of every spatial pair (only the batch axes when the spatial axes
-    hold diagonals)."""
+    hold diagonals).
+    """
     axes = list(range(a.ndim))
     for i in [0] if diagonal_spatial else range(0, a.ndim - 1, 2):
         axes[i], axes[i + 1] = axes[i + 1], axes[i]
@@ -62,7 +63,8 @@ def _is_packed(k) -> bool:
 
 def symmetric_tiles(from_inputs, x1, tile: int, compute_ntk: bool, dtype) -> Kernel:
     """``K(x1, x1)`` from the upper tiles, each computed by ``from_inputs(a, b)``
-    (``b=None`` on the diagonal) and assembled by one jitted concatenation."""
+    (``b=None`` on the diagonal) and assembled by one jitted concatenation.
+    """
     n = np.shape(x1)[0]
     spans = tile_bounds(n, tile)
     tiles = [x1[s] for s in spans]
@@ -142,7 +144,7 @@ def symmetric_tiles_host(from_gram_tile, x1, a: np.ndarray, tile: int, compute_n
             # NumPy releases the GIL while copying: two threads, half a tile each.
             list(pool.map(lambda rows: scatter_tile(outs, parts, ri, rj, *rows),
                           [(0, half), (half, ri.stop - ri.start)]))
-        del gram, k, pending
+        gram = k = pending = None  # release the device buffers before the outputs are handed over
     nngp = to_device(outs[0], device)
     ntk = to_device(outs[1], device) if compute_ntk else None
     return Kernel(nngp, ntk, jnp.concatenate(covs), None, (n, channels), (n, channels), first.is_gaussian)

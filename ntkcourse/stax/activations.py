@@ -91,7 +91,8 @@ def Erf(a: float = 1.0, b: float = 1.0, c: float = 0.0):
 
 def Gelu(approximate: bool = False):
     """Exact GELU ``x Phi(x)``. The tanh approximation has no closed form here:
-    ``approximate=True`` raises (use ``ElementwiseNumerical`` with it)."""
+    ``approximate=True`` raises (use ``ElementwiseNumerical`` with it).
+    """
     if approximate:
         raise ValueError(
             "Gelu: `approximate=True` (the tanh approximation) has no closed-form kernel; use "
@@ -108,7 +109,8 @@ def Sin(a: float = 1.0, b: float = 1.0, c: float = 0.0):
 
 def ElementwiseNumerical(fn: Callable, deg: int, df: Optional[Callable] = None):
     """Any elementwise activation, its kernels by Gauss–Hermite quadrature with
-    ``deg`` nodes (see :func:`ntkcourse.dual.quadrature` for the accuracy)."""
+    ``deg`` nodes (see :func:`ntkcourse.dual.quadrature` for the accuracy).
+    """
     return activation_layer(dual.quadrature(fn, deg, df))
 
 

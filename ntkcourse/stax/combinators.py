@@ -110,7 +110,8 @@ def FanInSum():
     """Sum the branches. The kernel of the sum is the sum of the kernels: the
     branches are assumed uncorrelated, which holds when at most one branch is
     not preceded by an independent zero-mean affine layer (e.g. a residual
-    ``x + f(x)`` with ``f`` ending in ``Dense``)."""
+    ``x + f(x)`` with ``f`` ending in ``Dense``).
+    """
 
     def init_fn(key, input_shape):
         shapes = list(input_shape)

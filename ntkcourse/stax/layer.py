@@ -47,7 +47,8 @@ class StructuredRule(NamedTuple):
 
 def pass_requirement(output_diagonal):
     """The requirement of a layer that acts on each position (or pair of
-    positions) separately: whatever its output needs, its input needs."""
+    positions) separately: whatever its output needs, its input needs.
+    """
     return output_diagonal
 
 
@@ -90,7 +91,8 @@ def layer(
     ``apply_fn.spec``, so that tools given only ``(init_fn, apply_fn)`` find
     the structure). ``stages``: the kernel map as a sequence of maps whose
     composition it is (``serial`` passes its layers' stages); the engine may
-    run them one by one."""
+    run them one by one.
+    """
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec

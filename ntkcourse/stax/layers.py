@@ -45,7 +45,8 @@ def _affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_
     r"""The NTK after an affine layer. NTK parameterisation:
     :math:`\Theta' = \sigma_w^2 \Theta + \Sigma'`; standard parameterisation
     (the gradients with respect to W and b enter unscaled):
-    :math:`\Theta' = n_{in}\Sigma + \sigma_w^2 \Theta + 1` (the 1 only with a bias)."""
+    :math:`\Theta' = n_{in}\Sigma + \sigma_w^2 \Theta + 1` (the 1 only with a bias).
+    """
     if parameterization == "ntk":
         return w_var * ntk_unscaled + nngp
     return fan_in * nngp_unscaled + w_var * ntk_unscaled + (1.0 if has_bias else 0.0)

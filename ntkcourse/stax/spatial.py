@@ -34,7 +34,8 @@ def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int,
 def _window_span(size: int, offset: int, stride: int, out: int, lo: int):
     """For one filter offset: the output positions ``first..last`` whose input
     position ``o * stride + offset - lo`` lies inside the input, and the
-    input position of ``first``; ``None`` when every one falls in the padding."""
+    input position of ``first``; ``None`` when every one falls in the padding.
+    """
     valid = [o for o in range(out) if 0 <= o * stride + offset - lo < size]
     if not valid:
         return None
