@@ -37,11 +37,13 @@ def add_rate_references(ax, x, y_anchor, variable="width", slopes=RATE_SLOPES):
     """Grey reference power laws ``∝ x^p`` for each ``p`` in ``slopes``, through ``(x[0], y_anchor)``.
 
     By default n^-1/2 (dashed) and n^-1 (dotted), so that a reader can tell the
-    two rates of the finite-width story apart on any log–log figure.
+    two rates of the finite-width story apart on any log–log figure. Returns
+    the figure of ``ax``.
     """
     styles = ["--", ":", "-."]
     for i, p in enumerate(slopes):
         _reference_line(ax, x, y_anchor, p, f"∝ {variable}^{p:g}", ls=styles[i % len(styles)])
+    return ax.figure
 
 
 def _slope_text(sw):
