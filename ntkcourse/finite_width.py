@@ -95,6 +95,23 @@ class WidthSweep(NamedTuple):
         """The fitted exponent of ``mean ∝ width^slope``."""
         return fit_loglog_slope(self.widths, self.mean)
 
+    @property
+    def slope_stderr(self) -> float:
+        r"""Standard error of :attr:`slope`, by the delete-one jackknife over seeds.
+
+        With :math:`S` seeds, :math:`p_{(j)}` is the slope fitted to the mean
+        over all seeds but seed :math:`j`, and the error is
+        :math:`\sqrt{\tfrac{S-1}{S}\sum_j (p_{(j)} - \bar p)^2}` (Efron & Stein
+        1981). It measures the seed-to-seed scatter only, not a bias of the
+        power law over the fitted range. NaN with one seed.
+        """
+        s = self.values.shape[1]
+        if s < 2:
+            return float("nan")
+        loo = np.array([fit_loglog_slope(self.widths, np.delete(self.values, j, axis=1).mean(axis=1))
+                        for j in range(s)])
+        return float(np.sqrt((s - 1) / s * np.sum((loo - loo.mean()) ** 2)))
+
 
 def _check_widths(widths, where):
     try:

@@ -48,6 +48,7 @@ CALLS = {
     "plot_approximation_error": lambda ax: dynamics.plot_approximation_error(
         np.array([10, 100, 1000]), {"rf": np.array([[0.3, 0.32], [0.1, 0.11], [0.03, 0.031]])}, ax=ax),
     "plot_width_scaling": lambda ax: dynamics.plot_width_scaling(W, W ** -0.5, ax=ax),
+    "add_rate_references": lambda ax: finite_width.add_rate_references(ax, W, 1.0),
     "plot_width_sweep": lambda ax: finite_width.plot_width_sweep(_sweep(), _sweep(None), ax=ax),
     "plot_ntk_change": lambda ax: finite_width.plot_ntk_change(
         TrainingChange(_sweep(), _sweep(None), {}, np.zeros((3, 2)), 0.1), ax=ax),

@@ -43,6 +43,15 @@ def test_width_sweep_plot_shows_fitted_and_expected_slopes():
     assert any("slope -0.5" in t for t in legend) and any("width^-0.5" in t for t in legend)
 
 
+def test_width_sweep_plot_draws_both_rates_and_the_slope_error():
+    # Every scaling figure shows n^-1/2 and n^-1 side by side, and the fitted slope with its
+    # jackknife error (the sweep has 4 seeds, so the error is finite).
+    fig = plot_width_sweep(_sweep(-1.0, "drift"))
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("width^-0.5" in t for t in legend) and any("width^-1" == t[-8:] for t in legend)
+    assert any("slope -1.0" in t and "±" in t for t in legend)
+
+
 def test_training_change_and_hessian_plots():
     change = TrainingChange(_sweep(-1.0, "kernel"), _sweep(-0.5, "weights", None), {}, np.zeros((3, 4)), 0.1)
     _labelled(plot_ntk_change(change))

@@ -11,6 +11,8 @@ from matplotlib.figure import Figure
 from ._common import new_axes as _axes
 
 __all__ = [
+    "RATE_SLOPES",
+    "add_rate_references",
     "plot_width_sweep",
     "plot_ntk_change",
     "plot_hessian_scaling",
@@ -20,18 +22,43 @@ __all__ = [
 ]
 
 
-def _reference_line(ax, x, y_anchor, slope, label):
-    """A dashed power law ``∝ x^slope`` through the first point of the data."""
+def _reference_line(ax, x, y_anchor, slope, label, ls="--"):
+    """A power law ``∝ x^slope`` through ``(x[0], y_anchor)``, grey."""
     x = np.asarray(x, dtype=np.float64)
-    ax.plot(x, y_anchor * (x / x[0]) ** slope, ls="--", color="0.5", lw=1, label=label)
+    ax.plot(x, y_anchor * (x / x[0]) ** slope, ls=ls, color="0.5", lw=1, label=label)
+
+
+RATE_SLOPES = (-0.5, -1.0)
+"""The two rates every width-scaling figure shows: n^-1/2 (central-limit fluctuations at
+initialisation; the upper bound of Lee et al. 2019) and n^-1 (the typical drift in training)."""
+
+
+def add_rate_references(ax, x, y_anchor, variable="width", slopes=RATE_SLOPES):
+    """Grey reference power laws ``∝ x^p`` for each ``p`` in ``slopes``, through ``(x[0], y_anchor)``.
+
+    By default n^-1/2 (dashed) and n^-1 (dotted), so that a reader can tell the
+    two rates of the finite-width story apart on any log–log figure. Returns
+    the figure of ``ax``.
+    """
+    styles = ["--", ":", "-."]
+    for i, p in enumerate(slopes):
+        _reference_line(ax, x, y_anchor, p, f"∝ {variable}^{p:g}", ls=styles[i % len(styles)])
+    return ax.figure
+
+
+def _slope_text(sw):
+    err = sw.slope_stderr
+    return f"slope {sw.slope:.2f} ± {err:.2f}" if np.isfinite(err) else f"slope {sw.slope:.2f}"
 
 
 def plot_width_sweep(*sweeps, ax=None, reference=True, ylabel=None):
     """One or more :class:`~ntkcourse.finite_width.WidthSweep` on log–log axes.
 
-    Each: the mean over seeds with its standard error, the fitted slope in the
-    legend, and (``reference=True``) a dashed line with the slope theory
-    expects, through the first point.
+    Each: the mean over seeds with its standard error, the fitted slope and
+    its jackknife standard error in the legend. With ``reference=True``, grey
+    power laws ∝ width^-1/2 (dashed) and ∝ width^-1 (dotted) through the first
+    point of the first sweep, and the slope a sweep's theory expects when it
+    is neither.
     """
     if not sweeps:
         raise ValueError("plot_width_sweep: give at least one WidthSweep.")
@@ -44,9 +71,11 @@ def _draw_width_sweeps(ax, sweeps, reference, ylabel):
     for i, sw in enumerate(sweeps):
         color = f"C{i}"
         ax.errorbar(sw.widths, sw.mean, yerr=sw.stderr, marker="o", color=color, capsize=3,
-                    label=f"{sw.quantity} (slope {sw.slope:.2f})")
-        if reference and sw.expected_slope is not None:
+                    label=f"{sw.quantity} ({_slope_text(sw)})")
+        if reference and sw.expected_slope is not None and sw.expected_slope not in RATE_SLOPES:
             _reference_line(ax, sw.widths, sw.mean[0], sw.expected_slope, f"∝ width^{sw.expected_slope:g}")
+    if reference:
+        add_rate_references(ax, sweeps[0].widths, sweeps[0].mean[0])
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("width")
