@@ -7,9 +7,11 @@ whole computation does not fit in memory at once, so the inputs are cut into
 blocks of ``b`` images and the network's kernel is computed for one pair of
 blocks at a time, into output arrays held in host memory:
 
-* the block size is the largest that fits the plan's memory budget, from the
-  memory XLA reports for the compiled block (``memory_analysis``), so the
-  limit holds whatever the network;
+* the block size keeps the largest kernel array of a block near the plan's
+  ``cache_bytes`` (blocks that stay in cache are several times faster), and
+  is reduced until the memory XLA reports for the compiled block
+  (``memory_analysis``) fits the plan's memory budget, so the limit holds
+  whatever the network;
 * for ``K(x, x)`` only the blocks on and above the diagonal are computed;
   the others are their transposes (with the members of each spatial pair
   swapped);
@@ -44,7 +46,7 @@ _log = logging.getLogger(__name__)
 
 # Blocks larger than this gain nothing in speed (the work per entry is the
 # same), and smaller blocks keep the first touch of fresh memory cheap.
-_MAX_BLOCK_BYTES = 2 * 10**9
+_MAX_BLOCK_BYTES = 2 * 10**9  # a ceiling on one block, whatever the budget
 
 
 class KernelMemoryError(MemoryError):
@@ -116,6 +118,18 @@ class _Chain:
         return k
 
 
+def _widest_per_pair(input_stage, stages, a, b, statics) -> int:
+    k = input_stage.eval_shape(a, b, **statics)
+    sizes = []
+    for stage in [None, *stages]:
+        if stage is not None:
+            k = stage.eval_shape(k)
+        for leaf in jax.tree_util.tree_leaves(k):
+            if len(leaf.shape) >= 2:
+                sizes.append(math.prod(leaf.shape[2:]))
+    return max(sizes + [1])
+
+
 def blocked_kernel(
     input_stage: Callable,
     stages,
@@ -175,22 +189,19 @@ def blocked_kernel(
         )
     room = min(budget - out_bytes, _MAX_BLOCK_BYTES)
 
+    # The largest kernel array any stage holds per pair of inputs.
+    widest = _widest_per_pair(input_stage, stages, x1[:1], x2_[:1], statics)
     if plan.block_size is not None:
         b = min(plan.block_size, max(n1, n2))
-        cross = chain_for(b)
-        need = cross.footprint()
     else:
-        # Memory grows like b^2 (pairs) plus b (each input's own covariance):
-        # estimate it from a small block, then check the real one.
-        b0 = min(4, max(n1, n2))
-        need0 = chain_for(b0).footprint()
-        b = max(n1, n2) if need0 is None else min(max(1, int(b0 * math.sqrt(room / need0))), max(n1, n2))
+        b = max(1, math.isqrt(int(plan.cache_bytes // (widest * 2 * itemsize))))
+        b = min(b, max(n1, n2))
+    cross = chain_for(b)
+    need = cross.footprint()
+    while need is not None and need > room and b > 1:
+        b = max(1, int(b * 0.8 * math.sqrt(room / need)))
         cross = chain_for(b)
         need = cross.footprint()
-        while need is not None and need > room and b > 1:
-            b = max(1, int(b * 0.8 * math.sqrt(room / need)))
-            cross = chain_for(b)
-            need = cross.footprint()
     if need is not None and need > budget - out_bytes:
         raise KernelMemoryError(
             f"kernel_fn: one block of {b} x {b} inputs needs {_gb(need)} besides the outputs' {_gb(out_bytes)}, "

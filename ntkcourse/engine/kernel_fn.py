@@ -50,6 +50,29 @@ def _packed(k):
     return k
 
 
+def _stage_groups(stages):
+    """Consecutive maps grouped into programs: a new program starts at each map
+    that reads its input at several positions, so that its input is stored
+    once in memory (XLA would otherwise recompute the producer at every
+    position it is read, e.g. an activation at every filter offset)."""
+    groups = []
+    for m, reads_neighbours in stages:
+        if reads_neighbours or not groups:
+            groups.append([])
+        groups[-1].append(m)
+    return groups
+
+
+def _compose(maps):
+    def run(k):
+        k = _unpacked(k)
+        for m in maps:
+            k = m(k)
+        return _packed(k)
+
+    return run
+
+
 def _unpacked(k):
     if _is_packed(k):
         return k.replace(nngp=jnp.real(k.nngp), ntk=jnp.imag(k.nngp))
@@ -75,7 +98,7 @@ class _Programs:
             return input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)
 
         self.input_stage = jit(input_stage, "compute_ntk", "dtype", "diagonal_spatial")
-        self.stages = [jit(lambda k, m=m: _packed(m(_unpacked(k)))) for m in stages]
+        self.stages = [jit(_compose(group)) for group in _stage_groups(stages)]
 
         def from_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
             return _packed(kernel_map(input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)))
@@ -108,14 +131,14 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         network needs only the spatial diagonal of its input kernel when only
         the diagonal of its output is asked for (``True`` for a network read
         out by ``Flatten``, whatever is asked).
-      stages: ``kernel_map`` as a sequence of maps whose composition it is
-        (``None``: the map alone). Kernels over images are computed stage by
-        stage, each stage compiled on its own: XLA then stores each stage's
-        output once, instead of fusing an activation into the several reads
-        a convolution that follows makes of each entry (it would recompute
-        the activation at every filter offset).
+      stages: ``kernel_map`` as a sequence of ``(map, reads_neighbours)``
+        whose composition it is (``None``: the map alone). Kernels over
+        images are computed in programs that each start at a map reading its
+        input at several positions (a convolution): XLA then stores that
+        input once, instead of fusing the activation before it into every
+        read (it would recompute the activation at every filter offset).
     """
-    stages = (kernel_map,) if stages is None else tuple(stages)
+    stages = ((kernel_map, False),) if stages is None else tuple(stages)
     programs = {}
 
     def programs_for(plan: ExecutionPlan) -> _Programs:

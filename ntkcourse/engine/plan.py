@@ -77,8 +77,14 @@ class ExecutionPlan:
       wide_vectors: compile the kernel recursions for 512-bit vectors where
         the CPU has them (AVX-512), about twice as fast as XLA's default.
       block_size: for spatial (image) inputs, the number of inputs of x1 and
-        of x2 per block; ``None`` (default) chooses the largest block that
-        fits the budget.
+        of x2 per block; ``None`` (default) chooses it from ``cache_bytes``
+        and the budget.
+      cache_bytes: the size the largest kernel array of one block should
+        have (default 8 MB, about a core's share of a CPU's caches): each layer
+        streams through its input and output arrays, so blocks that stay in
+        cache run several times faster than large ones (on the 2-core
+        reference machine, 200 digits through three convolutions: 3.2 s in
+        blocks of 16 images, 9.8 s in one block of 200).
     """
 
     memory_budget: Optional[Union[int, float, str]] = None
@@ -86,8 +92,10 @@ class ExecutionPlan:
     host_gram: bool = True
     wide_vectors: bool = True
     block_size: Optional[int] = None
+    cache_bytes: Union[int, float, str] = 8 * 10**6
 
     def __post_init__(self):
+        object.__setattr__(self, "cache_bytes", parse_bytes(self.cache_bytes, name="cache_bytes"))
         if self.memory_budget is not None:
             object.__setattr__(self, "memory_budget", parse_bytes(self.memory_budget))
         object.__setattr__(

@@ -85,14 +85,21 @@ def layer(
     structured: Optional[StructuredRule] = None,
     input_diagonal: Callable = pass_requirement,
     stages=None,
+    reads_neighbours: bool = False,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
     ``apply_fn.spec``, so that tools given only ``(init_fn, apply_fn)`` find
-    the structure). ``stages``: the kernel map as a sequence of maps whose
-    composition it is (``serial`` passes its layers' stages); the engine may
-    run them one by one.
+    the structure).
+
+    ``stages``: the kernel map as a sequence of ``(map, reads_neighbours)``
+    whose composition it is (``serial`` passes its layers' stages).
+    ``reads_neighbours``: the layer reads each entry of its input kernel at
+    several positions (a convolution, a pooling), so the engine stores its
+    input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
     """
+    if stages is None:
+        stages = ((kernel_map, bool(reads_neighbours)),)
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec

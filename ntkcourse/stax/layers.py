@@ -246,6 +246,7 @@ def Conv(
         ),
         has_params=True,
         structured=_affine_rule(parameterization, W_std, b_std, filter_size, patches),
+        reads_neighbours=True,
     )
 
 
@@ -336,6 +337,7 @@ def AvgPool(
         "AvgPool",
         dict(window_shape=window_shape, strides=strides, padding=padding, normalize_edges=normalize_edges),
         input_diagonal=_every_pair,
+        reads_neighbours=True,
     )
 
 
@@ -368,7 +370,7 @@ def GlobalAvgPool():
         return k.replace(shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]),
                          diagonal_spatial=False)
 
-    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", input_diagonal=_every_pair)
+    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", input_diagonal=_every_pair, reads_neighbours=True)
 
 
 def _only_diagonal(output_diagonal):
@@ -409,4 +411,4 @@ def Flatten():
             diagonal_spatial=False,
         )
 
-    return layer(init_fn, apply_fn, kernel_map, "Flatten", input_diagonal=_only_diagonal)
+    return layer(init_fn, apply_fn, kernel_map, "Flatten", input_diagonal=_only_diagonal, reads_neighbours=True)
