@@ -23,6 +23,7 @@ _SUBMODULES = (
     "empirical",
     "finite_width",
     "grading",
+    "graph",
     "inference",
     "linearize",
     "plotting",

@@ -5,3 +5,7 @@ package (scikit-learn's bundled sets) or inside this package (small vendored
 files, with their licence next to them). Each loader documents its fixed
 preprocessing and splits by an explicit seed.
 """
+
+from .mutag import MutagData, load_mutag
+
+__all__ = ["MutagData", "load_mutag"]
