@@ -24,6 +24,7 @@ _SUBMODULES = (
     "finite_width",
     "grading",
     "graph",
+    "graph_network",
     "inference",
     "linearize",
     "plotting",

@@ -72,7 +72,7 @@ import numpy as np
 
 from . import dual
 
-__all__ = ["gntk", "check_graphs"]
+__all__ = ["gntk", "check_graphs", "check_settings", "aggregation_matrix", "relu_layer"]
 
 _SCALES = ("uniform", "degree")
 
@@ -81,25 +81,29 @@ def _error(message: str) -> ValueError:
     return ValueError(f"gntk: {message}")
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise _error(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
+def check_settings(num_layers, num_mlp_layers, jk, scale, size, *, function="gntk", size_name="block_nodes"):
+    """Validate the GNTK's settings; return them as ``(int, int, bool, str, int)``.
 
+    ``jk`` may be a bool or the authors' command-line 0/1; ``size`` is the
+    caller's positive size argument (``block_nodes`` of :func:`gntk`).
 
-def _check_settings(num_layers, num_mlp_layers, jk, scale, block_nodes):
-    num_layers = _check_int("num_layers", num_layers, 1)
-    num_mlp_layers = _check_int("num_mlp_layers", num_mlp_layers, 1)
-    if isinstance(jk, (bool, np.bool_)):
+    Raises:
+      ValueError: naming ``function``, the argument, the value and what was expected.
+    """
+    def positive_int(name, value):
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{function}: `{name}` must be an integer >= 1, got {value!r}.")
+        return int(value)
+
+    num_layers = positive_int("num_layers", num_layers)
+    num_mlp_layers = positive_int("num_mlp_layers", num_mlp_layers)
+    if isinstance(jk, (bool, np.bool_)) or (isinstance(jk, (int, np.integer)) and jk in (0, 1)):
         jk = bool(jk)
-    elif isinstance(jk, (int, np.integer)) and jk in (0, 1):
-        jk = bool(jk)  # the authors' command line passes jk as 0 or 1
     else:
-        raise _error(f"`jk` must be True or False (or 1 or 0), got {jk!r}.")
+        raise ValueError(f"{function}: `jk` must be True or False (or 1 or 0), got {jk!r}.")
     if not isinstance(scale, str) or scale not in _SCALES:
-        raise _error(f"`scale` must be 'uniform' or 'degree', got {scale!r}.")
-    block_nodes = _check_int("block_nodes", block_nodes, 1)
-    return num_layers, num_mlp_layers, jk, scale, block_nodes
+        raise ValueError(f"{function}: `scale` must be 'uniform' or 'degree', got {scale!r}.")
+    return num_layers, num_mlp_layers, jk, scale, positive_int(size_name, size)
 
 
 def check_graphs(graphs, name: str = "graphs", function: str = "gntk"):
@@ -363,7 +367,7 @@ def gntk(graphs, graphs2=None, *, num_layers, num_mlp_layers, jk, scale, block_n
       >>> float(gntk([triangle], num_layers=1, num_mlp_layers=1, jk=False, scale='uniform')[0, 0])
       162.0
     """
-    num_layers, num_mlp_layers, jk, scale, block_nodes = _check_settings(
+    num_layers, num_mlp_layers, jk, scale, block_nodes = check_settings(
         num_layers, num_mlp_layers, jk, scale, block_nodes)
     checked1 = check_graphs(graphs, "graphs")
     checked2 = None if graphs2 is None else check_graphs(graphs2, "graphs2")
