@@ -52,10 +52,12 @@ network whose NTK converges to exactly this kernel.
 contiguous groups of graphs with at most ``block_nodes`` nodes in all form
 tiles, and each pair of tiles is one compiled XLA computation on node-pair
 matrices (aggregation as a batched product with each graph's ``C Â`` block,
-read-out as a product with 0/1 membership matrices). Memory is bounded by the
-tile size, whatever the number of graphs: about ``12 · block_nodes²`` float64
-numbers at a time. ``gntk(graphs)`` computes only the tiles on and above the
-diagonal. Everything is float64.
+read-out as a product with 0/1 membership matrices). No node-pair matrix is
+larger than ``block_nodes²`` (the default 256 keeps a tile's few matrices in
+the processor's caches: on MUTAG 256 is 5x faster than 2048); besides them,
+memory holds the tiles' inputs, linear in the number of nodes, and the
+output. ``gntk(graphs)`` computes only the tiles on and above the diagonal.
+Everything is float64.
 
 References:
   Du, Hou, Póczos, Salakhutdinov, Wang, Xu. Graph Neural Tangent Kernel:
