@@ -48,6 +48,14 @@ The GNTK differs in three constants, all kept here to match the authors:
 No layer has a bias. :mod:`ntkcourse.graph_network` builds the finite graph
 network whose NTK converges to exactly this kernel.
 
+Two numerical differences from the reference code, both where it is
+ill-conditioned: correlations within 8 ulps of ±1 (a node paired with itself,
+or two nodes with identical neighbourhoods) are taken as exactly ±1, where the
+reference's ``arccos(1 - 1 ulp) ≈ 1.5e-8`` shifts each ReLU layer's Σ̇ by
+about 5e-9 (so diagonal entries differ by up to ~1e-8 relative, off-diagonal
+ones agree to ~1e-15); and a node whose variance is 0 (zero features and no
+neighbours) contributes 0, where the reference divides 0 by 0.
+
 **Computation.** All nodes of a collection are laid out one after another;
 contiguous groups of graphs with at most ``block_nodes`` nodes in all form
 tiles, and each pair of tiles is one compiled XLA computation on node-pair

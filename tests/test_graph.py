@@ -169,6 +169,15 @@ def test_relabelling_the_nodes_of_a_graph_leaves_its_row_unchanged():
     np.testing.assert_allclose(after, before, rtol=1e-12, atol=1e-12 * np.abs(before).max())
 
 
+def test_an_isolated_node_with_zero_features_adds_nothing():
+    # Its variance is 0 at every layer: relu of a zero-variance Gaussian is 0,
+    # so it contributes nothing (the authors' code divides 0 by 0 there).
+    with_zero = [(np.zeros((2, 2)), np.array([[0.0, 0.0], [1.0, 2.0]]))]
+    without = [(np.zeros((1, 1)), np.array([[1.0, 2.0]]))]
+    settings = dict(num_layers=3, num_mlp_layers=2, jk=False, scale="uniform")
+    assert gntk(with_zero, **settings)[0, 0] == pytest.approx(gntk(without, **settings)[0, 0], rel=1e-14)
+
+
 def test_accepts_scipy_sparse_adjacency():
     import scipy.sparse
     settings = dict(num_layers=2, num_mlp_layers=1, jk=False, scale="degree")
