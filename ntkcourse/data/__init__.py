@@ -6,7 +6,9 @@ files, with their licence next to them). Each loader documents its fixed
 preprocessing and splits by an explicit seed.
 """
 from .digits import Digits, load_digits, one_hot
+from .mutag import MutagData, load_mutag
 from .splits import Split, split_indices
 from .uci import UCI_SETS, TabularSplit, load_uci
 
-__all__ = ["Digits", "Split", "TabularSplit", "UCI_SETS", "load_digits", "load_uci", "one_hot", "split_indices"]
+__all__ = ["Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "load_digits", "load_mutag", "load_uci",
+           "one_hot", "split_indices"]
