@@ -41,6 +41,12 @@ def _answer_variant(value):
     if isinstance(value, (str, bool, int)) or callable(value):
         return value
     return {conversion}
+
+
+def _answer_wrap(function):
+    def wrapped(*args, **kwargs):
+        return _answer_variant(function(*args, **kwargs))
+    return wrapped
 '''
 
 
@@ -104,7 +110,7 @@ def with_outputs_as(source: str, kind: str, skip=()) -> str:
     if kind == "float32":
         source = source.replace("np.float64", "np.float32").replace("jnp.float64", "jnp.float32")
     lines = [source, _WRAPPER.format(conversion=CONVERSIONS[kind])]
-    lines += [f"{f} = _answer_variant({f})" for f in defined_functions(source) if f not in skip]
+    lines += [f"{f} = _answer_wrap({f})" for f in defined_functions(source) if f not in skip]
     return "\n".join(lines) + "\n"
 
 

@@ -22,7 +22,8 @@ from ntkcourse.grading.notebook_format import cell_info, load_assignment
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
-QUESTIONS = ("q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression")
+QUESTIONS = ("q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression",
+             "q5_predict_depth_correlation")
 CELL_TIMEOUT = 10.0
 GRADE_OPTIONS = dict(solutions_dir=ROOT / "solutions", jobs=2, cell_timeout=CELL_TIMEOUT, memory_mb=1024)
 

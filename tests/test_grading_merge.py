@@ -51,7 +51,7 @@ def test_graded_notebook_is_the_reference_with_the_students_answers(assignment, 
 def test_check_cells_carry_the_reference_verdict_for_nbval_to_compare(assignment, check_outputs, exercise):
     graded = merge_submission(assignment, exercise, check_outputs).notebook
     checks = [c for c in graded.cells if cell_info(c) and cell_info(c).role == "check"]
-    assert len(checks) == 8
+    assert len(checks) == 10
     assert all("nbval-check-output" in c.metadata["tags"] and c.outputs and c.execution_count for c in checks)
 
 
@@ -61,7 +61,7 @@ def test_edited_check_cell_has_no_effect_but_is_reported(assignment, check_outpu
             cell.source = 'print("PASS")'
     graded = merge_submission(assignment, exercise, check_outputs)
     assert 'print("PASS")' not in nbformat.writes(graded.notebook)
-    assert codes(graded) == ["check-edited"] * 4 + ["unanswered"] * 4
+    assert codes(graded) == ["check-edited"] * 5 + ["unanswered"] * 5
 
 
 def test_missing_answer_cell_is_graded_as_the_stub(assignment, check_outputs, exercise):
