@@ -7,7 +7,9 @@ instructor would, submissions built from the reference solution
 
 * three *correct* submissions whose answer functions return float32 arrays
   (computed in float32 where the reference casts to float64), lists, or JAX
-  arrays: each must score full marks with no problem reported;
+  arrays, and where ``REWRITTEN`` has one, a correct submission with answers
+  written another way in jax.numpy (float32 end to end): each must score full
+  marks with no problem reported;
 * two *mistake* submissions, each planting common mistakes in different
   questions: exactly the listed questions lose their points, every other
   question keeps them, and where a mistake is marked ``visible`` a check that
@@ -167,6 +169,31 @@ MISTAKES = {
     },
 }
 VARIANTS = ("float32", "list", "jax")
+
+# Answers written differently, computed end to end in jax.numpy (float32 by default), replacing the
+# reference's answer for that question in an otherwise correct submission.
+REWRITTEN = {
+    "ch04_training_dynamics": {
+        "q2_mode_residuals": '''
+def mode_residuals(ntk_train, y, f0_train, learning_rate, times):
+    lam, v = jnp.linalg.eigh(jnp.asarray(ntk_train, dtype=jnp.float32))
+    lam, v = lam[::-1], v[:, ::-1]
+    r0 = v.T @ (jnp.ravel(jnp.asarray(f0_train)) - jnp.ravel(jnp.asarray(y)))
+    return (jnp.exp(-learning_rate * jnp.outer(jnp.asarray(times), lam)) * r0) ** 2
+''',
+    },
+    "ch06_theory": {
+        "q1_relu_gram": '''
+import jax.numpy as jnp
+
+def relu_gram_any_norm(x):
+    x = jnp.asarray(x, dtype=jnp.float32)
+    g = x @ x.T
+    norms = jnp.linalg.norm(x, axis=1)
+    return g * (jnp.pi - jnp.arccos(jnp.clip(g / jnp.outer(norms, norms), -1, 1))) / (2 * jnp.pi)
+''',
+    },
+}
 ASSIGNMENTS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
@@ -181,6 +208,8 @@ def _submissions(name):
     for kind in VARIANTS:
         skip = lambda q: called_elsewhere(sources, q) if kind == "list" else ()  # noqa: E731
         out[f"correct_{kind}"] = submission(name, {q: with_outputs_as(s, kind, skip(q)) for q, s in sources.items()})
+    if name in REWRITTEN:
+        out["correct_rewritten"] = submission(name, {**sources, **REWRITTEN[name]})
     for student, (mistakes, _) in MISTAKES[name].items():
         answers = dict(sources)
         for m in mistakes:
@@ -207,12 +236,14 @@ def _failures(result):
             for q, v in result["questions"].items() if not v["passed"]}
 
 
-@pytest.mark.parametrize("kind", VARIANTS)
-def test_correct_answers_in_another_type_score_full_marks(graded, kind):
+def test_correct_answers_written_differently_score_full_marks(graded):
     name, results = graded
-    result = results[f"correct_{kind}"]
-    assert result["status"] == "ok" and not result["problems"], result["problems"]
-    assert result["total"] == result["max"], _failures(result)
+    correct = [s for s in results if s.startswith("correct_")]
+    assert len(correct) == len(VARIANTS) + (name in REWRITTEN)
+    for student in correct:
+        result = results[student]
+        assert result["status"] == "ok" and not result["problems"], (student, result["problems"])
+        assert result["total"] == result["max"], (student, _failures(result))
 
 
 def test_each_mistake_loses_exactly_its_questions_points(graded):
