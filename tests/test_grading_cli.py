@@ -33,9 +33,9 @@ def test_grade_command_writes_gradebook_feedback_and_results(tmp_path, capsys):
                  "-j", "2", "--timeout", "30", "--solutions", str(ROOT / "solutions")])
     assert code == 0, capsys.readouterr().err
     assert {s: (r["total"], r["status"]) for s, r in rows(tmp_path / "out").items()} == {
-        "alice": ("8", "ok"), "bob": ("0", "error")}
+        "alice": ("10", "ok"), "bob": ("0", "error")}
     assert sorted(p.name for p in (tmp_path / "out" / "feedback").iterdir()) == ["alice.md", "bob.md"]
-    assert json.loads((tmp_path / "out" / "results" / "alice.json").read_text())["total"] == 8
+    assert json.loads((tmp_path / "out" / "results" / "alice.json").read_text())["total"] == 10
 
 
 def test_unknown_assignment_is_an_error_that_names_the_available_ones(tmp_path, capsys):

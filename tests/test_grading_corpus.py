@@ -22,7 +22,8 @@ from ntkcourse.grading.notebook_format import cell_info, load_assignment
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
-QUESTIONS = ("q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression")
+QUESTIONS = ("q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression",
+             "q5_predict_depth_correlation")
 CELL_TIMEOUT = 10.0
 GRADE_OPTIONS = dict(solutions_dir=ROOT / "solutions", jobs=2, cell_timeout=CELL_TIMEOUT, memory_mb=1024)
 
@@ -82,18 +83,18 @@ def test_error_rows_give_their_reason_in_the_gradebook(graded):
 
 def test_reference_solution_gets_full_marks(graded):
     row = graded["rows"]["reference"]
-    assert (row["total"], row["max"], row["status"]) == ("8", "8", "ok")
+    assert (row["total"], row["max"], row["status"]) == ("10", "10", "ok")
 
 
 def test_untouched_released_exercise_gets_zero_for_every_answer(graded):
     row = graded["rows"]["untouched"]
-    assert [row[q] for q in QUESTIONS] == ["0"] * 4
+    assert [row[q] for q in QUESTIONS] == ["0"] * 5
 
 
-def test_swapped_ntk_recursion_loses_exactly_question_3(graded):
+def test_swapped_ntk_recursion_loses_question_3_and_the_measurement_made_with_it(graded):
     rows = graded["rows"]
-    assert float(rows["correct"]["total"]) - float(rows["swapped_recursion"]["total"]) == 3
-    assert [rows["swapped_recursion"][q] for q in QUESTIONS] == ["2", "1", "0", "2"]
+    assert float(rows["correct"]["total"]) - float(rows["swapped_recursion"]["total"]) == 5
+    assert [rows["swapped_recursion"][q] for q in QUESTIONS] == ["2", "1", "0", "2", "0"]
 
 
 def test_feedback_says_what_was_checked_and_what_went_wrong(graded):

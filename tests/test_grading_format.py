@@ -49,7 +49,7 @@ def problems(tmp_path, cells):
 
 def test_the_course_assignment_follows_the_format():
     assignment = load_assignment(ROOT / "solutions" / "ch00_warmup.ipynb")
-    assert (len(assignment.questions), assignment.max_points) == (4, 8.0)
+    assert (len(assignment.questions), assignment.max_points) == (5, 10.0)
 
 
 def test_every_question_of_the_course_assignment_has_a_hidden_check():

@@ -47,7 +47,7 @@ def test_check_cells_carry_no_expected_output_and_no_nbval_comparison(assignment
     # reference's run (values, verdicts) goes into the notebook the kernel runs.
     graded = merge_submission(assignment, exercise).notebook
     checks = [c for c in graded.cells if cell_info(c) and cell_info(c).role == "check"]
-    assert len(checks) == 8
+    assert len(checks) == 10
     assert not any(c.outputs or c.metadata.get("tags") for c in checks)
 
 
@@ -57,7 +57,7 @@ def test_edited_check_cell_has_no_effect_but_is_reported(assignment, exercise):
             cell.source = 'print("PASS")'
     graded = merge_submission(assignment, exercise)
     assert 'print("PASS")' not in nbformat.writes(graded.notebook)
-    assert codes(graded) == ["check-edited"] * 4 + ["unanswered"] * 4
+    assert codes(graded) == ["check-edited"] * 5 + ["unanswered"] * 5
 
 
 def test_missing_answer_cell_is_graded_as_the_stub(assignment, exercise):

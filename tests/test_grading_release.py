@@ -43,7 +43,7 @@ def test_stub_raises_not_implemented_with_the_hint_and_keeps_the_signature():
 def test_released_answers_contain_no_solution_code(released):
     solution = load_assignment(SOLUTIONS / "ch00_warmup.ipynb").notebook
     answers = [c for c in released.cells if cell_info(c) and cell_info(c).role == "answer"]
-    assert len(answers) == 4
+    assert len(answers) == 5
     for cell in answers:
         assert "raise NotImplementedError" in cell.source and "BEGIN SOLUTION" not in cell.source
     assert "np.clip" not in "".join(c.source for c in answers)
@@ -111,14 +111,14 @@ def _run_in_student_mode(path, tmp_path):
 @pytest.mark.notebook
 def test_released_exercise_runs_top_to_bottom_and_every_check_gives_a_hint(tmp_path):
     verdicts = _run_in_student_mode(EXERCISES / "ch00_warmup.ipynb", tmp_path)
-    assert len(verdicts) == 4
+    assert len(verdicts) == 5
     assert all(v.startswith(f"FAIL {q}: ") and "not answered yet. Hint: " in v for q, v in verdicts.items())
 
 
 @pytest.mark.notebook
 def test_reference_solution_passes_every_student_check(tmp_path):
     verdicts = _run_in_student_mode(SOLUTIONS / "ch00_warmup.ipynb", tmp_path)
-    assert len(verdicts) == 4 and all(v.startswith(f"PASS {q} (") for q, v in verdicts.items())
+    assert len(verdicts) == 5 and all(v.startswith(f"PASS {q} (") for q, v in verdicts.items())
 
 
 def test_release_removes_the_orphans_that_check_reports(tmp_path):

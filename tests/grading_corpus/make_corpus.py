@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "ch00_warmup"
 OUT = Path(__file__).resolve().parent / ASSIGNMENT
 Q1, Q2, Q3, Q4 = "q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression"
-POINTS = {Q1: 2, Q2: 1, Q3: 3, Q4: 2}
+Q5 = "q5_predict_depth_correlation"
+POINTS = {Q1: 2, Q2: 1, Q3: 3, Q4: 2, Q5: 2}
 FULL = dict(POINTS)
 
 
@@ -163,8 +164,9 @@ def cases():
     out["correct"] = (correct, expect("a typical complete, correct submission"))
     out["swapped_recursion"] = (
         _with_answers(exercise, answers, **{Q3: SWAPPED_Q3}),
-        expect("the lesson plan's swapped NTK recursion (ERRATA #1): loses exactly question 3",
-               points={**FULL, Q3: 0}))
+        expect("the lesson plan's swapped NTK recursion (ERRATA #1): loses question 3, and question 5, "
+               "which measures with it",
+               points={**FULL, Q3: 0, Q5: 0}))
     out["float32_lists_equivalent"] = (
         _with_answers(exercise, answers, **FLOAT32_ANSWERS),
         expect("correct answers in float32, returned as lists, by equivalent formulas: full marks"))
@@ -216,7 +218,7 @@ def cases():
                                    "error", ["timeout"], {**FULL, Q4: 0}))
     out["kernel_dies"] = (_with_answers(exercise, answers, **{Q3: answers[Q3] + "\n\nimport os\nos._exit(1)"}),
                           expect("the answer cell of question 3 kills the kernel (os._exit): questions 1-2 "
-                                 "keep their points", "error", ["kernel-died"], {**FULL, Q3: 0, Q4: 0}))
+                                 "keep their points", "error", ["kernel-died"], {**FULL, Q3: 0, Q4: 0, Q5: 0}))
     bomb = answers[Q1] + '''
 
 def fill_memory(limit_gb=6):

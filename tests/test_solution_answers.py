@@ -1,0 +1,374 @@
+"""The reference solutions' answer functions agree with the course's package.
+
+Grading compares students with the reference solution, so a wrong reference
+would mark every correct student wrong (a reference halved by mistake still
+"passes" against itself). Here each solution's answer functions are run
+directly (tests/notebook_answers.py runs the notebook's ordinary and answer
+cells, not its checks) and compared with something independent: a function of
+``ntkcourse`` (``stax`` kernels, ``dual``, ``empirical``, ``linearize``,
+``dynamics``, ``inference``, ``training``, ``spectral``, ``finite_width``),
+SciPy, or a closed form. Tolerances: 1e-10 relative where both sides are
+float64 formulas; 1e-5 where one side runs float32 JAX networks (float32
+rounding of a few hundred operations); Monte Carlo and quadrature as stated.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+from scipy import integrate, linalg
+
+from notebook_answers import solution_namespace
+from ntkcourse import dual, dynamics, empirical, finite_width, inference, linearize, spectral, stax, training
+
+F64 = dict(rtol=1e-10, atol=1e-12)
+F32 = dict(rtol=1e-5, atol=1e-6)
+
+
+@functools.lru_cache(maxsize=None)
+def solution(name):
+    return solution_namespace(name)
+
+
+def _inputs(seed, n, d):
+    return np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _covariances(seed, size=20):
+    """Variances a, b and covariances c with |c| < sqrt(ab), as arrays."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.uniform(0.2, 3.0, size), rng.uniform(0.2, 3.0, size)
+    return a, b, rng.uniform(-0.99, 0.99, size) * np.sqrt(a * b)
+
+
+def _relu_network(depth, W_std, b_std, first_W_std=None):
+    first = stax.Dense(1, W_std=W_std if first_W_std is None else first_W_std, b_std=b_std)
+    layers = [first, stax.Relu()] + [stax.Dense(1, W_std=W_std, b_std=b_std), stax.Relu()] * (depth - 1)
+    return stax.serial(*layers, stax.Dense(1, W_std=W_std, b_std=b_std))
+
+
+def _kernel(network, x1, x2, get):
+    with jax.enable_x64(True):
+        return np.asarray(network[2](x1, x2, get), dtype=np.float64)
+
+
+def _params(network, input_shape, seed):
+    return network[0](jax.random.PRNGKey(seed), input_shape)[1]
+
+
+# ---------------------------------------------------------------- ch00
+
+
+def test_ch00_relu_expectations_are_the_package_arc_cosine_duals():
+    ns, relu = solution("ch00_warmup"), dual.relu()
+    a, b, c = _covariances(0)
+    with jax.enable_x64(True):
+        np.testing.assert_allclose(ns["relu_expectation"](a, b, c), np.asarray(relu.nngp(a, b, c)), **F64)
+        np.testing.assert_allclose(ns["relu_prime_expectation"](a, b, c), np.asarray(relu.dnngp(a, b, c)), **F64)
+
+
+@pytest.mark.parametrize("depth", [1, 3])
+def test_ch00_relu_ntk_is_the_stax_ntk_with_a_unit_variance_first_layer(depth):
+    # The warm-up reads inputs as x/sqrt(d) (first-layer weight variance 1) and uses sigma_w^2 = 2 after.
+    x1, x2 = _inputs(1, 4, 3), _inputs(2, 3, 3)
+    network = _relu_network(depth, np.sqrt(2), None, first_W_std=1.0)
+    np.testing.assert_allclose(solution("ch00_warmup")["relu_ntk"](x1, x2, depth), _kernel(network, x1, x2, "ntk"),
+                               **F64)
+
+
+def test_ch00_kernel_regression_is_the_package_kernel_regression():
+    x_train, x_test = _inputs(3, 6, 2), _inputs(4, 3, 2)
+    k = np.exp(-0.5 * np.sum((x_train[:, None] - x_train[None]) ** 2, axis=-1))
+    k_star = np.exp(-0.5 * np.sum((x_test[:, None] - x_train[None]) ** 2, axis=-1))
+    y = np.sin(x_train[:, 0])
+    np.testing.assert_allclose(solution("ch00_warmup")["kernel_regression_predict"](k_star, k, y, ridge=0.1),
+                               dynamics.kernel_regression(k, y, k_star, ridge=0.1), **F64)
+
+
+def test_ch00_predicted_trend_is_what_the_package_measures():
+    ns = solution("ch00_warmup")
+    correlations = []
+    for depth in (1, 20):
+        ntk = _kernel(_relu_network(depth, np.sqrt(2), None), np.eye(2), None, "ntk")
+        correlations.append(ntk[0, 1] / np.sqrt(ntk[0, 0] * ntk[1, 1]))
+    assert ns["predicted_trend"]() == ("increases" if correlations[1] > correlations[0] else "decreases")
+    np.testing.assert_allclose(ns["measured_correlations"]([1, 20]), correlations, **F64)
+
+
+# ---------------------------------------------------------------- ch01
+
+
+def test_ch01_erf_expectation_is_the_package_dual_of_erf_z_over_sqrt2():
+    a, b, c = _covariances(5)
+    with jax.enable_x64(True):
+        expected = np.asarray(dual.erf(b=1 / np.sqrt(2)).nngp(a, b, c))
+    np.testing.assert_allclose(solution("ch01_gp_limit")["erf_sqrt2_expectation"](a, b, c), expected, **F64)
+
+
+@pytest.mark.parametrize("depth,W_std,b_std", [(0, 1.5, 0.2), (3, 1.5, 0.2), (5, 1.1, 0.0)])
+def test_ch01_relu_nngp_is_the_stax_nngp(depth, W_std, b_std):
+    x1, x2 = _inputs(6, 5, 4), _inputs(7, 3, 4)
+    network = stax.Dense(1, W_std=W_std, b_std=b_std) if depth == 0 else _relu_network(depth, W_std, b_std)
+    np.testing.assert_allclose(solution("ch01_gp_limit")["relu_nngp"](x1, x2, depth, W_std, b_std),
+                               _kernel(network, x1, x2, "nngp"), **F64)
+
+
+def test_ch01_monte_carlo_expectation_agrees_with_the_relu_dual_within_its_standard_error():
+    z = np.random.default_rng(8).standard_normal((200_000, 2))
+    a, b, c = 1.2, 0.9, -0.4
+    estimate = solution("ch01_gp_limit")["monte_carlo_expectation"](lambda s: np.maximum(s, 0), a, b, c, z)
+    u = np.sqrt(a) * z[:, 0]
+    v = c / np.sqrt(a) * z[:, 0] + np.sqrt(b - c**2 / a) * z[:, 1]
+    stderr = np.std(np.maximum(u, 0) * np.maximum(v, 0)) / np.sqrt(len(z))
+    with jax.enable_x64(True):
+        exact = float(dual.relu().nngp(a, b, c))
+    assert abs(estimate - exact) < 5 * stderr  # fixed samples: 5 standard errors never flakes
+
+
+def test_ch01_gp_posterior_is_the_package_gp_posterior():
+    x_train, x_test = np.sort(_inputs(9, 7, 1)[:, 0]), np.linspace(-3, 3, 5)
+    k = lambda p, q: np.exp(-0.5 * (p[:, None] - q[None, :]) ** 2)  # noqa: E731
+    y = np.sin(x_train)
+    mean, var = solution("ch01_gp_limit")["gp_posterior_mean_var"](k(x_train, x_train), k(x_test, x_train),
+                                                                   np.ones(5), y, 0.3)
+    post = inference.gp_posterior(k(x_train, x_train), y, k(x_test, x_train), np.ones(5), noise=0.3)
+    np.testing.assert_allclose(mean, post.mean, **F64)
+    np.testing.assert_allclose(var, post.covariance, **F64)
+
+
+def test_ch01_predicted_error_ratio_is_sqrt_16():
+    assert solution("ch01_gp_limit")["predicted_error_ratio"]() == pytest.approx(np.sqrt(16))
+
+
+# ---------------------------------------------------------------- ch02
+
+
+def _erf_network():
+    return stax.serial(stax.Dense(16, W_std=1.5, b_std=0.5), stax.Erf(), stax.Dense(1, W_std=1.5, b_std=0.5))
+
+
+def test_ch02_output_gradient_gives_the_package_linearisation_along_any_direction():
+    ns, network = solution("ch02_linearisation"), _erf_network()
+    params0 = _params(network, (1, 3), 0)
+    flat, unravel = jax.flatten_util.ravel_pytree(params0)
+    direction = np.random.default_rng(1).standard_normal(flat.shape).astype(np.float32)
+    x = np.array([0.3, -1.2, 0.8])
+    f_lin = linearize.linearize(network[1], params0)
+    moved = float(f_lin(unravel(flat + direction), x[None])[0, 0] - network[1](params0, x[None])[0, 0])
+    assert float(np.dot(ns["output_gradient"](network[1], params0, x), direction)) == pytest.approx(moved, rel=1e-4)
+
+
+@pytest.mark.parametrize("answer", ["pairwise_ntk", "jacobian_ntk"])
+def test_ch02_empirical_ntks_are_the_package_empirical_ntk(answer):
+    network = _erf_network()
+    params = _params(network, (1, 3), 2)
+    x1, x2 = _inputs(3, 3, 3), _inputs(4, 2, 3)
+    np.testing.assert_allclose(solution("ch02_linearisation")[answer](network[1], params, x1, x2),
+                               empirical.empirical_ntk_fn(network[1])(x1, x2, params), **F32)
+
+
+def test_ch02_linearised_outputs_are_the_package_linearisation():
+    network = _erf_network()
+    params0, params1 = _params(network, (1, 3), 5), _params(network, (1, 3), 6)
+    x = _inputs(7, 4, 3)
+    np.testing.assert_allclose(solution("ch02_linearisation")["linearised_outputs"](network[1], params0, params1, x),
+                               linearize.linearize(network[1], params0)(params1, x)[:, 0], **F32)
+
+
+def test_ch02_linear_gd_outputs_are_the_package_gradient_descent_prediction():
+    rng = np.random.default_rng(8)
+    phi, phi_star = rng.normal(size=(6, 15)), rng.normal(size=(3, 15))
+    k, k_star = phi @ phi.T, phi_star @ phi.T
+    f0, f0_star, y = rng.normal(size=6), rng.normal(size=3), rng.normal(size=6)
+    eta = 1.5 / np.linalg.eigvalsh(k).max()
+    train, test = solution("ch02_linearisation")["linear_gd_outputs"](k, k_star, f0, f0_star, y, eta, 37)
+    expected = dynamics.gradient_descent_prediction(k, y, 37, k_star, learning_rate=eta, f_train_0=f0, f_test_0=f0_star)
+    np.testing.assert_allclose(train, expected.train, **F64)
+    np.testing.assert_allclose(test, expected.test, **F64)
+
+
+# ---------------------------------------------------------------- ch03
+
+
+@pytest.mark.parametrize("depth,W_std,b_std", [(1, 1.3, 0.4), (4, np.sqrt(2), 0.1)])
+def test_ch03_relu_ntk_is_the_stax_ntk(depth, W_std, b_std):
+    x1, x2 = _inputs(10, 5, 4), _inputs(11, 3, 4)
+    np.testing.assert_allclose(solution("ch03_ntk_recursion")["relu_ntk"](x1, x2, depth, W_std, b_std),
+                               _kernel(_relu_network(depth, W_std, b_std), x1, x2, "ntk"), **F64)
+
+
+def test_ch03_one_layer_empirical_ntk_is_the_package_empirical_ntk():
+    from scipy import special
+
+    network = stax.serial(stax.Dense(64, W_std=1.4, b_std=0.3), stax.Erf(), stax.Dense(1, W_std=1.4, b_std=0.3))
+    x = _inputs(12, 5, 3)
+    params = _params(network, x.shape, 3)
+    d_erf = lambda s: 2 / np.sqrt(np.pi) * np.exp(-s**2)  # noqa: E731
+    mine = solution("ch03_ntk_recursion")["one_layer_empirical_ntk"](params, x, x, 1.4, 0.3, special.erf, d_erf)
+    np.testing.assert_allclose(mine, empirical.empirical_ntk_fn(network)(x, None, params), **F32)
+
+
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_ch03_ntk_recursion_with_package_duals_is_the_stax_ntk(activation):
+    layer, duals = {"relu": (stax.Relu, dual.relu), "gelu": (stax.Gelu, dual.gelu)}[activation]
+    network = stax.serial(stax.Dense(1, W_std=1.2, b_std=0.3), layer(), stax.Dense(1, W_std=1.2, b_std=0.3), layer(),
+                          stax.Dense(1, W_std=1.2, b_std=0.3))
+    x1, x2 = _inputs(13, 4, 2), _inputs(14, 3, 2)
+    with jax.enable_x64(True):
+        phi = duals()
+        mine = solution("ch03_ntk_recursion")["ntk_recursion"](x1, x2, 2, 1.2, 0.3, phi.nngp, phi.dnngp)
+    np.testing.assert_allclose(mine, _kernel(network, x1, x2, "ntk"), **F64)
+
+
+def test_ch03_standard_ntk_is_the_stax_standard_parameterisation():
+    network = stax.serial(stax.Dense(300, W_std=1.2, b_std=0.7, parameterization="standard"), stax.Relu(),
+                          stax.Dense(1, W_std=1.2, b_std=0.7, parameterization="standard"))
+    x1, x2 = _inputs(15, 3, 5), _inputs(16, 4, 5)
+    np.testing.assert_allclose(solution("ch03_ntk_recursion")["standard_ntk"](x1, x2, 300, 1.2, 0.7),
+                               _kernel(network, x1, x2, "ntk"), **F64)
+
+
+# ---------------------------------------------------------------- ch04
+
+
+def _random_kernels(seed, n_train, n_test):
+    rng = np.random.default_rng(seed)
+    phi, phi_star = rng.normal(size=(n_train, 30)), rng.normal(size=(n_test, 30))
+    return phi @ phi.T, phi_star @ phi.T, phi_star @ phi_star.T
+
+
+def test_ch04_flow_outputs_are_the_package_gradient_flow_prediction():
+    k, k_star, _ = _random_kernels(17, 6, 3)
+    rng = np.random.default_rng(18)
+    y, f0, f0_star = rng.normal(size=6), rng.normal(size=6), rng.normal(size=3)
+    train, test = solution("ch04_training_dynamics")["flow_outputs"](k, k_star, y, f0, f0_star, 0.05, 0.7)
+    expected = dynamics.gradient_flow_prediction(k, y, 0.7, k_star, learning_rate=0.05, f_train_0=f0, f_test_0=f0_star)
+    np.testing.assert_allclose(train, expected.train, **F64)
+    np.testing.assert_allclose(test, expected.test, **F64)
+
+
+def test_ch04_mode_residuals_are_projections_of_the_matrix_exponential_flow():
+    k, _, _ = _random_kernels(19, 5, 1)
+    rng = np.random.default_rng(20)
+    y, f0 = rng.normal(size=5), rng.normal(size=5)
+    lam, v = np.linalg.eigh(k)
+    v = v[:, np.argsort(lam)[::-1]]
+    expected = [(v.T @ linalg.expm(-0.03 * k * t) @ (f0 - y)) ** 2 for t in (0.0, 0.5, 2.0)]
+    np.testing.assert_allclose(solution("ch04_training_dynamics")["mode_residuals"](k, y, f0, 0.03, [0.0, 0.5, 2.0]),
+                               expected, rtol=1e-9, atol=1e-12)
+
+
+def test_ch04_max_stable_learning_rate_is_the_package_one():
+    k, _, _ = _random_kernels(21, 7, 1)
+    assert solution("ch04_training_dynamics")["max_stable_learning_rate"](k) == pytest.approx(
+        spectral.max_learning_rate(k), rel=1e-12)
+
+
+def test_ch04_gd_train_outputs_are_the_package_training_loop():
+    network = stax.serial(stax.Dense(64, W_std=1.5, b_std=0.5), stax.Relu(), stax.Dense(1, W_std=1.5, b_std=0.5))
+    angles = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    x, y = np.stack([np.cos(angles), np.sin(angles)], axis=1), np.sin(2 * angles)
+    params = _params(network, x.shape, 4)
+    mine = solution("ch04_training_dynamics")["gd_train_outputs"](network[1], params, x, y, 0.02, 50)
+    result = training.train_network(network[1], params, x, y[:, None], steps=50, learning_rate=0.02, progress=False)
+    np.testing.assert_allclose(mine, np.asarray(result.train_outputs)[-1].reshape(-1), rtol=1e-4, atol=1e-5)
+
+
+def test_ch04_ensemble_is_the_package_infinite_ensemble_at_convergence():
+    ntk, ntk_star, _ = _random_kernels(22, 6, 3)
+    nngp, nngp_star, nngp_ss = _random_kernels(23, 6, 3)
+    y = np.random.default_rng(24).normal(size=6)
+    mean, var = solution("ch04_training_dynamics")["ensemble_mean_and_variance"](
+        ntk, ntk_star, nngp, nngp_star, np.diag(nngp_ss), y)
+    expected = inference.infinite_ensemble_prediction(ntk, nngp, y, np.inf, ntk_star, nngp_star, nngp_ss)
+    np.testing.assert_allclose(mean, np.ravel(expected.test_mean), rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(var, np.diag(np.asarray(expected.test_covariance)), rtol=1e-8, atol=1e-8)
+
+
+# ---------------------------------------------------------------- ch05
+
+
+def test_ch05_mean_ntk_deviation_is_the_package_fluctuation_on_the_same_draws():
+    ns = solution("ch05_finite_width")
+    key = jax.random.PRNGKey(5)
+    # ntkcourse.finite_width draws seed s at width index i from fold_in(fold_in(key, i), s).
+    sweep = finite_width.ntk_fluctuation_vs_width(ns["one_hidden_layer"], [16, 64], ns["x_circle"], key, n_seeds=3)
+    for i, width in enumerate([16, 64]):
+        mine = ns["mean_ntk_deviation"](ns["one_hidden_layer"], width, ns["x_circle"], 3, jax.random.fold_in(key, i))
+        assert mine == pytest.approx(float(np.mean(sweep.values[i])), rel=1e-5)
+
+
+def test_ch05_loglog_slope_is_the_package_fit():
+    x, y = np.array([16.0, 64.0, 256.0, 1024.0]), np.array([0.31, 0.17, 0.07, 0.04])
+    assert solution("ch05_finite_width")["loglog_slope"](x, y) == pytest.approx(finite_width.fit_loglog_slope(x, y),
+                                                                                rel=1e-12)
+
+
+def test_ch05_lazy_weight_change_of_one_step_is_the_scaled_gradient_norm():
+    # One step of size eta on L_alpha = |g_alpha - y|^2 / (2 alpha^2) from theta0, where g_alpha = 0:
+    # theta1 - theta0 = eta J^T y / alpha, with J the Jacobian of f (ntkcourse.empirical's NTK is J J^T).
+    ns = solution("ch05_finite_width")
+    network = ns["one_hidden_layer"](32)
+    params0 = _params(network, ns["x_circle"].shape, 6)
+    y = ns["y_circle"]
+    ntk = np.asarray(empirical.empirical_ntk_fn(network)(ns["x_circle"], None, params0), dtype=np.float64)
+    flat0 = np.asarray(jax.flatten_util.ravel_pytree(params0)[0], dtype=np.float64)
+    expected = 0.02 / 5.0 * np.sqrt(y @ ntk @ y) / np.linalg.norm(flat0)
+    mine = ns["lazy_weight_change"](network[1], params0, ns["x_circle"], y, 5.0, 0.02, 1)
+    assert mine == pytest.approx(expected, rel=1e-4)
+
+
+# ---------------------------------------------------------------- ch06
+
+
+def test_ch06_relu_gram_is_inner_products_times_the_package_relu_derivative_dual():
+    x = _inputs(25, 7, 3) * np.random.default_rng(26).uniform(0.5, 2.0, (7, 1))
+    g = x @ x.T
+    norms = np.sqrt(np.diag(g))
+    variances1, variances2 = np.broadcast_arrays(norms[:, None] ** 2, norms[None, :] ** 2)
+    with jax.enable_x64(True):
+        expected = g * np.asarray(dual.relu().dnngp(variances1, variances2, g))
+    # rtol 1e-7: on the diagonal rounding leaves rho = 1 - 1e-16, where arccos moves by 1.5e-8.
+    np.testing.assert_allclose(solution("ch06_theory")["relu_gram_any_norm"](x), expected, rtol=1e-7, atol=1e-12)
+
+
+def test_ch06_gradient_flow_residual_is_the_package_gradient_flow():
+    rng = np.random.default_rng(27)
+    a = rng.normal(size=(6, 6))
+    k, r0, y = a @ a.T + 0.1 * np.eye(6), rng.normal(size=6), rng.normal(size=6)
+    mine = solution("ch06_theory")["gradient_flow_residual"](k, r0, 0.3, 1.7)
+    flow = dynamics.gradient_flow_prediction(k, y, 1.7, learning_rate=0.3, f_train_0=y + r0)
+    np.testing.assert_allclose(mine, flow.train - y, rtol=1e-8, atol=1e-10)
+
+
+def test_ch06_arora_bound_is_the_closed_form_with_an_explicit_inverse():
+    rng = np.random.default_rng(28)
+    a = rng.normal(size=(5, 5))
+    h, y = a @ a.T + np.eye(5), rng.choice([-1.0, 1.0], 5)
+    assert solution("ch06_theory")["arora_bound"](h, y) == pytest.approx(np.sqrt(2 * y @ np.linalg.inv(h) @ y / 5),
+                                                                          rel=1e-10)
+
+
+def test_ch06_correlation_map_is_the_correlation_of_the_stax_nngp():
+    rho0 = np.array([-0.9, 0.0, 0.5])
+    x = np.stack([np.ones(3), np.zeros(3)], axis=1)
+    x2 = np.stack([rho0, np.sqrt(1 - rho0**2)], axis=1)
+    depth = 6
+    nngp = np.array([_kernel(_relu_network(depth, np.sqrt(2), None), x[i:i + 1], x2[i:i + 1], "nngp")[0, 0]
+                     for i in range(3)])
+    # Unit inputs keep their variance 2 |x|^2 / d = 1 through every layer with W_std^2 = 2 and no bias.
+    np.testing.assert_allclose(solution("ch06_theory")["relu_correlation_after"](rho0, depth), nngp, rtol=1e-9)
+
+
+@pytest.mark.parametrize("sigma_w2,sigma_b2", [(3.0, 0.5), (1.5, 0.3)])
+def test_ch06_tanh_chi1_is_converged_adaptive_quadrature(sigma_w2, sigma_b2):
+    gauss = lambda f: integrate.quad(lambda z: f(z) * np.exp(-z * z / 2) / np.sqrt(2 * np.pi),  # noqa: E731
+                                     -np.inf, np.inf, epsabs=1e-14, epsrel=1e-13, limit=500)[0]
+    q = 1.0
+    for _ in range(200):
+        q = sigma_w2 * gauss(lambda z: np.tanh(np.sqrt(q) * z) ** 2) + sigma_b2
+    chi1 = sigma_w2 * gauss(lambda z: (1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2)
+    # 200 Gauss-Hermite nodes: converged to ~1e-9 (60 nodes were 1.4e-4 off at (3.0, 0.5)).
+    assert solution("ch06_theory")["tanh_chi1"](sigma_w2, sigma_b2) == pytest.approx(chi1, rel=1e-8)
