@@ -135,9 +135,18 @@ def _enter_namespaces(libc, options, kernel_argv):
     ipc = os.open(options["ipc_dir"], os.O_RDONLY | os.O_DIRECTORY) if options["ipc_dir"] else None
     _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     _expose(libc, options["expose"])
+    # What the kernel must read may itself lie in a place that gets a fresh
+    # tmpfs (a clone of the repository in /tmp, as on a CI machine): keep a
+    # handle on it now and bind it back into the fresh tmpfs, alone.
+    under_fresh = [(path, os.open(path, os.O_RDONLY | os.O_DIRECTORY)) for path in options["expose"]
+                   if os.path.isdir(path) and any(path == f or path.startswith(f + "/") for f in FRESH)]
     for place, size in zip(FRESH, (options["tmpfs_mb"], 16, 64)):
         if os.path.isdir(place):
             _mount(libc, "tmpfs", place, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
+    for path, descriptor in under_fresh:
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        _mount(libc, f"/proc/self/fd/{descriptor}", path, None, MS_BIND | MS_REC, None)
+        os.close(descriptor)
     for path in options["hide"]:
         if path in FRESH or any(path.startswith(f + "/") for f in FRESH):
             continue  # already a fresh, empty tmpfs
