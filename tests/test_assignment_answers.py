@@ -152,6 +152,23 @@ MISTAKES = {
         # kernel it would be divided by is the same at every width.
         ], {"q1_relative_deviation", "q2_mean_ntk_deviation"}),
     },
+    "ch09_graph": {
+        "no_self_loops_and_no_readout_factor": ([
+            Mistake("q1_aggregate", "the node itself left out of the aggregation (A instead of A + I)",
+                    "a_hat = np.asarray(a, dtype=float) + np.eye(len(a))", "a_hat = np.asarray(a, dtype=float)",
+                    visible=True),
+            Mistake("q3_gntk_pair", "the read-out's factor 2 forgotten",
+                    "return 2.0 * float(np.sum(jump if jk else ntk))", "return float(np.sum(jump if jk else ntk))",
+                    visible=True),
+        ], {"q1_aggregate", "q3_gntk_pair"}),
+        "no_c_sigma_and_wrong_prediction": ([
+            Mistake("q2_relu_layer", "c_sigma = 2 left out of Sigma-dot",
+                    "sigma_dot = (np.pi - theta) / np.pi", "sigma_dot = (np.pi - theta) / (2 * np.pi)",
+                    visible=True),
+            Mistake("q5_star_prediction", "the centre's degree forgotten (every node taken to have degree 1)",
+                    "return 4.0 * (3 * n + 1) ** 2", "return 4.0 * (2 * n + 2) ** 2", visible=True),
+        ], {"q2_relu_layer", "q3_gntk_pair", "q5_star_prediction"}),
+    },
     "ch06_theory": {
         "derivative_not_squared_and_no_factor_two": ([
             Mistake("q5_chi1", "tanh' not squared", "(1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2",
