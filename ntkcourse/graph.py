@@ -152,7 +152,9 @@ def check_graphs(graphs, name: str = "graphs", function: str = "gntk"):
             raise fail(f"{where} is empty (0 nodes); expected at least one node.")
         if not np.all((adjacency == 0) | (adjacency == 1)):
             bad = tuple(int(k) for k in np.argwhere((adjacency != 0) & (adjacency != 1))[0])
-            raise fail(f"{where}: the adjacency must hold only 0 and 1, got A[{bad[0]}, {bad[1]}] = {adjacency[bad]:g}.")
+            raise fail(
+                f"{where}: the adjacency must hold only 0 and 1, got A[{bad[0]}, {bad[1]}] = {adjacency[bad]:g}."
+            )
         if np.any(np.diag(adjacency) != 0):
             u = int(np.flatnonzero(np.diag(adjacency))[0])
             raise fail(f"{where}: the adjacency has a self-loop at node {u} (A[{u}, {u}] = 1); "

@@ -41,7 +41,7 @@ class _Side(NamedTuple):
 
 
 def _self_variances(blocks, aggregated, offsets, num_layers, num_mlp_layers):
-    """diag Σ of each graph with itself before each ReLU layer, by a padded batch over graphs."""
+    """The diagonal of Σ of each graph with itself before each ReLU layer, by a padded batch over graphs."""
     sizes = np.diff(offsets)
     g, n = len(blocks), int(sizes.max())
     a_pad = np.zeros((g, n, n))

@@ -54,7 +54,8 @@ def _stage_groups(stages):
     """Consecutive maps grouped into programs: a new program starts at each map
     that reads its input at several positions, so that its input is stored
     once in memory (XLA would otherwise recompute the producer at every
-    position it is read, e.g. an activation at every filter offset)."""
+    position it is read, e.g. an activation at every filter offset).
+    """
     groups = []
     for m, reads_neighbours in stages:
         if reads_neighbours or not groups:
