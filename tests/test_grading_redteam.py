@@ -15,6 +15,7 @@ module fails at once saying what is missing.
 """
 import csv
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -270,11 +271,16 @@ def _make_corpus(folder: Path, paths: dict) -> dict:
     shutil.copy(CORPUS / "correct.ipynb", folder / "honest_correct.ipynb")
     shutil.copy(CORPUS / "swapped_recursion.ipynb", folder / "honest_swapped.ipynb")
     shutil.copy(CORPUS / "float32_lists_equivalent.ipynb", folder / "honest_float32.ipynb")
-    expected.update(honest_correct=8.0, honest_swapped=5.0, honest_float32=8.0)
+    # The marks the corpus says these submissions earn (tests/grading_corpus/ch00_warmup/expected.json).
+    corpus_marks = json.loads((CORPUS / "expected.json").read_text())
+    marks = {name: float(sum(corpus_marks[name]["points"].values()))
+             for name in ("correct", "swapped_recursion", "float32_lists_equivalent")}
+    expected.update(honest_correct=marks["correct"], honest_swapped=marks["swapped_recursion"],
+                    honest_float32=marks["float32_lists_equivalent"])
     # A name that is not UTF-8 and one that a spreadsheet would run: escaped, graded as usual.
     shutil.copy(CORPUS / "correct.ipynb", os.path.join(os.fsencode(folder), b"caf\xe9.ipynb"))
     shutil.copy(CORPUS / "correct.ipynb", folder / "=cmd.ipynb")
-    expected.update({"caf%E9": 8.0, "%3Dcmd": 8.0})
+    expected.update({"caf%E9": marks["correct"], "%3Dcmd": marks["correct"]})
     # Files alone.
     (folder / "symlink_to_solution.ipynb").symlink_to(SOLUTIONS / "ch00_warmup.ipynb")
     (folder / "symlink_to_classmate.ipynb").symlink_to(folder / "honest_correct.ipynb")
