@@ -27,6 +27,16 @@ __all__ = ["Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten"]
 _PARAMETERIZATIONS = ("ntk", "standard")
 
 
+def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
+    """Inputs of a window layer: batch, one axis per window dimension, channels."""
+    nd = len(window_shape)
+    if len(shape) != nd + 2:
+        raise ValueError(
+            f"{where}: `{what}` must have {nd + 2} axes (batch, {nd} spatial, channels) for {window_kind} of "
+            f"shape {window_shape}; got shape {tuple(shape)}."
+        )
+
+
 def _affine(x, w_var: float, b_var: Optional[float]):
     out = w_var * x
     return out if b_var is None else out + b_var
@@ -170,11 +180,7 @@ def Conv(
     filter_size = math.prod(filter_shape)
 
     def _check_rank(shape, what):
-        if len(shape) != nd + 2:
-            raise ValueError(
-                f"Conv: `{what}` must have {nd + 2} axes (batch, {nd} spatial, channels) for a filter of shape "
-                f"{filter_shape}; got shape {tuple(shape)}."
-            )
+        _check_spatial_rank("Conv", what, shape, "a filter", filter_shape)
 
     def _out_spatial(shape):
         return tuple(pad_amounts(shape[1 + i], filter_shape[i], strides[i], padding)[0] for i in range(nd))
@@ -285,11 +291,7 @@ def AvgPool(
     normalize_edges = bool(normalize_edges)
 
     def _check_rank(shape, what):
-        if len(shape) != nd + 2:
-            raise ValueError(
-                f"AvgPool: `{what}` must have {nd + 2} axes (batch, {nd} spatial, channels) for a window of "
-                f"shape {window_shape}; got shape {tuple(shape)}."
-            )
+        _check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
 
     def _matrices(shape):
         return [pool_matrix(shape[1 + i], window_shape[i], strides[i], padding, normalize_edges) for i in range(nd)]
