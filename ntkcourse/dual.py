@@ -1,13 +1,14 @@
 r"""Dual activations: Gaussian expectations of an activation and of its derivative.
 
 For a centred Gaussian pair :math:`(u, v)` with covariance
-:math:`\begin{pmatrix} a & c \\ c & b \end{pmatrix}` and an elementwise
-activation :math:`\phi`, the infinite-width recursions need two numbers
+:math:`\begin{pmatrix} q_1 & q_{12} \\ q_{12} & q_2 \end{pmatrix}` and an
+elementwise activation :math:`\phi`, the infinite-width recursions need two
+numbers
 
 .. math::
 
-    \check\phi(a, b, c) = \mathbb{E}[\phi(u)\,\phi(v)], \qquad
-    \check{\phi'}(a, b, c) = \mathbb{E}[\phi'(u)\,\phi'(v)].
+    \check\phi(q_1, q_2, q_{12}) = \mathbb{E}[\phi(u)\,\phi(v)], \qquad
+    \check{\phi'}(q_1, q_2, q_{12}) = \mathbb{E}[\phi'(u)\,\phi'(v)].
 
 The first propagates the NNGP kernel through a nonlinearity
 (Neal 1996; Lee et al. 2018), the second multiplies the NTK
@@ -16,8 +17,14 @@ The first propagates the NNGP kernel through a nonlinearity
 is applied by the next ``Dense``/``Conv`` layer, as in neural-tangents).
 
 Each activation is a :class:`DualActivation` with the elementwise function
-``fn`` (for finite networks), ``nngp(a, b, c)``, ``dnngp(a, b, c)`` and the
-diagonal forms ``nngp_diag(a) = nngp(a, a, a)``, ``dnngp_diag(a)``.
+``fn`` (for finite networks), ``nngp(var1, var2, cov)``,
+``dnngp(var1, var2, cov)`` and the diagonal forms
+``nngp_diag(var) = nngp(var, var, var)``, ``dnngp_diag(var)``.
+
+Names: ``var1, var2, cov`` (:math:`q_1, q_2, q_{12}`) are always the
+variances and the covariance of the Gaussian pair; ``a, b, c`` are only ever
+an activation's own parameters, as in neural-tangents' ``stax.Erf(a, b, c)``,
+``stax.Sin(a, b, c)`` and ``stax.ABRelu(a, b)``.
 Closed forms are given for ReLU and its relatives (the arc-cosine kernels of
 Cho & Saul 2009), erf (Williams 1997), exact GELU, sine and the identity;
 :func:`quadrature` covers any other elementwise function by Gauss–Hermite
@@ -136,10 +143,11 @@ class DualActivation(NamedTuple):
     Attributes:
       name: a short label.
       fn: the elementwise activation, ``x -> phi(x)`` (jax.numpy).
-      nngp: ``(a, b, c) -> E[phi(u) phi(v)]`` for Var u = a, Var v = b, Cov = c.
-      dnngp: ``(a, b, c) -> E[phi'(u) phi'(v)]``.
-      nngp_diag: ``a -> E[phi(u)^2]``.
-      dnngp_diag: ``a -> E[phi'(u)^2]``.
+      nngp: ``(var1, var2, cov) -> E[phi(u) phi(v)]`` for Var u = var1,
+        Var v = var2, Cov(u, v) = cov.
+      dnngp: ``(var1, var2, cov) -> E[phi'(u) phi'(v)]``.
+      nngp_diag: ``var -> E[phi(u)^2]`` for Var u = var.
+      dnngp_diag: ``var -> E[phi'(u)^2]``.
     """
 
     name: str
@@ -155,7 +163,7 @@ def _inv_sqrt(v):
     return jnp.where(v > 0, lax.rsqrt(jnp.where(v > 0, v, 1.0)), 0.0)
 
 
-# Performance note for the closed forms below: the variances a and b arrive as
+# Performance note for the closed forms below: the variances var1 and var2 arrive as
 # arrays that broadcast against c (shapes (n1, 1) and (1, n2)). Every square
 # root or division of a or b alone is written on a or b *before* they meet c,
 # so XLA evaluates it once per input rather than once per kernel entry; the
@@ -163,22 +171,23 @@ def _inv_sqrt(v):
 # the arc-cosine polynomial.
 
 
-def _safe_correlation(a, b, c):
-    """Rho = c / sqrt(a b), clipped to [-1, 1]; 0 where a b = 0 (a zero input)."""
-    rho = c * _inv_sqrt(a) * _inv_sqrt(b)
-    sqrt_ab = jnp.sqrt(jnp.maximum(a, 0.0)) * jnp.sqrt(jnp.maximum(b, 0.0))
-    return jnp.clip(rho, -1.0, 1.0), sqrt_ab
+def _safe_correlation(var1, var2, cov):
+    """Rho = cov / sqrt(var1 var2), clipped to [-1, 1]; 0 where var1 var2 = 0 (a zero input)."""
+    rho = cov * _inv_sqrt(var1) * _inv_sqrt(var2)
+    sqrt_q1q2 = jnp.sqrt(jnp.maximum(var1, 0.0)) * jnp.sqrt(jnp.maximum(var2, 0.0))
+    return jnp.clip(rho, -1.0, 1.0), sqrt_q1q2
 
 
-def _relu_parts(a, b, c):
+def _relu_parts(var1, var2, cov):
     r"""Arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009).
 
-    :math:`\mathbb{E}[\mathrm{relu}(u)\mathrm{relu}(v)] = \frac{\sqrt{ab}\,\sin\theta + (\pi-\theta)\,c}{2\pi}`,
+    :math:`\mathbb{E}[\mathrm{relu}(u)\mathrm{relu}(v)]
+    = \frac{\sqrt{q_1 q_2}\,\sin\theta + (\pi-\theta)\,q_{12}}{2\pi}`,
     :math:`\mathbb{E}[1_{u>0}1_{v>0}] = \frac{\pi-\theta}{2\pi}`, with
-    :math:`\theta = \arccos(c/\sqrt{ab})`.
+    :math:`\theta = \arccos(q_{12}/\sqrt{q_1 q_2})`.
     """
-    rho = c * _inv_sqrt(a) * _inv_sqrt(b)
-    sqrt_ab = jnp.sqrt(jnp.maximum(a, 0.0)) * jnp.sqrt(jnp.maximum(b, 0.0))
+    rho = cov * _inv_sqrt(var1) * _inv_sqrt(var2)
+    sqrt_ab = jnp.sqrt(jnp.maximum(var1, 0.0)) * jnp.sqrt(jnp.maximum(var2, 0.0))
     # E[1{u>0} 1{v>0}] has a square-root singularity at rho = +-1: one ulp of
     # round-off in rho moves theta by 1e-8 (float64; 5e-4 in float32).
     # Correlations within 8 ulps (of rho's own type) of +-1 are taken as
@@ -186,7 +195,7 @@ def _relu_parts(a, b, c):
     # arithmetic gives for them; |rho| > 1 (round-off) is taken as 1.
     theta_abs, sin_theta = _arccos_of_abs(jnp.abs(rho), snap=True)
     pi_minus_theta = jnp.where(rho < 0, theta_abs, _PI - theta_abs)
-    e_relu = (sqrt_ab * sin_theta + pi_minus_theta * c) * _INV_2PI
+    e_relu = (sqrt_ab * sin_theta + pi_minus_theta * cov) * _INV_2PI
     e_step = pi_minus_theta * _INV_2PI
     return e_relu, e_step
 
@@ -195,10 +204,10 @@ def ab_relu(a: float = 0.0, b: float = 1.0) -> DualActivation:
     r"""``phi(x) = a min(x, 0) + b max(x, 0)``.
 
     Writing :math:`\phi(x) = a x + (b-a)\,\mathrm{relu}(x)` and using
-    :math:`\mathbb{E}[u\,\mathrm{relu}(v)] = c/2`:
+    :math:`\mathbb{E}[u\,\mathrm{relu}(v)] = q_{12}/2`:
 
     .. math::
-        \mathbb{E}[\phi(u)\phi(v)] = a b\, c + (b-a)^2\, \mathbb{E}[\mathrm{relu}(u)\mathrm{relu}(v)],
+        \mathbb{E}[\phi(u)\phi(v)] = a b\, q_{12} + (b-a)^2\, \mathbb{E}[\mathrm{relu}(u)\mathrm{relu}(v)],
         \qquad
         \mathbb{E}[\phi'(u)\phi'(v)] = a b + (b-a)^2\, \frac{\pi - \theta}{2\pi}.
     """
@@ -211,13 +220,13 @@ def ab_relu(a: float = 0.0, b: float = 1.0) -> DualActivation:
 
     # For ReLU (a, b) = (0, 1) the linear terms vanish: leave them out rather
     # than multiply by 0 and 1 for every kernel entry.
-    def nngp(va, vb, c):
-        e_relu, _ = _relu_parts(va, vb, c)
+    def nngp(va, vb, cov):
+        e_relu, _ = _relu_parts(va, vb, cov)
         out = e_relu if d2 == 1.0 else d2 * e_relu
-        return out if ab_ == 0.0 else ab_ * c + out
+        return out if ab_ == 0.0 else ab_ * cov + out
 
-    def dnngp(va, vb, c):
-        _, e_step = _relu_parts(va, vb, c)
+    def dnngp(va, vb, cov):
+        _, e_step = _relu_parts(va, vb, cov)
         out = e_step if d2 == 1.0 else d2 * e_step
         return out if ab_ == 0.0 else ab_ + out
 
@@ -250,14 +259,14 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
 
     .. math::
         \mathbb{E}[\phi(u)\phi(v)] = \frac{2a^2}{\pi}\arcsin
-            \frac{2b^2 c_{uv}}{\sqrt{(1+2b^2 a_u)(1+2b^2 b_v)}} + c^2,
+            \frac{2b^2 q_{12}}{\sqrt{(1+2b^2 q_1)(1+2b^2 q_2)}} + c^2,
         \qquad
         \mathbb{E}[\phi'(u)\phi'(v)] = \frac{4a^2b^2}{\pi}
-            \frac{1}{\sqrt{(1+2b^2a_u)(1+2b^2b_v) - 4b^4c_{uv}^2}}.
+            \frac{1}{\sqrt{(1+2b^2q_1)(1+2b^2q_2) - 4b^4q_{12}^2}}.
 
     Note (ERRATA #2): for ``phi(z) = erf(z / sqrt 2)``, i.e. ``b = 1/sqrt 2``,
-    the argument of arcsin is :math:`c_{uv}/\sqrt{(1+a_u)(1+b_v)}`; the form with
-    :math:`2c_{uv}/\sqrt{(1+2a_u)(1+2b_v)}` belongs to ``erf(z)``.
+    the argument of arcsin is :math:`q_{12}/\sqrt{(1+q_1)(1+q_2)}`; the form with
+    :math:`2q_{12}/\sqrt{(1+2q_1)(1+2q_2)}` belongs to ``erf(z)``.
     """
     amp, scale, shift = float(a), float(b), float(c)
     s2 = 2.0 * scale**2
@@ -266,7 +275,7 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
         return amp * _erf(scale * x) + shift
 
     def _ratio(va, vb, cov):
-        # r = 2 b^2 c / sqrt((1 + 2 b^2 a)(1 + 2 b^2 b)), the factors taken per input.
+        # r = 2 b^2 cov / sqrt((1 + 2 b^2 var1)(1 + 2 b^2 var2)), the factors taken per input.
         ia = lax.rsqrt(1 + s2 * va)
         ib = lax.rsqrt(1 + s2 * vb)
         return jnp.clip(s2 * cov * ia * ib, -1.0, 1.0), ia * ib
@@ -276,7 +285,7 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
         return 2 * amp**2 / _PI * (0.5 * _PI - arccos(r)) + shift**2
 
     def dnngp(va, vb, cov):
-        # det = (1 + s a)(1 + s b) - s^2 c^2 = 1 + s (a + b) + s^2 (a b - c^2) >= 1,
+        # det = (1 + s q1)(1 + s q2) - s^2 q12^2 = 1 + s (q1 + q2) + s^2 (q1 q2 - q12^2) >= 1,
         # written so that no cancellation can make it vanish (s = 2 b^2).
         det = 1 + s2 * (va + vb) + s2**2 * jnp.maximum(va * vb - cov * cov, 0.0)
         return 4 * amp**2 * scale**2 / _PI * lax.rsqrt(det)
@@ -295,38 +304,38 @@ def gelu() -> DualActivation:
 
     Derived here by Stein's lemma and Gaussian reweighting (checked against
     Monte Carlo and quadrature in the tests). With
-    :math:`P = (1+a)(1+b)` and :math:`D = \sqrt{P - c^2}`:
+    :math:`P = (1+q_1)(1+q_2)` and :math:`D = \sqrt{P - q_{12}^2}`:
 
     .. math::
-        \mathbb{E}[\phi(u)\phi(v)] = \frac{c}{4} + \frac{c}{2\pi}\arcsin\frac{c}{\sqrt P}
-            + \frac{ab\,D^2 + c^2}{2\pi P D},
+        \mathbb{E}[\phi(u)\phi(v)] = \frac{q_{12}}{4} + \frac{q_{12}}{2\pi}\arcsin\frac{q_{12}}{\sqrt P}
+            + \frac{q_1 q_2\,D^2 + q_{12}^2}{2\pi P D},
 
     .. math::
-        \mathbb{E}[\phi'(u)\phi'(v)] = \frac14 + \frac{1}{2\pi}\arcsin\frac{c}{\sqrt P}
-            + \frac{c}{2\pi D}\Big(\frac{1}{1+a} + \frac{1}{1+b}\Big) + \frac{c}{2\pi D^3}.
+        \mathbb{E}[\phi'(u)\phi'(v)] = \frac14 + \frac{1}{2\pi}\arcsin\frac{q_{12}}{\sqrt P}
+            + \frac{q_{12}}{2\pi D}\Big(\frac{1}{1+q_1} + \frac{1}{1+q_2}\Big) + \frac{q_{12}}{2\pi D^3}.
     """
 
     def fn(x):
         return x * 0.5 * (1 + _erf(x / math.sqrt(2)))
 
-    def _parts(va, vb, c):
-        # With P = (1+a)(1+b): r = c / sqrt(P) and
-        # D^2 = P - c^2 = 1 + a + b + (a b - c^2) >= 1, free of cancellation.
+    def _parts(va, vb, cov):
+        # With P = (1+q1)(1+q2): r = q12 / sqrt(P) and
+        # D^2 = P - q12^2 = 1 + q1 + q2 + (q1 q2 - q12^2) >= 1, free of cancellation.
         ia, ib = lax.rsqrt(1 + va), lax.rsqrt(1 + vb)
-        r = jnp.clip(c * ia * ib, -1.0, 1.0)
-        inv_d = lax.rsqrt(1 + va + vb + jnp.maximum(va * vb - c * c, 0.0))
+        r = jnp.clip(cov * ia * ib, -1.0, 1.0)
+        inv_d = lax.rsqrt(1 + va + vb + jnp.maximum(va * vb - cov * cov, 0.0))
         return r, inv_d, ia * ia, ib * ib
 
-    def nngp(va, vb, c):
-        r, inv_d, inv1a, inv1b = _parts(va, vb, c)
+    def nngp(va, vb, cov):
+        r, inv_d, inv1a, inv1b = _parts(va, vb, cov)
         asin = 0.5 * _PI - arccos(r)
-        # (ab D^2 + c^2) / (2 pi P D) = (ab D + c^2 / D) / (2 pi P)
-        return c * 0.25 + c * asin * _INV_2PI + (va * vb / inv_d + c * c * inv_d) * inv1a * inv1b * _INV_2PI
+        # (q1 q2 D^2 + q12^2) / (2 pi P D) = (q1 q2 D + q12^2 / D) / (2 pi P)
+        return cov * 0.25 + cov * asin * _INV_2PI + (va * vb / inv_d + cov * cov * inv_d) * inv1a * inv1b * _INV_2PI
 
-    def dnngp(va, vb, c):
-        r, inv_d, inv1a, inv1b = _parts(va, vb, c)
+    def dnngp(va, vb, cov):
+        r, inv_d, inv1a, inv1b = _parts(va, vb, cov)
         asin = 0.5 * _PI - arccos(r)
-        return 0.25 + asin * _INV_2PI + c * inv_d * _INV_2PI * (inv1a + inv1b) + c * inv_d**3 * _INV_2PI
+        return 0.25 + asin * _INV_2PI + cov * inv_d * _INV_2PI * (inv1a + inv1b) + cov * inv_d**3 * _INV_2PI
 
     def nngp_diag(va):
         return nngp(va, va, va)
@@ -344,8 +353,8 @@ def sin(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
     and :math:`\mathbb{E}\cos(w) = e^{-\mathrm{Var}\,w/2}` for a centred Gaussian w:
 
     .. math::
-        \mathbb{E}[\phi(u)\phi(v)] = \frac{a^2}{2}\Big[e^{-b^2(a_u+b_v-2c_{uv})/2}
-            - \cos(2c)\, e^{-b^2(a_u+b_v+2c_{uv})/2}\Big],
+        \mathbb{E}[\phi(u)\phi(v)] = \frac{a^2}{2}\Big[e^{-b^2(q_1+q_2-2q_{12})/2}
+            - \cos(2c)\, e^{-b^2(q_1+q_2+2q_{12})/2}\Big],
 
     and :math:`\mathbb{E}[\phi'\phi']` is the same with :math:`a^2b^2` and a plus sign.
     """
@@ -356,7 +365,7 @@ def sin(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
         return amp * jnp.sin(freq * x + phase)
 
     def _parts(va, vb, cov):
-        # exp(-b^2 (a_u + b_v -+ 2c) / 2); both exponents are <= 0 since |c| <= sqrt(a_u b_v).
+        # exp(-b^2 (q1 + q2 -+ 2 q12) / 2); both exponents are <= 0 since |q12| <= sqrt(q1 q2).
         half_sum = -(freq**2) * (va + vb) / 2
         return jnp.exp(half_sum + freq**2 * cov), jnp.exp(half_sum - freq**2 * cov)
 
@@ -378,12 +387,12 @@ def sin(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
 
 
 def identity() -> DualActivation:
-    """``phi(x) = x``: E[uv] = c and E[1 * 1] = 1."""
+    """``phi(x) = x``: E[uv] = cov and E[1 * 1] = 1."""
     return DualActivation(
         "Identity",
         lambda x: x,
-        lambda va, vb, c: c,
-        lambda va, vb, c: jnp.ones_like(c),
+        lambda va, vb, cov: cov,
+        lambda va, vb, cov: jnp.ones_like(cov),
         lambda va: va,
         lambda va: jnp.ones_like(va),
     )
@@ -421,13 +430,13 @@ def quadrature(fn: Callable, deg: int = 25, df: Optional[Callable] = None, name:
     if df is None:
         df = jnp.vectorize(jax.grad(fn))
 
-    def _expect_pair(f, g, va, vb, c):
-        z = jnp.asarray(nodes, dtype=jnp.result_type(c, float))
+    def _expect_pair(f, g, va, vb, cov):
+        z = jnp.asarray(nodes, dtype=jnp.result_type(cov, float))
         w = jnp.asarray(weights, dtype=z.dtype)
-        rho, _ = _safe_correlation(va, vb, c)
+        rho, _ = _safe_correlation(va, vb, cov)
         su, sv = jnp.sqrt(jnp.maximum(va, 0.0)), jnp.sqrt(jnp.maximum(vb, 0.0))
         orth = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
-        shape = jnp.broadcast_shapes(jnp.shape(va), jnp.shape(vb), jnp.shape(c))
+        shape = jnp.broadcast_shapes(jnp.shape(va), jnp.shape(vb), jnp.shape(cov))
         su, sv, rho, orth = (jnp.broadcast_to(q, shape) for q in (su, sv, rho, orth))
 
         def one_outer_node(carry, zw):
@@ -450,25 +459,35 @@ def quadrature(fn: Callable, deg: int = 25, df: Optional[Callable] = None, name:
     return DualActivation(
         f"Quadrature({label}, deg={deg})",
         fn,
-        lambda va, vb, c: _expect_pair(fn, fn, va, vb, c),
-        lambda va, vb, c: _expect_pair(df, df, va, vb, c),
+        lambda va, vb, cov: _expect_pair(fn, fn, va, vb, cov),
+        lambda va, vb, cov: _expect_pair(df, df, va, vb, cov),
         lambda va: _expect_diag(fn, va),
         lambda va: _expect_diag(df, va),
     )
 
 
-def expectations(activation: DualActivation, a, b, c):
-    """Return ``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for Var u = a, Var v = b, Cov = c.
+def expectations(activation: DualActivation, var1, var2, cov):
+    """Return ``(E[phi(u) phi(v)], E[phi'(u) phi'(v)])`` for Var u = var1,
+    Var v = var2, Cov(u, v) = cov.
 
-    Checks that the covariance is valid (a, b >= 0 and c^2 <= a b up to 1e-12
-    relative) and raises ``ValueError`` naming the argument otherwise.
+    Checks that the covariance is valid (var1, var2 >= 0 and
+    cov^2 <= var1 var2 up to 1e-12 relative) and raises ``ValueError`` naming
+    the argument otherwise.
+
+    Example:
+      >>> from ntkcourse import dual
+      >>> [float(v) for v in dual.expectations(dual.relu(), 1.0, 1.0, 0.0)]  # 1/(2 pi), 1/4
+      [0.15915494309189535, 0.25]
     """
-    a_, b_, c_ = (np.asarray(q, dtype=float) for q in (a, b, c))
-    if np.any(a_ < 0):
-        raise ValueError(f"expectations: variance `a` must be >= 0, got {a!r}.")
-    if np.any(b_ < 0):
-        raise ValueError(f"expectations: variance `b` must be >= 0, got {b!r}.")
-    if np.any(c_ * c_ > a_ * b_ * (1 + 1e-12) + 1e-300):
-        raise ValueError(f"expectations: covariance `c` must satisfy c^2 <= a b, got a={a!r}, b={b!r}, c={c!r}.")
+    q1, q2, q12 = (np.asarray(q, dtype=float) for q in (var1, var2, cov))
+    if np.any(q1 < 0):
+        raise ValueError(f"expectations: variance `var1` must be >= 0, got {var1!r}.")
+    if np.any(q2 < 0):
+        raise ValueError(f"expectations: variance `var2` must be >= 0, got {var2!r}.")
+    if np.any(q12 * q12 > q1 * q2 * (1 + 1e-12) + 1e-300):
+        raise ValueError(
+            f"expectations: covariance `cov` must satisfy cov^2 <= var1 var2, got var1={var1!r}, var2={var2!r}, "
+            f"cov={cov!r}."
+        )
     with jax.enable_x64(True):
-        return (np.asarray(activation.nngp(a_, b_, c_)), np.asarray(activation.dnngp(a_, b_, c_)))
+        return (np.asarray(activation.nngp(q1, q2, q12)), np.asarray(activation.dnngp(q1, q2, q12)))

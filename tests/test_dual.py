@@ -374,23 +374,23 @@ def test_arccos_of_abs_with_snap_takes_within_8_ulps_of_one_as_one_and_not_beyon
 # --------------------------------------------------------------------------- #
 
 
-def test_expectations_rejects_negative_variance_a_naming_it():
-    with pytest.raises(ValueError, match=r"`a`.*-0\.5"):
+def test_expectations_rejects_negative_var1_naming_it():
+    with pytest.raises(ValueError, match=r"`var1`.*-0\.5"):
         dual.expectations(dual.relu(), -0.5, 1.0, 0.0)
 
 
-def test_expectations_rejects_negative_variance_b_naming_it():
-    with pytest.raises(ValueError, match=r"`b`.*-2"):
+def test_expectations_rejects_negative_var2_naming_it():
+    with pytest.raises(ValueError, match=r"`var2`.*-2"):
         dual.expectations(dual.relu(), 1.0, -2.0, 0.0)
 
 
-def test_expectations_rejects_covariance_with_c_squared_above_ab_naming_c():
-    with pytest.raises(ValueError, match=r"`c`.*c=1\.5"):
+def test_expectations_rejects_covariance_with_cov_squared_above_var1_var2_naming_cov():
+    with pytest.raises(ValueError, match=r"`cov`.*cov=1\.5"):
         dual.expectations(dual.erf(), 1.0, 2.0, 1.5)
 
 
 def test_expectations_accepts_correlation_one_up_to_round_off():
-    """c = sqrt(ab) computed in floating point may exceed it by an ulp: allowed."""
+    """cov = sqrt(var1 var2) computed in floating point may exceed it by an ulp: allowed."""
     a, b = 1.3, 0.7
     nngp, dnngp = dual.expectations(dual.relu(), a, b, math.sqrt(a) * math.sqrt(b) * (1 + 4e-16))
     assert np.isfinite(nngp) and np.isfinite(dnngp)
