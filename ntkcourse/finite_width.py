@@ -48,7 +48,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from . import stax as _stax
-from ._fitting import fit_loglog_slope
+from .fitting import fit_loglog_slope, jackknife_loglog_slope
 from .empirical import _is_stax_layer, _pure_kernel
 
 __all__ = [
@@ -97,7 +97,8 @@ class WidthSweep(NamedTuple):
 
     @property
     def slope_stderr(self) -> float:
-        r"""Standard error of :attr:`slope`, by the delete-one jackknife over seeds.
+        r"""Standard error of :attr:`slope`, by the delete-one jackknife over seeds
+        (:func:`ntkcourse.fitting.jackknife_loglog_slope`).
 
         With :math:`S` seeds, :math:`p_{(j)}` is the slope fitted to the mean
         over all seeds but seed :math:`j`, and the error is
@@ -105,12 +106,9 @@ class WidthSweep(NamedTuple):
         1981). It measures the seed-to-seed scatter only, not a bias of the
         power law over the fitted range. NaN with one seed.
         """
-        s = self.values.shape[1]
-        if s < 2:
+        if self.values.shape[1] < 2:
             return float("nan")
-        loo = np.array([fit_loglog_slope(self.widths, np.delete(self.values, j, axis=1).mean(axis=1))
-                        for j in range(s)])
-        return float(np.sqrt((s - 1) / s * np.sum((loo - loo.mean()) ** 2)))
+        return jackknife_loglog_slope(self.widths, self.values)[1]
 
 
 def _check_widths(widths, where):

@@ -154,3 +154,24 @@ def test_slope_stderr_matches_the_scatter_of_the_fitted_slope_over_repeated_swee
 def test_slope_stderr_is_nan_with_one_seed():
     widths = np.array([64, 256, 1024])
     assert np.isnan(WidthSweep(widths, widths[:, None] ** -0.5, "q", -0.5).slope_stderr)
+
+
+def test_jackknife_slope_error_matches_the_formula_on_a_hand_made_sweep():
+    """Three seeds with known leave-one-out means: the error is sqrt((S-1)/S sum (p_j - mean p)^2)."""
+    from ntkcourse.fitting import jackknife_loglog_slope
+
+    widths = np.array([10.0, 100.0, 1000.0, 10000.0])
+    # Seed s follows width^(-0.5 - 0.1 s): the leave-one-out means have different exponents.
+    samples = np.stack([widths ** (-0.5 - 0.1 * s) for s in range(3)], axis=1)
+    loo = [fit_loglog_slope(widths, np.delete(samples, j, axis=1).mean(axis=1)) for j in range(3)]
+    expected = np.sqrt(2 / 3 * np.sum((np.array(loo) - np.mean(loo)) ** 2))
+    p, err = jackknife_loglog_slope(widths, samples)
+    assert p == pytest.approx(fit_loglog_slope(widths, samples.mean(axis=1)), abs=1e-12)
+    assert err == pytest.approx(expected, rel=1e-12) and err > 0.01
+
+
+def test_jackknife_slope_refuses_a_single_seed_naming_samples():
+    from ntkcourse.fitting import jackknife_loglog_slope
+
+    with pytest.raises(ValueError, match="`samples`.*at least 2 seeds"):
+        jackknife_loglog_slope([1.0, 2.0, 4.0], np.ones((3, 1)))

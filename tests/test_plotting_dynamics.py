@@ -93,10 +93,13 @@ def test_approximation_error_reports_the_fitted_slope(circle):
     assert "measured (slope -0.50)" in legend and "reference slope -0.5" in legend
 
 
-def test_loglog_slope_recovers_a_power_law():
-    """y = 3x^(−0.5) gives slope −0.5 exactly (to round-off)."""
-    x = np.array([1.0, 10.0, 100.0])
-    assert plots.loglog_slope(x, 3 * x**-0.5) == pytest.approx(-0.5, abs=1e-12)
+def test_old_name_loglog_slope_is_the_one_slope_helper_with_a_deprecation_warning():
+    """The second name of the slope helper still works for old code, warns, and is the same function."""
+    from ntkcourse.fitting import fit_loglog_slope
+
+    with pytest.warns(DeprecationWarning, match="fit_loglog_slope"):
+        old = plots.loglog_slope
+    assert old is fit_loglog_slope
 
 
 def test_drawing_on_given_axes_returns_its_figure():

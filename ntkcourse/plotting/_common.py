@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from .._fitting import fit_loglog_slope
+from ..fitting import fit_loglog_slope
 
 __all__ = ["fit_loglog_slope", "new_axes", "vector"]
 

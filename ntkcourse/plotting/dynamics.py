@@ -23,12 +23,18 @@ __all__ = [
     "plot_ensemble",
     "plot_approximation_error",
     "plot_width_scaling",
-    "loglog_slope",
 ]
 
-#: The least-squares exponent ``p`` of ``y ∝ x^p``; the same function as
-#: :func:`ntkcourse.finite_width.fit_loglog_slope` (kept under this name).
-loglog_slope = fit_loglog_slope
+
+def __getattr__(name):
+    # The old second name of the one slope helper, kept working for old code.
+    if name == "loglog_slope":
+        import warnings
+
+        warnings.warn("ntkcourse.plotting.dynamics.loglog_slope is ntkcourse.fitting.fit_loglog_slope; use that name.",
+                      DeprecationWarning, stacklevel=2)
+        return fit_loglog_slope
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def plot_loss_curves(times, loss, kernel_loss=None, *, labels=("network", "kernel prediction"),
@@ -211,7 +217,7 @@ def plot_approximation_error(sizes, errors, *, reference_slope=-0.5, xlabel="num
         e = np.asarray(values, dtype=np.float64).reshape(m.size, -1)
         mean = e.mean(axis=1)
         ax.errorbar(m, mean, yerr=e.std(axis=1), fmt="o-", capsize=3,
-                    label=f"{label} (slope {loglog_slope(m, mean):.2f})")
+                    label=f"{label} (slope {fit_loglog_slope(m, mean):.2f})")
         first = mean[0] if first is None else first
     if reference_slope is not None and first is not None:
         ax.plot(m, first * (m / m[0]) ** reference_slope, "k:", label=f"reference slope {reference_slope:g}")
