@@ -7,7 +7,8 @@ from ntkcourse.approximations import nystrom_errors
 from ntkcourse.dynamics import gradient_flow_prediction
 from ntkcourse.inference import infinite_ensemble_prediction
 from ntkcourse.plotting import dynamics as plots
-from ntkcourse.spectral import circle_data, kernel_spectrum, mode_convergence, spectral_bias_curves
+from ntkcourse.data import circle_data
+from ntkcourse.spectral import kernel_spectrum, mode_convergence, spectral_bias_curves
 
 TIMES = np.logspace(-1, 2, 12)
 

@@ -162,3 +162,12 @@ def test_bad_arguments_are_rejected_with_a_clear_message(call, match):
     """Each error names the argument, the value received and what was expected."""
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_data_generators_live_in_data_and_spectral_keeps_the_old_names():
+    """One job per module: the generators are ntkcourse.data.synthetic's; spectral re-exports the same objects."""
+    from ntkcourse import data
+    from ntkcourse.data import synthetic
+
+    assert circle_data is synthetic.circle_data is data.circle_data
+    assert sphere_data is synthetic.sphere_data is data.sphere_data

@@ -8,7 +8,8 @@ preprocessing and splits by an explicit seed.
 from .digits import Digits, load_digits, one_hot
 from .mutag import MutagData, load_mutag
 from .splits import Split, split_indices
+from .synthetic import CircleData, circle_data, sphere_data
 from .uci import UCI_SETS, TabularSplit, load_uci
 
-__all__ = ["Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "load_digits", "load_mutag", "load_uci",
-           "one_hot", "split_indices"]
+__all__ = ["CircleData", "Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "circle_data", "load_digits",
+           "load_mutag", "load_uci", "one_hot", "sphere_data", "split_indices"]
