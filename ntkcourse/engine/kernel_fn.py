@@ -51,16 +51,23 @@ def _packed(k):
 
 
 def _stage_groups(stages):
-    """Consecutive maps grouped into programs: a new program starts at each map
-    that reads its input at several positions, so that its input is stored
-    once in memory (XLA would otherwise recompute the producer at every
-    position it is read, e.g. an activation at every filter offset).
+    """Consecutive maps grouped into programs. A map that reads its input at
+    several positions (a convolution) runs as a program of its own, so that
+    both its input and its output are stored once in memory: XLA's CPU fusion
+    would otherwise recompute the producer at every position it is read (an
+    activation at every filter offset), and the window sum at every place the
+    next map reads its result (an activation reads each entry several times).
+    Measured on 16 x 16 pairs of 8 x 8 images: convolution and ReLU in one
+    program 18-22 ns of CPU per entry, as two programs 9 ns; the whole
+    3-layer CNN-GAP kernel of 96 digits 1.6-2.2x faster (benchmarks/bench_cnn.py).
     """
     groups = []
+    previous_reads_neighbours = False
     for m, reads_neighbours in stages:
-        if reads_neighbours or not groups:
+        if reads_neighbours or previous_reads_neighbours or not groups:
             groups.append([])
         groups[-1].append(m)
+        previous_reads_neighbours = reads_neighbours
     return groups
 
 
