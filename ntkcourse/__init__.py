@@ -33,6 +33,7 @@ _SUBMODULES = (
     "kernel",
     "linearize",
     "plotting",
+    "signal_propagation",
     "spectral",
     "stax",
     "training",
