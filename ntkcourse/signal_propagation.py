@@ -226,8 +226,11 @@ def correlation_fixed_point(activation, sigma_w2: float, sigma_b2: float, q_star
     """The stable fixed point :math:`c^*` of the correlation map at variance ``q_star``.
 
     It is 1 when :math:`\\chi_1 \\le 1`. Otherwise :math:`C(c) - c` is
-    :math:`\\ge 0` at :math:`c = -1` (Cauchy–Schwarz) and negative just below 1
-    (slope :math:`\\chi_1 > 1`), and Brent's method finds the root between.
+    :math:`\\ge 0` at :math:`c = 0` (there :math:`u, v` are independent and
+    :math:`C(0) = (\\sigma_w^2 E[\\phi]^2 + \\sigma_b^2)/q^* \\ge 0`) and negative just
+    below 1 (slope :math:`\\chi_1 > 1`), and Brent's method finds the root
+    between. (The bracket starts at 0, not -1: for an odd activation without
+    bias, :math:`c = -1` is an unstable fixed point too.)
     """
     where = "correlation_fixed_point"
     act = _dual_of(activation, where)
@@ -239,9 +242,11 @@ def correlation_fixed_point(activation, sigma_w2: float, sigma_b2: float, q_star
         return 1.0
     c_map = correlation_map(act, sigma_w2, sigma_b2, q_star)
     gap = lambda c: float(c_map(c)) - c  # noqa: E731
+    if gap(0.0) <= 0.0:
+        return 0.0
     for delta in (1e-2, 1e-4, 1e-6, 1e-8, 1e-10):
         if gap(1.0 - delta) < 0:
-            return float(brentq(gap, -1.0, 1.0 - delta, xtol=1e-15, rtol=4 * np.finfo(float).eps))
+            return float(brentq(gap, 0.0, 1.0 - delta, xtol=1e-15, rtol=4 * np.finfo(float).eps))
     raise ValueError(
         f"{where}: chi_1 = {chi_1:.15g} > 1 for {act.name} but the correlation map stays above the diagonal "
         "within 1e-10 of c = 1: too close to the order-to-chaos boundary to separate c* from 1."

@@ -159,3 +159,14 @@ def test_at_depth_50_only_the_network_initialised_near_the_edge_of_chaos_trains(
     acc = training_accuracy_grid(jnp.tanh, sw2, 0.05, [50], digits.images[:512], digits.labels[:512],
                                  width=64, steps=300, learning_rate=1e-2)[:, 0]
     assert acc[1] > 0.9 and acc[0] < 0.2 and acc[2] < 0.2
+
+
+def test_odd_activation_without_bias_is_chaotic_around_zero_correlation():
+    # For odd phi and sb2 = 0, C(0) = 0 and c = -1 is an (unstable) fixed point too: the stable one in
+    # the chaotic phase is c* = 0, where u, v are independent and chi_c = sw2 E[phi'(u)]^2.
+    # E[tanh'(u)] by 80-node Gauss-Hermite (error far below the 1e-8 tolerance for this smooth function).
+    s = sp.depth_scales(TANH, 3.0, 0.0)
+    z, w = np.polynomial.hermite_e.hermegauss(80)
+    mean_slope = np.sum(w * (1 - np.tanh(math.sqrt(s.q_star) * z) ** 2)) / w.sum()
+    assert s.c_star == 0.0
+    assert s.chi_c == pytest.approx(3.0 * mean_slope**2, rel=1e-8)
