@@ -55,7 +55,7 @@ def _ratio_and_variance(where: str, ratio, variance) -> tuple[float, float]:
 
 
 def marchenko_pastur_edges(ratio: float, variance: float = 1.0) -> tuple[float, float]:
-    """The edges :math:`\\sigma^2(1 \\mp \\sqrt\\gamma)^2` of the continuous part.
+    r"""The edges :math:`\sigma^2(1 \mp \sqrt\gamma)^2` of the continuous part.
 
     Example:
       >>> from ntkcourse.random_matrix import marchenko_pastur_edges
@@ -68,8 +68,9 @@ def marchenko_pastur_edges(ratio: float, variance: float = 1.0) -> tuple[float, 
 
 
 def marchenko_pastur_density(x, ratio: float, variance: float = 1.0) -> np.ndarray:
-    """The density of the continuous part at ``x`` (zero outside the edges; it has total mass
-    :math:`\\min(1, 1/\\gamma)`, the atom at 0 being left out)."""
+    r"""The density of the continuous part at ``x`` (zero outside the edges; it has total mass
+    :math:`\min(1, 1/\gamma)`, the atom at 0 being left out).
+    """
     ratio, variance = _ratio_and_variance("marchenko_pastur_density", ratio, variance)
     lo, hi = marchenko_pastur_edges(ratio, variance)
     x = np.asarray(x, dtype=np.float64)
@@ -80,12 +81,12 @@ def marchenko_pastur_density(x, ratio: float, variance: float = 1.0) -> np.ndarr
 
 
 def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
-    """The distribution function :math:`P(\\lambda \\le x)`, atom at 0 included.
+    r"""The distribution function :math:`P(\lambda \le x)`, atom at 0 included.
 
-    The continuous part in closed form: with :math:`\\lambda = \\bar\\lambda + r\\cos\\theta`,
-    :math:`\\bar\\lambda = \\sigma^2(1+\\gamma)`, :math:`r = 2\\sigma^2\\sqrt\\gamma`, the integral
-    of :math:`\\sqrt{r^2 - (\\lambda - \\bar\\lambda)^2}/\\lambda` is elementary; here it is
-    integrated by Gauss–Legendre quadrature in :math:`\\theta` (200 nodes, smooth integrand:
+    The continuous part in closed form: with :math:`\lambda = \bar\lambda + r\cos\theta`,
+    :math:`\bar\lambda = \sigma^2(1+\gamma)`, :math:`r = 2\sigma^2\sqrt\gamma`, the integral
+    of :math:`\sqrt{r^2 - (\lambda - \bar\lambda)^2}/\lambda` is elementary; here it is
+    integrated by Gauss–Legendre quadrature in :math:`\theta` (200 nodes, smooth integrand:
     accurate to round-off; tested against the density's numerical integral).
     """
     ratio, variance = _ratio_and_variance("marchenko_pastur_cdf", ratio, variance)
@@ -104,8 +105,9 @@ def marchenko_pastur_cdf(x, ratio: float, variance: float = 1.0) -> np.ndarray:
 
 
 def ks_distance(eigenvalues, ratio: float, variance: float = 1.0) -> float:
-    """Kolmogorov–Smirnov distance :math:`\\sup_x |F_n(x) - F(x)|` between the empirical
-    distribution of ``eigenvalues`` and the Marchenko–Pastur law."""
+    r"""Kolmogorov–Smirnov distance :math:`\sup_x |F_n(x) - F(x)|` between the empirical
+    distribution of ``eigenvalues`` and the Marchenko–Pastur law.
+    """
     eig = np.sort(np.asarray(eigenvalues, dtype=np.float64).ravel())
     if eig.size == 0 or not np.all(np.isfinite(eig)):
         raise validation.fail("ks_distance", "eigenvalues", "a non-empty array of finite numbers", eigenvalues)
@@ -115,11 +117,11 @@ def ks_distance(eigenvalues, ratio: float, variance: float = 1.0) -> float:
 
 
 def random_feature_gram_eigenvalues(fn, n_points: int, dim: int, n_features: int, seed: int = 0) -> np.ndarray:
-    """Eigenvalues (ascending) of :math:`\\frac1m F F^\\top`, :math:`F_{ij} = f(w_j \\cdot x_i / \\sqrt d)`.
+    r"""Eigenvalues (ascending) of :math:`\frac1m F F^\top`, :math:`F_{ij} = f(w_j \cdot x_i / \sqrt d)`.
 
-    The weights :math:`w_j` have independent :math:`\\mathcal N(0, 1)` entries
+    The weights :math:`w_j` have independent :math:`\mathcal N(0, 1)` entries
     (``n_features`` = m of them); the ``n_points`` data :math:`x_i` are
-    uniform on the sphere of radius :math:`\\sqrt d` (Gaussian vectors
+    uniform on the sphere of radius :math:`\sqrt d` (Gaussian vectors
     rescaled: Pennington & Worah 2017 use Gaussian data, whose varying norms
     add one outlying eigenvalue to the bulk). Float64.
     """

@@ -76,17 +76,17 @@ _DIVERGED = 1e12
 
 
 class SignalPropagation(NamedTuple):
-    """Fixed points and depth scales of one ``(activation, sigma_w2, sigma_b2)``.
+    r"""Fixed points and depth scales of one ``(activation, sigma_w2, sigma_b2)``.
 
     Attributes:
       q_star: fixed point of the variance map.
       c_star: stable fixed point of the correlation map (1 in the ordered phase).
-      chi_1: :math:`\\sigma_w^2 E[\\phi'(u)^2]` at :math:`q^*`.
+      chi_1: :math:`\sigma_w^2 E[\phi'(u)^2]` at :math:`q^*`.
       chi_q: slope of the variance map at :math:`q^*`.
       chi_c: slope of the correlation map at :math:`c^*`.
-      xi_q: :math:`-1/\\log\\chi_q` (``inf`` when :math:`\\chi_q = 1`).
-      xi_c: :math:`-1/\\log\\chi_c` (``inf`` when :math:`\\chi_c = 1`).
-      phase: ``"ordered"`` (:math:`\\chi_1 < 1`), ``"critical"`` or ``"chaotic"``.
+      xi_q: :math:`-1/\log\chi_q` (``inf`` when :math:`\chi_q = 1`).
+      xi_c: :math:`-1/\log\chi_c` (``inf`` when :math:`\chi_c = 1`).
+      phase: ``"ordered"`` (:math:`\chi_1 < 1`), ``"critical"`` or ``"chaotic"``.
     """
 
     q_star: float
@@ -141,7 +141,7 @@ def _variances(where: str, sigma_w2, sigma_b2) -> tuple[float, float]:
 
 
 def variance_map(activation, sigma_w2: float, sigma_b2: float):
-    """The map :math:`V(q) = \\sigma_w^2 E[\\phi(\\sqrt q z)^2] + \\sigma_b^2` (float64, NumPy in and out).
+    r"""The map :math:`V(q) = \sigma_w^2 E[\phi(\sqrt q z)^2] + \sigma_b^2` (float64, NumPy in and out).
 
     Example:
       >>> from ntkcourse import dual, signal_propagation as sp
@@ -159,7 +159,7 @@ def variance_map(activation, sigma_w2: float, sigma_b2: float):
 
 
 def correlation_map(activation, sigma_w2: float, sigma_b2: float, q: float):
-    """The map :math:`C(c) = (\\sigma_w^2 E[\\phi(u)\\phi(v)] + \\sigma_b^2)/q` for two inputs of variance ``q``.
+    r"""The map :math:`C(c) = (\sigma_w^2 E[\phi(u)\phi(v)] + \sigma_b^2)/q` for two inputs of variance ``q``.
 
     At the fixed point ``q = q*`` it maps a correlation to the next layer's.
     """
@@ -185,12 +185,12 @@ def _slope_of_variance_map(act: dual.DualActivation, sigma_w2: float, q: float) 
 
 
 def variance_fixed_point(activation, sigma_w2: float, sigma_b2: float, *, q0: float = 1.0, tol: float = 1e-13) -> float:
-    """The fixed point :math:`q^*` of :func:`variance_map` reached from ``q0``.
+    r"""The fixed point :math:`q^*` of :func:`variance_map` reached from ``q0``.
 
     Fixed-point iteration, finished by Newton steps on :math:`V(q) - q` (the
-    iteration alone slows down like :math:`\\chi_q^\\ell` near
-    :math:`\\chi_q = 1`). Raises ``ValueError`` when the variance grows without
-    bound (e.g. ReLU with :math:`\\sigma_w^2 > 2`, or :math:`= 2` with a bias):
+    iteration alone slows down like :math:`\chi_q^\ell` near
+    :math:`\chi_q = 1`). Raises ``ValueError`` when the variance grows without
+    bound (e.g. ReLU with :math:`\sigma_w^2 > 2`, or :math:`= 2` with a bias):
     there is no fixed point.
     """
     where = "variance_fixed_point"
@@ -223,12 +223,12 @@ def variance_fixed_point(activation, sigma_w2: float, sigma_b2: float, *, q0: fl
 
 
 def correlation_fixed_point(activation, sigma_w2: float, sigma_b2: float, q_star: float) -> float:
-    """The stable fixed point :math:`c^*` of the correlation map at variance ``q_star``.
+    r"""The stable fixed point :math:`c^*` of the correlation map at variance ``q_star``.
 
-    It is 1 when :math:`\\chi_1 \\le 1`. Otherwise :math:`C(c) - c` is
-    :math:`\\ge 0` at :math:`c = 0` (there :math:`u, v` are independent and
-    :math:`C(0) = (\\sigma_w^2 E[\\phi]^2 + \\sigma_b^2)/q^* \\ge 0`) and negative just
-    below 1 (slope :math:`\\chi_1 > 1`), and Brent's method finds the root
+    It is 1 when :math:`\chi_1 \le 1`. Otherwise :math:`C(c) - c` is
+    :math:`\ge 0` at :math:`c = 0` (there :math:`u, v` are independent and
+    :math:`C(0) = (\sigma_w^2 E[\phi]^2 + \sigma_b^2)/q^* \ge 0`) and negative just
+    below 1 (slope :math:`\chi_1 > 1`), and Brent's method finds the root
     between. (The bracket starts at 0, not -1: for an odd activation without
     bias, :math:`c = -1` is an unstable fixed point too.)
     """
@@ -258,15 +258,15 @@ def _xi(chi: float) -> float:
 
 
 def depth_scales(activation, sigma_w2: float, sigma_b2: float, *, q0: float = 1.0) -> SignalPropagation:
-    """:math:`q^*, c^*, \\chi_1, \\chi_q, \\chi_c, \\xi_q, \\xi_c` as defined by Schoenholz et al. (2017).
+    r""":math:`q^*, c^*, \chi_1, \chi_q, \chi_c, \xi_q, \xi_c` as defined by Schoenholz et al. (2017).
 
     See the module docstring for the formulas. ``activation`` is a
     :class:`~ntkcourse.dual.DualActivation` or a ``stax`` activation layer
     (``stax.Erf()``, ``stax.ElementwiseNumerical(jnp.tanh, deg=50)``, ...).
     With :math:`q^* = 0` (no bias, ordered) the correlation is taken as 1 and
-    :math:`\\chi_c = \\chi_1`.
+    :math:`\chi_c = \chi_1`.
 
-    Example (ReLU with a bias: :math:`\\chi_1 = \\sigma_w^2/2`, :math:`\\xi_c = -1/\\log(\\sigma_w^2/2)`):
+    Example (ReLU with a bias: :math:`\chi_1 = \sigma_w^2/2`, :math:`\xi_c = -1/\log(\sigma_w^2/2)`):
       >>> from ntkcourse import dual, signal_propagation as sp
       >>> s = sp.depth_scales(dual.relu(), 1.0, 0.1)
       >>> round(s.q_star, 6), round(s.chi_1, 6), round(s.xi_c, 4), s.phase
@@ -286,21 +286,21 @@ def depth_scales(activation, sigma_w2: float, sigma_b2: float, *, q0: float = 1.
 
 
 def trainable_depth(activation, sigma_w2: float, sigma_b2: float, *, factor: float = 6.0) -> float:
-    """The depth up to which Schoenholz et al. (2017) find networks trainable: ``factor`` × :math:`\\xi_c`.
+    r"""The depth up to which Schoenholz et al. (2017) find networks trainable: ``factor`` × :math:`\xi_c`.
 
     This is an empirical rule from their experiments (MNIST and CIFAR-10,
     SGD and RMSProp), not a theorem: ``factor=6`` fits the edge of their
     trainable region; the mechanism (correlations, hence gradients, decay
-    like :math:`e^{-\\ell/\\xi_c}`) gives the scale, not the constant.
+    like :math:`e^{-\ell/\xi_c}`) gives the scale, not the constant.
     """
     factor = validation.nonnegative("trainable_depth", "factor", factor)
     return factor * depth_scales(activation, sigma_w2, sigma_b2).xi_c
 
 
 def order_to_chaos_boundary(activation, sigma_b2: float, bracket=(0.5, 4.0)) -> float:
-    """The weight variance :math:`\\sigma_w^2` where :math:`\\chi_1 = 1` at bias variance ``sigma_b2``.
+    r"""The weight variance :math:`\sigma_w^2` where :math:`\chi_1 = 1` at bias variance ``sigma_b2``.
 
-    Brent's method on :math:`\\chi_1(\\sigma_w^2) - 1` inside ``bracket``,
+    Brent's method on :math:`\chi_1(\sigma_w^2) - 1` inside ``bracket``,
     which must contain one crossing (``ValueError`` otherwise).
     """
     where = "order_to_chaos_boundary"
@@ -323,11 +323,11 @@ def order_to_chaos_boundary(activation, sigma_b2: float, bracket=(0.5, 4.0)) -> 
 
 
 def mean_field_iterates(activation, sigma_w2: float, sigma_b2: float, q1: float, q2: float, q12: float, depth: int):
-    """The infinite-width variances and correlation of two inputs after each of ``depth`` layers.
+    r"""The infinite-width variances and correlation of two inputs after each of ``depth`` layers.
 
     Starts from the first layer's covariance ``(q1, q2, q12)`` (layer 1) and
-    applies :math:`q \\mapsto V(q)` to each variance and
-    :math:`q_{12} \\mapsto \\sigma_w^2 E[\\phi(u)\\phi(v)] + \\sigma_b^2`.
+    applies :math:`q \mapsto V(q)` to each variance and
+    :math:`q_{12} \mapsto \sigma_w^2 E[\phi(u)\phi(v)] + \sigma_b^2`.
 
     Returns:
       ``(q1, q2, c)``: float64 arrays of length ``depth`` (layers 1..depth),
@@ -356,18 +356,18 @@ def mean_field_iterates(activation, sigma_w2: float, sigma_b2: float, q1: float,
 
 def random_network_statistics(fn, sigma_w2: float, sigma_b2: float, x, depth: int, width: int,
                               n_networks: int, seed: int = 0):
-    """Monte Carlo of the same quantities in finite random networks.
+    r"""Monte Carlo of the same quantities in finite random networks.
 
     For each of ``n_networks`` networks of ``depth`` layers of ``width``
-    units (weights :math:`\\mathcal N(0, \\sigma_w^2/\\text{fan-in})`, biases
-    :math:`\\mathcal N(0, \\sigma_b^2)`, activation ``fn`` between layers),
+    units (weights :math:`\mathcal N(0, \sigma_w^2/\text{fan-in})`, biases
+    :math:`\mathcal N(0, \sigma_b^2)`, activation ``fn`` between layers),
     records at each layer the empirical second moments
-    :math:`\\frac1N\\sum_i h_i(x_1)^2`, :math:`\\frac1N\\sum_i h_i(x_2)^2` and
+    :math:`\frac1N\sum_i h_i(x_1)^2`, :math:`\frac1N\sum_i h_i(x_2)^2` and
     the empirical correlation of the two rows of ``x`` (shape ``(2, d)``),
-    and :math:`\\chi_1` measured as the growth of a random perturbation
+    and :math:`\chi_1` measured as the growth of a random perturbation
     pushed forward by the network's Jacobian,
-    :math:`\\|J^{(\\ell)} u\\|^2 / \\|J^{(\\ell-1)} u\\|^2` at :math:`x_1`
-    (Schoenholz et al. 2017, sec. 3: its mean is :math:`\\chi_1` at the fixed point).
+    :math:`\|J^{(\ell)} u\|^2 / \|J^{(\ell-1)} u\|^2` at :math:`x_1`
+    (Schoenholz et al. 2017, sec. 3: its mean is :math:`\chi_1` at the fixed point).
 
     Returns:
       float64 arrays ``(q1, q2, c, growth)`` of shape ``(n_networks, depth)``.

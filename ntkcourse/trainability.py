@@ -50,11 +50,11 @@ def _logits(params, x, fn):
 
 def training_accuracy_grid(fn, sigma_w2s, sigma_b2: float, depths, x, labels, *, width: int = 64,
                            steps: int = 300, learning_rate: float = 1e-2, batch_size: int = 128, seed: int = 0):
-    """Training accuracy after ``steps`` of SGD, for each weight variance and depth.
+    r"""Training accuracy after ``steps`` of SGD, for each weight variance and depth.
 
     Args:
       fn: the activation (e.g. ``jnp.tanh``).
-      sigma_w2s: weight variances :math:`\\sigma_w^2` (1-D).
+      sigma_w2s: weight variances :math:`\sigma_w^2` (1-D).
       sigma_b2: bias variance.
       depths: numbers of hidden layers, each >= 1.
       x: training inputs ``(n, d)``; labels: integer classes ``(n,)``.

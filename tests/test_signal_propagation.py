@@ -164,9 +164,11 @@ def test_at_depth_50_only_the_network_initialised_near_the_edge_of_chaos_trains(
 def test_odd_activation_without_bias_is_chaotic_around_zero_correlation():
     # For odd phi and sb2 = 0, C(0) = 0 and c = -1 is an (unstable) fixed point too: the stable one in
     # the chaotic phase is c* = 0, where u, v are independent and chi_c = sw2 E[phi'(u)]^2.
-    # E[tanh'(u)] by 80-node Gauss-Hermite (error far below the 1e-8 tolerance for this smooth function).
+    # E[tanh'(u)] by 80-node Gauss-Hermite. Tolerance 1e-5: the package's chi_c uses the 50-node quadrature
+    # dual of tanh, whose E[phi' phi'] is off by ~2e-6 relative here (tanh's poles at +-i pi/2 slow its
+    # convergence; dual.quadrature documents < 2e-4 up to variance 2).
     s = sp.depth_scales(TANH, 3.0, 0.0)
     z, w = np.polynomial.hermite_e.hermegauss(80)
     mean_slope = np.sum(w * (1 - np.tanh(math.sqrt(s.q_star) * z) ** 2)) / w.sum()
     assert s.c_star == 0.0
-    assert s.chi_c == pytest.approx(3.0 * mean_slope**2, rel=1e-8)
+    assert s.chi_c == pytest.approx(3.0 * mean_slope**2, rel=1e-5)
