@@ -143,24 +143,6 @@ def test_monte_carlo_jacobian_growth_per_layer_is_chi_1(tanh_networks):
     assert abs(late.mean() - chi_1) <= 4 * late.std(ddof=1) / math.sqrt(late.size)
 
 
-@pytest.mark.slow
-def test_at_depth_50_only_the_network_initialised_near_the_edge_of_chaos_trains():
-    # Schoenholz et al.'s rule: trainable iff depth < 6 xi_c. At sb2 = 0.05, 6 xi_c is 7 at sw2 = 0.5
-    # (ordered), > 1000 at sw2 = 1.76 (the boundary) and 36 at sw2 = 5 (chaotic), so at depth 50 only
-    # the middle one should train. 300 SGD steps on 512 digits, width 64: "trains" means training
-    # accuracy > 0.9, "fails" means < 0.2 (chance is 0.1); measured 0.10, 0.99, 0.10.
-    from ntkcourse.data import load_digits
-    from ntkcourse.trainability import training_accuracy_grid
-
-    sw2 = [0.5, 1.76, 5.0]
-    limits = [sp.trainable_depth(TANH, s, 0.05) for s in sw2]
-    assert limits[0] < 50 < limits[1] and limits[2] < 50
-    digits = load_digits(flat=True)
-    acc = training_accuracy_grid(jnp.tanh, sw2, 0.05, [50], digits.images[:512], digits.labels[:512],
-                                 width=64, steps=300, learning_rate=1e-2)[:, 0]
-    assert acc[1] > 0.9 and acc[0] < 0.2 and acc[2] < 0.2
-
-
 def test_odd_activation_without_bias_is_chaotic_around_zero_correlation():
     # For odd phi and sb2 = 0, C(0) = 0 and c = -1 is an (unstable) fixed point too: the stable one in
     # the chaotic phase is c* = 0, where u, v are independent and chi_c = sw2 E[phi'(u)]^2.
