@@ -33,8 +33,11 @@ _SUBMODULES = (
     "kernel",
     "linearize",
     "plotting",
+    "random_matrix",
+    "signal_propagation",
     "spectral",
     "stax",
+    "trainability",
     "training",
     "validation",
 )

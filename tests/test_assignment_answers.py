@@ -169,6 +169,22 @@ MISTAKES = {
                     "return 4.0 * (3 * n + 1) ** 2", "return 4.0 * (2 * n + 2) ** 2", visible=True),
         ], {"q2_relu_layer", "q3_gntk_pair", "q5_star_prediction"}),
     },
+    "ch12_connections": {
+        "erf_of_z_over_root_two_and_no_ratio": ([
+            Mistake("q1_erf_fixed_point", "the arcsin argument of erf(z / sqrt 2) (ERRATA #2) used for erf(z)",
+                    "math.asin(2 * q / (1 + 2 * q))", "math.asin(q / (1 + q))", visible=True),
+            Mistake("q4_mp_density", "the ratio gamma left out of the denominator",
+                    "(2 * math.pi * variance * ratio * safe)", "(2 * math.pi * variance * safe)", visible=True),
+        # Question 2 calls question 1, so it fails with it.
+        ], {"q1_erf_fixed_point", "q2_erf_xi_c", "q4_mp_density"}),
+        "slope_for_scale_and_wrong_prediction": ([
+            Mistake("q3_fit_depth_scale", "the fitted slope returned instead of -1 / slope",
+                    "return -1.0 / slope", "return slope", visible=True),
+            Mistake("q5_predict_top_eigenvalue", "the edge taken as (1 + gamma)^2 instead of (1 + sqrt(gamma))^2",
+                    "return variance * (1 + math.sqrt(n / m)) ** 2", "return variance * (1 + n / m) ** 2",
+                    visible=True),
+        ], {"q3_fit_depth_scale", "q5_predict_top_eigenvalue"}),
+    },
     "ch06_theory": {
         "derivative_not_squared_and_no_factor_two": ([
             Mistake("q5_chi1", "tanh' not squared", "(1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2",

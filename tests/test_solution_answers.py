@@ -21,7 +21,8 @@ import pytest
 from scipy import integrate, linalg
 
 from notebook_answers import solution_namespace
-from ntkcourse import dual, dynamics, empirical, finite_width, inference, linearize, spectral, stax, training
+from ntkcourse import (dual, dynamics, empirical, finite_width, inference, linearize, random_matrix,
+                       signal_propagation, spectral, stax, training)
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-6)
@@ -372,3 +373,35 @@ def test_ch06_tanh_chi1_is_converged_adaptive_quadrature(sigma_w2, sigma_b2):
     chi1 = sigma_w2 * gauss(lambda z: (1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2)
     # 200 Gauss-Hermite nodes: converged to ~1e-9 (60 nodes were 1.4e-4 off at (3.0, 0.5)).
     assert solution("ch06_theory")["tanh_chi1"](sigma_w2, sigma_b2) == pytest.approx(chi1, rel=1e-8)
+
+
+# ---------------------------------------------------------------- ch12
+@pytest.mark.parametrize("sigma_w2,sigma_b2", [(1.0, 0.05), (3.0, 0.5)])
+def test_ch12_erf_fixed_point_and_xi_c_are_the_package_depth_scales(sigma_w2, sigma_b2):
+    # Both sides float64 fixed points solved to ~1e-13; xi_c in the chaotic phase goes through c*, 1e-8.
+    scales = signal_propagation.depth_scales(dual.erf(), sigma_w2, sigma_b2)
+    assert solution("ch12_connections")["erf_variance_fixed_point"](sigma_w2, sigma_b2) == pytest.approx(
+        scales.q_star, rel=1e-10)
+    assert solution("ch12_connections")["erf_xi_c"](sigma_w2, sigma_b2) == pytest.approx(scales.xi_c, rel=1e-8)
+
+
+def test_ch12_fitted_depth_scale_of_an_exact_exponential_is_its_scale():
+    gaps = 0.7 * np.exp(-np.arange(15) / 3.5)
+    assert solution("ch12_connections")["fit_depth_scale"](gaps) == pytest.approx(3.5, rel=1e-10)
+
+
+def test_ch12_mp_density_is_the_package_density():
+    x = np.linspace(0.0, 7.0, 57)
+    for ratio, variance in ((0.4, 1.2), (2.5, 0.7)):
+        np.testing.assert_allclose(solution("ch12_connections")["mp_density"](x, ratio, variance),
+                                   random_matrix.marchenko_pastur_density(x, ratio, variance), **F64)
+
+
+def test_ch12_predicted_top_eigenvalue_is_the_upper_marchenko_pastur_edge():
+    assert solution("ch12_connections")["predicted_top_eigenvalue"](300, 1200, 1.5) == pytest.approx(
+        random_matrix.marchenko_pastur_edges(0.25, 1.5)[1], rel=1e-12)
+
+
+def test_ch12_relu_trainable_depth_is_six_correlation_depth_scales():
+    assert solution("ch12_connections")["relu_trainable_depth"](1.5) == pytest.approx(
+        signal_propagation.trainable_depth(dual.relu(), 1.5, 0.1), rel=1e-10)
