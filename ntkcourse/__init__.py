@@ -33,6 +33,7 @@ _SUBMODULES = (
     "kernel",
     "linearize",
     "plotting",
+    "solve",
     "spectral",
     "stax",
     "training",
