@@ -47,6 +47,7 @@ class KernelOperator:
       n: the number of rows (training points).
       store: ``"matrix"``, ``"hold"`` or ``"stream"``.
       held_bytes: host memory this process holds for ``K``.
+      block_devices: for each block this process computed, the id of the JAX device that did.
     """
 
     def __init__(self, n, rows_fn, store, block_size, held_bytes=0, progress=None):
@@ -59,6 +60,7 @@ class KernelOperator:
         self._progress = progress
         self.rows = [(s, min(s + block_size, n)) for s in range(0, n, block_size)]
         self.matvecs = 0
+        self.block_devices = {}          # block index -> id of the JAX device that computed it last
 
     def matvec(self, v) -> np.ndarray:
         """``K v`` for ``v`` of shape ``(n,)`` or ``(n, k)``, in every process."""
@@ -199,6 +201,7 @@ def kernel_operator(
         r0, r1 = rows[i]
         start = min(r0, n - b)
         dev = devices[(i // jax.process_count()) % len(devices)]
+        op.block_devices[i] = dev.id
         with jax.enable_x64(True):
             a = jax.device_put(x[start:start + b], dev)
             c = jax.device_put(x if cols is None else x[cols], dev)

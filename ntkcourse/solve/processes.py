@@ -87,11 +87,13 @@ def gather_blocks(local: list[np.ndarray], n_blocks: int, rows: list[tuple[int, 
     procs = jax.process_count()
     per = -(-n_blocks // procs)
     size = max(r1 - r0 for r0, r1 in rows)
-    width = int(multihost_utils.process_allgather(np.array([width]))[:, 0].max())
-    buf = np.zeros((per, size, width), dtype=np.float64)
-    for j, block in enumerate(local):
-        buf[j, : block.shape[0]] = block
-    everything = np.asarray(multihost_utils.process_allgather(buf))        # (P, per, size, width)
+    with jax.enable_x64(True):          # without it the all-gather would round float64 to float32
+        width = int(np.asarray(multihost_utils.process_allgather(np.array([width])))[:, 0].max())
+        buf = np.zeros((per, size, width), dtype=np.float64)
+        for j, block in enumerate(local):
+            buf[j, : block.shape[0]] = block
+        everything = np.asarray(multihost_utils.process_allgather(buf))        # (P, per, size, width)
+    assert everything.dtype == np.float64
     out = np.empty((n, width), dtype=np.float64)
     for i, (r0, r1) in enumerate(rows):
         out[r0:r1] = everything[i % procs, i // procs, : r1 - r0]

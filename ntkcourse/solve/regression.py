@@ -33,12 +33,16 @@ __all__ = ["KernelRegression", "kernel_regression_cg", "cross_kernel_product", "
 
 class KernelRegression(NamedTuple):
     """``test``: ``k(X*, X) α`` (None without test inputs); ``train``: ``k(X, X) α``;
-    ``coefficients``: α; ``solve``: the :class:`~ntkcourse.solve.cg.CGResult`."""
+    ``coefficients``: α; ``solve``: the :class:`~ntkcourse.solve.cg.CGResult`; ``held_bytes`` and
+    ``block_devices``: what this process held of the kernel and which device computed each of its blocks
+    (see :class:`~ntkcourse.solve.operator.KernelOperator`)."""
 
     test: Optional[np.ndarray]
     train: np.ndarray
     coefficients: np.ndarray
     solve: CGResult
+    held_bytes: int
+    block_devices: dict
 
 
 def cross_kernel_product(kernel_fn: Callable, x_test, x_train, coefficients, get: str = "ntk", *,
@@ -102,7 +106,7 @@ def kernel_regression_cg(
     test = None
     if x_test is not None:
         test = cross_kernel_product(kernel_fn, x_test, x_train, result.solution, get, block_size=block_size)
-    return KernelRegression(test, train, result.solution, result)
+    return KernelRegression(test, train, result.solution, result, op.held_bytes, dict(op.block_devices))
 
 
 def gradient_descent_coefficients(operator, y, steps: int, learning_rate: float, ridge: float = 0.0) -> np.ndarray:
