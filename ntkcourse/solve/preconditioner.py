@@ -73,7 +73,10 @@ def nystrom_preconditioner(operator: KernelOperator, n_landmarks: int, ridge: fl
             f"(-100·m·ε·λ_max = {-100 * m * eps * max(top, 0):.3g}). Check how the kernel was computed.")
     keep = lam > m * eps * top * 10
     b = c @ (vec[:, keep] / np.sqrt(lam[keep]))          # K̂ = B Bᵀ
-    u, s, _ = np.linalg.svd(b, full_matrices=False)
-    sig2 = s**2
+    # K̂'s eigenpairs from the small Gram BᵀB = Q S² Qᵀ: U = B Q S⁻¹ (one n·r² product, no n x r SVD).
+    # Directions with S² below √ε·max are dropped, so U is orthonormal to about √ε.
+    sig2, q = np.linalg.eigh(b.T @ b)
+    sig2, q = sig2[::-1], q[:, ::-1]
     rank = int(np.sum(sig2 > math.sqrt(eps) * sig2[0]))
-    return NystromPreconditioner(u[:, :rank], sig2[:rank], rho)
+    u = b @ (q[:, :rank] / np.sqrt(sig2[:rank]))
+    return NystromPreconditioner(u, sig2[:rank], rho)
