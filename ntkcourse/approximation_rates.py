@@ -50,7 +50,8 @@ __all__ = [
 class FittedRate(NamedTuple):
     """``slope``: mean over seeds of the least-squares exponent ``p`` in ``error ∝ size^p``;
     ``spread``: their standard deviation (0 for one seed); ``per_seed``: the exponents;
-    ``mean``/``std``: the errors' mean and standard deviation over seeds at each size."""
+    ``mean``/``std``: the errors' mean and standard deviation over seeds at each size.
+    """
 
     slope: float
     spread: float

@@ -56,7 +56,8 @@ def load_small_data(name: str):
 
 class CVScores(NamedTuple):
     """Test accuracy of every outer fold of every repeat (``accuracies``, shape ``(repeats·folds,)``)
-    and the hyper-parameters chosen on each (``chosen``)."""
+    and the hyper-parameters chosen on each (``chosen``).
+    """
 
     accuracies: np.ndarray
     chosen: list

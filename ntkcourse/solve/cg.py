@@ -31,7 +31,8 @@ __all__ = ["CGResult", "ConvergenceError", "conjugate_gradient"]
 
 class CGResult(NamedTuple):
     """``solution`` α (shape of ``y``); ``iterations``; ``relative_residual`` (true, per column, max);
-    ``converged``; ``history``: the recursive relative residual (max over columns) after each iteration."""
+    ``converged``; ``history``: the recursive relative residual (max over columns) after each iteration.
+    """
 
     solution: np.ndarray
     iterations: int

@@ -35,7 +35,8 @@ class KernelRegression(NamedTuple):
     """``test``: ``k(X*, X) α`` (None without test inputs); ``train``: ``k(X, X) α``;
     ``coefficients``: α; ``solve``: the :class:`~ntkcourse.solve.cg.CGResult`; ``held_bytes`` and
     ``block_devices``: what this process held of the kernel and which device computed each of its blocks
-    (see :class:`~ntkcourse.solve.operator.KernelOperator`)."""
+    (see :class:`~ntkcourse.solve.operator.KernelOperator`).
+    """
 
     test: Optional[np.ndarray]
     train: np.ndarray
