@@ -82,10 +82,6 @@ class KernelOperator:
         local = [self._columns_fn(i, index) for i in mine]
         return gather_blocks(local, len(self.rows), self.rows)
 
-    def diagonal_sample(self, index) -> np.ndarray:
-        """``K[index, index]`` (the landmark block), in every process."""
-        return self.columns(index)[np.asarray(index)]
-
 
 def matrix_operator(k) -> KernelOperator:
     """A :class:`KernelOperator` over a kernel matrix ``k`` (n, n) already in memory.
