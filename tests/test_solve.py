@@ -195,3 +195,9 @@ def test_targets_of_the_wrong_length_are_refused(problem):
 def test_an_asymmetric_matrix_is_refused():
     with pytest.raises(ValueError, match="matrix_operator: `k` is not symmetric"):
         matrix_operator(np.array([[1.0, 0.5], [0.0, 1.0]]))
+
+
+def test_a_fractional_number_of_steps_is_refused(problem):
+    with pytest.raises(ValueError, match="gradient_descent_coefficients: `steps` must be a whole number of steps >= 0, "
+                                         "got 2.5"):
+        gradient_descent_coefficients(problem["k"], problem["y"], 2.5, 0.1)

@@ -122,7 +122,8 @@ def gradient_descent_coefficients(operator, y, steps: int, learning_rate: float,
     """
     op = operator if isinstance(operator, KernelOperator) else matrix_operator(operator)
     where = "gradient_descent_coefficients"
-    steps = int(validation.nonnegative(where, "steps", steps))
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise validation.fail(where, "steps", "a whole number of steps >= 0", steps)
     eta = validation.nonnegative(where, "learning_rate", learning_rate)
     rho = validation.nonnegative(where, "ridge", ridge)
     y = np.asarray(y, dtype=np.float64)
