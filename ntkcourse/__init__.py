@@ -16,6 +16,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = (
+    "approximation_rates",
     "approximations",
     "batching",
     "data",
@@ -35,6 +36,7 @@ _SUBMODULES = (
     "plotting",
     "random_matrix",
     "signal_propagation",
+    "solve",
     "spectral",
     "stax",
     "trainability",

@@ -184,6 +184,20 @@ MISTAKES = {
                     "return variance * (1 + math.sqrt(n / m)) ** 2", "return variance * (1 + n / m) ** 2",
                     visible=True),
         ], {"q3_fit_depth_scale", "q5_predict_top_eigenvalue"}),
+    "ch11_scaling": {
+        "float32_bytes_and_no_ridge_in_cg": ([
+            Mistake("q1_kernel_gigabytes", "4 bytes per number (float32) instead of 8",
+                    "return 8.0 * n * n * pairs_per_entry / 1e9", "return 4.0 * n * n * pairs_per_entry / 1e9",
+                    visible=True),
+            Mistake("q2_cg_solve", "the ridge left out of the products (K alpha = y solved instead)",
+                    "ap = k @ p + ridge * p", "ap = k @ p", visible=True),
+        ], {"q1_kernel_gigabytes", "q2_cg_solve"}),
+        "no_ridge_in_the_floor_and_wrong_prediction": ([
+            Mistake("q3_nystrom_apply", "the ridge left out of the floor lambda_r + rho",
+                    "((lam[-1] + ridge) / (lam + ridge) - 1.0)", "(lam[-1] / (lam + ridge) - 1.0)", visible=True),
+            Mistake("q4_predict_exponent", "the 1/M rate of a variance taken for the error",
+                    "return -0.5", "return -1.0", visible=True),
+        ], {"q3_nystrom_apply", "q4_predict_exponent"}),
     },
     "ch06_theory": {
         "derivative_not_squared_and_no_factor_two": ([
