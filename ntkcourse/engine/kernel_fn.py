@@ -29,6 +29,7 @@ from .blocks import blocked_kernel
 from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
+from .outputs import caller_precision
 from .plan import ExecutionPlan, default_plan
 from .tiles import symmetric_tiles, symmetric_tiles_host
 
@@ -192,6 +193,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         Returns:
           an array for a single name; a named tuple with fields in the order of
           ``get`` for a tuple; the :class:`~ntkcourse.kernel.Kernel` for ``None``.
+          Float64 JAX arrays in JAX's 64-bit mode; with that mode off, NumPy
+          float64 arrays (float32 under the caller's ``jit``/``grad``/``vmap``),
+          see :mod:`ntkcourse.engine.outputs`.
 
         Raises:
           TypeError: for a keyword argument this function does not implement
@@ -248,6 +252,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 cov2=None if out.cov2 is None else spatial_diagonal(out.cov2, 1, s),
                 diagonal_spatial=True,
             )
+        out = caller_precision(out)
         if names is None:
             return out
         if len(names) == 1:
