@@ -33,12 +33,24 @@ _SUBMODULES = (
     "kernel",
     "linearize",
     "plotting",
+    "predict",
     "spectral",
     "stax",
     "training",
     "validation",
 )
-__all__ = list(_SUBMODULES) + ["__version__"]
+# neural-tangents' top-level names (``import ntkcourse as nt``): name -> module.
+# ``nt.linearize`` is both the module and, called, the function of that name.
+_FUNCTIONS = {
+    "batch": "batching",
+    "taylor_expand": "linearize",
+    "empirical_ntk_fn": "empirical",
+    "empirical_nngp_fn": "empirical",
+    "empirical_kernel_fn": "empirical",
+    "empirical_ntk_vp_fn": "empirical",
+    "monte_carlo_kernel_fn": "empirical",
+}
+__all__ = list(_SUBMODULES) + list(_FUNCTIONS) + ["__version__"]
 
 
 def __getattr__(name):
@@ -46,6 +58,10 @@ def __getattr__(name):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
+    if name in _FUNCTIONS:
+        fn = getattr(importlib.import_module(f".{_FUNCTIONS[name]}", __name__), name)
+        globals()[name] = fn
+        return fn
     raise AttributeError(f"module 'ntkcourse' has no attribute {name!r}")
 
 

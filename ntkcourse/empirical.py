@@ -89,6 +89,7 @@ __all__ = [
     "empirical_ntk_fn",
     "empirical_nngp_fn",
     "empirical_kernel_fn",
+    "empirical_ntk_vp_fn",
     "monte_carlo_kernel_fn",
     "MonteCarloKernel",
     "naive_pairwise_ntk",
@@ -752,6 +753,7 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, impl
         return computer(x1, x2, params, ("ntk",), apply_fn_kwargs)["ntk"]
 
     ntk_fn.implementation_for = lambda x1, x2, params, **kw: computer.prepare(x1, x2, params, kw)[2]
+    ntk_fn.empirical = True  # for ntkcourse.batching: inputs in the current JAX mode's dtype
     return ntk_fn
 
 
@@ -770,7 +772,34 @@ def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
     def nngp_fn(x1, x2, params, **apply_fn_kwargs):
         return computer(x1, x2, params, ("nngp",), apply_fn_kwargs)["nngp"]
 
+    nngp_fn.empirical = True
     return nngp_fn
+
+
+def empirical_ntk_vp_fn(f, x1, x2, params, **apply_fn_kwargs):
+    r"""The product of the full empirical NTK with a vector, without forming it:
+    :math:`v \mapsto \hat\Theta(x_1, x_2)\, v = J(x_1)\,(J(x_2)^\top v)`, one VJP
+    and one JVP (neural-tangents' ``empirical_ntk_vp_fn``; Novak,
+    Sohl-Dickstein & Schoenholz 2022). No axis is traced.
+
+    Args:
+      f: ``f(params, x, **kwargs)`` or a layer triple of :mod:`ntkcourse.stax`.
+      x1, x2: inputs; ``x2=None`` means ``x1``.
+      params: the parameters at which the Jacobians are taken.
+
+    Returns:
+      ``ntk_vp_fn(cotangents)``, ``cotangents`` of the shape of
+      ``f(params, x2)``, returning an array of the shape of ``f(params, x1)``.
+    """
+    apply_fn = _network_of(f)[0]
+    x2 = x1 if x2 is None else x2
+    _, vjp_fn = jax.vjp(lambda p: apply_fn(p, x2, **apply_fn_kwargs), params)
+
+    def ntk_vp_fn(cotangents):
+        (tangent,) = vjp_fn(cotangents)
+        return jax.jvp(lambda p: apply_fn(p, x1, **apply_fn_kwargs), (params,), (tangent,))[1]
+
+    return ntk_vp_fn
 
 
 def _normalise_get(get, where):
@@ -802,6 +831,7 @@ def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, i
             return res[names[0]]
         return _named(names)(*(res[n] for n in names))
 
+    kernel_fn.empirical = True
     return kernel_fn
 
 
