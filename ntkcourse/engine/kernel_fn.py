@@ -85,6 +85,13 @@ def _is_packed(k) -> bool:
     return isinstance(k, Kernel) and k.ntk is None and jnp.iscomplexobj(k.nngp)
 
 
+def _under_a_trace() -> bool:
+    """Whether the call runs inside a JAX transformation (jit, grad, vmap) of the caller."""
+    from jax._src import core  # no public equivalent in JAX 0.10
+
+    return not core.trace_state_clean()
+
+
 _real = jax.jit(jnp.real)
 _imag = jax.jit(jnp.imag)
 
@@ -151,7 +158,8 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
 
     def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial):
         n = np.shape(x1)[0]
-        traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
+        # Traced inputs, or traced hyper-parameters (W_std under jax.grad) inside the caller's trace.
+        traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer) or _under_a_trace()
         # Compiler options are only allowed on a top-level jit: inside the
         # caller's trace the recursion becomes part of the caller's program.
         progs = programs_for(plan.replace(wide_vectors=False) if traced else plan)
