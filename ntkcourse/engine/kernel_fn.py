@@ -35,7 +35,8 @@ from .tiles import symmetric_tiles, symmetric_tiles_host
 
 __all__ = ["make_kernel_fn", "GET_NAMES"]
 
-GET_NAMES = ("nngp", "ntk")
+# neural-tangents' names of the Kernel's fields that `get` may ask for.
+GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial")
 
 _UNSUPPORTED = {
     "mask_constant": "masked inputs are not implemented yet; remove the padded entries instead.",

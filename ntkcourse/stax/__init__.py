@@ -49,6 +49,7 @@ from ..kernel import Kernel
 from .activations import (
     ABRelu,
     Abs,
+    Cos,
     Elementwise,
     ElementwiseNumerical,
     Erf,
@@ -58,8 +59,11 @@ from .activations import (
     Sin,
 )
 from .combinators import FanInSum, FanOut, Identity, parallel, serial
+from .dropout import Dropout
+from .fan_in import FanInConcat
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
+from .pooling import GlobalSumPool, SumPool
 
 __all__ = [
     "Kernel",
@@ -71,10 +75,14 @@ __all__ = [
     "parallel",
     "FanOut",
     "FanInSum",
+    "FanInConcat",
     "Dense",
     "Conv",
     "AvgPool",
     "GlobalAvgPool",
+    "SumPool",
+    "GlobalSumPool",
+    "Dropout",
     "Flatten",
     "Identity",
     "Relu",
@@ -84,6 +92,7 @@ __all__ = [
     "Erf",
     "Gelu",
     "Sin",
+    "Cos",
     "ElementwiseNumerical",
     "Elementwise",
 ]
