@@ -28,12 +28,17 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple, Optional
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from jax.experimental import ode
 
 from . import dynamics, inference, spectral
 
 __all__ = [
     "Gaussian",
+    "ODEState",
+    "gradient_descent",
     "gradient_descent_mse",
     "gradient_descent_mse_ensemble",
     "gp_inference",
@@ -293,3 +298,90 @@ def max_learning_rate(ntk_train_train, y_train_size: Optional[int] = None, momen
         raise ValueError(f"max_learning_rate: `momentum` must be in [0, 1); got {momentum!r}.")
     top = spectral.kernel_eigendecomposition(k, name="ntk_train_train").eigenvalues[0]
     return float(2.0 * (1.0 + mu) * size / (top + float(eps)))
+
+
+class ODEState(NamedTuple):
+    """Outputs (and, with momentum, their velocities) in :func:`gradient_descent`'s ODE."""
+
+    fx_train: Optional[jnp.ndarray] = None
+    fx_test: Optional[jnp.ndarray] = None
+    qx_train: Optional[jnp.ndarray] = None
+    qx_test: Optional[jnp.ndarray] = None
+
+
+def gradient_descent(loss: Callable, k_train_train, y_train, learning_rate: float = 1.0,
+                     momentum: Optional[float] = None, trace_axes=(-1,)) -> Callable:
+    r"""Outputs of a network trained by gradient flow on any loss, by an ODE solver
+    (neural-tangents' ``predict.gradient_descent``).
+
+    In function space (Lee et al. 2019) the outputs follow
+    :math:`\dot f = -\Theta\, \nabla_f \ell(f, y)` on the training inputs and
+    :math:`\dot f_* = -\Theta_{*X} \nabla_f \ell(f, y)` on test inputs, in time
+    units of ``learning_rate`` (``t -> learning_rate * t``), solved by
+    ``jax.experimental.ode.odeint`` (Dormand–Prince, relative tolerance 1.4e-8).
+    With ``momentum`` :math:`\mu`, neural-tangents' continuous-time heavy ball:
+    time in units of :math:`\sqrt{\eta}`, :math:`\dot f = q`,
+    :math:`\dot q = -\Theta \nabla_f \ell + \frac{\mu - 1}{\sqrt\eta} q`.
+
+    Args:
+      loss: ``loss(fx, y_hat) -> scalar``, e.g. ``0.5 * jnp.mean((fx - y_hat)**2)``.
+      k_train_train: ``(n, n)`` kernel; y_train: ``(n, k)`` targets.
+
+    Returns:
+      ``predict_fn(t=None, fx_train_or_state_0=0., fx_test_0=None, k_test_train=None)``,
+      as neural-tangents': train outputs, ``(train, test)``, or an
+      :class:`ODEState` when one was passed; leading axes of the shape of ``t``.
+    """
+    where = "gradient_descent"
+    _check_trace_axes(where, trace_axes, y_train)
+    validation_lr = float(learning_rate)
+    if not np.isfinite(validation_lr) or validation_lr <= 0:
+        raise ValueError(f"{where}: `learning_rate` must be a finite number > 0; got {learning_rate!r}.")
+    k_dd = jnp.asarray(_matrix(where, "k_train_train", k_train_train))
+    y = jnp.asarray(y_train, k_dd.dtype)
+    grad_loss = jax.grad(lambda fx: loss(fx, y))
+    scale = validation_lr if momentum is None else validation_lr**0.5
+    friction = None if momentum is None else (float(momentum) - 1.0) / scale
+
+    def predict_fn(t=None, fx_train_or_state_0=0.0, fx_test_0=None, k_test_train=None):
+        if fx_test_0 is not None and k_test_train is None:
+            raise ValueError(f"{where}: `fx_test_0` was given without `k_test_train`; expected both or neither.")
+        k_td = None if k_test_train is None else jnp.asarray(_matrix(where, "k_test_train", k_test_train))
+        given_state = isinstance(fx_train_or_state_0, ODEState)
+        state = fx_train_or_state_0 if given_state else ODEState(fx_train_or_state_0, fx_test_0)
+        if state.fx_train is None:
+            raise ValueError(f"{where}: the training outputs are needed to follow the dynamics; got None.")
+        f_dd = jnp.broadcast_to(jnp.asarray(state.fx_train, k_dd.dtype), y.shape)
+        f_td = None if k_td is None else jnp.broadcast_to(jnp.asarray(state.fx_test, k_dd.dtype),
+                                                          (k_td.shape[0],) + y.shape[1:])
+        if friction is not None:
+            q_dd = jnp.zeros_like(f_dd) if state.qx_train is None else jnp.asarray(state.qx_train, k_dd.dtype)
+            q_td = None if f_td is None else (jnp.zeros_like(f_td) if state.qx_test is None
+                                              else jnp.asarray(state.qx_test, k_dd.dtype))
+            start = ODEState(f_dd, f_td, q_dd, q_td)
+        else:
+            start = ODEState(f_dd, f_td)
+
+        def rate(st, _):
+            g = grad_loss(st.fx_train)
+            force_dd = -k_dd @ g
+            force_td = None if k_td is None else -k_td @ g
+            if friction is None:
+                return ODEState(force_dd, force_td)
+            return ODEState(st.qx_train, st.qx_test, force_dd + friction * st.qx_train,
+                            None if force_td is None else force_td + friction * st.qx_test)
+
+        times = jnp.asarray(np.inf if t is None else t, k_dd.dtype) * scale
+        shape = times.shape
+        flat = times.reshape(-1)
+        # odeint starts at the first time given: prepend 0 (or just below it when t[0] = 0).
+        t0 = jnp.where(flat[0] == 0, -1e-24, 0.0).astype(flat.dtype)[None]
+        path = ode.odeint(rate, start, jnp.concatenate([t0, flat]))
+        path = jax.tree_util.tree_map(lambda a: a[1:].reshape(shape + a.shape[1:]), path)
+        if given_state:
+            return path
+        if fx_test_0 is None:
+            return path.fx_train
+        return path.fx_train, path.fx_test
+
+    return predict_fn

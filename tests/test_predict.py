@@ -84,3 +84,22 @@ def test_other_trace_axes_are_refused_not_ignored(kernels):
     _, k_dd, _, _ = kernels
     with pytest.raises(NotImplementedError, match="gradient_descent_mse: only trace_axes=\\(-1,\\)"):
         nt.predict.gradient_descent_mse(k_dd.ntk, _a("y_train"), trace_axes=())
+
+
+def _cross_entropy(fx, y_hat):
+    import jax
+
+    return -jax.numpy.mean(jax.nn.log_softmax(fx) * y_hat)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.9])
+def test_gradient_descent_on_any_loss_matches_neural_tangents(kernels, momentum):
+    import jax
+
+    _, k_dd, k_td, _ = kernels
+    with jax.enable_x64(True):
+        gd = nt.predict.gradient_descent(_cross_entropy, k_dd.ntk, _a("labels"), learning_rate=0.5, momentum=momentum)
+        train, test = gd(np.array([0.0, 2.0, 10.0]), _a("fx_train_0"), _a("fx_test_0"), k_td.ntk)
+    # Both solve the same ODE with odeint's default tolerances (rtol 1.4e-8) in float64.
+    np.testing.assert_allclose(np.asarray(train), _a(f"gd/momentum{momentum}/train"), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(test), _a(f"gd/momentum{momentum}/test"), rtol=1e-6, atol=1e-8)

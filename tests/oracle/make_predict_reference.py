@@ -59,6 +59,15 @@ def main():
     for g in ("nngp", "ntk"):
         ref[f"gp/{g}/mean"] = getattr(out, g).mean
         ref[f"gp/{g}/cov"] = getattr(out, g).covariance
+    def cross_entropy(fx, y_hat):
+        return -jax.numpy.mean(jax.nn.log_softmax(fx) * y_hat)
+
+    labels = np.eye(2)[(y_train[:, 0] > 0).astype(int)]
+    ref["labels"] = labels
+    for mom in (None, 0.9):
+        gd = nt.predict.gradient_descent(cross_entropy, k_dd.ntk, labels, learning_rate=0.5, momentum=mom)
+        train, test = gd(np.array([0.0, 2.0, 10.0]), fx_train_0, fx_test_0, k_td.ntk)
+        ref[f"gd/momentum{mom}/train"], ref[f"gd/momentum{mom}/test"] = train, test
     ref["max_lr"] = nt.predict.max_learning_rate(k_dd.ntk)
     ref["max_lr/size12/momentum0.5"] = nt.predict.max_learning_rate(k_dd.ntk, y_train_size=12, momentum=0.5)
     ref = {k: (np.asarray(v).tolist() if not isinstance(v, str) else v) for k, v in ref.items()}
