@@ -49,6 +49,7 @@ _FUNCTIONS = {
     "empirical_kernel_fn": "empirical",
     "empirical_ntk_vp_fn": "empirical",
     "monte_carlo_kernel_fn": "empirical",
+    "NtkImplementation": "empirical",
 }
 __all__ = list(_SUBMODULES) + list(_FUNCTIONS) + ["__version__"]
 

@@ -21,8 +21,9 @@ conventions to theirs:
 * **``trace_axes``**: only the default ``(-1,)`` (one kernel shared by every
   output column, kernels of shape ``(n, n)``) is implemented; others raise.
 
-Differences on purpose: results are NumPy float64 arrays; times ``t`` may
-have any shape (leading axes of the outputs, as there).
+Results are JAX arrays in the current mode's float dtype, as there (the
+computation itself runs in float64 NumPy); times ``t`` may have any shape
+(leading axes of the outputs, as there).
 """
 from __future__ import annotations
 
@@ -53,6 +54,14 @@ class Gaussian(NamedTuple):
 
     mean: np.ndarray
     covariance: Optional[np.ndarray]
+
+
+def as_jax(tree):
+    """NumPy results as JAX arrays of the current mode's float dtype (float64 in
+    64-bit mode, float32 otherwise), as neural-tangents returns them (so that
+    ``.block_until_ready()`` and ``jnp`` code work on them).
+    """
+    return jax.tree_util.tree_map(jnp.asarray, tree)
 
 
 def _check_trace_axes(where: str, trace_axes, y_train) -> None:
@@ -136,8 +145,8 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, dia
         train = None if fx_train_0 is None else _unflat(out.train, shape)
         test = None if kt is None else _unflat(out.test, shape)
         if train is not None and test is not None:
-            return train, test
-        return test if train is None else train
+            return as_jax((train, test))
+        return as_jax(test if train is None else train)
 
     return predict_fn
 
@@ -217,7 +226,7 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
                     res = ens(np.inf, k_td, np.asarray(nngp_td, np.float64), np.asarray(kss, np.float64))
                     mean, cov = res.test_mean, res.test_covariance
             out[g] = mean if k_test_test is None else Gaussian(mean, cov)
-        return _pack(names, single, out)
+        return as_jax(_pack(names, single, out))
 
     return predict_fn
 
@@ -274,7 +283,7 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
                 mean, cov = res.test_mean, res.test_covariance
             mean = _unflat(mean, shape)
             out[g] = Gaussian(mean, _unflat(cov, shape)) if compute_cov else mean
-        return _pack(names, single, out)
+        return as_jax(_pack(names, single, out))
 
     return predict_fn
 

@@ -62,3 +62,23 @@ def test_get_accepts_neural_tangents_field_names():
     out = kernel_fn(x, None, ("cov1", "shape1", "is_gaussian"))
     assert out.shape1 == (3, 4) and out.is_gaussian is False
     np.testing.assert_allclose(np.asarray(out.cov1), np.diag(np.asarray(kernel_fn(x, None, "nngp"))), rtol=1e-14)
+
+
+def test_elementwise_derivative_kernel_by_autodiff_equals_the_closed_form():
+    # Erf's dual E[erf(u) erf(v)] = (2/pi) arcsin(2c / sqrt((1+2a)(1+2b))) (Williams 1997); its
+    # c-derivative is E[erf'(u) erf'(v)] (Price's theorem), so the NTK must equal stax.Erf()'s.
+    import jax.numpy as jnp
+
+    def nngp_fn(c, a, b):
+        return 2 / jnp.pi * jnp.arcsin(2 * c / jnp.sqrt((1 + 2 * a) * (1 + 2 * b)))
+
+    x = np.random.default_rng(0).normal(size=(4, 3))
+    got = stax.serial(stax.Dense(8, b_std=0.2), stax.Elementwise(nngp_fn=nngp_fn), stax.Dense(1))[2](x, None, "ntk")
+    want = stax.serial(stax.Dense(8, b_std=0.2), stax.Erf(), stax.Dense(1))[2](x, None, "ntk")
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-12)  # same formula, exact derivative
+
+
+def test_elementwise_without_fn_refuses_the_finite_network():
+    layer = stax.Elementwise(nngp_fn=lambda c, a, b: c)
+    with pytest.raises(NotImplementedError, match="Elementwise: no `fn`"):
+        layer[1]((), np.ones((2, 3), np.float32))

@@ -130,18 +130,33 @@ def ElementwiseNumerical(fn: Callable, deg: int, df: Optional[Callable] = None):
     return activation_layer(dual.quadrature(fn, deg, df))
 
 
-def Elementwise(fn: Callable, nngp_fn: Callable, d_nngp_fn: Callable):
-    """An activation with user-given dual functions.
+def Elementwise(fn: Optional[Callable] = None, nngp_fn: Optional[Callable] = None,
+                d_nngp_fn: Optional[Callable] = None):
+    r"""An activation with user-given dual functions (neural-tangents' arguments).
 
     ``nngp_fn(cov12, var1, var2) -> E[fn(u) fn(v)]`` and
     ``d_nngp_fn(cov12, var1, var2) -> E[fn'(u) fn'(v)]`` (argument order of
-    neural-tangents).
+    neural-tangents), elementwise on arrays. Without ``d_nngp_fn`` it is
+    obtained by autodiff: for jointly Gaussian ``(u, v)``,
+    :math:`\partial_{c} E[\phi(u)\phi(v)] = E[\phi'(u)\phi'(v)]` with ``c`` the
+    covariance (Price's theorem, Price 1958). Without ``fn`` only the kernels
+    exist: the finite network's ``apply_fn`` raises.
     """
-    for name, f in (("fn", fn), ("nngp_fn", nngp_fn), ("d_nngp_fn", d_nngp_fn)):
-        validation.callable_arg("Elementwise", name, f)
+    validation.callable_arg("Elementwise", "nngp_fn", nngp_fn)
+    for name, f in (("fn", fn), ("d_nngp_fn", d_nngp_fn)):
+        if f is not None:
+            validation.callable_arg("Elementwise", name, f)
+    if d_nngp_fn is None:
+        def d_nngp_fn(c, a, b):
+            return jax.grad(lambda cc: jax.numpy.sum(nngp_fn(cc, a, b)))(c)
+
+    def no_fn(x):
+        raise NotImplementedError("Elementwise: no `fn` was given, so the finite network (apply_fn) is undefined; "
+                                  "pass fn= as well as nngp_fn=.")
+
     act = dual.DualActivation(
         getattr(fn, "__name__", "Elementwise"),
-        fn,
+        no_fn if fn is None else fn,
         lambda a, b, c: nngp_fn(c, a, b),
         lambda a, b, c: d_nngp_fn(c, a, b),
         lambda a: nngp_fn(a, a, a),
