@@ -16,6 +16,15 @@ import pytest
 import ntkcourse as nt
 from ntkcourse import stax
 
+@pytest.fixture(autouse=True)
+def x64():
+    # neural-tangents' values are from 64-bit mode; predict returns arrays of the current mode's dtype.
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
 REF = json.loads((Path(__file__).parent / "data" / "nt_predict_reference.json").read_text())
 RTOL, ATOL = 1e-9, 1e-11
 
