@@ -14,7 +14,7 @@ X = np.random.default_rng(0).normal(size=(3, 5))
 
 
 def _residual(width, tail=()):
-    """z + Dense(relu(z)), z = Dense(x): one branch without its own weights."""
+    """The residual block z + Dense(relu(z)) with z = Dense(x): one branch without its own weights."""
     return stax.serial(
         stax.Dense(width),
         stax.FanOut(2),
