@@ -25,6 +25,7 @@ _SUBMODULES = (
     "empirical",
     "engine",
     "finite_width",
+    "fitting",
     "grading",
     "graph",
     "graph_classification",
@@ -34,6 +35,7 @@ _SUBMODULES = (
     "kernel",
     "linearize",
     "plotting",
+    "predict",
     "random_matrix",
     "signal_propagation",
     "solve",
@@ -43,7 +45,19 @@ _SUBMODULES = (
     "training",
     "validation",
 )
-__all__ = list(_SUBMODULES) + ["__version__"]
+# neural-tangents' top-level names (``import ntkcourse as nt``): name -> module.
+# ``nt.linearize`` is both the module and, called, the function of that name.
+_FUNCTIONS = {
+    "batch": "batching",
+    "taylor_expand": "linearize",
+    "empirical_ntk_fn": "empirical",
+    "empirical_nngp_fn": "empirical",
+    "empirical_kernel_fn": "empirical",
+    "empirical_ntk_vp_fn": "empirical",
+    "monte_carlo_kernel_fn": "empirical",
+    "NtkImplementation": "empirical",
+}
+__all__ = list(_SUBMODULES) + list(_FUNCTIONS) + ["__version__"]
 
 
 def __getattr__(name):
@@ -51,6 +65,10 @@ def __getattr__(name):
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module
+    if name in _FUNCTIONS:
+        fn = getattr(importlib.import_module(f".{_FUNCTIONS[name]}", __name__), name)
+        globals()[name] = fn
+        return fn
     raise AttributeError(f"module 'ntkcourse' has no attribute {name!r}")
 
 

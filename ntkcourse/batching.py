@@ -42,7 +42,7 @@ def _transpose_pairs(block: np.ndarray) -> np.ndarray:
 
 def batch(
     kernel_fn: Callable,
-    batch_size: int,
+    batch_size: int = 0,
     device_count: int = -1,
     store_on_device: bool = False,
     progress: Optional[bool] = None,
@@ -50,11 +50,17 @@ def batch(
     """Wrap ``kernel_fn`` to compute it over blocks of ``batch_size`` inputs.
 
     Args:
-      kernel_fn: a ``kernel_fn`` of :mod:`ntkcourse.stax`.
-      batch_size: the largest number of inputs of x1 (and of x2) in one block.
-        Memory on the device is about that of one ``batch_size x batch_size``
-        kernel per device (times the spatial pairs for CNNs).
-      device_count: how many JAX devices to use; ``-1`` for all.
+      kernel_fn: a ``kernel_fn`` of :mod:`ntkcourse.stax`
+        (``kernel_fn(x1, x2, get, **kwargs)``), or an empirical kernel function
+        of :mod:`ntkcourse.empirical` (``ntk_fn(x1, x2, params, **kwargs)``,
+        ``kernel_fn(x1, x2, get, params, **kwargs)``), as neural-tangents'
+        ``nt.batch`` accepts.
+      batch_size: the largest number of inputs of x1 (and of x2) in one block;
+        ``0`` (the default, as in neural-tangents) for no splitting. Memory on
+        the device is about that of one ``batch_size x batch_size`` kernel per
+        device (times the spatial pairs for CNNs).
+      device_count: how many JAX devices to use; ``-1`` for all, ``0`` for
+        the default device only (neural-tangents' "no parallelism").
       store_on_device: kept for neural-tangents compatibility; results are
         always assembled in host memory, which is what bounds device memory.
       progress: a progress bar over the blocks: ``None`` (default) shows it
@@ -62,29 +68,35 @@ def batch(
         ``False`` never (see ``ntkcourse._progress``).
 
     Returns:
-      ``batched_kernel_fn(x1, x2=None, get=None, **kwargs)`` returning NumPy
-      arrays (or a named tuple of them) equal to ``kernel_fn``'s.
+      ``batched_kernel_fn(x1, x2=None, *args, **kwargs)``, called as
+      ``kernel_fn`` is, returning NumPy arrays (or a named tuple of them)
+      equal to ``kernel_fn``'s.
     """
     if not callable(kernel_fn):
         raise TypeError(f"batch: `kernel_fn` must be callable, got {type(kernel_fn).__name__}.")
-    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch: `batch_size` must be a positive integer, got {batch_size!r}.")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 0:
+        raise ValueError(f"batch: `batch_size` must be an integer >= 0 (0: no splitting), got {batch_size!r}.")
     available = jax.devices()
     if device_count == -1:
         devices = available
+    elif isinstance(device_count, (int, np.integer)) and not isinstance(device_count, bool) and device_count == 0:
+        devices = available[:1]
     elif isinstance(device_count, (int, np.integer)) and 1 <= device_count <= len(available):
         devices = available[:device_count]
     else:
         raise ValueError(
-            f"batch: `device_count` must be -1 or between 1 and {len(available)} (the devices present), "
-            f"got {device_count!r}."
+            f"batch: `device_count` must be -1 (all), 0 (the default device) or between 1 and {len(available)} "
+            f"(the devices present), got {device_count!r}."
         )
     del store_on_device
+    # Infinite-width kernel functions compute in float64 whatever the JAX mode: give them float64
+    # blocks. Empirical ones (marked by ntkcourse.empirical) take the inputs in the current mode's
+    # dtype, as when called directly.
+    infinite_width = not getattr(kernel_fn, "empirical", False)
 
-    def batched_kernel_fn(x1, x2=None, get=None, **kwargs):
-        if get is None:
+    def batched_kernel_fn(x1, x2=None, *args, **kwargs):
+        if infinite_width and (not args or args[0] is None) and kwargs.get("get") is None:
             raise ValueError("batch: `get` must name the kernels to compute ('nngp', 'ntk' or both).")
-        names = (get,) if isinstance(get, str) else tuple(get)
         x1 = np.asarray(x1)
         symmetric = x2 is None
         x2_ = x1 if symmetric else np.asarray(x2)
@@ -92,25 +104,29 @@ def batch(
             raise ValueError(f"batch: `x1` must have a non-empty batch axis, got shape {x1.shape}.")
         if x2_.ndim < 2 or x2_.shape[0] == 0:
             raise ValueError(f"batch: `x2` must have a non-empty batch axis, got shape {x2_.shape}.")
-        rows, cols = _blocks(x1.shape[0], batch_size), _blocks(x2_.shape[0], batch_size)
+        size = batch_size or max(x1.shape[0], x2_.shape[0])
+        rows, cols = _blocks(x1.shape[0], size), _blocks(x2_.shape[0], size)
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
 
         outputs = {}
+        fields = []
         bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
 
         def launch(pair, device):
             i, j = pair
             (r0, r1), (c0, c1) = rows[i], cols[j]
-            with jax.enable_x64(True):
+            with jax.enable_x64(infinite_width or jax.config.jax_enable_x64):
                 a = jax.device_put(x1[r0:r1], device)
                 b = None if (symmetric and i == j) else jax.device_put(x2_[c0:c1], device)
-            return kernel_fn(a, b, names, **kwargs)
+            return kernel_fn(a, b, *args, **kwargs)
 
         def store(pair, result):
             i, j = pair
             (r0, r1), (c0, c1) = rows[i], cols[j]
-            for name in names:
-                block = np.asarray(result if len(names) == 1 else getattr(result, name))
+            if not fields:
+                fields.extend(getattr(result, "_fields", None) or [None])
+            for name in fields:
+                block = np.asarray(result if name is None else getattr(result, name))
                 if name not in outputs:
                     outputs[name] = np.empty((x1.shape[0], x2_.shape[0]) + block.shape[2:], block.dtype)
                 outputs[name][r0:r1, c0:c1] = block
@@ -127,11 +143,11 @@ def batch(
                     bar.update(1)
         finally:
             bar.close()
-        if len(names) == 1:
-            return outputs[names[0]]
+        if fields == [None]:
+            return outputs[None]
         from collections import namedtuple
 
-        return namedtuple("Kernel", names)(*(outputs[n] for n in names))
+        return namedtuple("Kernel", fields)(*(outputs[n] for n in fields))
 
     batched_kernel_fn.devices = tuple(devices)
     return batched_kernel_fn

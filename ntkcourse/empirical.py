@@ -25,10 +25,13 @@ switching is a change of import:
   partner (``(n1, n2, h, h', w, w')`` for an image-shaped output).
 * ``diagonal_axes`` keep only the diagonal of a pair of axes, e.g. ``(0,)``
   for :math:`\hat\Theta(x_i, x_i)`, shape ``(n,)``.
-* ``vmap_axes=0`` (default here; neural-tangents defaults to ``None``): the
-  network treats the inputs independently, so the Jacobians can be taken one
-  input at a time. Pass ``None`` for a function that mixes the inputs of a
-  batch (e.g. batch normalisation).
+* ``vmap_axes=None`` (the default, as in neural-tangents): ``f`` may mix the
+  inputs of a batch (e.g. centring by the batch mean), so the Jacobian is
+  taken of the whole batch. Pass ``vmap_axes=0`` when ``f`` treats the inputs
+  independently: the Jacobians are then taken one input at a time, which is
+  faster. A layer triple of :mod:`ntkcourse.stax` passed as ``f`` always
+  takes the per-input path: every one of its layers acts on each input
+  separately.
 
 Three implementations of the NTK, equal to float precision:
 
@@ -86,6 +89,7 @@ __all__ = [
     "empirical_ntk_fn",
     "empirical_nngp_fn",
     "empirical_kernel_fn",
+    "empirical_ntk_vp_fn",
     "monte_carlo_kernel_fn",
     "MonteCarloKernel",
     "naive_pairwise_ntk",
@@ -598,6 +602,9 @@ class _KernelComputer:
         self.apply_fn, self.node, self.init_fn = _network_of(f)
         self.trace_axes, self.diagonal_axes = trace_axes, diagonal_axes
         self.vmap_axes = _check_vmap_axes(vmap_axes, where)
+        if self.node is not None:
+            # Every ntkcourse.stax layer acts on each input separately.
+            self.vmap_axes = 0
         self.requested = _canonical_implementation(implementation)
         self._checked = {}
         self._jitted = {}
@@ -713,7 +720,7 @@ def _is_array_like(v) -> bool:
     return isinstance(v, (jax.Array, np.ndarray, numbers.Number)) and not isinstance(v, bool)
 
 
-def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, implementation="auto"):
+def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, implementation="auto"):
     r"""The empirical NTK :math:`\hat\Theta(x_1, x_2) = J(x_1) J(x_2)^\top` of ``f`` at given parameters.
 
     Args:
@@ -722,8 +729,10 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, impleme
       trace_axes: output axes averaged over (trace divided by their size, as
         neural-tangents does); ``()`` for the full per-output block.
       diagonal_axes: output axes on which only the diagonal is kept.
-      vmap_axes: ``0`` if ``f`` treats the inputs of a batch independently
-        (default), ``None`` otherwise.
+      vmap_axes: ``None`` (default, as neural-tangents): ``f`` may mix the
+        inputs of a batch; ``0`` if ``f`` treats them independently (faster).
+        Ignored for a layer triple of :mod:`ntkcourse.stax`, whose layers
+        always act on each input separately.
       implementation: ``'auto'``, ``'jacobian'``, ``'jvp_vjp'``, ``'structured'``
         (or a :class:`NtkImplementation`); see the module docstring.
 
@@ -744,6 +753,7 @@ def empirical_ntk_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, impleme
         return computer(x1, x2, params, ("ntk",), apply_fn_kwargs)["ntk"]
 
     ntk_fn.implementation_for = lambda x1, x2, params, **kw: computer.prepare(x1, x2, params, kw)[2]
+    ntk_fn.empirical = True  # for ntkcourse.batching: inputs in the current JAX mode's dtype
     return ntk_fn
 
 
@@ -762,7 +772,34 @@ def empirical_nngp_fn(f, trace_axes=(-1,), diagonal_axes=()):
     def nngp_fn(x1, x2, params, **apply_fn_kwargs):
         return computer(x1, x2, params, ("nngp",), apply_fn_kwargs)["nngp"]
 
+    nngp_fn.empirical = True
     return nngp_fn
+
+
+def empirical_ntk_vp_fn(f, x1, x2, params, **apply_fn_kwargs):
+    r"""The product of the full empirical NTK with a vector, without forming it:
+    :math:`v \mapsto \hat\Theta(x_1, x_2)\, v = J(x_1)\,(J(x_2)^\top v)`, one VJP
+    and one JVP (neural-tangents' ``empirical_ntk_vp_fn``; Novak,
+    Sohl-Dickstein & Schoenholz 2022). No axis is traced.
+
+    Args:
+      f: ``f(params, x, **kwargs)`` or a layer triple of :mod:`ntkcourse.stax`.
+      x1, x2: inputs; ``x2=None`` means ``x1``.
+      params: the parameters at which the Jacobians are taken.
+
+    Returns:
+      ``ntk_vp_fn(cotangents)``, ``cotangents`` of the shape of
+      ``f(params, x2)``, returning an array of the shape of ``f(params, x1)``.
+    """
+    apply_fn = _network_of(f)[0]
+    x2 = x1 if x2 is None else x2
+    _, vjp_fn = jax.vjp(lambda p: apply_fn(p, x2, **apply_fn_kwargs), params)
+
+    def ntk_vp_fn(cotangents):
+        (tangent,) = vjp_fn(cotangents)
+        return jax.jvp(lambda p: apply_fn(p, x1, **apply_fn_kwargs), (params,), (tangent,))[1]
+
+    return ntk_vp_fn
 
 
 def _normalise_get(get, where):
@@ -774,7 +811,7 @@ def _normalise_get(get, where):
     return names, isinstance(get, str)
 
 
-def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, implementation="auto"):
+def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, implementation="auto"):
     """Both empirical kernels from one function, as neural-tangents' ``empirical_kernel_fn``.
 
     Returns:
@@ -794,6 +831,7 @@ def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=0, impl
             return res[names[0]]
         return _named(names)(*(res[n] for n in names))
 
+    kernel_fn.empirical = True
     return kernel_fn
 
 
@@ -855,7 +893,7 @@ def monte_carlo_kernel_fn(
     batch_size=None,
     trace_axes=(-1,),
     diagonal_axes=(),
-    vmap_axes=0,
+    vmap_axes=None,
     implementation="auto",
     progress=None,
 ):

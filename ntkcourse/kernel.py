@@ -36,6 +36,14 @@ class Kernel:
         layer); an activation needs Gaussian inputs.
       diagonal_spatial: whether the spatial axes hold only the diagonal
         ``(p, p)`` of every pair of positions.
+      fork_independent: one entry per ``FanOut`` still open around this
+        branch (innermost last): whether the branch has passed an affine
+        layer with weights of its own (``Dense``, ``Conv``) since that fork.
+        Such a branch is uncorrelated with every other branch of the fork
+        (its weights are independent and zero-mean), so the kernel of a sum
+        of branches is the sum of their kernels when at most one branch is
+        not independent; ``FanInSum`` refuses the other cases. ``()`` outside
+        any fork.
     """
 
     nngp: Any
@@ -46,10 +54,11 @@ class Kernel:
     shape2: Tuple[int, ...]
     is_gaussian: bool = False
     diagonal_spatial: bool = False
+    fork_independent: Tuple[bool, ...] = ()
 
     def tree_flatten(self):
         children = (self.nngp, self.ntk, self.cov1, self.cov2)
-        return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial)
+        return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
@@ -58,6 +67,13 @@ class Kernel:
     def replace(self, **changes) -> "Kernel":
         """A copy with the given fields changed."""
         return dataclasses.replace(self, **changes)
+
+    def after_affine(self, **changes) -> "Kernel":
+        """A copy for the output of an affine layer with weights of its own:
+        independent of the other branches of every open fork (see
+        ``fork_independent``), and Gaussian.
+        """
+        return self.replace(is_gaussian=True, fork_independent=(True,) * len(self.fork_independent), **changes)
 
     @property
     def spatial_ndim(self) -> int:

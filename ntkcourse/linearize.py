@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
+import types
 import weakref
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
@@ -325,3 +327,16 @@ def train_network_and_linearization(
         params_network=p_net,
         params_linear=p_lin,
     )
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as its :func:`linearize` function: neural-tangents
+    users write ``nt.linearize(f, params)`` after ``import ntkcourse as nt``,
+    where ``ntkcourse.linearize`` is this module.
+    """
+
+    def __call__(self, f, params):
+        return linearize(f, params)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from typing import Iterable, Optional, Sequence, Tuple
 
 __all__ = [
@@ -36,17 +37,46 @@ def _is_real(value) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _traced_scalar(value) -> bool:
+    """A real scalar JAX tracer (a hyper-parameter under ``jax.grad``/``jit``):
+    its value is unknown while tracing, so it cannot be checked here.
+    """
+    jax = sys.modules.get("jax")  # never imported here: tools without JAX stay fast
+    if jax is None or not isinstance(value, jax.core.Tracer):
+        return False
+    return value.shape == () and jax.numpy.issubdtype(value.dtype, jax.numpy.floating)
+
+
+def _as_real(value):
+    """A scalar array (NumPy or concrete JAX, e.g. ``jnp.sqrt(2.)``) as a float;
+    anything else unchanged.
+    """
+    if not _is_real(value) and not isinstance(value, bool) and getattr(value, "shape", None) == ():
+        kind = getattr(getattr(value, "dtype", None), "kind", None)
+        if kind in ("f", "i", "u"):
+            return float(value)
+    return value
+
+
 def nonnegative(where: str, name: str, value, allow_none: bool = False) -> Optional[float]:
-    """A finite real number >= 0 (or ``None`` when allowed), as a float."""
+    """A finite real number >= 0 (or ``None`` when allowed), as a float; a
+    scalar JAX tracer passes unchecked (hyper-parameters under ``jax.grad``).
+    """
     if value is None and allow_none:
         return None
+    if _traced_scalar(value):
+        return value
+    value = _as_real(value)
     if not _is_real(value) or not math.isfinite(value) or value < 0:
         raise fail(where, name, "a finite number >= 0" + (" or None" if allow_none else ""), value)
     return float(value)
 
 
 def finite_real(where: str, name: str, value) -> float:
-    """A finite real number, as a float."""
+    """A finite real number, as a float; a scalar JAX tracer passes unchecked."""
+    if _traced_scalar(value):
+        return value
+    value = _as_real(value)
     if not _is_real(value) or not math.isfinite(value):
         raise fail(where, name, "a finite number", value)
     return float(value)

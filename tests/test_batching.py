@@ -88,7 +88,7 @@ def test_symmetric_kernel_computes_only_upper_blocks(fc_inputs):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"batch_size": 0}, "batch_size"), ({"batch_size": 4, "device_count": 99}, "device_count")],
+    [({"batch_size": -1}, "batch_size"), ({"batch_size": 4, "device_count": 99}, "device_count")],
 )
 def test_bad_arguments_name_the_argument(kwargs, match):
     _, _, kernel_fn = _mlp()

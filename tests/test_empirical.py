@@ -285,7 +285,7 @@ def test_params_that_do_not_fit_a_plain_function_are_refused():
     with pytest.raises(ValueError, match=r"f\(params, x1\) failed.*shape \(3, 4\)"):
         empirical_ntk_fn(f)(x, None, {"w": jnp.ones((5, 1))})
     with pytest.raises(ValueError, match="batch axis first"):
-        empirical_ntk_fn(lambda p, x: jnp.sum(x @ p["w"]))(x, None, {"w": jnp.ones((4, 1))})
+        empirical_ntk_fn(lambda p, x: jnp.sum(x @ p["w"]), vmap_axes=0)(x, None, {"w": jnp.ones((4, 1))})
 
 
 def test_inputs_of_the_wrong_shape_are_refused():

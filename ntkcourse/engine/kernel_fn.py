@@ -29,12 +29,14 @@ from .blocks import blocked_kernel
 from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
+from .outputs import caller_precision
 from .plan import ExecutionPlan, default_plan
 from .tiles import symmetric_tiles, symmetric_tiles_host
 
 __all__ = ["make_kernel_fn", "GET_NAMES"]
 
-GET_NAMES = ("nngp", "ntk")
+# neural-tangents' names of the Kernel's fields that `get` may ask for.
+GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial")
 
 _UNSUPPORTED = {
     "mask_constant": "masked inputs are not implemented yet; remove the padded entries instead.",
@@ -89,6 +91,22 @@ def _unpacked(k):
 
 def _is_packed(k) -> bool:
     return isinstance(k, Kernel) and k.ntk is None and jnp.iscomplexobj(k.nngp)
+
+
+def _under_a_trace() -> bool:
+    """Whether the call runs inside a JAX transformation (jit, grad, vmap) of the caller.
+
+    JAX 0.10 has no public test for this, so the private one is used where it
+    exists; on a JAX without it the answer is ``False`` and only traced
+    *inputs* select the pure-XLA path (hyper-parameters given as tracers
+    with concrete inputs then need the inputs traced too, e.g. under ``jit``).
+    """
+    try:
+        from jax._src import core
+
+        return not core.trace_state_clean()
+    except (ImportError, AttributeError):  # pragma: no cover - other JAX versions
+        return False
 
 
 _real = jax.jit(jnp.real)
@@ -157,7 +175,8 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
 
     def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial):
         n = np.shape(x1)[0]
-        traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer)
+        # Traced inputs, or traced hyper-parameters (W_std under jax.grad) inside the caller's trace.
+        traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer) or _under_a_trace()
         # Compiler options are only allowed on a top-level jit: inside the
         # caller's trace the recursion becomes part of the caller's program.
         progs = programs_for(plan.replace(wide_vectors=False) if traced else plan)
@@ -199,6 +218,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         Returns:
           an array for a single name; a named tuple with fields in the order of
           ``get`` for a tuple; the :class:`~ntkcourse.kernel.Kernel` for ``None``.
+          Float64 JAX arrays in JAX's 64-bit mode; with that mode off, NumPy
+          float64 arrays (float32 under the caller's ``jit``/``grad``/``vmap``),
+          see :mod:`ntkcourse.engine.outputs`.
 
         Raises:
           TypeError: for a keyword argument this function does not implement
@@ -255,6 +277,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 cov2=None if out.cov2 is None else spatial_diagonal(out.cov2, 1, s),
                 diagonal_spatial=True,
             )
+        out = caller_precision(out)
         if names is None:
             return out
         if len(names) == 1:

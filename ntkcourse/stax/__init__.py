@@ -39,13 +39,17 @@ boundary that makes a triple, and what each layer declares, in
 threads, devices) is :mod:`ntkcourse.engine`.
 
 Precision: kernels are computed in float64 whatever the global
-``jax_enable_x64`` setting. Pass ``dtype=jnp.float32`` to ``kernel_fn`` for
-float32 (about twice as fast, relative error around 1e-6).
+``jax_enable_x64`` setting. They come back as JAX float64 arrays in 64-bit
+mode, and as NumPy float64 arrays with it off (float32 under the caller's
+``jit``), so that ``jnp`` and NumPy code can use them in either mode
+(:mod:`ntkcourse.engine.outputs`). Pass ``dtype=jnp.float32`` to
+``kernel_fn`` for float32 (about twice as fast, relative error around 1e-6).
 """
 from ..kernel import Kernel
 from .activations import (
     ABRelu,
     Abs,
+    Cos,
     Elementwise,
     ElementwiseNumerical,
     Erf,
@@ -55,8 +59,11 @@ from .activations import (
     Sin,
 )
 from .combinators import FanInSum, FanOut, Identity, parallel, serial
+from .dropout import Dropout
+from .fan_in import FanInConcat
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
+from .pooling import GlobalSumPool, SumPool
 
 __all__ = [
     "Kernel",
@@ -68,10 +75,14 @@ __all__ = [
     "parallel",
     "FanOut",
     "FanInSum",
+    "FanInConcat",
     "Dense",
     "Conv",
     "AvgPool",
     "GlobalAvgPool",
+    "SumPool",
+    "GlobalSumPool",
+    "Dropout",
     "Flatten",
     "Identity",
     "Relu",
@@ -81,6 +92,7 @@ __all__ = [
     "Erf",
     "Gelu",
     "Sin",
+    "Cos",
     "ElementwiseNumerical",
     "Elementwise",
 ]

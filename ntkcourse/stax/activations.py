@@ -8,7 +8,11 @@ separately, so it passes a spatial-diagonal requirement on unchanged.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Optional
+
+import jax
+import numpy as np
 
 from .. import dual, validation
 from ..engine import fused_pair
@@ -16,7 +20,7 @@ from ..kernel import Kernel, spatial_diagonal
 from .layer import layer
 from .spatial import interleave_ones
 
-__all__ = ["activation_layer", "Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Gelu", "Sin",
+__all__ = ["activation_layer", "Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Gelu", "Sin", "Cos",
            "ElementwiseNumerical", "Elementwise"]
 
 
@@ -90,21 +94,33 @@ def Erf(a: float = 1.0, b: float = 1.0, c: float = 0.0):
 
 
 def Gelu(approximate: bool = False):
-    """Exact GELU ``x Phi(x)``. The tanh approximation has no closed form here:
-    ``approximate=True`` raises (use ``ElementwiseNumerical`` with it).
+    """GELU ``x Phi(x)`` (Hendrycks & Gimpel 2016); kernels in closed form
+    (Tsuchida, Pearce, van der Heide, Roosta & Gallagher 2021).
+
+    ``approximate=True`` makes the *finite* network use the tanh
+    approximation (``jax.nn.gelu(x, approximate=True)``) while the kernels
+    stay those of the exact GELU, as in neural-tangents, whose values this
+    package reproduces. For the kernels of the approximation itself use
+    ``ElementwiseNumerical(lambda x: jax.nn.gelu(x, approximate=True), deg=25)``.
     """
+    if not isinstance(approximate, (bool, np.bool_)):
+        raise validation.fail("Gelu", "approximate", "True or False", approximate)
+    act = dual.gelu()
     if approximate:
-        raise ValueError(
-            "Gelu: `approximate=True` (the tanh approximation) has no closed-form kernel; use "
-            "ElementwiseNumerical(lambda x: jax.nn.gelu(x, approximate=True), deg=25) instead."
-        )
-    return activation_layer(dual.gelu())
+        act = act._replace(fn=lambda x: jax.nn.gelu(x, approximate=True))
+    return activation_layer(act)
 
 
 def Sin(a: float = 1.0, b: float = 1.0, c: float = 0.0):
     """``a sin(b x + c)``."""
     a, b, c = (validation.finite_real("Sin", name, v) for name, v in (("a", a), ("b", b), ("c", c)))
     return activation_layer(dual.sin(a, b, c))
+
+
+def Cos(a: float = 1.0, b: float = 1.0, c: float = 0.0):
+    """``a cos(b x + c) = a sin(b x + c + pi/2)``: :func:`Sin` with the phase shifted."""
+    a, b, c = (validation.finite_real("Cos", name, v) for name, v in (("a", a), ("b", b), ("c", c)))
+    return activation_layer(dual.sin(a, b, c + math.pi / 2)._replace(name="Cos"))
 
 
 def ElementwiseNumerical(fn: Callable, deg: int, df: Optional[Callable] = None):
@@ -114,18 +130,33 @@ def ElementwiseNumerical(fn: Callable, deg: int, df: Optional[Callable] = None):
     return activation_layer(dual.quadrature(fn, deg, df))
 
 
-def Elementwise(fn: Callable, nngp_fn: Callable, d_nngp_fn: Callable):
-    """An activation with user-given dual functions.
+def Elementwise(fn: Optional[Callable] = None, nngp_fn: Optional[Callable] = None,
+                d_nngp_fn: Optional[Callable] = None):
+    r"""An activation with user-given dual functions (neural-tangents' arguments).
 
     ``nngp_fn(cov12, var1, var2) -> E[fn(u) fn(v)]`` and
     ``d_nngp_fn(cov12, var1, var2) -> E[fn'(u) fn'(v)]`` (argument order of
-    neural-tangents).
+    neural-tangents), elementwise on arrays. Without ``d_nngp_fn`` it is
+    obtained by autodiff: for jointly Gaussian ``(u, v)``,
+    :math:`\partial_{c} E[\phi(u)\phi(v)] = E[\phi'(u)\phi'(v)]` with ``c`` the
+    covariance (Price's theorem, Price 1958). Without ``fn`` only the kernels
+    exist: the finite network's ``apply_fn`` raises.
     """
-    for name, f in (("fn", fn), ("nngp_fn", nngp_fn), ("d_nngp_fn", d_nngp_fn)):
-        validation.callable_arg("Elementwise", name, f)
+    validation.callable_arg("Elementwise", "nngp_fn", nngp_fn)
+    for name, f in (("fn", fn), ("d_nngp_fn", d_nngp_fn)):
+        if f is not None:
+            validation.callable_arg("Elementwise", name, f)
+    if d_nngp_fn is None:
+        def d_nngp_fn(c, a, b):
+            return jax.grad(lambda cc: jax.numpy.sum(nngp_fn(cc, a, b)))(c)
+
+    def no_fn(x):
+        raise NotImplementedError("Elementwise: no `fn` was given, so the finite network (apply_fn) is undefined; "
+                                  "pass fn= as well as nngp_fn=.")
+
     act = dual.DualActivation(
         getattr(fn, "__name__", "Elementwise"),
-        fn,
+        no_fn if fn is None else fn,
         lambda a, b, c: nngp_fn(c, a, b),
         lambda a, b, c: d_nngp_fn(c, a, b),
         lambda a: nngp_fn(a, a, a),

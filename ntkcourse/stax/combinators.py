@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from .. import validation
 from .layer import kernel_map_of, layer, layer_spec, stages_of
 
-__all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity"]
+__all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity", "close_fork"]
 
 
 def _requirement_list(req, n: int):
@@ -103,14 +103,49 @@ def FanOut(num: int):
         # The input serves every branch: only the diagonal if all need no more.
         return all(_requirement_list(req, num))
 
-    return layer(init_fn, apply_fn, lambda k: [k] * num, "FanOut", {"num": num}, input_diagonal=input_diagonal)
+    def kernel_map(k):
+        # Each copy opens a fork level: no branch is yet independent of the others.
+        return [k.replace(fork_independent=k.fork_independent + (False,))] * num
+
+    return layer(init_fn, apply_fn, kernel_map, "FanOut", {"num": num}, input_diagonal=input_diagonal)
+
+
+def close_fork(where: str, ks):
+    """Check that the branches ``ks`` of one ``FanOut`` may be combined as if
+    uncorrelated, and return the fork levels of the combination.
+
+    Two branches of a fork are uncorrelated when one of them has passed an
+    affine layer with its own zero-mean weights since the fork
+    (``Kernel.fork_independent``): ``Cov(W h, g) = E[W] E[h g] = 0``. So a sum
+    (or product) of branches has the sum (product) of their kernels when at
+    most one branch is not independent. Otherwise the cross-covariances, e.g.
+    ``E[relu(z) z] = Var(z) / 2`` in ``relu(z) + z``, are missing and the
+    kernel would be wrong: refuse. (neural-tangents checks only that every
+    branch is Gaussian, and returns ``2 K`` for ``z + z``, whose kernel is ``4 K``.)
+    """
+    levels = {len(k.fork_independent) for k in ks}
+    if len(levels) != 1:
+        raise ValueError(f"{where}: the branches come from different FanOut levels ({sorted(levels)}).")
+    if levels == {0}:
+        return ()
+    dependent = [i for i, k in enumerate(ks) if not k.fork_independent[-1]]
+    if len(dependent) > 1:
+        raise NotImplementedError(
+            f"{where}: branches {dependent} are correlated (none of them has an affine layer with its own weights "
+            "(Dense, Conv) after the FanOut), and this package does not compute the covariance between "
+            "branches: combining them as if independent would give a wrong kernel. Keep at most one branch "
+            "without such a layer, e.g. parallel(Identity(), serial(Relu(), Dense(n))) for a residual block."
+        )
+    outer = [k.fork_independent[:-1] for k in ks]
+    return tuple(all(level) for level in zip(*outer))
 
 
 def FanInSum():
-    """Sum the branches. The kernel of the sum is the sum of the kernels: the
-    branches are assumed uncorrelated, which holds when at most one branch is
-    not preceded by an independent zero-mean affine layer (e.g. a residual
-    ``x + f(x)`` with ``f`` ending in ``Dense``).
+    """Sum the branches. The kernel of the sum is the sum of the kernels, exact
+    when the branches are uncorrelated: when at most one branch has no affine
+    layer with its own weights after the ``FanOut`` (e.g. a residual
+    ``x + f(x)`` with ``f`` ending in ``Dense``). Other networks are refused
+    with an error (see :func:`close_fork`), never computed wrongly.
     """
 
     def init_fn(key, input_shape):
@@ -142,6 +177,7 @@ def FanInSum():
             cov1=total("cov1"),
             cov2=total("cov2"),
             is_gaussian=all(k.is_gaussian for k in ks),
+            fork_independent=close_fork("FanInSum", ks),
         )
 
     return layer(init_fn, apply_fn, kernel_map, "FanInSum")

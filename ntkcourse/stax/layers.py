@@ -123,14 +123,13 @@ def Dense(
         ntk = k.ntk
         if ntk is not None:
             ntk = _affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
-        return k.replace(
+        return k.after_affine(
             nngp=nngp,
             ntk=ntk,
             cov1=_affine(k.cov1, w_var, b_var),
             cov2=None if k.cov2 is None else _affine(k.cov2, w_var, b_var),
             shape1=k.shape1[:-1] + (out_dim,),
             shape2=k.shape2[:-1] + (out_dim,),
-            is_gaussian=True,
         )
 
     return layer(
@@ -225,14 +224,13 @@ def Conv(
         if ntk is not None:
             ntk = _affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
                               k.shape1[-1] * filter_size, b_std is not None)
-        return k.replace(
+        return k.after_affine(
             nngp=nngp,
             ntk=ntk,
             cov1=_affine(conv_unscaled(k.cov1, 1), w_var, b_var),
             cov2=None if k.cov2 is None else _affine(conv_unscaled(k.cov2, 1), w_var, b_var),
             shape1=(k.shape1[0],) + _out_spatial(k.shape1) + (out_chan,),
             shape2=(k.shape2[0],) + _out_spatial(k.shape2) + (out_chan,),
-            is_gaussian=True,
         )
 
     return layer(

@@ -1,0 +1,58 @@
+r"""Sum pooling (neural-tangents' ``SumPool`` and ``GlobalSumPool``).
+
+A sum over a window of ``m`` positions is ``m`` times their average, so its
+kernels are :math:`m^2` times those of :func:`~ntkcourse.stax.AvgPool` (with
+zeros padded at the edges, ``normalize_edges=False``) and of
+:func:`~ntkcourse.stax.GlobalAvgPool`, with ``m`` the window size or the
+number of positions (Novak et al. 2019, 2020).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Sequence
+
+from .. import validation
+from ..kernel import Kernel
+from .layer import kernel_map_of, layer, layer_spec
+from .layers import AvgPool, GlobalAvgPool
+from .spatial import map_kernel
+
+__all__ = ["SumPool", "GlobalSumPool"]
+
+
+def _scaled(where: str, avg, size_of, config):
+    """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square."""
+    init_avg, apply_avg, _ = avg
+    avg_map = kernel_map_of(avg)
+    spec = layer_spec(avg)
+
+    def apply_fn(params, inputs, **kwargs):
+        return apply_avg(params, inputs, **kwargs) * size_of(inputs.shape)
+
+    def kernel_map(k: Kernel) -> Kernel:
+        factor = float(size_of(k.shape1)) ** 2
+        return map_kernel(avg_map(k), lambda x, batch_ndim: factor * x)
+
+    return layer(init_avg, apply_fn, kernel_map, where, config, input_diagonal=spec.input_diagonal,
+                 reads_neighbours=True)
+
+
+def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID"):
+    r"""Sum over spatial windows (NHWC), zeros padded with ``'SAME'``.
+
+    Kernel: :math:`m^2` times :func:`AvgPool`'s, with :math:`m = \prod` ``window_shape``.
+    """
+    window_shape = validation.int_tuple("SumPool", "window_shape", window_shape)
+    size = math.prod(window_shape)
+    avg = AvgPool(window_shape, strides, padding, normalize_edges=False)
+    config = dict(layer_spec(avg).config)
+    config.pop("normalize_edges")
+    return _scaled("SumPool", avg, lambda shape: size, config)
+
+
+def GlobalSumPool():
+    r"""Sum over all spatial positions: ``(n, H, W, C) -> (n, C)``.
+
+    Kernel: :math:`(HW)^2` times :func:`GlobalAvgPool`'s.
+    """
+    return _scaled("GlobalSumPool", GlobalAvgPool(), lambda shape: math.prod(shape[1:-1]), {})
