@@ -38,7 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .spectral import _check_nonnegative, _eigendecomposition_of_valid, as_kernel_matrix
+from . import validation
+from .spectral import as_kernel_matrix, eigendecomposition_of_valid
 
 __all__ = [
     "relu_random_features",
@@ -78,8 +79,8 @@ def _n_features(n_features):
     return m
 
 
-def _std(value, name):
-    return 0.0 if value is None else _check_nonnegative(value, name)
+def _std(where, value, name):
+    return 0.0 if value is None else validation.nonnegative(where, name, value)
 
 
 def _draw(d, m, rng):
@@ -116,8 +117,10 @@ def relu_random_features(
     m = _n_features(n_features)
     if kernel not in ("nngp", "ntk"):
         raise ValueError(f"kernel must be 'nngp' or 'ntk'; received {kernel!r}.")
-    sw, sb = _check_nonnegative(W_std, "W_std"), _std(b_std, "b_std")
-    sv, sbo = _check_nonnegative(W_std_out, "W_std_out"), _std(b_std_out, "b_std_out")
+    sw = validation.nonnegative("relu_random_features", "W_std", W_std)
+    sb = _std("relu_random_features", b_std, "b_std")
+    sv = validation.nonnegative("relu_random_features", "W_std_out", W_std_out)
+    sbo = _std("relu_random_features", b_std_out, "b_std_out")
     w, b = _draw(x.shape[1], m, _rng(seed))
     u = _preactivations(x, w, b, sw, sb)
     cols = [sv / np.sqrt(m) * np.maximum(u, 0.0)]
@@ -162,8 +165,10 @@ def relu_random_feature_kernels(
     if b2.shape[1] != a.shape[1]:
         raise ValueError(f"x2 must have the feature dimension of x1, {a.shape[1]}; received {b2.shape[1]}.")
     m = _n_features(n_features)
-    sw, sb = _check_nonnegative(W_std, "W_std"), _std(b_std, "b_std")
-    sv, sbo = _check_nonnegative(W_std_out, "W_std_out"), _std(b_std_out, "b_std_out")
+    sw = validation.nonnegative("relu_random_feature_kernels", "W_std", W_std)
+    sb = _std("relu_random_feature_kernels", b_std, "b_std")
+    sv = validation.nonnegative("relu_random_feature_kernels", "W_std_out", W_std_out)
+    sbo = _std("relu_random_feature_kernels", b_std_out, "b_std_out")
     w, b = _draw(a.shape[1], m, _rng(seed))
     u1, u2 = _preactivations(a, w, b, sw, sb), _preactivations(b2, w, b, sw, sb)
     scale = sv**2 / m
@@ -191,7 +196,7 @@ def select_landmarks(n_points: int, n_landmarks: int, seed=0) -> np.ndarray:
 def _landmark_factor(k_landmarks_landmarks):
     """``V_r Λ_r^{-1/2}`` on the numerically non-null eigenspace of ``K_LL`` (pseudo-inverse square root)."""
     k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks")
-    eig = _eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks")
+    eig = eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks")
     keep = eig.eigenvalues > 0
     return eig.eigenvectors[:, keep] / np.sqrt(eig.eigenvalues[keep])[None, :]
 

@@ -56,16 +56,13 @@ from typing import Callable, NamedTuple
 import numpy as np
 import scipy.linalg
 
+from . import validation
 from .spectral import (
     IllConditionedKernelWarning,
     KernelEigen,
     UnstableLearningRateWarning,
-    _check_momentum,
-    _check_nonnegative,
-    _check_positive,
-    _check_times,
-    _eigendecomposition_of_valid,
     as_kernel_matrix,
+    eigendecomposition_of_valid,
 )
 
 __all__ = [
@@ -95,7 +92,7 @@ class MSEPrediction(NamedTuple):
     test: np.ndarray | None
 
 
-class _Problem(NamedTuple):
+class RegressionProblem(NamedTuple):
     eig: KernelEigen
     eps: float
     y: np.ndarray          # (n, k), float64
@@ -104,11 +101,14 @@ class _Problem(NamedTuple):
     rho: float
 
 
-def _prepare(k_train_train, y_train, learning_rate, ridge) -> _Problem:
-    eta = _check_positive(learning_rate, "learning_rate")
-    rho = _check_nonnegative(ridge, "ridge")
+def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge) -> RegressionProblem:
+    """The checked training problem of the gradient-flow and gradient-descent predictors
+    (``where`` names the public function in error messages).
+    """
+    eta = validation.positive(where, "learning_rate", learning_rate)
+    rho = validation.nonnegative(where, "ridge", ridge)
     k, eps = as_kernel_matrix(k_train_train, "k_train_train")
-    eig = _eigendecomposition_of_valid(k, eps, "k_train_train")
+    eig = eigendecomposition_of_valid(k, eps, "k_train_train")
     n = eig.eigenvalues.shape[0]
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
@@ -120,7 +120,7 @@ def _prepare(k_train_train, y_train, learning_rate, ridge) -> _Problem:
         raise ValueError("y_train contains NaN or inf; expected finite targets.")
     if eig.eigenvalues[0] == 0 and rho == 0:
         raise ValueError("k_train_train is the zero matrix; nothing can be learned. Expected a non-zero kernel.")
-    return _Problem(
+    return RegressionProblem(
         eig=eig,
         eps=eps,
         y=y.reshape(n, -1),
@@ -130,7 +130,7 @@ def _prepare(k_train_train, y_train, learning_rate, ridge) -> _Problem:
     )
 
 
-def _initial_outputs(problem: _Problem, k_test_train, f_train_0, f_test_0):
+def _initial_outputs(problem: RegressionProblem, k_test_train, f_train_0, f_test_0):
     """Validate test kernel and initial outputs; return (k_test_train, f0_train, f0_test) as float64 2-D."""
     n, k = problem.y.shape
     out_shape = (n,) if problem.y_was_1d else (n, k)
@@ -173,7 +173,7 @@ def _initial_outputs(problem: _Problem, k_test_train, f_train_0, f_test_0):
     return kt, f0, f0_test
 
 
-def _warn_conditioning(problem: _Problem, horizon: float, what: str, has_test: bool) -> None:
+def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has_test: bool) -> None:
     """Warn for a singular kernel's limit, and (test outputs only) for round-off amplified beyond 1% by ``η·t``."""
     lam, rho = problem.eig.eigenvalues, problem.rho
     n = lam.shape[0]
@@ -203,7 +203,7 @@ def _warn_conditioning(problem: _Problem, horizon: float, what: str, has_test: b
         )
 
 
-def _flow_coefficients(lam, rho, eta, times):
+def flow_coefficients(lam, rho, eta, times):
     """``c(t) = (1 − e^{−η(λ+ρ)t})/(λ+ρ)`` per mode (T, n), 0 on the null space."""
     mu = lam + rho
     nonnull = lam > 0
@@ -260,7 +260,7 @@ def _momentum_coefficients(lam, rho, eta, momentum, steps):
     return np.where(nonnull[None, :], out, 0.0)
 
 
-def _assemble(problem: _Problem, coeffs, scalar, kt, f0, f0_test) -> MSEPrediction:
+def _assemble(problem: RegressionProblem, coeffs, scalar, kt, f0, f0_test) -> MSEPrediction:
     """``f₀ + V diag(λc) Vᵀr`` on train and ``f₀* + Θ_*X V diag(c) Vᵀr`` on test, for every time."""
     lam, vecs = problem.eig.eigenvalues, problem.eig.eigenvectors
     n, k = problem.y.shape
@@ -326,14 +326,14 @@ def gradient_flow_predictor(k_train_train, y_train, *, learning_rate: float = 1.
       network's outputs at initialisation (zero by default — the mean over
       initialisations).
     """
-    problem = _prepare(k_train_train, y_train, learning_rate, ridge)
+    problem = prepare_problem("gradient_flow_predictor", k_train_train, y_train, learning_rate, ridge)
 
     def predict(t, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction:
-        times, scalar = _check_times(t, "t")
+        times, scalar = validation.times("gradient_flow_predictor", "t", t)
         kt, f0, f0_test = _initial_outputs(problem, k_test_train, f_train_0, f_test_0)
-        _warn_conditioning(problem, problem.eta * float(times.max()),
+        warn_conditioning(problem, problem.eta * float(times.max()),
                            "time" if np.isfinite(times.max()) else "t → ∞", kt is not None)
-        coeffs = _flow_coefficients(problem.eig.eigenvalues, problem.rho, problem.eta, times)
+        coeffs = flow_coefficients(problem.eig.eigenvalues, problem.rho, problem.eta, times)
         return _assemble(problem, coeffs, scalar, kt, f0, f0_test)
 
     return predict
@@ -388,8 +388,8 @@ def gradient_descent_predictor(
     with ``steps`` a whole number ``≥ 0`` or a 1-D array of them
     (``numpy.inf`` for the limit, only when stable).
     """
-    problem = _prepare(k_train_train, y_train, learning_rate, ridge)
-    mom = _check_momentum(momentum)
+    problem = prepare_problem("gradient_descent_predictor", k_train_train, y_train, learning_rate, ridge)
+    mom = validation.momentum("gradient_descent_predictor", momentum)
     bound = 2.0 * (1.0 + mom) / (problem.eig.eigenvalues[0] + problem.rho)
     unstable = problem.eta >= bound
     if unstable:
@@ -402,7 +402,7 @@ def gradient_descent_predictor(
         )
 
     def predict(steps, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction:
-        s, scalar = _check_times(steps, "steps", integer=True)
+        s, scalar = validation.times("gradient_descent_predictor", "steps", steps, integer=True)
         if unstable and np.any(np.isinf(s)):
             raise ValueError(
                 f"steps = inf asks for the limit of gradient descent, which does not exist for learning_rate = "
@@ -411,7 +411,7 @@ def gradient_descent_predictor(
         kt, f0, f0_test = _initial_outputs(problem, k_test_train, f_train_0, f_test_0)
         # Small modes accumulate c_s ≈ η s/(1 − μ_m) under momentum.
         horizon = problem.eta * float(s.max()) / (1.0 - mom) if np.isfinite(s.max()) else math.inf
-        _warn_conditioning(problem, horizon, "number of steps" if np.isfinite(s.max()) else "steps → ∞",
+        warn_conditioning(problem, horizon, "number of steps" if np.isfinite(s.max()) else "steps → ∞",
                            kt is not None)
         lam = problem.eig.eigenvalues
         if mom == 0.0:
@@ -440,7 +440,7 @@ def gradient_descent_prediction(
     return predict(steps, k_test_train, f_train_0, f_test_0)
 
 
-def _checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_name: str):
+def checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_name: str):
     """Cholesky factor of ``k + shift·I`` (scipy ``cho_factor`` form), with the package's checks.
 
     Raises ``ValueError`` naming ``shift_name`` as the remedy when the factorisation
@@ -486,7 +486,7 @@ def kernel_regression(k_train_train, y_train, k_test_train=None, *, ridge: float
     """
     k, eps = as_kernel_matrix(k_train_train, "k_train_train")
     n = k.shape[0]
-    rho = _check_nonnegative(ridge, "ridge")
+    rho = validation.nonnegative("kernel_regression", "ridge", ridge)
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(
@@ -504,5 +504,5 @@ def kernel_regression(k_train_train, y_train, k_test_train=None, *, ridge: float
             )
         if not np.all(np.isfinite(kt)):
             raise ValueError("k_test_train contains NaN or inf; expected a finite kernel matrix.")
-    factor = _checked_cholesky(k, rho, eps, "k_train_train", "ridge")
+    factor = checked_cholesky(k, rho, eps, "k_train_train", "ridge")
     return kt @ scipy.linalg.cho_solve(factor, y, check_finite=False)

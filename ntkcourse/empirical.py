@@ -263,7 +263,7 @@ def _symmetrise(kernel, axes: _Axes):
 # --------------------------------------------------------------------------- #
 
 
-def _is_stax_layer(obj) -> bool:
+def is_stax_layer(obj) -> bool:
     return (
         isinstance(obj, tuple)
         and len(obj) == 3
@@ -272,13 +272,13 @@ def _is_stax_layer(obj) -> bool:
     )
 
 
-def _network_of(f):
+def network_of(f):
     """``(apply_fn, (spec, apply_fn) or None, init_fn or None)`` for a function or a stax triple.
 
     A bare ``apply_fn`` carries no description of its layers; a future
     ``apply_fn.spec`` attribute (set by ``ntkcourse.stax``) would be used here.
     """
-    if _is_stax_layer(f):
+    if is_stax_layer(f):
         return f[1], (f[2].spec, f[1]), f[0]
     if isinstance(getattr(f, "spec", None), _stax.LayerSpec):
         return f, (f.spec, f), None
@@ -421,7 +421,7 @@ def structured_support(network) -> Optional[str]:
     """``None`` when ``implementation='structured'`` supports ``network`` (a stax
     triple), else the reason it does not.
     """
-    _, node, init_fn = _network_of(network)
+    _, node, init_fn = network_of(network)
     if node is None:
         return (
             "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
@@ -599,7 +599,7 @@ class _KernelComputer:
 
     def __init__(self, f, trace_axes, diagonal_axes, vmap_axes, implementation, where):
         self.where = where
-        self.apply_fn, self.node, self.init_fn = _network_of(f)
+        self.apply_fn, self.node, self.init_fn = network_of(f)
         self.trace_axes, self.diagonal_axes = trace_axes, diagonal_axes
         self.vmap_axes = _check_vmap_axes(vmap_axes, where)
         if self.node is not None:
@@ -791,7 +791,7 @@ def empirical_ntk_vp_fn(f, x1, x2, params, **apply_fn_kwargs):
       ``ntk_vp_fn(cotangents)``, ``cotangents`` of the shape of
       ``f(params, x2)``, returning an array of the shape of ``f(params, x1)``.
     """
-    apply_fn = _network_of(f)[0]
+    apply_fn = network_of(f)[0]
     x2 = x1 if x2 is None else x2
     _, vjp_fn = jax.vjp(lambda p: apply_fn(p, x2, **apply_fn_kwargs), params)
 
@@ -930,7 +930,7 @@ def monte_carlo_kernel_fn(
       ``n_samples`` is a sequence.
     """
     where = "monte_carlo_kernel_fn"
-    if _is_stax_layer(init_fn):
+    if is_stax_layer(init_fn):
         if apply_fn is not None:
             raise ValueError(
                 f"{where}: pass either a stax layer triple as `init_fn` with apply_fn=None, or both functions."
@@ -1030,7 +1030,7 @@ class _KernelSampler:
             yield {n: np.asarray(res[n][:m], dtype=np.float64) for n in names}
 
 
-def _pure_kernel(network, x, get=("ntk",), implementation="auto", where="empirical", trace_axes=(-1,)):
+def pure_kernel(network, x, get=("ntk",), implementation="auto", where="empirical", trace_axes=(-1,)):
     """A traceable ``params -> {name: kernel of x with itself}`` for a stax triple, after checking once.
 
     For code that puts initialisation, training and kernels in one compiled
@@ -1102,7 +1102,7 @@ def naive_pairwise_ntk(f, params, x1, x2=None):
     Returns:
       a NumPy array ``(n1, n2)``.
     """
-    apply_fn, _, _ = _network_of(f)
+    apply_fn, _, _ = network_of(f)
     symmetric = x2 is None
     x1 = np.asarray(x1)
     x2 = x1 if symmetric else np.asarray(x2)

@@ -49,7 +49,7 @@ from jax.flatten_util import ravel_pytree
 
 from . import stax as _stax
 from .fitting import fit_loglog_slope, jackknife_loglog_slope
-from .empirical import _is_stax_layer, _pure_kernel
+from .empirical import is_stax_layer, pure_kernel
 
 __all__ = [
     "WidthSweep",
@@ -129,7 +129,7 @@ def _check_seeds(n, name, where):
 
 def _network(make_network, width, where):
     net = make_network(int(width))
-    if not _is_stax_layer(net):
+    if not is_stax_layer(net):
         raise TypeError(
             f"{where}: make_network({width}) must return a ntkcourse.stax layer triple (init_fn, apply_fn, kernel_fn); "
             f"got {type(net).__name__}."
@@ -202,7 +202,7 @@ def ntk_fluctuation_vs_width(
     for i, w in enumerate(ws):
         net = _network(make_network, w, where)
         init_fn = net[0]
-        ntk = _pure_kernel(net, x, ("ntk",), implementation, where)
+        ntk = pure_kernel(net, x, ("ntk",), implementation, where)
         shape = tuple(x.shape)
         draw = jax.jit(lambda ks: jax.lax.map(lambda k: ntk(init_fn(k, shape)[1])["ntk"], ks))
         draws = np.asarray(draw(_seed_keys(key, i, n_seeds)), dtype=np.float64)
@@ -288,7 +288,7 @@ def ntk_change_vs_width(
     for i, w in enumerate(ws):
         net = _network(make_network, w, where)
         init_fn, apply_fn, _ = net
-        ntk = _pure_kernel(net, x, ("ntk",), implementation, where)
+        ntk = pure_kernel(net, x, ("ntk",), implementation, where)
 
         def loss_fn(p):
             out = apply_fn(p, x)

@@ -33,8 +33,9 @@ from typing import Callable, NamedTuple
 import numpy as np
 import scipy.linalg
 
-from .dynamics import _checked_cholesky, _flow_coefficients, _prepare, _warn_conditioning
-from .spectral import _check_nonnegative, _check_times, as_kernel_matrix
+from . import validation
+from .dynamics import checked_cholesky, flow_coefficients, prepare_problem, warn_conditioning
+from .spectral import as_kernel_matrix
 
 __all__ = [
     "GPPosterior",
@@ -135,14 +136,14 @@ def gp_posterior(
     """
     k, eps = as_kernel_matrix(_pick(k_train_train, get, "k_train_train"), "k_train_train")
     n = k.shape[0]
-    sigma2 = _check_nonnegative(noise, "noise")
+    sigma2 = validation.nonnegative("gp_posterior", "noise", noise)
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"y_train must have shape (n,) or (n, k) with n = {n}; received shape {y.shape}.")
     if not np.all(np.isfinite(y)):
         raise ValueError("y_train contains NaN or inf; expected finite targets.")
     kt = _test_train(_pick(k_test_train, get, "k_test_train"), n, "k_test_train")
-    factor = _checked_cholesky(k, sigma2, eps, "k_train_train", "noise")
+    factor = checked_cholesky(k, sigma2, eps, "k_train_train", "noise")
     mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False)
     if k_test_test is None:
         return GPPosterior(mean, None)
@@ -197,7 +198,7 @@ def infinite_ensemble_predictor(
     the three test kernels are given together (``nngp_test_test`` may be the
     (m,) diagonal only).
     """
-    problem = _prepare(ntk_train_train, y_train, learning_rate, ridge)
+    problem = prepare_problem("infinite_ensemble_predictor", ntk_train_train, y_train, learning_rate, ridge)
     nngp, _ = as_kernel_matrix(nngp_train_train, "nngp_train_train")
     n = problem.y.shape[0]
     if nngp.shape != (n, n):
@@ -216,7 +217,7 @@ def infinite_ensemble_predictor(
         return arr[0] if scalar else arr
 
     def predict(t, ntk_test_train=None, nngp_test_train=None, nngp_test_test=None) -> EnsemblePrediction:
-        times, scalar = _check_times(t, "t")
+        times, scalar = validation.times("infinite_ensemble_predictor", "t", t)
         given = [a is not None for a in (ntk_test_train, nngp_test_train, nngp_test_test)]
         if any(given) and not all(given):
             names = ("ntk_test_train", "nngp_test_train", "nngp_test_test")
@@ -224,9 +225,9 @@ def infinite_ensemble_predictor(
             raise ValueError(
                 f"ntk_test_train, nngp_test_train and nngp_test_test must be given together (received {received} only)."
             )
-        _warn_conditioning(problem, problem.eta * float(times.max()),
+        warn_conditioning(problem, problem.eta * float(times.max()),
                            "time" if math.isfinite(times.max()) else "t → ∞", all(given))
-        c = _flow_coefficients(lam, problem.rho, problem.eta, times)            # (T, n)
+        c = flow_coefficients(lam, problem.rho, problem.eta, times)            # (T, n)
         d = 1.0 - lam[None, :] * c
         train_mean = np.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes)
         bd = d[:, :, None] * b[None] * d[:, None, :]

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .empirical import _network_of
+from .empirical import network_of
 
 __all__ = [
     "linearize",
@@ -58,7 +58,7 @@ def _check_like(params, params0, where: str):
 
 def _as_function(f, where):
     try:
-        apply_fn, _, _ = _network_of(f)
+        apply_fn, _, _ = network_of(f)
     except TypeError as exc:
         raise TypeError(f"{where}: {exc}") from None
     return apply_fn

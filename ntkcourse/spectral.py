@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import validation
 from .data.synthetic import CircleData, circle_data, sphere_data
 
 __all__ = [
@@ -141,10 +142,10 @@ def kernel_eigendecomposition(kernel, *, name: str = "kernel") -> KernelEigen:
       name: name of the argument, used in error messages.
     """
     k, eps = as_kernel_matrix(kernel, name)
-    return _eigendecomposition_of_valid(k, eps, name)
+    return eigendecomposition_of_valid(k, eps, name)
 
 
-def _eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str) -> KernelEigen:
+def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str) -> KernelEigen:
     """:func:`kernel_eigendecomposition` of a matrix already checked by :func:`as_kernel_matrix`."""
     n = k.shape[0]
     raw, vecs = np.linalg.eigh(k)
@@ -211,49 +212,6 @@ def mode_projections(kernel, y) -> tuple[np.ndarray, np.ndarray]:
     return eig.eigenvalues, eig.eigenvectors.T @ y
 
 
-def _check_times(t, name: str = "t", *, integer: bool = False) -> tuple[np.ndarray, bool]:
-    """Return ``(times as a 1-D float64 array, whether t was a scalar)``; reject negative/NaN times."""
-    arr = np.asarray(t, dtype=np.float64)
-    scalar = arr.ndim == 0
-    if arr.ndim > 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D array of times; received shape {arr.shape}.")
-    arr = np.atleast_1d(arr)
-    if np.any(np.isnan(arr)):
-        raise ValueError(f"{name} contains NaN; expected non-negative times.")
-    if np.any(arr < 0):
-        raise ValueError(
-            f"{name} must be non-negative; received {arr[arr < 0][0]:g} (training runs forward from t = 0)."
-        )
-    if integer:
-        finite = arr[np.isfinite(arr)]
-        if np.any(finite != np.round(finite)):
-            raise ValueError(
-                f"{name} must hold whole numbers of steps; received {finite[finite != np.round(finite)][0]:g}."
-            )
-    return arr, scalar
-
-
-def _check_positive(value, name: str) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v > 0):
-        raise ValueError(f"{name} must be a positive finite number; received {value!r}.")
-    return v
-
-
-def _check_nonnegative(value, name: str) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a non-negative finite number; received {value!r}.")
-    return v
-
-
-def _check_momentum(value) -> float:
-    v = float(value)
-    if not (np.isfinite(v) and 0.0 <= v < 1.0):
-        raise ValueError(f"momentum must lie in [0, 1); received {value!r}.")
-    return v
-
-
 def mode_convergence(
     eigenvalues,
     t,
@@ -282,9 +240,9 @@ def mode_convergence(
       array ``(T, n)`` (or ``(n,)`` for scalar ``t``), modes in descending eigenvalue order.
     """
     lam = _eigenvalues_of(eigenvalues, "eigenvalues")
-    eta = _check_positive(learning_rate, "learning_rate")
-    rho = _check_nonnegative(ridge, "ridge")
-    times, scalar = _check_times(t, "t", integer=discrete)
+    eta = validation.positive("mode_convergence", "learning_rate", learning_rate)
+    rho = validation.nonnegative("mode_convergence", "ridge", ridge)
+    times, scalar = validation.times("mode_convergence", "t", t, integer=discrete)
     mu = lam + rho
     with np.errstate(over="ignore", invalid="ignore"):
         x = eta * times[:, None] * mu[None, :]
@@ -307,7 +265,7 @@ def condition_number(kernel_or_eigenvalues, ridge: float = 0.0) -> float:
     decays as ``e^{−t/κ}`` (Jacot et al. 2018; lesson plan §5).
     """
     lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues")
-    rho = _check_nonnegative(ridge, "ridge")
+    rho = validation.nonnegative("condition_number", "ridge", ridge)
     top, bottom = lam[0] + rho, lam[-1] + rho
     if top == 0:
         raise ValueError("kernel_or_eigenvalues is the zero matrix (all eigenvalues 0) and ridge = 0; "
@@ -353,8 +311,8 @@ def max_learning_rate(k_train_train, momentum: float = 0.0, ridge: float = 0.0) 
     (Lewkowycz et al. 2020). If your loss is a mean over the ``n`` points
     (neural-tangents' convention divides by ``n·k``), multiply by that factor.
     """
-    mu = _check_momentum(momentum)
-    rho = _check_nonnegative(ridge, "ridge")
+    mu = validation.momentum("max_learning_rate", momentum)
+    rho = validation.nonnegative("max_learning_rate", "ridge", ridge)
     lam = kernel_eigendecomposition(k_train_train, name="k_train_train").eigenvalues
     top = lam[0] + rho
     if top <= 0:
@@ -404,8 +362,8 @@ def spectral_bias_curves(k_train_train, y, angles, t, frequencies, learning_rate
         raise ValueError(
             f"y must have shape (n,) with n = {eig.eigenvalues.shape[0]}; received {y.shape}."
         )
-    eta = _check_positive(learning_rate, "learning_rate")
-    times, scalar = _check_times(t)
+    eta = validation.positive("spectral_bias_curves", "learning_rate", learning_rate)
+    times, scalar = validation.times("spectral_bias_curves", "t", t)
     coeffs = eig.eigenvectors.T @ y
     decay = np.exp(-eta * times[:, None] * eig.eigenvalues[None, :])
     residual = (decay * coeffs[None, :]) @ eig.eigenvectors.T

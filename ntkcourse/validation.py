@@ -18,6 +18,9 @@ from typing import Iterable, Optional, Sequence, Tuple
 __all__ = [
     "fail",
     "nonnegative",
+    "positive",
+    "momentum",
+    "times",
     "finite_real",
     "positive_int",
     "one_of",
@@ -70,6 +73,51 @@ def nonnegative(where: str, name: str, value, allow_none: bool = False) -> Optio
     if not _is_real(value) or not math.isfinite(value) or value < 0:
         raise fail(where, name, "a finite number >= 0" + (" or None" if allow_none else ""), value)
     return float(value)
+
+
+def positive(where: str, name: str, value) -> float:
+    """A finite real number > 0, as a float."""
+    value = _as_real(value)
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+        raise fail(where, name, "a finite number > 0", value)
+    return float(value)
+
+
+def momentum(where: str, value) -> float:
+    """A momentum coefficient in [0, 1), as a float."""
+    value = _as_real(value)
+    if not _is_real(value) or not math.isfinite(value) or not 0.0 <= value < 1.0:
+        raise fail(where, "momentum", "a number in [0, 1)", value)
+    return float(value)
+
+
+def times(where: str, name: str, t, integer: bool = False):
+    """Training times or step counts: ``(a 1-D float64 array, whether t was a scalar)``.
+
+    Rejects arrays of more than one axis, NaN, negative times (training runs
+    forward from t = 0) and, with ``integer``, fractional numbers of steps;
+    ``inf`` (the end of training) is allowed.
+    """
+    import numpy as np  # here, so that importing this module stays light
+
+    arr = np.asarray(t, dtype=np.float64)
+    scalar = arr.ndim == 0
+    if arr.ndim > 1:
+        raise ValueError(f"{where}: `{name}` must be a scalar or a 1-D array of times, got shape {arr.shape}.")
+    arr = np.atleast_1d(arr)
+    if np.any(np.isnan(arr)):
+        raise ValueError(f"{where}: `{name}` must hold non-negative times, got NaN.")
+    if np.any(arr < 0):
+        raise ValueError(
+            f"{where}: `{name}` must be non-negative (training runs forward from t = 0), got {arr[arr < 0][0]:g}."
+        )
+    if integer:
+        finite = arr[np.isfinite(arr)]
+        if np.any(finite != np.round(finite)):
+            raise ValueError(
+                f"{where}: `{name}` must hold whole numbers of steps, got {finite[finite != np.round(finite)][0]:g}."
+            )
+    return arr, scalar
 
 
 def finite_real(where: str, name: str, value) -> float:

@@ -340,15 +340,15 @@ def test_not_psd_kernel_warns():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(t=-1.0), "t must be non-negative; received -1"),
-        (dict(t=[0.0, np.nan]), "t contains NaN"),
-        (dict(t=[[1.0]]), "t must be a scalar or a 1-D array"),
+        (dict(t=-1.0), r"`t` must be non-negative \(training runs forward from t = 0\), got -1"),
+        (dict(t=[0.0, np.nan]), r"`t` must hold non-negative times, got NaN"),
+        (dict(t=[[1.0]]), r"`t` must be a scalar or a 1-D array of times"),
         (dict(y=np.ones(5)), r"y_train must have shape \(n,\) or \(n, k\) with n = 12"),
         (dict(kt=np.ones((3, 5))), r"k_test_train must have shape \(m, n\) with n = 12"),
         (dict(f0=np.ones(5)), "f_train_0 must have the shape of y_train"),
         (dict(f0=np.zeros(12), f0t=None), "f_train_0 was given without f_test_0"),
-        (dict(learning_rate=0.0), "learning_rate must be a positive finite number; received 0.0"),
-        (dict(ridge=-1.0), "ridge must be a non-negative finite number; received -1.0"),
+        (dict(learning_rate=0.0), r"gradient_flow_predictor: `learning_rate` must be a finite number > 0, got 0.0"),
+        (dict(ridge=-1.0), r"gradient_flow_predictor: `ridge` must be a finite number >= 0, got -1.0"),
     ],
 )
 def test_bad_arguments_are_rejected_with_a_clear_message(linear_model, kwargs, match):
@@ -377,11 +377,11 @@ def test_bad_train_kernels_are_rejected(kernel, match):
 def test_steps_must_be_whole_numbers(linear_model):
     """Gradient descent counts steps: 2.5 steps is an error."""
     predict = gradient_descent_predictor(linear_model["k"], linear_model["y"], 0.1)
-    with pytest.raises(ValueError, match="steps must hold whole numbers of steps; received 2.5"):
+    with pytest.raises(ValueError, match=r"`steps` must hold whole numbers of steps, got 2.5"):
         predict(2.5)
 
 
 def test_momentum_outside_unit_interval_is_rejected(linear_model):
     """Heavy-ball momentum must lie in [0, 1)."""
-    with pytest.raises(ValueError, match=r"momentum must lie in \[0, 1\); received 1.0"):
+    with pytest.raises(ValueError, match=r"`momentum` must be a number in \[0, 1\), got 1.0"):
         gradient_descent_predictor(linear_model["k"], linear_model["y"], 0.1, momentum=1.0)

@@ -204,5 +204,5 @@ def test_ensemble_needs_all_three_test_kernels(kernels):
 
 def test_ensemble_rejects_negative_times(kernels):
     """Negative time is an error naming t and the value."""
-    with pytest.raises(ValueError, match="t must be non-negative; received -2"):
+    with pytest.raises(ValueError, match=r"`t` must be non-negative \(training runs forward from t = 0\), got -2"):
         infinite_ensemble_prediction(kernels["ntk"], kernels["nngp"], kernels["y"], -2.0)

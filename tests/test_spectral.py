@@ -152,9 +152,9 @@ def test_sphere_data_lies_on_the_unit_sphere():
     [
         (lambda: circle_data(16, frequencies=(9,)), "below n_points/2 = 8"),
         (lambda: circle_data(1), "n_points must be an integer ≥ 2; received 1"),
-        (lambda: mode_convergence(np.ones(3), -1.0), "t must be non-negative; received -1"),
+        (lambda: mode_convergence(np.ones(3), -1.0), r"`t` must be non-negative \(training runs forward from t = 0\), got -1"),
         (lambda: effective_rank(np.ones(3), kind="renyi"), "kind must be 'entropy' or 'participation'"),
-        (lambda: max_learning_rate(np.eye(2), momentum=1.5), r"momentum must lie in \[0, 1\); received 1.5"),
+        (lambda: max_learning_rate(np.eye(2), momentum=1.5), r"max_learning_rate: `momentum` must be a number in \[0, 1\), got 1.5"),
         (lambda: mode_projections(np.eye(3), np.ones(4)), r"y must have shape \(n,\) or \(n, k\) with n = 3"),
     ],
 )
