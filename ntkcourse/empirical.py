@@ -82,6 +82,7 @@ import numpy as np
 from jax import lax
 
 from . import stax as _stax
+from . import validation
 from ._progress import progress_bar
 
 __all__ = [
@@ -803,12 +804,9 @@ def empirical_ntk_vp_fn(f, x1, x2, params, **apply_fn_kwargs):
 
 
 def _normalise_get(get, where):
-    if get is None:
-        return ("nngp", "ntk"), False
-    names = (get,) if isinstance(get, str) else tuple(get)
-    if not names or any(g not in ("nngp", "ntk") for g in names):
-        raise ValueError(f"{where}: `get` must be 'nngp', 'ntk', a tuple of them, or None; got {get!r}.")
-    return names, isinstance(get, str)
+    """``(names, single)``: the kernels asked for (both for ``None``), and whether one name was given."""
+    names = validation.get_names(where, get, ("nngp", "ntk"))
+    return (("nngp", "ntk") if names is None else names), isinstance(get, str)
 
 
 def empirical_kernel_fn(f, trace_axes=(-1,), diagonal_axes=(), vmap_axes=None, implementation="auto"):

@@ -62,8 +62,9 @@ def _pick(kernel, get, name):
     """``kernel`` itself, or its ``.nngp``/``.ntk`` attribute when ``get`` names one."""
     if get is None or kernel is None:
         return kernel
-    if get not in ("nngp", "ntk"):
-        raise ValueError(f"get must be 'nngp', 'ntk' or None; received {get!r}.")
+    if not isinstance(get, str):
+        raise validation.fail(name, "get", "'nngp', 'ntk' or None", get)
+    validation.get_names(name, get, ("nngp", "ntk"))
     if not hasattr(kernel, get):
         raise ValueError(
             f"{name} has no attribute {get!r}: with get={get!r} each kernel argument must be a kernel object "
