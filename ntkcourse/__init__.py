@@ -32,6 +32,7 @@ _SUBMODULES = (
     "inference",
     "kernel",
     "linearize",
+    "mup",
     "plotting",
     "spectral",
     "stax",
