@@ -84,7 +84,8 @@ def test_mismatched_parameter_tree_is_refused():
 
 
 def test_non_positive_multiplier_is_refused():
-    with pytest.raises(ValueError, match=r"scale_by_layer: every leaf of `multipliers` must be a positive finite number, got -1.0"):
+    with pytest.raises(ValueError, match=r"scale_by_layer: every leaf of `multipliers` must be a positive finite "
+                                         r"number, got -1.0"):
         scale_by_layer({"w": -1.0})
 
 

@@ -114,7 +114,8 @@ def test_network_lr_multipliers_follow_the_adam_column():
 
 
 def test_unknown_parameterization_is_refused():
-    with pytest.raises(ValueError, match=r"get_parameterization: `parameterization` must be one of .*'mup'.*got 'mu-p'"):
+    with pytest.raises(ValueError,
+                       match=r"get_parameterization: `parameterization` must be one of .*'mup'.*got 'mu-p'"):
         mlp(8, 64, 1, parameterization="mu-p")
 
 
@@ -124,12 +125,14 @@ def test_width_below_base_width_is_refused():
 
 
 def test_unknown_layer_kind_is_refused():
-    with pytest.raises(ValueError, match=r"layer_scales: `kind` must be 'input' or 'hidden' or 'output' or 'bias', got 'conv'"):
+    with pytest.raises(ValueError,
+                       match=r"layer_scales: `kind` must be 'input' or 'hidden' or 'output' or 'bias', got 'conv'"):
         layer_scales("mup", "conv", width=64, base_width=64)
 
 
 def test_hidden_layers_under_mean_field_are_refused():
-    with pytest.raises(ValueError, match=r"Parameterization\('mean_field'\): `kind` must be a kind this .*got 'hidden'"):
+    with pytest.raises(ValueError,
+                       match=r"Parameterization\('mean_field'\): `kind` must be a kind this .*got 'hidden'"):
         mlp(8, 64, 1, depth=2, parameterization="mean_field")
 
 

@@ -17,7 +17,7 @@ factor that cancels in :math:`\Delta_\Theta`).
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Sequence, Tuple
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -34,7 +34,9 @@ def relative_change(before, after) -> float:
     a = np.asarray(before, dtype=np.float64)
     b = np.asarray(after, dtype=np.float64)
     if a.shape != b.shape:
-        raise ValueError(f"relative_change: `before` and `after` must have the same shape, got {a.shape} and {b.shape}.")
+        raise ValueError(
+            f"relative_change: `before` and `after` must have the same shape, got {a.shape} and {b.shape}."
+        )
     norm = np.linalg.norm(a)
     if norm == 0:
         raise ValueError("relative_change: `before` must be non-zero (its norm is the denominator), got all zeros.")

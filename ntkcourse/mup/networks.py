@@ -3,7 +3,8 @@ r"""MLPs built under an abc-parameterisation (SP, NTK, μP, mean-field), with th
 The network, for hidden width :math:`n`, depth :math:`L` (hidden layers) and activation :math:`\phi`:
 
 .. math::
-   h_1 = \phi(m_1\, x W_1 + m_b\, b_1),\quad h_\ell = \phi(m_\ell\, h_{\ell-1} W_\ell + m_b\, b_\ell)\ (2 \le \ell \le L),
+   h_1 = \phi(m_1\, x W_1 + m_b\, b_1),\quad
+   h_\ell = \phi(m_\ell\, h_{\ell-1} W_\ell + m_b\, b_\ell)\ (2 \le \ell \le L),
    \quad f(x) = m_{L+1}\, h_L W_{L+1},
 
 with multipliers :math:`m` and initial standard deviations from

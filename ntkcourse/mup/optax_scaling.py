@@ -48,7 +48,7 @@ def scale_by_layer(multipliers) -> optax.GradientTransformation:
       >>> opt = optax.chain(optax.sgd(0.1), scale_by_layer({"w": 2.0, "b": 0.5}))
       >>> params = {"w": jnp.ones(2), "b": jnp.ones(1)}
       >>> u, _ = opt.update({"w": jnp.ones(2), "b": jnp.ones(1)}, opt.init(params))
-      >>> [float(u["w"][0]), float(u["b"][0])]
+      >>> [round(float(u["w"][0]), 6), round(float(u["b"][0]), 6)]
       [-0.2, -0.05]
     """
     _check_multipliers(multipliers)
