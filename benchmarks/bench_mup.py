@@ -57,7 +57,7 @@ def digits(n_train, n_test=400, seed=0):
 
 
 def make(name, depth=2, d=64, k=10, activation="relu", base=64):
-    # μP's readout starts at zero (Tensor Programs V's recommendation; allowed by its b ≥ 1/2).
+    # μP's readout starts at zero (allowed by its b ≥ 1/2; recommended by microsoft/mup's authors, issue #7).
     out_std = 0.0 if name == "mup" else 1.0
     return lambda w: mlp(d, w, k, depth=depth, parameterization=name, base_width=base, out_std=out_std,
                          activation=activation)

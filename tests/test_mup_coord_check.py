@@ -5,7 +5,7 @@ Claims (Tensor Programs IV, §3 and §5): under μP every layer's change is widt
 learning rate the output's change grows with width (like n¹ for the readout's own step); under the NTK
 parameterisation the hidden features' change, and the last representation's relative change, shrink like n^(−1/2).
 The learning rates keep the base width in the linear regime (SP's is 10× smaller: its output step grows ∝ n).
-μP's readout starts at zero (its b ≥ 1/2 allows it; Tensor Programs V recommends it), so the output at
+μP's readout starts at zero (its b ≥ 1/2 allows it; microsoft/mup's authors recommend it, microsoft/mup issue #7), so the output at
 initialisation, which decays like n^(−1/2) under μP, does not blur the comparison at these small widths.
 """
 import functools
