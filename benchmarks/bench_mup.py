@@ -6,8 +6,9 @@ Four parts, each printing its figures and its time, and saving a figure to ``--o
 ``benchmarks/out/``); the printed figures are also written to ``<out>/bench_mup.json``:
 
 ``coord``     coordinate check, widths 64 … 2048, 3 seeds, 3 SGD steps on 16 digits: fitted slopes per layer.
-``transfer``  learning-rate transfer (Tensor Programs V, Figure 1 at CPU scale): MLPs with 2 hidden layers on
-              512 training digits (flat features, centred one-hot targets, squared loss), mini-batches of 128,
+``transfer``  learning-rate transfer (Tensor Programs V, Figure 1 at CPU scale): MLPs with 2 hidden layers (zero
+              readout for SP too, so that both are the same network at the base width 64) on 512 training digits
+              (flat features, centred one-hot targets, squared loss), mini-batches of 128,
               SGD over a grid of powers of 2, widths 64 … 1024; best rate per width and its drift in grid steps.
 ``features``  relative change of the last hidden representation and of the empirical NTK after training,
               against width, under NTK and μP, with fitted slopes.
@@ -56,9 +57,9 @@ def digits(n_train, n_test=400, seed=0):
     return f32(d.images[tr]), f32(one_hot(d.labels[tr])), f32(d.images[te]), f32(one_hot(d.labels[te]))
 
 
-def make(name, depth=2, d=64, k=10, activation="relu", base=64):
+def make(name, depth=2, d=64, k=10, activation="relu", base=64, zero_readout=None):
     # μP's readout starts at zero (allowed by its b ≥ 1/2; recommended by microsoft/mup's authors, issue #7).
-    out_std = 0.0 if name == "mup" else 1.0
+    out_std = 0.0 if (name == "mup" if zero_readout is None else zero_readout) else 1.0
     return lambda w: mlp(d, w, k, depth=depth, parameterization=name, base_width=base, out_std=out_std,
                          activation=activation)
 
@@ -90,7 +91,9 @@ def part_transfer(args, report):
     steps = 100 if args.quick else 300
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, name in zip(axes, ("sp", "mup")):
-        sw = learning_rate_sweep(make(name), widths, lrs, x, y, xt, yt, steps=steps, batch_size=128, seeds=2)
+        # Both start from a zero readout: at the base width SP and μP are then the same network.
+        sw = learning_rate_sweep(make(name, zero_readout=True), widths, lrs, x, y, xt, yt, steps=steps,
+                                 batch_size=128, seeds=2)
         best = np.log2(sw.learning_rates[sw.best_indices()])
         report["transfer"][name] = {"widths": widths, "log2_lr": np.log2(lrs).tolist(), "steps": steps,
                                     "train_loss": np.where(np.isfinite(sw.train_loss.mean(2)), sw.train_loss.mean(2),
