@@ -34,6 +34,7 @@ _SUBMODULES = (
     "inference",
     "kernel",
     "linearize",
+    "mup",
     "plotting",
     "predict",
     "random_matrix",
