@@ -812,10 +812,11 @@ def test_float32_kernels_are_within_1e4_of_float64(network):
 def test_float32_relu_ntk_of_an_input_with_itself_is_accurate():
     """On the diagonal the ReLU derivative kernel is exactly 1/2 (correlation
     1), so a no-bias ReLU MLP with W_std^2 = 2 has Theta(x, x) = 2 (L + 1)
-    x.x/d exactly. In float32 that should hold to a few float32 ulps (1e-6).
-    (Fails now: 3.7e-5 to 1.4e-4, because correlations within round-off of 1
-    are snapped to 1 only within 8 float64 ulps, and arccos near 1 turns a
-    float32 round-off of 1e-7 into theta ~ 5e-4.)"""
+    x.x/d exactly. In float32 that should hold to a few float32 ulps (1e-6):
+    correlations within float32 round-off of 1 must be snapped to 1, since
+    arccos near 1 turns a round-off of 1e-7 into theta ~ 5e-4 (an error of
+    3.7e-5 to 1.4e-4 on this diagonal when they were snapped within 8 float64
+    ulps only)."""
     x = _fc_inputs(6, 8)
     layers = _layers_of_relu_mlp(3, SQRT2, None)
     ntk32 = np.asarray(stax.serial(*layers)[2](x, None, "ntk", dtype=jnp.float32))
