@@ -156,3 +156,14 @@ def test_the_last_cell_defining_a_missing_answers_function_is_graded(assignment,
     graded = merge_submission(assignment, exercise)
     assert answer_cell(graded.notebook, "q3_relu_ntk").source.endswith("return 'answer'")
     assert "recovered-answer" in codes(graded) and "extra-cells" in codes(graded)
+
+
+def test_defined_names_are_the_top_level_functions_classes_and_assigned_names():
+    source = "import numpy as np\nx = y = 1\nclass Model:\n    z = 2\nasync def fetch():\n    pass\ndef f(a):\n    b = a\n"
+    assert merge.defined_names(source) == {"x", "y", "Model", "fetch", "f"}
+
+
+def test_defined_names_of_a_cell_with_a_syntax_error_are_its_def_lines():
+    """A cell that does not parse still shows which functions it meant to define (on any line)."""
+    source = "import numpy as np\n\ndef relu_ntk(x1, x2, depth):\n    return (x1 @ x2.T\n\nasync def helper():\n"
+    assert merge.defined_names(source) == {"relu_ntk", "helper"}
