@@ -55,7 +55,7 @@ def _window_mean(x, window, strides, same, normalize_edges):
     return pooled
 
 
-@pytest.mark.parametrize("strides, padding", [((2, 1), "VALID"), ((2, 2), "SAME"), ((1, 3), "VALID")])
+@pytest.mark.parametrize("strides, padding", [((2, 1), "VALID"), ((2, 2), "SAME")])
 def test_avgpool_kernel_follows_its_strides(strides, padding):
     x = _images()
     net = stax.serial(stax.AvgPool((2, 2), strides=strides, padding=padding), stax.Flatten())
