@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bookbuild import execution_reports, run_build, strip_ansi
+
 from ntkcourse.grading.grade import grade
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +65,48 @@ def test_chapter_executes_top_to_bottom_in_the_book_build(chapter, book):
     report = _execution(book, chapter)
     assert report["succeeded"], (
         f"book/{chapter}.md raised {report['error']} when the book build executed it:\n"
-        f"{(report['traceback'] or '')[-6000:]}"
+        f"{strip_ansi(report['traceback'] or '')[-6000:]}"
     )
+
+
+_FAILING_CHAPTER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
+kernelspec:
+  display_name: Python 3
+  language: python
+  name: python3
+---
+
+# A chapter whose claim is false
+
+```{code-cell} ipython3
+gap = 3.5
+```
+
+```{code-cell} ipython3
+:tags: [remove-cell]
+assert gap < 1e-12, "the recursion and kernel_fn agree to rounding"
+```
+"""
+
+
+def test_a_failing_hidden_assertion_is_reported_with_its_traceback(tmp_path):
+    """What the chapter test reads, on a two-page book built with this book's execution settings: a
+    hidden cell whose assertion fails makes the build fail and its record carry the assertion."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    (tmp_path / "_config.yml").write_text(yaml.safe_dump({"title": "t", "execute": config["execute"]}),
+                                          encoding="utf8")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n  - file: claim\n",
+                                       encoding="utf8")
+    (tmp_path / "index.md").write_text("# Index\n", encoding="utf8")
+    (tmp_path / "claim.md").write_text(_FAILING_CHAPTER, encoding="utf8")
+    returncode, log, _ = run_build(tmp_path)
+    report = execution_reports(tmp_path)["claim"]
+    assert returncode != 0 and report["succeeded"] is False, strip_ansi(log)[-3000:]
+    assert "AssertionError: the recursion and kernel_fn agree to rounding" in strip_ansi(report["traceback"])
 
 
 @pytest.fixture(scope="module", params=ASSIGNMENTS)
