@@ -159,7 +159,8 @@ def test_the_last_cell_defining_a_missing_answers_function_is_graded(assignment,
 
 
 def test_defined_names_are_the_top_level_functions_classes_and_assigned_names():
-    source = "import numpy as np\nx = y = 1\nclass Model:\n    z = 2\nasync def fetch():\n    pass\ndef f(a):\n    b = a\n"
+    source = ("import numpy as np\nx = y = 1\nclass Model:\n    z = 2\n"
+              "async def fetch():\n    pass\ndef f(a):\n    b = a\n")
     assert merge.defined_names(source) == {"x", "y", "Model", "fetch", "f"}
 
 

@@ -99,7 +99,7 @@ def mutmut(work: Path, *args: str, check: bool = True) -> str:
 
 
 def statuses(work: Path) -> dict[str, str]:
-    """mutant name -> mutmut's status (killed, survived, timeout, no tests, suspicious, ...)."""
+    """Each mutant name -> mutmut's status (killed, survived, timeout, no tests, suspicious, ...)."""
     out = mutmut(work, "results", "--all", "true")
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
