@@ -696,16 +696,29 @@ def test_relu_mlp_of_depth_100_gives_finite_kernels():
     with jax.enable_x64(True):
         kernels = _kernel_layer_by_layer(_layers_of_relu_mlp(100, SQRT2, 0.1), x)
     _assert_finite(kernels)
-    ntk = np.asarray(kernels.ntk)
-    assert np.all(np.diag(ntk) > 0)
+    nngp_diag, ntk_diag = _relu_mlp_diagonal(x, 100, 2.0, 0.1)
+    np.testing.assert_allclose(np.diag(np.asarray(kernels.nngp)), nngp_diag, rtol=1e-10)
+    np.testing.assert_allclose(np.diag(np.asarray(kernels.ntk)), ntk_diag, rtol=1e-10)
+
+
+def _relu_mlp_diagonal(x, depth, w_var, b_std):
+    """Closed form of a ReLU MLP's diagonal: at correlation 1, E[relu(u)^2] = q/2 and E[step(u)^2] = 1/2,
+    so q <- w_var q / 2 + b^2 and Theta <- w_var Theta / 2 + q, from q = Theta = w_var x.x/d + b^2."""
+    q = w_var * np.sum(x * x, axis=1) / x.shape[1] + b_std**2
+    theta = q
+    for _ in range(depth):
+        q = w_var * q / 2 + b_std**2
+        theta = w_var * theta / 2 + q
+    return q, theta
 
 
 def test_large_weight_std_gives_finite_kernels():
     """W_std = 3 multiplies the ReLU NNGP by 4.5 per layer (4.5^10 = 3e6 over 10 layers)."""
     kernels = stax.serial(*_layers_of_relu_mlp(10, 3.0, 0.1))[2](_fc_inputs(), None, ("nngp", "ntk"))
     _assert_finite(kernels)
-    for what in ("nngp", "ntk"):
-        assert np.all(np.diag(np.asarray(getattr(kernels, what))) > 0), what
+    # float32 kernels: a few ulps per layer over 21 layers, well inside 1e-4.
+    for what, exact in zip(("nngp", "ntk"), _relu_mlp_diagonal(_fc_inputs(), 10, 9.0, 0.1)):
+        np.testing.assert_allclose(np.diag(np.asarray(getattr(kernels, what))), exact, rtol=1e-4, err_msg=what)
 
 
 # --------------------------------------------------------------------------- #
