@@ -4,15 +4,27 @@ The build runs in a temporary copy of the checkout holding only the files git
 would ship (tracked files, and untracked files that .gitignore does not
 exclude): no Sphinx environment, no doctrees, no stale HTML, and none of the
 ignored files (.venv/, _build/, test-artifacts/, ...), so a page that builds
-here builds on a clean clone and nothing ignored can leak into the book. The
-execution cache (notebook outputs keyed by their code) is the one thing
-shared with the working tree: it lives in the checkout's
-``_build/.jupyter_cache`` so that chapters whose code did not change are not
-executed again on every test run.
+here builds on a clean clone and nothing ignored can leak into the book.
+
+The build is also the one execution of the chapters in the suite: execution
+errors fail it (``execute.allow_errors: false``), and :func:`execution_reports`
+reads, from the build's Sphinx environment, each notebook's execution record
+(succeeded or not, the traceback of the cell that raised, the run time) for
+tests/test_course_notebooks.py.
+
+The execution cache (jupyter-cache, which keys notebooks on their code only)
+is shared between test runs, but in a folder named after
+:func:`package_fingerprint`, a hash of the package's files and the pinned
+environment: a change to ``ntkcourse/`` or to ``requirements.lock``
+re-executes every chapter, and a chapter whose code and package did not change
+is not executed again. With ``NTKCOURSE_BOOK_CACHE=off`` (or ``CI`` set) the
+build uses a fresh, empty cache.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -25,7 +37,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-EXECUTION_CACHE = ROOT / "_build" / ".jupyter_cache"
+# One execution cache per package fingerprint, under this folder (see the module docstring).
+EXECUTION_CACHES = ROOT / "_build" / ".jupyter_cache-tests"
+# What a chapter's outputs depend on besides its own code.
+FINGERPRINTED = ("ntkcourse/", "requirements.lock", "pyproject.toml")
 # Pages Sphinx writes besides the documents of _toc.yml; index.html at the top
 # is the redirect to the root document written by sphinx-external-toc.
 SPHINX_PAGES = {"index.html", "search.html", "genindex.html"}
@@ -41,6 +56,44 @@ def checkout_files(root: Path = ROOT) -> list[str]:
         cwd=root, check=True, capture_output=True,
     ).stdout.decode()
     return sorted({path for path in out.split("\0") if path and (root / path).is_file()})
+
+
+def package_fingerprint(root: Path = ROOT) -> str:
+    """A hash of the checkout's files under :data:`FINGERPRINTED` (paths and contents)."""
+    digest = hashlib.sha256()
+    for rel in checkout_files(root):
+        if rel.startswith(FINGERPRINTED):
+            digest.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def execution_cache(root: Path = ROOT) -> Path | None:
+    """The shared execution cache for the current package, or None for a fresh one (CI, or asked)."""
+    if os.environ.get("CI") or os.environ.get("NTKCOURSE_BOOK_CACHE", "").lower() in {"0", "off", "no"}:
+        return None
+    cache = EXECUTION_CACHES / package_fingerprint(root)
+    if EXECUTION_CACHES.is_dir():  # caches of earlier package versions can never match again
+        for old in EXECUTION_CACHES.iterdir():
+            if old != cache:
+                shutil.rmtree(old, ignore_errors=True)
+    return cache
+
+
+def execution_reports(source: Path) -> dict[str, dict]:
+    """Each executed notebook's record from the build of ``source``: docname -> MyST-NB's exec data.
+
+    The record (``succeeded``, ``error``, ``traceback``, ``runtime`` in seconds,
+    ``method``) is what MyST-NB stored in the Sphinx environment of the build;
+    a notebook taken from the execution cache reports the run time of the
+    execution that filled the cache. Empty when the build wrote no environment.
+    """
+    pickled = source / "_build" / ".doctrees" / "environment.pickle"
+    if not pickled.exists():
+        return {}
+    with pickled.open("rb") as handle:
+        env = pickle.load(handle)
+    metadata = getattr(env, "nb_metadata", {})
+    return {docname: dict(data["exec_data"]) for docname, data in metadata.items() if data.get("exec_data")}
 
 
 def copy_checkout(dest: Path, root: Path = ROOT) -> None:
@@ -113,6 +166,7 @@ class BookBuild:
     log: str
     seconds: float
     left_out: list[str] = field(default_factory=list)  # pages of _toc.yml left out on request
+    executions: dict[str, dict] = field(default_factory=dict)  # see execution_reports
 
     @property
     def html(self) -> Path:
@@ -156,14 +210,34 @@ def run_build(source: Path) -> tuple[int, str, float]:
 
 
 def build_clean_copy(dest: Path, *, existing_pages_only: bool = False) -> BookBuild:
-    """Copy the checkout to ``dest`` and build it there, sharing the execution cache."""
+    """Copy the checkout to ``dest`` and build it there, with the package's execution cache.
+
+    The execution reports are read right after this build (a later rebuild of
+    the copy replaces the environment they come from) and their run times
+    written to test-artifacts/chapter-times.txt.
+    """
     copy_checkout(dest)
     left_out = drop_missing_pages_from_toc(dest) if existing_pages_only else []
-    EXECUTION_CACHE.mkdir(parents=True, exist_ok=True)
     (dest / "_build").mkdir(exist_ok=True)
-    (dest / "_build" / ".jupyter_cache").symlink_to(EXECUTION_CACHE, target_is_directory=True)
+    cache = execution_cache()
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (dest / "_build" / ".jupyter_cache").symlink_to(cache, target_is_directory=True)
     returncode, log, seconds = run_build(dest)
-    build = BookBuild(dest, returncode, log, seconds, left_out)
+    build = BookBuild(dest, returncode, log, seconds, left_out, execution_reports(dest))
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "book-build.log").write_text(strip_ansi(log), encoding="utf8")
+    (ARTIFACTS / "chapter-times.txt").write_text("".join(
+        f"{docname}: {report.get('runtime') or 0:.1f} s "
+        f"({'executed' if 'Executing' in _executing_line(log, docname) else 'from the cache'}, "
+        f"{'succeeded' if report.get('succeeded') else 'FAILED'})\n"
+        for docname, report in sorted(build.executions.items())), encoding="utf8")
     return build
+
+
+def _executing_line(log: str, docname: str) -> str:
+    """The build log's line saying that ``docname`` was executed, if it was ('' if from the cache)."""
+    for line in strip_ansi(log).splitlines():
+        if "Executing notebook" in line and docname in line:
+            return line
+    return ""

@@ -23,7 +23,7 @@ def pytest_addoption(parser):
 @pytest.fixture(scope="session")
 def book(request, tmp_path_factory):
     """The book, built once per session with -W --keep-going from a clean copy of the checkout
-    (see tests/bookbuild.py); the execution cache in _build/.jupyter_cache is reused."""
+    (see tests/bookbuild.py), with the execution cache of the current package."""
     from bookbuild import build_clean_copy
 
     build = build_clean_copy(

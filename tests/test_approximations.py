@@ -137,3 +137,21 @@ def test_bad_arguments_are_rejected_with_a_clear_message(exact, call, match):
     """Each error names the argument, the value received and what was expected."""
     with pytest.raises(ValueError, match=match):
         call(exact[0])
+
+
+@pytest.mark.parametrize("source", ["features", "kernels"])
+def test_random_features_carry_a_large_hidden_bias(source):
+    """β_w = 2 and small inputs (x·x'/d ≈ 0.04): Σ₁ is mostly the hidden bias, so the NTK's ψ term,
+    its hidden-bias column included, is about half of the kernel. 2·10⁴ features: Monte Carlo error
+    ≈ 1.5/√M ≈ 1%; 4% tolerance. Without the hidden bias in ψ (or in the pre-activations) the NTK is off
+    by ~45%, the NNGP (pre-activations) by ~95%."""
+    arch = dict(W_std=1.0, b_std=2.0, W_std_out=1.0, b_std_out=0.0)
+    x = sphere_data(6, 3, seed=2) * 0.2 * np.sqrt(3)
+    k = stax.serial(stax.Dense(8, W_std=1.0, b_std=2.0), stax.Relu(), stax.Dense(1))[2](x, None, ("nngp", "ntk"))
+    if source == "features":
+        est = {name: (f @ f.T) for name in ("nngp", "ntk")
+               for f in [relu_random_features(x, 20_000, kernel=name, seed=3, **arch)]}
+    else:
+        est = relu_random_feature_kernels(x, n_features=20_000, seed=3, **arch)._asdict()
+    assert relative_error(est["nngp"], np.asarray(k.nngp, np.float64)) < 0.04
+    assert relative_error(est["ntk"], np.asarray(k.ntk, np.float64)) < 0.04

@@ -444,3 +444,43 @@ def test_kernels_at_correlation_plus_minus_one_are_the_limit_from_inside(act, si
             inside = float(fn(jnp.float64(a), jnp.float64(b), jnp.float64(sign * (1 - 1e-10) * scale)))
             reference = max(abs(float(fn(jnp.float64(a), jnp.float64(b), jnp.float64(0.0)))), abs(inside), 1e-3)
             assert abs(at_edge - inside) <= 1e-4 * reference, (at_edge, inside)
+
+
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_kernels_at_a_zero_input_are_the_squared_values_at_zero(act):
+    """a = b = c = 0: both pre-activations are exactly 0, so E[φ(u)φ(v)] = φ(0)², and E[φ'(u)φ'(v)] =
+    φ'(0)², where for the piecewise-linear activations φ'(0) is the mean of the one-sided slopes (the
+    limit of a vanishing input, which the package treats as uncorrelated, ρ = 0). Exact to 1e-12."""
+    activation, fn, dfn = ACTIVATIONS[act]
+    slope = (float(dfn(np.float64(1e-9))) + float(dfn(np.float64(-1e-9)))) / 2
+    with jax.enable_x64(True):
+        nngp, dnngp = float(activation.nngp(0.0, 0.0, 0.0)), float(activation.dnngp(0.0, 0.0, 0.0))
+    assert nngp == pytest.approx(float(fn(np.float64(0.0))) ** 2, rel=1e-12, abs=1e-15)
+    assert dnngp == pytest.approx(slope**2, rel=1e-7, abs=1e-15)  # 1e-9 offsets: rel 1e-7 for the smooth ones
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+@pytest.mark.parametrize("act", sorted(ACTIVATIONS))
+def test_kernels_at_correlation_plus_minus_one_are_one_dimensional_integrals(act, sign):
+    """a = b = 2, c = ±2: v = ±u, so both expectations are integrals over one Gaussian, computed here by
+    adaptive quadrature split at the kink (scipy.integrate.quad, 1e-12): agreement to 1e-10."""
+    activation, fn, dfn = ACTIVATIONS[act]
+    r = math.sqrt(2.0)
+
+    def gauss(f):
+        return sum(integrate.quad(lambda t: f(t) * math.exp(-t * t / 2) / math.sqrt(2 * math.pi), lo, hi,
+                                  limit=200, epsabs=1e-13, epsrel=1e-12)[0] for lo, hi in ((-np.inf, 0), (0, np.inf)))
+
+    expected = [gauss(lambda t: float(fn(np.float64(r * t))) * float(fn(np.float64(sign * r * t)))),
+                gauss(lambda t: float(dfn(np.float64(r * t))) * float(dfn(np.float64(sign * r * t))))]
+    with jax.enable_x64(True):
+        got = [float(activation.nngp(2.0, 2.0, sign * 2.0)), float(activation.dnngp(2.0, 2.0, sign * 2.0))]
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_relu_kernels_at_correlation_one_up_to_round_off_are_the_closed_forms():
+    """c = sqrt(ab)(1 + 4e-16): ρ is clipped to 1, so E[relu relu] = sqrt(ab)/2 and E[step step] = 1/2."""
+    a, b = 1.3, 0.7
+    nngp, dnngp = dual.expectations(dual.relu(), a, b, math.sqrt(a) * math.sqrt(b) * (1 + 4e-16))
+    assert float(nngp) == pytest.approx(math.sqrt(a * b) / 2, rel=1e-12)
+    assert float(dnngp) == pytest.approx(0.5, rel=1e-12)

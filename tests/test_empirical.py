@@ -375,3 +375,27 @@ def test_monte_carlo_rejects_bad_sample_counts():
         monte_carlo_kernel_fn(net, None, jax.random.PRNGKey(0), [10, 5])
     with pytest.raises(ValueError, match="apply_fn=None"):
         monte_carlo_kernel_fn(net, net[1], jax.random.PRNGKey(0), 10)
+
+
+def test_monte_carlo_mean_and_standard_error_equal_those_of_the_stacked_samples():
+    """Seven draws in batches of 3, 3 and 1 (so the running variance combines batches): the mean is
+    ``np.mean`` of the seven empirical kernels computed one by one from ``fold_in(key, s)``, and the
+    standard error is their ``np.std(ddof=1) / sqrt(7)``. Both paths do the same float64 arithmetic in a
+    different order, hence rtol 1e-9; a dropped between-batch term or a wrong scale is off by percents."""
+    net = _one_hidden_layer()
+    x = np.random.default_rng(5).standard_normal((3, 4))
+    key = jax.random.PRNGKey(11)
+    with jax.enable_x64(True):
+        est = monte_carlo_kernel_fn(net, None, key, 7, batch_size=3, progress=False)(x)
+        one = empirical_kernel_fn(net[1])
+        samples = {"nngp": [], "ntk": []}
+        for s in range(7):
+            _, params = net[0](jax.random.fold_in(key, s), x.shape)
+            k = one(x, None, ("nngp", "ntk"), params)
+            samples["nngp"].append(np.asarray(k.nngp))
+            samples["ntk"].append(np.asarray(k.ntk))
+    for name, stack in samples.items():
+        stack = np.stack(stack)
+        np.testing.assert_allclose(getattr(est, name), stack.mean(axis=0), rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(getattr(est, name + "_stderr"), stack.std(axis=0, ddof=1) / np.sqrt(7),
+                                   rtol=1e-9, err_msg=name)

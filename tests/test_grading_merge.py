@@ -125,3 +125,46 @@ def test_oversized_file_is_rejected_before_parsing(monkeypatch):
     monkeypatch.setattr(merge, "MAX_SUBMISSION_BYTES", 10)
     _, problem = read_submission(b"{" + b" " * 20 + b"}", "ch00_warmup")
     assert problem.code == "too-large"
+
+
+def test_answer_cells_in_the_released_order_are_not_reported_as_reordered(assignment, exercise):
+    assert "reordered" not in codes(merge_submission(assignment, exercise))
+
+
+def test_swapped_answer_cells_are_graded_in_place_and_reported_as_reordered(assignment, exercise):
+    first, second = answer_cell(exercise, "q1_relu_expectation"), answer_cell(exercise, "q2_relu_prime_expectation")
+    first.source = "def relu_expectation(a, b, c):\n    return 1.0"
+    second.source = "def relu_prime_expectation(a, b, c):\n    return 2.0"
+    i, j = exercise.cells.index(first), exercise.cells.index(second)
+    exercise.cells[i], exercise.cells[j] = second, first
+    graded = merge_submission(assignment, exercise)
+    assert "reordered" in codes(graded)
+    assert answer_cell(graded.notebook, "q1_relu_expectation").source.endswith("return 1.0")
+    assert answer_cell(graded.notebook, "q2_relu_prime_expectation").source.endswith("return 2.0")
+
+
+def test_the_last_cell_defining_a_missing_answers_function_is_graded(assignment, exercise):
+    """Two cells without metadata define relu_ntk (a draft, then the answer), a third defines another
+    function: the last one that defines every name of the reference answer is graded."""
+    cell = answer_cell(exercise, "q3_relu_ntk")
+    position = exercise.cells.index(cell)
+    exercise.cells.remove(cell)
+    for offset, source in enumerate(["def relu_ntk(x1, x2, depth):\n    return 'draft'",
+                                     "def relu_ntk(x1, x2, depth):\n    return 'answer'",
+                                     "def helper(x1, x2, depth):\n    return 'helper'"]):
+        exercise.cells.insert(position + offset, nbformat.v4.new_code_cell(source))
+    graded = merge_submission(assignment, exercise)
+    assert answer_cell(graded.notebook, "q3_relu_ntk").source.endswith("return 'answer'")
+    assert "recovered-answer" in codes(graded) and "extra-cells" in codes(graded)
+
+
+def test_defined_names_are_the_top_level_functions_classes_and_assigned_names():
+    source = ("import numpy as np\nx = y = 1\nclass Model:\n    z = 2\n"
+              "async def fetch():\n    pass\ndef f(a):\n    b = a\n")
+    assert merge.defined_names(source) == {"x", "y", "Model", "fetch", "f"}
+
+
+def test_defined_names_of_a_cell_with_a_syntax_error_are_its_def_lines():
+    """A cell that does not parse still shows which functions it meant to define (on any line)."""
+    source = "import numpy as np\n\ndef relu_ntk(x1, x2, depth):\n    return (x1 @ x2.T\n\nasync def helper():\n"
+    assert merge.defined_names(source) == {"relu_ntk", "helper"}

@@ -137,31 +137,49 @@ def test_ensemble_mean_is_gradient_flow_from_zero(kernels):
     np.testing.assert_allclose(out.train_mean, flow.train, atol=1e-12)
 
 
-@pytest.mark.parametrize("ridge", [0.0, 0.2])
-def test_ensemble_equals_exact_parameter_space_computation(ridge):
+def _parameter_space_ensemble(ridge):
     """Independent derivation in parameter space, for f(x) = φ(x)·θ + ψ(x)·ω with θ trained and ω frozen.
 
     NTK = ΦΦᵀ, NNGP = ΦΦᵀ + ΨΨᵀ. Gradient flow on ½‖f − y‖² + ½ρ‖θ − θ₀‖² gives
     θ_t − θ₀ = η∫₀ᵗ e^{−ηHs}ds Φᵀ(y − f₀(X)), H = ΦᵀΦ + ρI (singular when ρ = 0: the integral is
-    the top-right block of expm([[−ηH, I], [0, 0]]·t)), so f_t(X*) is affine in the Gaussian
-    (θ₀, ω) and its mean and covariance follow exactly (scipy's expm; 1e-9).
+    the top-right block of expm([[−ηH, I], [0, 0]]·t)), so f_t at any input is affine in the Gaussian
+    (θ₀, ω) and its mean and covariance follow exactly (scipy's expm). Returns the package's
+    prediction and, for the training rows X and the test rows X*, the exact mean and covariance.
     """
     rng = np.random.default_rng(7)
     n, m, p, q = 6, 4, 9, 5
     phi, psi = rng.standard_normal((n + m, p)) / 3, rng.standard_normal((n + m, q)) / 2
     y = rng.standard_normal(n)
     eta, t = 0.7, 2.0
-    ph, pht, ps, pst = phi[:n], phi[n:], psi[:n], psi[n:]
+    ph, ps = phi[:n], psi[:n]
     h = ph.T @ ph + ridge * np.eye(p)
     block = np.block([[-eta * h, np.eye(p)], [np.zeros((p, p)), np.zeros((p, p))]])
     mmat = eta * scipy.linalg.expm(block * t)[:p, p:] @ ph.T                             # θ_t − θ₀ = M(y − f₀)
-    g_theta, g_omega = pht - pht @ mmat @ ph, pst - pht @ mmat @ ps
-    expected_mean, expected_cov = pht @ mmat @ y, g_theta @ g_theta.T + g_omega @ g_omega.T
+    exact = {}
+    for rows, name in ((slice(0, n), "train"), (slice(n, None), "test")):
+        g_theta, g_omega = phi[rows] - phi[rows] @ mmat @ ph, psi[rows] - phi[rows] @ mmat @ ps
+        exact[name] = (phi[rows] @ mmat @ y, g_theta @ g_theta.T + g_omega @ g_omega.T)
     ntk, nngp = phi @ phi.T, phi @ phi.T + psi @ psi.T
     out = infinite_ensemble_prediction(ntk[:n, :n], nngp[:n, :n], y, t, ntk[n:, :n], nngp[n:, :n], nngp[n:, n:],
                                        learning_rate=eta, ridge=ridge)
-    np.testing.assert_allclose(out.test_mean, expected_mean, atol=1e-9)
-    np.testing.assert_allclose(out.test_covariance, expected_cov, atol=1e-9)
+    return out, exact
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.2])
+def test_ensemble_equals_exact_parameter_space_computation(ridge):
+    """At the test points (exact to 1e-9: expm and an eigendecomposition of a 6x6 matrix)."""
+    out, exact = _parameter_space_ensemble(ridge)
+    np.testing.assert_allclose(out.test_mean, exact["test"][0], atol=1e-9)
+    np.testing.assert_allclose(out.test_covariance, exact["test"][1], atol=1e-9)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.2])
+def test_ensemble_at_the_training_points_equals_exact_parameter_space_computation(ridge):
+    """At the training points, at a finite time with and without ridge: the factor I − A there is
+    V diag(1 − λc) Vᵀ, with λ (not λ + ρ) in front of c (1e-9 as above)."""
+    out, exact = _parameter_space_ensemble(ridge)
+    np.testing.assert_allclose(out.train_mean, exact["train"][0], atol=1e-9)
+    np.testing.assert_allclose(out.train_covariance, exact["train"][1], atol=1e-9)
 
 
 def test_ensemble_covariance_is_psd_at_all_times(kernels):

@@ -6,7 +6,7 @@ would mark every correct student wrong (a reference halved by mistake still
 directly (tests/notebook_answers.py runs the notebook's ordinary and answer
 cells, not its checks) and compared with something independent: a function of
 ``ntkcourse`` (``stax`` kernels, ``dual``, ``empirical``, ``linearize``,
-``dynamics``, ``inference``, ``training``, ``spectral``, ``finite_width``),
+``dynamics``, ``inference``, ``training``, ``spectral``, ``finite_width``, ``graph``),
 SciPy, or a closed form. Tolerances: 1e-10 relative where both sides are
 float64 formulas; 1e-5 where one side runs float32 JAX networks (float32
 rounding of a few hundred operations); Monte Carlo and quadrature as stated.
@@ -21,7 +21,7 @@ import pytest
 from scipy import integrate, linalg
 
 from notebook_answers import solution_namespace
-from ntkcourse import (dual, dynamics, empirical, finite_width, inference, linearize, random_matrix,
+from ntkcourse import (dual, dynamics, empirical, finite_width, graph, inference, linearize, random_matrix,
                        signal_propagation, spectral, stax, training)
 
 F64 = dict(rtol=1e-10, atol=1e-12)
@@ -405,3 +405,61 @@ def test_ch12_predicted_top_eigenvalue_is_the_upper_marchenko_pastur_edge():
 def test_ch12_relu_trainable_depth_is_six_correlation_depth_scales():
     assert solution("ch12_connections")["relu_trainable_depth"](1.5) == pytest.approx(
         signal_propagation.trainable_depth(dual.relu(), 1.5, 0.1), rel=1e-10)
+# ---------------------------------------------------------------- ch09
+
+
+def _random_graph(rng, n, features=3):
+    a = np.triu(rng.random((n, n)) < 0.5, 1).astype(float)
+    return a + a.T, rng.normal(size=(n, features))
+
+
+@pytest.mark.parametrize("scale", ["uniform", "degree"])
+def test_ch09_aggregate_covariance_is_the_package_aggregation(scale):
+    rng = np.random.default_rng(40)
+    (a1, _), (a2, _) = _random_graph(rng, 5), _random_graph(rng, 4)
+    sigma = rng.normal(size=(5, 4))
+    expected = graph.aggregation_matrix(a1, scale) @ sigma @ graph.aggregation_matrix(a2, scale).T
+    np.testing.assert_allclose(solution("ch09_graph")["aggregate_covariance"](sigma, a1, a2, scale), expected, **F64)
+
+
+def test_ch09_relu_layer_step_is_twice_the_package_relu_duals():
+    """c_sigma = 2: Sigma' = 2 E[relu relu], Theta' = Theta * 2 E[relu' relu'] + Sigma' (ntkcourse.dual)."""
+    rng = np.random.default_rng(41)
+    g1, g2 = rng.normal(size=(4, 6)), rng.normal(size=(3, 6))
+    sigma, ntk = g1 @ g2.T, rng.random((4, 3))
+    v1, v2 = np.sum(g1**2, 1), np.sum(g2**2, 1)
+    with jax.enable_x64(True):
+        relu = dual.relu()
+        new_sigma = 2 * np.asarray(relu.nngp(v1[:, None], v2[None, :], sigma))
+        dot = 2 * np.asarray(relu.dnngp(v1[:, None], v2[None, :], sigma))
+    got_sigma, got_ntk = solution("ch09_graph")["relu_layer_step"](sigma, ntk, v1, v2)
+    np.testing.assert_allclose(got_sigma, new_sigma, **F64)
+    np.testing.assert_allclose(got_ntk, ntk * dot + new_sigma, **F64)
+
+
+@pytest.mark.parametrize("layers,mlp,jk,scale", [(2, 1, False, "uniform"), (4, 2, True, "degree")])
+def test_ch09_gntk_pair_is_the_package_gntk(layers, mlp, jk, scale):
+    rng = np.random.default_rng(42)
+    g1, g2 = _random_graph(rng, 4), _random_graph(rng, 6)
+    expected = graph.gntk([g1], [g2], num_layers=layers, num_mlp_layers=mlp, jk=jk, scale=scale)[0, 0]
+    got = solution("ch09_graph")["gntk_pair"](g1, g2, layers, mlp, jk, scale)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_ch09_relabel_takes_rows_and_columns_in_the_order_of_the_permutation():
+    """Node i of the relabelled graph is node perm[i] of the original (NumPy indexing as the reference)."""
+    rng = np.random.default_rng(43)
+    a, x = _random_graph(rng, 5)
+    perm = np.array([3, 0, 4, 1, 2])
+    b, y = solution("ch09_graph")["relabel"]((a, x), perm)
+    np.testing.assert_array_equal(b, a[perm][:, perm])
+    np.testing.assert_array_equal(y, x[perm])
+
+
+@pytest.mark.parametrize("leaves", [1, 5])
+def test_ch09_star_prediction_is_the_package_gntk_of_a_star(leaves):
+    star = np.zeros((leaves + 1, leaves + 1))
+    star[0, 1:] = star[1:, 0] = 1.0
+    measured = graph.gntk([(star, np.ones((leaves + 1, 1)))], num_layers=2, num_mlp_layers=1, jk=False,
+                          scale="uniform")[0, 0]
+    assert solution("ch09_graph")["star_gntk_prediction"](leaves) == pytest.approx(measured, rel=1e-10)

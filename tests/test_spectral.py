@@ -171,3 +171,16 @@ def test_data_generators_live_in_data_and_spectral_keeps_the_old_names():
 
     assert circle_data is synthetic.circle_data is data.circle_data
     assert sphere_data is synthetic.sphere_data is data.sphere_data
+
+
+def test_round_off_tolerance_is_n_times_epsilon_times_the_largest_eigenvalue():
+    """A diagonal 10x10 kernel (eigh is exact on it): tol = 10·ε·2. Eigenvalues ±5ε lie inside it, so
+    they are clipped to 0 silently and the rank is 3; with ε·max|λ| alone they would count or warn."""
+    eps = np.finfo(np.float64).eps
+    k = np.diag([2.0, 0.5, 0.25, 5 * eps, -5 * eps, 0, 0, 0, 0, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        eig = kernel_eigendecomposition(k)
+    assert eig.tolerance == 10 * eps * 2.0
+    assert eig.rank == 3
+    np.testing.assert_array_equal(eig.eigenvalues, [2.0, 0.5, 0.25] + [0.0] * 7)

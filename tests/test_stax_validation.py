@@ -696,16 +696,29 @@ def test_relu_mlp_of_depth_100_gives_finite_kernels():
     with jax.enable_x64(True):
         kernels = _kernel_layer_by_layer(_layers_of_relu_mlp(100, SQRT2, 0.1), x)
     _assert_finite(kernels)
-    ntk = np.asarray(kernels.ntk)
-    assert np.all(np.diag(ntk) > 0)
+    nngp_diag, ntk_diag = _relu_mlp_diagonal(x, 100, 2.0, 0.1)
+    np.testing.assert_allclose(np.diag(np.asarray(kernels.nngp)), nngp_diag, rtol=1e-10)
+    np.testing.assert_allclose(np.diag(np.asarray(kernels.ntk)), ntk_diag, rtol=1e-10)
+
+
+def _relu_mlp_diagonal(x, depth, w_var, b_std):
+    """Closed form of a ReLU MLP's diagonal: at correlation 1, E[relu(u)^2] = q/2 and E[step(u)^2] = 1/2,
+    so q <- w_var q / 2 + b^2 and Theta <- w_var Theta / 2 + q, from q = Theta = w_var x.x/d + b^2."""
+    q = w_var * np.sum(x * x, axis=1) / x.shape[1] + b_std**2
+    theta = q
+    for _ in range(depth):
+        q = w_var * q / 2 + b_std**2
+        theta = w_var * theta / 2 + q
+    return q, theta
 
 
 def test_large_weight_std_gives_finite_kernels():
     """W_std = 3 multiplies the ReLU NNGP by 4.5 per layer (4.5^10 = 3e6 over 10 layers)."""
     kernels = stax.serial(*_layers_of_relu_mlp(10, 3.0, 0.1))[2](_fc_inputs(), None, ("nngp", "ntk"))
     _assert_finite(kernels)
-    for what in ("nngp", "ntk"):
-        assert np.all(np.diag(np.asarray(getattr(kernels, what))) > 0), what
+    # float32 kernels: a few ulps per layer over 21 layers, well inside 1e-4.
+    for what, exact in zip(("nngp", "ntk"), _relu_mlp_diagonal(_fc_inputs(), 10, 9.0, 0.1)):
+        np.testing.assert_allclose(np.diag(np.asarray(getattr(kernels, what))), exact, rtol=1e-4, err_msg=what)
 
 
 # --------------------------------------------------------------------------- #
@@ -812,10 +825,11 @@ def test_float32_kernels_are_within_1e4_of_float64(network):
 def test_float32_relu_ntk_of_an_input_with_itself_is_accurate():
     """On the diagonal the ReLU derivative kernel is exactly 1/2 (correlation
     1), so a no-bias ReLU MLP with W_std^2 = 2 has Theta(x, x) = 2 (L + 1)
-    x.x/d exactly. In float32 that should hold to a few float32 ulps (1e-6).
-    (Fails now: 3.7e-5 to 1.4e-4, because correlations within round-off of 1
-    are snapped to 1 only within 8 float64 ulps, and arccos near 1 turns a
-    float32 round-off of 1e-7 into theta ~ 5e-4.)"""
+    x.x/d exactly. In float32 that should hold to a few float32 ulps (1e-6):
+    correlations within float32 round-off of 1 must be snapped to 1, since
+    arccos near 1 turns a round-off of 1e-7 into theta ~ 5e-4 (an error of
+    3.7e-5 to 1.4e-4 on this diagonal when they were snapped within 8 float64
+    ulps only)."""
     x = _fc_inputs(6, 8)
     layers = _layers_of_relu_mlp(3, SQRT2, None)
     ntk32 = np.asarray(stax.serial(*layers)[2](x, None, "ntk", dtype=jnp.float32))

@@ -1,0 +1,160 @@
+"""Mutation testing of the package's core modules with mutmut: which planted bugs do the fast tests miss?
+
+Usage (from the repository root, with the project's virtual environment and
+``pip install mutmut==3.8.1``)::
+
+    python tools/mutation.py grading/checks            # one module
+    python tools/mutation.py dual inference --jobs 2   # several
+    python tools/mutation.py --list                    # the modules and their tests
+
+For each module named, mutmut (https://mutmut.readthedocs.io, version 3)
+rewrites the module's functions into many small variants ("mutants": ``<``
+for ``<=``, ``1`` for ``2``, ``and`` for ``or``, a dropped argument...) and
+runs the module's fast tests (:data:`MODULES`) against each; a mutant whose
+tests all pass *survived*. The script prints every surviving mutant with its
+diff, then per module: mutants made, killed, survived, the surviving
+fraction of the mutants that are not known to be equivalent
+(:data:`EQUIVALENT`: mutants that change no observable behaviour, excluded
+with the reason), and the time taken.
+
+It works in a throw-away copy of the checkout (the files git would ship),
+never in the working tree, and is not part of the test suite (a module takes
+minutes to an hour). Run it under ``nice`` on a shared machine.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# module -> (source files to mutate, pytest arguments selecting its fast tests)
+MODULES = {
+    "dual": (["ntkcourse/dual.py"], ["tests/test_dual.py", "-m", "not slow"]),
+    "stax": (["ntkcourse/stax/layers.py", "ntkcourse/stax/activations.py", "ntkcourse/stax/combinators.py",
+              "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
+             ["tests/test_stax_oracle.py", "tests/test_stax_validation.py", "tests/test_stax_options.py",
+              "-m", "not slow"]),
+    "empirical": (["ntkcourse/empirical.py"], ["tests/test_empirical.py", "-m", "not slow"]),
+    "dynamics": (["ntkcourse/dynamics.py"], ["tests/test_dynamics.py", "-m", "not slow"]),
+    "inference": (["ntkcourse/inference.py"], ["tests/test_inference.py", "-m", "not slow"]),
+    "grading/checks": (["ntkcourse/grading/checks.py"],
+                       ["tests/test_grading_checks.py", "tests/test_grading_check_tolerances.py",
+                        "tests/test_grading_judging.py", "-m", "not slow"]),
+    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/test_grading_merge.py", "-m", "not slow"]),
+}
+
+# Mutants that change no behaviour a test could observe, by mutmut's name, with the reason.
+# Names are mutmut 3.8.1's for the current source: review this list when a module changes.
+EQUIVALENT: dict[str, str] = {
+    "ntkcourse.grading.merge.x__normal__mutmut_2":
+        "joins lines with 'XX\\nXX' instead of '\\n': _normal's results are only compared with each other, "
+        "and joining newline-free lines with any separator holding a newline is one-to-one",
+}
+
+
+def checkout_files(root: Path = ROOT) -> list[str]:
+    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+                         cwd=root, check=True, capture_output=True).stdout.decode()
+    return sorted({p for p in out.split("\0") if p and (root / p).is_file()})
+
+
+def mutmut_config(sources: list[str], test_args: list[str]) -> str:
+    """The ``[tool.mutmut]`` table for one module (TOML)."""
+    def toml_list(items):
+        return "[" + ", ".join(f'"{item}"' for item in items) + "]"
+    return ("\n[tool.mutmut]\n"
+            f'source_paths = ["ntkcourse"]\n'
+            f"only_mutate = {toml_list(sources)}\n"
+            f"pytest_add_cli_args_test_selection = {toml_list(test_args)}\n"
+            # The package's own warnings filter turns RuntimeWarnings into errors; keep pytest quiet.
+            'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x"]\n'
+            "use_git_change_detection = false\n"
+            # Tests read the notebooks and the book's configuration from the checkout.
+            'also_copy = ["solutions/", "exercises/", "book/", "_config.yml", "_toc.yml"]\n')
+
+
+def prepare(work: Path, module: str) -> None:
+    for rel in checkout_files():
+        target = work / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, target)
+    sources, test_args = MODULES[module]
+    pyproject = work / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text(encoding="utf8") + mutmut_config(sources, test_args), encoding="utf8")
+
+
+def mutmut(work: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"mutmut {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
+                         f"{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def statuses(work: Path) -> dict[str, str]:
+    """Each mutant name -> mutmut's status (killed, survived, timeout, no tests, suspicious, ...)."""
+    out = mutmut(work, "results", "--all", "true")
+    return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
+
+
+def run_module(module: str, jobs: int, keep: Path | None) -> dict:
+    start = time.perf_counter()
+    work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
+    prepare(work, module)
+    mutmut(work, "run", "--max-children", str(jobs), check=False)
+    found = statuses(work)
+    survived = sorted(name for name, status in found.items() if status == "survived")
+    equivalent = [name for name in survived if name in EQUIVALENT]
+    counted = [name for name in found if name not in EQUIVALENT and found[name] != "skipped"]
+    real = [name for name in survived if name not in EQUIVALENT]
+    for name in real:
+        print(mutmut(work, "show", name, check=False).rstrip(), "\n")
+    summary = {
+        "module": module, "mutants": len(found),
+        "killed": sum(s in {"killed", "timeout"} for s in found.values()),
+        "survived": len(real), "equivalent": len(equivalent),
+        "no tests": sum(s == "no tests" for s in found.values()),
+        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests"}),
+        "fraction": len(real) / len(counted) if counted else float("nan"),
+        "seconds": time.perf_counter() - start,
+    }
+    if keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"modules to mutate (default: all of {list(MODULES)})")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel (default 1)")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
+    parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, (sources, tests) in MODULES.items():
+            print(f"{name}: {' '.join(sources)}  <-  pytest {' '.join(tests)}")
+        return 0
+    unknown = [m for m in args.modules if m not in MODULES]
+    if unknown:
+        parser.error(f"unknown module(s) {unknown}; expected some of {list(MODULES)}")
+    modules = args.modules or list(MODULES)
+    if args.keep is not None and len(modules) != 1:
+        parser.error("--keep works with one module")
+    summaries = [run_module(m, args.jobs, args.keep) for m in modules]
+    print("module: mutants, killed, survived (non-equivalent), equivalent excluded, no tests; surviving fraction")
+    for s in summaries:
+        other = f"; other statuses: {s['other']}" if s["other"] else ""
+        print(f"{s['module']}: {s['mutants']}, {s['killed']}, {s['survived']}, {s['equivalent']}, {s['no tests']}; "
+              f"{100 * s['fraction']:.1f} % surviving ({s['seconds']:.0f} s){other}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
