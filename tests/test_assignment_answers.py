@@ -152,6 +152,25 @@ MISTAKES = {
         # kernel it would be divided by is the same at every width.
         ], {"q1_relative_deviation", "q2_mean_ntk_deviation"}),
     },
+    "ch07_convolutional": {
+        "no_border_and_diagonal_for_gap": ([
+            Mistake("q1_conv1d_nngp", "the filter slid along one axis only (h + d paired with h' unshifted)",
+                    "total = sum(padded[d:d + h, d:d + h] for d in range(filter_width))",
+                    "total = sum(padded[d:d + h, half:half + h] for d in range(filter_width))", visible=True),
+            Mistake("q2_readouts", "GlobalAvgPool taken as the mean of the diagonal, like Flatten",
+                    'return float(np.einsum("hhww->hw", plane).mean()), float(plane.mean())',
+                    'return float(np.einsum("hhww->hw", plane).mean()), float(np.einsum("hhww->hw", plane).mean())',
+                    visible=True),
+        ], {"q1_conv1d_nngp", "q2_readouts"}),
+        "unshifted_second_image_and_sum_not_mean": ([
+            Mistake("q3_shift_changes", "'both' computed with only the first image shifted",
+                    "both = np.max(np.abs(ntk(moved(x1), moved(x2)) - base)) / scale",
+                    "both = np.max(np.abs(ntk(moved(x1), x2) - base)) / scale", visible=True),
+            Mistake("q4_predict_linear_gap", "the spatial sum taken for the mean (GAP read as a sum pooling)",
+                    "m1 = np.asarray(x1, dtype=float).mean(axis=(0, 1))",
+                    "m1 = np.asarray(x1, dtype=float).sum(axis=(0, 1))", visible=True),
+        ], {"q3_shift_changes", "q4_predict_linear_gap"}),
+    },
     "ch09_graph": {
         "no_self_loops_and_no_readout_factor": ([
             Mistake("q1_aggregate", "the node itself left out of the aggregation (A instead of A + I)",

@@ -463,3 +463,42 @@ def test_ch09_star_prediction_is_the_package_gntk_of_a_star(leaves):
     measured = graph.gntk([(star, np.ones((leaves + 1, 1)))], num_layers=2, num_mlp_layers=1, jk=False,
                           scale="uniform")[0, 0]
     assert solution("ch09_graph")["star_gntk_prediction"](leaves) == pytest.approx(measured, rel=1e-10)
+# ---------------------------------------------------------------- ch07
+
+
+@pytest.mark.parametrize("width,W_std,b_std", [(3, 1.5, 0.2), (5, 1.0, 0.0)])
+def test_ch07_conv1d_nngp_is_the_stax_conv_kernel(width, W_std, b_std):
+    x = np.random.default_rng(27).normal(size=(2, 8, 3))
+    expected = _kernel(stax.Conv(1, (width,), padding="SAME", W_std=W_std, b_std=b_std), x[:1], x[1:], "nngp")[0, 0]
+    np.testing.assert_allclose(solution("ch07_convolutional")["conv1d_nngp"](x[0] @ x[1].T / 3, width, W_std, b_std),
+                               expected, **F64)
+
+
+def test_ch07_readout_values_are_the_stax_flatten_and_gap_kernels():
+    x = np.random.default_rng(28).normal(size=(2, 4, 5, 2))
+    body = [stax.Conv(1, (3, 3), padding="SAME", W_std=1.5, b_std=0.1), stax.Relu(), stax.Conv(1, (2, 2), W_std=1.2)]
+    plane = _kernel(stax.serial(*body), x[:1], x[1:], "nngp")[0, 0]
+    flatten, gap = solution("ch07_convolutional")["readout_values"](plane)
+    np.testing.assert_allclose(flatten, _kernel(stax.serial(*body, stax.Flatten()), x[:1], x[1:], "nngp")[0, 0], **F64)
+    np.testing.assert_allclose(gap, _kernel(stax.serial(*body, stax.GlobalAvgPool()), x[:1], x[1:], "nngp")[0, 0],
+                               **F64)
+
+
+def test_ch07_shift_changes_of_a_same_padding_gap_network_are_its_kernel_differences():
+    net = stax.serial(stax.Conv(1, (3, 3), padding="SAME", W_std=1.5), stax.Relu(), stax.GlobalAvgPool(), stax.Dense(1))
+    rng = np.random.default_rng(29)
+    x1, x2 = rng.normal(size=(2, 5, 5, 1)), rng.normal(size=(3, 5, 5, 1))
+    base = _kernel(net, x1, x2, "ntk")
+    moved = [_kernel(net, np.roll(x1, (1, 2), axis=(1, 2)), b, "ntk") for b in (x2, np.roll(x2, (1, 2), axis=(1, 2)))]
+    expected = [np.max(np.abs(m - base)) / np.max(np.abs(base)) for m in moved]
+    with jax.enable_x64(True):
+        got = solution("ch07_convolutional")["shift_changes"](net[2], x1, x2, (1, 2))
+    np.testing.assert_allclose(got, expected, **F64)
+
+
+def test_ch07_linear_gap_prediction_is_the_stax_kernel():
+    net = stax.serial(stax.Conv(1, (3, 3), padding="CIRCULAR"), stax.GlobalAvgPool(), stax.Dense(1))
+    rng = np.random.default_rng(30)
+    a, b = rng.normal(0.3, 1.0, (5, 7, 2)), rng.normal(-0.4, 1.0, (5, 7, 2))
+    expected = _kernel(net, a[None], b[None], "nngp")[0, 0]
+    np.testing.assert_allclose(solution("ch07_convolutional")["linear_gap_nngp"](a, b), expected, **F64)

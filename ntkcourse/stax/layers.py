@@ -20,11 +20,13 @@ from jax import lax
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
 from .layer import StructuredRule, layer
-from .spatial import map_kernel, pad_amounts, pool_matrix, pool_pair_axes, window_average
+from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, map_kernel, pad_amounts,
+                      pool_matrix, pool_pair_axes, window_average)
 
 __all__ = ["Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten"]
 
 _PARAMETERIZATIONS = ("ntk", "standard")
+_PADDINGS = ("SAME", "VALID", "CIRCULAR")
 
 
 def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
@@ -163,12 +165,20 @@ def Conv(
     The offset p - p' is kept, so the diagonal p = p' of the output needs
     only the diagonal of the input. Standard parameterisation: the fan-in is
     :math:`C_{in} f_h f_w`, as in :func:`Dense`.
+
+    Padding: ``'VALID'`` (no padding), ``'SAME'`` (zeros, output size
+    ``ceil(n / stride)``), or ``'CIRCULAR'`` (neural-tangents' periodic
+    convolution: the output size of ``'SAME'``, the image wrapping around, so
+    position p + d is read modulo the image size in the finite network and on
+    both positions of the covariance in the kernel).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
     nd = len(filter_shape)
     strides = (1,) * nd if strides is None else validation.int_tuple("Conv", "strides", strides, nd)
-    padding = validation.one_of("Conv", "padding", padding, ("SAME", "VALID"), upper=True)
+    padding = validation.one_of("Conv", "padding", padding, _PADDINGS, upper=True)
+    # CIRCULAR: pad periodically, then a VALID window op (neural-tangents' definition).
+    op_padding = "VALID" if padding == "CIRCULAR" else padding
     W_std = validation.nonnegative("Conv", "W_std", W_std)
     b_std = validation.nonnegative("Conv", "b_std", b_std, allow_none=True)
     parameterization = validation.one_of("Conv", "parameterization", parameterization, _PARAMETERIZATIONS)
@@ -198,14 +208,20 @@ def Conv(
     def apply_fn(params, inputs, **kwargs):
         _check_rank(inputs.shape, "inputs")
         W, b = params
-        out = lax.conv_general_dilated(inputs, W, strides, padding, dimension_numbers=dimension_numbers)
+        out = lax.conv_general_dilated(_wrap_input(inputs), W, strides, op_padding,
+                                       dimension_numbers=dimension_numbers)
         if parameterization == "ntk":
             out = (W_std / math.sqrt(inputs.shape[-1] * filter_size)) * out
             return out if b is None else out + b_std * b
         return out if b is None else out + b
 
+    def _wrap_input(a):
+        if padding != "CIRCULAR":
+            return a
+        return circular_pad(a, [((1 + i,), filter_shape[i], strides[i]) for i in range(nd)])
+
     def patches(a):
-        return lax.conv_general_dilated_patches(a, filter_shape, strides, padding,
+        return lax.conv_general_dilated_patches(_wrap_input(a), filter_shape, strides, op_padding,
                                                 dimension_numbers=dimension_numbers)
 
     def kernel_map(k: Kernel) -> Kernel:
@@ -216,6 +232,8 @@ def Conv(
                 axes = [(batch_ndim + i,) for i in range(nd)]
             else:
                 axes = [(batch_ndim + 2 * i, batch_ndim + 2 * i + 1) for i in range(nd)]
+            if padding == "CIRCULAR":
+                return circular_window_average(x, list(zip(axes, filter_shape, strides)))
             return window_average(x, list(zip(axes, filter_shape, strides)), padding)
 
         nngp_u = conv_unscaled(k.nngp, 2)
@@ -278,20 +296,25 @@ def AvgPool(
     and ``jax.example_libraries.stax``.
     With 'SAME' padding, windows at the edges average over the full window
     size (zeros padded) unless ``normalize_edges=True``, which averages over
-    the positions inside the image. Kernel: :math:`K \mapsto P K P^\top` on
+    the positions inside the image. ``'CIRCULAR'`` padding (neural-tangents'
+    periodic pooling) has the output size of 'SAME' and wraps each window
+    around the image, so every window is full and ``normalize_edges`` has no
+    effect. Kernel: :math:`K \mapsto P K P^\top` on
     each spatial pair of axes, with P the pooling matrix; it mixes positions,
     so it needs every pair of positions of its input.
     """
     window_shape = validation.int_tuple("AvgPool", "window_shape", window_shape)
     nd = len(window_shape)
     strides = (1,) * nd if strides is None else validation.int_tuple("AvgPool", "strides", strides, nd)
-    padding = validation.one_of("AvgPool", "padding", padding, ("SAME", "VALID"), upper=True)
+    padding = validation.one_of("AvgPool", "padding", padding, _PADDINGS, upper=True)
     normalize_edges = bool(normalize_edges)
 
     def _check_rank(shape, what):
         _check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
 
     def _matrices(shape):
+        if padding == "CIRCULAR":
+            return [circular_pool_matrix(shape[1 + i], window_shape[i], strides[i]) for i in range(nd)]
         return [pool_matrix(shape[1 + i], window_shape[i], strides[i], padding, normalize_edges) for i in range(nd)]
 
     def _out_shape(shape):

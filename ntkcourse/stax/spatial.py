@@ -17,7 +17,7 @@ import numpy as np
 from ..kernel import Kernel
 
 __all__ = ["pad_amounts", "window_average", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
-           "interleave_ones", "map_kernel"]
+           "interleave_ones", "map_kernel", "circular_pad", "circular_window_average", "circular_pool_matrix"]
 
 
 def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int, int, int]:
@@ -81,6 +81,53 @@ def window_average(x, dims, padding: str):
             term = jnp.pad(term, pads)
         total = term if total is None else total + term
     return total / math.prod(window for _, window, _ in dims)
+
+
+def circular_pad(x, dims):
+    """Pad ``x`` periodically so that a ``'VALID'`` window op gives ``'CIRCULAR'`` padding.
+
+    Each listed axis gets the low and high pad amounts of ``'SAME'`` padding,
+    filled with the entries from the other end of the axis (``numpy.pad``'s
+    ``'wrap'`` mode), as neural-tangents defines ``Padding.CIRCULAR``. A
+    window then reads input position ``(o * stride + d - lo) mod size``.
+
+    Args:
+      x: the array.
+      dims: one ``(axes, window, stride)`` per spatial dimension, as in
+        :func:`window_average`; every axis of a pair is padded (the two
+        positions of a covariance both wrap around).
+    """
+    pads = [(0, 0)] * x.ndim
+    for axes, window, stride in dims:
+        for axis in axes:
+            _, lo, hi = pad_amounts(x.shape[axis], window, stride, "SAME")
+            pads[axis] = (lo, hi)
+    return jnp.pad(x, pads, mode="wrap")
+
+
+def circular_window_average(x, dims):
+    r""":func:`window_average` with periodic (``'CIRCULAR'``) padding.
+
+    :math:`\frac{1}{\prod w}\sum_{d} x[(o \cdot s + d - lo) \bmod n]` on every
+    listed axis (the same offset d for both axes of a pair), so the window
+    slides along the diagonal of (h, h') and wraps around the image: no
+    position sees padding, and a circular shift of the input shifts the output.
+    """
+    return window_average(circular_pad(x, dims), dims, "VALID")
+
+
+def circular_pool_matrix(size: int, window: int, stride: int) -> np.ndarray:
+    """Matrix P (out x size) of average pooling with periodic padding.
+
+    Row o averages the inputs ``(o * stride + d - lo) mod size``, d = 0..window-1,
+    with the output size and ``lo`` of ``'SAME'`` padding; every window is
+    full, so no edge normalisation arises.
+    """
+    out, lo, _ = pad_amounts(size, window, stride, "SAME")
+    p = np.zeros((out, size))
+    for o in range(out):
+        np.add.at(p[o], (o * stride - lo + np.arange(window)) % size, 1.0 / window)
+    return p
 
 
 def conv_pair_axes(x, axis: int, window: int, stride: int, padding: str):
