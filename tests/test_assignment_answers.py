@@ -203,6 +203,7 @@ MISTAKES = {
                     "return variance * (1 + math.sqrt(n / m)) ** 2", "return variance * (1 + n / m) ** 2",
                     visible=True),
         ], {"q3_fit_depth_scale", "q5_predict_top_eigenvalue"}),
+    },
     "ch11_scaling": {
         "float32_bytes_and_no_ridge_in_cg": ([
             Mistake("q1_kernel_gigabytes", "4 bytes per number (float32) instead of 8",
