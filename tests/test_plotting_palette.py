@@ -70,14 +70,15 @@ def closest_pair(colours, vision):
 
 
 def test_cielab_conversion_matches_published_values():
-    """sRGB red and blue in CIELAB (D65): (53.24, 80.09, 67.20) and (32.30, 79.19, -107.86), to 0.01."""
+    """SRGB red and blue in CIELAB (D65): (53.24, 80.09, 67.20) and (32.30, 79.19, -107.86), to 0.01."""
     np.testing.assert_allclose(cielab(linear_rgb("#FF0000")), [53.2408, 80.0925, 67.2032], atol=0.01)
     np.testing.assert_allclose(cielab(linear_rgb("#0000FF")), [32.2970, 79.1875, -107.8602], atol=0.01)
 
 
 def test_simulated_deuteranopia_confuses_red_and_green_and_keeps_greys():
     """The simulation is the real one: matplotlib's default red and green (C3, C2) fall within
-    ΔE*ab < 10 of each other for a deuteranope (about 40 for typical vision), and a grey stays grey."""
+    ΔE*ab < 10 of each other for a deuteranope (about 40 for typical vision), and a grey stays grey.
+    """
     assert closest_pair(["tab:red", "tab:green"], "deuteranopia")[0] < 10
     assert closest_pair(["tab:red", "tab:green"], "typical")[0] > 30
     grey = seen_as("0.5", "deuteranopia")
