@@ -20,7 +20,7 @@ import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 import pytest
 import yaml
@@ -411,3 +411,206 @@ def test_download_links_serve_the_notebooks(book, context, server, visits):
         if not any("/_sources/" in h and h.endswith(".ipynb") for h in hrefs):
             problems.append(f"{chapter}: no .ipynb download of the chapter")
     assert not problems, "\n".join(problems)
+
+
+# --- accessibility: axe-core in light and dark mode, keyboard ---------------------------
+#
+# axe-core (Deque, MPL-2.0) is the script bundled in the PyPI package axe-playwright-python,
+# injected into each page and run there: every rule tagged WCAG 2.0/2.1 level A or AA.
+# The structure of a page does not change with the theme, so dark mode reruns only the
+# rules that read colours, on the same loaded page (no second visit).
+#
+# Two parts of a page repeat the same markup on every page and hold most of its elements
+# (a chapter has ~13 000: ~5 000 highlighted code tokens, ~7 000 MathJax glyph elements):
+# code blocks (the theme's Pygments colours) and typeset formulas (glyphs drawn by CSS; the
+# words a screen reader gets are the assistive MathML, counted below). They are analysed,
+# in both modes, on the chapter with the most code blocks; elsewhere they are left out,
+# which takes the time of the analysis from minutes to seconds.
+
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# axe's best practices that the book's own sources decide (its headings and image texts);
+# "region" (content outside landmarks) is left out: the theme's sidebar decides it.
+BOOK_RULES = ["heading-order", "page-has-heading-one", "empty-heading", "landmark-one-main", "image-redundant-alt"]
+COLOUR_RULES = ["color-contrast", "link-in-text-block"]
+# Violations that come from the theme and cannot be fixed from the book: (rule id, CSS selector
+# of the element as axe reports it) -> why. Everything else fails the test.
+THEME_EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+# The rules of the given tags (experimental ones left out) and, for runs that name rules, the run itself.
+AXE_RULES_JS = "tags => axe.getRules(tags).filter(r => !r.tags.includes('experimental')).map(r => r.ruleId)"
+AXE_RUN_JS = """([rules, context]) => axe.run(context || document,
+  {runOnly: {type: 'rule', values: rules}, resultTypes: ['violations']})"""
+REPEATED_PARTS = ["div.highlight", "mjx-container"]
+# The theme fades colours when the mode changes; axe must measure the final colours, not a blend.
+NO_TRANSITIONS_CSS = "*, *::before, *::after { transition: none !important; animation: none !important; }"
+SET_THEME_JS = """mode => {
+  document.documentElement.dataset.theme = mode;
+  document.documentElement.dataset.mode = mode;
+  return getComputedStyle(document.body).backgroundColor;
+}"""
+MATH_TEXT_JS = """() => ({
+  typeset: document.querySelectorAll('main mjx-container').length,
+  assistive: document.querySelectorAll('main mjx-container > mjx-assistive-mml > math').length,
+})"""
+
+
+def _axe_script() -> str:
+    try:
+        from axe_playwright_python.base import AXE_SCRIPT
+    except ImportError:
+        pytest.fail("The accessibility tests need axe-core, bundled in the Python package axe-playwright-python "
+                    "(pinned in requirements.lock): `.venv/bin/pip install -r requirements.lock`.")
+    return AXE_SCRIPT
+
+
+@dataclass
+class AxeVisit:
+    """What axe-core found on one page, in both modes."""
+
+    path: str
+    violations: list[tuple[str, str, str, str]] = field(default_factory=list)  # (mode, rule, target, summary)
+    backgrounds: dict[str, str] = field(default_factory=dict)
+    math: dict = field(default_factory=dict)
+    error: str = ""
+
+
+def _violations(result: dict, mode: str) -> list[tuple[str, str, str, str]]:
+    found = []
+    for rule in result["violations"]:
+        for node in rule["nodes"]:
+            target = " ".join(str(t) for t in node["target"])
+            summary = " ".join((node.get("failureSummary") or rule["help"]).split())
+            found.append((mode, rule["id"], target, summary[:200]))
+    return found
+
+
+@pytest.fixture(scope="module")
+def axe_visits(book, context, server, visits) -> dict[str, AxeVisit]:
+    """Every page of the book analysed by axe-core, light then dark, in one visit each."""
+    script = _axe_script()
+    chapters = _chapter_paths(book)
+    code_page = max(chapters, key=lambda path: visits[path].report["codeBlocks"]) if chapters else None
+    without_repeated = {"exclude": [[selector] for selector in REPEATED_PARTS]}
+    only_repeated = {"include": [[selector] for selector in REPEATED_PARTS]}
+    results = {}
+    for path in _page_paths(book):
+        visit = AxeVisit(path)
+        page = context.new_page()
+        try:
+            page.goto(server + path, wait_until="load")
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+            visit.math = page.evaluate(MATH_TEXT_JS)
+            page.add_style_tag(content=NO_TRANSITIONS_CSS)
+            page.evaluate(script)
+            all_rules = page.evaluate(AXE_RULES_JS, WCAG_TAGS) + BOOK_RULES
+            for mode, rules in (("light", all_rules), ("dark", COLOUR_RULES)):
+                visit.backgrounds[mode] = page.evaluate(SET_THEME_JS, mode)
+                visit.violations += _violations(page.evaluate(AXE_RUN_JS, [rules, without_repeated]), mode)
+                if path == code_page:
+                    visit.violations += _violations(page.evaluate(AXE_RUN_JS, [rules, only_repeated]), mode)
+        except Exception as exc:  # a page that cannot be analysed fails the test, not the fixture
+            visit.error = f"could not analyse the page: {exc}"
+        page.close()
+        results[path] = visit
+    return results
+
+
+def test_no_wcag_a_or_aa_violation_on_any_page_in_light_or_dark_mode(axe_visits):
+    problems = {}
+    for path, visit in axe_visits.items():
+        items = [visit.error] if visit.error else []
+        items += [f"[{mode}] {rule} at {target}: {summary}" for mode, rule, target, summary in visit.violations
+                  if (rule, target) not in THEME_EXCEPTIONS]
+        problems[path] = items
+    assert not any(problems.values()), "axe-core (WCAG 2.1 A/AA):\n" + _report(problems)
+
+
+def test_dark_mode_was_really_analysed(axe_visits):
+    """The second run saw the dark theme: every page's background changed when the theme did."""
+    same = [path for path, v in axe_visits.items() if not v.error and v.backgrounds["light"] == v.backgrounds["dark"]]
+    assert not same, f"background unchanged in dark mode on: {same}"
+
+
+def test_axe_reports_an_image_without_alternative_text(book, context, server):
+    """The check has teeth: the same engine, on a chapter given one image with no alt, reports it."""
+    page = context.new_page()
+    page.goto(server + (_chapter_paths(book) or ["book/index.html"])[0], wait_until="load")
+    page.evaluate(_axe_script())
+    page.evaluate("""() => { const img = document.createElement('img');
+      img.src = document.images[0] ? document.images[0].src : '';
+      document.querySelector('main').appendChild(img); }""")
+    result = page.evaluate(AXE_RUN_JS, [["image-alt"], None])
+    page.close()
+    assert [rule["id"] for rule in result["violations"]] == ["image-alt"]
+
+
+def test_every_formula_carries_assistive_mathml(axe_visits):
+    """MathJax adds a hidden MathML copy of each typeset formula, which screen readers read."""
+    problems = {path: [f"{v.math.get('assistive')} of {v.math.get('typeset')} formulas have assistive MathML"]
+                for path, v in axe_visits.items()
+                if v.math and v.math["assistive"] != v.math["typeset"]}
+    assert not problems, _report(problems)
+    assert sum(v.math.get("typeset", 0) for v in axe_visits.values()) > 0, "no typeset formula in the book"
+
+
+FOCUSED_JS = """() => { const e = document.activeElement; const box = e.getBoundingClientRect();
+  return {label: e.getAttribute('aria-label') || e.getAttribute('title') || '', href: e.getAttribute('href') || '',
+          tag: e.tagName.toLowerCase(), name: e.getAttribute('name') || '', sidebar: !!e.closest('.bd-sidebar-primary'),
+          expanded: e.getAttribute('aria-expanded'), visible: box.width > 0 && box.height > 0}; }"""
+TAB_LIMIT = 40  # the header's buttons come after the sidebar's links: about 20 stops on this book
+
+
+def _tab_to(page, wanted, what):
+    """Press Tab until ``wanted(focused)``; the element reached must be visible."""
+    for _ in range(TAB_LIMIT):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(FOCUSED_JS)
+        if wanted(focused):
+            assert focused["visible"], f"{what} takes the keyboard focus but is not visible: {focused}"
+            return focused
+    raise AssertionError(f"{what} is not reached within {TAB_LIMIT} presses of Tab")
+
+
+def test_keyboard_search_from_a_chapter(book, context, server):
+    page = context.new_page()
+    page.goto(server + _chapter_paths(book)[0], wait_until="load")
+    _tab_to(page, lambda f: f["label"] == "Search" and f["sidebar"], "the sidebar's search button")
+    page.keyboard.press("Enter")
+    focused = page.evaluate(FOCUSED_JS)
+    assert focused["tag"] == "input" and focused["name"] == "q", f"Enter did not open the search box: {focused}"
+    page.keyboard.type("kernel")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"search\.html\?q=kernel"))
+    page.close()
+
+
+def test_keyboard_sidebar_link_opens_the_next_chapter(book, context, server):
+    chapters = _chapter_paths(book)
+    assert len(chapters) >= 2, "need two chapters"
+    target = Path(chapters[1]).name
+    page = context.new_page()
+    page.goto(server + chapters[0], wait_until="load")
+    _tab_to(page, lambda f: f["sidebar"] and f["href"] == target, f"the sidebar's link to {target}")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(re.escape(target) + "$"))
+    page.close()
+
+
+@pytest.mark.parametrize("menu, item", [("Launch interactive content", "mybinder.org/v2/"),
+                                        ("Download this page", ".ipynb")])
+def test_keyboard_opens_the_launch_and_download_menus_and_follows_a_link(book, context, server, menu, item):
+    chapter = _chapter_paths(book)[0]
+    page = context.new_page()
+    page.goto(server + chapter, wait_until="load")
+    _tab_to(page, lambda f: f["label"] == menu, f"the {menu!r} button")
+    page.keyboard.press("Enter")
+    assert page.evaluate(FOCUSED_JS)["expanded"] == "true", f"Enter does not open the {menu!r} menu"
+    link = _tab_to(page, lambda f: item in f["href"], f"the {item!r} link of the {menu!r} menu")
+    address = unquote(urljoin(server + chapter, link["href"]))
+    # The link opens a new tab; the request it makes is the proof (Binder's is refused: the tests stay offline).
+    before = set(context.pages)
+    with context.expect_event("request", predicate=lambda r: unquote(r.url) == address):
+        page.keyboard.press("Enter")
+    for opened in set(context.pages) - before:
+        opened.close()
+    page.close()

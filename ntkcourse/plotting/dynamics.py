@@ -2,7 +2,8 @@
 
 They draw what :mod:`ntkcourse.dynamics`, :mod:`ntkcourse.inference`, :mod:`ntkcourse.spectral`,
 :mod:`ntkcourse.approximations` and :mod:`ntkcourse.training` compute, and nothing else; how they use a
-figure or a given ``ax`` is said once, in :mod:`ntkcourse.plotting._common`.
+figure or a given ``ax`` is said once, in :mod:`ntkcourse.plotting._common`; their colours, line styles
+and markers (colour-blind safe, and never colour alone) in :mod:`ntkcourse.plotting.palette`.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from matplotlib.figure import Figure
 from ._common import fit_loglog_slope
 from ._common import new_axes as _axes
 from ._common import vector as _vector
+from .palette import LINE_STYLES, OKABE_ITO, REFERENCE_GREY, line_style, marker_style, series_style
 
 __all__ = [
     "plot_loss_curves",
@@ -37,6 +39,11 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _sparse(t):
+    """``markevery`` for a curve of ``len(t)`` points: about ten markers, whatever its length."""
+    return max(1, len(t) // 10)
+
+
 def plot_loss_curves(times, loss, kernel_loss=None, *, labels=("network", "kernel prediction"),
                      xlabel="step", ax=None) -> Figure:
     """Training loss ``½Σᵢ(f(xᵢ) − yᵢ)²`` against time, with the closed-form prediction overlaid (dashed).
@@ -46,8 +53,8 @@ def plot_loss_curves(times, loss, kernel_loss=None, *, labels=("network", "kerne
     fig, ax = _axes(ax)
     t = _vector(times, "times")
     runs = loss if isinstance(loss, dict) else {labels[0]: loss}
-    for label, values in runs.items():
-        ax.plot(t, _vector(values, "loss"), label=label)
+    for i, (label, values) in enumerate(runs.items()):
+        ax.plot(t, _vector(values, "loss"), label=label, markevery=_sparse(t), **series_style(i))
     if kernel_loss is not None:
         ax.plot(t, _vector(kernel_loss, "kernel_loss"), "k--", label=labels[1])
     ax.set_yscale("log")
@@ -68,9 +75,9 @@ def plot_output_trajectories(times, outputs, kernel_outputs=None, *, n_points=4,
     out = np.asarray(outputs, dtype=np.float64).reshape(len(t), -1)
     ker = None if kernel_outputs is None else np.asarray(kernel_outputs, dtype=np.float64).reshape(len(t), -1)
     for i in range(min(int(n_points), out.shape[1])):
-        (line,) = ax.plot(t, out[:, i], label=f"point {i}")
+        ax.plot(t, out[:, i], "-", label=f"point {i}", markevery=_sparse(t), **marker_style(i))
         if ker is not None:
-            ax.plot(t, ker[:, i], "--", color=line.get_color())
+            ax.plot(t, ker[:, i], "--", markevery=_sparse(t), fillstyle="none", **marker_style(i))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title("solid: network, dashed: closed form" if ker is not None else "network outputs")
@@ -91,12 +98,13 @@ def plot_function_snapshots(x, predictions, times, *, x_train=None, y_train=None
     order = np.argsort(xs)
     colours = [str(c) for c in np.linspace(0.75, 0.0, preds.shape[0])]
     if target is not None:
-        ax.plot(xs[order], np.asarray(target, dtype=np.float64)[order], color="tab:green", lw=3, alpha=0.4,
-                label="target")
-    for p, t, c in zip(preds, np.atleast_1d(times), colours):
-        ax.plot(xs[order], p[order], color=c, label=f"t = {t:g}")
+        ax.plot(xs[order], np.asarray(target, dtype=np.float64)[order], color=OKABE_ITO["bluish green"], lw=3,
+                alpha=0.4, label="target")
+    for i, (p, t, c) in enumerate(zip(preds, np.atleast_1d(times), colours)):
+        ax.plot(xs[order], p[order], color=c, ls=LINE_STYLES[i % len(LINE_STYLES)], label=f"t = {t:g}")
     if x_train is not None and y_train is not None:
-        ax.plot(_vector(x_train, "x_train"), _vector(y_train, "y_train"), "o", color="tab:red", ms=4, label="train")
+        ax.plot(_vector(x_train, "x_train"), _vector(y_train, "y_train"), "o", color=OKABE_ITO["vermillion"], ms=4,
+                label="train")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("f(x)")
     ax.legend(fontsize="small")
@@ -111,13 +119,13 @@ def plot_spectrum(eigenvalues, *, normalise=False, ax=None) -> Figure:
     """
     fig, ax = _axes(ax)
     spectra = eigenvalues if isinstance(eigenvalues, dict) else {"kernel": eigenvalues}
-    for label, values in spectra.items():
+    for i, (label, values) in enumerate(spectra.items()):
         lam = np.sort(_vector(values, "eigenvalues"))[::-1]
         if normalise and lam[0] > 0:
             lam = lam / lam[0]
         idx = np.arange(1, lam.size + 1)
         keep = lam > 0
-        ax.plot(idx[keep], lam[keep], ".-", label=label)
+        ax.plot(idx[keep], lam[keep], ms=3, label=label, **series_style(i))
     ax.set_yscale("log")
     ax.set_xscale("log")
     ax.set_xlabel("index k")
@@ -137,13 +145,11 @@ def plot_mode_convergence(times, fractions, *, modes=(0, 1, 3, 9), eigenvalues=N
     fig, ax = _axes(ax)
     t = _vector(times, "times")
     frac = np.asarray(fractions, dtype=np.float64).reshape(len(t), -1)
-    for k in modes:
-        if k >= frac.shape[1]:
-            continue
+    for i, k in enumerate(m for m in modes if m < frac.shape[1]):
         label = f"mode {k + 1}" + (f" (λ = {eigenvalues[k]:.3g})" if eigenvalues is not None else "")
-        (line,) = ax.plot(t, frac[:, k], label=label)
+        ax.plot(t, frac[:, k], label=label, **line_style(i))
         if measured is not None:
-            ax.plot(t, np.abs(np.asarray(measured)[:, k]), "o", ms=3, color=line.get_color())
+            ax.plot(t, np.abs(np.asarray(measured)[:, k]), ls="none", ms=3, **marker_style(i))
     ax.set_xscale("symlog", linthresh=max(float(t[t > 0].min()) if np.any(t > 0) else 1.0, 1e-12))
     ax.set_ylim(-0.02, 1.05)
     ax.set_xlabel(xlabel)
@@ -165,7 +171,7 @@ def plot_spectral_bias(times, amplitudes, frequencies, *, relative=True, xlabel=
         first = np.where(amps[0] > 0, amps[0], 1.0)
         amps = amps / first
     for j, f in enumerate(np.atleast_1d(frequencies)):
-        ax.plot(t, amps[:, j], label=f"frequency {f:g}")
+        ax.plot(t, amps[:, j], label=f"frequency {f:g}", markevery=_sparse(t), **series_style(j))
     ax.set_xscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("residual amplitude" + (" (relative)" if relative else ""))
@@ -187,12 +193,12 @@ def plot_ensemble(x, mean, variance, *, x_train=None, y_train=None, samples=None
     sd = np.sqrt(np.maximum(_vector(np.asarray(variance).reshape(-1), "variance"), 0.0))[order]
     if samples is not None:
         for s in np.asarray(samples, dtype=np.float64).reshape(-1, xs.size):
-            ax.plot(xs[order], s[order], color="tab:gray", lw=0.5, alpha=0.5)
-    ax.fill_between(xs[order], mu - 2 * sd, mu + 2 * sd, alpha=0.3, label="±2σ")
-    ax.plot(xs[order], mu, label="mean")
+            ax.plot(xs[order], s[order], color=REFERENCE_GREY, lw=0.5, alpha=0.5)
+    ax.fill_between(xs[order], mu - 2 * sd, mu + 2 * sd, color=OKABE_ITO["sky blue"], alpha=0.3, label="±2σ")
+    ax.plot(xs[order], mu, color=OKABE_ITO["blue"], label="mean")
     if x_train is not None and y_train is not None:
         ax.plot(_vector(x_train, "x_train"), _vector(np.asarray(y_train).reshape(-1), "y_train"), "o",
-                color="tab:red", ms=4, label="train")
+                color=OKABE_ITO["vermillion"], ms=4, label="train")
     ax.set_xlabel(xlabel)
     ax.set_ylabel("f(x)")
     ax.legend(fontsize="small")
@@ -213,10 +219,10 @@ def plot_approximation_error(sizes, errors, *, reference_slope=-0.5, xlabel="num
     m = _vector(sizes, "sizes")
     curves = errors if isinstance(errors, dict) else {"error": errors}
     first = None
-    for label, values in curves.items():
+    for i, (label, values) in enumerate(curves.items()):
         e = np.asarray(values, dtype=np.float64).reshape(m.size, -1)
         mean = e.mean(axis=1)
-        ax.errorbar(m, mean, yerr=e.std(axis=1), fmt="o-", capsize=3,
+        ax.errorbar(m, mean, yerr=e.std(axis=1), capsize=3, **series_style(i),
                     label=f"{label} (slope {fit_loglog_slope(m, mean):.2f})")
         first = mean[0] if first is None else first
     if reference_slope is not None and first is not None:

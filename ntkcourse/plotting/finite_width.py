@@ -1,7 +1,8 @@
 """Figures for finite networks: width scaling, linearisation gaps, empirical against analytic kernels.
 
 The data come from :mod:`ntkcourse.finite_width`, :mod:`ntkcourse.linearize` and :mod:`ntkcourse.empirical`;
-figures and ``ax``: see :mod:`ntkcourse.plotting._common`.
+figures and ``ax``: see :mod:`ntkcourse.plotting._common`; colours, line styles and markers (colour-blind
+safe, and never colour alone): :mod:`ntkcourse.plotting.palette`.
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ._common import new_axes as _axes
+from .palette import OKABE_ITO, REFERENCE_GREY, marker_style
 
 __all__ = [
     "RATE_SLOPES",
@@ -25,7 +27,7 @@ __all__ = [
 def _reference_line(ax, x, y_anchor, slope, label, ls="--"):
     """A power law ``∝ x^slope`` through ``(x[0], y_anchor)``, grey."""
     x = np.asarray(x, dtype=np.float64)
-    ax.plot(x, y_anchor * (x / x[0]) ** slope, ls=ls, color="0.5", lw=1, label=label)
+    ax.plot(x, y_anchor * (x / x[0]) ** slope, ls=ls, color=REFERENCE_GREY, lw=1, label=label)
 
 
 RATE_SLOPES = (-0.5, -1.0)
@@ -69,8 +71,8 @@ def plot_width_sweep(*sweeps, ax=None, reference=True, ylabel=None):
 
 def _draw_width_sweeps(ax, sweeps, reference, ylabel):
     for i, sw in enumerate(sweeps):
-        color = f"C{i}"
-        ax.errorbar(sw.widths, sw.mean, yerr=sw.stderr, marker="o", color=color, capsize=3,
+        # Solid lines, told apart by colour and marker: dashed and dotted belong to the grey references.
+        ax.errorbar(sw.widths, sw.mean, yerr=sw.stderr, ls="-", capsize=3, **marker_style(i),
                     label=f"{sw.quantity} ({_slope_text(sw)})")
         if reference and sw.expected_slope is not None and sw.expected_slope not in RATE_SLOPES:
             _reference_line(ax, sw.widths, sw.mean[0], sw.expected_slope, f"∝ width^{sw.expected_slope:g}")
@@ -117,18 +119,21 @@ def plot_linearization_run(run, n_points=3, axes=None):
         ax0, ax1 = axes
         fig = ax0.figure
     steps = np.asarray(run.steps)
+    every = max(1, len(steps) // 10)
     for i in range(min(n_points, run.network_train.shape[1])):
-        color = f"C{i}"
-        ax0.plot(steps, run.network_train[:, i, 0], color=color, label=f"network, x{i}")
-        ax0.plot(steps, run.linear_train[:, i, 0], color=color, ls="--", label=f"linearised, x{i}")
+        ax0.plot(steps, run.network_train[:, i, 0], ls="-", markevery=every, label=f"network, x{i}",
+                 **marker_style(i))
+        ax0.plot(steps, run.linear_train[:, i, 0], ls="--", markevery=every, fillstyle="none",
+                 label=f"linearised, x{i}", **marker_style(i))
     ax0.set_xlabel("gradient descent step")
     ax0.set_ylabel("output f(x)")
     ax0.legend(fontsize="small")
     positive = steps > 0
-    ax1.plot(steps[positive], run.train_gap[positive], marker="o", label="network vs linearised, train")
+    ax1.plot(steps[positive], run.train_gap[positive], **marker_style(0), label="network vs linearised, train")
     if run.test_gap is not None:
-        ax1.plot(steps[positive], run.test_gap[positive], marker="s", label="network vs linearised, test")
-    ax1.plot(steps[positive], run.taylor_remainder[positive], marker="^", label="f(θ_t) − f_lin(θ_t), train")
+        ax1.plot(steps[positive], run.test_gap[positive], **marker_style(1), label="network vs linearised, test")
+    ax1.plot(steps[positive], run.taylor_remainder[positive], **marker_style(2),
+             label="f(θ_t) − f_lin(θ_t), train")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlabel("gradient descent step")
@@ -147,9 +152,9 @@ def plot_kernel_agreement(empirical, analytic, ax=None, label="empirical NTK"):
         )
     fig, ax = _axes(ax, figsize=(4.5, 4.5))
     lo, hi = min(emp.min(), ana.min()), max(emp.max(), ana.max())
-    ax.plot([lo, hi], [lo, hi], color="0.5", ls="--", lw=1, label="y = x")
+    ax.plot([lo, hi], [lo, hi], color=REFERENCE_GREY, ls="--", lw=1, label="y = x")
     rel = np.linalg.norm(emp - ana) / np.linalg.norm(ana)
-    ax.scatter(ana, emp, s=12, alpha=0.7, label=f"{label} (rel. error {rel:.2g})")
+    ax.scatter(ana, emp, s=12, alpha=0.7, color=OKABE_ITO["blue"], label=f"{label} (rel. error {rel:.2g})")
     ax.set_xlabel("infinite-width kernel")
     ax.set_ylabel(label)
     ax.legend(fontsize="small")
@@ -170,10 +175,10 @@ def plot_monte_carlo_convergence(estimates, reference, ax=None, name="ntk"):
     counts = np.array([e.n_samples for e in estimates], dtype=np.float64)
     errs = np.array([np.linalg.norm(getattr(e, name) - ref) for e in estimates]) / np.linalg.norm(ref)
     fig, ax = _axes(ax)
-    ax.plot(counts, errs, marker="o", label=f"‖mean − {name}‖ / ‖{name}‖")
+    ax.plot(counts, errs, **marker_style(0), label=f"‖mean − {name}‖ / ‖{name}‖")
     se = [getattr(e, name + "_stderr") for e in estimates]
     if all(s is not None and np.all(np.isfinite(s)) for s in se):
-        ax.plot(counts, [np.linalg.norm(s) / np.linalg.norm(ref) for s in se], marker="s",
+        ax.plot(counts, [np.linalg.norm(s) / np.linalg.norm(ref) for s in se], **marker_style(1),
                 label="‖standard error‖ / ‖kernel‖")
     _reference_line(ax, counts, errs[0], -0.5, "∝ samples^-1/2")
     ax.set_xscale("log")
