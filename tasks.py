@@ -70,7 +70,7 @@ def ensure_browser() -> None:
 
 def book(open_browser: bool = True) -> Path:
     py = ensure_env()
-    # One page per exercise notebook, generated from exercises/ (tests/test_book.py checks them).
+    # One page per exercise notebook, generated from exercises/ (tests/book/test_book.py checks them).
     _run([py, ROOT / "tools" / "exercise_pages.py"])
     cold = not (ROOT / "_build" / ".doctrees").exists()
     cached = sum(1 for _ in (ROOT / "_build" / ".jupyter_cache" / "executed").glob("*"))

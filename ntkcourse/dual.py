@@ -66,7 +66,7 @@ _TINY = np.finfo(np.float64).tiny
 # Chebyshev interpolation at 14 nodes of g evaluated in extended precision
 # (numpy.longdouble) and conversion to the power basis.  With it,
 # `arccos` below is within 6e-16 of the exact value on [-1, 1] (tested in
-# tests/test_dual.py), about the accuracy of numpy.arccos, and XLA vectorises
+# tests/kernels/test_dual.py), about the accuracy of numpy.arccos, and XLA vectorises
 # it: about 5x faster than jnp.arccos on a CPU.
 _ASIN_POLY = (
     0.1768046019939982,
@@ -411,7 +411,7 @@ def quadrature(fn: Callable, deg: int = 25, df: Optional[Callable] = None, name:
     ``2 deg - 1`` in each node variable; for smooth bounded activations the
     error falls with ``deg``, though only like ``exp(-k sqrt(deg))`` when the
     function has complex poles near the real axis. Measured
-    (tests/test_dual.py) for ``tanh`` (poles at ``±iπ/2``) at variances up to
+    (tests/kernels/test_dual.py) for ``tanh`` (poles at ``±iπ/2``) at variances up to
     2, largest error over all correlations and both kernels (E[φ'φ'] is the
     worse): below 5e-3 with ``deg=25`` and below 2e-4 with ``deg=50`` (worst
     at a = b = 2; far smaller at unit variance). For kinked activations (ReLU-like) the error

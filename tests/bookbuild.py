@@ -10,7 +10,7 @@ The build is also the one execution of the chapters in the suite: execution
 errors fail it (``execute.allow_errors: false``), and :func:`execution_reports`
 reads, from the build's Sphinx environment, each notebook's execution record
 (succeeded or not, the traceback of the cell that raised, the run time) for
-tests/test_course_notebooks.py.
+tests/book/test_course_notebooks.py.
 
 The execution cache (jupyter-cache, which keys notebooks on their code only)
 is shared between test runs, but in a folder named after

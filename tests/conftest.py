@@ -7,7 +7,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-# --- The rendered book (tests/test_book.py, tests/test_book_browser.py) ---
+# --- The rendered book (tests/book/test_book.py, tests/book/test_book_browser.py) ---
 
 import pytest  # noqa: E402
 
@@ -16,7 +16,7 @@ def pytest_addoption(parser):
     parser.addoption(
         "--book-existing-pages-only", action="store_true", default=False,
         help="build only the pages of _toc.yml that exist (while chapters are being written); "
-             "tests/test_book.py::test_every_page_of_the_toc_exists still fails on the missing ones",
+             "tests/book/test_book.py::test_every_page_of_the_toc_exists still fails on the missing ones",
     )
 
 

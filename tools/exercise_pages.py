@@ -10,7 +10,7 @@ download link to the notebook, and links that open it on Colab and Binder,
 built from ``repository`` and ``launch_buttons`` in ``_config.yml``. The
 overview page ``book/exercises.md`` lists every notebook. ``_toc.yml`` picks
 the pages up with a glob, ``python3 tasks.py book`` rewrites them before
-building, and ``tests/test_book.py`` fails when they are out of date. The
+building, and ``tests/book/test_book.py`` fails when they are out of date. The
 pages depend only on ``exercises/``, ``_config.yml`` and which chapters exist,
 so running this twice changes nothing.
 """

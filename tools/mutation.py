@@ -36,18 +36,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # module -> (source files to mutate, pytest arguments selecting its fast tests)
 MODULES = {
-    "dual": (["ntkcourse/dual.py"], ["tests/test_dual.py", "-m", "not slow"]),
+    "dual": (["ntkcourse/dual.py"], ["tests/kernels/test_dual.py", "-m", "not slow"]),
     "stax": (["ntkcourse/stax/layers.py", "ntkcourse/stax/activations.py", "ntkcourse/stax/combinators.py",
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
-             ["tests/test_stax_oracle.py", "tests/test_stax_validation.py", "tests/test_stax_options.py",
+             ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py", "tests/kernels/test_stax_options.py",
               "-m", "not slow"]),
-    "empirical": (["ntkcourse/empirical.py"], ["tests/test_empirical.py", "-m", "not slow"]),
-    "dynamics": (["ntkcourse/dynamics.py"], ["tests/test_dynamics.py", "-m", "not slow"]),
-    "inference": (["ntkcourse/inference.py"], ["tests/test_inference.py", "-m", "not slow"]),
+    "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
+    "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "-m", "not slow"]),
+    "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
-                       ["tests/test_grading_checks.py", "tests/test_grading_check_tolerances.py",
-                        "tests/test_grading_judging.py", "-m", "not slow"]),
-    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/test_grading_merge.py", "-m", "not slow"]),
+                       ["tests/grading/test_grading_checks.py", "tests/grading/test_grading_check_tolerances.py",
+                        "tests/grading/test_grading_judging.py", "-m", "not slow"]),
+    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/grading/test_grading_merge.py", "-m", "not slow"]),
 }
 
 # Mutants that change no behaviour a test could observe, by mutmut's name, with the reason.

@@ -1,5 +1,5 @@
 """Accessibility fixes to the HTML that the theme and Sphinx write, checked by axe-core
-in ``tests/test_book_browser.py``.
+in ``tests/book/test_book_browser.py``.
 
 - The sidebar's expand/collapse buttons: pydata-sphinx-theme 0.17 turns every
   table-of-contents entry with sub-pages into ``<a>title</a><details><summary>``

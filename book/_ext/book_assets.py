@@ -1,5 +1,5 @@
 """Small fixes to what the rendered book's pages load, so that a page opens with
-no error in the browser console (``tests/test_book_browser.py`` checks this).
+no error in the browser console (``tests/book/test_book_browser.py`` checks this).
 
 sphinx-thebe 0.3.1 adds its inline configuration script once to Sphinx's
 registry and once to the HTML builder, and under Sphinx 7.4 both copies end up

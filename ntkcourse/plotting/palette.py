@@ -10,7 +10,7 @@ Colour is never the only thing that tells two curves apart: series ``i`` of a
 figure also gets its own marker (:data:`MARKERS`) and, where the line style
 does not already carry a meaning of its own (network solid, kernel dashed),
 its own line style (:data:`LINE_STYLES`). A figure then still reads in a
-black-and-white print. ``tests/test_plotting_palette.py`` checks the
+black-and-white print. ``tests/plotting/test_plotting_palette.py`` checks the
 colours' distances under simulated colour-vision deficiencies.
 """
 from __future__ import annotations

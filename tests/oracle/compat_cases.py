@@ -1,4 +1,4 @@
-"""Networks for ``make_compat_reference.py`` and ``tests/test_nt_compat_layers.py``,
+"""Networks for ``make_compat_reference.py`` and ``tests/contract/test_nt_compat_layers.py``,
 as plain data built by either library's ``stax`` (neural-tangents' or ours).
 """
 import numpy as np

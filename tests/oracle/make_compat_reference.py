@@ -9,7 +9,7 @@ Runs ONLY in the oracle virtualenv (see ``make_reference.py``):
 
 Output: ``tests/data/nt_compat_reference.json``: for each case its inputs'
 seed and shape, and the NNGP and NTK (float64) as neural-tangents returns them.
-The networks are written twice, here and in ``tests/test_nt_compat_layers.py``;
+The networks are written twice, here and in ``tests/contract/test_nt_compat_layers.py``;
 both build them from the same ``CASES`` table of plain data.
 """
 from __future__ import annotations

@@ -12,7 +12,7 @@ from ntkcourse.grading.results import ResultError, SubmissionResult, load_key, r
 from ntkcourse.grading.sandbox import Isolation
 from ntkcourse.grading.submissions import find_submissions, safe_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"
 
 

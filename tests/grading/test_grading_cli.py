@@ -14,7 +14,7 @@ import pytest
 from ntkcourse.cli import main
 from ntkcourse.grading.grade import find_submissions, grade
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"
 
 

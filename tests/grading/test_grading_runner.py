@@ -66,7 +66,7 @@ def test_runs_work_from_a_script_without_a_main_guard(tmp_path):
     script.write_text("import nbformat\nfrom ntkcourse.grading.runner import run_notebook\n"
                       "nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell('print(6 * 7)')])\n"
                       "print(run_notebook(nb, cell_timeout=30, memory_mb=0).cells[0]['outputs'])\n")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, str(script)], cwd=root, capture_output=True, text=True, timeout=120,
                          env={**os.environ, "PYTHONPATH": str(root)})
     assert out.stdout.count("'text': '42\\n'") == 1, out.stderr[-2000:]

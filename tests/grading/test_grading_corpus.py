@@ -19,7 +19,7 @@ from ntkcourse.grading import checks
 from ntkcourse.grading.grade import grade
 from ntkcourse.grading.notebook_format import cell_info, load_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"
 EXPECTED = json.loads((CORPUS / "expected.json").read_text())
 QUESTIONS = ("q1_relu_expectation", "q2_relu_prime_expectation", "q3_relu_ntk", "q4_kernel_regression",

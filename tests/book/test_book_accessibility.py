@@ -2,7 +2,7 @@
 
 Static checks of the HTML of the session's one book build (the fixture
 ``book_html``, see conftest.py and tests/bookbuild.py); axe-core's checks of
-the same pages in Chromium, light and dark, are in tests/test_book_browser.py.
+the same pages in Chromium, light and dark, are in tests/book/test_book_browser.py.
 
 A chapter's figure gets its alternative text from its code cell's metadata,
 next to its caption (MyST-NB)::

@@ -19,7 +19,7 @@ import pytest
 
 from ntkcourse.graph import gntk
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "gntk_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "gntk_reference.json").read_text())
 CASES = REFERENCE["cases"]
 
 

@@ -28,7 +28,7 @@ from bookbuild import execution_reports, run_build, strip_ansi
 
 from ntkcourse.grading.grade import grade
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHAPTERS = sorted(p.stem for p in (ROOT / "book").glob("ch[0-9][0-9]_*.md"))
 ASSIGNMENTS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 

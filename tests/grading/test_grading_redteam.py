@@ -34,7 +34,7 @@ from ntkcourse.grading.notebook_format import cell_info, load_assignment
 from ntkcourse.grading.results import read_result
 from ntkcourse.grading.sandbox import SLOT_USER_PREFIX, probe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 PACKAGE = ROOT / "ntkcourse"
 CORPUS = ROOT / "tests" / "grading_corpus" / "ch00_warmup"

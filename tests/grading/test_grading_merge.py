@@ -10,7 +10,7 @@ from ntkcourse.grading import merge
 from ntkcourse.grading.merge import merge_submission, read_submission
 from ntkcourse.grading.notebook_format import cell_info, load_assignment
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

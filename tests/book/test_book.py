@@ -2,7 +2,7 @@
 
 Static checks of the HTML written by one ``jupyter-book build -W --keep-going``
 of a clean copy of the checkout (the session fixture ``book`` in conftest.py);
-tests/test_book_browser.py opens the same pages in Chromium.
+tests/book/test_book_browser.py opens the same pages in Chromium.
 """
 from __future__ import annotations
 

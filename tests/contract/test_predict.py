@@ -25,7 +25,7 @@ def x64():
         yield
 
 
-REF = json.loads((Path(__file__).parent / "data" / "nt_predict_reference.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "data" / "nt_predict_reference.json").read_text())
 RTOL, ATOL = 1e-9, 1e-11
 
 

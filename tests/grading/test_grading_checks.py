@@ -10,7 +10,7 @@ import pytest
 from ntkcourse.grading import checks
 from ntkcourse.grading.checks import checking
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ import pytest
 from ntkcourse import stax
 from oracle import nt_cases
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 REF = np.load(DATA / "nt_reference.npz")
 META = json.loads((DATA / "nt_reference.json").read_text())
 CASES = {c["name"]: c for c in META["cases"]}

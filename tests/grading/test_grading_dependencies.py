@@ -3,7 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GRADING_DEPENDENCIES = ("pytest", "nbval", "ipykernel", "psutil", "nbclient", "nbformat", "jupyter_client")
 KERNEL_MODULES = ("approximations", "batching", "dual", "dynamics", "empirical", "finite_width", "inference",
                   "linearize", "spectral", "stax", "training", "cli", "grading.checks")

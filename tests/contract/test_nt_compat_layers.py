@@ -16,10 +16,10 @@ import pytest
 
 from ntkcourse import stax
 
-sys.path.insert(0, str(Path(__file__).parent / "oracle"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
 from compat_cases import CASES, build, inputs  # noqa: E402
 
-REF = json.loads((Path(__file__).parent / "data" / "nt_compat_reference.json").read_text())
+REF = json.loads((Path(__file__).parents[1] / "data" / "nt_compat_reference.json").read_text())
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -10,7 +10,7 @@ import pytest
 from ntkcourse.grading.notebook_format import cell_info, load_assignment
 from ntkcourse.grading.release import release, release_notebook, stale_exercises, stub_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 

@@ -15,7 +15,7 @@ import pytest
 from ntkcourse.graph import gntk
 from ntkcourse.graph_network import empirical_graph_ntk, gnn, ntk_deviation_vs_width, pack_graphs
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "gntk_reference.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "gntk_reference.json").read_text())
 
 
 def _graph(entry):

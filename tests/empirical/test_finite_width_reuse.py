@@ -1,6 +1,6 @@
 """ntkcourse.finite_width does its width-independent and shape-independent work once.
 
-(tests/test_finite_width.py holds the scaling claims; these are about cost, plus the correctness of the
+(tests/empirical/test_finite_width.py holds the scaling claims; these are about cost, plus the correctness of the
 rewritten Hessian power iteration.)
 
 Claims:

@@ -6,7 +6,7 @@ import pytest
 
 from ntkcourse.grading.notebook_format import FormatError, cell_info, load_assignment, solution_blocks
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 ANSWER = '''def f(x):
     """Twice x."""
