@@ -52,7 +52,7 @@ def serial(*layers):
 
     stages = tuple(stage for t in layers for stage in stages_of(t))
     return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal,
-                 stages=stages)
+                 stages=stages, handles_masks=True)
 
 
 def parallel(*layers):
@@ -86,7 +86,8 @@ def parallel(*layers):
     def input_diagonal(req):
         return [s.input_diagonal(r) for s, r in zip(specs, _requirement_list(req, len(specs)))]
 
-    return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal)
+    return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal,
+                 handles_masks=True)
 
 
 def FanOut(num: int):
@@ -103,7 +104,8 @@ def FanOut(num: int):
         # The input serves every branch: only the diagonal if all need no more.
         return all(_requirement_list(req, num))
 
-    return layer(init_fn, apply_fn, lambda k: [k] * num, "FanOut", {"num": num}, input_diagonal=input_diagonal)
+    return layer(init_fn, apply_fn, lambda k: [k] * num, "FanOut", {"num": num}, input_diagonal=input_diagonal,
+                 handles_masks=True)
 
 
 def FanInSum():
@@ -149,4 +151,4 @@ def FanInSum():
 
 def Identity():
     """The identity layer."""
-    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity")
+    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity", handles_masks=True)
