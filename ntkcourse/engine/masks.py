@@ -24,6 +24,8 @@ __all__ = ["step_mask", "with_mask_channel", "masked_input_kernel"]
 
 
 def _check_mask_constant(mask_constant):
+    if isinstance(mask_constant, jax.Array) and mask_constant.ndim == 0:
+        return  # e.g. traced by a function that passes keyword arguments as arrays
     if isinstance(mask_constant, bool) or not isinstance(mask_constant, (int, float, np.integer, np.floating)):
         raise ValueError(
             f"kernel_fn: `mask_constant` must be a real number (or NaN) marking padded entries, got "
@@ -45,9 +47,10 @@ def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
             f"{where}: `mask_constant` marks padded time steps of sequences (batch, T, features); `{name}` has "
             f"shape {np.shape(x)}."
         )
-    xp = jnp if isinstance(x, jax.core.Tracer) else np
+    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask_constant, jax.core.Tracer) else np
     x = x if xp is jnp else np.asarray(x)
-    padded = xp.isnan(x) if np.isnan(mask_constant) else (x == mask_constant)
+    c = mask_constant if xp is jnp else np.asarray(mask_constant)
+    padded = (x == c) | (xp.isnan(x) & xp.isnan(c))
     mask = ~xp.all(padded, axis=-1)
     if xp is np:
         empty = np.flatnonzero(~mask.any(axis=1))

@@ -101,6 +101,14 @@ def _shift(x):
     return jnp.concatenate([jnp.zeros_like(x[..., :1]), x[..., :-1]], axis=-1)
 
 
+def _ordered(a, b):
+    """The two variances as (smaller, larger): E[phi(u) phi(v)] is symmetric in
+    them, and with them in one order the entries (x, x') and (x', x) of K(x, x)
+    are computed from identical arguments, so that the kernel is exactly
+    symmetric (swapped, the duals' products round differently)."""
+    return jnp.minimum(a, b), jnp.maximum(a, b)
+
+
 def _gather_steps(x, idx1, idx2):
     """``out[i, j, a, b] = x[i, j, idx1[i, a], idx2[j, b]]`` for ``x`` of shape (n1, n2, T, T')."""
     n1, n2 = x.shape[:2]
@@ -236,9 +244,9 @@ def Recurrent(
                 K_sh = jnp.zeros_like(x_row)
                 DT_sh = K_sh
             else:
-                a = va_prev[..., None]
-                K_sh = _shift(act.nngp(a, vb, S_prev))
-                DT_sh = None if T_prev is None else _shift(act.dnngp(a, vb, S_prev) * T_prev)
+                a, b = _ordered(va_prev[..., None], vb)
+                K_sh = _shift(act.nngp(a, b, S_prev))
+                DT_sh = None if T_prev is None else _shift(act.dnngp(a, b, S_prev) * T_prev)
             S = w_var * K_sh + u_var * x_row + b_var
             if xn_row is None:
                 return S, None
@@ -270,6 +278,7 @@ def Recurrent(
                 K_prev = jnp.zeros_like(x)
                 DT = K_prev
             else:
+                a, b = _ordered(a, b)
                 K_prev = act.nngp(a, b, S_prev)
                 DT = None if T_prev is None else act.dnngp(a, b, S_prev) * T_prev
             S = w_var * K_prev + u_var * x + b_var
@@ -291,6 +300,7 @@ def Recurrent(
         return S, Th
 
     def post(va, vb, S, Th):
+        va, vb = _ordered(va, vb)
         nngp = act.nngp(va, vb, S)
         ntk = None if Th is None else Th * act.dnngp(va, vb, S)
         return nngp, ntk
