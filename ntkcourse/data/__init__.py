@@ -9,6 +9,7 @@ from .digits import Digits, load_digits, one_hot
 from .mutag import MutagData, load_mutag
 from .splits import Split, split_indices
 from .uci import UCI_SETS, TabularSplit, load_uci
+from .ucr import UCR_SETS, UCRSplit, load_ucr, read_ts
 
-__all__ = ["Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "load_digits", "load_mutag", "load_uci",
-           "one_hot", "split_indices"]
+__all__ = ["Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "UCR_SETS", "UCRSplit", "load_digits",
+           "load_mutag", "load_uci", "load_ucr", "one_hot", "read_ts", "split_indices"]
