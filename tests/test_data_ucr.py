@@ -1,5 +1,6 @@
 """The UCR loader: the official splits' sizes, lengths, normalisation, unequal
-lengths, and clear errors for malformed ``.ts`` text."""
+lengths, and clear errors for malformed ``.ts`` text.
+"""
 from __future__ import annotations
 
 import numpy as np

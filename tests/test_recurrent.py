@@ -75,7 +75,8 @@ def _relu_dual(a, b, c):
 
 def _loop_rntk(x, y, w_var, u_var, b_var):
     """NNGP and NTK after a ReLU Recurrent layer, one pair of sequences (T, m)
-    and (T', m), by plain loops over the grid (t, t') and the self-pairs."""
+    and (T', m), by plain loops over the grid (t, t') and the self-pairs.
+    """
     m = x.shape[1]
 
     def self_var(z):

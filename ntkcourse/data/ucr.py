@@ -92,7 +92,8 @@ def read_ts(text: str, source: str = "<text>") -> TimeSeries:
             continue
         if not in_data:
             if not line.startswith("@"):
-                raise _fail(source, line_no, f"expected a '@' header line or '#' comment before @data, got {line[:40]!r}")
+                raise _fail(source, line_no,
+                            f"expected a '@' header line or '#' comment before @data, got {line[:40]!r}")
             key, _, value = line[1:].partition(" ")
             key = key.lower()
             if key == "data":
@@ -138,7 +139,9 @@ def read_ts(text: str, source: str = "<text>") -> TimeSeries:
         raise ValueError(f"read_ts: {source}: @equalLength true but the series have lengths {sorted(lengths)[:5]}...")
     declared = header.get("serieslength")
     if declared is not None and lengths != {int(declared)}:
-        raise ValueError(f"read_ts: {source}: @seriesLength {declared} but the series have lengths {sorted(lengths)[:5]}.")
+        raise ValueError(
+            f"read_ts: {source}: @seriesLength {declared} but the series have lengths {sorted(lengths)[:5]}."
+        )
     return TimeSeries(series, tuple(labels), class_labels, header)
 
 

@@ -223,7 +223,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             raise validation.fail("kernel_fn", "plan", "an ntkcourse.engine.ExecutionPlan or None", plan)
         if isinstance(x1, Kernel):
             if mask_constant is not None:
-                raise ValueError("kernel_fn: `mask_constant` applies to input arrays, not to a Kernel (got x1 a Kernel).")
+                raise ValueError("kernel_fn: `mask_constant` applies to input arrays, not to a Kernel.")
             with jax.enable_x64(True):
                 out = kernel_map(x1)
         else:

@@ -105,7 +105,8 @@ def _ordered(a, b):
     """The two variances as (smaller, larger): E[phi(u) phi(v)] is symmetric in
     them, and with them in one order the entries (x, x') and (x', x) of K(x, x)
     are computed from identical arguments, so that the kernel is exactly
-    symmetric (swapped, the duals' products round differently)."""
+    symmetric (swapped, the duals' products round differently).
+    """
     return jnp.minimum(a, b), jnp.maximum(a, b)
 
 
@@ -214,7 +215,7 @@ def Recurrent(
         return hs if mask_constant is None else jnp.where(mask[..., None], hs, mask_constant)
 
     def variances(c):
-        """Self-variances :math:`\\Sigma_{t,t}(x, x)`, shape (n, T), from the input's ``c`` (n, T)."""
+        r"""Self-variances :math:`\Sigma_{t,t}(x, x)`, shape (n, T), from the input's ``c`` (n, T)."""
 
         def step(v_prev, c_t):
             v = u_var * c_t + b_var + w_var * act.nngp_diag(v_prev)
@@ -231,7 +232,7 @@ def Recurrent(
         return out_dim * K_prev + m * X + (0.0 if b_std is None else 1.0)
 
     def grid(X, Xn, va, vb, m):
-        """:math:`\\Sigma` and :math:`\\Theta` on the grid: ``X``, ``Xn`` (..., T, T')
+        r""":math:`\Sigma` and :math:`\Theta` on the grid: ``X``, ``Xn`` (..., T, T')
         input NNGP and NTK (``Xn`` may be None); ``va`` (..., T), ``vb`` (..., T')
         self-variances. Rows t run in a scan, columns t' vectorised.
         """
