@@ -336,3 +336,22 @@ def test_mask_constant_needs_sequences_and_activation_must_be_a_stax_activation(
         stax.Dense(1)[2](np.ones((3, 4)), None, "nngp", mask_constant=0.0)
     with pytest.raises(ValueError, match="Recurrent: `activation` must be an activation layer"):
         stax.Recurrent(4, jnp.tanh)
+
+
+@pytest.mark.slow
+def test_padded_sequences_in_memory_bounded_blocks_give_the_same_kernel():
+    # Blocks of 2 sequences (5 inputs: 3 x 3 blocks, the last one padded with
+    # copies): the mask travels with its block; equal to the one-call result.
+    from ntkcourse.engine import ExecutionPlan
+
+    x = _sequences(5, 6, 2, seed=13)
+    x[0, 4:] = np.nan
+    x[3, 2:] = np.nan
+    net = stax.serial(stax.Recurrent(8, stax.Relu(), W_std=1.3, b_std=0.2, return_sequences=True),
+                      stax.Recurrent(8, stax.Erf()), stax.Dense(1))
+    whole = net[2](x, None, ("nngp", "ntk"), mask_constant=np.nan)
+    blocked = net[2](x, None, ("nngp", "ntk"), mask_constant=np.nan, plan=ExecutionPlan(block_size=2))
+    cross = net[2](x[:2], x[1:], ("nngp", "ntk"), mask_constant=np.nan, plan=ExecutionPlan(block_size=2))
+    for a, b, c in zip(whole, blocked, cross):
+        np.testing.assert_array_equal(np.asarray(b), np.asarray(a))  # same arithmetic, block by block
+        np.testing.assert_allclose(np.asarray(c), np.asarray(a)[:2, 1:], rtol=1e-12)
