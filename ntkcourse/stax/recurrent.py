@@ -366,11 +366,11 @@ def Recurrent(
         else:
             nngp, ntk = post(va[..., :, None], vb[..., None, :], S, Th)
             S11, _ = grid(C1, None, V1, V1, m)
-            cov1 = act.nngp(V1[:, :, None], V1[:, None, :], S11)
+            cov1, _ = post(V1[:, :, None], V1[:, None, :], S11, None)
             cov2 = None
             if not same:
                 S22, _ = grid(C2, None, V2, V2, m)
-                cov2 = act.nngp(V2[:, :, None], V2[:, None, :], S22)
+                cov2, _ = post(V2[:, :, None], V2[:, None, :], S22, None)
         if masked:
             # Back to the original positions: step t holds the state after the
             # sequence's c(t)-th real step; padded steps get zero.
