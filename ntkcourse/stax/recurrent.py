@@ -66,6 +66,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .. import validation
+from ..engine.masks import step_mask
 from ..kernel import Kernel
 from .layer import layer, layer_spec
 
@@ -183,8 +184,6 @@ def Recurrent(
         return out_shape, (W, U, b)
 
     def apply_fn(params, inputs, mask_constant=None, **kwargs):
-        from ..engine.masks import step_mask
-
         W, U, b = params
         _check_sequences("apply_fn", "inputs", inputs.shape)
         m = inputs.shape[-1]
