@@ -125,14 +125,26 @@ def test_one_step_is_a_dense_layer_then_the_activation():
 
 
 def test_full_grid_path_equals_the_diagonal_path():
-    # With mask_constant matching nothing the engine passes every pair (t, t')
-    # and the layer runs the grid recursion; without, only equal times.
+    # A sequence output keeps every pair (t, t') (the grid recursion) or, with
+    # diagonal_spatial=True, only t = t' (the diagonal recursion): the grid's
+    # diagonal must equal the latter.
+    x = _sequences(4, 6, 3, seed=5)
+    kernel_fn = _rnn(8, return_sequences=True)[2]
+    grid = kernel_fn(x, None, ("nngp", "ntk"))
+    diag = kernel_fn(x, None, ("nngp", "ntk"), diagonal_spatial=True)
+    assert np.shape(grid.ntk) == (4, 4, 6, 6) and np.shape(diag.ntk) == (4, 4, 6)
+    for g, d in zip(grid, diag):
+        np.testing.assert_allclose(np.diagonal(np.asarray(g), axis1=2, axis2=3), d, rtol=1e-12)
+
+
+def test_mask_constant_that_matches_nothing_changes_nothing():
+    # The masked path (padding first, gated recursion) with no padded step.
     x = _sequences(4, 6, 3, seed=5)
     kernel_fn = _rnn(8)[2]
-    diag = kernel_fn(x, None, ("nngp", "ntk"))
-    grid = kernel_fn(x, None, ("nngp", "ntk"), mask_constant=1e6)
-    np.testing.assert_allclose(grid.nngp, diag.nngp, rtol=1e-12)
-    np.testing.assert_allclose(grid.ntk, diag.ntk, rtol=1e-12)
+    plain = kernel_fn(x, None, ("nngp", "ntk"))
+    masked = kernel_fn(x, None, ("nngp", "ntk"), mask_constant=1e6)
+    for a, b in zip(plain, masked):
+        np.testing.assert_allclose(b, a, rtol=1e-12)
 
 
 # --------------------------------------------------------------------------- #

@@ -45,8 +45,10 @@ How much of the grid is computed: for sequences of one length read out at
 their last step only the equal-time pairs :math:`(t, t)` are needed (the
 recursion moves along diagonals of the grid), so the engine passes only the
 diagonal of the input kernel: O(T) per pair of sequences. Padded sequences
-(``mask_constant``) and ``return_sequences=True`` read every pair
-:math:`(t, t')`: O(T T') per pair.
+(``mask_constant``) read out at their last real step take the same O(T)
+recursion after reordering each sequence padding first (the engine still
+forms the input kernel of every pair of steps); ``return_sequences=True``
+reads every pair :math:`(t, t')`: O(T T') per pair.
 
 Padding (``mask_constant`` of ``kernel_fn`` and ``apply_fn``, see
 :mod:`ntkcourse.engine.masks`): a padded step leaves the state unchanged, so
@@ -213,15 +215,21 @@ def Recurrent(
         hs = jnp.moveaxis(hs, 0, 1)
         return hs if mask_constant is None else jnp.where(mask[..., None], hs, mask_constant)
 
-    def variances(c):
-        r"""Self-variances :math:`\Sigma_{t,t}(x, x)`, shape (n, T), from the input's ``c`` (n, T)."""
+    def variances(c, real=None):
+        r"""Self-variances :math:`\Sigma_{t,t}(x, x)`, shape (n, T), from the input's ``c`` (n, T).
+        ``real`` (n, T): whether each step is real; after a padded step the
+        state is zero (padding first, see ``masked_last_step``).
+        """
+        real = jnp.ones(c.shape, bool) if real is None else real
 
-        def step(v_prev, c_t):
-            v = u_var * c_t + b_var + w_var * act.nngp_diag(v_prev)
+        def step(v_prev, inp):
+            c_t, real_prev = inp
+            v = u_var * c_t + b_var + w_var * jnp.where(real_prev, act.nngp_diag(v_prev), 0.0)
             return v, v
 
         v1 = u_var * c[:, 0] + b_var
-        _, rest = lax.scan(step, v1, jnp.moveaxis(c[:, 1:], 1, 0))
+        xs = (jnp.moveaxis(c[:, 1:], 1, 0), jnp.moveaxis(real[:, :-1], 1, 0))
+        _, rest = lax.scan(step, v1, xs)
         return jnp.concatenate([v1[:, None], jnp.moveaxis(rest, 0, 1)], axis=1)
 
     def direct_ntk(S, K_prev, X, m):
@@ -267,20 +275,24 @@ def Recurrent(
         Th = None if T1 is None else jnp.moveaxis(jnp.concatenate([T1[None], T_rest]), 0, -2)
         return S, Th
 
-    def diagonal(X, Xn, va, vb, m):
-        """The same recursion on the equal-time pairs only: ``X`` (..., T)."""
+    def diagonal(X, Xn, va, vb, m, both=None):
+        """The same recursion on the equal-time pairs only: ``X`` (..., T).
+        ``both`` (..., T): whether step t is real in both sequences; where it
+        is not, the next step sees zero states (padding first).
+        """
         cols = jnp.moveaxis(X, -1, 0)
         cols_n = None if Xn is None else jnp.moveaxis(Xn, -1, 0)
         va_c, vb_c = jnp.moveaxis(va, -1, 0), jnp.moveaxis(vb, -1, 0)
+        both_c = jnp.ones(cols.shape, bool) if both is None else jnp.moveaxis(both, -1, 0)
 
-        def at(S_prev, T_prev, a, b, x, xn):
+        def at(S_prev, T_prev, a, b, x, xn, real_prev=None):
             if S_prev is None:
                 K_prev = jnp.zeros_like(x)
                 DT = K_prev
             else:
                 a, b = _ordered(a, b)
-                K_prev = act.nngp(a, b, S_prev)
-                DT = None if T_prev is None else act.dnngp(a, b, S_prev) * T_prev
+                K_prev = jnp.where(real_prev, act.nngp(a, b, S_prev), 0.0)
+                DT = None if T_prev is None else jnp.where(real_prev, act.dnngp(a, b, S_prev) * T_prev, 0.0)
             S = w_var * K_prev + u_var * x + b_var
             if xn is None:
                 return S, None
@@ -289,11 +301,11 @@ def Recurrent(
         S1, T1 = at(None, None, None, None, cols[0], None if cols_n is None else cols_n[0])
 
         def step(carry, inp):
-            a, b, x, xn = inp
-            S, Th = at(*carry, a, b, x, xn)
+            a, b, x, xn, real_prev = inp
+            S, Th = at(*carry, a, b, x, xn, real_prev)
             return (S, Th), (S, Th)
 
-        xs = (va_c[:-1], vb_c[:-1], cols[1:], None if cols_n is None else cols_n[1:])
+        xs = (va_c[:-1], vb_c[:-1], cols[1:], None if cols_n is None else cols_n[1:], both_c[:-1])
         _, (S_rest, T_rest) = lax.scan(step, (S1, T1), xs)
         S = jnp.moveaxis(jnp.concatenate([S1[None], S_rest]), 0, -1)
         Th = None if T1 is None else jnp.moveaxis(jnp.concatenate([T1[None], T_rest]), 0, -1)
@@ -305,6 +317,44 @@ def Recurrent(
         ntk = None if Th is None else Th * act.dnngp(va, vb, S)
         return nngp, ntk
 
+    def last_step_output(k, v1, v2, S_l, T_l, same):
+        nngp, ntk = post(v1[:, None], v2[None, :], S_l, T_l)
+        return k.replace(
+            nngp=nngp, ntk=ntk, cov1=act.nngp_diag(v1), cov2=None if same else act.nngp_diag(v2),
+            shape1=(k.shape1[0], out_dim), shape2=(k.shape2[0], out_dim), is_gaussian=False,
+            diagonal_spatial=False, mask1=None, mask2=None,
+        )
+
+    def masked_last_step(k: Kernel, m: int) -> Kernel:
+        """Padded sequences read out at their last real step, in O(T) per pair:
+        each sequence's steps reordered padding first, real steps last in
+        order (a zero state before the first real step is what h_0 = 0 gives),
+        so every sequence ends at step T and the recursion runs along the
+        diagonal t = t' with zero states after padded steps.
+        """
+        same = k.cov2 is None
+        mask1 = k.mask1
+        mask2 = mask1 if same else k.mask2
+        perm1 = jnp.argsort(mask1, axis=1, stable=True)
+        perm2 = perm1 if same else jnp.argsort(mask2, axis=1, stable=True)
+        real1 = jnp.take_along_axis(mask1, perm1, axis=1)
+        real2 = real1 if same else jnp.take_along_axis(mask2, perm2, axis=1)
+        i = jnp.arange(mask1.shape[0])[:, None, None]
+        j = jnp.arange(mask2.shape[0])[None, :, None]
+        p1, p2 = perm1[:, None, :], perm2[None, :, :]
+        X = k.nngp[i, j, p1, p2]
+        Xn = None if k.ntk is None else k.ntk[i, j, p1, p2]
+        c1 = jnp.take_along_axis(jnp.diagonal(k.cov1, axis1=1, axis2=2), perm1, axis=1)
+        V1 = variances(c1, real1)
+        if same:
+            V2 = V1
+        else:
+            c2 = jnp.take_along_axis(jnp.diagonal(k.cov2, axis1=1, axis2=2), perm2, axis=1)
+            V2 = variances(c2, real2)
+        both = real1[:, None, :] & real2[None, :, :]
+        S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both)
+        return last_step_output(k, V1[:, -1], V2[:, -1], S[..., -1], None if Th is None else Th[..., -1], same)
+
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim != 1:
             _check_sequences("kernel_fn", "x1", k.shape1)
@@ -312,6 +362,8 @@ def Recurrent(
         masked = k.is_masked
         if masked and k.diagonal_spatial:
             raise ValueError("Recurrent: masked sequences need every pair of time steps, not only the diagonal.")
+        if masked and not return_sequences:
+            return masked_last_step(k, m)
         diag = k.diagonal_spatial
         c1 = k.cov1 if diag else jnp.diagonal(k.cov1, axis1=1, axis2=2)
         same = k.cov2 is None
@@ -337,27 +389,13 @@ def Recurrent(
             S, Th = grid(X, Xn, va, vb, m)
         n1, n2 = X.shape[:2]
         if not return_sequences:
-            if masked:
-                last1 = jnp.sum(mask1, axis=1) - 1
-                last2 = last1 if same else jnp.sum(mask2, axis=1) - 1
-            else:
-                last1 = jnp.full((n1,), V1.shape[1] - 1)
-                last2 = jnp.full((n2,), V2.shape[1] - 1)
-            i, j = jnp.arange(n1)[:, None], jnp.arange(n2)[None, :]
             if diag:
                 S_l = S[..., -1]
                 T_l = None if Th is None else Th[..., -1]
             else:
-                S_l = S[i, j, last1[:, None], last2[None, :]]
-                T_l = None if Th is None else Th[i, j, last1[:, None], last2[None, :]]
-            v1 = V1[jnp.arange(n1), last1]
-            v2 = V2[jnp.arange(n2), last2]
-            nngp, ntk = post(v1[:, None], v2[None, :], S_l, T_l)
-            return k.replace(
-                nngp=nngp, ntk=ntk, cov1=act.nngp_diag(v1), cov2=None if same else act.nngp_diag(v2),
-                shape1=(k.shape1[0], out_dim), shape2=(k.shape2[0], out_dim), is_gaussian=False,
-                diagonal_spatial=False, mask1=None, mask2=None,
-            )
+                S_l = S[..., -1, -1]
+                T_l = None if Th is None else Th[..., -1, -1]
+            return last_step_output(k, V1[:, -1], V2[:, -1], S_l, T_l, same)
         if diag:
             nngp, ntk = post(va, vb, S, Th)
             cov1 = act.nngp_diag(V1)
