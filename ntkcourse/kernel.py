@@ -44,6 +44,12 @@ class Kernel:
         of branches is the sum of their kernels when at most one branch is
         not independent; ``FanInSum`` refuses the other cases. ``()`` outside
         any fork.
+      mask1, mask2: for sequences ``(n, T, features)`` given to ``kernel_fn``
+        with ``mask_constant``: boolean arrays ``(n1, T)`` and ``(n2, T)``,
+        ``True`` at the real time steps, ``False`` at padding; ``None`` when
+        nothing is masked (``mask2`` is also ``None`` when x2 is x1). Only
+        layers that declare they handle masks accept a kernel with masks
+        (see :func:`ntkcourse.stax.layer`).
     """
 
     nngp: Any
@@ -55,14 +61,22 @@ class Kernel:
     is_gaussian: bool = False
     diagonal_spatial: bool = False
     fork_independent: Tuple[bool, ...] = ()
+    mask1: Any = None
+    mask2: Any = None
 
     def tree_flatten(self):
-        children = (self.nngp, self.ntk, self.cov1, self.cov2)
+        children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2)
         return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return cls(*children, *aux)
+        nngp, ntk, cov1, cov2, mask1, mask2 = children
+        return cls(nngp, ntk, cov1, cov2, *aux, mask1, mask2)
+
+    @property
+    def is_masked(self) -> bool:
+        """Whether the kernel carries masks of padded time steps."""
+        return self.mask1 is not None or self.mask2 is not None
 
     def replace(self, **changes) -> "Kernel":
         """A copy with the given fields changed."""

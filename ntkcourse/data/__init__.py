@@ -10,6 +10,8 @@ from .mutag import MutagData, load_mutag
 from .splits import Split, split_indices
 from .synthetic import CircleData, circle_data, sphere_data
 from .uci import UCI_SETS, TabularSplit, load_uci
+from .ucr import UCR_SETS, UCRSplit, load_ucr, read_ts
 
-__all__ = ["CircleData", "Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "circle_data", "load_digits",
-           "load_mutag", "load_uci", "one_hot", "sphere_data", "split_indices"]
+__all__ = ["CircleData", "Digits", "MutagData", "Split", "TabularSplit", "UCI_SETS", "UCR_SETS", "UCRSplit",
+           "circle_data", "load_digits", "load_mutag", "load_uci", "load_ucr", "one_hot", "read_ts", "sphere_data",
+           "split_indices"]

@@ -29,6 +29,7 @@ from .blocks import blocked_kernel
 from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
+from .masks import masked_input_kernel, step_mask, with_mask_channel
 from .outputs import caller_precision
 from .plan import ExecutionPlan, default_plan
 from .tiles import symmetric_tiles, symmetric_tiles_host
@@ -39,7 +40,6 @@ __all__ = ["make_kernel_fn", "GET_NAMES"]
 GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial")
 
 _UNSUPPORTED = {
-    "mask_constant": "masked inputs are not implemented yet; remove the padded entries instead.",
     "diagonal_batch": "only diagonal_batch=True (neural-tangents' default) is implemented; cov1 and cov2 hold the "
                       "covariance of each input with itself.",
 }
@@ -124,6 +124,8 @@ class _Programs:
             return input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)
 
         self.input_stage = jit(input_stage, "compute_ntk", "dtype", "diagonal_spatial")
+        # Sequences with padding: the mask rides as the last feature (see engine.masks).
+        self.masked_input_stage = jit(masked_input_kernel, "compute_ntk", "dtype", "diagonal_spatial")
         self.stages = [jit(_compose(group)) for group in _stage_groups(stages)]
 
         def from_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
@@ -143,7 +145,11 @@ class _Programs:
             k = kernel_from_gram(g, cov1, cov2, (rows, channels), (cols, channels), compute_ntk)
             return _packed(kernel_map(k))
 
+        def from_masked_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
+            return _packed(kernel_map(masked_input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial)))
+
         self.from_inputs = jit(from_inputs, "compute_ntk", "dtype", "diagonal_spatial")
+        self.from_masked_inputs = jit(from_masked_inputs, "compute_ntk", "dtype", "diagonal_spatial")
         self.from_gram = jit(from_gram, "shape1", "shape2", "compute_ntk")
         self.from_gram_tile = jit(from_gram_tile, "rows", "cols", "channels", "compute_ntk")
 
@@ -173,13 +179,17 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             programs[key] = _Programs(kernel_map, WIDE_VECTOR_OPTIONS if plan.wide_vectors else None, stages)
         return programs[key]
 
-    def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial):
+    def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial, masked=False):
         n = np.shape(x1)[0]
         # Traced inputs, or traced hyper-parameters (W_std under jax.grad) inside the caller's trace.
         traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer) or _under_a_trace()
         # Compiler options are only allowed on a top-level jit: inside the
         # caller's trace the recursion becomes part of the caller's program.
         progs = programs_for(plan.replace(wide_vectors=False) if traced else plan)
+        if masked:
+            if traced:
+                return progs.from_masked_inputs(x1, x2, compute_ntk, dtype, False)
+            return blocked_kernel(progs.masked_input_stage, progs.stages, x1, x2, compute_ntk, dtype, False, plan)
         if x1.ndim > 2:
             diag = bool(input_diagonal(diagonal_spatial))
             if traced:
@@ -198,7 +208,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         return progs.from_gram(gram, cov1, cov2, tuple(x1.shape), tuple(shape2), compute_ntk)
 
     def kernel_fn(x1, x2=None, get=None, *, dtype=jnp.float64, diagonal_spatial: bool = False,
-                  plan: Optional[ExecutionPlan] = None, **kwargs):
+                  plan: Optional[ExecutionPlan] = None, mask_constant=None, **kwargs):
         """Infinite-width kernels of the network for inputs x1 and x2.
 
         Args:
@@ -214,6 +224,11 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             ``(n1, n2, H, H, W, W)`` (neural-tangents' option of that name).
           plan: an :class:`~ntkcourse.engine.ExecutionPlan` (memory budget,
             tiles, ...); ``None`` for the default plan.
+          mask_constant: for sequences ``(batch, T, features)`` of different
+            lengths, padded to one ``T``: the value of the padding (a time
+            step whose features all equal it is padding; ``NaN`` allowed).
+            ``None`` (default): nothing is masked. See
+            :mod:`ntkcourse.engine.masks`.
 
         Returns:
           an array for a single name; a named tuple with fields in the order of
@@ -236,9 +251,21 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         if not isinstance(plan, ExecutionPlan):
             raise validation.fail("kernel_fn", "plan", "an ntkcourse.engine.ExecutionPlan or None", plan)
         if isinstance(x1, Kernel):
+            if mask_constant is not None:
+                raise ValueError("kernel_fn: `mask_constant` applies to input arrays, not to a Kernel.")
             with jax.enable_x64(True):
                 out = kernel_map(x1)
         else:
+            masked = mask_constant is not None
+            if masked:
+                if x2 is not None and np.shape(x1)[1:] != np.shape(x2)[1:]:
+                    raise ValueError(
+                        f"kernel_fn: `x2` must have the same shape as `x1` apart from the batch axis (pad both to "
+                        f"one length); got x1 {np.shape(x1)} and x2 {np.shape(x2)}."
+                    )
+                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"))
+                if x2 is not None:
+                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"))
             check_input(x1, "x1")
             if x2 is not None:
                 check_input(x2, "x2")
@@ -258,7 +285,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 originals = (x1, x2)
                 x1 = jnp.asarray(x1, dtype)
                 x2 = None if x2 is None else jnp.asarray(x2, dtype)
-                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial))
+                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial), masked)
                 if _is_packed(out):
                     z = out.nngp
                     out = out.replace(nngp=_real(z), ntk=_imag(z))

@@ -11,7 +11,8 @@ The API, the argument names and defaults, the parameterisations and the kernel
 values follow ``neural_tangents.stax`` (Novak et al. 2020), so that a user of
 that library can switch by changing the import. Conventions (as there):
 
-* inputs are ``(batch, features)`` or NHWC images ``(batch, H, W, C)``;
+* inputs are ``(batch, features)``, NHWC images ``(batch, H, W, C)``, or
+  sequences ``(batch, T, features)`` for :func:`Recurrent`;
 * the input kernel is :math:`\Sigma^{(0)}(x, x') = x \cdot x' / d` (mean over
   the channel axis; ERRATA #5);
 * NTK parameterisation (default): :math:`z = \sigma_w W x / \sqrt{n_{in}} + \sigma_b b`
@@ -64,6 +65,7 @@ from .fan_in import FanInConcat
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
 from .pooling import GlobalSumPool, SumPool
+from .recurrent import Recurrent
 
 __all__ = [
     "Kernel",
@@ -84,6 +86,7 @@ __all__ = [
     "GlobalSumPool",
     "Dropout",
     "Flatten",
+    "Recurrent",
     "Identity",
     "Relu",
     "LeakyRelu",

@@ -52,7 +52,7 @@ def serial(*layers):
 
     stages = tuple(stage for t in layers for stage in stages_of(t))
     return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal,
-                 stages=stages)
+                 stages=stages, handles_masks=True)
 
 
 def parallel(*layers):
@@ -86,7 +86,8 @@ def parallel(*layers):
     def input_diagonal(req):
         return [s.input_diagonal(r) for s, r in zip(specs, _requirement_list(req, len(specs)))]
 
-    return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal)
+    return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal,
+                 handles_masks=True)
 
 
 def FanOut(num: int):
@@ -107,7 +108,8 @@ def FanOut(num: int):
         # Each copy opens a fork level: no branch is yet independent of the others.
         return [k.replace(fork_independent=k.fork_independent + (False,))] * num
 
-    return layer(init_fn, apply_fn, kernel_map, "FanOut", {"num": num}, input_diagonal=input_diagonal)
+    return layer(init_fn, apply_fn, kernel_map, "FanOut", {"num": num}, input_diagonal=input_diagonal,
+                 handles_masks=True)
 
 
 def close_fork(where: str, ks):
@@ -185,4 +187,4 @@ def FanInSum():
 
 def Identity():
     """The identity layer."""
-    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity")
+    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity", handles_masks=True)

@@ -86,6 +86,7 @@ def layer(
     input_diagonal: Callable = pass_requirement,
     stages=None,
     reads_neighbours: bool = False,
+    handles_masks: bool = False,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
@@ -97,13 +98,33 @@ def layer(
     ``reads_neighbours``: the layer reads each entry of its input kernel at
     several positions (a convolution, a pooling), so the engine stores its
     input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
+    ``handles_masks``: the layer accepts a kernel carrying masks of padded
+    time steps (``kernel_fn(..., mask_constant=...)``); any other layer that
+    receives one raises rather than ignore the padding.
     """
+    if not handles_masks:
+        kernel_map = _refusing_masks(kernel_map, name)
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec
     return init_fn, apply_fn, kernel_fn
+
+
+def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
+    def checked(k):
+        ks = k if isinstance(k, (list, tuple)) else (k,)
+        if any(getattr(one, "is_masked", False) for one in ks):
+            raise ValueError(
+                f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
+                "but this layer does not handle padding; only stax.Recurrent reads masked sequences (read them "
+                "out with Recurrent(..., return_sequences=False) before this layer), or pass equal-length "
+                "sequences without mask_constant."
+            )
+        return kernel_map(k)
+
+    return checked
 
 
 def kernel_map_of(triple) -> Callable:

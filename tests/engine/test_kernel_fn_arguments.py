@@ -19,8 +19,9 @@ def test_an_unknown_keyword_is_refused_with_its_name():
         _fn()(X, None, "nngp", diagonal_spatail=True)
 
 
-def test_mask_constant_is_refused_until_masking_is_implemented():
-    with pytest.raises(TypeError, match=r"`mask_constant` is not supported"):
+def test_mask_constant_on_inputs_that_are_not_sequences_is_refused():
+    # Masks are per time step of (batch, T, features) sequences (stax.Recurrent).
+    with pytest.raises(ValueError, match=r"`mask_constant` marks padded time steps of sequences .* `x1` has shape"):
         _fn()(X, None, "nngp", mask_constant=100.0)
 
 

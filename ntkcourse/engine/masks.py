@@ -1,0 +1,86 @@
+r"""Padded sequences: ``kernel_fn(..., mask_constant=c)``.
+
+The convention is neural-tangents': an input entry equal to ``mask_constant``
+is masked. For sequences ``(batch, T, features)`` a time step is *padding*
+when all its features equal ``mask_constant`` (``NaN`` matches ``NaN``), and
+the masks are per time step, ``(batch, T)``, ``True`` at the real steps.
+
+To run through the memory-bounded blocks unchanged, the mask travels as one
+extra feature of the input (:func:`with_mask_channel`); the first stage of a
+masked computation (:func:`masked_input_kernel`) splits it off again, builds
+the input kernel of the real features (padded entries set to zero) and puts
+the masks in the :class:`~ntkcourse.kernel.Kernel`. Which layers read masks
+is decided by the layers (``ntkcourse.stax.layer``'s ``handles_masks``).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .inputs import input_kernel
+
+__all__ = ["step_mask", "with_mask_channel", "masked_input_kernel"]
+
+
+def _check_mask_constant(mask_constant):
+    if isinstance(mask_constant, jax.Array) and mask_constant.ndim == 0:
+        return  # e.g. traced by a function that passes keyword arguments as arrays
+    if isinstance(mask_constant, bool) or not isinstance(mask_constant, (int, float, np.integer, np.floating)):
+        raise ValueError(
+            f"kernel_fn: `mask_constant` must be a real number (or NaN) marking padded entries, got "
+            f"{mask_constant!r}."
+        )
+
+
+def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
+    """``(batch, T)`` booleans, ``True`` where a time step of the sequences ``x``
+    is real (not every feature equals ``mask_constant``).
+
+    Raises:
+      ValueError: ``x`` is not ``(batch, T, features)``, or (for concrete
+        inputs) a sequence is all padding.
+    """
+    _check_mask_constant(mask_constant)
+    if np.ndim(x) != 3:
+        raise ValueError(
+            f"{where}: `mask_constant` marks padded time steps of sequences (batch, T, features); `{name}` has "
+            f"shape {np.shape(x)}."
+        )
+    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask_constant, jax.core.Tracer) else np
+    x = x if xp is jnp else np.asarray(x)
+    c = mask_constant if xp is jnp else np.asarray(mask_constant)
+    padded = (x == c) | (xp.isnan(x) & xp.isnan(c))
+    mask = ~xp.all(padded, axis=-1)
+    if xp is np:
+        empty = np.flatnonzero(~mask.any(axis=1))
+        if empty.size:
+            raise ValueError(
+                f"{where}: `{name}` has sequences made only of padding (every feature equals mask_constant="
+                f"{mask_constant!r} at every step), at batch indices {empty[:10].tolist()}; a sequence needs at "
+                "least one real time step."
+            )
+    return mask
+
+
+def with_mask_channel(x, mask):
+    """``x`` with its padded steps set to zero and the mask appended as one
+    more feature, shape ``(batch, T, features + 1)``.
+    """
+    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask, jax.core.Tracer) else np
+    x = xp.where(mask[..., None], x, 0).astype(xp.float64 if xp is np else x.dtype)
+    return xp.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
+
+
+def masked_input_kernel(x1, x2, compute_ntk: bool, dtype, diagonal_spatial: bool = False):
+    r"""The input kernel :math:`x_t \cdot x'_{t'} / C` of the real features of
+    inputs made by :func:`with_mask_channel`, with ``mask1``/``mask2`` set.
+    Every pair of time steps is kept (``diagonal_spatial`` must be false:
+    sequences of different lengths pair steps off the diagonal).
+    """
+    if diagonal_spatial:
+        raise ValueError("kernel_fn: masked sequences need every pair of time steps, not only the diagonal.")
+    m1 = x1[..., -1] > 0.5
+    m2 = None if x2 is None else x2[..., -1] > 0.5
+    k = input_kernel(x1[..., :-1], None if x2 is None else x2[..., :-1], compute_ntk, dtype, False)
+    return k.replace(mask1=m1, mask2=m2)
