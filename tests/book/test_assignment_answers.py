@@ -269,9 +269,10 @@ def test_every_assignment_has_mistake_submissions():
 
 
 def _submissions(name):
-    """{student: notebook} for the three correct variants and the mistake submissions of ``name``."""
+    """{student: notebook} for the reference solution and the released exercise as they are, the three
+    correct variants and the mistake submissions of ``name``."""
     sources = answer_sources(read(ROOT / "solutions" / f"{name}.ipynb"))
-    out = {}
+    out = {"solution": read(ROOT / "solutions" / f"{name}.ipynb"), "exercise": read(ROOT / "exercises" / f"{name}.ipynb")}
     for kind in VARIANTS:
         skip = lambda q: called_elsewhere(sources, q) if kind == "list" else ()  # noqa: E731
         out[f"correct_{kind}"] = submission(name, {q: with_outputs_as(s, kind, skip(q)) for q, s in sources.items()})
@@ -296,6 +297,31 @@ def graded(request, tmp_path_factory):
     summary = grade([work / "submissions"], name, work / "out", solutions_dir=ROOT / "solutions", jobs=2,
                     cell_timeout=CELL_TIMEOUT_S, scratch_root=work)
     return name, {r["student"]: r for r in summary.results}
+
+
+def _describe(result):
+    return {q: (v["points"], v["max"]) for q, v in result["questions"].items()}, result["problems"]
+
+
+def test_reference_solution_scores_full_marks(graded):
+    name, results = graded
+    solution = results["solution"]
+    assert solution["status"] == "ok" and not solution["problems"], _describe(solution)
+    assert solution["total"] == solution["max"] > 0, _describe(solution)
+
+
+def test_released_exercise_runs_and_scores_zero(graded):
+    """The released exercise runs top to bottom (its answers raise NotImplementedError, which is not an
+    error of the run) and scores zero on every question."""
+    name, results = graded
+    exercise = results["exercise"]
+    assert exercise["status"] == "ok", _describe(exercise)
+    assert exercise["total"] == 0, _describe(exercise)
+
+
+def test_assignment_has_at_least_four_graded_questions(graded):
+    name, results = graded
+    assert len(results["solution"]["questions"]) >= 4
 
 
 def _failures(result):
