@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple, Sequence, Tuple
 import jax
 import numpy as np
 
-from .._fitting import fit_loglog_slope
+from ..fitting import fit_loglog_slope
 from ..training import train_network
 from ..validation import positive_int
 from .optax_scaling import scaled_optimizer
