@@ -204,6 +204,24 @@ MISTAKES = {
                     visible=True),
         ], {"q3_fit_depth_scale", "q5_predict_top_eigenvalue"}),
     },
+    "ch10_feature_learning": {
+        "adam_like_sgd_and_no_denominator": ([
+            Mistake("q1_mup_exponents", "the hidden layers' Adam rate taken order one, as under SGD",
+                    '"adam": {"input": 0.0, "hidden": -1.0, "output": -1.0}',
+                    '"adam": {"input": 0.0, "hidden": 0.0, "output": -1.0}', visible=False),
+            Mistake("q3_relative_change", "the absolute change returned (no division by the norm before)",
+                    "return float(np.linalg.norm(after - before) / np.linalg.norm(before))",
+                    "return float(np.linalg.norm(after - before))", visible=True),
+        ], {"q1_mup_exponents", "q3_relative_change"}),
+        "sign_and_wrong_prediction": ([
+            Mistake("q2_readout_step", "the step taken up the gradient (sign)",
+                    "return -lr * h @ (h.T @ np.asarray(residual, dtype=float))",
+                    "return lr * h @ (h.T @ np.asarray(residual, dtype=float))", visible=True),
+            Mistake("q4_predict_output", "SP's output change predicted like a sum of random signs, n^(1/2)",
+                    'return {"sp": 1.0, "mup": 0.0}[parameterization]',
+                    'return {"sp": 0.5, "mup": 0.0}[parameterization]', visible=True),
+        ], {"q2_readout_step", "q4_predict_output"}),
+    },
     "ch11_scaling": {
         "float32_bytes_and_no_ridge_in_cg": ([
             Mistake("q1_kernel_gigabytes", "4 bytes per number (float32) instead of 8",

@@ -23,6 +23,8 @@ from scipy import integrate, linalg
 from notebook_answers import solution_namespace
 from ntkcourse import (dual, dynamics, empirical, finite_width, graph, inference, linearize, random_matrix,
                        signal_propagation, spectral, stax, training)
+from ntkcourse.mup import effective_exponents
+from ntkcourse.mup import relative_change as mup_relative_change
 
 F64 = dict(rtol=1e-10, atol=1e-12)
 F32 = dict(rtol=1e-5, atol=1e-6)
@@ -373,6 +375,41 @@ def test_ch06_tanh_chi1_is_converged_adaptive_quadrature(sigma_w2, sigma_b2):
     chi1 = sigma_w2 * gauss(lambda z: (1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2)
     # 200 Gauss-Hermite nodes: converged to ~1e-9 (60 nodes were 1.4e-4 off at (3.0, 0.5)).
     assert solution("ch06_theory")["tanh_chi1"](sigma_w2, sigma_b2) == pytest.approx(chi1, rel=1e-8)
+
+
+# ---------------------------------------------------------------- ch10
+@pytest.mark.parametrize("kind", ["input", "hidden", "output"])
+def test_ch10_mup_exponents_are_the_package_table(kind):
+    # Exact small rationals on both sides.
+    e = effective_exponents("mup", kind)
+    answer = solution("ch10_feature_learning")["mup_exponents"]
+    assert tuple(answer(kind, "sgd")) == (e.init_var, e.sgd_lr)
+    assert tuple(answer(kind, "adam")) == (e.init_var, e.adam_lr)
+
+
+def test_ch10_readout_step_change_is_one_autodiff_sgd_step():
+    rng = np.random.default_rng(5)
+    h, w, y = rng.normal(size=(6, 30)), rng.normal(size=(30, 2)), rng.normal(size=(6, 2))
+    with jax.enable_x64(True):
+        grad = jax.grad(lambda w_: 0.5 * ((h @ w_ - y) ** 2).sum())(jax.numpy.asarray(w))
+        w_new = w - 0.02 * np.asarray(grad, np.float64)
+    # float64 on both sides.
+    np.testing.assert_allclose(solution("ch10_feature_learning")["readout_step_change"](h, h @ w - y, 0.02),
+                               h @ w_new - h @ w, **F64)
+
+
+def test_ch10_relative_change_is_the_package_measure():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(5, 8)), rng.normal(size=(5, 8))
+    assert solution("ch10_feature_learning")["relative_change"](a, b) == pytest.approx(
+        mup_relative_change(a, b), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sp", "mup"])
+def test_ch10_predicted_output_exponent_is_one_plus_the_readout_rate_exponent(name):
+    # Delta f = -eta' h h^T chi: h h^T grows like n and the readout's SGD rate eta' like n^sgd_lr (SP 0, μP -1).
+    rate = effective_exponents(name, "output").sgd_lr
+    assert solution("ch10_feature_learning")["predicted_output_exponent"](name) == 1.0 + rate
 
 
 # ---------------------------------------------------------------- ch12
