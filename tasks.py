@@ -96,6 +96,13 @@ def book(open_browser: bool = True) -> Path:
 def test(extra) -> int:
     py = ensure_env()
     ensure_browser()
+    # Two or more workers (pytest-xdist) where the machine has the cores; the suite keeps the book
+    # build, each assignment's grading run and each file's tests on one worker (tests/conftest.py).
+    # `python3 tasks.py test -n 0` runs in one process.
+    if not any(a == "-n" or a.startswith(("-n=", "--numprocesses")) or (a.startswith("-n") and a[2:].isdigit())
+               for a in extra):
+        workers = min(os.cpu_count() or 1, 4)
+        extra = (["-n", str(workers)] if workers > 1 else []) + list(extra)
     cmd = [py, "-m", "pytest", *extra]
     print("+", " ".join(str(c) for c in cmd), flush=True)
     return subprocess.run([str(c) for c in cmd], cwd=ROOT).returncode

@@ -40,3 +40,37 @@ def book_html(book):
     if not (book.html / "index.html").exists():
         pytest.fail("the book build wrote no HTML:\n" + "\n".join(book.warnings()[-40:] or book.log.splitlines()[-40:]))
     return book.html
+
+
+# --- Running on several workers (pytest-xdist: `-n 2`, as tasks.py test does) ---
+# Work that a fixture does once must stay on one worker: all tests of the session's one book build
+# (the `book` fixture) go to the same worker, each assignment's grading run (a module fixture
+# parametrised by assignment) to one worker, and the other tests by file, so that a file's module
+# fixtures are computed once. The grouping is decided from the test ids by a scheduler of our own
+# (xdist 3.8's `--dist loadgroup` marks groups through a private attribute pytest 9 no longer reads).
+
+BOOK_TEST_FILES = {"test_book.py", "test_book_accessibility.py", "test_book_browser.py", "test_course_notebooks.py"}
+
+
+def work_unit(nodeid: str) -> str:
+    """The group of tests that must run on one worker: 'book', 'assignment <name>', or the test's file."""
+    path, _, rest = nodeid.partition("::")
+    name = path.rsplit("/", 1)[-1]
+    if path.startswith("tests/book/") and name in BOOK_TEST_FILES:
+        return "book"
+    if name == "test_assignment_answers.py" and rest.endswith("]"):
+        return "assignment " + rest[rest.rindex("[") + 1:-1]
+    return path
+
+
+try:
+    from xdist.scheduler import LoadScopeScheduling
+except ImportError:  # without pytest-xdist the suite runs in one process
+    pass
+else:
+    def pytest_xdist_make_scheduler(config, log):
+        class ByWorkUnit(LoadScopeScheduling):
+            def _split_scope(self, nodeid):
+                return work_unit(nodeid)
+
+        return ByWorkUnit(config, log)

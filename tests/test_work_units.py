@@ -1,0 +1,21 @@
+"""The suite's work units on several workers (tests/conftest.py: work_unit)."""
+from conftest import work_unit
+
+
+def test_every_test_of_the_book_build_shares_one_unit():
+    ids = ["tests/book/test_book.py::test_x", "tests/book/test_book_browser.py::test_y[page]",
+           "tests/book/test_book_accessibility.py::test_z", "tests/book/test_course_notebooks.py::test_w[ch01]"]
+    assert {work_unit(i) for i in ids} == {"book"}
+
+
+def test_each_assignment_is_graded_on_one_worker():
+    a = work_unit("tests/book/test_assignment_answers.py::test_reference_solution_scores_full_marks[ch05_finite_width]")
+    b = work_unit("tests/book/test_assignment_answers.py::test_visible_mistakes_fail_a_check_students_see[ch05_finite_width]")
+    c = work_unit("tests/book/test_assignment_answers.py::test_visible_mistakes_fail_a_check_students_see[ch06_theory]")
+    assert a == b == "assignment ch05_finite_width" and c != a
+
+
+def test_other_tests_go_by_file():
+    assert work_unit("tests/kernels/test_dual.py::test_a[1]") == work_unit("tests/kernels/test_dual.py::test_b") \
+        == "tests/kernels/test_dual.py"
+    assert work_unit("tests/book/test_solution_answers.py::test_a") == "tests/book/test_solution_answers.py"
