@@ -486,7 +486,8 @@ class checking:
 
     def __init__(self, question, *, hidden=False):
         if not isinstance(question, str) or not question or any(ch.isspace() for ch in question):
-            raise ValueError(f"checking: `question` must be the question id, a string without spaces, got {question!r}.")
+            raise ValueError(
+                f"checking: `question` must be the question id, a string without spaces, got {question!r}.")
         self.question = question
         self.checker = Checker(question, hidden=hidden)
         self._saved = None
