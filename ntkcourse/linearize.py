@@ -78,6 +78,13 @@ def linearize(f: Callable, params0) -> Callable:
 
     Returns:
       ``f_lin(params, *args, **kwargs)`` with the output structure of ``f``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> f = lambda p, x: jnp.sin(p * x)
+      >>> f_lin = linearize(f, 0.0)
+      >>> f_lin(0.1, jnp.array([1.0, 2.0]))  # sin(0) + x cos(0) · 0.1
+      Array([0.1, 0.2], dtype=float32)
     """
     apply_fn = _as_function(f, "linearize")
 
