@@ -206,8 +206,8 @@ def mode_projections(kernel, y) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != eig.eigenvalues.shape[0]:
         raise ValueError(
-            f"y must have shape (n,) or (n, k) with n = {eig.eigenvalues.shape[0]} (the kernel's "
-            f"size); received shape {y.shape}."
+            f"mode_projections: `y` must have shape (n,) or (n, k) with n = {eig.eigenvalues.shape[0]} (the "
+            f"kernel's size), got shape {y.shape}."
         )
     return eig.eigenvalues, eig.eigenvectors.T @ y
 
@@ -268,8 +268,8 @@ def condition_number(kernel_or_eigenvalues, ridge: float = 0.0) -> float:
     rho = validation.nonnegative("condition_number", "ridge", ridge)
     top, bottom = lam[0] + rho, lam[-1] + rho
     if top == 0:
-        raise ValueError("kernel_or_eigenvalues is the zero matrix (all eigenvalues 0) and ridge = 0; "
-                         "the condition number is undefined.")
+        raise ValueError("condition_number: `kernel_or_eigenvalues` must not be the zero matrix when ridge = 0 (the "
+                         "condition number is undefined), got all eigenvalues 0.")
     return float(top / bottom) if bottom > 0 else math.inf
 
 
@@ -285,13 +285,14 @@ def effective_rank(kernel_or_eigenvalues, kind: str = "entropy") -> float:
     lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues")
     total = float(lam.sum())
     if total <= 0:
-        raise ValueError("kernel_or_eigenvalues has no positive eigenvalue; the effective rank is undefined.")
+        raise ValueError("effective_rank: `kernel_or_eigenvalues` must have a positive eigenvalue (the effective "
+                         "rank is undefined otherwise), got none.")
     if kind == "entropy":
         p = lam[lam > 0] / total
         return float(np.exp(-np.sum(p * np.log(p))))
     if kind == "participation":
         return float(total**2 / np.sum(lam**2))
-    raise ValueError(f"kind must be 'entropy' or 'participation'; received {kind!r}.")
+    raise validation.fail("effective_rank", "kind", "'entropy' or 'participation'", kind)
 
 
 def max_learning_rate(k_train_train, momentum: float = 0.0, ridge: float = 0.0) -> float:
@@ -316,8 +317,8 @@ def max_learning_rate(k_train_train, momentum: float = 0.0, ridge: float = 0.0) 
     lam = kernel_eigendecomposition(k_train_train, name="k_train_train").eigenvalues
     top = lam[0] + rho
     if top <= 0:
-        raise ValueError("k_train_train is the zero matrix and ridge = 0: every learning rate is stable "
-                         "(nothing is learned); expected a non-zero kernel.")
+        raise ValueError("max_learning_rate: `k_train_train` must be a non-zero kernel when ridge = 0 (every "
+                         "learning rate is stable: nothing is learned), got the zero matrix.")
     return float(2.0 * (1.0 + mu) / top)
 
 
@@ -335,7 +336,8 @@ def fourier_amplitudes(values, angles, frequencies) -> np.ndarray:
     freqs = np.atleast_1d(np.asarray(frequencies, dtype=np.float64))
     if phi.ndim != 1 or v.shape[-1] != phi.shape[0]:
         raise ValueError(
-            f"values must have shape (..., n) with n = len(angles) = {phi.shape}; received {v.shape}."
+            f"fourier_amplitudes: `values` must have shape (..., n) with n = len(angles) = {phi.shape}, "
+            f"got shape {v.shape}."
         )
     n = phi.shape[0]
     cos = np.cos(freqs[None, :] * phi[:, None])
@@ -360,7 +362,8 @@ def spectral_bias_curves(k_train_train, y, angles, t, frequencies, learning_rate
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 1 or y.shape[0] != eig.eigenvalues.shape[0]:
         raise ValueError(
-            f"y must have shape (n,) with n = {eig.eigenvalues.shape[0]}; received {y.shape}."
+            f"spectral_bias_curves: `y` must have shape (n,) with n = {eig.eigenvalues.shape[0]}, got shape "
+            f"{y.shape}."
         )
     eta = validation.positive("spectral_bias_curves", "learning_rate", learning_rate)
     times, scalar = validation.times("spectral_bias_curves", "t", t)
