@@ -204,10 +204,10 @@ def select_landmarks(n_points: int, n_landmarks: int, seed=0) -> np.ndarray:
     return _rng("select_landmarks", seed).permutation(n)[:m]
 
 
-def _landmark_factor(k_landmarks_landmarks):
+def _landmark_factor(where, k_landmarks_landmarks):
     """``V_r Λ_r^{-1/2}`` on the numerically non-null eigenspace of ``K_LL`` (pseudo-inverse square root)."""
-    k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks")
-    eig = eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks")
+    k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks", where)
+    eig = eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks", where)
     keep = eig.eigenvalues > 0
     return eig.eigenvectors[:, keep] / np.sqrt(eig.eigenvalues[keep])[None, :]
 
@@ -230,7 +230,7 @@ def nystrom_features(k_x_landmarks, k_landmarks_landmarks) -> np.ndarray:
     landmarks are nearly duplicated). Williams & Seeger 2001.
     Returns (n, r) with ``r`` the numerical rank of ``K_LL``.
     """
-    factor = _landmark_factor(k_landmarks_landmarks)
+    factor = _landmark_factor("nystrom_features", k_landmarks_landmarks)
     return _cross("nystrom_features", k_x_landmarks, factor.shape[0], "k_x_landmarks") @ factor
 
 
@@ -240,7 +240,7 @@ def nystrom_kernel(k_x1_landmarks, k_landmarks_landmarks, k_x2_landmarks=None) -
     ``k_x2_landmarks=None`` means ``X₂ = X₁``. Pseudo-inverse as in
     :func:`nystrom_features`.
     """
-    factor = _landmark_factor(k_landmarks_landmarks)
+    factor = _landmark_factor("nystrom_kernel", k_landmarks_landmarks)
     f1 = _cross("nystrom_kernel", k_x1_landmarks, factor.shape[0], "k_x1_landmarks") @ factor
     f2 = f1 if k_x2_landmarks is None else (
         _cross("nystrom_kernel", k_x2_landmarks, factor.shape[0], "k_x2_landmarks") @ factor)
@@ -309,7 +309,7 @@ def nystrom_errors(kernel, n_landmarks, *, n_seeds: int = 3, seed: int = 0) -> A
     error is ``‖K_XL K_LL⁺ K_LX − K‖_F / ‖K‖_F``. Returns
     ``errors["kernel"]`` of shape (len(n_landmarks), n_seeds).
     """
-    k, _ = as_kernel_matrix(kernel, "kernel")
+    k, _ = as_kernel_matrix(kernel, "kernel", "nystrom_errors")
     sizes = np.array([int(m) for m in np.atleast_1d(n_landmarks)])
     ns = _whole("nystrom_errors", "n_seeds", n_seeds)
     errs = np.empty((sizes.size, ns))
