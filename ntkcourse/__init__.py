@@ -9,7 +9,7 @@ Progress bars: every long computation (``training.train_network``,
 ``progress=None | True | False``. The default ``None`` shows a plain-text bar
 on stderr only when stderr is a terminal and the run lasts more than 2 s, so
 executed notebooks and book pages carry no bars; ``True`` always shows it,
-``False`` never (``ntkcourse._progress``).
+``False`` never (``ntkcourse.progress``).
 """
 import importlib
 
@@ -37,6 +37,7 @@ _SUBMODULES = (
     "mup",
     "plotting",
     "predict",
+    "progress",
     "random_matrix",
     "signal_propagation",
     "solve",

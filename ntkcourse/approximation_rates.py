@@ -85,7 +85,7 @@ def fitted_rate(sizes, errors) -> FittedRate:
 
 def low_rank_kernel(kernel, rank: int) -> np.ndarray:
     """The best rank-``k`` approximation ``V_k Λ_k V_kᵀ`` (top ``k`` eigenvalues; Eckart & Young 1936)."""
-    eig = kernel_eigendecomposition(kernel)
+    eig = kernel_eigendecomposition(kernel, where="low_rank_kernel")
     k = validation.positive_int("low_rank_kernel", "rank", rank)
     v = eig.eigenvectors[:, :k]
     return (v * eig.eigenvalues[:k]) @ v.T
@@ -93,7 +93,7 @@ def low_rank_kernel(kernel, rank: int) -> np.ndarray:
 
 def low_rank_errors(kernel, ranks) -> np.ndarray:
     """Relative Frobenius error ``√(Σ_{i>k} λᵢ²)/√(Σ λᵢ²)`` of the top-``k`` truncation, for each ``k`` in ``ranks``."""
-    lam = kernel_eigendecomposition(kernel).eigenvalues          # descending, clipped at 0
+    lam = kernel_eigendecomposition(kernel, where="low_rank_errors").eigenvalues   # descending, clipped at 0
     total = float(np.sum(lam**2))
     tail = np.concatenate([np.cumsum((lam**2)[::-1])[::-1], [0.0]])   # tail[k] = Σ_{i≥k} λᵢ²
     out = []

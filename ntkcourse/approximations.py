@@ -55,27 +55,41 @@ __all__ = [
 ]
 
 
-def _rng(seed) -> np.random.Generator:
+def _rng(where, seed) -> np.random.Generator:
     if isinstance(seed, np.random.Generator):
         return seed
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return np.random.default_rng(int(seed))
-    raise ValueError(f"seed must be an int or a numpy.random.Generator; received {seed!r}.")
+    raise validation.fail(where, "seed", "an int or a numpy.random.Generator", seed)
 
 
-def _inputs(x, name):
+def _inputs(where, x, name):
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be a 2-D array (n_points, d) with n_points, d ≥ 1; received shape {arr.shape}.")
+        raise ValueError(
+            f"{where}: `{name}` must be a 2-D array (n_points, d) with n_points, d ≥ 1, got shape {arr.shape}.")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or inf; expected finite inputs.")
+        raise ValueError(f"{where}: `{name}` must hold finite inputs, got NaN or inf.")
     return arr
 
 
-def _n_features(n_features):
-    m = int(n_features)
-    if m < 1 or m != n_features:
-        raise ValueError(f"n_features must be a positive integer; received {n_features!r}.")
+def _whole(where, name, value, low=1, high=None, high_name=None):
+    """A whole number in [low, high] (floats such as 5.0 accepted, as before), as an int;
+    ``high_name`` names the argument that sets ``high``.
+    """
+    try:
+        m = int(value)
+    except (TypeError, ValueError):
+        m = None
+    if m is None or m != value or m < low or (high is not None and m > high):
+        bound = high if high_name is None else f"{high_name} = {high}"
+        expected = "a positive integer" if high is None else f"an integer in [{low}, {bound}]"
+        raise validation.fail(where, name, expected, value)
+    return m
+
+
+def _n_features(where, n_features):
+    m = _whole(where, "n_features", n_features)
     return m
 
 
@@ -113,15 +127,14 @@ def relu_random_features(
     in the NTK parameterisation. Call with the same ``seed`` for every batch of
     inputs so that they share the random weights.
     """
-    x = _inputs(x, "x")
-    m = _n_features(n_features)
-    if kernel not in ("nngp", "ntk"):
-        raise ValueError(f"kernel must be 'nngp' or 'ntk'; received {kernel!r}.")
+    x = _inputs("relu_random_features", x, "x")
+    m = _n_features("relu_random_features", n_features)
+    kernel = validation.one_of("relu_random_features", "kernel", kernel, ("nngp", "ntk"))
     sw = validation.nonnegative("relu_random_features", "W_std", W_std)
     sb = _std("relu_random_features", b_std, "b_std")
     sv = validation.nonnegative("relu_random_features", "W_std_out", W_std_out)
     sbo = _std("relu_random_features", b_std_out, "b_std_out")
-    w, b = _draw(x.shape[1], m, _rng(seed))
+    w, b = _draw(x.shape[1], m, _rng("relu_random_features", seed))
     u = _preactivations(x, w, b, sw, sb)
     cols = [sv / np.sqrt(m) * np.maximum(u, 0.0)]
     if sbo > 0:
@@ -160,16 +173,17 @@ def relu_random_feature_kernels(
     ``Σ₁ = σ_w² x·x'/d + β_w²`` (module docstring; Cho & Saul 2009; Jacot et
     al. 2018). Unbiased; relative error ``O(1/√M)``. ``x2=None`` means ``x1``.
     """
-    a = _inputs(x1, "x1")
-    b2 = a if x2 is None else _inputs(x2, "x2")
+    where = "relu_random_feature_kernels"
+    a = _inputs(where, x1, "x1")
+    b2 = a if x2 is None else _inputs(where, x2, "x2")
     if b2.shape[1] != a.shape[1]:
-        raise ValueError(f"x2 must have the feature dimension of x1, {a.shape[1]}; received {b2.shape[1]}.")
-    m = _n_features(n_features)
+        raise ValueError(f"{where}: `x2` must have the feature dimension of x1, {a.shape[1]}, got {b2.shape[1]}.")
+    m = _n_features(where, n_features)
     sw = validation.nonnegative("relu_random_feature_kernels", "W_std", W_std)
     sb = _std("relu_random_feature_kernels", b_std, "b_std")
     sv = validation.nonnegative("relu_random_feature_kernels", "W_std_out", W_std_out)
     sbo = _std("relu_random_feature_kernels", b_std_out, "b_std_out")
-    w, b = _draw(a.shape[1], m, _rng(seed))
+    w, b = _draw(a.shape[1], m, _rng(where, seed))
     u1, u2 = _preactivations(a, w, b, sw, sb), _preactivations(b2, w, b, sw, sb)
     scale = sv**2 / m
     nngp = scale * (np.maximum(u1, 0.0) @ np.maximum(u2, 0.0).T) + sbo**2
@@ -185,28 +199,26 @@ def select_landmarks(n_points: int, n_landmarks: int, seed=0) -> np.ndarray:
     ``default_rng(seed)``): with the same seed, smaller sets are nested in
     larger ones, which makes the Nyström error non-increasing in ``m``.
     """
-    n, m = int(n_points), int(n_landmarks)
-    if n < 1 or n != n_points:
-        raise ValueError(f"n_points must be a positive integer; received {n_points!r}.")
-    if not 1 <= m <= n or m != n_landmarks:
-        raise ValueError(f"n_landmarks must be an integer in [1, n_points = {n}]; received {n_landmarks!r}.")
-    return _rng(seed).permutation(n)[:m]
+    n = _whole("select_landmarks", "n_points", n_points)
+    m = _whole("select_landmarks", "n_landmarks", n_landmarks, high=n, high_name="n_points")
+    return _rng("select_landmarks", seed).permutation(n)[:m]
 
 
-def _landmark_factor(k_landmarks_landmarks):
+def _landmark_factor(where, k_landmarks_landmarks):
     """``V_r Λ_r^{-1/2}`` on the numerically non-null eigenspace of ``K_LL`` (pseudo-inverse square root)."""
-    k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks")
-    eig = eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks")
+    k, eps = as_kernel_matrix(k_landmarks_landmarks, "k_landmarks_landmarks", where)
+    eig = eigendecomposition_of_valid(k, eps, "k_landmarks_landmarks", where)
     keep = eig.eigenvalues > 0
     return eig.eigenvectors[:, keep] / np.sqrt(eig.eigenvalues[keep])[None, :]
 
 
-def _cross(k_x_landmarks, n_landmarks, name):
+def _cross(where, k_x_landmarks, n_landmarks, name):
     k = np.asarray(k_x_landmarks, dtype=np.float64)
     if k.ndim != 2 or k.shape[1] != n_landmarks:
-        raise ValueError(f"{name} must have shape (n, {n_landmarks}) (one column per landmark); received {k.shape}.")
+        raise ValueError(
+            f"{where}: `{name}` must have shape (n, {n_landmarks}) (one column per landmark), got shape {k.shape}.")
     if not np.all(np.isfinite(k)):
-        raise ValueError(f"{name} contains NaN or inf; expected a finite kernel matrix.")
+        raise ValueError(f"{where}: `{name}` must be a finite kernel matrix, got NaN or inf.")
     return k
 
 
@@ -218,8 +230,8 @@ def nystrom_features(k_x_landmarks, k_landmarks_landmarks) -> np.ndarray:
     landmarks are nearly duplicated). Williams & Seeger 2001.
     Returns (n, r) with ``r`` the numerical rank of ``K_LL``.
     """
-    factor = _landmark_factor(k_landmarks_landmarks)
-    return _cross(k_x_landmarks, factor.shape[0], "k_x_landmarks") @ factor
+    factor = _landmark_factor("nystrom_features", k_landmarks_landmarks)
+    return _cross("nystrom_features", k_x_landmarks, factor.shape[0], "k_x_landmarks") @ factor
 
 
 def nystrom_kernel(k_x1_landmarks, k_landmarks_landmarks, k_x2_landmarks=None) -> np.ndarray:
@@ -228,9 +240,10 @@ def nystrom_kernel(k_x1_landmarks, k_landmarks_landmarks, k_x2_landmarks=None) -
     ``k_x2_landmarks=None`` means ``X₂ = X₁``. Pseudo-inverse as in
     :func:`nystrom_features`.
     """
-    factor = _landmark_factor(k_landmarks_landmarks)
-    f1 = _cross(k_x1_landmarks, factor.shape[0], "k_x1_landmarks") @ factor
-    f2 = f1 if k_x2_landmarks is None else _cross(k_x2_landmarks, factor.shape[0], "k_x2_landmarks") @ factor
+    factor = _landmark_factor("nystrom_kernel", k_landmarks_landmarks)
+    f1 = _cross("nystrom_kernel", k_x1_landmarks, factor.shape[0], "k_x1_landmarks") @ factor
+    f2 = f1 if k_x2_landmarks is None else (
+        _cross("nystrom_kernel", k_x2_landmarks, factor.shape[0], "k_x2_landmarks") @ factor)
     return f1 @ f2.T
 
 
@@ -238,10 +251,11 @@ def relative_error(approx, exact) -> float:
     """Relative Frobenius error ``‖K̃ − K‖_F / ‖K‖_F``."""
     a, e = np.asarray(approx, dtype=np.float64), np.asarray(exact, dtype=np.float64)
     if a.shape != e.shape:
-        raise ValueError(f"approx must have the shape of exact, {e.shape}; received {a.shape}.")
+        raise ValueError(f"relative_error: `approx` must have the shape of exact, {e.shape}, got shape {a.shape}.")
     norm = np.linalg.norm(e)
     if norm == 0:
-        raise ValueError("exact is the zero matrix; the relative error is undefined.")
+        raise ValueError("relative_error: `exact` must be non-zero (the relative error is undefined), got the zero "
+                         "matrix.")
     return float(np.linalg.norm(a - e) / norm)
 
 
@@ -273,11 +287,9 @@ def random_feature_errors(
     (n, n) kernels on ``x`` (e.g. from ``stax``'s ``kernel_fn``), with the same
     ``W_std``… arguments.
     """
-    x = _inputs(x, "x")
-    sizes = np.array([_n_features(m) for m in np.atleast_1d(n_features)])
-    ns = int(n_seeds)
-    if ns < 1 or ns != n_seeds:
-        raise ValueError(f"n_seeds must be a positive integer; received {n_seeds!r}.")
+    x = _inputs("random_feature_errors", x, "x")
+    sizes = np.array([_n_features("random_feature_errors", m) for m in np.atleast_1d(n_features)])
+    ns = _whole("random_feature_errors", "n_seeds", n_seeds)
     errs = {"nngp": np.empty((sizes.size, ns)), "ntk": np.empty((sizes.size, ns))}
     for i, m in enumerate(sizes):
         for j in range(ns):
@@ -297,17 +309,15 @@ def nystrom_errors(kernel, n_landmarks, *, n_seeds: int = 3, seed: int = 0) -> A
     error is ``‖K_XL K_LL⁺ K_LX − K‖_F / ‖K‖_F``. Returns
     ``errors["kernel"]`` of shape (len(n_landmarks), n_seeds).
     """
-    k, _ = as_kernel_matrix(kernel, "kernel")
+    k, _ = as_kernel_matrix(kernel, "kernel", "nystrom_errors")
     sizes = np.array([int(m) for m in np.atleast_1d(n_landmarks)])
-    ns = int(n_seeds)
-    if ns < 1 or ns != n_seeds:
-        raise ValueError(f"n_seeds must be a positive integer; received {n_seeds!r}.")
+    ns = _whole("nystrom_errors", "n_seeds", n_seeds)
     errs = np.empty((sizes.size, ns))
     for j in range(ns):
         order = select_landmarks(k.shape[0], k.shape[0], seed=seed + j)
         for i, m in enumerate(sizes):
             if not 1 <= m <= k.shape[0]:
-                raise ValueError(f"n_landmarks must lie in [1, {k.shape[0]}]; received {m}.")
+                raise validation.fail("nystrom_errors", "n_landmarks", f"integers in [1, {k.shape[0]}]", m)
             idx = order[:m]
             errs[i, j] = relative_error(nystrom_kernel(k[:, idx], k[np.ix_(idx, idx)]), k)
     return ApproximationErrors(sizes, {"kernel": errs})

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
-from ._progress import progress_bar
+from .progress import progress_bar
 
 __all__ = ["batch"]
 
@@ -65,7 +65,7 @@ def batch(
         always assembled in host memory, which is what bounds device memory.
       progress: a progress bar over the blocks: ``None`` (default) shows it
         only on a terminal and for runs longer than 2 s, ``True`` always,
-        ``False`` never (see ``ntkcourse._progress``).
+        ``False`` never (see ``ntkcourse.progress``).
 
     Returns:
       ``batched_kernel_fn(x1, x2=None, *args, **kwargs)``, called as

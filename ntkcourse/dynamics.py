@@ -107,19 +107,20 @@ def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge) ->
     """
     eta = validation.positive(where, "learning_rate", learning_rate)
     rho = validation.nonnegative(where, "ridge", ridge)
-    k, eps = as_kernel_matrix(k_train_train, "k_train_train")
-    eig = eigendecomposition_of_valid(k, eps, "k_train_train")
+    k, eps = as_kernel_matrix(k_train_train, "k_train_train", where)
+    eig = eigendecomposition_of_valid(k, eps, "k_train_train", where)
     n = eig.eigenvalues.shape[0]
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(
-            f"y_train must have shape (n,) or (n, k) with n = {n} (the size of k_train_train); "
-            f"received shape {y.shape}."
+            f"{where}: `y_train` must have shape (n,) or (n, k) with n = {n} (the size of k_train_train), "
+            f"got shape {y.shape}."
         )
     if not np.all(np.isfinite(y)):
-        raise ValueError("y_train contains NaN or inf; expected finite targets.")
+        raise ValueError(f"{where}: `y_train` must hold finite targets, got NaN or inf.")
     if eig.eigenvalues[0] == 0 and rho == 0:
-        raise ValueError("k_train_train is the zero matrix; nothing can be learned. Expected a non-zero kernel.")
+        raise ValueError(f"{where}: `k_train_train` must be a non-zero kernel (nothing can be learned otherwise), "
+                         "got the zero matrix.")
     return RegressionProblem(
         eig=eig,
         eps=eps,
@@ -130,7 +131,7 @@ def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge) ->
     )
 
 
-def _initial_outputs(problem: RegressionProblem, k_test_train, f_train_0, f_test_0):
+def _initial_outputs(where: str, problem: RegressionProblem, k_test_train, f_train_0, f_test_0):
     """Validate test kernel and initial outputs; return (k_test_train, f0_train, f0_test) as float64 2-D."""
     n, k = problem.y.shape
     out_shape = (n,) if problem.y_was_1d else (n, k)
@@ -139,36 +140,36 @@ def _initial_outputs(problem: RegressionProblem, k_test_train, f_train_0, f_test
     else:
         f0 = np.asarray(f_train_0, dtype=np.float64)
         if f0.shape != out_shape:
-            raise ValueError(f"f_train_0 must have the shape of y_train, {out_shape}; received {f0.shape}.")
+            raise ValueError(f"{where}: `f_train_0` must have the shape of y_train, {out_shape}, got shape {f0.shape}.")
         if not np.all(np.isfinite(f0)):
-            raise ValueError("f_train_0 contains NaN or inf; expected finite initial outputs.")
+            raise ValueError(f"{where}: `f_train_0` must hold finite initial outputs, got NaN or inf.")
         f0 = f0.reshape(n, k)
     if k_test_train is None:
         if f_test_0 is not None:
-            raise ValueError("f_test_0 was given without k_test_train; pass the test-train kernel too.")
+            raise ValueError(f"{where}: `f_test_0` was given without k_test_train; pass the test-train kernel too.")
         return None, f0, None
     kt = np.asarray(k_test_train, dtype=np.float64)
     if kt.ndim != 2 or kt.shape[1] != n:
         raise ValueError(
-            f"k_test_train must have shape (m, n) with n = {n} training points; received shape {kt.shape}."
+            f"{where}: `k_test_train` must have shape (m, n) with n = {n} training points, got shape {kt.shape}."
         )
     if not np.all(np.isfinite(kt)):
-        raise ValueError("k_test_train contains NaN or inf; expected a finite kernel matrix.")
+        raise ValueError(f"{where}: `k_test_train` must be a finite kernel matrix, got NaN or inf.")
     m = kt.shape[0]
     test_shape = (m,) if problem.y_was_1d else (m, k)
     if f_test_0 is None:
         if f_train_0 is not None:
             raise ValueError(
-                "f_train_0 was given without f_test_0: the initial outputs on the test points are needed "
+                f"{where}: `f_train_0` was given without f_test_0: the initial outputs on the test points are needed "
                 "too (they come from the same network). Pass f_test_0, or neither for zero initial outputs."
             )
         f0_test = np.zeros((m, k))
     else:
         f0_test = np.asarray(f_test_0, dtype=np.float64)
         if f0_test.shape != test_shape:
-            raise ValueError(f"f_test_0 must have shape {test_shape}; received {f0_test.shape}.")
+            raise ValueError(f"{where}: `f_test_0` must have shape {test_shape}, got shape {f0_test.shape}.")
         if not np.all(np.isfinite(f0_test)):
-            raise ValueError("f_test_0 contains NaN or inf; expected finite initial outputs.")
+            raise ValueError(f"{where}: `f_test_0` must hold finite initial outputs, got NaN or inf.")
         f0_test = f0_test.reshape(m, k)
     return kt, f0, f0_test
 
@@ -330,7 +331,7 @@ def gradient_flow_predictor(k_train_train, y_train, *, learning_rate: float = 1.
 
     def predict(t, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction:
         times, scalar = validation.times("gradient_flow_predictor", "t", t)
-        kt, f0, f0_test = _initial_outputs(problem, k_test_train, f_train_0, f_test_0)
+        kt, f0, f0_test = _initial_outputs("gradient_flow_predictor", problem, k_test_train, f_train_0, f_test_0)
         warn_conditioning(problem, problem.eta * float(times.max()),
                            "time" if np.isfinite(times.max()) else "t → ∞", kt is not None)
         coeffs = flow_coefficients(problem.eig.eigenvalues, problem.rho, problem.eta, times)
@@ -408,7 +409,8 @@ def gradient_descent_predictor(
                 f"steps = inf asks for the limit of gradient descent, which does not exist for learning_rate = "
                 f"{problem.eta:.6g} ≥ the stability bound {bound:.6g}; expected a learning rate below the bound."
             )
-        kt, f0, f0_test = _initial_outputs(problem, k_test_train, f_train_0, f_test_0)
+        kt, f0, f0_test = _initial_outputs("gradient_descent_predictor", problem, k_test_train, f_train_0,
+                                           f_test_0)
         # Small modes accumulate c_s ≈ η s/(1 − μ_m) under momentum.
         horizon = problem.eta * float(s.max()) / (1.0 - mom) if np.isfinite(s.max()) else math.inf
         warn_conditioning(problem, horizon, "number of steps" if np.isfinite(s.max()) else "steps → ∞",
@@ -440,7 +442,8 @@ def gradient_descent_prediction(
     return predict(steps, k_test_train, f_train_0, f_test_0)
 
 
-def checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_name: str):
+def checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_name: str,
+                     where: str = "checked_cholesky"):
     """Cholesky factor of ``k + shift·I`` (scipy ``cho_factor`` form), with the package's checks.
 
     Raises ``ValueError`` naming ``shift_name`` as the remedy when the factorisation
@@ -453,7 +456,7 @@ def checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_n
         factor = scipy.linalg.cho_factor(a, lower=True, check_finite=False)
     except np.linalg.LinAlgError as err:
         raise ValueError(
-            f"{name} + {shift_name}·I ({shift_name} = {shift:g}) is not positive definite to working "
+            f"{where}: `{name}` + {shift_name}·I ({shift_name} = {shift:g}) is not positive definite to working "
             f"precision (Cholesky failed: {err}). The kernel is singular or not PSD; add a {shift_name}, e.g. "
             f"{shift_name}={1e-6 * float(np.trace(k)) / n:.3g} (1e-6 · trace/n)."
         ) from None
@@ -462,7 +465,7 @@ def checked_cholesky(k: np.ndarray, shift: float, eps: float, name: str, shift_n
     if info == 0 and (rcond == 0 or n * eps / rcond > _AMPLIFIED_ERROR_WARN):
         kappa = math.inf if rcond == 0 else 1.0 / rcond
         warnings.warn(
-            f"{name} + {shift_name}·I is ill-conditioned (condition number ≈ {kappa:.3g}); round-off in the "
+            f"{where}: `{name}` + {shift_name}·I is ill-conditioned (condition number ≈ {kappa:.3g}); round-off in the "
             f"kernel (n·ε = {n * eps:.2g}) can be amplified to a relative error of about {n * eps * kappa:.2g}. "
             f"Add a {shift_name} (e.g. {shift_name}=1e-6 * trace/n).",
             IllConditionedKernelWarning,
@@ -484,25 +487,26 @@ def kernel_regression(k_train_train, y_train, k_test_train=None, *, ridge: float
     LAPACK's condition estimate ``κ`` gives ``n·ε·κ > 10⁻²`` — in both cases
     the remedy is a ridge.
     """
-    k, eps = as_kernel_matrix(k_train_train, "k_train_train")
+    where = "kernel_regression"
+    k, eps = as_kernel_matrix(k_train_train, "k_train_train", where)
     n = k.shape[0]
-    rho = validation.nonnegative("kernel_regression", "ridge", ridge)
+    rho = validation.nonnegative(where, "ridge", ridge)
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(
-            f"y_train must have shape (n,) or (n, k) with n = {n}; received shape {y.shape}."
+            f"{where}: `y_train` must have shape (n,) or (n, k) with n = {n}, got shape {y.shape}."
         )
     if not np.all(np.isfinite(y)):
-        raise ValueError("y_train contains NaN or inf; expected finite targets.")
+        raise ValueError(f"{where}: `y_train` must hold finite targets, got NaN or inf.")
     if k_test_train is None:
         kt = k
     else:
         kt = np.asarray(k_test_train, dtype=np.float64)
         if kt.ndim != 2 or kt.shape[1] != n:
             raise ValueError(
-                f"k_test_train must have shape (m, n) with n = {n}; received shape {kt.shape}."
+                f"{where}: `k_test_train` must have shape (m, n) with n = {n}, got shape {kt.shape}."
             )
         if not np.all(np.isfinite(kt)):
-            raise ValueError("k_test_train contains NaN or inf; expected a finite kernel matrix.")
-    factor = checked_cholesky(k, rho, eps, "k_train_train", "ridge")
+            raise ValueError(f"{where}: `k_test_train` must be a finite kernel matrix, got NaN or inf.")
+    factor = checked_cholesky(k, rho, eps, "k_train_train", "ridge", where)
     return kt @ scipy.linalg.cho_solve(factor, y, check_finite=False)

@@ -83,7 +83,7 @@ from jax import lax
 
 from . import stax as _stax
 from . import validation
-from ._progress import progress_bar
+from .progress import progress_bar
 
 __all__ = [
     "NtkImplementation",
@@ -919,7 +919,7 @@ def monte_carlo_kernel_fn(
         :func:`empirical_kernel_fn`.
       progress: a progress bar over the samples: ``None`` (default) shows it
         only on a terminal and for runs longer than 2 s (so executed notebooks
-        stay clean), ``True`` always, ``False`` never (see ``ntkcourse._progress``).
+        stay clean), ``True`` always, ``False`` never (see ``ntkcourse.progress``).
 
     Returns:
       ``kernel_fn(x1, x2=None, get=None, **kwargs)`` returning a

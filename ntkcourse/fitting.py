@@ -33,9 +33,10 @@ def fit_loglog_slope(x, y) -> float:
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or x.size < 2:
-        raise ValueError(f"fit_loglog_slope: x and y must be 1-D of the same length >= 2; got {x.shape} and {y.shape}.")
+        raise ValueError(
+            f"fit_loglog_slope: `x` and `y` must be 1-D of the same length >= 2, got shapes {x.shape} and {y.shape}.")
     if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y)) and np.all(x > 0) and np.all(y > 0)):
-        raise ValueError(f"fit_loglog_slope: x and y must be positive and finite; got x={x}, y={y}.")
+        raise ValueError(f"fit_loglog_slope: `x` and `y` must be positive and finite, got x={x}, y={y}.")
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
 
 
@@ -66,7 +67,7 @@ def jackknife_loglog_slope(x, samples) -> tuple:
     x = np.asarray(x, dtype=np.float64)
     if samples.ndim != 2 or samples.shape[0] != x.shape[0] or samples.shape[1] < 2:
         raise ValueError(
-            f"jackknife_loglog_slope: `samples` must have shape (len(x), seeds) with at least 2 seeds; got "
+            f"jackknife_loglog_slope: `samples` must have shape (len(x), seeds) with at least 2 seeds, got shape "
             f"{samples.shape} for {x.shape[0]} sizes."
         )
     s = samples.shape[1]

@@ -73,7 +73,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import dual
+from . import dual, validation
 
 __all__ = ["gntk", "check_graphs", "check_settings", "aggregation_matrix", "relu_layer", "readout_matrix"]
 
@@ -93,20 +93,14 @@ def check_settings(num_layers, num_mlp_layers, jk, scale, size, *, function="gnt
     Raises:
       ValueError: naming ``function``, the argument, the value and what was expected.
     """
-    def positive_int(name, value):
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{function}: `{name}` must be an integer >= 1, got {value!r}.")
-        return int(value)
-
-    num_layers = positive_int("num_layers", num_layers)
-    num_mlp_layers = positive_int("num_mlp_layers", num_mlp_layers)
+    num_layers = validation.positive_int(function, "num_layers", num_layers)
+    num_mlp_layers = validation.positive_int(function, "num_mlp_layers", num_mlp_layers)
     if isinstance(jk, (bool, np.bool_)) or (isinstance(jk, (int, np.integer)) and jk in (0, 1)):
         jk = bool(jk)
     else:
-        raise ValueError(f"{function}: `jk` must be True or False (or 1 or 0), got {jk!r}.")
-    if not isinstance(scale, str) or scale not in _SCALES:
-        raise ValueError(f"{function}: `scale` must be 'uniform' or 'degree', got {scale!r}.")
-    return num_layers, num_mlp_layers, jk, scale, positive_int(size_name, size)
+        raise validation.fail(function, "jk", "True or False (or 1 or 0)", jk)
+    scale = validation.one_of(function, "scale", scale, _SCALES)
+    return num_layers, num_mlp_layers, jk, scale, validation.positive_int(function, size_name, size)
 
 
 def check_graphs(graphs, name: str = "graphs", function: str = "gntk"):

@@ -50,7 +50,9 @@ def normalise_gram(gram: np.ndarray) -> np.ndarray:
     gram = np.asarray(gram, dtype=np.float64)
     d = np.sqrt(np.diag(gram))
     if np.any(d <= 0) or not np.all(np.isfinite(d)):
-        raise ValueError("normalise_gram: the diagonal of `gram` must be positive and finite.")
+        diag = np.diag(gram)
+        bad = diag[~(np.isfinite(diag) & (diag > 0))][0]
+        raise ValueError(f"normalise_gram: the diagonal of `gram` must be positive and finite, got an entry {bad}.")
     return gram / d[:, None] / d[None, :]
 
 

@@ -58,42 +58,43 @@ class GPPosterior(NamedTuple):
     covariance: np.ndarray | None
 
 
-def _pick(kernel, get, name):
+def _pick(where, kernel, get, name):
     """``kernel`` itself, or its ``.nngp``/``.ntk`` attribute when ``get`` names one."""
     if get is None or kernel is None:
         return kernel
     if not isinstance(get, str):
-        raise validation.fail(name, "get", "'nngp', 'ntk' or None", get)
-    validation.get_names(name, get, ("nngp", "ntk"))
+        raise validation.fail(where, "get", "'nngp', 'ntk' or None", get)
+    validation.get_names(where, get, ("nngp", "ntk"))
     if not hasattr(kernel, get):
         raise ValueError(
-            f"{name} has no attribute {get!r}: with get={get!r} each kernel argument must be a kernel object "
-            f"(as returned by kernel_fn); received {type(kernel).__name__}."
+            f"{where}: `{name}` must be a kernel object (as returned by kernel_fn) with get={get!r}, "
+            f"got a {type(kernel).__name__} with no attribute {get!r}."
         )
     return getattr(kernel, get)
 
 
-def _test_test(k_test_test, m, name):
+def _test_test(where, k_test_test, m, name):
     """Validate a test-test kernel: a (m, m) matrix or its diagonal (m,)."""
     kss = np.asarray(k_test_test, dtype=np.float64)
     if kss.shape not in ((m, m), (m,)):
         raise ValueError(
-            f"{name} must have shape ({m}, {m}) or ({m},) (its diagonal) for m = {m} test points; "
-            f"received shape {kss.shape}."
+            f"{where}: `{name}` must have shape ({m}, {m}) or ({m},) (its diagonal) for m = {m} test points, "
+            f"got shape {kss.shape}."
         )
     if not np.all(np.isfinite(kss)):
-        raise ValueError(f"{name} contains NaN or inf; expected a finite kernel.")
+        raise ValueError(f"{where}: `{name}` must be a finite kernel, got NaN or inf.")
     if kss.ndim == 2:
-        kss = as_kernel_matrix(kss, name)[0]
+        kss = as_kernel_matrix(kss, name, where)[0]
     return kss
 
 
-def _test_train(k_test_train, n, name):
+def _test_train(where, k_test_train, n, name):
     kt = np.asarray(k_test_train, dtype=np.float64)
     if kt.ndim != 2 or kt.shape[1] != n:
-        raise ValueError(f"{name} must have shape (m, n) with n = {n} training points; received shape {kt.shape}.")
+        raise ValueError(
+            f"{where}: `{name}` must have shape (m, n) with n = {n} training points, got shape {kt.shape}.")
     if not np.all(np.isfinite(kt)):
-        raise ValueError(f"{name} contains NaN or inf; expected a finite kernel matrix.")
+        raise ValueError(f"{where}: `{name}` must be a finite kernel matrix, got NaN or inf.")
     return kt
 
 
@@ -135,20 +136,21 @@ def gp_posterior(
       ValueError: when ``K + σ²I`` is not positive definite (suggests
         ``noise``); warns with ``IllConditionedKernelWarning`` when it is nearly so.
     """
-    k, eps = as_kernel_matrix(_pick(k_train_train, get, "k_train_train"), "k_train_train")
+    where = "gp_posterior"
+    k, eps = as_kernel_matrix(_pick(where, k_train_train, get, "k_train_train"), "k_train_train", where)
     n = k.shape[0]
     sigma2 = validation.nonnegative("gp_posterior", "noise", noise)
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
-        raise ValueError(f"y_train must have shape (n,) or (n, k) with n = {n}; received shape {y.shape}.")
+        raise ValueError(f"{where}: `y_train` must have shape (n,) or (n, k) with n = {n}, got shape {y.shape}.")
     if not np.all(np.isfinite(y)):
-        raise ValueError("y_train contains NaN or inf; expected finite targets.")
-    kt = _test_train(_pick(k_test_train, get, "k_test_train"), n, "k_test_train")
-    factor = checked_cholesky(k, sigma2, eps, "k_train_train", "noise")
+        raise ValueError(f"{where}: `y_train` must hold finite targets, got NaN or inf.")
+    kt = _test_train(where, _pick(where, k_test_train, get, "k_test_train"), n, "k_test_train")
+    factor = checked_cholesky(k, sigma2, eps, "k_train_train", "noise", where)
     mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False)
     if k_test_test is None:
         return GPPosterior(mean, None)
-    kss = _test_test(_pick(k_test_test, get, "k_test_test"), kt.shape[0], "k_test_test")
+    kss = _test_test(where, _pick(where, k_test_test, get, "k_test_test"), kt.shape[0], "k_test_test")
     half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ
     if kss.ndim == 1:
         cov = kss - np.sum(half * half, axis=0)
@@ -200,11 +202,12 @@ def infinite_ensemble_predictor(
     (m,) diagonal only).
     """
     problem = prepare_problem("infinite_ensemble_predictor", ntk_train_train, y_train, learning_rate, ridge)
-    nngp, _ = as_kernel_matrix(nngp_train_train, "nngp_train_train")
+    where = "infinite_ensemble_predictor"
+    nngp, _ = as_kernel_matrix(nngp_train_train, "nngp_train_train", where)
     n = problem.y.shape[0]
     if nngp.shape != (n, n):
         raise ValueError(
-            f"nngp_train_train must have the shape of ntk_train_train, {(n, n)}; received {nngp.shape}."
+            f"{where}: `nngp_train_train` must have the shape of ntk_train_train, {(n, n)}, got shape {nngp.shape}."
         )
     lam, vecs = problem.eig.eigenvalues, problem.eig.eigenvectors
     b = vecs.T @ nngp @ vecs
@@ -224,7 +227,8 @@ def infinite_ensemble_predictor(
             names = ("ntk_test_train", "nngp_test_train", "nngp_test_test")
             received = ", ".join(nm for nm, g in zip(names, given) if g)
             raise ValueError(
-                f"ntk_test_train, nngp_test_train and nngp_test_test must be given together (received {received} only)."
+                f"{where}: `ntk_test_train`, `nngp_test_train` and `nngp_test_test` must be given together, got "
+                f"{received} only."
             )
         warn_conditioning(problem, problem.eta * float(times.max()),
                            "time" if math.isfinite(times.max()) else "t → ∞", all(given))
@@ -236,14 +240,15 @@ def infinite_ensemble_predictor(
         train_cov = 0.5 * (train_cov + train_cov.transpose(0, 2, 1))
         test_mean = test_cov = None
         if all(given):
-            theta_star = _test_train(ntk_test_train, n, "ntk_test_train")
+            theta_star = _test_train(where, ntk_test_train, n, "ntk_test_train")
             m = theta_star.shape[0]
-            k_star = _test_train(nngp_test_train, n, "nngp_test_train")
+            k_star = _test_train(where, nngp_test_train, n, "nngp_test_train")
             if k_star.shape != (m, n):
                 raise ValueError(
-                    f"nngp_test_train must have the shape of ntk_test_train, {(m, n)}; received {k_star.shape}."
+                    f"{where}: `nngp_test_train` must have the shape of ntk_test_train, {(m, n)}, got shape "
+                    f"{k_star.shape}."
                 )
-            kss = _test_test(nngp_test_test, m, "nngp_test_test")
+            kss = _test_test(where, nngp_test_test, m, "nngp_test_test")
             p = theta_star @ vecs                                             # (m, n)
             q = vecs.T @ k_star.T                                             # (n, m)
             test_mean = np.einsum("ij,tj,jk->tik", p, c, y_modes)

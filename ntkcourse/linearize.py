@@ -22,11 +22,12 @@ training outputs then follow exactly
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import numbers
 import sys
 import types
-import weakref
 from typing import Any, Callable, NamedTuple, Optional, Sequence
 
 import jax
@@ -34,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .empirical import network_of
+from .training import gradient_descent, mse_loss, optimizer_steps
 
 __all__ = [
     "linearize",
@@ -76,6 +78,13 @@ def linearize(f: Callable, params0) -> Callable:
 
     Returns:
       ``f_lin(params, *args, **kwargs)`` with the output structure of ``f``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> f = lambda p, x: jnp.sin(p * x)
+      >>> f_lin = linearize(f, 0.0)
+      >>> f_lin(0.1, jnp.array([1.0, 2.0]))  # sin(0) + x cos(0) · 0.1
+      Array([0.1, 0.2], dtype=float32)
     """
     apply_fn = _as_function(f, "linearize")
 
@@ -142,7 +151,7 @@ def linearization_error(f: Callable, params0, params, x, relative: bool = True, 
     if kwargs:
         lin = np.asarray(linearize(apply_fn, params0)(params, x, **kwargs), dtype=np.float64)
     else:
-        lin = np.asarray(_programs(apply_fn)["lin"](params, params0, jnp.asarray(x)), dtype=np.float64)
+        lin = np.asarray(_linear_outputs(params, params0, jnp.asarray(x), apply_fn=apply_fn), dtype=np.float64)
     out = np.asarray(apply_fn(params, x, **kwargs), dtype=np.float64)
     if not relative:
         return float(np.sqrt(np.mean((out - lin) ** 2)))
@@ -204,45 +213,36 @@ def _checkpoint_list(checkpoints, steps, where):
     return cps
 
 
-_PROGRAMS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def _linear_model(apply_fn, p, p0, x):
+    """``f(θ₀, x) + J(θ₀, x)(θ − θ₀)``, by one JVP."""
+    delta = jax.tree_util.tree_map(jnp.subtract, p, p0)
+    f0, df = jax.jvp(lambda q: apply_fn(q, x), (p0,), (delta,))
+    return f0 + df
 
 
-def _programs(apply_fn):
-    """Compiled gradient-descent steps for ``apply_fn`` and its linearisation, shared by all calls
-    (the data, the start and the learning rate are arguments, so new seeds reuse the compilation).
+@functools.partial(jax.jit, static_argnames=("apply_fn",))
+def _network_outputs(p, x, *, apply_fn):
+    return apply_fn(p, x)
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn",))
+def _linear_outputs(p, p0, x, *, apply_fn):
+    return _linear_model(apply_fn, p, p0, x)
+
+
+@dataclasses.dataclass(frozen=True)
+class _SquaredLoss:
+    """``½ Σᵢ ‖g(θ, xᵢ) − yᵢ‖²`` (:func:`ntkcourse.training.mse_loss`) of the network (``linear=False``)
+    or of its linearisation at ``θ₀``: a hashable objective for :func:`ntkcourse.training.optimizer_steps`,
+    so one compilation serves every start, data set and learning rate of the same network.
     """
-    if apply_fn in _PROGRAMS:
-        return _PROGRAMS[apply_fn]
 
-    def lin(p, p0, x):
-        delta = jax.tree_util.tree_map(jnp.subtract, p, p0)
-        f0, df = jax.jvp(lambda q: apply_fn(q, x), (p0,), (delta,))
-        return f0 + df
+    apply_fn: Callable
+    linear: bool
 
-    def make_advance(g):
-        def loss(p, p0, x, y):
-            return 0.5 * jnp.sum((g(p, p0, x) - y) ** 2)
-
-        grad = jax.grad(loss)
-
-        @jax.jit
-        def advance(p, p0, x, y, eta, n):
-            step = lambda _, q: jax.tree_util.tree_map(lambda a, b: a - eta * b, q, grad(q, p0, x, y))  # noqa: E731
-            return jax.lax.fori_loop(0, n, step, p)
-
-        return advance
-
-    progs = dict(
-        advance_net=make_advance(lambda p, p0, x: apply_fn(p, x)),
-        advance_lin=make_advance(lin),
-        net=jax.jit(apply_fn),
-        lin=jax.jit(lin),
-    )
-    try:
-        _PROGRAMS[apply_fn] = progs
-    except TypeError:  # pragma: no cover - callables without weak references are not cached
-        pass
-    return progs
+    def __call__(self, p, p0, x, y):
+        out = _linear_model(self.apply_fn, p, p0, x) if self.linear else self.apply_fn(p, x)
+        return mse_loss(out, y)
 
 
 def train_network_and_linearization(
@@ -290,30 +290,35 @@ def train_network_and_linearization(
                 f"{tuple(out0.shape)}."
             )
     y_train = y_train.astype(out0.dtype)
-    prog = _programs(apply_fn)
     x_test_ = None if x_test is None else jnp.asarray(x_test)
-    eta = jnp.asarray(learning_rate, out0.dtype)
+    net = functools.partial(_network_outputs, apply_fn=apply_fn)
+    lin = functools.partial(_linear_outputs, apply_fn=apply_fn)
+    advance_net = functools.partial(optimizer_steps, objective=_SquaredLoss(apply_fn, False))
+    advance_lin = functools.partial(optimizer_steps, objective=_SquaredLoss(apply_fn, True))
 
     def as2d(a):
         a = np.asarray(a, dtype=np.float64)
         return a.reshape(a.shape[0], -1)
 
     rec = {k: [] for k in ("nt", "lt", "ns", "ls", "lossn", "lossl", "rem")}
+    # Both models take the same steps: plain gradient descent θ ← θ − η∇L (training.gradient_descent).
+    optimizer, state_net = gradient_descent(params0, learning_rate, out0.dtype)
+    _, state_lin = gradient_descent(params0, learning_rate, out0.dtype)
     p_net, p_lin = params0, params0
     done = 0
     for c in cps:
-        p_net = prog["advance_net"](p_net, params0, x_train, y_train, eta, c - done)
-        p_lin = prog["advance_lin"](p_lin, params0, x_train, y_train, eta, c - done)
+        p_net, state_net = advance_net(p_net, state_net, c - done, params0, x_train, y_train, optimizer=optimizer)
+        p_lin, state_lin = advance_lin(p_lin, state_lin, c - done, params0, x_train, y_train, optimizer=optimizer)
         done = c
-        net_tr, lin_tr = as2d(prog["net"](p_net, x_train)), as2d(prog["lin"](p_lin, params0, x_train))
+        net_tr, lin_tr = as2d(net(p_net, x_train)), as2d(lin(p_lin, params0, x_train))
         rec["nt"].append(net_tr)
         rec["lt"].append(lin_tr)
         if x_test_ is not None:
-            rec["ns"].append(as2d(prog["net"](p_net, x_test_)))
-            rec["ls"].append(as2d(prog["lin"](p_lin, params0, x_test_)))
+            rec["ns"].append(as2d(net(p_net, x_test_)))
+            rec["ls"].append(as2d(lin(p_lin, params0, x_test_)))
         rec["lossn"].append(0.5 * float(np.sum((net_tr - as2d(y_train)) ** 2)))
         rec["lossl"].append(0.5 * float(np.sum((lin_tr - as2d(y_train)) ** 2)))
-        rem = net_tr - as2d(prog["lin"](p_net, params0, x_train))
+        rem = net_tr - as2d(lin(p_net, params0, x_train))
         rec["rem"].append(float(np.sqrt(np.mean(rem**2))))
     return LinearizationRun(
         steps=np.asarray(cps),

@@ -301,11 +301,11 @@ def max_learning_rate(ntk_train_train, y_train_size: Optional[int] = None, momen
     k = _matrix("max_learning_rate", "ntk_train_train", ntk_train_train)
     size = k.shape[0] if y_train_size is None else int(y_train_size)
     if size < 1:
-        raise ValueError(f"max_learning_rate: `y_train_size` must be a positive integer; got {y_train_size!r}.")
+        raise ValueError(f"max_learning_rate: `y_train_size` must be a positive integer, got {y_train_size!r}.")
     mu = float(momentum)
     if not 0.0 <= mu < 1.0:
-        raise ValueError(f"max_learning_rate: `momentum` must be in [0, 1); got {momentum!r}.")
-    top = spectral.kernel_eigendecomposition(k, name="ntk_train_train").eigenvalues[0]
+        raise ValueError(f"max_learning_rate: `momentum` must be in [0, 1), got {momentum!r}.")
+    top = spectral.kernel_eigendecomposition(k, name="ntk_train_train", where="max_learning_rate").eigenvalues[0]
     return float(2.0 * (1.0 + mu) * size / (top + float(eps)))
 
 

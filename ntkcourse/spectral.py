@@ -96,40 +96,41 @@ def _dtype_eps(array) -> float:
     return float(np.finfo(np.float64).eps)
 
 
-def as_kernel_matrix(kernel, name: str = "kernel") -> tuple[np.ndarray, float]:
+def as_kernel_matrix(kernel, name: str = "kernel", where: str = "as_kernel_matrix") -> tuple[np.ndarray, float]:
     """Validate a square symmetric finite kernel matrix; return it in float64 and its dtype's ε.
 
     A matrix whose asymmetry ``max|K − Kᵀ|`` exceeds ``√ε · max|K|`` (``ε`` of
     its own dtype) is rejected: round-off of a symmetric computation is far
-    below that. Smaller asymmetry is removed by ``(K + Kᵀ)/2``.
+    below that. Smaller asymmetry is removed by ``(K + Kᵀ)/2``. Errors name
+    ``where`` (the public function) and the argument ``name``.
     """
     eps = _dtype_eps(kernel)
     k = np.asarray(kernel, dtype=np.float64)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(
-            f"{name} must be a square 2-D matrix (n, n); received an array of shape {k.shape}."
+            f"{where}: `{name}` must be a square 2-D matrix (n, n), got an array of shape {k.shape}."
         )
     if k.shape[0] == 0:
-        raise ValueError(f"{name} must have at least one row; received shape {k.shape}.")
+        raise ValueError(f"{where}: `{name}` must have at least one row, got shape {k.shape}.")
     # A finite sum proves every entry finite (NaN and inf propagate); count only when it is not.
     if not np.isfinite(np.sum(k)) and not np.all(np.isfinite(k)):
         bad = int(np.size(k) - np.count_nonzero(np.isfinite(k)))
         raise ValueError(
-            f"{name} contains {bad} non-finite entries (NaN or inf); expected a finite kernel matrix."
+            f"{where}: `{name}` must be a finite kernel matrix, got {bad} non-finite entries (NaN or inf)."
         )
     diff = k - k.T
     scale = float(np.max(np.abs(k)))
     asym = float(np.max(np.abs(diff)))
     if asym > math.sqrt(eps) * scale:
         raise ValueError(
-            f"{name} is not symmetric: max|K − Kᵀ| = {asym:.3g}, more than √ε·max|K| = "
-            f"{math.sqrt(eps) * scale:.3g}; expected a symmetric kernel matrix k(X, X)."
+            f"{where}: `{name}` must be a symmetric kernel matrix k(X, X), got one that is not symmetric: "
+            f"max|K − Kᵀ| = {asym:.3g}, more than √ε·max|K| = {math.sqrt(eps) * scale:.3g}."
         )
     diff *= 0.5
     return np.subtract(k, diff, out=diff), eps
 
 
-def kernel_eigendecomposition(kernel, *, name: str = "kernel") -> KernelEigen:
+def kernel_eigendecomposition(kernel, *, name: str = "kernel", where: str = "kernel_eigendecomposition") -> KernelEigen:
     """Symmetric eigendecomposition ``K = V diag(λ) Vᵀ`` with the clipping rule of this module.
 
     Formula: ``numpy.linalg.eigh`` (LAPACK ``syevd``), then eigenvalues in
@@ -140,12 +141,14 @@ def kernel_eigendecomposition(kernel, *, name: str = "kernel") -> KernelEigen:
     Args:
       kernel: symmetric kernel matrix ``(n, n)`` (NNGP or NTK on one set of inputs).
       name: name of the argument, used in error messages.
+      where: the public function, named in error messages and warnings.
     """
-    k, eps = as_kernel_matrix(kernel, name)
-    return eigendecomposition_of_valid(k, eps, name)
+    k, eps = as_kernel_matrix(kernel, name, where)
+    return eigendecomposition_of_valid(k, eps, name, where)
 
 
-def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str) -> KernelEigen:
+def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str,
+                                where: str = "kernel_eigendecomposition") -> KernelEigen:
     """:func:`kernel_eigendecomposition` of a matrix already checked by :func:`as_kernel_matrix`."""
     n = k.shape[0]
     raw, vecs = np.linalg.eigh(k)
@@ -156,7 +159,7 @@ def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str) -> KernelE
     min_raw = float(raw[-1])
     if min_raw < -tol:
         warnings.warn(
-            f"{name} is not positive semi-definite: its smallest eigenvalue is {min_raw:.3g}, "
+            f"{where}: `{name}` is not positive semi-definite: its smallest eigenvalue is {min_raw:.3g}, "
             f"below the round-off tolerance −n·ε·max|λ| = {-tol:.3g}. Negative eigenvalues are "
             "clipped to 0; check how the kernel was computed (float64 is recommended).",
             KernelNotPSDWarning,
@@ -173,23 +176,23 @@ def kernel_spectrum(kernel) -> tuple[np.ndarray, np.ndarray]:
     ``K = Σₖ λₖ vₖ vₖᵀ`` with ``λ₁ ≥ λ₂ ≥ … ≥ 0``; see the module docstring for
     the clipping rule. Returns ``(eigenvalues (n,), eigenvectors (n, n))``.
     """
-    eig = kernel_eigendecomposition(kernel, name="kernel")
+    eig = kernel_eigendecomposition(kernel, name="kernel", where="kernel_spectrum")
     return eig.eigenvalues, eig.eigenvectors
 
 
-def _eigenvalues_of(kernel_or_eigenvalues, name: str) -> np.ndarray:
+def _eigenvalues_of(kernel_or_eigenvalues, name: str, where: str) -> np.ndarray:
     """Descending clipped eigenvalues from a kernel matrix (2-D) or the eigenvalues themselves (1-D)."""
     arr = np.asarray(kernel_or_eigenvalues)
     if arr.ndim == 2:
-        return kernel_eigendecomposition(arr, name=name).eigenvalues
+        return kernel_eigendecomposition(arr, name=name, where=where).eigenvalues
     if arr.ndim == 1 and arr.size > 0:
         vals = np.asarray(arr, dtype=np.float64)
         if not np.all(np.isfinite(vals)):
-            raise ValueError(f"{name} contains non-finite eigenvalues; expected finite numbers.")
+            raise ValueError(f"{where}: `{name}` must hold finite eigenvalues, got NaN or inf.")
         return np.sort(np.maximum(vals, 0.0))[::-1]
     raise ValueError(
-        f"{name} must be a kernel matrix (n, n) or a 1-D array of its eigenvalues; "
-        f"received an array of shape {arr.shape}."
+        f"{where}: `{name}` must be a kernel matrix (n, n) or a 1-D array of its eigenvalues, "
+        f"got an array of shape {arr.shape}."
     )
 
 
@@ -202,12 +205,12 @@ def mode_projections(kernel, y) -> tuple[np.ndarray, np.ndarray]:
     (Jacot et al. 2018; Arora et al. 2019, "Fine-grained analysis", whose
     generalisation bound involves ``Σₖ ỹₖ²/λₖ = yᵀΘ⁻¹y``).
     """
-    eig = kernel_eigendecomposition(kernel, name="kernel")
+    eig = kernel_eigendecomposition(kernel, name="kernel", where="mode_projections")
     y = np.asarray(y, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != eig.eigenvalues.shape[0]:
         raise ValueError(
-            f"y must have shape (n,) or (n, k) with n = {eig.eigenvalues.shape[0]} (the kernel's "
-            f"size); received shape {y.shape}."
+            f"mode_projections: `y` must have shape (n,) or (n, k) with n = {eig.eigenvalues.shape[0]} (the "
+            f"kernel's size), got shape {y.shape}."
         )
     return eig.eigenvalues, eig.eigenvectors.T @ y
 
@@ -239,7 +242,7 @@ def mode_convergence(
     Returns:
       array ``(T, n)`` (or ``(n,)`` for scalar ``t``), modes in descending eigenvalue order.
     """
-    lam = _eigenvalues_of(eigenvalues, "eigenvalues")
+    lam = _eigenvalues_of(eigenvalues, "eigenvalues", "mode_convergence")
     eta = validation.positive("mode_convergence", "learning_rate", learning_rate)
     rho = validation.nonnegative("mode_convergence", "ridge", ridge)
     times, scalar = validation.times("mode_convergence", "t", t, integer=discrete)
@@ -264,12 +267,12 @@ def condition_number(kernel_or_eigenvalues, ridge: float = 0.0) -> float:
     relative to the fastest stable one: with ``η = 1/λ_max`` the slowest mode
     decays as ``e^{−t/κ}`` (Jacot et al. 2018; lesson plan §5).
     """
-    lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues")
+    lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues", "condition_number")
     rho = validation.nonnegative("condition_number", "ridge", ridge)
     top, bottom = lam[0] + rho, lam[-1] + rho
     if top == 0:
-        raise ValueError("kernel_or_eigenvalues is the zero matrix (all eigenvalues 0) and ridge = 0; "
-                         "the condition number is undefined.")
+        raise ValueError("condition_number: `kernel_or_eigenvalues` must not be the zero matrix when ridge = 0 (the "
+                         "condition number is undefined), got all eigenvalues 0.")
     return float(top / bottom) if bottom > 0 else math.inf
 
 
@@ -282,16 +285,17 @@ def effective_rank(kernel_or_eigenvalues, kind: str = "entropy") -> float:
 
     Both equal ``r`` for ``r`` equal non-zero eigenvalues, and lie in ``[1, n]``.
     """
-    lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues")
+    lam = _eigenvalues_of(kernel_or_eigenvalues, "kernel_or_eigenvalues", "effective_rank")
     total = float(lam.sum())
     if total <= 0:
-        raise ValueError("kernel_or_eigenvalues has no positive eigenvalue; the effective rank is undefined.")
+        raise ValueError("effective_rank: `kernel_or_eigenvalues` must have a positive eigenvalue (the effective "
+                         "rank is undefined otherwise), got none.")
     if kind == "entropy":
         p = lam[lam > 0] / total
         return float(np.exp(-np.sum(p * np.log(p))))
     if kind == "participation":
         return float(total**2 / np.sum(lam**2))
-    raise ValueError(f"kind must be 'entropy' or 'participation'; received {kind!r}.")
+    raise validation.fail("effective_rank", "kind", "'entropy' or 'participation'", kind)
 
 
 def max_learning_rate(k_train_train, momentum: float = 0.0, ridge: float = 0.0) -> float:
@@ -313,11 +317,11 @@ def max_learning_rate(k_train_train, momentum: float = 0.0, ridge: float = 0.0) 
     """
     mu = validation.momentum("max_learning_rate", momentum)
     rho = validation.nonnegative("max_learning_rate", "ridge", ridge)
-    lam = kernel_eigendecomposition(k_train_train, name="k_train_train").eigenvalues
+    lam = kernel_eigendecomposition(k_train_train, name="k_train_train", where="max_learning_rate").eigenvalues
     top = lam[0] + rho
     if top <= 0:
-        raise ValueError("k_train_train is the zero matrix and ridge = 0: every learning rate is stable "
-                         "(nothing is learned); expected a non-zero kernel.")
+        raise ValueError("max_learning_rate: `k_train_train` must be a non-zero kernel when ridge = 0 (every "
+                         "learning rate is stable: nothing is learned), got the zero matrix.")
     return float(2.0 * (1.0 + mu) / top)
 
 
@@ -335,7 +339,8 @@ def fourier_amplitudes(values, angles, frequencies) -> np.ndarray:
     freqs = np.atleast_1d(np.asarray(frequencies, dtype=np.float64))
     if phi.ndim != 1 or v.shape[-1] != phi.shape[0]:
         raise ValueError(
-            f"values must have shape (..., n) with n = len(angles) = {phi.shape}; received {v.shape}."
+            f"fourier_amplitudes: `values` must have shape (..., n) with n = len(angles) = {phi.shape}, "
+            f"got shape {v.shape}."
         )
     n = phi.shape[0]
     cos = np.cos(freqs[None, :] * phi[:, None])
@@ -356,11 +361,12 @@ def spectral_bias_curves(k_train_train, y, angles, t, frequencies, learning_rate
 
     Returns an array (T, F) (or (F,) for scalar ``t``).
     """
-    eig = kernel_eigendecomposition(k_train_train, name="k_train_train")
+    eig = kernel_eigendecomposition(k_train_train, name="k_train_train", where="spectral_bias_curves")
     y = np.asarray(y, dtype=np.float64)
     if y.ndim != 1 or y.shape[0] != eig.eigenvalues.shape[0]:
         raise ValueError(
-            f"y must have shape (n,) with n = {eig.eigenvalues.shape[0]}; received {y.shape}."
+            f"spectral_bias_curves: `y` must have shape (n,) with n = {eig.eigenvalues.shape[0]}, got shape "
+            f"{y.shape}."
         )
     eta = validation.positive("spectral_bias_curves", "learning_rate", learning_rate)
     times, scalar = validation.times("spectral_bias_curves", "t", t)

@@ -28,9 +28,12 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ._progress import progress_bar
+from .progress import progress_bar
+from .validation import fail, nonnegative, positive
 
-__all__ = ["TrainingResult", "train_network", "mse_loss"]
+_WHERE = "train_network"
+
+__all__ = ["TrainingResult", "train_network", "mse_loss", "gradient_descent", "optimizer_update", "optimizer_steps"]
 
 
 class TrainingResult(NamedTuple):
@@ -69,11 +72,74 @@ def mse_loss(outputs, targets):
 _DEFAULT_SGD = optax.inject_hyperparams(optax.sgd)(learning_rate=0.0)
 
 
+def gradient_descent(params, learning_rate, dtype=jnp.float32):
+    """Plain gradient descent ``θ ← θ − η∇L`` as an optax optimiser and its initial state.
+
+    The optimiser is ``optax.sgd`` with the learning rate held in its state
+    (``optax.inject_hyperparams``), and it is the same object at every call: the
+    compiled steps of :func:`train_network` and :func:`optimizer_steps`, cached
+    on the optimiser, are reused for any learning rate.
+
+    Args:
+      params: the parameters to be trained (any pytree).
+      learning_rate: η > 0.
+      dtype: dtype of the learning rate in the state (that of the parameters).
+
+    Returns:
+      ``(optimizer, state)``.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> opt, state = gradient_descent({"w": jnp.ones(2)}, 0.5)
+      >>> params, state = optimizer_update(lambda p: jnp.sum(p["w"] ** 2), opt, {"w": jnp.ones(2)}, state)
+      >>> params["w"]  # 1 − 0.5 · 2
+      Array([0., 0.], dtype=float32)
+    """
+    state = _DEFAULT_SGD.init(params)
+    state = state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(learning_rate, dtype)})
+    return _DEFAULT_SGD, state
+
+
+def optimizer_update(objective: Callable, optimizer: optax.GradientTransformation, params, state, *args):
+    """One optimiser step on ``objective(params, *args)``: the package's one update rule.
+
+    ``θ ← optax.apply_updates(θ, u)`` with ``(u, state) = optimizer.update(∇_θ objective, state, θ)``.
+    :func:`train_network` and the linearised training of
+    :func:`ntkcourse.linearize.train_network_and_linearization` both step
+    through this function.
+
+    Returns:
+      ``(params, state)`` after the step.
+    """
+    updates, state = optimizer.update(jax.grad(objective)(params, *args), state, params)
+    return optax.apply_updates(params, updates), state
+
+
+@functools.partial(jax.jit, static_argnames=("objective", "optimizer"))
+def optimizer_steps(params, state, n, *args, objective: Callable, optimizer: optax.GradientTransformation):
+    """``n`` steps of :func:`optimizer_update` in one compiled loop (``jax.lax.fori_loop``).
+
+    ``objective`` and ``optimizer`` are static (hashable, e.g. a frozen
+    dataclass and the optimiser of :func:`gradient_descent`): the compilation
+    is reused by every call with the same pair and shapes; ``n`` and ``args``
+    are traced, so new data, starts or step counts do not recompile.
+
+    Returns:
+      ``(params, state)`` after ``n`` steps.
+    """
+
+    def body(_, carry):
+        return optimizer_update(objective, optimizer, carry[0], carry[1], *args)
+
+    return jax.lax.fori_loop(0, n, body, (params, state))
+
+
 def _network_outputs(apply_fn, params, inputs, n_outputs):
     out = apply_fn(params, inputs)
     if out.ndim != 2 or out.shape[1] != n_outputs:
         raise ValueError(
-            f"apply_fn returned outputs of shape {out.shape}; expected (n, {n_outputs}) to match y_train."
+            f"{_WHERE}: `apply_fn` must return outputs of shape (n, {n_outputs}) to match y_train, "
+            f"got shape {out.shape}."
         )
     return out
 
@@ -90,8 +156,7 @@ def _step(params, state, x, y, idx, params0, scale, rho, *, apply_fn, optimizer,
         diff, _ = ravel_pytree(jax.tree_util.tree_map(jnp.subtract, p, params0))
         return fit + 0.5 * rho * jnp.sum(diff**2)
 
-    updates, state = optimizer.update(jax.grad(objective)(params), state, params)
-    return optax.apply_updates(params, updates), state
+    return optimizer_update(objective, optimizer, params, state)
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn",))
@@ -108,11 +173,11 @@ def _checkpoints(checkpoints, steps):
         return np.unique(np.linspace(0, steps, min(steps, 100) + 1).round().astype(int))
     arr = np.asarray(checkpoints)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"checkpoints must be a non-empty 1-D sequence of step numbers; received shape {arr.shape}.")
+        raise fail(_WHERE, "checkpoints", "a non-empty 1-D sequence of step numbers", checkpoints)
     if not np.all(arr == np.round(arr)) or arr.min() < 0 or arr.max() > steps:
         raise ValueError(
-            f"checkpoints must be whole numbers in [0, steps = {steps}]; "
-            f"received values from {arr.min()} to {arr.max()}."
+            f"{_WHERE}: `checkpoints` must be whole numbers in [0, steps = {steps}], "
+            f"got values from {arr.min()} to {arr.max()}."
         )
     return np.unique(arr.astype(int))
 
@@ -160,21 +225,18 @@ def train_network(
       ridge: ``ρ ≥ 0``, weight decay towards the initial parameters.
       float64: run in double precision (inside ``jax.enable_x64``), casting params and data.
       progress: a progress bar over the steps: ``None`` (default) shows it only on a terminal and
-        for runs longer than 2 s, ``True`` always, ``False`` never (see ``ntkcourse._progress``).
+        for runs longer than 2 s, ``True`` always, ``False`` never (see ``ntkcourse.progress``).
     """
     n_steps = int(steps)
     if n_steps < 0 or n_steps != steps:
-        raise ValueError(f"steps must be a non-negative integer; received {steps!r}.")
+        raise fail(_WHERE, "steps", "an integer >= 0", steps)
     if optimizer is None:
         if learning_rate is None:
-            raise ValueError("learning_rate is required with the default optimizer optax.sgd; received None.")
+            raise fail(_WHERE, "learning_rate", "a finite number > 0 (required by the default optimizer optax.sgd)",
+                       None)
     if learning_rate is not None:
-        lr = float(learning_rate)
-        if not (np.isfinite(lr) and lr > 0):
-            raise ValueError(f"learning_rate must be a positive finite number; received {learning_rate!r}.")
-    rho = float(ridge)
-    if not (np.isfinite(rho) and rho >= 0):
-        raise ValueError(f"ridge must be a non-negative finite number; received {ridge!r}.")
+        lr = positive(_WHERE, "learning_rate", learning_rate)
+    rho = nonnegative(_WHERE, "ridge", ridge)
     marks = _checkpoints(checkpoints, n_steps)
 
     with jax.enable_x64(bool(float64)):
@@ -184,8 +246,8 @@ def train_network(
         y = np.asarray(y_train)
         if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
             raise ValueError(
-                f"y_train must have shape (n,) or (n, k) with n = {x.shape[0]} (the number of x_train rows); "
-                f"received shape {y.shape}."
+                f"{_WHERE}: `y_train` must have shape (n,) or (n, k) with n = {x.shape[0]} (the number of x_train "
+                f"rows), got shape {y.shape}."
             )
         y_was_1d = y.ndim == 1
         y2 = cast(y.reshape(y.shape[0], -1))
@@ -194,18 +256,16 @@ def train_network(
         if batch_size is not None:
             b = int(batch_size)
             if not 1 <= b <= n or b != batch_size:
-                raise ValueError(f"batch_size must be an integer in [1, n = {n}] or None; received {batch_size!r}.")
+                raise fail(_WHERE, "batch_size", f"an integer in [1, n = {n}] or None", batch_size)
             if key is None and b < n:
-                raise ValueError("key (a jax.random key) is required for mini-batches (batch_size < n); received None.")
+                raise fail(_WHERE, "key", "a jax.random key (required for mini-batches, batch_size < n)", None)
         else:
             b = n
         params0 = jax.tree_util.tree_map(cast, params)
         flat0, _ = ravel_pytree(params0)
         norm0 = float(jnp.linalg.norm(flat0))
         if optimizer is None:
-            opt = _DEFAULT_SGD
-            state = opt.init(params0)
-            state = state._replace(hyperparams={**state.hyperparams, "learning_rate": jnp.asarray(lr, dtype)})
+            opt, state = gradient_descent(params0, lr, dtype)
         else:
             opt = optimizer
             state = opt.init(params0)

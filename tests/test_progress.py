@@ -1,9 +1,10 @@
-"""Progress bars: one policy for every function with ``progress=`` (ntkcourse._progress).
+"""Progress bars: one policy for every function with ``progress=`` (ntkcourse.progress).
 
 Claims:
 - ``progress=None`` shows nothing when stderr is not a terminal (an executed notebook), however long the run;
 - on a terminal it shows a bar for long runs, and nothing for runs shorter than the delay (2 s);
 - ``True`` always shows a bar, ``False`` never;
+- the former name ``ntkcourse._progress`` gives the same objects;
 - inside a Jupyter kernel without ipywidgets no module warns (tqdm.auto's "IProgress not found" did, which
   fails book builds run with warnings as errors).
 
@@ -133,3 +134,12 @@ def test_no_tqdm_warning_in_a_jupyter_kernel_without_ipywidgets():
     nbclient.NotebookClient(nb, kernel_name="python3", timeout=300).execute()
     stdout = "".join(o.get("text", "") for o in nb.cells[0].outputs if o.get("name") == "stdout")
     assert "TQDM WARNINGS: []" in stdout, stdout
+
+
+def test_the_former_private_module_name_gives_the_same_objects():
+    """Code written against ``ntkcourse._progress`` keeps working: it is the public module's objects."""
+    import ntkcourse._progress as old
+    import ntkcourse.progress as new
+
+    assert (old.progress_bar, old.stderr_is_terminal, old.DELAY_S) == (new.progress_bar, new.stderr_is_terminal,
+                                                                       new.DELAY_S)

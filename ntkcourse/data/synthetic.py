@@ -38,20 +38,20 @@ def circle_data(n_points: int, frequencies=(1, 2, 4, 8), amplitudes=None, phases
     """
     n = int(n_points)
     if n < 2 or n != n_points:
-        raise ValueError(f"n_points must be an integer ≥ 2; received {n_points!r}.")
+        raise ValueError(f"circle_data: `n_points` must be an integer ≥ 2, got {n_points!r}.")
     freqs = np.atleast_1d(np.asarray(frequencies, dtype=np.float64))
     if freqs.ndim != 1 or np.any(freqs < 0) or np.any(freqs != np.round(freqs)):
-        raise ValueError(f"frequencies must be non-negative integers; received {frequencies!r}.")
+        raise ValueError(f"circle_data: `frequencies` must be non-negative integers, got {frequencies!r}.")
     if np.any(freqs >= n / 2):
         raise ValueError(
-            f"frequencies must be below n_points/2 = {n / 2:g} to be resolved on the grid (Nyquist); "
-            f"received {frequencies!r}."
+            f"circle_data: `frequencies` must be below n_points/2 = {n / 2:g} to be resolved on the grid "
+            f"(Nyquist), got {frequencies!r}."
         )
     amps = np.ones_like(freqs) if amplitudes is None else np.asarray(amplitudes, dtype=np.float64)
     phs = np.zeros_like(freqs) if phases is None else np.asarray(phases, dtype=np.float64)
     if amps.shape != freqs.shape or phs.shape != freqs.shape:
         raise ValueError(
-            f"amplitudes and phases must have one entry per frequency ({freqs.size}); received "
+            f"circle_data: `amplitudes` and `phases` must have one entry per frequency ({freqs.size}), got "
             f"shapes {amps.shape} and {phs.shape}."
         )
     angles = 2.0 * np.pi * np.arange(n) / n
@@ -68,8 +68,8 @@ def sphere_data(n_points: int, dim: int, seed: int = 0) -> np.ndarray:
     """
     n, d = int(n_points), int(dim)
     if n < 1 or n != n_points:
-        raise ValueError(f"n_points must be a positive integer; received {n_points!r}.")
+        raise ValueError(f"sphere_data: `n_points` must be a positive integer, got {n_points!r}.")
     if d < 2 or d != dim:
-        raise ValueError(f"dim must be an integer ≥ 2; received {dim!r}.")
+        raise ValueError(f"sphere_data: `dim` must be an integer ≥ 2, got {dim!r}.")
     g = np.random.default_rng(seed).standard_normal((n, d))
     return g / np.linalg.norm(g, axis=1, keepdims=True)

@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._progress import progress_bar
+from ..progress import progress_bar
 from ..kernel import Kernel
 from .host import aligned_empty, to_device
 from .plan import ExecutionPlan

@@ -123,7 +123,8 @@ class _Session:
 
     def __init__(self, mode="student", expected=None):
         if mode not in MODES:
-            raise ValueError(f"_Session: mode={mode!r}: expected one of {list(MODES)}")
+            # The one wording of ntkcourse.validation, written out: this module is loaded without the package.
+            raise ValueError(f"grading session: `mode` must be one of {', '.join(map(repr, MODES))}, got {mode!r}.")
         self.mode = mode
         self.expected = expected if expected is not None else {}
 
@@ -132,7 +133,8 @@ class _Session:
         environ = os.environ if environ is None else environ
         mode = environ.get(MODE_ENV) or "student"
         if mode not in ENVIRON_MODES:
-            raise ValueError(f"{MODE_ENV}={mode!r}: expected one of {list(ENVIRON_MODES)}")
+            raise ValueError(f"grading session: the environment variable `{MODE_ENV}` must be one of "
+                             f"{', '.join(map(repr, ENVIRON_MODES))}, got {mode!r}.")
         return cls(mode)
 
     def reference(self, question, label):
@@ -484,7 +486,8 @@ class checking:
 
     def __init__(self, question, *, hidden=False):
         if not isinstance(question, str) or not question or any(ch.isspace() for ch in question):
-            raise ValueError(f"checking: question={question!r}: expected the question id, a string without spaces")
+            raise ValueError(
+                f"checking: `question` must be the question id, a string without spaces, got {question!r}.")
         self.question = question
         self.checker = Checker(question, hidden=hidden)
         self._saved = None

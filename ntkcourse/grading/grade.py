@@ -34,6 +34,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..validation import fail
 from .judging import HiddenText, judge_check_cell, reference_entries, student_error
 from .merge import ERROR_CODES, merge_submission, read_submission
 from .notebook_format import Assignment, find_assignment, load_assignment
@@ -463,14 +464,14 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
     grader cannot run at all; a bad submission only ever gets a bad row.
     """
     if not cell_timeout > 0:
-        raise GradingError(f"grade: cell_timeout={cell_timeout!r}: expected a positive number of seconds")
+        raise GradingError(str(fail("grade", "cell_timeout", "a positive number of seconds", cell_timeout)))
     if jobs is not None and jobs < 1:
-        raise GradingError(f"grade: jobs={jobs!r}: expected at least 1")
+        raise GradingError(str(fail("grade", "jobs", "at least 1 (or None: one per CPU)", jobs)))
     if not (isinstance(nproc, int) and nproc >= 16):
-        raise GradingError(f"grade: nproc={nproc!r}: expected an integer of at least 16 (a kernel alone runs "
-                           "about ten threads)")
+        raise GradingError(str(fail("grade", "nproc", "an integer of at least 16 (a kernel alone runs about ten "
+                                    "threads)", nproc)))
     if not (isinstance(output_limit, int) and output_limit > 0):
-        raise GradingError(f"grade: output_limit={output_limit!r}: expected a positive number of characters")
+        raise GradingError(str(fail("grade", "output_limit", "a positive number of characters", output_limit)))
     jobs = jobs or os.cpu_count() or 1
     progress = progress or (lambda message: None)
     summary = GradeSummary()

@@ -23,7 +23,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from .. import validation
-from .._progress import progress_bar
+from ..progress import progress_bar
 from .operator import KernelOperator, NotPositiveDefiniteError, matrix_operator
 
 __all__ = ["CGResult", "ConvergenceError", "conjugate_gradient"]
@@ -76,7 +76,7 @@ def conjugate_gradient(
       max_iter: most iterations.
       raise_on_failure: raise :class:`ConvergenceError` (default) or return a
         result with ``converged=False`` when ``tol`` is not met.
-      progress: bar over iterations (policy of ``ntkcourse._progress``).
+      progress: bar over iterations (policy of ``ntkcourse.progress``).
     """
     where = "conjugate_gradient"
     op = operator if isinstance(operator, KernelOperator) else matrix_operator(operator)

@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from .. import validation
-from .._progress import progress_bar
+from ..progress import progress_bar
 from ..engine import ExecutionPlan, KernelMemoryError, default_plan
 from .processes import gather_blocks, owned_blocks
 
@@ -151,7 +151,7 @@ def kernel_operator(
       plan: whose ``memory_budget`` bounds what is held (default: the
         engine's default plan: ``NTKCOURSE_MEMORY_BUDGET`` or half the
         available memory).
-      progress: bar over the blocks when holding (policy of ``ntkcourse._progress``).
+      progress: bar over the blocks when holding (policy of ``ntkcourse.progress``).
       **kernel_kwargs: passed to ``kernel_fn``.
 
     Raises:

@@ -3,7 +3,8 @@
 Claims: the linear model equals the network at θ₀ and is affine in θ; the Taylor polynomial of
 degree d misses the network by O(‖Δθ‖^(d+1)) (halving the step divides the error by 2^(d+1), within
 the ±30% that the next order's share leaves); gradient descent on the linear model is exactly kernel
-regression with the empirical NTK (float64 round-off, 1e-9); the real network stays closer to its
+regression with the empirical NTK (float64 round-off, 1e-9); the network is trained by the package's one
+training loop (ntkcourse.training, the same outputs as train_network); the real network stays closer to its
 linearisation when it is wider; bad input is refused with a message naming it.
 """
 import jax
@@ -14,6 +15,7 @@ import pytest
 from ntkcourse import stax
 from ntkcourse.empirical import empirical_ntk_fn
 from ntkcourse.linearize import linearization_error, linearize, taylor_expand, train_network_and_linearization
+from ntkcourse.training import train_network
 from test_empirical import random_params
 
 
@@ -88,7 +90,20 @@ def regression():
         eta = 1.0 / np.linalg.eigvalsh(k).max()
         run = train_network_and_linearization(net, params0, x, y, eta, 300, x_test=xt, checkpoints=[0, 7, 60, 300])
         f0, f0t = np.asarray(net[1](params0, x)), np.asarray(net[1](params0, xt))
-    return dict(run=run, k=k, kt=kt, eta=eta, y=y, f0=f0, f0t=f0t)
+    return dict(run=run, k=k, kt=kt, eta=eta, y=y, f0=f0, f0t=f0t, net=net, params0=params0, x=x)
+
+
+def test_the_network_is_trained_by_the_package_s_one_training_loop(regression):
+    """The network half of the run is ntkcourse.training's optax gradient descent: train_network from the same
+    start, data and learning rate reaches the same outputs at every checkpoint. Both take the same float64
+    steps (optax.sgd through training.optimizer_update); 1e-12 leaves room for the compiled loop (fori_loop
+    here, one jitted step per call there) to round differently over 300 steps of outputs of order 1."""
+    r = regression
+    run = r["run"]
+    with jax.enable_x64(True):
+        trained = train_network(r["net"][1], r["params0"], r["x"], r["y"], steps=300, learning_rate=r["eta"],
+                                checkpoints=run.steps, float64=True, progress=False)
+    np.testing.assert_allclose(trained.train_outputs, run.network_train, rtol=0, atol=1e-12)
 
 
 def test_training_the_linearisation_is_kernel_regression_with_the_empirical_ntk(regression):

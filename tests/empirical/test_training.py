@@ -229,13 +229,13 @@ def test_progress_bar_only_when_asked(data, capsys):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(steps=-1), "steps must be a non-negative integer; received -1"),
-        (dict(learning_rate=None), "learning_rate is required with the default optimizer"),
-        (dict(y=np.ones(5)), r"y_train must have shape \(n,\) or \(n, k\) with n = 8"),
-        (dict(batch_size=0), r"batch_size must be an integer in \[1, n = 8\] or None; received 0"),
-        (dict(batch_size=4), "key .* is required for mini-batches"),
-        (dict(checkpoints=[0, 50]), r"checkpoints must be whole numbers in \[0, steps = 5\]"),
-        (dict(y=np.ones((8, 3))), r"apply_fn returned outputs of shape \(8, 1\); expected \(n, 3\)"),
+        (dict(steps=-1), "`steps` must be an integer >= 0, got -1"),
+        (dict(learning_rate=None), r"`learning_rate` must be .* \(required by the default optimizer .*\), got None"),
+        (dict(y=np.ones(5)), r"`y_train` must have shape \(n,\) or \(n, k\) with n = 8 .*, got shape \(5,\)"),
+        (dict(batch_size=0), r"`batch_size` must be an integer in \[1, n = 8\] or None, got 0"),
+        (dict(batch_size=4), "`key` must be a jax.random key .*mini-batches.*, got None"),
+        (dict(checkpoints=[0, 50]), r"`checkpoints` must be whole numbers in \[0, steps = 5\], got values from 0 to 50"),
+        (dict(y=np.ones((8, 3))), r"`apply_fn` must return outputs of shape \(n, 3\) .*, got shape \(8, 1\)"),
     ],
 )
 def test_bad_arguments_are_rejected_with_a_clear_message(data, kwargs, match):
@@ -245,5 +245,5 @@ def test_bad_arguments_are_rejected_with_a_clear_message(data, kwargs, match):
     args = dict(y=data["y"], steps=5, learning_rate=0.01)
     args.update(kwargs)
     y = args.pop("y")
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^train_network: " + match):
         train_network(apply_fn, params, data["x"], y, progress=False, **args)

@@ -240,8 +240,8 @@ def test_mismatched_feature_dimension_between_the_two_collections_is_an_error():
 
 @pytest.mark.parametrize("name, value, match", [
     ("scale", "mean", r"`scale` must be 'uniform' or 'degree', got 'mean'"),
-    ("num_layers", 0, r"`num_layers` must be an integer >= 1, got 0"),
-    ("num_mlp_layers", 1.5, r"`num_mlp_layers` must be an integer >= 1, got 1.5"),
+    ("num_layers", 0, r"`num_layers` must be a positive integer, got 0"),
+    ("num_mlp_layers", 1.5, r"`num_mlp_layers` must be a positive integer, got 1.5"),
     ("jk", "yes", r"`jk` must be True or False \(or 1 or 0\), got 'yes'"),
 ])
 def test_bad_setting_is_named(name, value, match):

@@ -27,7 +27,8 @@ def test_normalised_gram_has_unit_diagonal_and_keeps_cosines():
 
 
 def test_normalise_gram_rejects_a_zero_diagonal():
-    with pytest.raises(ValueError, match="normalise_gram: the diagonal of `gram` must be positive"):
+    with pytest.raises(ValueError,
+                       match=r"^normalise_gram: the diagonal of `gram` must be positive and finite, got an entry 0\.0\.$"):
         normalise_gram(np.zeros((2, 2)))
 
 

@@ -51,7 +51,7 @@ def test_padding_nodes_do_not_change_a_graphs_output():
 
 
 def test_bad_width_is_named():
-    with pytest.raises(ValueError, match=r"^gnn: `width` must be an integer >= 1, got 0"):
+    with pytest.raises(ValueError, match=r"^gnn: `width` must be a positive integer, got 0"):
         gnn(num_layers=2, num_mlp_layers=1, jk=True, width=0)
 
 

@@ -124,13 +124,19 @@ def test_nystrom_error_curve_decreases(exact):
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda x: relu_random_features(x, 0), "n_features must be a positive integer; received 0"),
-        (lambda x: relu_random_features(x, 10, kernel="cntk"), "kernel must be 'nngp' or 'ntk'; received 'cntk'"),
-        (lambda x: relu_random_features(x[0], 10), r"x must be a 2-D array \(n_points, d\)"),
-        (lambda x: relu_random_feature_kernels(x, x[:, :2], n_features=5), "x2 must have the feature dimension"),
-        (lambda x: relu_random_features(x, 10, seed="a"), "seed must be an int or a numpy.random.Generator"),
-        (lambda x: select_landmarks(5, 6), r"n_landmarks must be an integer in \[1, n_points = 5\]; received 6"),
-        (lambda x: nystrom_kernel(np.ones((4, 3)), np.eye(2)), r"k_x1_landmarks must have shape \(n, 2\)"),
+        (lambda x: relu_random_features(x, 0), "^relu_random_features: `n_features` must be a positive integer, got 0"),
+        (lambda x: relu_random_features(x, 10, kernel="cntk"),
+         "^relu_random_features: `kernel` must be 'nngp' or 'ntk', got 'cntk'"),
+        (lambda x: relu_random_features(x[0], 10),
+         r"^relu_random_features: `x` must be a 2-D array \(n_points, d\) .*, got shape \(5,\)"),
+        (lambda x: relu_random_feature_kernels(x, x[:, :2], n_features=5),
+         "^relu_random_feature_kernels: `x2` must have the feature dimension of x1, 5, got 2"),
+        (lambda x: relu_random_features(x, 10, seed="a"),
+         "^relu_random_features: `seed` must be an int or a numpy.random.Generator, got 'a'"),
+        (lambda x: select_landmarks(5, 6),
+         r"^select_landmarks: `n_landmarks` must be an integer in \[1, n_points = 5\], got 6"),
+        (lambda x: nystrom_kernel(np.ones((4, 3)), np.eye(2)),
+         r"^nystrom_kernel: `k_x1_landmarks` must have shape \(n, 2\) .*, got shape \(4, 3\)"),
     ],
 )
 def test_bad_arguments_are_rejected_with_a_clear_message(exact, call, match):

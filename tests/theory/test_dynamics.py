@@ -343,10 +343,13 @@ def test_not_psd_kernel_warns():
         (dict(t=-1.0), r"`t` must be non-negative \(training runs forward from t = 0\), got -1"),
         (dict(t=[0.0, np.nan]), r"`t` must hold non-negative times, got NaN"),
         (dict(t=[[1.0]]), r"`t` must be a scalar or a 1-D array of times"),
-        (dict(y=np.ones(5)), r"y_train must have shape \(n,\) or \(n, k\) with n = 12"),
-        (dict(kt=np.ones((3, 5))), r"k_test_train must have shape \(m, n\) with n = 12"),
-        (dict(f0=np.ones(5)), "f_train_0 must have the shape of y_train"),
-        (dict(f0=np.zeros(12), f0t=None), "f_train_0 was given without f_test_0"),
+        (dict(y=np.ones(5)), r"^gradient_flow_predictor: `y_train` must have shape \(n,\) or \(n, k\) with n = 12 .*, "
+                             r"got shape \(5,\)"),
+        (dict(kt=np.ones((3, 5))),
+         r"^gradient_flow_predictor: `k_test_train` must have shape \(m, n\) with n = 12 .*, got shape \(3, 5\)"),
+        (dict(f0=np.ones(5)), r"^gradient_flow_predictor: `f_train_0` must have the shape of y_train, \(12,\), "
+                              r"got shape \(5,\)"),
+        (dict(f0=np.zeros(12), f0t=None), "^gradient_flow_predictor: `f_train_0` was given without f_test_0"),
         (dict(learning_rate=0.0), r"gradient_flow_predictor: `learning_rate` must be a finite number > 0, got 0.0"),
         (dict(ridge=-1.0), r"gradient_flow_predictor: `ridge` must be a finite number >= 0, got -1.0"),
     ],
@@ -363,14 +366,16 @@ def test_bad_arguments_are_rejected_with_a_clear_message(linear_model, kwargs, m
 @pytest.mark.parametrize(
     "kernel, match",
     [
-        (np.ones((3, 4)), r"square 2-D matrix \(n, n\); received an array of shape \(3, 4\)"),
-        (np.array([[1.0, 0.5], [0.0, 1.0]]), "not symmetric"),
-        (np.array([[1.0, np.nan], [np.nan, 1.0]]), "non-finite entries"),
+        (np.ones((3, 4)), r"`k_train_train` must be a square 2-D matrix \(n, n\), got an array of shape \(3, 4\)"),
+        (np.array([[1.0, 0.5], [0.0, 1.0]]), "`k_train_train` must be a symmetric kernel matrix .*, got one that is "
+                                             "not symmetric"),
+        (np.array([[1.0, np.nan], [np.nan, 1.0]]), "`k_train_train` must be a finite kernel matrix, got 2 non-finite "
+                                                   "entries"),
     ],
 )
 def test_bad_train_kernels_are_rejected(kernel, match):
     """Non-square, asymmetric or non-finite train kernels are errors, never NaN outputs."""
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^gradient_flow_predictor: " + match):
         gradient_flow_predictor(kernel, np.ones(kernel.shape[0]))
 
 

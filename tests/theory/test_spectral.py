@@ -151,11 +151,12 @@ def test_sphere_data_lies_on_the_unit_sphere():
     "call, match",
     [
         (lambda: circle_data(16, frequencies=(9,)), "below n_points/2 = 8"),
-        (lambda: circle_data(1), "n_points must be an integer ≥ 2; received 1"),
+        (lambda: circle_data(1), "^circle_data: `n_points` must be an integer ≥ 2, got 1"),
         (lambda: mode_convergence(np.ones(3), -1.0), r"`t` must be non-negative \(training runs forward from t = 0\), got -1"),
-        (lambda: effective_rank(np.ones(3), kind="renyi"), "kind must be 'entropy' or 'participation'"),
+        (lambda: effective_rank(np.ones(3), kind="renyi"), "^effective_rank: `kind` must be 'entropy' or 'participation', got 'renyi'"),
         (lambda: max_learning_rate(np.eye(2), momentum=1.5), r"max_learning_rate: `momentum` must be a number in \[0, 1\), got 1.5"),
-        (lambda: mode_projections(np.eye(3), np.ones(4)), r"y must have shape \(n,\) or \(n, k\) with n = 3"),
+        (lambda: mode_projections(np.eye(3), np.ones(4)),
+         r"^mode_projections: `y` must have shape \(n,\) or \(n, k\) with n = 3 .*, got shape \(4,\)"),
     ],
 )
 def test_bad_arguments_are_rejected_with_a_clear_message(call, match):
