@@ -59,6 +59,19 @@ from .activations import (
     Relu,
     Sin,
 )
+from .activations_extra import (
+    Exp,
+    ExpNormalized,
+    Gabor,
+    Gaussian,
+    Hermite,
+    Monomial,
+    Polynomial,
+    Rbf,
+    RectifiedMonomial,
+    Sigmoid_like,
+    Sign,
+)
 from .combinators import FanInSum, FanOut, Identity, parallel, serial
 from .dropout import Dropout
 from .fan_in import FanInConcat
@@ -98,4 +111,15 @@ __all__ = [
     "Cos",
     "ElementwiseNumerical",
     "Elementwise",
+    "Sigmoid_like",
+    "Sign",
+    "Exp",
+    "ExpNormalized",
+    "Gaussian",
+    "Rbf",
+    "Monomial",
+    "RectifiedMonomial",
+    "Polynomial",
+    "Hermite",
+    "Gabor",
 ]

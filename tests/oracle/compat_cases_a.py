@@ -1,0 +1,61 @@
+"""Networks for ``make_compat_reference_a.py`` and ``tests/contract/test_nt_compat_layers_a.py``
+(issue 19, part A: the remaining activations and simple layers), as plain data
+built by either library's ``stax`` (neural-tangents' or ours), the same way as
+``compat_cases.py``.
+"""
+import numpy as np
+
+from compat_cases import build  # noqa: F401  (the same builder for both tables)
+
+_IN = ("Dense", (16,), {"W_std": 1.5, "b_std": 0.1})
+_OUT = ("Dense", (1,), {"W_std": 1.5})
+
+
+def _act(name, *args, **kwargs):
+    """Dense -> activation -> Dense on flat inputs."""
+    return ("fc", [_IN, (name, args, kwargs), _OUT])
+
+
+# name -> (input kind, [layer spec]); a layer spec is (name, args, kwargs) or
+# ("parallel", [branches of specs]).
+CASES = {
+    "sigmoid_like": _act("Sigmoid_like"),
+    "sign": _act("Sign"),
+    "exp": _act("Exp", a=1.2, b=0.4),
+    "exp_normalized": _act("ExpNormalized", gamma=1.3, shift=-0.5),
+    "exp_normalized_clip": _act("ExpNormalized", do_clip=True),
+    "gaussian": _act("Gaussian", a=1.1, b=-0.7),
+    "rbf": _act("Rbf", gamma=0.6),
+    "monomial_0": _act("Monomial", 0),
+    "monomial_3": _act("Monomial", 3),
+    "monomial_4": _act("Monomial", 4),
+    "rectified_monomial_0": _act("RectifiedMonomial", 0),
+    "rectified_monomial_1": _act("RectifiedMonomial", 1),
+    "rectified_monomial_2": _act("RectifiedMonomial", 2),
+    "rectified_monomial_3": _act("RectifiedMonomial", 3),
+    "polynomial": _act("Polynomial", [0.3, -1.0, 0.5, 0.2]),
+    "gabor": _act("Gabor"),
+    "relu_stabilized": _act("Relu", do_stabilize=True),
+    "abrelu_stabilized": _act("ABRelu", -0.4, 1.3, do_stabilize=True),
+    "conv_rectified_monomial_2": ("image", [("Conv", (8, (2, 2)), {"W_std": 1.5, "b_std": 0.1}),
+                                            ("RectifiedMonomial", (2,), {}), ("GlobalAvgPool", (), {}), _OUT]),
+}
+
+# Hermite assumes unit-variance inputs in neural-tangents: compared on inputs
+# of unit second moment per feature through Dense(W_std=1, b_std=None), where
+# its kernel and ours agree (``unit_inputs``).
+HERMITE_CASES = {f"hermite_{n}": ("unit", [("Dense", (16,), {"W_std": 1.0, "b_std": None}), ("Hermite", (n,), {}),
+                                           _OUT]) for n in (0, 1, 2, 3)}
+
+
+def inputs(kind):
+    rng = np.random.default_rng(0)
+    if kind == "unit":
+        x1, x2 = rng.normal(size=(4, 5)), rng.normal(size=(3, 5))
+        return (x1 / np.sqrt(np.mean(x1**2, axis=1, keepdims=True)),
+                x2 / np.sqrt(np.mean(x2**2, axis=1, keepdims=True)))
+    if kind == "fc":
+        return 0.8 * rng.normal(size=(4, 5)), 0.8 * rng.normal(size=(3, 5))
+    return 0.8 * rng.normal(size=(3, 5, 4, 2)), 0.8 * rng.normal(size=(2, 5, 4, 2))
+
+LAYER_CASES = {}
