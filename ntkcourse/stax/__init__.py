@@ -72,11 +72,12 @@ from .activations_extra import (
     Sigmoid_like,
     Sign,
 )
-from .combinators import FanInSum, FanOut, Identity, parallel, serial
+from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .dropout import Dropout
-from .fan_in import FanInConcat
+from .fan_in import FanInConcat, FanInProd
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
+from .normalization import LayerNorm
 from .pooling import GlobalSumPool, SumPool
 from .recurrent import Recurrent
 
@@ -88,9 +89,12 @@ __all__ = [
     "layer_spec",
     "serial",
     "parallel",
+    "repeat",
     "FanOut",
     "FanInSum",
     "FanInConcat",
+    "FanInProd",
+    "LayerNorm",
     "Dense",
     "Conv",
     "AvgPool",

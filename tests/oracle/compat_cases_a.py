@@ -5,7 +5,7 @@ built by either library's ``stax`` (neural-tangents' or ours), the same way as
 """
 import numpy as np
 
-from compat_cases import build  # noqa: F401  (the same builder for both tables)
+from compat_cases import build as _build_plain
 
 _IN = ("Dense", (16,), {"W_std": 1.5, "b_std": 0.1})
 _OUT = ("Dense", (1,), {"W_std": 1.5})
@@ -37,8 +37,6 @@ CASES = {
     "gabor": _act("Gabor"),
     "relu_stabilized": _act("Relu", do_stabilize=True),
     "abrelu_stabilized": _act("ABRelu", -0.4, 1.3, do_stabilize=True),
-    "conv_rectified_monomial_2": ("image", [("Conv", (8, (2, 2)), {"W_std": 1.5, "b_std": 0.1}),
-                                            ("RectifiedMonomial", (2,), {}), ("GlobalAvgPool", (), {}), _OUT]),
 }
 
 # Hermite assumes unit-variance inputs in neural-tangents: compared on inputs
@@ -54,8 +52,36 @@ def inputs(kind):
         x1, x2 = rng.normal(size=(4, 5)), rng.normal(size=(3, 5))
         return (x1 / np.sqrt(np.mean(x1**2, axis=1, keepdims=True)),
                 x2 / np.sqrt(np.mean(x2**2, axis=1, keepdims=True)))
+    if kind == "small_image":
+        return 0.8 * rng.normal(size=(2, 3, 2, 2)), 0.8 * rng.normal(size=(2, 3, 2, 2))
     if kind == "fc":
         return 0.8 * rng.normal(size=(4, 5)), 0.8 * rng.normal(size=(3, 5))
     return 0.8 * rng.normal(size=(3, 5, 4, 2)), 0.8 * rng.normal(size=(2, 5, 4, 2))
 
-LAYER_CASES = {}
+_RELU = ("Relu", (), {})
+_CONV = ("Conv", (8, (2, 2)), {"padding": "SAME", "W_std": 1.5, "b_std": 0.1})
+LAYER_CASES = {
+    "layernorm": ("fc", [_IN, ("LayerNorm", (), {}), _RELU, _OUT]),
+    "layernorm_eps": ("fc", [_IN, ("LayerNorm", (), {"eps": 0.3}), _RELU, _OUT]),
+    "layernorm_conv_channels": ("small_image", [_CONV, ("LayerNorm", (), {}), _RELU, ("Flatten", (), {}), _OUT]),
+    "layernorm_conv_all": ("small_image", [_CONV, ("LayerNorm", ((1, 2, 3),), {}), _RELU, ("Flatten", (), {}),
+                                           _OUT]),
+    "fan_in_prod": ("fc", [_IN, ("FanOut", (2,), {}),
+                           ("parallel", [[("Dense", (8,), {"W_std": 1.2})], [_RELU, ("Dense", (8,), {"b_std": 0.2})]]),
+                           ("FanInProd", (), {}), _OUT]),
+    "fan_in_prod_identity": ("fc", [_IN, ("FanOut", (2,), {}),
+                                    ("parallel", [[("Identity", (), {})], [_RELU, ("Dense", (16,), {})]]),
+                                    ("FanInProd", (), {}), _OUT]),
+    "repeat": ("fc", [_IN, ("repeat", ([("Dense", (16,), {"W_std": 1.3, "b_std": 0.2}), _RELU], 3), {}), _OUT]),
+}
+
+
+def build(stax, spec):
+    """``compat_cases.build``, plus ``("repeat", ([layer specs], n), {})``."""
+    layers = []
+    for name, args, *rest in spec:
+        if name == "repeat":
+            layers.append(stax.repeat(build(stax, args[0]), args[1]))
+        else:
+            layers.append(_build_plain(stax, [(name, args, *rest)]))
+    return stax.serial(*layers)
