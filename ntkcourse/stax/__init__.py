@@ -75,6 +75,7 @@ from .activations_extra import (
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .dropout import Dropout
 from .fan_in import FanInConcat, FanInProd
+from .indexing import Index, Slice
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
 from .normalization import LayerNorm
@@ -103,6 +104,8 @@ __all__ = [
     "GlobalSumPool",
     "Dropout",
     "Flatten",
+    "Index",
+    "Slice",
     "Recurrent",
     "Identity",
     "Relu",

@@ -105,3 +105,34 @@ def test_repeat_bad_n(n, match):
 def test_repeat_of_a_shape_changing_layer_is_refused():
     with pytest.raises(ValueError, match=r"repeat: the layer changes the shape \(3, 4\) into \(3, 8\)"):
         stax.repeat(stax.Dense(8), 2)[0](jax.random.PRNGKey(0), X.shape)
+
+
+IMAGES = np.random.default_rng(2).normal(size=(2, 3, 4, 2))
+
+
+def test_index_finite_layer_is_numpy_indexing_and_slice_builds_the_index():
+    idx = stax.Slice[:, 1:, ..., ::-1]
+    assert idx == (slice(None), slice(1, None), Ellipsis, slice(None, None, -1))
+    init_fn, apply_fn, _ = stax.Index(idx)
+    np.testing.assert_array_equal(np.asarray(apply_fn((), IMAGES)), IMAGES[:, 1:, :, ::-1])
+    assert init_fn(jax.random.PRNGKey(0), IMAGES.shape)[0] == IMAGES[:, 1:, :, ::-1].shape
+
+
+def test_index_kernel_is_the_sub_kernel_of_the_selected_positions():
+    # The kernel of rows 1: and reversed columns is the matching sub-array of the full spatial kernel.
+    conv = stax.serial(stax.Conv(4, (2, 2), padding="SAME"), stax.Relu())
+    full = np.asarray(conv[2](IMAGES, None, "nngp"))  # (n1, n2, H1, H2, W1, W2)
+    sub = np.asarray(stax.serial(conv, stax.Index(stax.Slice[:, 1:, ::-1]))[2](IMAGES, None, "nngp"))
+    np.testing.assert_array_equal(sub, full[:, :, 1:, 1:, ::-1, ::-1])
+
+
+@pytest.mark.parametrize("idx, error, match", [
+    (stax.Slice[..., 0], NotImplementedError, r"Index: indexing the channel axis"),
+    (stax.Slice[::2], NotImplementedError, r"Index: indexing the batch axis \(slice\(None, None, 2\)"),
+    (stax.Slice[:, [0, 1]], TypeError, r"Index: `idx` may hold only slices, integers and `...`"),
+    (stax.Slice[..., :, ...], ValueError, r"Index: `idx` may hold at most one `...`"),
+    (stax.Slice[:, :, :, :, :], ValueError, r"Index: `idx` .* has 5 entries for activations with 4 axes"),
+])
+def test_index_bad_index_is_refused(idx, error, match):
+    with pytest.raises(error, match=match):
+        stax.serial(stax.Conv(4, (2, 2)), stax.Index(idx))[2](IMAGES, None, "nngp")

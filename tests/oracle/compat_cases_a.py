@@ -72,6 +72,10 @@ LAYER_CASES = {
     "fan_in_prod_identity": ("fc", [_IN, ("FanOut", (2,), {}),
                                     ("parallel", [[("Identity", (), {})], [_RELU, ("Dense", (16,), {})]]),
                                     ("FanInProd", (), {}), _OUT]),
+    "index_crop": ("small_image", [_CONV, _RELU, ("Index", ((slice(None), slice(1, 4), slice(None, None, -1)),), {}),
+                             ("Conv", (8, (2, 2)), {"W_std": 1.3}), _RELU, ("Flatten", (), {}), _OUT]),
+    "index_row": ("small_image", [_CONV, ("Index", ((slice(None), 2, Ellipsis),), {}), _RELU,
+                            ("Conv", (8, (2,)), {"padding": "SAME"}), ("GlobalAvgPool", (), {}), _OUT]),
     "repeat": ("fc", [_IN, ("repeat", ([("Dense", (16,), {"W_std": 1.3, "b_std": 0.2}), _RELU], 3), {}), _OUT]),
 }
 
