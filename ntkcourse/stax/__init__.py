@@ -81,6 +81,7 @@ from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
 from .normalization import LayerNorm
 from .pooling import GlobalSumPool, SumPool
 from .recurrent import Recurrent
+from .resize import ImageResize
 
 __all__ = [
     "Kernel",
@@ -105,6 +106,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Index",
+    "ImageResize",
     "Slice",
     "Recurrent",
     "Identity",

@@ -29,7 +29,12 @@ REF = json.loads((Path(__file__).parents[1] / "data" / "nt_compat_reference_a.js
 ALL = {**CASES, **HERMITE_CASES, **LAYER_CASES}
 
 
-@pytest.mark.parametrize("name", sorted(ALL))
+# ImageResize cases took 10-72 s each at load ~30 (compilation of the resize of
+# the 6-axis kernel at the input): slow.
+SLOW = {name for name in ALL if name.startswith("image_resize")}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(ALL)])
 def test_kernels_match_neural_tangents(name):
     kind, spec = ALL[name]
     x1, x2 = inputs(kind)

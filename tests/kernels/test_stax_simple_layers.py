@@ -136,3 +136,48 @@ def test_index_kernel_is_the_sub_kernel_of_the_selected_positions():
 def test_index_bad_index_is_refused(idx, error, match):
     with pytest.raises(error, match=match):
         stax.serial(stax.Conv(4, (2, 2)), stax.Index(idx))[2](IMAGES, None, "nngp")
+
+
+@pytest.mark.slow  # 20-80 s at load ~30 (compilation); not profiled
+@pytest.mark.parametrize("new, method", [((5, 3), "linear")])
+def test_image_resize_kernel_is_the_resize_matrix_on_both_position_axes(new, method):
+    # The finite layer is y = M_H x M_W^T per channel (M from resizing unit vectors with the layer's own
+    # apply_fn), so the kernel must be M_H M_H M_W M_W applied to K. After one Conv, where
+    # neural-tangents 0.6.5 resizes the wrong axes (off by up to 0.39 here).
+    import jax.numpy as jnp
+
+    def matrix(n_in, n_out):
+        resize = stax.ImageResize((-1, n_out, -1), method)[1]
+        return np.asarray(resize((), jnp.eye(n_in)[:, :, None]))[:, :, 0].T  # (n_out, n_in)
+
+    x = 0.8 * np.random.default_rng(0).normal(size=(2, 3, 2, 2))
+    base = stax.serial(stax.Conv(8, (2, 2), padding="SAME", W_std=1.5, b_std=0.1), stax.Relu())
+    k = np.asarray(base[2](x, None, "nngp"))
+    m_h, m_w = matrix(3, new[0]), matrix(2, new[1])
+    want = np.einsum("pa,qb,rc,sd,ijabcd->ijpqrs", m_h, m_h, m_w, m_w, k)
+    got = np.asarray(stax.serial(base, stax.ImageResize((-1,) + new + (-1,), method))[2](x, None, "nngp"))
+    # M comes from the float32 finite layer (entries like 1/3 to 6e-8): 1e-6 relative.
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"shape": (-1, 4, 4, 3), "method": "linear"}, ValueError, r"ImageResize: resizing the channel axis"),
+    ({"shape": (2, 4, 4, -1), "method": "linear"}, NotImplementedError, r"ImageResize: resizing the batch axis"),
+    ({"shape": (-1, 4, 4, -1), "method": "bogus"}, ValueError, r"ImageResize: `method` must be"),
+    ({"shape": (-1, 0, 4, -1), "method": "linear"}, ValueError, r"ImageResize: `shape` must be positive sizes"),
+])
+def test_image_resize_bad_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        stax.ImageResize(**kwargs)
+
+
+def test_image_resize_kernel_refuses_cubic_but_apply_runs_it():
+    layer = stax.ImageResize((-1, 4, 3, -1), "cubic")
+    assert layer[1]((), IMAGES).shape == (2, 4, 3, 2)
+    with pytest.raises(NotImplementedError, match="ImageResize: kernel_fn supports only the methods"):
+        stax.serial(stax.Conv(4, (2, 2)), layer)[2](IMAGES, None, "nngp")
+
+
+def test_image_resize_shape_of_the_wrong_length_is_refused():
+    with pytest.raises(ValueError, match=r"ImageResize: `shape` \(-1, 4, -1\) has 3 entries for inputs with 4 axes"):
+        stax.ImageResize((-1, 4, -1), "linear")[0](jax.random.PRNGKey(0), IMAGES.shape)

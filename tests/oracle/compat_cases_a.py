@@ -76,6 +76,14 @@ LAYER_CASES = {
                              ("Conv", (8, (2, 2)), {"W_std": 1.3}), _RELU, ("Flatten", (), {}), _OUT]),
     "index_row": ("small_image", [_CONV, ("Index", ((slice(None), 2, Ellipsis),), {}), _RELU,
                             ("Conv", (8, (2,)), {"padding": "SAME"}), ("GlobalAvgPool", (), {}), _OUT]),
+    # ImageResize first: after an odd number of Conv layers neural-tangents resizes the wrong spatial axes
+    # (its kernel's axes are stored reversed there); tests/kernels/test_stax_simple_layers.py checks that case.
+    "image_resize_linear_up": ("small_image", [("ImageResize", ((-1, 5, 3, -1), "linear"), {}), _CONV, _RELU,
+                                               ("Flatten", (), {}), _OUT]),
+    "image_resize_linear_down": ("small_image", [("ImageResize", ((-1, 2, 1, -1), "linear"), {}), _CONV, _RELU,
+                                                 ("Flatten", (), {}), _OUT]),
+    "image_resize_nearest_two_convs": ("small_image", [_CONV, _RELU, _CONV, ("ImageResize", ((-1, 4, -1, -1), "nearest"),
+                                                                          {}), _RELU, ("GlobalAvgPool", (), {}), _OUT]),
     "repeat": ("fc", [_IN, ("repeat", ([("Dense", (16,), {"W_std": 1.3, "b_std": 0.2}), _RELU], 3), {}), _OUT]),
 }
 
