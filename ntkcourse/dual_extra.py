@@ -139,7 +139,8 @@ def gabor() -> DualActivation:
 
     def nngp(va, vb, cov):
         s = va + vb
-        delta = 4 * (va * vb - cov * cov)  # unclipped: D >= 1 anyway, and max() would halve its derivative at cov^2 = q1 q2
+        # Unclipped: D >= 1 anyway, and max() would halve its derivative at cov^2 = q1 q2.
+        delta = 4 * (va * vb - cov * cov)
         d = 1 + 2 * s + delta
         return (jnp.exp(-(s + delta - 2 * cov) / (2 * d)) - jnp.exp(-(s + delta + 2 * cov) / (2 * d))) / (
             2 * jnp.sqrt(d))
@@ -185,7 +186,8 @@ def _hermite_weights(coef: Sequence[float]):
         row = []
         for i in range((n - 1 - level) // 2 + 1):
             k = level + 2 * i
-            row.append(float(coef[k]) * math.factorial(k) / (2**i * math.factorial(i) * math.sqrt(math.factorial(level))))
+            denominator = 2**i * math.factorial(i) * math.sqrt(math.factorial(level))
+            row.append(float(coef[k]) * math.factorial(k) / denominator)
         weights.append(row)
     return weights
 

@@ -85,7 +85,9 @@ def _stabilize_flag(where: str, do_stabilize) -> bool:
 
 def Relu(do_stabilize: bool = False):
     """ReLU, ``max(x, 0)``; kernels by the arc-cosine formulas (Cho & Saul 2009).
-    ``do_stabilize``: accepted, no effect needed (see ``_stabilize_flag``)."""
+
+    ``do_stabilize``: accepted, no effect needed (see ``_stabilize_flag``).
+    """
     _stabilize_flag("Relu", do_stabilize)
     return activation_layer(dual.relu())
 

@@ -52,7 +52,9 @@ def Sigmoid_like():
 
 
 def Sign():
-    """``sign(x)``: NNGP :math:`\\tfrac{2}{\\pi}\\arcsin\\rho`, derivative kernel 0 (see :func:`ntkcourse.dual_extra.sign`)."""
+    r"""``sign(x)``: NNGP :math:`\tfrac{2}{\pi}\arcsin\rho`, derivative kernel 0
+    (see :func:`ntkcourse.dual_extra.sign`).
+    """
     return activation_layer(dual_extra.sign())
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 
 from .. import validation
 from .layer import layer

@@ -82,8 +82,9 @@ LAYER_CASES = {
                                                ("Flatten", (), {}), _OUT]),
     "image_resize_linear_down": ("small_image", [("ImageResize", ((-1, 2, 1, -1), "linear"), {}), _CONV, _RELU,
                                                  ("Flatten", (), {}), _OUT]),
-    "image_resize_nearest_two_convs": ("small_image", [_CONV, _RELU, _CONV, ("ImageResize", ((-1, 4, -1, -1), "nearest"),
-                                                                          {}), _RELU, ("GlobalAvgPool", (), {}), _OUT]),
+    "image_resize_nearest_two_convs": ("small_image", [_CONV, _RELU, _CONV,
+                                                       ("ImageResize", ((-1, 4, -1, -1), "nearest"), {}), _RELU,
+                                                       ("GlobalAvgPool", (), {}), _OUT]),
     "repeat": ("fc", [_IN, ("repeat", ([("Dense", (16,), {"W_std": 1.3, "b_std": 0.2}), _RELU], 3), {}), _OUT]),
 }
 
