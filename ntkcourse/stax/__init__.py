@@ -59,13 +59,29 @@ from .activations import (
     Relu,
     Sin,
 )
-from .combinators import FanInSum, FanOut, Identity, parallel, serial
+from .activations_extra import (
+    Exp,
+    ExpNormalized,
+    Gabor,
+    Gaussian,
+    Hermite,
+    Monomial,
+    Polynomial,
+    Rbf,
+    RectifiedMonomial,
+    Sigmoid_like,
+    Sign,
+)
+from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .dropout import Dropout
-from .fan_in import FanInConcat
+from .fan_in import FanInConcat, FanInProd
+from .indexing import Index, Slice
 from .layer import LayerSpec, StructuredRule, layer, layer_spec
 from .layers import AvgPool, Conv, Dense, Flatten, GlobalAvgPool
+from .normalization import LayerNorm
 from .pooling import GlobalSumPool, SumPool
 from .recurrent import Recurrent
+from .resize import ImageResize
 
 __all__ = [
     "Kernel",
@@ -75,9 +91,12 @@ __all__ = [
     "layer_spec",
     "serial",
     "parallel",
+    "repeat",
     "FanOut",
     "FanInSum",
     "FanInConcat",
+    "FanInProd",
+    "LayerNorm",
     "Dense",
     "Conv",
     "AvgPool",
@@ -86,6 +105,9 @@ __all__ = [
     "GlobalSumPool",
     "Dropout",
     "Flatten",
+    "Index",
+    "ImageResize",
+    "Slice",
     "Recurrent",
     "Identity",
     "Relu",
@@ -98,4 +120,15 @@ __all__ = [
     "Cos",
     "ElementwiseNumerical",
     "Elementwise",
+    "Sigmoid_like",
+    "Sign",
+    "Exp",
+    "ExpNormalized",
+    "Gaussian",
+    "Rbf",
+    "Monomial",
+    "RectifiedMonomial",
+    "Polynomial",
+    "Hermite",
+    "Gabor",
 ]

@@ -65,25 +65,50 @@ def activation_layer(act: dual.DualActivation):
     return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act})
 
 
-def Relu():
-    """ReLU, ``max(x, 0)``; kernels by the arc-cosine formulas (Cho & Saul 2009)."""
+def _stabilize_flag(where: str, do_stabilize) -> bool:
+    r"""Check neural-tangents' ``do_stabilize`` flag of the ReLU family.
+
+    neural-tangents divides the kernels by their largest entry before the
+    arc-cosine formula and multiplies back after, so that
+    :math:`q_1 q_2` does not overflow in very deep networks. The formulas of
+    :func:`ntkcourse.dual.ab_relu` never form :math:`q_1 q_2`: they take
+    :math:`\sqrt{q_1}\sqrt{q_2}` and :math:`q_{12}/(\sqrt{q_1}\sqrt{q_2})`,
+    which are finite for every finite float64 kernel, and the map is
+    homogeneous of degree 1, so rescaling changes nothing. The flag is
+    accepted for compatibility and has no effect (tested: equal values with
+    and without it, also where :math:`q_1 q_2` overflows).
+    """
+    if not isinstance(do_stabilize, (bool, np.bool_)):
+        raise validation.fail(where, "do_stabilize", "True or False", do_stabilize)
+    return bool(do_stabilize)
+
+
+def Relu(do_stabilize: bool = False):
+    """ReLU, ``max(x, 0)``; kernels by the arc-cosine formulas (Cho & Saul 2009).
+
+    ``do_stabilize``: accepted, no effect needed (see ``_stabilize_flag``).
+    """
+    _stabilize_flag("Relu", do_stabilize)
     return activation_layer(dual.relu())
 
 
-def LeakyRelu(alpha: float):
-    """``x`` for x > 0, ``alpha x`` otherwise."""
+def LeakyRelu(alpha: float, do_stabilize: bool = False):
+    """``x`` for x > 0, ``alpha x`` otherwise. ``do_stabilize`` as :func:`Relu`."""
     alpha = validation.finite_real("LeakyRelu", "alpha", alpha)
+    _stabilize_flag("LeakyRelu", do_stabilize)
     return activation_layer(dual.leaky_relu(alpha))
 
 
-def ABRelu(a: float, b: float):
-    """``a min(x, 0) + b max(x, 0)``."""
+def ABRelu(a: float, b: float, do_stabilize: bool = False):
+    """``a min(x, 0) + b max(x, 0)``. ``do_stabilize`` as :func:`Relu`."""
     a, b = (validation.finite_real("ABRelu", name, v) for name, v in (("a", a), ("b", b)))
+    _stabilize_flag("ABRelu", do_stabilize)
     return activation_layer(dual.ab_relu(a, b))
 
 
-def Abs():
-    """``|x|``."""
+def Abs(do_stabilize: bool = False):
+    """``|x|``. ``do_stabilize`` as :func:`Relu`."""
+    _stabilize_flag("Abs", do_stabilize)
     return activation_layer(dual.abs_activation())
 
 

@@ -5,11 +5,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import validation
 from .layer import kernel_map_of, layer, layer_spec, stages_of
 
-__all__ = ["serial", "parallel", "FanOut", "FanInSum", "Identity", "close_fork"]
+__all__ = ["serial", "parallel", "repeat", "FanOut", "FanInSum", "Identity", "close_fork"]
 
 
 def _requirement_list(req, n: int):
@@ -188,3 +189,49 @@ def FanInSum():
 def Identity():
     """The identity layer."""
     return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity", handles_masks=True)
+
+
+def repeat(layer_triple, n: int):
+    """``layer_triple`` composed ``n`` times, as neural-tangents' ``repeat``.
+
+    The same network and kernels as ``serial(*[layer_triple] * n)``
+    (independent parameters for each repetition), with neural-tangents'
+    parameter structure: ``init_fn`` returns the ``n`` parameter sets stacked
+    along a new leading axis, and ``apply_fn`` runs the layer in a
+    ``jax.lax.scan`` over them (one compiled copy of the layer). The layer
+    must keep the shape of its input. ``n = 0`` is the identity.
+    """
+    kernel_map_of(layer_triple)
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise validation.fail("repeat", "n", "an integer >= 0", n)
+    n = int(n)
+    init_one, apply_one, _ = layer_triple
+    unrolled = serial(*([layer_triple] * n)) if n > 0 else Identity()
+
+    def init_fn(key, input_shape):
+        keys = jax.random.split(key, max(n, 1))
+        sets = []
+        for sub in keys[:n]:
+            out_shape, params = init_one(sub, input_shape)
+            if tuple(out_shape) != tuple(input_shape):
+                raise ValueError(f"repeat: the layer changes the shape {tuple(input_shape)} into "
+                                 f"{tuple(out_shape)}; use serial(*[layer] * n) for such a layer.")
+            sets.append(params)
+        if n == 0:
+            return input_shape, ()
+        return input_shape, jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *sets)
+
+    def apply_fn(params, inputs, **kwargs):
+        if n == 0:
+            return inputs
+
+        def step(x, p):
+            return apply_one(p, x, **kwargs), None
+
+        out, _ = jax.lax.scan(step, inputs, params, length=n)
+        return out
+
+    spec = layer_spec(unrolled)
+    return layer(init_fn, apply_fn, kernel_map_of(unrolled), "repeat", {"n": n}, (layer_triple,),
+                 has_params=True, input_diagonal=spec.input_diagonal, stages=stages_of(unrolled),
+                 handles_masks=True)

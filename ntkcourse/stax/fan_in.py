@@ -1,4 +1,5 @@
-r"""Concatenating branches along the channel axis (neural-tangents' ``FanInConcat``).
+r"""Combining branches: concatenation along the channel axis (neural-tangents'
+``FanInConcat``) and the elementwise product (``FanInProd``).
 
 If branch :math:`i` has :math:`n_i` channels with kernel :math:`K_i`, the
 concatenation's kernel (the average over its channels, as every kernel of
@@ -11,12 +12,15 @@ branches of one ``FanOut`` is exact (unlike summing them, see
 """
 from __future__ import annotations
 
+import functools
+
 import jax.numpy as jnp
 
 from ..kernel import Kernel
+from .combinators import close_fork
 from .layer import layer
 
-__all__ = ["FanInConcat"]
+__all__ = ["FanInConcat", "FanInProd"]
 
 
 def FanInConcat(axis: int = -1):
@@ -60,3 +64,50 @@ def FanInConcat(axis: int = -1):
         )
 
     return layer(init_fn, apply_fn, kernel_map, "FanInConcat", {"axis": axis})
+
+
+def FanInProd():
+    r"""Multiply the branches elementwise (neural-tangents' ``FanInProd``).
+
+    For branches that are independent in the infinite-width limit, the kernel
+    of a product is the product of the kernels,
+    :math:`K = \prod_i K_i`, and by the product rule the NTK is
+    :math:`\Theta = \sum_i \Theta_i \prod_{j \ne i} K_j` (the cross terms
+    involve :math:`\mathbb{E}[z_i] = 0` of an independent zero-mean branch).
+    Independence is what :func:`~ntkcourse.stax.combinators.close_fork`
+    checks: at most one branch may lack an affine layer with its own weights
+    after the ``FanOut``. Otherwise the network is refused: for ``z * z``
+    neural-tangents returns :math:`K^2` where the truth is
+    :math:`\mathbb{E}[u^2 v^2] = q_1 q_2 + 2 q_{12}^2`.
+    """
+
+    def init_fn(key, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError(f"FanInProd: all branches must have the same shape, got {shapes}.")
+        return shapes[0], ()
+
+    def apply_fn(params, inputs, **kwargs):
+        return functools.reduce(jnp.multiply, inputs)
+
+    def kernel_map(ks):
+        if not isinstance(ks, (list, tuple)) or not ks:
+            raise ValueError("FanInProd: expects a list of branches (use FanOut/parallel before it).")
+        first: Kernel = ks[0]
+        for k in ks[1:]:
+            if k.nngp.shape != first.nngp.shape or k.shape1 != first.shape1:
+                raise ValueError(f"FanInProd: branch outputs differ in shape: {first.shape1} and {k.shape1}.")
+        fork = close_fork("FanInProd", ks)
+
+        def product(attr):
+            vals = [getattr(k, attr) for k in ks]
+            return None if any(v is None for v in vals) else functools.reduce(jnp.multiply, vals)
+
+        ntk = None
+        if all(k.ntk is not None for k in ks):
+            ntk = sum(k.ntk * functools.reduce(jnp.multiply, [o.nngp for j, o in enumerate(ks) if j != i], 1.0)
+                      for i, k in enumerate(ks))
+        return first.replace(nngp=product("nngp"), ntk=ntk, cov1=product("cov1"), cov2=product("cov2"),
+                             is_gaussian=len(ks) == 1 and first.is_gaussian, fork_independent=fork)
+
+    return layer(init_fn, apply_fn, kernel_map, "FanInProd")

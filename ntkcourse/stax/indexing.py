@@ -1,0 +1,103 @@
+r"""Indexing the activations (neural-tangents' ``Index`` and its helper ``Slice``).
+
+``Index(idx)`` applies ``x[idx]`` to the finite network's activations, as
+NumPy indexing. For the kernels, an index on a spatial axis selects the same
+positions on both of the kernel's position axes of that axis (and an integer
+removes both), so ``K(x, p; x', p')`` becomes ``K(x, idx(p); x', idx(p'))``:
+the kernel of the selected positions is a sub-array of the kernel of all of
+them. Indexing the channel axis is refused in the kernel (the channels are
+infinitely many, as in neural-tangents), and so is indexing the batch axis:
+this package computes kernels in blocks of inputs, so select the inputs
+before calling ``kernel_fn`` (``x[::2]``); ``apply_fn`` accepts any index.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .layer import layer
+
+__all__ = ["Index", "Slice"]
+
+
+class _SliceMaker:
+    """``Slice[1:3, ..., 0]`` returns the index ``(slice(1, 3), Ellipsis, 0)``."""
+
+    def __getitem__(self, idx):
+        return idx
+
+
+Slice = _SliceMaker()
+
+
+def _entries(idx, where: str = "Index"):
+    """The index as a tuple, its entries checked: slices, integers, at most one ``...``."""
+    entries = idx if isinstance(idx, tuple) else (idx,)
+    for e in entries:
+        if not (e is Ellipsis or isinstance(e, slice) or (isinstance(e, (int, np.integer))
+                                                            and not isinstance(e, bool))):
+            raise TypeError(f"{where}: `idx` may hold only slices, integers and `...` (build it with stax.Slice[...]), "
+                            f"got {e!r} in {idx!r}.")
+    if sum(e is Ellipsis for e in entries) > 1:
+        raise ValueError(f"{where}: `idx` may hold at most one `...`, got {idx!r}.")
+    return entries
+
+
+def _expand(idx, ndim: int, where: str = "Index"):
+    """The index as a tuple of ``ndim`` slices or integers (Ellipsis expanded)."""
+    entries = _entries(idx, where)
+    if Ellipsis in entries:
+        i = entries.index(Ellipsis)
+        fill = ndim - (len(entries) - 1)
+        entries = entries[:i] + (slice(None),) * fill + entries[i + 1:]
+    if len(entries) > ndim:
+        raise ValueError(f"{where}: `idx` {idx!r} has {len(entries)} entries for activations with {ndim} axes.")
+    return tuple(entries) + (slice(None),) * (ndim - len(entries))
+
+
+def _is_all(e):
+    return isinstance(e, slice) and e == slice(None)
+
+
+def Index(idx, batch_axis: int = 0, channel_axis: int = -1):
+    """``x[idx]`` (NumPy indexing; build ``idx`` with ``stax.Slice[...]``); see the module docstring."""
+    if batch_axis != 0 or channel_axis != -1:
+        raise NotImplementedError(f"Index: only batch_axis=0 and channel_axis=-1 are implemented (the layout of "
+                                  f"every layer of this package), got batch_axis={batch_axis!r}, "
+                                  f"channel_axis={channel_axis!r}.")
+    _entries(idx)  # the entries now; their number against the activations' axes once the shape is known
+
+    def shape_after(shape):
+        full = _expand(idx, len(shape))
+        return np.empty(tuple(shape), dtype=np.bool_)[full].shape
+
+    def init_fn(key, input_shape):
+        return shape_after(input_shape), ()
+
+    def apply_fn(params, x, **kwargs):
+        return x[_expand(idx, x.ndim)]
+
+    def kernel_map(k):
+        ndim = len(k.shape1)
+        full = _expand(idx, ndim)
+        if not _is_all(full[-1]):
+            raise NotImplementedError(f"Index: indexing the channel axis ({full[-1]!r} in {idx!r}) is not "
+                                      "possible in the kernel: the channels are infinitely many.")
+        if not _is_all(full[0]):
+            raise NotImplementedError(
+                f"Index: indexing the batch axis ({full[0]!r} in {idx!r}) is not implemented in kernel_fn (the "
+                "kernel is computed in blocks of inputs); select the inputs before calling kernel_fn, e.g. "
+                "kernel_fn(x1[::2], x2[::2]).")
+        spatial = full[1:-1]
+        if all(_is_all(e) for e in spatial):
+            return k
+
+        def index(cov, batch_ndim):
+            if cov is None:
+                return None
+            per_axis = [(e,) if k.diagonal_spatial else (e, e) for e in spatial]
+            return cov[(slice(None),) * batch_ndim + tuple(e for pair in per_axis for e in pair)]
+
+        return k.replace(nngp=index(k.nngp, 2), ntk=index(k.ntk, 2), cov1=index(k.cov1, 1),
+                         cov2=index(k.cov2, 1), shape1=shape_after(k.shape1), shape2=shape_after(k.shape2))
+
+    return layer(init_fn, apply_fn, kernel_map, "Index", {"idx": idx})

@@ -1,0 +1,123 @@
+r"""Layer normalisation (neural-tangents' ``LayerNorm``).
+
+The finite layer maps each input to :math:`(z - \bar z)/\sqrt{\epsilon + s^2}`,
+with the mean :math:`\bar z` and variance :math:`s^2` over ``axis`` (which must
+contain the channel axis). At infinite width the channels of a Gaussian
+layer output are i.i.d. zero-mean with variance :math:`q(x, p)` at position
+``p``, so :math:`\bar z \to 0` and :math:`s^2 \to \bar q(x)`, the mean of
+:math:`q(x, p)` over the normalised spatial axes (just :math:`q(x, p)` for
+``axis=-1``). Hence
+
+.. math::
+    K(x, p; x', p') \mapsto \frac{K(x, p; x', p')}{\sqrt{(\epsilon + \bar q(x, p))(\epsilon + \bar q(x', p'))}},
+
+and the NTK likewise (the normaliser is a constant in the limit, its
+derivative does not contribute). This is neural-tangents' formula.
+
+Non-Gaussian inputs are refused (as there): after an activation the mean
+over channels tends to :math:`\mathbb{E}[\phi(z)] \ne 0`, which the kernels
+do not track, so the formula would be wrong. Normalising over the batch
+axis is refused too: it makes each input's output depend on the other
+inputs of the batch, so ``kernel_fn(x1, x2)`` would depend on how the inputs
+are batched.
+"""
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from .. import validation
+from ..kernel import spatial_diagonal
+from .layer import layer
+from .spatial import interleave_ones
+
+__all__ = ["LayerNorm"]
+
+
+def _axes(axis):
+    if isinstance(axis, (int,)) and not isinstance(axis, bool):
+        return (axis,)
+    try:
+        out = tuple(axis)
+    except TypeError:
+        raise validation.fail("LayerNorm", "axis", "an integer or a sequence of integers", axis) from None
+    if not out or not all(isinstance(a, int) and not isinstance(a, bool) for a in out):
+        raise validation.fail("LayerNorm", "axis", "an integer or a non-empty sequence of integers", axis)
+    return out
+
+
+def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: int = -1):
+    """Layer normalisation over ``axis`` (see the module docstring for the kernel).
+
+    Args:
+      axis: the axes normalised over; must include the channel axis, may
+        include spatial axes, not the batch axis.
+      eps: added to the variance, > 0.
+      batch_axis, channel_axis: only 0 and -1 (the layout of every layer of
+        this package: batch first, channels last) are implemented.
+    """
+    axes = _axes(axis)
+    eps = validation.positive("LayerNorm", "eps", eps)
+    if batch_axis != 0:
+        raise NotImplementedError(f"LayerNorm: only batch_axis=0 is implemented (inputs are batch-first in this "
+                                  f"package), got batch_axis={batch_axis!r}.")
+    if channel_axis not in (-1,):
+        raise NotImplementedError(f"LayerNorm: only channel_axis=-1 is implemented (channels last, as every "
+                                  f"layer of this package), got channel_axis={channel_axis!r}.")
+
+    def canonical(ndim):
+        out = []
+        for a in axes:
+            if not -ndim <= a < ndim:
+                raise ValueError(f"LayerNorm: axis {a} is out of range for inputs with {ndim} axes.")
+            out.append(a % ndim)
+        if ndim - 1 not in out:
+            raise ValueError(f"LayerNorm: `axis` must include the channel axis ({ndim - 1} = -1) for the "
+                             f"infinite-width limit to exist, got axis={axis!r}.")
+        if 0 in out:
+            raise NotImplementedError(
+                f"LayerNorm: normalising over the batch axis (axis={axis!r}) makes each output depend on the other "
+                "inputs of the batch; not implemented.")
+        return sorted(set(out))
+
+    def init_fn(key, input_shape):
+        canonical(len(input_shape))
+        return input_shape, ()
+
+    def apply_fn(params, inputs, **kwargs):
+        ax = tuple(canonical(inputs.ndim))
+        mean = jnp.mean(inputs, axis=ax, keepdims=True)
+        var = jnp.mean((inputs - mean) ** 2, axis=ax, keepdims=True)
+        return (inputs - mean) / jnp.sqrt(eps + var)
+
+    def kernel_map(k):
+        if not k.is_gaussian:
+            raise ValueError(
+                "LayerNorm: needs Gaussian inputs (put a Dense or Conv layer before it): after an activation the "
+                "mean over channels tends to E[phi(z)], which the kernels do not track.")
+        s = k.spatial_ndim
+        spatial = [a - 1 for a in canonical(s + 2) if a != s + 1]  # spatial axes, 0-based
+        diag = k.diagonal_spatial
+
+        def variances(cov):
+            var = cov if (s == 0 or diag) else spatial_diagonal(cov, 1, s)
+            if spatial:
+                var = jnp.mean(var, axis=tuple(1 + a for a in spatial), keepdims=True) * jnp.ones_like(var)
+            return eps + var
+
+        v1 = variances(k.cov1)
+        v2 = v1 if k.cov2 is None else variances(k.cov2)
+        scale = jnp.sqrt(interleave_ones(v1, s, left=True, batch_pair=True, diagonal=diag)) * jnp.sqrt(
+            interleave_ones(v2, s, left=False, batch_pair=True, diagonal=diag))
+
+        def self_scale(v):
+            if s == 0 or diag:
+                return v
+            return jnp.sqrt(interleave_ones(v, s, left=True, batch_pair=False)) * jnp.sqrt(
+                interleave_ones(v, s, left=False, batch_pair=False))
+
+        return k.replace(
+            nngp=k.nngp / scale, ntk=None if k.ntk is None else k.ntk / scale,
+            cov1=k.cov1 / self_scale(v1), cov2=None if k.cov2 is None else k.cov2 / self_scale(v2))
+
+    return layer(init_fn, apply_fn, kernel_map, "LayerNorm",
+                 {"axis": axes, "eps": eps, "batch_axis": batch_axis, "channel_axis": channel_axis})

@@ -1,0 +1,105 @@
+r"""Resizing images (neural-tangents' ``ImageResize``, after ``jax.image.resize``).
+
+``jax.image.resize`` with ``"linear"`` or ``"nearest"`` is linear and
+separable: along each resized spatial axis the output is :math:`y = M x` for
+a matrix :math:`M` fixed by the two sizes, the method and ``antialias``. The
+kernel between two resized activations is then
+:math:`K'(p_1, p_2) = \sum_{a, b} M_{p_1 a} M_{p_2 b} K(a, b)` on each axis,
+which is the same resize applied to both position axes of the kernel
+(neural-tangents computes it the same way). The NTK transforms alike (no
+parameters).
+
+Refused with the reason: resizing the channel axis (no infinite-width
+limit), resizing the batch axis (each output would mix the inputs of a
+batch; kernels here are computed in blocks of inputs), and, in ``kernel_fn``
+only, the methods other than linear and nearest (as neural-tangents).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+
+from .. import validation
+from .layer import layer
+
+__all__ = ["ImageResize"]
+
+_KERNEL_METHODS = (jax.image.ResizeMethod.LINEAR, jax.image.ResizeMethod.NEAREST)
+
+
+def ImageResize(shape: Sequence[int], method, antialias: bool = True,
+                precision=jax.lax.Precision.HIGHEST, batch_axis: int = 0, channel_axis: int = -1):
+    """Resize the activations to ``shape`` (``-1`` keeps an axis), as ``jax.image.resize``.
+
+    ``shape`` lists every axis, batch and channels included; both must be
+    ``-1``. ``method``: a ``jax.image.ResizeMethod`` or its name; ``kernel_fn``
+    supports ``"linear"`` and ``"nearest"``.
+    """
+    try:
+        shape = tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise validation.fail("ImageResize", "shape", "a sequence of integers (-1 keeps an axis)", shape) from None
+    if any(s < 1 and s != -1 for s in shape):
+        raise validation.fail("ImageResize", "shape", "positive sizes or -1", shape)
+    try:
+        resize_method = (method if isinstance(method, jax.image.ResizeMethod)
+                         else jax.image.ResizeMethod.from_string(method))
+    except (ValueError, AttributeError, TypeError):
+        raise validation.fail("ImageResize", "method", "a jax.image.ResizeMethod or its name ('linear', "
+                              "'nearest', 'cubic', 'lanczos3', 'lanczos5')", method) from None
+    if batch_axis != 0 or channel_axis != -1:
+        raise NotImplementedError(f"ImageResize: only batch_axis=0 and channel_axis=-1 are implemented, got "
+                                  f"batch_axis={batch_axis!r}, channel_axis={channel_axis!r}.")
+    if shape and shape[-1] != -1:
+        raise ValueError(f"ImageResize: resizing the channel axis has no infinite-width limit; set shape[-1] = -1, "
+                         f"got shape={shape}.")
+    if shape and shape[0] != -1:
+        raise NotImplementedError(f"ImageResize: resizing the batch axis mixes the inputs of a batch; not "
+                                  f"implemented (set shape[0] = -1), got shape={shape}.")
+    resizes_space = any(s != -1 for s in shape[1:-1])
+
+    def out_shape(input_shape):
+        if len(input_shape) != len(shape):
+            raise ValueError(f"ImageResize: `shape` {shape} has {len(shape)} entries for inputs with "
+                             f"{len(input_shape)} axes {tuple(input_shape)}.")
+        return tuple(int(n) if s == -1 else s for s, n in zip(shape, input_shape))
+
+    def resize(x, new_shape):
+        return jax.image.resize(x, new_shape, method=resize_method, antialias=antialias, precision=precision)
+
+    def init_fn(key, input_shape):
+        return out_shape(input_shape), ()
+
+    def apply_fn(params, inputs, **kwargs):
+        return resize(inputs, out_shape(inputs.shape))
+
+    def kernel_map(k):
+        if resize_method not in _KERNEL_METHODS:
+            raise NotImplementedError(f"ImageResize: kernel_fn supports only the methods 'linear' and 'nearest' "
+                                      f"(as neural-tangents), got {resize_method}.")
+        shape1, shape2 = out_shape(k.shape1), out_shape(k.shape2)
+        if not resizes_space:
+            return k
+        spatial1, spatial2 = shape1[1:-1], shape2[1:-1]
+
+        def pair_shape(batch, left, right):
+            return batch + tuple(n for a, b in zip(left, right) for n in (a, b))
+
+        def apply(cov, batch, left, right):
+            return None if cov is None else resize(cov, pair_shape(batch, left, right))
+
+        n1, n2 = k.nngp.shape[:2]
+        return k.replace(
+            nngp=apply(k.nngp, (n1, n2), spatial1, spatial2), ntk=apply(k.ntk, (n1, n2), spatial1, spatial2),
+            cov1=apply(k.cov1, (k.cov1.shape[0],), spatial1, spatial1),
+            cov2=None if k.cov2 is None else apply(k.cov2, (k.cov2.shape[0],), spatial2, spatial2),
+            shape1=shape1, shape2=shape2)
+
+    def input_diagonal(output_diagonal):
+        # Resizing mixes positions: the diagonal of the output needs every pair of input positions.
+        return False if resizes_space else output_diagonal
+
+    return layer(init_fn, apply_fn, kernel_map, "ImageResize",
+                 {"shape": shape, "method": resize_method, "antialias": antialias},
+                 input_diagonal=input_diagonal, reads_neighbours=resizes_space)
