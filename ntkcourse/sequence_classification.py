@@ -1,7 +1,7 @@
 r"""Time-series classification on a UCR split: RNTK, MLP NTK, RBF and 1-NN Euclidean compared.
 
 The protocol (after Alemohammad, Wang, Balestriero & Baraniuk 2021, "The
-Recurrent Neural Tangent Kernel", Sec. 5: a C-SVM on each precomputed kernel,
+Recurrent Neural Tangent Kernel": a C-SVM on each precomputed kernel,
 hyper-parameters chosen by cross-validation on the training split):
 
 * every kernel method is scikit-learn's ``SVC(kernel='precomputed', C)``;
