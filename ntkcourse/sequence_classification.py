@@ -296,7 +296,6 @@ def compare_methods(data, grids: Optional[Mapping[str, Sequence[dict]]] = None, 
         if m != "1-NN Euclidean" and not grids.get(m):
             raise ValueError(f"compare_methods: `grids` has no settings for {m!r}.")
     padded = bool(np.isnan(x_train).any() or np.isnan(x_test).any())
-    mask = {"mask_constant": np.nan} if padded else {}
     flat_train, flat_test = flatten_series(x_train), flatten_series(x_test)
 
     def rntk_grams(setting):
