@@ -104,6 +104,19 @@ def _shift(x):
     return jnp.concatenate([jnp.zeros_like(x[..., :1]), x[..., :-1]], axis=-1)
 
 
+def _self_pairs(same, batch_shape):
+    """Where a pair of batch entries is one sequence with itself (x2=None): the diagonal.
+
+    Their equal-time covariance *is* the self-variance; computing it through
+    the cross recursion instead gives it up to rounding, and in the chaotic
+    phase (gain chi_1 > 1) the recursion amplifies that rounding step after
+    step until the computed self-correlation falls to the chaotic fixed
+    point rho* < 1 (erf, sigma_w = 3: after ~40 steps). Pinning these entries
+    to the variance keeps K(x, x) exact.
+    """
+    return jnp.eye(batch_shape[0], batch_shape[1], dtype=bool) if same else None
+
+
 def _ordered(a, b):
     """The two variances as (smaller, larger): E[phi(u) phi(v)] is symmetric in
     them, and with them in one order the entries (x, x') and (x', x) of K(x, x)
@@ -238,16 +251,25 @@ def Recurrent(
             return S
         return out_dim * K_prev + m * X + (0.0 if b_std is None else 1.0)
 
-    def grid(X, Xn, va, vb, m):
+    def grid(X, Xn, va, vb, m, self_pairs=None):
         r""":math:`\Sigma` and :math:`\Theta` on the grid: ``X``, ``Xn`` (..., T, T')
         input NNGP and NTK (``Xn`` may be None); ``va`` (..., T), ``vb`` (..., T')
         self-variances. Rows t run in a scan, columns t' vectorised.
+        ``self_pairs`` (bool, broadcastable to ``X.shape[:-2]``): pairs that are
+        one sequence with itself; their equal-time entries are set to the
+        self-variance (see :func:`_pin_self`).
         """
         rows = jnp.moveaxis(X, -2, 0)
         rows_n = None if Xn is None else jnp.moveaxis(Xn, -2, 0)
         va_rows = jnp.moveaxis(va, -1, 0)
+        cols = jnp.arange(X.shape[-1])
 
-        def row(S_prev, T_prev, va_prev, x_row, xn_row):
+        def pin(S, t, va_t):
+            if self_pairs is None:
+                return S
+            return jnp.where(self_pairs[..., None] & (cols == t), va_t[..., None], S)
+
+        def row(S_prev, T_prev, va_prev, x_row, xn_row, t, va_t):
             if S_prev is None:
                 K_sh = jnp.zeros_like(x_row)
                 DT_sh = K_sh
@@ -255,37 +277,42 @@ def Recurrent(
                 a, b = _ordered(va_prev[..., None], vb)
                 K_sh = _shift(act.nngp(a, b, S_prev))
                 DT_sh = None if T_prev is None else _shift(act.dnngp(a, b, S_prev) * T_prev)
-            S = w_var * K_sh + u_var * x_row + b_var
+            S = pin(w_var * K_sh + u_var * x_row + b_var, t, va_t)
             if xn_row is None:
                 return S, None
             Th = direct_ntk(S, K_sh, x_row, m) + u_var * xn_row + w_var * DT_sh
             return S, Th
 
-        S1, T1 = row(None, None, None, rows[0], None if rows_n is None else rows_n[0])
+        S1, T1 = row(None, None, None, rows[0], None if rows_n is None else rows_n[0], 0, va_rows[0])
 
         def step(carry, inp):
             S_prev, T_prev = carry
-            va_prev, x_row, xn_row = inp
-            S, Th = row(S_prev, T_prev, va_prev, x_row, xn_row)
+            va_prev, x_row, xn_row, t, va_t = inp
+            S, Th = row(S_prev, T_prev, va_prev, x_row, xn_row, t, va_t)
             return (S, Th), (S, Th)
 
-        xs = (va_rows[:-1], rows[1:], None if rows_n is None else rows_n[1:])
+        xs = (va_rows[:-1], rows[1:], None if rows_n is None else rows_n[1:], jnp.arange(1, X.shape[-2]),
+              va_rows[1:])
         _, (S_rest, T_rest) = lax.scan(step, (S1, T1), xs)
         S = jnp.moveaxis(jnp.concatenate([S1[None], S_rest]), 0, -2)
         Th = None if T1 is None else jnp.moveaxis(jnp.concatenate([T1[None], T_rest]), 0, -2)
         return S, Th
 
-    def diagonal(X, Xn, va, vb, m, both=None):
+    def diagonal(X, Xn, va, vb, m, both=None, self_pairs=None):
         """The same recursion on the equal-time pairs only: ``X`` (..., T).
         ``both`` (..., T): whether step t is real in both sequences; where it
-        is not, the next step sees zero states (padding first).
+        is not, the next step sees zero states (padding first). ``self_pairs``
+        as for ``grid``.
         """
         cols = jnp.moveaxis(X, -1, 0)
         cols_n = None if Xn is None else jnp.moveaxis(Xn, -1, 0)
         va_c, vb_c = jnp.moveaxis(va, -1, 0), jnp.moveaxis(vb, -1, 0)
         both_c = jnp.ones(cols.shape, bool) if both is None else jnp.moveaxis(both, -1, 0)
 
-        def at(S_prev, T_prev, a, b, x, xn, real_prev=None):
+        def pin(S, va_t):
+            return S if self_pairs is None else jnp.where(self_pairs, va_t, S)
+
+        def at(S_prev, T_prev, a, b, x, xn, va_t, real_prev=None):
             if S_prev is None:
                 K_prev = jnp.zeros_like(x)
                 DT = K_prev
@@ -293,19 +320,19 @@ def Recurrent(
                 a, b = _ordered(a, b)
                 K_prev = jnp.where(real_prev, act.nngp(a, b, S_prev), 0.0)
                 DT = None if T_prev is None else jnp.where(real_prev, act.dnngp(a, b, S_prev) * T_prev, 0.0)
-            S = w_var * K_prev + u_var * x + b_var
+            S = pin(w_var * K_prev + u_var * x + b_var, va_t)
             if xn is None:
                 return S, None
             return S, direct_ntk(S, K_prev, x, m) + u_var * xn + w_var * DT
 
-        S1, T1 = at(None, None, None, None, cols[0], None if cols_n is None else cols_n[0])
+        S1, T1 = at(None, None, None, None, cols[0], None if cols_n is None else cols_n[0], va_c[0])
 
         def step(carry, inp):
-            a, b, x, xn, real_prev = inp
-            S, Th = at(*carry, a, b, x, xn, real_prev)
+            a, b, x, xn, va_t, real_prev = inp
+            S, Th = at(*carry, a, b, x, xn, va_t, real_prev)
             return (S, Th), (S, Th)
 
-        xs = (va_c[:-1], vb_c[:-1], cols[1:], None if cols_n is None else cols_n[1:], both_c[:-1])
+        xs = (va_c[:-1], vb_c[:-1], cols[1:], None if cols_n is None else cols_n[1:], va_c[1:], both_c[:-1])
         _, (S_rest, T_rest) = lax.scan(step, (S1, T1), xs)
         S = jnp.moveaxis(jnp.concatenate([S1[None], S_rest]), 0, -1)
         Th = None if T1 is None else jnp.moveaxis(jnp.concatenate([T1[None], T_rest]), 0, -1)
@@ -352,7 +379,7 @@ def Recurrent(
             c2 = jnp.take_along_axis(jnp.diagonal(k.cov2, axis1=1, axis2=2), perm2, axis=1)
             V2 = variances(c2, real2)
         both = real1[:, None, :] & real2[None, :, :]
-        S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both)
+        S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both, _self_pairs(same, X.shape[:2]))
         return last_step_output(k, V1[:, -1], V2[:, -1], S[..., -1], None if Th is None else Th[..., -1], same)
 
     def kernel_map(k: Kernel) -> Kernel:
@@ -383,10 +410,11 @@ def Recurrent(
         V1 = variances(c1)
         V2 = V1 if same else variances(c2)
         va, vb = V1[:, None, :], V2[None, :, :]
+        pairs = _self_pairs(same, X.shape[:2])
         if diag:
-            S, Th = diagonal(X, Xn, va, vb, m)
+            S, Th = diagonal(X, Xn, va, vb, m, self_pairs=pairs)
         else:
-            S, Th = grid(X, Xn, va, vb, m)
+            S, Th = grid(X, Xn, va, vb, m, pairs)
         n1, n2 = X.shape[:2]
         if not return_sequences:
             if diag:
@@ -402,11 +430,11 @@ def Recurrent(
             cov2 = None if same else act.nngp_diag(V2)
         else:
             nngp, ntk = post(va[..., :, None], vb[..., None, :], S, Th)
-            S11, _ = grid(C1, None, V1, V1, m)
+            S11, _ = grid(C1, None, V1, V1, m, jnp.ones(C1.shape[:1], bool))
             cov1, _ = post(V1[:, :, None], V1[:, None, :], S11, None)
             cov2 = None
             if not same:
-                S22, _ = grid(C2, None, V2, V2, m)
+                S22, _ = grid(C2, None, V2, V2, m, jnp.ones(C2.shape[:1], bool))
                 cov2, _ = post(V2[:, :, None], V2[:, None, :], S22, None)
         if masked:
             # Back to the original positions: step t holds the state after the

@@ -171,6 +171,22 @@ MISTAKES = {
                     "m1 = np.asarray(x1, dtype=float).sum(axis=(0, 1))", visible=True),
         ], {"q3_shift_changes", "q4_predict_linear_gap"}),
     },
+    "ch08_recurrent": {
+        "no_sharing_term_and_zero_padding": ([
+            Mistake("q1_rnn_step", "the gradients of earlier steps dropped (no weight-sharing term in Theta)",
+                    "return sigma, sigma + sw**2 * k_dot * theta_prev", "return sigma, sigma", visible=True),
+            Mistake("q3_pad_batch", "padded with zeros whatever the mask constant",
+                    "out = np.full((len(sequences), longest, sequences[0].shape[1]), mask_constant, dtype=float)",
+                    "out = np.zeros((len(sequences), longest, sequences[0].shape[1]))", visible=True),
+        ], {"q1_rnn_step", "q3_pad_batch"}),
+        "erf_of_z_over_root_two_and_no_readout_nngp": ([
+            Mistake("q2_memory", "the arcsin argument of erf(z / sqrt 2) (ERRATA #2) used for erf(z)",
+                    "2 / np.pi * np.arcsin(2 * c / np.sqrt((1 + 2 * a) * (1 + 2 * b)))",
+                    "2 / np.pi * np.arcsin(c / np.sqrt((1 + a) * (1 + b)))", visible=True),
+            Mistake("q4_predict_ntk", "the read-out's own term E[relu(u)^2] forgotten",
+                    "return T / 2 + T * (T + 1) / 4", "return T * (T + 1) / 4", visible=True),
+        ], {"q2_memory", "q4_predict_ntk"}),
+    },
     "ch09_graph": {
         "no_self_loops_and_no_readout_factor": ([
             Mistake("q1_aggregate", "the node itself left out of the aggregation (A instead of A + I)",

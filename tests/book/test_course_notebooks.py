@@ -34,7 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 def test_the_course_has_its_chapters_and_their_assignments():
     assert CHAPTERS == ["ch01_gp_limit", "ch02_linearisation", "ch03_ntk_recursion",
                         "ch04_training_dynamics", "ch05_finite_width", "ch06_theory", "ch07_convolutional",
-                        "ch09_graph", "ch10_feature_learning", "ch11_scaling", "ch12_connections"]
+                        "ch08_recurrent", "ch09_graph", "ch10_feature_learning", "ch11_scaling", "ch12_connections"]
     assert set(CHAPTERS) <= set(ASSIGNMENTS)
 
 

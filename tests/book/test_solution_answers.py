@@ -442,6 +442,55 @@ def test_ch12_predicted_top_eigenvalue_is_the_upper_marchenko_pastur_edge():
 def test_ch12_relu_trainable_depth_is_six_correlation_depth_scales():
     assert solution("ch12_connections")["relu_trainable_depth"](1.5) == pytest.approx(
         signal_propagation.trainable_depth(dual.relu(), 1.5, 0.1), rel=1e-10)
+# ---------------------------------------------------------------- ch08
+
+
+def test_ch08_relu_rnn_step_is_the_package_relu_duals():
+    """Sigma = sw^2 E[relu relu] + su^2 x.x'/m + sb^2, Theta = Sigma + sw^2 E[relu' relu'] Theta (ntkcourse.dual)."""
+    a, b, c = _covariances(44)
+    theta_prev, input_cov = np.linspace(0.1, 2.0, a.size), np.linspace(-1.0, 1.0, a.size)
+    sw, su, sb = 1.3, 0.8, 0.4
+    with jax.enable_x64(True):
+        relu = dual.relu()
+        k, k_dot = np.asarray(relu.nngp(a, b, c)), np.asarray(relu.dnngp(a, b, c))
+    sigma = sw**2 * k + su**2 * input_cov + sb**2
+    got_sigma, got_theta = solution("ch08_recurrent")["relu_rnn_step"](c, theta_prev, a, b, input_cov, sw, su, sb)
+    np.testing.assert_allclose(got_sigma, sigma, **F64)
+    np.testing.assert_allclose(got_theta, sigma + sw**2 * k_dot * theta_prev, **F64)
+
+
+@pytest.mark.parametrize("sw", [1.0, 3.0])
+def test_ch08_step_correlations_are_those_of_the_stax_erf_recurrent_kernel(sw):
+    T = 15
+    x = np.ones((2, T, 1))
+    x[1, 0, 0] = -1.0
+    with jax.enable_x64(True):
+        k = np.asarray(stax.Recurrent(1, stax.Erf(), W_std=sw, U_std=1.0, b_std=0.1,
+                                      return_sequences=True)[2](x, None, "nngp"))
+    s = sw**2 * k[:, :, np.arange(T), np.arange(T)] + 1.01  # Sigma at steps 2 ... T + 1
+    expected = s[0, 1] / np.sqrt(s[0, 0] * s[1, 1])
+    np.testing.assert_allclose(solution("ch08_recurrent")["step_correlations"](sw, T + 1)[1:], expected, **F64)
+
+
+def test_ch08_pad_batch_gives_each_sequence_its_own_kernel_under_the_mask():
+    rng = np.random.default_rng(45)
+    seqs = [rng.normal(size=(3, 2)), rng.normal(size=(6, 2))]
+    batch = solution("ch08_recurrent")["pad_batch"](seqs, np.nan)
+    kernel_fn = stax.serial(stax.Recurrent(1, stax.Relu(), W_std=1.1, b_std=0.2), stax.Dense(1))[2]
+    with jax.enable_x64(True):
+        k = np.asarray(kernel_fn(batch, None, "ntk", mask_constant=np.nan))
+        alone = [float(kernel_fn(s[None], None, "ntk")[0, 0]) for s in seqs]
+    np.testing.assert_allclose(np.diag(k), alone, **F64)
+    assert np.isnan(batch[0, 3:]).all() and batch.shape == (2, 6, 2)
+
+
+def test_ch08_predicted_ntk_is_the_stax_kernel_at_the_relu_edge():
+    net = stax.serial(stax.Recurrent(1, stax.Relu(), W_std=np.sqrt(2.0), U_std=1.0, b_std=0.0,
+                                     return_sequences=True), stax.Dense(1))
+    with jax.enable_x64(True):
+        per_step = np.diagonal(np.asarray(net[2](np.ones((1, 12, 1)), None, "ntk"))[0, 0])
+    got = [solution("ch08_recurrent")["predicted_ntk"](T) for T in range(1, 13)]
+    np.testing.assert_allclose(got, per_step, **F64)
 # ---------------------------------------------------------------- ch09
 
 

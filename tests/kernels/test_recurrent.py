@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcourse import empirical, stax
+from ntkcourse import empirical, signal_propagation, stax
 
 Z_MAX = 5.0  # P(|t_63| > 5) = 5e-6 per entry for a correct kernel
 WIDTH = 256
@@ -230,6 +230,28 @@ def test_relu_variance_follows_its_geometric_series_over_200_steps():
     assert np.all(np.isfinite(k.ntk)) and np.max(k.ntk) > 1e59
     np.testing.assert_array_equal(k.nngp, k.nngp.T)
     np.testing.assert_array_equal(k.ntk, k.ntk.T)
+
+
+def test_chaotic_self_kernel_stays_exact_over_200_steps():
+    # erf with sigma_w = 3 is chaotic (chi_1 ~ 1.96): a self-covariance computed
+    # as a cross covariance carries rounding that the recursion doubles at each
+    # step, and K(x, x) used to drift to the chaotic fixed point after ~40 steps.
+    # Constant inputs: the variance sits at q* of ch06's variance map with bias
+    # variance b^2 + 1, so E[erf(u)^2] = (2/pi) arcsin(2q*/(1 + 2q*)), and the NTK
+    # grows by chi_1 per step (Theta_t = Sigma_t + chi_1 Theta_{t-1}).
+    T, b_std = 200, 0.5
+    x = np.ones((2, T, 1))
+    x[1, 0, 0] = -1.0
+    scales = signal_propagation.depth_scales(stax.Erf(), 9.0, b_std**2 + 1.0)
+    net = stax.serial(stax.Recurrent(1, stax.Erf(), W_std=3.0, U_std=1.0, b_std=b_std, return_sequences=True),
+                      stax.Dense(1))
+    k = net[2](x, None, ("nngp", "ntk"))
+    nngp, ntk = np.asarray(k.nngp), np.asarray(k.ntk)
+    q = scales.q_star
+    np.testing.assert_allclose(nngp[0, 0, -1, -1], 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)), rtol=1e-10)
+    np.testing.assert_allclose(ntk[0, 0, -1, -1] / ntk[0, 0, -2, -2], scales.chi_1, rtol=1e-8)
+    last = stax.serial(stax.Recurrent(1, stax.Erf(), W_std=3.0, U_std=1.0, b_std=b_std), stax.Dense(1))[2]
+    np.testing.assert_allclose(np.asarray(last(x, None, "ntk")), ntk[:, :, -1, -1], rtol=1e-10)
 
 
 @pytest.mark.parametrize("activation, W_std", [(stax.Erf, 3.0), (stax.Relu, 1.0)])
