@@ -6,6 +6,8 @@ Usage (from the repository root, with the project's virtual environment and
     python tools/mutation.py grading/checks            # one module
     python tools/mutation.py dual inference --jobs 2   # several
     python tools/mutation.py --list                    # the modules and their tests
+    python tools/mutation.py grading/merge --keep /tmp/m         # keep the work folder, then after
+    python tools/mutation.py grading/merge --keep /tmp/m --again # adding tests: rerun the survivors
 
 For each module named, mutmut (https://mutmut.readthedocs.io, version 3)
 rewrites the module's functions into many small variants ("mutants": ``<``
@@ -46,8 +48,10 @@ MODULES = {
     "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
                        ["tests/grading/test_grading_checks.py", "tests/grading/test_grading_check_tolerances.py",
-                        "tests/grading/test_grading_judging.py", "-m", "not slow"]),
-    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/grading/test_grading_merge.py", "-m", "not slow"]),
+                        "tests/grading/test_grading_judging.py", "tests/grading/test_grading_check_messages.py",
+                        "-m", "not slow"]),
+    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/grading/test_grading_merge.py",
+                                                        "tests/grading/test_grading_merge_notes.py", "-m", "not slow"]),
 }
 
 # Mutants that change no behaviour a test could observe, by mutmut's name, with the reason.
@@ -104,11 +108,28 @@ def statuses(work: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
-def run_module(module: str, jobs: int, keep: Path | None) -> dict:
+def refresh_tests(work: Path) -> None:
+    """Copy the checkout's current tests into a kept work folder (and mutmut's copy of it)."""
+    for rel in checkout_files():
+        if rel.startswith("tests/"):
+            for target in (work / rel, work / "mutants" / rel):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, target)
+
+
+def run_module(module: str, jobs: int, keep: Path | None, again: bool = False) -> dict:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
-    prepare(work, module)
-    mutmut(work, "run", "--max-children", str(jobs), check=False)
+    if again:
+        # Only the survivors of the kept run are tested again, with the checkout's tests as they are now:
+        # adding tests cannot revive a killed mutant, so the result is that of a full run.
+        refresh_tests(work)
+        survivors = [name for name, status in statuses(work).items() if status == "survived"]
+        if survivors:
+            mutmut(work, "run", "--max-children", str(jobs), *survivors, check=False)
+    else:
+        prepare(work, module)
+        mutmut(work, "run", "--max-children", str(jobs), check=False)
     found = statuses(work)
     survived = sorted(name for name, status in found.items() if status == "survived")
     equivalent = [name for name in survived if name in EQUIVALENT]
@@ -135,6 +156,8 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", help=f"modules to mutate (default: all of {list(MODULES)})")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel (default 1)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
+    parser.add_argument("--again", action="store_true",
+                        help="with --keep: test the kept run's survivors again with the checkout's current tests")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     args = parser.parse_args(argv)
     if args.list:
@@ -147,7 +170,9 @@ def main(argv=None) -> int:
     modules = args.modules or list(MODULES)
     if args.keep is not None and len(modules) != 1:
         parser.error("--keep works with one module")
-    summaries = [run_module(m, args.jobs, args.keep) for m in modules]
+    if args.again and (args.keep is None or not (args.keep / "mutants").is_dir()):
+        parser.error("--again needs --keep naming the folder of an earlier run of the same module")
+    summaries = [run_module(m, args.jobs, args.keep, args.again) for m in modules]
     print("module: mutants, killed, survived (non-equivalent), equivalent excluded, no tests; surviving fraction")
     for s in summaries:
         other = f"; other statuses: {s['other']}" if s["other"] else ""
