@@ -251,7 +251,8 @@ def test_a_hidden_comparison_may_still_name_the_expected_shape():
 # --- the other judgements --------------------------------------------------------------------------
 
 def test_a_hidden_shape_judgement_does_not_name_the_expected_shape():
-    assert failure(checks.judge_shape, [3], [2], "K", reveal=False) == "K: has shape (3,), which is not the expected shape"
+    assert failure(checks.judge_shape, [3], [2], "K", reveal=False) == \
+        "K: has shape (3,), which is not the expected shape"
 
 
 def test_judge_shape_accepts_a_list_for_a_tuple():
@@ -260,7 +261,8 @@ def test_judge_shape_accepts_a_list_for_a_tuple():
 
 @pytest.mark.parametrize("value, text", [(np.nan, "nan"), (-np.inf, "-inf")])
 def test_judge_finite_names_the_first_nonfinite_entry_and_its_value(value, text):
-    assert failure(checks.judge_finite, np.array([1.0, 2.0, value]), "v") == f"v: entry 2 is {text}; expected finite numbers"
+    assert failure(checks.judge_finite, np.array([1.0, 2.0, value]), "v") == \
+        f"v: entry 2 is {text}; expected finite numbers"
 
 
 @pytest.mark.parametrize("judge", [lambda m: checks.judge_symmetric(m, "K", 1e-7, 1e-10),
@@ -401,7 +403,7 @@ def test_judge_entry_names_the_reference_shape_of_a_visible_reference_comparison
 
 
 def test_judge_entry_applies_the_references_rtol_to_a_reference_comparison():
-    """rtol 1e-2 from the reference: 0.5 % off passes, 2 % fails."""
+    """The reference's rtol of 1e-2: 0.5 % off passes, 2 % fails."""
     reference = entry("close_to_reference", {"rtol": 1e-2, "atol": 0.0}, answer=array([100.0]))
     checks.judge_entry(reference, entry("close_to_reference", answer=array([100.5])), hidden=False)
     with pytest.raises(checks.CheckFailed):
@@ -458,8 +460,8 @@ def test_every_passed_check_is_counted_in_the_verdict():
 
 
 def test_a_closeness_check_passes_its_rtol_and_atol_on():
-    """rtol 1e-2 and atol 0.5 given by the check: 1 % off passes only with the rtol, 0.4 off near 0 only with atol."""
-    assert run_block(grade(), lambda c: c.close(101.0 * (1 - 5e-3), 100.0, label="v", rtol=1e-2)).startswith("PASS")
+    """The check's own rtol (1e-2) passes 0.5 % off; its own atol (0.5) passes 0.4 off near 0."""
+    assert run_block(grade(), lambda c: c.close(100.5, 100.0, label="v", rtol=1e-2)).startswith("PASS")
     assert run_block(grade(), lambda c: c.close(0.4, 0.0, label="v", atol=0.5)).startswith("PASS")
 
 
