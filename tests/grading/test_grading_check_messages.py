@@ -658,3 +658,37 @@ def test_student_mode_shows_what_was_printed_before_a_failure():
         print("debug")
         check.close(2.0, 1.0, label="v")
     assert run_block(checks._Session("student"), body).startswith("debug\nFAIL q: v:")
+
+
+# --- exactly at a tolerance: "within" includes the boundary ----------------------------------------
+
+def test_a_difference_exactly_at_the_tolerance_passes():
+    """Binary fractions, so that |1.5 - 1| and atol = 0.5 are exactly equal."""
+    compare([1.5], [1.0], rtol=0.0, atol=0.5)
+
+
+def test_an_asymmetry_exactly_at_the_tolerance_passes():
+    checks.judge_symmetric(np.array([[1.0, 0.25], [0.0, 1.0]]), "K", 0.0, 0.25)
+
+
+def test_a_negative_eigenvalue_exactly_at_the_tolerance_passes():
+    """diag(1, -0.5): eigvalsh returns -0.5 exactly; tol 0.5 times max(1, |largest| = 1)."""
+    checks.judge_psd(np.diag([1.0, -0.5]), "K", 0.5)
+
+
+def test_report_mode_sends_a_true_property_as_true():
+    assert reported(lambda c: c.true(np.int64(3), label="p"))["checks"][0]["value"] is True
+
+
+def test_a_block_run_from_code_without_source_names_no_statement():
+    """No source line to quote (code compiled from a string): the verdict gives the exception alone."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    code = compile('with checking("q") as check:\n    raise ValueError("x")\n', "<no source>", "exec")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(checks, "_SESSION", grade())
+        with contextlib.redirect_stdout(out):
+            exec(code, {"checking": checks.checking})
+    assert out.getvalue() == "FAIL q: ValueError: x\n"

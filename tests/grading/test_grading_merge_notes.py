@@ -65,23 +65,26 @@ def test_a_file_of_exactly_the_size_limit_is_not_refused_as_too_large(monkeypatc
 
 def test_not_json_quotes_the_decoders_reason():
     _, problem = read_submission(b"\x89PNG", "ch00_warmup")
-    assert problem.code == "not-json" and "can't decode byte 0x89" in problem.detail
+    assert problem.code == "not-json" and problem.detail.startswith("the file is not JSON")
+    assert "can't decode byte 0x89" in problem.detail
 
 
 def test_deeply_nested_json_is_refused_as_too_deep():
     _, problem = read_submission(b"[" * 100_000, "ch00_warmup")
-    assert problem.code == "not-json" and "nested too deeply" in problem.detail
+    assert problem.code == "not-json" and problem.detail.startswith("the file's JSON is nested too deeply")
 
 
 def test_json_that_is_not_a_notebook_says_what_is_missing():
     _, problem = read_submission(json.dumps({"cells": []}).encode(), "ch00_warmup")
-    assert problem.code == "not-a-notebook" and "'nbformat'" in problem.detail
+    assert problem.code == "not-a-notebook" and problem.detail.startswith("the file is JSON but not a Jupyter notebook")
+    assert problem.detail.endswith("(no 'nbformat' and 'cells')")
 
 
 def test_a_notebook_without_a_cells_key_is_refused_as_unreadable():
     _, problem = read_submission(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}}).encode(),
                                  "ch00_warmup")
-    assert problem.code == "not-a-notebook" and "cannot be read" in problem.detail and "cells" in problem.detail
+    assert problem.code == "not-a-notebook" and problem.detail.startswith("the notebook cannot be read (")
+    assert "cells" in problem.detail
 
 
 def test_too_many_cells_names_the_count_and_the_limit(monkeypatch):
@@ -98,13 +101,15 @@ def test_exactly_the_cell_limit_is_accepted(monkeypatch):
 
 def test_a_cell_source_that_is_not_text_is_named_as_the_reason():
     _, problem = read_submission(notebook_bytes([code_cell(5)]), "ch00_warmup")
-    assert problem.code == "not-a-notebook" and "source is not text" in problem.detail
+    assert (problem.code, problem.detail) == ("not-a-notebook",
+                                              "the notebook cannot be read (a cell's source is not text)")
 
 
 def test_a_cell_of_an_unknown_type_is_named_as_the_reason():
     cell = dict(code_cell("x = 1"), cell_type="widget")
     _, problem = read_submission(notebook_bytes([cell]), "ch00_warmup")
-    assert problem.code == "not-a-notebook" and "not a code, markdown or raw cell" in problem.detail
+    assert problem.code == "not-a-notebook"
+    assert problem.detail == "the notebook cannot be read (a cell is not a code, markdown or raw cell)"
 
 
 @pytest.mark.parametrize("kind", ["markdown", "raw"])
@@ -122,7 +127,7 @@ def test_empty_notebook_says_it_has_no_cells():
 def test_wrong_assignment_names_both_assignments(exercise):
     exercise.metadata["ntkcourse"]["assignment"] = "ch01_gp_limit"
     _, problem = read_submission(nbformat.writes(exercise).encode(), "ch00_warmup")
-    assert "'ch01_gp_limit'" in problem.detail and "'ch00_warmup'" in problem.detail
+    assert problem.detail == "this notebook is for assignment 'ch01_gp_limit', not 'ch00_warmup'"
 
 
 def test_a_notebook_of_the_right_assignment_is_read(exercise):
@@ -146,18 +151,20 @@ def test_duplicate_answer_note_names_the_question_and_the_count(assignment, exer
     cell = answer_cell(exercise, Q1)
     exercise.cells.insert(exercise.cells.index(cell) + 1, copy.deepcopy(cell))
     exercise.cells.insert(exercise.cells.index(cell) + 1, copy.deepcopy(cell))
-    assert note(merge_submission(assignment, exercise), "duplicate-answer").startswith(f"{Q1}: 3 answer cells")
+    detail = note(merge_submission(assignment, exercise), "duplicate-answer")
+    assert detail.startswith(f"{Q1}: 3 answer cells") and detail.endswith("the last one was graded")
 
 
 def test_recovered_answer_note_names_the_question_and_the_function_found(assignment, exercise):
     del answer_cell(exercise, Q3).metadata["ntkcourse"]
     detail = note(merge_submission(assignment, exercise), "recovered-answer")
-    assert detail.startswith(f"{Q3}:") and detail.endswith("relu_ntk")
+    assert detail.startswith(f"{Q3}: no answer cell with this question id") and detail.endswith("defines relu_ntk")
 
 
 def test_missing_answer_note_names_the_question(assignment, exercise):
     exercise.cells.remove(answer_cell(exercise, Q2))
-    assert note(merge_submission(assignment, exercise), "missing-answer").startswith(f"{Q2}: no answer cell")
+    assert note(merge_submission(assignment, exercise), "missing-answer") == \
+        f"{Q2}: no answer cell (graded as unanswered)"
 
 
 def test_a_cell_defining_only_some_of_the_answers_names_is_not_recovered(assignment, exercise):
@@ -171,13 +178,15 @@ def test_a_cell_defining_only_some_of_the_answers_names_is_not_recovered(assignm
 
 def test_one_extra_cell_is_counted_in_the_singular(assignment, exercise):
     exercise.cells.insert(2, nbformat.v4.new_code_cell("scratch = 1"))
-    assert note(merge_submission(assignment, exercise), "extra-cells").startswith("1 code cell outside")
+    assert note(merge_submission(assignment, exercise), "extra-cells").startswith(
+        "1 code cell outside the answer cells ignored")
 
 
 def test_extra_cells_are_counted(assignment, exercise):
     for source in ("scratch = 1", "scratch = 2", "scratch = 3"):
         exercise.cells.insert(2, nbformat.v4.new_code_cell(source))
-    assert note(merge_submission(assignment, exercise), "extra-cells").startswith("3 code cells outside")
+    assert note(merge_submission(assignment, exercise), "extra-cells").startswith(
+        "3 code cells outside the answer cells ignored")
 
 
 def test_a_copy_of_a_reference_cell_is_not_an_extra_cell(assignment, exercise):
@@ -195,7 +204,8 @@ def test_check_edited_note_names_the_question_of_the_edited_check(assignment, ex
     check = next(c for c in exercise.cells if cell_info(c) and cell_info(c).role == "check"
                  and cell_info(c).question == Q2)
     check.source += "\nprint('edited')"
-    assert note(merge_submission(assignment, exercise), "check-edited").startswith(f"{Q2}:")
+    detail = note(merge_submission(assignment, exercise), "check-edited")
+    assert detail.startswith(f"{Q2}: a check cell differs") and detail.endswith("the released check was run")
 
 
 def test_a_check_cell_with_only_trailing_whitespace_changed_is_not_edited(assignment, exercise):
@@ -248,3 +258,16 @@ def test_merging_leaves_the_reference_notebook_unchanged(assignment, exercise):
     answer_cell(exercise, Q1).source = "def relu_expectation(a, b, c):\n    return 0.5"
     merge_submission(assignment, exercise)
     assert nbformat.writes(assignment.notebook) == before
+
+
+def test_reordered_note_says_the_original_order_was_graded(assignment, exercise):
+    first, second = answer_cell(exercise, Q1), answer_cell(exercise, Q2)
+    i, j = exercise.cells.index(first), exercise.cells.index(second)
+    exercise.cells[i], exercise.cells[j] = second, first
+    detail = note(merge_submission(assignment, exercise), "reordered")
+    assert detail.startswith("answer cells were not in the original order") and \
+        detail.endswith("graded in the original order")
+
+
+def test_defined_names_of_a_broken_cell_include_capitalised_function_names():
+    assert merge.defined_names("def MyKernel(x):\n    return (x\n") == {"MyKernel"}
