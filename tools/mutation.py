@@ -60,6 +60,20 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.grading.merge.x__normal__mutmut_2":
         "joins lines with 'XX\\nXX' instead of '\\n': _normal's results are only compared with each other, "
         "and joining newline-free lines with any separator holding a newline is one-to-one",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_20":
+        "decodes with 'UTF-8' instead of 'utf-8': Python's codec names are case-insensitive (the same codec)",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_73":
+        "decodes with 'UTF-8' instead of 'utf-8': Python's codec names are case-insensitive (the same codec)",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_82":
+        "the wording of an unreachable refusal ('cells' is not a list after nbformat.convert): the JSON's "
+        "'cells' was already checked to be a list, a v4 file without it fails in nbformat's reader, and "
+        "conversion from v1-v3 builds a list",
+    "ntkcourse.grading.checks.xǁ_Invalidǁ__init____mutmut_2":
+        "the exception's args (its str) become None: every handler of _Invalid reads .reason and .detail, "
+        "never str() or .args, and _Invalid never leaves the module",
+    "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
+        "the value for a traceback without frames: the traceback of an exception raised inside a with block "
+        "always holds the frame of that block, so the branch is unreachable",
 }
 
 
@@ -121,12 +135,13 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False) -
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
     if again:
-        # Only the survivors of the kept run are tested again, with the checkout's tests as they are now:
-        # adding tests cannot revive a killed mutant, so the result is that of a full run.
+        # The survivors of the kept run, and the mutants it did not reach (stopped early), are tested with
+        # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
+        # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work)
-        survivors = [name for name, status in statuses(work).items() if status == "survived"]
-        if survivors:
-            mutmut(work, "run", "--max-children", str(jobs), *survivors, check=False)
+        pending = [name for name, status in statuses(work).items() if status in {"survived", "not checked"}]
+        if pending:
+            mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
         prepare(work, module)
         mutmut(work, "run", "--max-children", str(jobs), check=False)
@@ -157,7 +172,8 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel (default 1)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
     parser.add_argument("--again", action="store_true",
-                        help="with --keep: test the kept run's survivors again with the checkout's current tests")
+                        help="with --keep: test the kept run's survivors (and the mutants it did not reach) again, "
+                             "with the checkout's current tests")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     args = parser.parse_args(argv)
     if args.list:

@@ -271,3 +271,22 @@ def test_reordered_note_says_the_original_order_was_graded(assignment, exercise)
 
 def test_defined_names_of_a_broken_cell_include_capitalised_function_names():
     assert merge.defined_names("def MyKernel(x):\n    return (x\n") == {"MyKernel"}
+
+
+def test_a_code_copy_of_the_reference_answer_is_an_extra_cell(assignment, exercise):
+    """Only ordinary and check cells of the reference are "not extra work": the answer's code is not one."""
+    exercise.cells.insert(2, nbformat.v4.new_code_cell(assignment.notebook.cells[assignment.questions[0].answer_index]
+                                                        .source))
+    assert "extra-cells" in [p.code for p in merge_submission(assignment, exercise).notes]
+
+
+def test_a_code_cell_holding_the_text_of_a_markdown_cell_is_an_extra_cell(assignment, exercise):
+    markdown = next(c for c in assignment.notebook.cells if c.cell_type == "markdown")
+    exercise.cells.insert(2, nbformat.v4.new_code_cell(markdown.source))
+    assert "extra-cells" in [p.code for p in merge_submission(assignment, exercise).notes]
+
+
+def test_a_plain_copy_of_a_check_cell_is_not_an_extra_cell(assignment, exercise):
+    check = next(c for c in assignment.notebook.cells if cell_info(c) and cell_info(c).role == "check")
+    exercise.cells.append(nbformat.v4.new_code_cell(check.source))
+    assert "extra-cells" not in [p.code for p in merge_submission(assignment, exercise).notes]
