@@ -71,6 +71,17 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.grading.checks.xǁ_Invalidǁ__init____mutmut_2":
         "the exception's args (its str) become None: every handler of _Invalid reads .reason and .detail, "
         "never str() or .args, and _Invalid never leaves the module",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_7":
+        "the default of reference.get('options') becomes None: every entry Checker reports (hence every "
+        "reference entry) carries 'options', so the default is never used",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_9":
+        "the default of reference.get('options') becomes None (argument dropped): as mutant 7",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_35":
+        "passes an unknown 'invalid' code on to _invalid_message, which words every code outside "
+        "INVALID_REASONS with the same generic text as for '' (the unknown code is never shown)",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_37":
+        "replaces an unknown 'invalid' code by 'XXXX' instead of '': both are outside INVALID_REASONS, "
+        "so _invalid_message gives the same generic text",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
@@ -148,7 +159,8 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False) -
     found = statuses(work)
     survived = sorted(name for name, status in found.items() if status == "survived")
     equivalent = [name for name in survived if name in EQUIVALENT]
-    counted = [name for name in found if name not in EQUIVALENT and found[name] != "skipped"]
+    # Mutants not reached (a run stopped early) are left out of the fraction and counted apart.
+    counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
     real = [name for name in survived if name not in EQUIVALENT]
     for name in real:
         print(mutmut(work, "show", name, check=False).rstrip(), "\n")
@@ -157,7 +169,9 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False) -
         "killed": sum(s in {"killed", "timeout"} for s in found.values()),
         "survived": len(real), "equivalent": len(equivalent),
         "no tests": sum(s == "no tests" for s in found.values()),
-        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests"}),
+        "timeouts": sum(s == "timeout" for s in found.values()),
+        "not reached": sum(s == "not checked" for s in found.values()),
+        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
         "fraction": len(real) / len(counted) if counted else float("nan"),
         "seconds": time.perf_counter() - start,
     }
@@ -189,11 +203,13 @@ def main(argv=None) -> int:
     if args.again and (args.keep is None or not (args.keep / "mutants").is_dir()):
         parser.error("--again needs --keep naming the folder of an earlier run of the same module")
     summaries = [run_module(m, args.jobs, args.keep, args.again) for m in modules]
-    print("module: mutants, killed, survived (non-equivalent), equivalent excluded, no tests; surviving fraction")
+    print("module: mutants, killed (of which timeouts), survived (non-equivalent), equivalent excluded, no tests, "
+          "not reached; surviving fraction of those tested")
     for s in summaries:
         other = f"; other statuses: {s['other']}" if s["other"] else ""
-        print(f"{s['module']}: {s['mutants']}, {s['killed']}, {s['survived']}, {s['equivalent']}, {s['no tests']}; "
-              f"{100 * s['fraction']:.1f} % surviving ({s['seconds']:.0f} s){other}")
+        print(f"{s['module']}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
+              f"{s['no tests']}, {s['not reached']}; {100 * s['fraction']:.1f} % surviving "
+              f"({s['seconds']:.0f} s){other}")
     return 0
 
 

@@ -290,3 +290,32 @@ def test_a_plain_copy_of_a_check_cell_is_not_an_extra_cell(assignment, exercise)
     check = next(c for c in assignment.notebook.cells if cell_info(c) and cell_info(c).role == "check")
     exercise.cells.append(nbformat.v4.new_code_cell(check.source))
     assert "extra-cells" not in [p.code for p in merge_submission(assignment, exercise).notes]
+
+
+def test_two_extra_cells_are_counted_in_the_plural(assignment, exercise):
+    for source in ("scratch = 1", "scratch = 2"):
+        exercise.cells.insert(2, nbformat.v4.new_code_cell(source))
+    assert note(merge_submission(assignment, exercise), "extra-cells").startswith("2 code cells outside")
+
+
+def test_a_question_whose_check_cells_were_deleted_is_merged_without_an_edit_note(assignment, exercise):
+    exercise.cells = [c for c in exercise.cells if not (cell_info(c) and cell_info(c).role == "check"
+                                                        and cell_info(c).question == Q1)]
+    assert "check-edited" not in [p.code for p in merge_submission(assignment, exercise).notes]
+
+
+def test_merging_does_not_write_into_the_reference_notebooks_metadata(assignment, exercise):
+    reference = copy.deepcopy(assignment)
+    reference.notebook.metadata.pop("ntkcourse", None)
+    merge_submission(reference, exercise)
+    assert "ntkcourse" not in reference.notebook.metadata
+
+
+def test_recovered_answer_note_lists_every_name_the_answer_defines(assignment, exercise):
+    reference = copy.deepcopy(assignment)
+    index = reference.questions[2].answer_index
+    reference.notebook.cells[index].source += "\n\ndef helper_two():\n    return 2\n"
+    cell = answer_cell(exercise, Q3)
+    del cell.metadata["ntkcourse"]
+    cell.source = "def relu_ntk(x1, x2, depth):\n    return 0\n\ndef helper_two():\n    return 2"
+    assert note(merge_submission(reference, exercise), "recovered-answer").endswith("defines helper_two, relu_ntk")
