@@ -142,10 +142,12 @@ def refresh_tests(work: Path) -> None:
                 shutil.copy2(ROOT / rel, target)
 
 
-def run_module(module: str, jobs: int, keep: Path | None, again: bool = False) -> dict:
+def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, summary: bool = False) -> dict:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
-    if again:
+    if summary:
+        pass  # only read the kept run's results
+    elif again:
         # The survivors of the kept run, and the mutants it did not reach (stopped early), are tested with
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
@@ -188,6 +190,8 @@ def main(argv=None) -> int:
     parser.add_argument("--again", action="store_true",
                         help="with --keep: test the kept run's survivors (and the mutants it did not reach) again, "
                              "with the checkout's current tests")
+    parser.add_argument("--summary", action="store_true",
+                        help="with --keep: print the kept run's survivors and figures, run nothing")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     args = parser.parse_args(argv)
     if args.list:
@@ -200,9 +204,9 @@ def main(argv=None) -> int:
     modules = args.modules or list(MODULES)
     if args.keep is not None and len(modules) != 1:
         parser.error("--keep works with one module")
-    if args.again and (args.keep is None or not (args.keep / "mutants").is_dir()):
-        parser.error("--again needs --keep naming the folder of an earlier run of the same module")
-    summaries = [run_module(m, args.jobs, args.keep, args.again) for m in modules]
+    if (args.again or args.summary) and (args.keep is None or not (args.keep / "mutants").is_dir()):
+        parser.error("--again and --summary need --keep naming the folder of an earlier run of the same module")
+    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary) for m in modules]
     print("module: mutants, killed (of which timeouts), survived (non-equivalent), equivalent excluded, no tests, "
           "not reached; surviving fraction of those tested")
     for s in summaries:
