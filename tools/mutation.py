@@ -6,6 +6,8 @@ Usage (from the repository root, with the project's virtual environment and
     python tools/mutation.py grading/checks            # one module
     python tools/mutation.py dual inference --jobs 2   # several
     python tools/mutation.py --list                    # the modules and their tests
+    python tools/mutation.py grading/merge --keep /tmp/m         # keep the work folder, then after
+    python tools/mutation.py grading/merge --keep /tmp/m --again # adding tests: rerun the survivors
 
 For each module named, mutmut (https://mutmut.readthedocs.io, version 3)
 rewrites the module's functions into many small variants ("mutants": ``<``
@@ -46,8 +48,10 @@ MODULES = {
     "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
                        ["tests/grading/test_grading_checks.py", "tests/grading/test_grading_check_tolerances.py",
-                        "tests/grading/test_grading_judging.py", "-m", "not slow"]),
-    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/grading/test_grading_merge.py", "-m", "not slow"]),
+                        "tests/grading/test_grading_judging.py", "tests/grading/test_grading_check_messages.py",
+                        "-m", "not slow"]),
+    "grading/merge": (["ntkcourse/grading/merge.py"], ["tests/grading/test_grading_merge.py",
+                                                        "tests/grading/test_grading_merge_notes.py", "-m", "not slow"]),
 }
 
 # Mutants that change no behaviour a test could observe, by mutmut's name, with the reason.
@@ -56,6 +60,31 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.grading.merge.x__normal__mutmut_2":
         "joins lines with 'XX\\nXX' instead of '\\n': _normal's results are only compared with each other, "
         "and joining newline-free lines with any separator holding a newline is one-to-one",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_20":
+        "decodes with 'UTF-8' instead of 'utf-8': Python's codec names are case-insensitive (the same codec)",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_73":
+        "decodes with 'UTF-8' instead of 'utf-8': Python's codec names are case-insensitive (the same codec)",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_82":
+        "the wording of an unreachable refusal ('cells' is not a list after nbformat.convert): the JSON's "
+        "'cells' was already checked to be a list, a v4 file without it fails in nbformat's reader, and "
+        "conversion from v1-v3 builds a list",
+    "ntkcourse.grading.checks.xǁ_Invalidǁ__init____mutmut_2":
+        "the exception's args (its str) become None: every handler of _Invalid reads .reason and .detail, "
+        "never str() or .args, and _Invalid never leaves the module",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_7":
+        "the default of reference.get('options') becomes None: every entry Checker reports (hence every "
+        "reference entry) carries 'options', so the default is never used",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_9":
+        "the default of reference.get('options') becomes None (argument dropped): as mutant 7",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_35":
+        "passes an unknown 'invalid' code on to _invalid_message, which words every code outside "
+        "INVALID_REASONS with the same generic text as for '' (the unknown code is never shown)",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_37":
+        "replaces an unknown 'invalid' code by 'XXXX' instead of '': both are outside INVALID_REASONS, "
+        "so _invalid_message gives the same generic text",
+    "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
+        "the value for a traceback without frames: the traceback of an exception raised inside a with block "
+        "always holds the frame of that block, so the branch is unreachable",
 }
 
 
@@ -104,15 +133,36 @@ def statuses(work: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
-def run_module(module: str, jobs: int, keep: Path | None) -> dict:
+def refresh_tests(work: Path) -> None:
+    """Copy the checkout's current tests into a kept work folder (and mutmut's copy of it)."""
+    for rel in checkout_files():
+        if rel.startswith("tests/"):
+            for target in (work / rel, work / "mutants" / rel):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, target)
+
+
+def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, summary: bool = False) -> dict:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
-    prepare(work, module)
-    mutmut(work, "run", "--max-children", str(jobs), check=False)
+    if summary:
+        pass  # only read the kept run's results
+    elif again:
+        # The survivors of the kept run, and the mutants it did not reach (stopped early), are tested with
+        # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
+        # that of a full run with the current tests (the source must not have changed: prepare afresh then).
+        refresh_tests(work)
+        pending = [name for name, status in statuses(work).items() if status in {"survived", "not checked"}]
+        if pending:
+            mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
+    else:
+        prepare(work, module)
+        mutmut(work, "run", "--max-children", str(jobs), check=False)
     found = statuses(work)
     survived = sorted(name for name, status in found.items() if status == "survived")
     equivalent = [name for name in survived if name in EQUIVALENT]
-    counted = [name for name in found if name not in EQUIVALENT and found[name] != "skipped"]
+    # Mutants not reached (a run stopped early) are left out of the fraction and counted apart.
+    counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
     real = [name for name in survived if name not in EQUIVALENT]
     for name in real:
         print(mutmut(work, "show", name, check=False).rstrip(), "\n")
@@ -121,7 +171,9 @@ def run_module(module: str, jobs: int, keep: Path | None) -> dict:
         "killed": sum(s in {"killed", "timeout"} for s in found.values()),
         "survived": len(real), "equivalent": len(equivalent),
         "no tests": sum(s == "no tests" for s in found.values()),
-        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests"}),
+        "timeouts": sum(s == "timeout" for s in found.values()),
+        "not reached": sum(s == "not checked" for s in found.values()),
+        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
         "fraction": len(real) / len(counted) if counted else float("nan"),
         "seconds": time.perf_counter() - start,
     }
@@ -135,6 +187,11 @@ def main(argv=None) -> int:
     parser.add_argument("modules", nargs="*", help=f"modules to mutate (default: all of {list(MODULES)})")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel (default 1)")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
+    parser.add_argument("--again", action="store_true",
+                        help="with --keep: test the kept run's survivors (and the mutants it did not reach) again, "
+                             "with the checkout's current tests")
+    parser.add_argument("--summary", action="store_true",
+                        help="with --keep: print the kept run's survivors and figures, run nothing")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     args = parser.parse_args(argv)
     if args.list:
@@ -147,12 +204,16 @@ def main(argv=None) -> int:
     modules = args.modules or list(MODULES)
     if args.keep is not None and len(modules) != 1:
         parser.error("--keep works with one module")
-    summaries = [run_module(m, args.jobs, args.keep) for m in modules]
-    print("module: mutants, killed, survived (non-equivalent), equivalent excluded, no tests; surviving fraction")
+    if (args.again or args.summary) and (args.keep is None or not (args.keep / "mutants").is_dir()):
+        parser.error("--again and --summary need --keep naming the folder of an earlier run of the same module")
+    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary) for m in modules]
+    print("module: mutants, killed (of which timeouts), survived (non-equivalent), equivalent excluded, no tests, "
+          "not reached; surviving fraction of those tested")
     for s in summaries:
         other = f"; other statuses: {s['other']}" if s["other"] else ""
-        print(f"{s['module']}: {s['mutants']}, {s['killed']}, {s['survived']}, {s['equivalent']}, {s['no tests']}; "
-              f"{100 * s['fraction']:.1f} % surviving ({s['seconds']:.0f} s){other}")
+        print(f"{s['module']}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
+              f"{s['no tests']}, {s['not reached']}; {100 * s['fraction']:.1f} % surviving "
+              f"({s['seconds']:.0f} s){other}")
     return 0
 
 

@@ -252,10 +252,11 @@ def compare(got, expected, label, rtol, atol, reveal, what="the expected values"
     with np.errstate(invalid="ignore", over="ignore"):
         difference = np.abs(got - expected)
         tolerance = atol + rtol * np.abs(expected)
-        good = (difference <= tolerance) | (got == expected) | (got_nan & expected_nan)
-    if np.all(good):
-        return
-    excess = np.where(good, -np.inf, np.nan_to_num(difference - tolerance, nan=np.inf))
+        # An infinite expected value makes the tolerance infinite: only the same infinity matches it.
+        good = ((difference <= tolerance) & np.isfinite(expected)) | (got == expected) | (got_nan & expected_nan)
+        if np.all(good):
+            return
+        excess = np.where(good, -np.inf, np.nan_to_num(difference - tolerance, nan=np.inf))
     where = np.unravel_index(int(np.argmax(excess)), got.shape) if got.shape else ()
     bad = int(np.size(good) - np.count_nonzero(good))
     count = f"{bad} of {got.size} entries differ" if got.size > 1 else "the value differs"

@@ -145,6 +145,20 @@ def test_ch01_predicted_error_ratio_is_sqrt_16():
     assert solution("ch01_gp_limit")["predicted_error_ratio"]() == pytest.approx(np.sqrt(16))
 
 
+def test_ch01_measured_error_ratio_is_the_spread_of_estimates_from_the_same_draws():
+    # The same generator, drawn in the same order: 200 estimates of E[tanh(u) tanh(v)] (unit variances,
+    # covariance 1/2) with 100 samples, then 200 with 1600; v = u / 2 + sqrt(3/4) w for independent u, w.
+    rng = np.random.default_rng(3)
+    spreads = []
+    for samples in (100, 1600):
+        estimates = []
+        for _ in range(200):
+            z = rng.standard_normal((samples, 2))
+            estimates.append(np.mean(np.tanh(z[:, 0]) * np.tanh(0.5 * z[:, 0] + np.sqrt(0.75) * z[:, 1])))
+        spreads.append(np.std(estimates))
+    assert solution("ch01_gp_limit")["measured_error_ratio"](3) == pytest.approx(spreads[0] / spreads[1], rel=1e-10)
+
+
 # ---------------------------------------------------------------- ch02
 
 
@@ -192,6 +206,25 @@ def test_ch02_linear_gd_outputs_are_the_package_gradient_descent_prediction():
     np.testing.assert_allclose(test, expected.test, **F64)
 
 
+def test_ch02_measured_gap_ratio_is_the_package_linearisation_gap_ratio():
+    network = _erf_network()
+    params0, params1 = _params(network, (1, 3), 9), _params(network, (1, 3), 10)
+    x = _inputs(11, 4, 3)
+    f_lin = linearize.linearize(network[1], params0)
+    gaps = []
+    for c in (0.1, 0.05):
+        params = jax.tree_util.tree_map(lambda p0, p1: p0 + c * (p1 - p0), params0, params1)
+        gaps.append(np.max(np.abs(np.asarray(network[1](params, x)) - np.asarray(f_lin(params, x)))))
+    # Gaps of ~1e-2 of O(1) float32 outputs: rounding (~1e-7) moves their ratio by ~1e-5.
+    assert solution("ch02_linearisation")["measured_gap_ratio"](network[1], params0, params1, x) == \
+        pytest.approx(gaps[0] / gaps[1], rel=1e-4)
+
+
+def test_ch02_predicted_gap_ratio_is_the_square_of_the_step_ratio():
+    # The linearisation error is the second-order Taylor term: c^2 (0.1 / 0.05)^2 = 4 to leading order.
+    assert solution("ch02_linearisation")["predicted_gap_ratio"]() == pytest.approx((0.1 / 0.05) ** 2)
+
+
 # ---------------------------------------------------------------- ch03
 
 
@@ -231,6 +264,24 @@ def test_ch03_standard_ntk_is_the_stax_standard_parameterisation():
     x1, x2 = _inputs(15, 3, 5), _inputs(16, 4, 5)
     np.testing.assert_allclose(solution("ch03_ntk_recursion")["standard_ntk"](x1, x2, 300, 1.2, 0.7),
                                _kernel(network, x1, x2, "ntk"), **F64)
+
+
+def _standard_relu_rate(width, x):
+    """2 / lambda_max of the stax NTK of Dense(width) -> Relu -> Dense(1), standard parameterisation."""
+    network = stax.serial(stax.Dense(width, W_std=1.5, b_std=0.2, parameterization="standard"), stax.Relu(),
+                          stax.Dense(1, W_std=1.5, b_std=0.2, parameterization="standard"))
+    return 2.0 / np.linalg.eigvalsh(_kernel(network, x, x, "ntk")).max()
+
+
+def test_ch03_measured_learning_rate_factor_is_the_stax_ratio_of_stable_rates():
+    x = np.array([[1.0, 0.0, 2.0], [0.5, -1.0, 0.3], [-0.7, 0.4, 1.1]])
+    expected = _standard_relu_rate(20_000, x) / _standard_relu_rate(10_000, x)
+    assert solution("ch03_ntk_recursion")["measured_learning_rate_factor"]() == pytest.approx(expected, rel=1e-10)
+
+
+def test_ch03_predicted_learning_rate_factor_is_one_over_the_width_ratio():
+    # In the standard parameterisation the NTK grows linearly with the width, so 2 / lambda_max halves.
+    assert solution("ch03_ntk_recursion")["predicted_learning_rate_factor"]() == pytest.approx(10_000 / 20_000)
 
 
 # ---------------------------------------------------------------- ch04
@@ -290,6 +341,28 @@ def test_ch04_ensemble_is_the_package_infinite_ensemble_at_convergence():
     np.testing.assert_allclose(var, np.diag(np.asarray(expected.test_covariance)), rtol=1e-8, atol=1e-8)
 
 
+def _circle_half_times(ns):
+    """Half-life of each squared mode residual cos(k angles) . r_t, k = 1, 2, 4, 8, from the NTK's eigenvalues."""
+    angles = 2 * np.pi * np.arange(32) / 32
+    modes = [np.cos(k * angles) for k in (1, 2, 4, 8)]
+    # theta_circle is circulant on evenly spaced points: cos(k angles) is an eigenvector (Rayleigh quotient =
+    # eigenvalue), so (cos . r_t)^2 = exp(-2 lambda_k t) (cos . r_0)^2 under gradient flow with eta = 1.
+    lam = np.array([m @ ns["theta_circle"] @ m / (m @ m) for m in modes])
+    return np.log(2) / (2 * lam)
+
+
+def test_ch04_measured_half_times_are_the_first_grid_times_past_the_exact_half_lives():
+    ns = solution("ch04_training_dynamics")
+    grid = np.geomspace(1e-3, 1e2, 201)
+    expected = grid[np.searchsorted(grid, _circle_half_times(ns))]
+    np.testing.assert_allclose(ns["measured_half_times"](), expected, rtol=1e-12)
+
+
+def test_ch04_predicted_slowest_frequency_has_the_longest_exact_half_life():
+    ns = solution("ch04_training_dynamics")
+    assert ns["predicted_slowest_frequency"]() == (1, 2, 4, 8)[int(np.argmax(_circle_half_times(ns)))]
+
+
 # ---------------------------------------------------------------- ch05
 
 
@@ -321,6 +394,52 @@ def test_ch05_lazy_weight_change_of_one_step_is_the_scaled_gradient_norm():
     expected = 0.02 / 5.0 * np.sqrt(y @ ntk @ y) / np.linalg.norm(flat0)
     mine = ns["lazy_weight_change"](network[1], params0, ns["x_circle"], y, 5.0, 0.02, 1)
     assert mine == pytest.approx(expected, rel=1e-4)
+
+
+def test_ch05_relative_deviation_is_the_frobenius_distance_over_the_frobenius_norm():
+    rng = np.random.default_rng(29)
+    k, k_hat = rng.normal(size=(4, 4)), rng.normal(size=(4, 4))
+    expected = np.sqrt(np.sum((k_hat - k) ** 2) / np.sum(k**2))
+    assert solution("ch05_finite_width")["relative_deviation"](k_hat, k) == pytest.approx(expected, rel=1e-12)
+
+
+def test_ch05_lazy_model_is_the_scaled_change_of_the_networks_output():
+    ns = solution("ch05_finite_width")
+    init_fn, apply_fn, _ = ns["one_hidden_layer"](32)
+    x = ns["x_circle"]
+    params0, params1 = _params((init_fn, apply_fn), x.shape, 30), _params((init_fn, apply_fn), x.shape, 31)
+    expected = 2.5 * (np.asarray(apply_fn(params1, x)) - np.asarray(apply_fn(params0, x)))[:, 0]
+    np.testing.assert_allclose(ns["lazy_model"](apply_fn, params0, 2.5)(params1, x), expected, **F32)
+
+
+def test_ch05_measured_exponent_is_the_package_slope_of_its_deviations(monkeypatch):
+    """measured_exponent fits the package's log-log slope to mean_ntk_deviation at the widths 32 ... 2048.
+
+    Width i is drawn from fold_in(key, i). mean_ntk_deviation itself is checked against the package above; here
+    it is replaced by a recorder returning fixed deviations, so that the test runs no network (the real sweep of
+    8 seeds up to width 2048 takes a minute).
+    """
+    ns = solution("ch05_finite_width")
+    calls, deviations = [], {32: 0.41, 128: 0.19, 512: 0.11, 2048: 0.048}
+
+    def recorder(network_fn, width, x, n_seeds, key):
+        calls.append((network_fn, width, x, n_seeds, np.asarray(jax.random.key_data(key))))
+        return deviations[width]
+
+    monkeypatch.setitem(ns, "mean_ntk_deviation", recorder)
+    key = jax.random.PRNGKey(2)
+    measured = ns["measured_exponent"](key)
+    assert [c[1] for c in calls] == [32, 128, 512, 2048]
+    assert all(c[0] is ns["one_hidden_layer"] and c[2] is ns["x_circle"] and c[3] == 8 for c in calls)
+    for i, c in enumerate(calls):
+        np.testing.assert_array_equal(c[4], np.asarray(jax.random.key_data(jax.random.fold_in(key, i))))
+    assert measured == pytest.approx(finite_width.fit_loglog_slope(list(deviations), list(deviations.values())),
+                                     rel=1e-12)
+
+
+def test_ch05_predicted_exponent_is_the_inverse_square_root_rate():
+    # The empirical NTK is an average of n independent terms: its deviation from the limit falls as n^(-1/2).
+    assert solution("ch05_finite_width")["predicted_exponent"]() == pytest.approx(-0.5)
 
 
 # ---------------------------------------------------------------- ch06
@@ -375,6 +494,36 @@ def test_ch06_tanh_chi1_is_converged_adaptive_quadrature(sigma_w2, sigma_b2):
     chi1 = sigma_w2 * gauss(lambda z: (1 - np.tanh(np.sqrt(q) * z) ** 2) ** 2)
     # 200 Gauss-Hermite nodes: converged to ~1e-9 (60 nodes were 1.4e-4 off at (3.0, 0.5)).
     assert solution("ch06_theory")["tanh_chi1"](sigma_w2, sigma_b2) == pytest.approx(chi1, rel=1e-8)
+
+
+def _unit_relu_gram(x):
+    """H_inf of unit inputs: x_i . x_j times E[relu'(u) relu'(v)] at unit variances (ntkcourse.dual)."""
+    g = x @ x.T
+    with jax.enable_x64(True):
+        return g * np.asarray(dual.relu().dnngp(np.ones_like(g), np.ones_like(g), np.clip(g, -1, 1)))
+
+
+def test_ch06_measured_bounds_are_the_closed_form_bound_with_the_package_gram():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(40, 5))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.sign(x[:, 0])
+    noisy = y * np.where(rng.random(40) < 0.3, -1.0, 1.0)
+    h = _unit_relu_gram(x)
+    expected = [np.sqrt(2 * labels @ np.linalg.solve(h, labels) / 40) for labels in (y, noisy)]
+    # H_inf of 40 points in 5 dimensions has condition number ~1e3: 1e-8 is far above float64 rounding.
+    np.testing.assert_allclose(solution("ch06_theory")["measured_bounds"](4), expected, rtol=1e-8)
+
+
+def test_ch06_predicted_bound_change_is_the_direction_of_the_package_bounds():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 5))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.sign(x[:, 0])
+    noisy = y * np.where(rng.random(40) < 0.3, -1.0, 1.0)
+    h = _unit_relu_gram(x)
+    clean, flipped = (labels @ np.linalg.solve(h, labels) for labels in (y, noisy))
+    assert solution("ch06_theory")["predicted_bound_change"]() == ("increases" if flipped > clean else "decreases")
 
 
 # ---------------------------------------------------------------- ch10
