@@ -319,7 +319,8 @@ def judge_entry(reference, reported, hidden):
         raise ValueError("judge_entry: the reported check is not the reference's")
     invalid = reported.get("invalid")
     if invalid is not None:
-        _fail(label, _invalid_message(invalid if invalid in INVALID_REASONS else ""))
+        known = isinstance(invalid, str) and invalid in INVALID_REASONS  # a forged list is not hashable
+        _fail(label, _invalid_message(invalid if known else ""))
     if kind == "true":
         value = reported.get("value")
         if type(value) is not bool:
@@ -388,6 +389,7 @@ class Checker:
 
     def close(self, answer, expected, *, label, rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL):
         """``|answer - expected| <= atol + rtol |expected|`` entrywise, for a value written in the check."""
+        rtol, atol = _tolerances("close", rtol=rtol, atol=atol).values()
         if self.reporting:
             return self._report("close", label, {"rtol": float(rtol), "atol": float(atol)},
                                 answer=answer, expected=expected)
@@ -401,6 +403,7 @@ class Checker:
 
         In student mode only checks that ``answer`` is finite numbers.
         """
+        rtol, atol = _tolerances("close_to_reference", rtol=rtol, atol=atol).values()
         if self.reporting:
             return self._report("close_to_reference", label, {"rtol": float(rtol), "atol": float(atol)},
                                 answer=answer)
@@ -441,6 +444,7 @@ class Checker:
 
     def symmetric(self, matrix, *, label, rtol=1e-7, atol=1e-10):
         """A square matrix equal to its transpose, to ``atol + rtol max|matrix|``."""
+        rtol, atol = _tolerances("symmetric", rtol=rtol, atol=atol).values()
         if self.reporting:
             return self._report("symmetric", label, {"rtol": float(rtol), "atol": float(atol)}, answer=matrix)
         judge_symmetric(as_numbers(matrix, label), label, rtol, atol)
@@ -448,6 +452,7 @@ class Checker:
 
     def psd(self, matrix, *, label, tol=1e-8):
         """Positive semi-definite: smallest eigenvalue of the symmetric part >= -tol max(1, |largest|)."""
+        (tol,) = _tolerances("psd", tol=tol).values()
         if self.reporting:
             return self._report("psd", label, {"tol": float(tol)}, answer=matrix)
         judge_psd(as_numbers(matrix, label), label, tol)
@@ -459,6 +464,20 @@ class Checker:
             return self._report("true", label, {}, value=bool(condition))
         judge_true(bool(condition), label)
         self.passed += 1
+
+
+def _tolerances(method, **tolerances):
+    """``{name: float}`` of a check's tolerances; a negative, NaN or infinite one is an authoring error."""
+    out = {}
+    for name, value in tolerances.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (0.0 <= number < float("inf")):
+            raise ValueError(f"checking.{method}: `{name}` must be a finite number >= 0, got {value!r}")
+        out[name] = number
+    return out
 
 
 def _statement_that_raised(tb):

@@ -161,3 +161,25 @@ def test_the_grader_judges_a_reported_check_at_the_same_boundaries():
     checks.judge_entry(reference, reported(0.5), hidden=False)
     with pytest.raises(checks.CheckFailed):
         checks.judge_entry(reference, reported(2.0), hidden=False)
+
+
+# A check written with a negative or infinite tolerance would pass wrong answers (an infinite one
+# passes everything): the block reports the authoring error, naming the method and the argument.
+@pytest.mark.parametrize("call, method, name", [
+    (lambda c: c.close(EXPECTED, EXPECTED, label="v", rtol=-1e-4), "close", "rtol"),
+    (lambda c: c.close(EXPECTED, EXPECTED, label="v", atol=float("inf")), "close", "atol"),
+    (lambda c: c.close_to_reference(100 * np.arange(1.0, 7.0).reshape(2, 3), label="K", rtol=float("nan")),
+     "close_to_reference", "rtol"),
+    (lambda c: c.symmetric(np.eye(2), label="S", atol=-1.0), "symmetric", "atol"),
+    (lambda c: c.psd(np.eye(2), label="P", tol=-0.1), "psd", "tol"),
+])
+def test_a_negative_or_infinite_tolerance_is_refused_naming_the_argument(call, method, name):
+    verdict = run(call)
+    assert not verdict.startswith("PASS"), verdict
+    assert f"checking.{method}: `{name}` must be a finite number >= 0" in verdict, verdict
+
+
+def test_a_forged_list_as_invalid_reason_is_worded_generically():
+    reference = {"kind": "finite", "label": "K", "options": {}}
+    with pytest.raises(checks.CheckFailed, match="could not be read as numbers"):
+        checks.judge_entry(reference, dict(reference, invalid=["psd"]), hidden=False)
