@@ -85,6 +85,10 @@ def main(argv=None):
             for what in ("NNGP", "NTK"):
                 acc = np.array([accuracy(kernels[name][what], labels, targets, s.train, s.test) for s in splits])
                 print(f"  {name:9s} {what:5s} {100 * acc.mean():5.1f} ± {100 * acc.std():.1f} %")
+        if {"CNTK-GAP", "CNTK-V"} <= set(args.kernels):
+            diff = [accuracy(kernels["CNTK-GAP"]["NTK"], labels, targets, s.train, s.test)
+                    - accuracy(kernels["CNTK-V"]["NTK"], labels, targets, s.train, s.test) for s in splits]
+            print("  CNTK-GAP minus CNTK-V (NTK), split by split:", " ".join(f"{100 * d:+.1f}" for d in diff), "points")
 
 
 if __name__ == "__main__":
