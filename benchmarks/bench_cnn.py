@@ -19,6 +19,10 @@ pairs computed (half of them, by symmetry), at the machine's measured rate of
 float64 matrix products (numpy), an optimistic rate for this kind of work.
 
     .venv/bin/python benchmarks/bench_cnn.py [--cases gap200 gap-all flatten-all] [--repeat 3]
+        [--nt-python PATH/TO/.nt-oracle/venv/bin/python]
+
+``--nt-python`` names the Python of neural-tangents' environment when it is not
+this checkout's ``.nt-oracle/venv`` (e.g. another checkout's).
 """
 import argparse
 import json
@@ -88,6 +92,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--nt-python", type=Path, default=ORACLE_PY,
+                        help="the Python of neural-tangents' environment (default: .nt-oracle/venv/bin/python)")
     parser.add_argument("--run-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.run_case:
@@ -106,8 +112,8 @@ def main():
               f"peak memory {r['peak_bytes'] / 1e9:.2f} GB; arithmetic floor ~{floor:.2f} s "
               f"(ratio to floor {r['warm_s'] / floor:.1f})")
         if name == "gap200":
-            if ORACLE_PY.exists():
-                nt = subprocess.run([str(ORACLE_PY), str(ROOT / "benchmarks" / "nt_cnn_timing.py"), "--n", str(n)],
+            if args.nt_python.exists():
+                nt = subprocess.run([str(args.nt_python), str(ROOT / "benchmarks" / "nt_cnn_timing.py"), "--n", str(n)],
                                     capture_output=True, text=True)
                 if nt.returncode == 0:
                     ref = json.loads(nt.stdout.strip().splitlines()[-1])
@@ -117,8 +123,8 @@ def main():
                 else:
                     print(f"{'':12s} neural-tangents run failed: {nt.stderr.strip().splitlines()[-1:]}")
             else:
-                print(f"{'':12s} neural-tangents not measured: no {ORACLE_PY.relative_to(ROOT)} "
-                      "(see tests/oracle/make_reference.py)")
+                print(f"{'':12s} neural-tangents not measured: no {args.nt_python} "
+                      "(see tests/oracle/make_reference.py, or pass --nt-python)")
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ the same formulas, so 1e-13 relative covers summation order); only the blocks
 on and above the diagonal are computed for K(x, x); when not even one pair of
 inputs fits, a KernelMemoryError says how much memory is needed and how to
 change the budget; the spatial-diagonal path gives the diagonal of the full
-path exactly.
+path exactly; a stage whose output has its input's layout is compiled to
+write over its input (donated), and no other.
 """
 import logging
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -119,3 +121,28 @@ def test_float32_blocks_equal_one_float32_piece():
     blocked = kernel_fn(x, None, "ntk", dtype=jnp.float32, plan=ExecutionPlan(block_size=4))
     assert blocked.dtype == np.float32
     np.testing.assert_allclose(blocked, whole, rtol=1e-5, atol=1e-6)  # float32 round-off
+
+
+def test_blocks_write_each_stage_over_its_input_where_the_layouts_match(monkeypatch):
+    # Stages after the first: Relu (same layout), Conv VALID 2x2 (smaller),
+    # Erf (same), GlobalAvgPool (no spatial axes), Dense (same): donation
+    # (XLA's input_output_alias) exactly where the layouts match, no JAX
+    # warning about unusable donated buffers, and the values of one piece.
+    chains = []
+    real_init = blocks._Chain.__init__
+
+    def recording(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        chains.append(self)
+
+    monkeypatch.setattr(blocks._Chain, "__init__", recording)
+    x = _images(10, seed=3)
+    _, _, kernel_fn = _gap_net()
+    whole = kernel_fn(x, None, ("nngp", "ntk"), plan=ExecutionPlan(block_size=10))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blocked = kernel_fn(x, None, ("nngp", "ntk"), plan=ExecutionPlan(block_size=3))
+    aliased = ["input_output_alias" in stage.as_text() for stage in chains[-1].stages]
+    assert aliased == [True, False, True, False, True]
+    np.testing.assert_allclose(blocked.nngp, whole.nngp, **ROUND_OFF)
+    np.testing.assert_allclose(blocked.ntk, whole.ntk, **ROUND_OFF)
