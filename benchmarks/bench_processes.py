@@ -62,10 +62,12 @@ def main():
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         two = base + ["--num-processes", "2", "--coordinator", f"127.0.0.1:{port}"]
-        reports = _run([two + ["--process-id", "0", "--out", f"{tmp}/two.npz"], two + ["--process-id", "1"]], 1800, args.pin)
+        reports = _run([two + ["--process-id", "0", "--out", f"{tmp}/two.npz"], two + ["--process-id", "1"]], 1800,
+                       args.pin)
         diff = np.max(np.abs(np.load(f"{tmp}/one.npz")["test"] - np.load(f"{tmp}/two.npz")["test"]))
     t2 = max(r["seconds"] for r in reports)
-    print(f"n = {args.n}{' (one core per process)' if args.pin else ''}: 1 process {one['seconds']:.1f} s ({one['iterations']} iterations); 2 processes "
+    pinned = " (one core per process)" if args.pin else ""
+    print(f"n = {args.n}{pinned}: 1 process {one['seconds']:.1f} s ({one['iterations']} iterations); 2 processes "
           f"{t2:.1f} s (slower of the two); speed-up {one['seconds'] / t2:.2f}; each of the 2 held "
           f"{reports[0]['held_bytes'] / 1e9:.3f} GB against {one['held_bytes'] / 1e9:.3f} GB; largest difference of "
           f"the predictions {diff:.1e}")
