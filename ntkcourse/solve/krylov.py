@@ -9,10 +9,10 @@ gives the mean predictor (Jacot et al. 2018; Lee et al. 2019, eqs. 9–10)
 
 (without ridge ``α_t = K⁻¹(I − e^{−ηKt}) y``). :mod:`ntkcourse.dynamics`
 evaluates ``φ_t`` on a dense eigendecomposition; here it is evaluated on the
-Krylov space of ``A = K + ρI`` and ``y`` (Lanczos 1950; for functions of
-matrices times a vector: Gallopoulos & Saad 1992, Saad 1992 "Analysis of
-some Krylov subspace approximations to the matrix exponential operator";
-Higham 2008, "Functions of Matrices", §13.2):
+Krylov space of ``A = K + ρI`` and ``y`` by the Lanczos method (Lanczos
+1950; for a function of a matrix times a vector: Saad 1992, "Analysis of
+some Krylov subspace approximations to the matrix exponential operator",
+SIAM J. Numer. Anal. 29(1)):
 
     ``A Q_j = Q_j T_j + β_j q_{j+1} e_jᵀ``,  ``α_t ≈ ‖y‖ Q_j φ_t(T_j) e₁``
 
