@@ -25,10 +25,16 @@ as if its entries were independent: Marchenko–Pastur with
 part of :math:`f` adds structure and the law is different.
 :func:`random_feature_gram_eigenvalues` draws such a matrix;
 :func:`ks_distance` measures how far a set of eigenvalues is from the law.
+
+For a deep network and a *fixed* set of inputs, :func:`conjugate_kernel_spectra`
+compares the spectrum of the empirical conjugate kernel (the Gram matrix of
+the last hidden layer of random networks of growing width) with that of its
+infinite-width limit, the NNGP kernel of the same layer.
 """
 from __future__ import annotations
 
 import math
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import numpy as np
@@ -41,6 +47,8 @@ __all__ = [
     "marchenko_pastur_cdf",
     "ks_distance",
     "random_feature_gram_eigenvalues",
+    "ConjugateKernelSpectra",
+    "conjugate_kernel_spectra",
 ]
 
 
@@ -138,3 +146,56 @@ def random_feature_gram_eigenvalues(fn, n_points: int, dim: int, n_features: int
     with jax.enable_x64(True):
         feats = np.asarray(fn(x @ w / math.sqrt(d)), dtype=np.float64)
     return np.linalg.eigvalsh(feats @ feats.T / m)
+
+
+class ConjugateKernelSpectra(NamedTuple):
+    """Eigenvalues (descending) of the conjugate kernel: ``limit`` ``(n,)`` and ``empirical`` ``(W, S, n)``
+    (widths × seeds); ``errors`` ``(W, S)``: ``‖λ_N − λ_∞‖₂ / ‖λ_∞‖₂`` of the sorted spectra.
+    """
+
+    widths: np.ndarray
+    limit: np.ndarray
+    empirical: np.ndarray
+    errors: np.ndarray
+
+
+def conjugate_kernel_spectra(network_of_width: Callable[[int], tuple], x, widths: Sequence[int],
+                             seeds: int = 3) -> ConjugateKernelSpectra:
+    r"""Spectrum of the empirical conjugate kernel of random networks against its infinite-width limit.
+
+    ``network_of_width(N)`` returns a stax triple ``(init_fn, apply_fn,
+    kernel_fn)`` whose output is the last hidden layer, *after* its
+    activation (e.g. ``serial(Dense(N), Relu(), Dense(N), Relu())``), so
+    that ``apply_fn`` gives the ``n × N`` features :math:`\Phi` and
+    ``kernel_fn(x, None, "nngp")`` their covariance per neuron. The empirical
+    conjugate kernel is :math:`\frac1N \Phi\Phi^\top`, a sample covariance of
+    ``N`` neurons that are, given the previous layer, independent; as
+    :math:`N \to \infty` at fixed ``n`` it converges to the NNGP kernel of
+    that layer (Neal 1996; Lee et al. 2018; Matthews et al. 2018), and each
+    isolated eigenvalue fluctuates by :math:`O(N^{-1/2})`. The width of the
+    layer's own random matrix is what sets the Marchenko–Pastur-like spread
+    (ratio ``n/N``) of its bulk (Fan & Wang 2020 for ``n`` proportional to ``N``).
+    Float64; the parameters of seed ``s`` are ``init_fn(PRNGKey(s), x.shape)``.
+    """
+    where = "conjugate_kernel_spectra"
+    validation.callable_arg(where, "network_of_width", network_of_width)
+    seeds = validation.positive_int(where, "seeds", seeds)
+    widths = np.asarray([validation.positive_int(where, "widths", int(w)) for w in widths])
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 2:
+        raise validation.fail(where, "x", "inputs of shape (n >= 2, d)", x.shape)
+    n = x.shape[0]
+    with jax.enable_x64(True):
+        limit = np.linalg.eigvalsh(np.asarray(network_of_width(1)[2](x, None, "nngp"), np.float64))[::-1]
+        emp = np.empty((widths.size, seeds, n))
+        for i, w in enumerate(widths):
+            init_fn, apply_fn, _ = network_of_width(int(w))
+            for s in range(seeds):
+                _, params = init_fn(jax.random.PRNGKey(s), x.shape)
+                phi = np.asarray(apply_fn(params, x), np.float64)
+                if phi.shape != (n, w):
+                    raise ValueError(f"{where}: the network of width {w} must output its last hidden layer, "
+                                     f"of shape ({n}, {w}); got {phi.shape}.")
+                emp[i, s] = np.linalg.eigvalsh(phi @ phi.T / w)[::-1]
+    errors = np.linalg.norm(emp - limit, axis=-1) / np.linalg.norm(limit)
+    return ConjugateKernelSpectra(widths, limit, emp, errors)

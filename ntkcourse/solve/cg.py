@@ -42,7 +42,9 @@ class CGResult(NamedTuple):
 
 
 class ConvergenceError(RuntimeError):
-    """Conjugate gradient did not reach ``tol`` in ``max_iter`` iterations; ``result`` is the last iterate."""
+    """An iterative solver did not reach ``tol`` in ``max_iter`` iterations; ``result`` is the last iterate
+    (a :class:`CGResult`, or a :class:`~ntkcourse.solve.krylov.FlowResult` from ``gradient_flow_coefficients``).
+    """
 
     def __init__(self, message: str, result: CGResult):
         super().__init__(message)

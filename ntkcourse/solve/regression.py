@@ -13,7 +13,10 @@ with ``get="nngp"`` it is the posterior mean of the NNGP with observation
 noise variance ``ρ`` (Lee et al. 2018). A finite training time is
 :func:`gradient_descent_coefficients`: ``s`` steps of gradient descent are
 ``s`` products with ``K``, matrix-free, and match
-:func:`ntkcourse.dynamics.gradient_descent_predictor`.
+:func:`ntkcourse.dynamics.gradient_descent_predictor`; a finite time ``t`` of
+gradient flow is :func:`gradient_flow_regression` (the Lanczos method of
+:mod:`ntkcourse.solve.krylov`), matching
+:func:`ntkcourse.dynamics.gradient_flow_predictor`.
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ import numpy as np
 from .. import validation
 from ..engine import ExecutionPlan
 from .cg import CGResult, conjugate_gradient
+from .krylov import FlowResult, gradient_flow_coefficients
 from .operator import KernelOperator, kernel_operator, matrix_operator
 from .preconditioner import nystrom_preconditioner
 
-__all__ = ["KernelRegression", "kernel_regression_cg", "cross_kernel_product", "gradient_descent_coefficients"]
+__all__ = ["KernelRegression", "kernel_regression_cg", "cross_kernel_product", "gradient_descent_coefficients",
+           "FlowRegression", "gradient_flow_regression"]
 
 
 class KernelRegression(NamedTuple):
@@ -44,6 +49,19 @@ class KernelRegression(NamedTuple):
     solve: CGResult
     held_bytes: int
     block_devices: dict
+
+
+class FlowRegression(NamedTuple):
+    """``test``: ``k(X*, X) α_t`` (None without test inputs); ``train``: ``K α_t``; ``coefficients``: α_t
+    (leading axis over the times when ``t`` is an array); ``solve``: the
+    :class:`~ntkcourse.solve.krylov.FlowResult`; ``held_bytes``: what this process held of the kernel.
+    """
+
+    test: Optional[np.ndarray]
+    train: np.ndarray
+    coefficients: np.ndarray
+    solve: FlowResult
+    held_bytes: int
 
 
 def cross_kernel_product(kernel_fn: Callable, x_test, x_train, coefficients, get: str = "ntk", *,
@@ -133,3 +151,56 @@ def gradient_descent_coefficients(operator, y, steps: int, learning_rate: float,
     for _ in range(steps):
         alpha += eta * (y - op.matvec(alpha) - rho * alpha)
     return alpha
+
+
+def gradient_flow_regression(
+    kernel_fn: Callable,
+    x_train,
+    y_train,
+    t,
+    x_test=None,
+    *,
+    get: str = "ntk",
+    learning_rate: float = 1.0,
+    ridge: float = 0.0,
+    tol: float = 1e-8,
+    max_iter: int = 300,
+    store: str = "auto",
+    block_size: int = 1024,
+    plan: Optional[ExecutionPlan] = None,
+    raise_on_failure: bool = True,
+    progress: Optional[bool] = None,
+) -> FlowRegression:
+    """Mean outputs after gradient flow for time(s) ``t``, matrix-free (no eigendecomposition of ``K``).
+
+    ``f_t(X*) = k(X*, X) α_t``, ``f_t(X) = K α_t`` with
+    ``α_t = (1 − e^{−η(K+ρI)t})(K + ρI)⁻¹ y`` (Jacot et al. 2018; Lee et al.
+    2019, eqs. 9–10; the loss convention of :mod:`ntkcourse.dynamics`, zero
+    initial outputs), by :func:`~ntkcourse.solve.krylov.gradient_flow_coefficients`
+    on a :func:`~ntkcourse.solve.operator.kernel_operator` (held or streamed
+    row blocks, spread over processes and devices). ``get="ntk"`` gives the
+    network's mean prediction; ``get="nngp"`` the same flow when only the
+    last layer is trained. ``t`` is a time ``≥ 0`` or a 1-D array of them
+    (outputs then carry a leading axis over the times); ``numpy.inf`` alone
+    gives kernel regression. Errors as in ``gradient_flow_coefficients`` and
+    ``kernel_operator``.
+    """
+    op = kernel_operator(kernel_fn, np.asarray(x_train), get, store=store, block_size=block_size, plan=plan,
+                         progress=progress)
+    result = gradient_flow_coefficients(op, y_train, t, learning_rate=learning_rate, ridge=ridge, tol=tol,
+                                        max_iter=max_iter, raise_on_failure=raise_on_failure, progress=progress)
+    alpha = result.coefficients
+    n = op.n
+    several = np.ndim(t) > 0                     # α has a leading axis over the times
+    cols = np.moveaxis(alpha, 0, 1).reshape(n, -1) if several else alpha.reshape(n, -1)
+
+    def back(out):                               # (rows, T·k) -> the shape of α with rows in place of n
+        if not several:
+            return out.reshape((out.shape[0],) + alpha.shape[1:])
+        return np.moveaxis(out.reshape((out.shape[0], alpha.shape[0]) + alpha.shape[2:]), 0, 1)
+
+    train = back(op.matvec(cols))
+    test = None
+    if x_test is not None:
+        test = back(cross_kernel_product(kernel_fn, x_test, x_train, cols, get, block_size=block_size))
+    return FlowRegression(test, train, alpha, result, op.held_bytes)

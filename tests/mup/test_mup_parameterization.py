@@ -16,6 +16,26 @@ from ntkcourse.mup import (
     mlp,
 )
 
+# Where each table below was checked (session 3; the PDFs themselves could not be read here: the search tools hold
+# only the papers' opening pages):
+# * Tensor Programs IV, Table 1 — NOT read. The a and b exponents of μP, NTK, SP and MFP agree with an independent
+#   code base that encodes the same abc presets (the "maxP" utilities found by the code search, get_abc_parametrization:
+#   μP a = (−½, 0, …, ½), b = ½; NTK a = (0, ½, …, ½), b = 0; MFP a = (0, ½, …, 1), b = 0; SP a = 0,
+#   b = (0, ½, …, ½)). Its c exponents follow another convention (per-layer maximal rates, Everett et al. 2024) and
+#   cannot confirm Table 1's single c; μP's c = 0 and MFP's c = −1 for SGD agree with it, NTK's c = 0 is
+#   unchecked (from memory).
+# * Tensor Programs V, Table 3 — checked against several public reproductions of the table (code comments quoting
+#   "Table 3 in arXiv:2203.03466", identical to each other) and against microsoft/mup's optimisers (mup/optim.py:
+#   MuSGD multiplies the rate of vector-like parameters, i.e. input weights and biases, by the width multiplier =
+#   fan_out; MuAdam divides the rate of matrix-like parameters, the hidden weights, by it).
+# * Tensor Programs V, Table 8 (output row) — checked against microsoft/mup's MuReadout (mup/layer.py: "a 1/width
+#   multiplier and a constant variance initialization"; the readout is vector-like in mup/optim.py, so MuSGD
+#   multiplies its rate by fan_in and MuAdam leaves it).
+# * Tensor Programs V, Table 9 — checked against one public reproduction that quotes it as a docstring ("μP
+#   formulation in the style of [Tensor Programs IV]"): input & biases init var 1/fan_out, multiplier √fan_out, SGD
+#   LR 1, Adam LR 1/√fan_out; output 1/fan_in, 1/√fan_in, 1, 1/√fan_in; hidden 1/fan_in, 1, 1, 1/fan_in.
+# No entry needed a correction.
+
 # Tensor Programs IV (Yang & Hu 2021), Table 1, for an MLP with L hidden layers: (a, b, c) per layer kind.
 # The biases are treated as input weights (a constant input 1), as in Tensor Programs IV §3.
 TP4_TABLE1 = {
@@ -56,7 +76,8 @@ def test_presets_match_tensor_programs_iv_table_1(name):
 
 
 def test_sp_preset_matches_table_1_in_a_and_b_with_a_width_independent_learning_rate():
-    # Table 1 lists SP with its largest stable rate (c = 1); the preset is SP as practised and as Tensor Programs V
+    # Table 1 lists SP with its largest stable rate (c = 1; from memory, not checked against a source we could read);
+    # the preset is SP as practised and as Tensor Programs V
     # compares it with μP: the same learning rate at every width (c = 0).
     p = get_parameterization("sp")
     table = {"input": (0.0, 0.0), "hidden": (0.0, 0.5), "output": (0.0, 0.5), "bias": (0.0, 0.0)}
