@@ -59,6 +59,7 @@ from .activations import (
     Relu,
     Sin,
 )
+from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, serial
 from .dropout import Dropout
 from .fan_in import FanInConcat
@@ -87,6 +88,7 @@ __all__ = [
     "Dropout",
     "Flatten",
     "Recurrent",
+    "GlobalSelfAttention",
     "Identity",
     "Relu",
     "LeakyRelu",
