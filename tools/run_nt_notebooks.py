@@ -2,12 +2,13 @@
 per notebook whether it ran, or its first failing cell and why.
 
 Not part of the test suite (the notebooks download data and train networks).
-The only changes made to a notebook are the imports
-(``neural_tangents`` -> ``ntkcourse``, as a user switching would do), and
-shell lines (``!pip install ...``), which cannot run offline, are dropped;
-every other line runs as written. Data that a notebook downloads
-(``tensorflow_datasets``) is not available offline, so such a notebook is
-reported as failing at that cell.
+Changes made to a notebook: the imports (``neural_tangents`` -> ``ntkcourse``,
+as a user switching would do); shell lines (``!pip install ...``), which
+cannot run offline, are dropped; a cell magic (``%%timeit``) below comment
+lines is moved to the cell's first line (Colab, where the notebooks were
+written, accepts it there; IPython does not); every other line runs as
+written. Data that a notebook downloads (``tensorflow_datasets``) is not
+available offline, so such a notebook is reported as failing at that cell.
 
 Usage (the notebooks are read from a git checkout or bare mirror of
 google/neural-tangents)::
@@ -56,6 +57,10 @@ def switch_imports(nb):
         if cell.cell_type != "code":
             continue
         lines = [line for line in cell.source.splitlines() if not line.lstrip().startswith(("!", "%pip"))]
+        magic = [i for i, line in enumerate(lines) if line.startswith("%%")]
+        if magic and all(line.lstrip().startswith("#") or not line.strip() for line in lines[:magic[0]]):
+            # Colab accepts comments above a cell magic; IPython needs it first.
+            lines.insert(0, lines.pop(magic[0]))
         source = "\n".join(lines)
         for pattern, repl in IMPORTS:
             source = pattern.sub(repl, source)
@@ -67,18 +72,20 @@ def run_one(nb, cell_timeout: int, cwd: str):
     """``(status, cell index or None, reason, seconds)``."""
     client = NotebookClient(nb, timeout=cell_timeout, kernel_name="python3", resources={"metadata": {"path": cwd}})
     start = time.time()
-    code_cells = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    current = None
     try:
         with client.setup_kernel():
-            for i in code_cells:
-                client.execute_cell(nb.cells[i], i)
+            for i, cell in enumerate(nb.cells):
+                if cell.cell_type == "code":
+                    current = i
+                    client.execute_cell(cell, i)
+    except CellTimeoutError:
+        return "failed", current, f"no result within {cell_timeout} s", time.time() - start
     except CellExecutionError as err:
-        failing = next((i for i in code_cells if any(o.get("output_type") == "error"
-                                                     for o in nb.cells[i].get("outputs", []))), None)
-        reason = str(err).strip().splitlines()[-1][:300]
-        return "failed", failing, reason, time.time() - start
-    except (CellTimeoutError, DeadKernelError) as err:
-        return "failed", None, f"{type(err).__name__}: {str(err)[:200]}", time.time() - start
+        reason = f"{getattr(err, 'ename', '')}: {getattr(err, 'evalue', '')}".strip(": ")
+        return "failed", current, re.sub(r"\x1b\[[0-9;]*m", "", reason)[:300], time.time() - start
+    except DeadKernelError as err:
+        return "failed", current, f"kernel died: {str(err)[:200]}", time.time() - start
     return "ran", None, "", time.time() - start
 
 
@@ -96,7 +103,7 @@ def main(argv=None):
         nb = switch_imports(read_notebook(args.nt_repo, name))
         status, cell, reason, seconds = run_one(nb, args.cell_timeout, str(out))
         nbformat.write(nb, out / name)
-        where = "" if cell is None else f" at code cell {cell}"
+        where = "" if cell is None else f" at cell {cell}"
         print(f"{name}: {status}{where} ({seconds:.0f} s){': ' + reason if reason else ''}", flush=True)
     return 0
 

@@ -131,3 +131,18 @@ def test_summed_embeddings_need_the_inputs_channel_count():
     with pytest.raises(ValueError, match="GlobalSelfAttention: .*`n_chan_pos_emb` must be None or the inputs' 3"):
         stax.GlobalSelfAttention(3, 2, 2, 1, pos_emb_type="SUM", n_chan_pos_emb=5)[2](
             np.ones((2, 4, 3)), None, "nngp")
+
+
+def test_attention_kernel_block_by_block_equals_whole():
+    # Blocks of 2 inputs: each off-diagonal block gets its columns' own
+    # attention weights (from their cov2), so the result must not depend on
+    # the blocks: equal to rounding (1e-12).
+    from ntkcourse.engine import ExecutionPlan
+
+    kind, spec = ATTENTION["softmax"]
+    x1, _ = inputs(kind)
+    x = np.concatenate([x1, x1[::-1] * 0.5])
+    kernel_fn = build(stax, spec)[2]
+    whole = kernel_fn(x, None, "ntk")
+    blocked = kernel_fn(x, None, "ntk", plan=ExecutionPlan(block_size=2))
+    np.testing.assert_allclose(np.asarray(blocked), np.asarray(whole), rtol=1e-12, atol=1e-12)

@@ -10,8 +10,9 @@ def cauchy_decay(d):
     return 1.0 / (1.0 + d**2)
 
 
-def exp_decay(d):
-    return np.exp(-0.5 * d) if isinstance(d, np.ndarray) else __import__("jax").numpy.exp(-0.5 * d)
+def geometric_decay(d):
+    """An exponential decay written with ``**`` so that NumPy and JAX arrays both work."""
+    return 0.6**d
 
 
 def _gsa(**kwargs):
@@ -41,7 +42,7 @@ ATTENTION = {
                                                pos_emb_type="SUM", W_key_std=0.7)] + _TAIL),
     "abs_sum": ("seq", _HEAD + [_gsa(attention_mechanism="ABS", pos_emb_type="SUM", W_pos_emb_std=0.5)] + _TAIL),
     "relu_concat_decay": ("image", _HEAD_2D + [_gsa(attention_mechanism="RELU", pos_emb_type="CONCAT",
-                                                    pos_emb_decay_fn=exp_decay, pos_emb_p_norm=1,
+                                                    pos_emb_decay_fn=geometric_decay, pos_emb_p_norm=1,
                                                     val_pos_emb=True)] + _TAIL),
     "softmax_output_kernel": ("seq", _HEAD + [_gsa(b_std=0.3, pos_emb_type="SUM",
                                                    pos_emb_decay_fn=cauchy_decay)]),
@@ -61,6 +62,10 @@ PARAMS = {
     "attention_identity_sqrt": ATTENTION["identity_sqrt_concat_val"],
     "attention_imdb_like_no_decay": ("seq", [("Conv", (3, (2,)), {}), ("Relu", (), {}),
                                              _gsa(pos_emb_type="SUM", W_pos_emb_std=0.7)] + _TAIL[1:]),
+    "attention_concat_decay": ("image", [("Conv", (3, (2, 2)), {"padding": "SAME"}), ("Relu", (), {}),
+                                         _gsa(pos_emb_type="CONCAT", n_chan_pos_emb=2, val_pos_emb=True,
+                                              pos_emb_decay_fn=geometric_decay, pos_emb_p_norm=1,
+                                              attention_mechanism="RELU")] + _TAIL[1:]),
 }
 
 
