@@ -72,6 +72,7 @@ from .activations_extra import (
     Sigmoid_like,
     Sign,
 )
+from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .dropout import Dropout
 from .fan_in import FanInConcat, FanInProd
@@ -109,6 +110,7 @@ __all__ = [
     "ImageResize",
     "Slice",
     "Recurrent",
+    "GlobalSelfAttention",
     "Identity",
     "Relu",
     "LeakyRelu",

@@ -32,7 +32,8 @@ def serial(*layers):
             key, sub = jax.random.split(key)
             input_shape, p = init(sub, input_shape)
             params.append(p)
-        return input_shape, tuple(params)
+        # A list, as neural-tangents' (jax.example_libraries') serial returns.
+        return input_shape, params
 
     def apply_fn(params, inputs, **kwargs):
         if len(params) != len(applies):

@@ -102,7 +102,8 @@ def Dense(
         n_in = input_shape[-1]
         k1, k2 = jax.random.split(key)
         W = jax.random.normal(k1, (n_in, out_dim))
-        b = None if b_std is None else jax.random.normal(k2, (out_dim,))
+        # Bias shaped (1, ..., 1, out_dim) like the input, as in neural-tangents.
+        b = None if b_std is None else jax.random.normal(k2, (1,) * (len(input_shape) - 1) + (out_dim,))
         if parameterization == "standard":
             W = W * (W_std / math.sqrt(n_in))
             b = None if b is None else b * b_std
