@@ -197,7 +197,7 @@ def _canonical_axes(trace_axes, diagonal_axes, ndim: int, where: str) -> _Axes:
     diag = canon(diagonal_axes, "diagonal_axes")
     if set(trace) & set(diag):
         raise ValueError(
-            f"{where}: an axis cannot be both traced and diagonal; got trace_axes={trace_axes!r}, "
+            f"{where}: an axis cannot be both traced and diagonal, got trace_axes={trace_axes!r}, "
             f"diagonal_axes={diagonal_axes!r}."
         )
     return _Axes(ndim, trace, diag)
@@ -285,11 +285,11 @@ def network_of(f):
         return f, (f.spec, f), None
     if isinstance(f, tuple):
         raise TypeError(
-            "f must be a function f(params, x) or a layer triple made by ntkcourse.stax "
-            f"(init_fn, apply_fn, kernel_fn); got a tuple of {len(f)} items."
+            "`f` must be a function f(params, x) or a layer triple made by ntkcourse.stax "
+            f"(init_fn, apply_fn, kernel_fn), got a tuple of {len(f)} items."
         )
     if not callable(f):
-        raise TypeError(f"f must be a function f(params, x) or a ntkcourse.stax layer triple; got {type(f).__name__}.")
+        raise TypeError(f"`f` must be a function f(params, x) or a ntkcourse.stax layer triple, got {type(f).__name__}.")
     return f, None, None
 
 
@@ -361,7 +361,7 @@ def _check_call(apply_fn, params, x, kwargs, where: str, name: str, vmap_axes):
     if vmap_axes == 0 and (out.ndim < 1 or out.shape[0] != x.shape[0]):
         raise ValueError(
             f"{where}: with vmap_axes=0, f(params, {name}) must return the batch axis first "
-            f"(length {x.shape[0]}); got output shape {tuple(out.shape)}. Pass vmap_axes=None for other functions."
+            f"(length {x.shape[0]}), got output shape {tuple(out.shape)}. Pass vmap_axes=None for other functions."
         )
     return out
 
@@ -591,7 +591,7 @@ def _check_vmap_axes(vmap_axes, where):
         return 0
     raise ValueError(
         f"{where}: `vmap_axes` must be 0 (inputs and outputs batched along axis 0, processed independently) "
-        f"or None (f may mix the inputs of a batch); got {vmap_axes!r}."
+        f"or None (f may mix the inputs of a batch), got {vmap_axes!r}."
     )
 
 
@@ -666,7 +666,7 @@ class _KernelComputer:
                     if i == 0 and x1.shape[0] != x2.shape[0]:
                         raise ValueError(
                             f"{self.where}: tracing or taking the diagonal of the batch axis needs x1 and x2 of "
-                            f"the same length; got {x1.shape[0]} and {x2.shape[0]}."
+                            f"the same length, got {x1.shape[0]} and {x2.shape[0]}."
                         )
             self._checked[key] = (self._choose(params, x1, x2, out), axes, out)
         impl, axes, out = self._checked[key]
@@ -710,7 +710,7 @@ class _KernelComputer:
         try:
             hash(jkey)
         except TypeError:
-            raise ValueError(f"{self.where}: non-array keyword arguments must be hashable; got {static!r}.") from None
+            raise ValueError(f"{self.where}: non-array keyword arguments must be hashable, got {static!r}.") from None
         if jkey not in self._jitted:
             run = self.core(impl, axes, tuple(out.shape), get)
             self._jitted[jkey] = jax.jit(lambda a, b, p, kw: run(a, b, p, {**kw, **static}))
@@ -942,11 +942,11 @@ def monte_carlo_kernel_fn(
     counts = [n_samples] if isinstance(n_samples, numbers.Integral) else list(n_samples)
     if not counts or any(not isinstance(c, numbers.Integral) or c < 1 for c in counts) or counts != sorted(set(counts)):
         raise ValueError(
-            f"{where}: `n_samples` must be a positive int or an increasing sequence of them; got {n_samples!r}."
+            f"{where}: `n_samples` must be a positive int or an increasing sequence of them, got {n_samples!r}."
         )
     counts = [int(c) for c in counts]
     if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
-        raise ValueError(f"{where}: `batch_size` must be a positive int or None; got {batch_size!r}.")
+        raise ValueError(f"{where}: `batch_size` must be a positive int or None, got {batch_size!r}.")
     computer = _KernelComputer(network, trace_axes, diagonal_axes, vmap_axes, implementation, where)
     sampler = _KernelSampler(init_fn, computer, key, where)
     total = counts[-1]

@@ -140,7 +140,7 @@ def _network(make_network, width, where):
 def _inputs(x, where, name="x"):
     arr = np.asarray(x)
     if arr.ndim < 2 or arr.shape[0] == 0:
-        raise ValueError(f"{where}: `{name}` must be a non-empty batch of inputs, shape (n, ...); got {arr.shape}.")
+        raise ValueError(f"{where}: `{name}` must be a non-empty batch of inputs, shape (n, ...), got {arr.shape}.")
     return jnp.asarray(arr)
 
 
@@ -347,11 +347,11 @@ def hessian_spectral_norm(apply_fn: Callable, params, x, key, n_iter: int = 30):
     """
     x = jnp.asarray(x)
     if x.shape[0] != 1:
-        raise ValueError(f"hessian_spectral_norm: `x` must hold one input, shape (1, ...); got {tuple(x.shape)}.")
+        raise ValueError(f"hessian_spectral_norm: `x` must hold one input, shape (1, ...), got {tuple(x.shape)}.")
     out = jax.eval_shape(lambda p: apply_fn(p, x), params)
     if math.prod(out.shape) != 1:
         raise ValueError(
-            f"hessian_spectral_norm: f must have one output per input; got output shape {tuple(out.shape)}."
+            f"hessian_spectral_norm: `f` must have one output per input, got output shape {tuple(out.shape)}."
         )
     n_iter = jnp.asarray(int(n_iter), jnp.int32)
     try:

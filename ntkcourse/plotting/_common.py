@@ -27,5 +27,5 @@ def vector(values, name):
     """``values`` as a 1-D float64 array; a ``ValueError`` naming ``name`` otherwise."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D; received shape {arr.shape}.")
+        raise ValueError(f"`{name}` must be 1-D, got shape {arr.shape}.")
     return arr

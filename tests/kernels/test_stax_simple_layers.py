@@ -87,7 +87,7 @@ def test_repeat_stacks_parameters_and_equals_the_unrolled_network():
     init_fn, apply_fn, kernel_fn = stax.repeat(block, 3)
     shape, params = init_fn(jax.random.PRNGKey(0), X.shape)
     w, b = params[0]
-    assert shape == X.shape and w.shape == (3, 4, 4) and b.shape == (3, 4)  # neural-tangents' layout
+    assert shape == X.shape and w.shape == (3, 4, 4) and b.shape == (3, 1, 4)  # neural-tangents' layout
     unrolled = stax.serial(*[block] * 3)
     unstacked = tuple(jax.tree_util.tree_map(lambda a, i=i: a[i], params) for i in range(3))
     np.testing.assert_allclose(np.asarray(apply_fn(params, X)), np.asarray(unrolled[1](unstacked, X)), rtol=1e-6)
