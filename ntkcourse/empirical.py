@@ -289,7 +289,9 @@ def network_of(f):
             f"(init_fn, apply_fn, kernel_fn), got a tuple of {len(f)} items."
         )
     if not callable(f):
-        raise TypeError(f"`f` must be a function f(params, x) or a ntkcourse.stax layer triple, got {type(f).__name__}.")
+        raise TypeError(
+            f"`f` must be a function f(params, x) or a ntkcourse.stax layer triple, got {type(f).__name__}."
+        )
     return f, None, None
 
 
@@ -322,6 +324,20 @@ def _describe(tree) -> str:
     return text if len(text) < 300 else text[:297] + "..."
 
 
+def _lists_as_tuples(tree):
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        return tuple(_lists_as_tuples(t) for t in tree)
+    return tree
+
+
+def _without_leading_ones(shape) -> tuple:
+    """A shape without its leading 1s: a bias of shape (out,) or (1, out) acts the same on (batch, ..., out)."""
+    shape = tuple(int(n) for n in shape)
+    while shape and shape[0] == 1 and len(shape) > 1:
+        shape = shape[1:]
+    return shape
+
+
 def _check_params_against_init(init_fn, params, x, where: str):
     """The parameters that ``init_fn`` would draw for inputs like ``x`` must have params' structure and shapes."""
     shape = tuple(x.shape)
@@ -329,15 +345,17 @@ def _check_params_against_init(init_fn, params, x, where: str):
         _, expected = jax.eval_shape(lambda k: init_fn(k, shape), jax.random.PRNGKey(0))
     except Exception as exc:
         raise ValueError(f"{where}: inputs of shape {shape} do not fit the network: {exc}") from exc
-    exp_leaves, exp_def = jax.tree_util.tree_flatten_with_path(expected)
-    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(params)
+    # Lists and tuples are the same structure here: stax's serial returns a list (as neural-tangents'),
+    # older code and hand-built parameters often hold tuples.
+    exp_leaves, exp_def = jax.tree_util.tree_flatten_with_path(_lists_as_tuples(expected))
+    got_leaves, got_def = jax.tree_util.tree_flatten_with_path(_lists_as_tuples(params))
     if exp_def != got_def:
         raise ValueError(
             f"{where}: `params` do not match the network: expected the structure of init_fn's parameters "
             f"{_describe(expected)}, got {_describe(params)}."
         )
     for (path, e), (_, g) in zip(exp_leaves, got_leaves):
-        if tuple(e.shape) != tuple(np.shape(g)):
+        if _without_leading_ones(e.shape) != _without_leading_ones(np.shape(g)):
             raise ValueError(
                 f"{where}: `params{jax.tree_util.keystr(path)}` has shape {tuple(np.shape(g))}, but the network "
                 f"expects {tuple(e.shape)} for inputs of shape {shape} (wrong number of input features, "

@@ -49,18 +49,7 @@ def book_html(book):
 # fixtures are computed once. The grouping is decided from the test ids by a scheduler of our own
 # (xdist 3.8's `--dist loadgroup` marks groups through a private attribute pytest 9 no longer reads).
 
-BOOK_TEST_FILES = {"test_book.py", "test_book_accessibility.py", "test_book_browser.py", "test_course_notebooks.py"}
-
-
-def work_unit(nodeid: str) -> str:
-    """The group of tests that must run on one worker: 'book', 'assignment <name>', or the test's file."""
-    path, _, rest = nodeid.partition("::")
-    name = path.rsplit("/", 1)[-1]
-    if path.startswith("tests/book/") and name in BOOK_TEST_FILES:
-        return "book"
-    if name == "test_assignment_answers.py" and rest.endswith("]"):
-        return "assignment " + rest[rest.rindex("[") + 1:-1]
-    return path
+from suite_units import work_unit  # noqa: E402
 
 
 try:

@@ -1,5 +1,5 @@
-"""The suite's work units on several workers (tests/conftest.py: work_unit)."""
-from conftest import work_unit
+"""The suite's work units on several workers (tests/suite_units.py, used by tests/conftest.py)."""
+from suite_units import work_unit
 
 
 def test_every_test_of_the_book_build_shares_one_unit():

@@ -399,3 +399,17 @@ def test_monte_carlo_mean_and_standard_error_equal_those_of_the_stacked_samples(
         np.testing.assert_allclose(getattr(est, name), stack.mean(axis=0), rtol=1e-9, err_msg=name)
         np.testing.assert_allclose(getattr(est, name + "_stderr"), stack.std(axis=0, ddof=1) / np.sqrt(7),
                                    rtol=1e-9, err_msg=name)
+
+
+def test_parameters_held_in_tuples_or_with_flat_biases_give_the_same_kernel():
+    """stax's serial returns a list of (W, b) with b shaped (1, out) (neural-tangents' structure); parameters
+    saved by older code hold tuples and biases shaped (out,): the same network, so the same kernel (exactly)."""
+    net = stax.serial(stax.Dense(16, W_std=1.5, b_std=0.1), stax.Relu(), stax.Dense(1, b_std=0.1))
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    _, params = net[0](jax.random.PRNGKey(0), x.shape)
+    as_tuples = tuple(tuple(layer) for layer in params)
+    flat_biases = tuple((layer[0], layer[1].reshape(-1)) if len(layer) == 2 else layer for layer in as_tuples)
+    fn = empirical_ntk_fn(net)
+    expected = np.asarray(fn(x, None, params))
+    np.testing.assert_array_equal(np.asarray(fn(x, None, as_tuples)), expected)
+    np.testing.assert_array_equal(np.asarray(fn(x, None, flat_biases)), expected)

@@ -157,7 +157,7 @@ def test_bad_input_is_refused(erf_case):
         with pytest.raises(ValueError, match="structure of params0"):
             linearize(net, p0)(p0[:2], x)
         with pytest.raises(ValueError, match=r"params\[0\]\[0\]` has shape \(3, 4\)"):
-            linearize(net, p0)(((jnp.ones((3, 4)), p0[0][1]),) + p0[1:], x)
+            linearize(net, p0)([(jnp.ones((3, 4)), p0[0][1])] + list(p0[1:]), x)
         with pytest.raises(ValueError, match="`degree`"):
             taylor_expand(net, p0, -1)
         with pytest.raises(ValueError, match="`y_train` has shape"):
