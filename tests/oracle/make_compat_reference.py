@@ -36,16 +36,21 @@ from compat_cases import CASES, build, inputs  # noqa: E402
 OUT = HERE.parent / "data" / "nt_compat_reference.json"
 
 
-def main():
+def write_reference(cases, build, inputs, out):
+    """neural-tangents' NNGP, NTK and cov1 of each case ``{name: (input kind, spec)}``, written to ``out``."""
     ref = {}
-    for name, (kind, spec) in CASES.items():
+    for name, (kind, spec) in cases.items():
         x1, x2 = inputs(kind)
         kernel_fn = build(stax, spec)[2]
         k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"))
         ref[name] = {"nngp": np.asarray(k.nngp).tolist(), "ntk": np.asarray(k.ntk).tolist(),
                      "cov1": np.asarray(k.cov1).tolist()}
-    OUT.write_text(json.dumps(ref) + "\n")
-    print("wrote", OUT, len(ref), "cases")
+    out.write_text(json.dumps(ref) + "\n")
+    print("wrote", out, len(ref), "cases")
+
+
+def main():
+    write_reference(CASES, build, inputs, OUT)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ NTK and ``cov1`` (float64) as neural-tangents returns them for the inputs of
 """
 from __future__ import annotations
 
-import json
 import os
 import sys
 import warnings
@@ -19,33 +18,22 @@ from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
-import numpy as np  # noqa: E402
-
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
-from neural_tangents import stax  # noqa: E402
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from compat_cases_a import CASES, HERMITE_CASES, LAYER_CASES, build, inputs  # noqa: E402
+from make_compat_reference import write_reference  # noqa: E402
 
 OUT = HERE.parent / "data" / "nt_compat_reference_a.json"
 
 
 def main():
-    ref = {}
-    for name, (kind, spec) in {**CASES, **HERMITE_CASES, **LAYER_CASES}.items():
-        x1, x2 = inputs(kind)
-        kernel_fn = build(stax, spec)[2]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Hermite's unit-variance reminder
-            k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"))
-        ref[name] = {"nngp": np.asarray(k.nngp).tolist(), "ntk": np.asarray(k.ntk).tolist(),
-                     "cov1": np.asarray(k.cov1).tolist()}
-    OUT.write_text(json.dumps(ref) + "\n")
-    print("wrote", OUT, len(ref), "cases")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Hermite's unit-variance reminder
+        write_reference({**CASES, **HERMITE_CASES, **LAYER_CASES}, build, inputs, OUT)
 
 
 if __name__ == "__main__":
