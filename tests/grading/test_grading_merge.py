@@ -8,24 +8,20 @@ import pytest
 
 from ntkcourse.grading import merge
 from ntkcourse.grading.merge import merge_submission, read_submission
-from ntkcourse.grading.notebook_format import cell_info, load_assignment
+from ntkcourse.grading.notebook_format import cell_info
+from warmup_notebooks import answer_cell, warmup_assignment, warmup_exercise
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def assignment():
-    return load_assignment(ROOT / "solutions" / "ch00_warmup.ipynb")
+    return warmup_assignment()
 
 
 @pytest.fixture
 def exercise():
-    return nbformat.read(str(ROOT / "exercises" / "ch00_warmup.ipynb"), as_version=4)
-
-
-def answer_cell(nb, question):
-    return next(c for c in nb.cells if cell_info(c) and cell_info(c).role == "answer"
-                and cell_info(c).question == question)
+    return warmup_exercise()
 
 
 def codes(graded):
