@@ -63,7 +63,7 @@ __all__ = list(_SUBMODULES) + list(_FUNCTIONS) + ["__version__"]
 
 
 def __getattr__(name):
-    if name in _SUBMODULES:
+    if name in _SUBMODULES or name == "_src":  # _src: neural-tangents' internal path (see ntkcourse._src)
         module = importlib.import_module(f".{name}", __name__)
         globals()[name] = module
         return module

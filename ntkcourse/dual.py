@@ -55,6 +55,7 @@ __all__ = [
     "quadrature",
     "expectations",
     "arccos",
+    "arcsin",
 ]
 
 _PI = math.pi
@@ -103,13 +104,11 @@ def _asin_poly(t):
     return low + t7 * high
 
 
-def _arccos_of_abs(ax, snap: bool = False):
-    r"""``(arccos(min(ax, 1)), sin of that angle)`` for ``ax = |x| >= 0``.
-
-    With :math:`z = (1 - |x|)/2` above 1/2 and :math:`z = x^2` below,
-    :math:`\arcsin s = s + s^3 g(s^2)` (``_ASIN_POLY``) gives the angle, and
-    :math:`1 - x^2` is :math:`4 z (1 - z)` above 1/2 and :math:`1 - z` below, free of
-    cancellation. ``snap=True`` takes :math:`|x|` within 8 ulps of 1 as exactly 1.
+def _half_angle_arcsin(ax, snap: bool = False):
+    r"""``(big, z, arcsin s)`` for ``ax = |x| >= 0``: with ``big = ax > 1/2``,
+    :math:`z = (1 - |x|)/2` and :math:`s = \sqrt z` when big, :math:`z = x^2` and
+    :math:`s = |x|` otherwise; :math:`\arcsin s = s + s^3 g(s^2)` by ``_ASIN_POLY``.
+    ``snap=True`` takes :math:`|x|` within 8 ulps of 1 as exactly 1.
     """
     big = ax > 0.5
     z = jnp.where(big, 0.5 - 0.5 * ax, ax * ax)
@@ -117,7 +116,17 @@ def _arccos_of_abs(ax, snap: bool = False):
     floor = 4 * jnp.finfo(jnp.result_type(z)).eps if snap else 0.0
     z = jnp.where(z > floor, z, 0.0)
     s = jnp.where(big, jnp.sqrt(z), ax)
-    asin_s = s + s * z * _asin_poly(8.0 * z - 1.0)
+    return big, z, s + s * z * _asin_poly(8.0 * z - 1.0)
+
+
+def _arccos_of_abs(ax, snap: bool = False):
+    r"""``(arccos(min(ax, 1)), sin of that angle)`` for ``ax = |x| >= 0``.
+
+    Above 1/2, :math:`\arccos|x| = 2\arcsin\sqrt{(1-|x|)/2}`; below,
+    :math:`\pi/2 - \arcsin|x|` (``_half_angle_arcsin``); :math:`1 - x^2` is
+    :math:`4 z (1 - z)` above 1/2 and :math:`1 - z` below, free of cancellation.
+    """
+    big, z, asin_s = _half_angle_arcsin(ax, snap)
     theta = jnp.where(big, 2.0 * asin_s, 0.5 * _PI - asin_s)
     sin_theta = jnp.sqrt((1.0 - z) * jnp.where(big, 4.0 * z, 1.0))
     return theta, sin_theta
@@ -135,6 +144,22 @@ def arccos(x):
     x = jnp.clip(x, -1.0, 1.0)
     theta, _ = _arccos_of_abs(jnp.abs(x))
     return jnp.where(x < 0, _PI - theta, theta)
+
+
+def arcsin(x):
+    r"""Arc-sine of ``x`` in [-1, 1] with the same polynomial as :func:`arccos`,
+    accurate *relative* to the result near 0.
+
+    :math:`\pi/2 - \arccos x` has an absolute error of a few 1e-16, which is
+    all of the value when ``x`` is tiny (an Erf network at a variance of 1e-20:
+    the kernel came out 0); here :math:`\arcsin|x| = s + s^3 g(s^2)` directly for
+    :math:`|x| \le 1/2`, and :math:`\pi/2 - 2\arcsin\sqrt{(1-|x|)/2}` above
+    (where the result is at least :math:`\pi/6`); odd in ``x``.
+    """
+    x = jnp.clip(x, -1.0, 1.0)
+    big, _, asin_s = _half_angle_arcsin(jnp.abs(x))
+    value = jnp.where(big, 0.5 * _PI - 2.0 * asin_s, asin_s)
+    return jnp.where(x < 0, -value, value)
 
 
 class DualActivation(NamedTuple):
@@ -282,7 +307,7 @@ def erf(a: float = 1.0, b: float = 1.0, c: float = 0.0) -> DualActivation:
 
     def nngp(va, vb, cov):
         r, _ = _ratio(va, vb, cov)
-        return 2 * amp**2 / _PI * (0.5 * _PI - arccos(r)) + shift**2
+        return 2 * amp**2 / _PI * arcsin(r) + shift**2
 
     def dnngp(va, vb, cov):
         # det = (1 + s q1)(1 + s q2) - s^2 q12^2 = 1 + s (q1 + q2) + s^2 (q1 q2 - q12^2) >= 1,
@@ -328,13 +353,13 @@ def gelu() -> DualActivation:
 
     def nngp(va, vb, cov):
         r, inv_d, inv1a, inv1b = _parts(va, vb, cov)
-        asin = 0.5 * _PI - arccos(r)
+        asin = arcsin(r)
         # (q1 q2 D^2 + q12^2) / (2 pi P D) = (q1 q2 D + q12^2 / D) / (2 pi P)
         return cov * 0.25 + cov * asin * _INV_2PI + (va * vb / inv_d + cov * cov * inv_d) * inv1a * inv1b * _INV_2PI
 
     def dnngp(va, vb, cov):
         r, inv_d, inv1a, inv1b = _parts(va, vb, cov)
-        asin = 0.5 * _PI - arccos(r)
+        asin = arcsin(r)
         return 0.25 + asin * _INV_2PI + cov * inv_d * _INV_2PI * (inv1a + inv1b) + cov * inv_d**3 * _INV_2PI
 
     def nngp_diag(va):

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dual import DualActivation, arccos
+from .dual import DualActivation, arccos, arcsin
 
 __all__ = [
     "exp",
@@ -168,7 +168,7 @@ def sign() -> DualActivation:
 
     def nngp(va, vb, cov):
         rho, s = _correlation(va, vb, cov)
-        return jnp.where(s > 0, 1.0 - 2.0 * arccos(rho) / math.pi, 0.0)
+        return jnp.where(s > 0, 2.0 * arcsin(rho) / math.pi, 0.0)
 
     def zeros(va, vb, cov):
         return jnp.zeros(jnp.broadcast_shapes(jnp.shape(va), jnp.shape(vb), jnp.shape(cov)),

@@ -346,6 +346,37 @@ def test_arccos_within_1e15_of_numpy_on_a_fine_grid_with_endpoints():
     np.testing.assert_allclose(got, np.arccos(x), rtol=0, atol=1e-15)
 
 
+def test_arcsin_within_1e15_relative_of_numpy_down_to_tiny_arguments():
+    """arcsin is accurate relative to its value, also where the value is tiny
+    (pi/2 - arccos x had an absolute error of ~1e-16: relative error 1e-4 at
+    x = 1e-12, all of it at 1e-20). Grid over [-1, 1], the branch point 1/2,
+    and |x| from 1e-300 to 1e-1. Measured worst relative difference 6.4e-16 (about
+    3 ulps); numpy's arcsin is within about 1 ulp of the exact value."""
+    tiny = np.logspace(-300, -1, 300)
+    x = np.concatenate([np.linspace(-1.0, 1.0, 100_001), [0.5, np.nextafter(0.5, 1.0), -1.0, 1.0], tiny, -tiny])
+    with jax.enable_x64(True):
+        got = np.asarray(dual.arcsin(jnp.asarray(x)))
+    np.testing.assert_allclose(got, np.arcsin(x), rtol=1e-15, atol=0)
+
+
+def test_erf_gelu_and_sign_kernels_keep_their_relative_precision_at_tiny_inputs():
+    """At variances and covariances of 1e-20 the NNGPs of Erf and GELU are
+    (to first order) linear in the covariance: 4 b^2 q12 / pi and q12 / 4
+    (+ q12 / (2 pi) from the arcsin term, which is second order here). Sign's
+    NNGP at a correlation of 1e-12 is 2 rho / pi. Before the arcsin above,
+    Erf returned exactly 0 at 1e-20. Tolerance 1e-12 relative: the second-order
+    terms are below 1e-19 relative."""
+    q = 1e-20
+    with jax.enable_x64(True):
+        erf_k = float(dual.erf().nngp(q, q, q))
+        gelu_k = float(dual.gelu().nngp(q, q, q))
+        from ntkcourse.dual_extra import sign
+        sign_k = float(sign().nngp(1.0, 1.0, 1e-12))
+    np.testing.assert_allclose(erf_k, 4 * q / np.pi, rtol=1e-12)
+    np.testing.assert_allclose(gelu_k, q / 4, rtol=1e-12)
+    np.testing.assert_allclose(sign_k, 2e-12 / np.pi, rtol=1e-12)
+
+
 def test_arccos_of_abs_sine_within_2e16_of_extended_precision():
     """The ReLU kernels take sin(arccos |x|) from the same reduction as the angle,
     sqrt(4z(1-z)) or sqrt(1-z), free of the cancellation in 1 - x^2; checked

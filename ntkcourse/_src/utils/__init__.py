@@ -1,0 +1,2 @@
+"""See :mod:`ntkcourse._src`."""
+from . import kernel  # noqa: F401
