@@ -7,20 +7,29 @@ as a user switching would do); shell lines (``!pip install ...``), which
 cannot run offline, are dropped; a cell magic (``%%timeit``) below comment
 lines is moved to the cell's first line (Colab, where the notebooks were
 written, accepts it there; IPython does not); every other line runs as
-written. Data that a notebook downloads (``tensorflow_datasets``) is not
-available offline, so such a notebook is reported as failing at that cell.
+written, except IPython's ``set_matplotlib_formats``, removed from
+``IPython.display`` after the notebooks were written, which is taken from
+``matplotlib_inline`` (where IPython moved it). Data that a notebook
+downloads with ``tensorflow_datasets`` is replaced by the offline stand-in in
+``tools/nt_notebook_standins/`` (scikit-learn's digits in MNIST's or
+CIFAR-10's layout: the code runs on real digits, but the accuracies are not
+those of the original data sets). Some notebooks also import ``seaborn``
+(plot styles only), which is not a dependency of this package: install it
+where the kernel can import it, e.g. ``pip install --target DIR seaborn
+pandas`` and ``--extra-path DIR``.
 
 Usage (the notebooks are read from a git checkout or bare mirror of
 google/neural-tangents)::
 
     .venv/bin/python tools/run_nt_notebooks.py --nt-repo /path/to/neural-tangents \\
-        [--cell-timeout 300] [names ...]
+        [--cell-timeout 300] [--extra-path DIR] [names ...]
 
 Prints one line per notebook and writes the executed notebooks to ``--out``.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -31,10 +40,14 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
+STANDINS = Path(__file__).resolve().parent / "nt_notebook_standins"
+
 IMPORTS = [
     (re.compile(r"\bimport neural_tangents as nt\b"), "import ntkcourse as nt"),
     (re.compile(r"\bfrom neural_tangents import\b"), "from ntkcourse import"),
     (re.compile(r"\bimport neural_tangents\b"), "import ntkcourse as neural_tangents"),
+    (re.compile(r"\bfrom IPython.display import set_matplotlib_formats\b"),
+     "from matplotlib_inline.backend_inline import set_matplotlib_formats"),
 ]
 
 
@@ -94,11 +107,15 @@ def main(argv=None):
     parser.add_argument("--nt-repo", required=True, help="git checkout or bare mirror of google/neural-tangents")
     parser.add_argument("--cell-timeout", type=int, default=300)
     parser.add_argument("--out", default="/tmp/nt_notebooks")
+    parser.add_argument("--extra-path", default="", help="folder added to the kernel's PYTHONPATH (e.g. seaborn)")
     parser.add_argument("names", nargs="*", help="notebook file names (default: all)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     names = args.names or list_notebooks(args.nt_repo)
+    # The kernel inherits the environment: the data stand-ins (and extras) go on its path.
+    paths = [str(STANDINS)] + ([args.extra_path] if args.extra_path else []) + [os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     for name in names:
         nb = switch_imports(read_notebook(args.nt_repo, name))
         status, cell, reason, seconds = run_one(nb, args.cell_timeout, str(out))

@@ -22,8 +22,13 @@ def check_input(x, name: str, where: str = "kernel_fn"):
         arr = x
         if isinstance(x, jax.core.Tracer):
             finite = True  # values unknown while tracing
+        elif jnp.issubdtype(x.dtype, jnp.inexact):
+            # A concrete array inside someone's jit (a closed-over constant):
+            # evaluate the check now instead of staging it into their program.
+            with jax.ensure_compile_time_eval():
+                finite = bool(jnp.all(jnp.isfinite(x)))
         else:
-            finite = bool(jnp.all(jnp.isfinite(x))) if jnp.issubdtype(x.dtype, jnp.inexact) else True
+            finite = True
     else:
         try:
             arr = np.asarray(x)

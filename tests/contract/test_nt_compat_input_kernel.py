@@ -72,7 +72,7 @@ def test_tiny_variances_keep_their_relative_precision():
 
 
 @pytest.mark.parametrize("field, value", [("is_reversed", True), ("diagonal_batch", False), ("batch_axis", 1),
-                                          ("channel_axis", 0), ("x1_is_x2", False)])
+                                          ("channel_axis", 0)])
 def test_a_field_this_package_cannot_honour_is_refused_by_name(field, value):
     with pytest.raises(ValueError, match=f"`{field}`"):
         notebook_kernel(jnp.asarray(K), **{field: value})

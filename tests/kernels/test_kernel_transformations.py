@@ -74,3 +74,22 @@ def test_a_gradient_step_on_W_std_decreases_the_negative_log_marginal_likelihood
     w = 1.3
     step = w - 0.05 * float(jax.grad(_negative_log_marginal_likelihood)(w))
     assert float(_negative_log_marginal_likelihood(step)) < float(_negative_log_marginal_likelihood(w))
+
+
+def test_inputs_closed_over_inside_jit_give_the_eager_kernel():
+    """neural-tangents' trainability notebook calls kernel_fn inside its jitted
+    experiment on data arrays it closes over: concrete JAX arrays met while
+    tracing. The input check must not stage a boolean into the caller's
+    program (it raised TracerBoolConversionError). Same float64 recursion
+    compiled in another program: equal to rounding (1e-12 relative)."""
+    _, _, kernel_fn = stax.serial(stax.Dense(8), stax.Relu(), stax.Dense(1))
+    x = jnp.asarray(X)
+    np.testing.assert_allclose(np.asarray(jax.jit(lambda: kernel_fn(x, None, "nngp"))()),
+                               np.asarray(kernel_fn(x, None, "nngp")), rtol=1e-12)
+
+
+def test_a_non_finite_input_closed_over_inside_jit_is_still_refused():
+    _, _, kernel_fn = stax.serial(stax.Dense(8), stax.Relu(), stax.Dense(1))
+    x = jnp.asarray(X).at[2, 1].set(jnp.nan)
+    with pytest.raises(ValueError, match="`x1` contains NaN"):
+        jax.jit(lambda: kernel_fn(x, None, "nngp"))()

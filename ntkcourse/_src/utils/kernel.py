@@ -7,9 +7,10 @@ they have one value here: the batch axis first and the channel axis last
 (``is_reversed=False``), ``cov1``/``cov2`` holding each input's own
 covariance (``diagonal_batch=True``). Those values are accepted; any other
 raises ``ValueError`` naming the argument, rather than being ignored.
-``x1_is_x2`` must agree with ``cov2`` (``None`` exactly when x2 is x1).
-``is_input`` (whether the kernel is a network's input kernel) changes no
-layer's result here and is accepted either way.
+``x1_is_x2`` and ``is_input`` are hints neural-tangents uses to save work
+(x2 is x1; the kernel is a network's input kernel): the values computed here
+depend only on ``nngp``, ``ntk``, ``cov1`` and ``cov2`` (``cov2=None`` means
+x2 is x1), so both hints are accepted either way, as there.
 """
 from __future__ import annotations
 
@@ -40,8 +41,6 @@ def Kernel(nngp, ntk, cov1, cov2, x1_is_x2, is_gaussian, is_reversed, is_input,
     _require("batch_axis", batch_axis, (0,), "the batch axis comes first")
     rank = len(tuple(shape1))
     _require("channel_axis", channel_axis, (-1, rank - 1), "the channel axis comes last")
-    _require("x1_is_x2", x1_is_x2, (cov2 is None,),
-             "`cov2` is None exactly when x2 is x1" if cov2 is None else "`cov2` was given, so x2 is not x1")
     return _PackageKernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=tuple(shape1), shape2=tuple(shape2),
                           is_gaussian=bool(is_gaussian), diagonal_spatial=bool(diagonal_spatial),
                           mask1=mask1, mask2=mask2)
