@@ -204,19 +204,23 @@ def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has
         )
 
 
-def flow_coefficients(lam, rho, eta, times):
-    """``c(t) = (1 − e^{−η(λ+ρ)t})/(λ+ρ)`` per mode (T, n), 0 on the null space."""
+def flow_coefficients(lam, rho, eta, times, xp=np):
+    """``c(t) = (1 − e^{−η(λ+ρ)t})/(λ+ρ)`` per mode (T, n), 0 on the null space.
+
+    ``xp`` is the array module: ``numpy``, or ``jax.numpy`` for traced inputs
+    (:mod:`ntkcourse.predict` under ``jit``/``vmap``/``grad``).
+    """
     mu = lam + rho
     nonnull = lam > 0
-    finite = np.isfinite(times)
-    tt = np.where(finite, times, 0.0)
+    finite = xp.isfinite(times)
+    tt = xp.where(finite, times, 0.0)
     x = eta * tt[:, None] * mu[None, :]
-    safe_x = np.where(x > 0, x, 1.0)
-    ratio = np.where(x > 0, -np.expm1(-safe_x) / safe_x, 1.0)
+    safe_x = xp.where(x > 0, x, 1.0)
+    ratio = xp.where(x > 0, -xp.expm1(-safe_x) / safe_x, 1.0)
     c = eta * tt[:, None] * ratio
-    safe_mu = np.where(nonnull, mu, 1.0)
-    c = np.where(finite[:, None], c, 1.0 / safe_mu[None, :])
-    return np.where(nonnull[None, :], c, 0.0)
+    safe_mu = xp.where(nonnull, mu, 1.0)
+    c = xp.where(finite[:, None], c, 1.0 / safe_mu[None, :])
+    return xp.where(nonnull[None, :], c, 0.0)
 
 
 def _gd_coefficients(lam, rho, eta, steps):

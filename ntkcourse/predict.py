@@ -108,6 +108,53 @@ def _unflat(values, shape):
     return values.reshape(tuple(shape) + values.shape[1:])
 
 
+def _traced(*values) -> bool:
+    """Whether any of ``values`` (or their leaves) is a JAX tracer (inside jit, vmap, grad, scan)."""
+    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
+
+
+def _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absolute_scale, where):
+    r"""``predict_fn`` of :func:`gradient_descent_mse` for traced arguments.
+
+    The formula of :func:`ntkcourse.dynamics.gradient_flow_predictor`
+    (coefficients by :func:`ntkcourse.dynamics.flow_coefficients`) written
+    with ``jax.numpy`` so that it runs inside the caller's transformations;
+    as there, eigenvalues at or below the round-off tolerance
+    :math:`n\varepsilon\max|\lambda|` count as null. The values are the
+    eager path's to rounding; what cannot be checked on traced values (a kernel that is not
+    positive semi-definite, conditioning warnings) is not.
+    """
+    k = jnp.asarray(k_train_train)
+    if k.ndim != 2 or k.shape[0] != k.shape[1]:
+        raise ValueError(f"{where}: `k_train_train` must be a square kernel matrix (n, n); got shape {k.shape}.")
+    dtype = jnp.result_type(k, float)
+    k = k.astype(dtype)
+    y = jnp.asarray(y_train, dtype)
+    n = k.shape[0]
+    scale = 1.0 if diag_reg_absolute_scale else jnp.trace(k) / n
+    lam, vecs = jnp.linalg.eigh(k + diag_reg * scale * jnp.eye(n, dtype=dtype))
+    lam = jnp.where(lam > n * jnp.finfo(dtype).eps * jnp.max(jnp.abs(lam)), lam, 0.0)
+
+    def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, k_test_train=None):
+        times = jnp.array([jnp.inf], dtype) if t is None else jnp.reshape(jnp.asarray(t, dtype), (-1,)) * learning_rate
+        c = dynamics.flow_coefficients(lam, 0.0, 1.0 / y.size, times, xp=jnp)       # (T, n)
+        f0 = jnp.broadcast_to(jnp.asarray(0.0 if fx_train_0 is None else fx_train_0, dtype), y.shape)
+        r = vecs.T @ (y - f0)                                                          # (n, k)
+
+        def shaped(values):
+            return values[0] if t is None else jnp.reshape(values, jnp.shape(t) + values.shape[1:])
+
+        train = shaped(f0[None] + jnp.einsum("in,tn,nk->tik", vecs, lam[None, :] * c, r))
+        if fx_test_0 is None:
+            return train
+        kt = jnp.asarray(k_test_train, dtype)
+        f0_test = jnp.broadcast_to(jnp.asarray(fx_test_0, dtype), (kt.shape[0],) + y.shape[1:])
+        test = shaped(f0_test[None] + jnp.einsum("mn,tn,nk->tmk", kt @ vecs, c, r))
+        return test if fx_train_0 is None else (train, test)
+
+    return predict_fn
+
+
 def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, diag_reg: float = 0.0,
                          diag_reg_absolute_scale: bool = False, trace_axes=(-1,)) -> Callable:
     r"""Outputs of a network trained by gradient flow on the mean squared error.
@@ -128,13 +175,25 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, dia
     """
     where = "gradient_descent_mse"
     _check_trace_axes(where, trace_axes, y_train)
+    if _traced(k_train_train, y_train, diag_reg):
+        # Inside the caller's jit/vmap/scan: the same closed form on JAX arrays.
+        return _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absolute_scale, where)
     y = np.asarray(y_train, dtype=np.float64)
     k = regularised(k_train_train, diag_reg, diag_reg_absolute_scale, where)
     flow = dynamics.gradient_flow_predictor(k, y, learning_rate=1.0 / y.size)
+    traced_flows = []  # built on the first traced call, from the concrete kernel
+
+    def traced_flow(*args):
+        if not traced_flows:
+            with jax.ensure_compile_time_eval():  # concrete eigenvectors, not part of the caller's trace
+                traced_flows.append(_traced_flow(k, y, learning_rate, 0.0, True, where))
+        return traced_flows[0](*args)
 
     def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, k_test_train=None):
         if fx_test_0 is not None and k_test_train is None:
             raise ValueError(f"{where}: `fx_test_0` was given without `k_test_train`; expected both or neither.")
+        if _traced(t, fx_train_0, fx_test_0, k_test_train):
+            return traced_flow(t, fx_train_0, fx_test_0, k_test_train)
         times, shape = _times(t, learning_rate, where)
         f0 = None if fx_train_0 is None else np.broadcast_to(np.asarray(fx_train_0, np.float64), y.shape)
         kt = None if fx_test_0 is None else _matrix(where, "k_test_train", k_test_train)
