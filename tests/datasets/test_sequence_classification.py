@@ -79,10 +79,14 @@ def test_the_test_split_never_enters_the_selection():
         assert (ra.method, ra.setting, ra.C, ra.cv_accuracy) == (rb.method, rb.setting, rb.C, rb.cv_accuracy)
 
 
-def test_the_reported_test_accuracy_is_the_chosen_svm_refitted_on_all_training_series():
+@pytest.mark.parametrize("setting", SMALL_GRIDS["RNTK"], ids=["raw", "normalised"])
+def test_the_reported_test_accuracy_is_the_chosen_svm_refitted_on_all_training_series(setting):
+    # One setting per run, so that both the raw and the cosine-normalised path
+    # (which needs each test series' own K(x, x)) are the chosen one.
     data = _toy_split(seed=2)
-    result = sc.compare_methods(data, grids=SMALL_GRIDS, Cs=(0.1, 10.0), n_splits=3, methods=("RNTK",))
+    result = sc.compare_methods(data, grids={"RNTK": (setting,)}, Cs=(0.1, 10.0), n_splits=3, methods=("RNTK",))
     r = result.results[0]
+    assert r.setting == setting
     k = sc.rntk_fn(r.setting["W_std"], r.setting["b_std"])
     k_train, k_test = np.asarray(k(data.x_train, None, "ntk")), np.asarray(k(data.x_test, data.x_train, "ntk"))
     if r.setting.get("normalize"):
