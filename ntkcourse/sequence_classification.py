@@ -1,15 +1,34 @@
 r"""Time-series classification on a UCR split: RNTK, MLP NTK, RBF and 1-NN Euclidean compared.
 
 The protocol (after Alemohammad, Wang, Balestriero & Baraniuk 2021, "The
-Recurrent Neural Tangent Kernel": a C-SVM on each precomputed kernel,
+Recurrent Neural Tangent Kernel", §5: a C-SVM on each precomputed kernel,
 hyper-parameters chosen by cross-validation on the training split):
 
 * every kernel method is scikit-learn's ``SVC(kernel='precomputed', C)``;
-* each method's hyper-parameters (its kernel's settings and C) are chosen by
-  stratified k-fold cross-validation (default 5 folds, fewer when a class has
-  fewer training series) on the **training split only**: the selection
-  (:func:`select_by_cv`) receives the training Gram matrices and labels and
-  nothing else, so the test split cannot influence it;
+* **C is relative to the kernel's scale**: a setting's cost is
+  :math:`C = c / \overline{K}` with :math:`\overline{K} = \frac1n\sum_i K(x_i, x_i)`
+  the mean diagonal of the training Gram matrix and ``c`` from
+  :data:`RELATIVE_C_GRID` (:math:`10^{-3} \dots 10^{3}`). The C-SVM on
+  :math:`(aK, C/a)` has the dual variables of :math:`(K, C)` divided by
+  ``a`` and the same decision function, so the selection and every
+  prediction are unchanged when a Gram matrix is multiplied by a constant
+  (an unnormalised RNTK grows with the series' length; an absolute grid of C
+  is then too small or too large for it and the choice sits at an edge);
+* **cosine normalisation** :math:`K(x, x') / \sqrt{K(x, x) K(x', x')}` is one
+  more option of the RNTK and the MLP NTK, chosen by cross-validation like
+  their other settings (the RBF kernel is normalised already). It puts series
+  of very different lengths (PickupGestureWiimoteZ: 29 to 361 steps) on one
+  scale; it needs each test series' own kernel value K(x, x), which uses
+  that series alone and no label;
+* each method's hyper-parameters (its kernel's settings and ``c``) are chosen
+  by stratified k-fold cross-validation (default 10 folds as in the paper,
+  fewer when a class has fewer training series) on the **training split
+  only**: the selection (:func:`select_by_cv`) receives the training Gram
+  matrices and labels and nothing else, so the test split cannot influence
+  it. Ties of the mean cross-validation accuracy go to the first setting of
+  the grid that reaches it and, within that setting, to the middle one of its
+  tied values of ``c`` (the grid's edge is then chosen only when the best
+  plateau ends there);
 * the chosen setting is refitted on the whole training split and evaluated
   once on the official test split.
 
@@ -17,15 +36,19 @@ Methods and their grids (:data:`DEFAULT_GRIDS`):
 
 * **RNTK**: ``Recurrent(1, Relu(), W_std=σ_w, U_std=1, b_std=σ_b) -> Dense(1)``
   (NTK parameterisation, readout at each series' last real step), σ_w in
-  {0.5, 1, √2}, σ_b in {0.1, 1}; padded sets through ``mask_constant=nan``.
+  {1.34, 1.38, √2, 1.47, 2} (a subset of the paper's
+  {1.34, 1.35, ..., 1.47, 2}, which brackets the ReLU edge of chaos √2),
+  σ_b in {0, 0.1, 0.5, 1} (the paper: 0 ... 2), σ_u = 1 (as the paper), raw
+  or cosine-normalised; padded sets through ``mask_constant=nan``. The
+  paper also searched the initial state's standard deviation σ_h; our
+  layer starts from :math:`h_0 = 0` (σ_h = 0).
 * **MLP NTK**: the series as one vector (zeros past the end of a shorter
   series), ``(Dense(W_std=√2, b_std=0.1) -> Relu) × depth -> Dense``, depth
-  in {1, 2, 3}.
+  in {1, 2, 3}, raw or cosine-normalised.
 * **RBF**: :math:`\exp(-\gamma \|x - x'\|^2 / T)` on the same vectors,
-  γ in {0.1, 1, 10}.
+  γ in {0.03, 0.1, 0.3, 1, 3, 10}.
 * **1-NN Euclidean**: the UCR archive's baseline, no hyper-parameter (padded
   series compared on the zero-filled vectors).
-* C in {0.01, 0.1, 1, 10, 100} (the paper's grid of C) for the three kernels.
 
 Run ``python benchmarks/repro_rntk_ucr.py`` for the table on the four
 vendored sets.
@@ -35,34 +58,44 @@ from __future__ import annotations
 import functools
 import math
 import time
-from typing import Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Callable, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
 __all__ = [
-    "C_GRID",
+    "RELATIVE_C_GRID",
+    "PAPER_RNTK_W_STD",
     "DEFAULT_GRIDS",
     "MethodResult",
     "SequenceComparison",
     "stratified_folds",
+    "cosine_normalise",
+    "cv_accuracy_table",
+    "choose_from_table",
     "select_by_cv",
     "svm_accuracy",
     "one_nn_predict",
     "flatten_series",
     "rntk_fn",
+    "rntk_gram",
     "mlp_ntk_fn",
     "rbf_gram",
     "compare_methods",
 ]
 
-#: The SVM costs searched for every kernel method (Alemohammad et al. 2021 use the same five).
-C_GRID = (0.01, 0.1, 1.0, 10.0, 100.0)
+#: SVM costs relative to the mean diagonal of the training Gram matrix: C = c / mean_i K(x_i, x_i).
+RELATIVE_C_GRID = tuple(10.0**k for k in range(-3, 4))
+
+#: The σ_w searched by Alemohammad et al. (2021, §5) for the RNTK (σ_u = 1 there).
+PAPER_RNTK_W_STD = tuple(round(1.34 + 0.01 * k, 2) for k in range(14)) + (2.0,)
 
 #: The kernel settings searched for each method.
 DEFAULT_GRIDS = {
-    "RNTK": tuple(dict(W_std=w, b_std=b) for w in (0.5, 1.0, math.sqrt(2.0)) for b in (0.1, 1.0)),
-    "MLP NTK": tuple(dict(depth=d) for d in (1, 2, 3)),
-    "RBF": tuple(dict(gamma=g) for g in (0.1, 1.0, 10.0)),
+    "RNTK": tuple(dict(W_std=w, b_std=b, normalize=nrm)
+                  for w in (1.34, 1.38, math.sqrt(2.0), 1.47, 2.0) for b in (0.0, 0.1, 0.5, 1.0)
+                  for nrm in (False, True)),
+    "MLP NTK": tuple(dict(depth=d, normalize=nrm) for d in (1, 2, 3) for nrm in (False, True)),
+    "RBF": tuple(dict(gamma=g) for g in (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)),
 }
 
 
@@ -75,8 +108,14 @@ class MethodResult(NamedTuple):
       cv_accuracy: mean cross-validation accuracy of the chosen setting on the
         training split (NaN for 1-NN, which has nothing to choose).
       setting: the chosen kernel setting (empty for 1-NN).
-      C: the chosen SVM cost (NaN for 1-NN).
+      C: the chosen SVM cost, absolute (NaN for 1-NN).
+      relative_C: the chosen ``c`` of the grid, ``C`` times the mean training
+        diagonal (NaN for 1-NN).
       seconds: wall time of the method (kernels, selection, test).
+      cv_by_C: the chosen setting's mean CV accuracy at each relative C of the
+        grid (empty for 1-NN): where the choice sits on its curve.
+      n_tied: how many (setting, C) pairs of the grid reach the best CV
+        accuracy (0 for 1-NN).
     """
 
     method: str
@@ -84,7 +123,10 @@ class MethodResult(NamedTuple):
     cv_accuracy: float
     setting: dict
     C: float
+    relative_C: float
     seconds: float
+    cv_by_C: Tuple[float, ...] = ()
+    n_tied: int = 0
 
 
 class SequenceComparison(NamedTuple):
@@ -114,7 +156,7 @@ def _labels(where: str, name: str, y) -> np.ndarray:
     return y
 
 
-def stratified_folds(y, n_splits: int = 5, seed: int = 0):
+def stratified_folds(y, n_splits: int = 10, seed: int = 0):
     """``[(train_idx, val_idx), ...]``: shuffled stratified folds of ``y``.
 
     ``n_splits`` is lowered to the size of the smallest class when that is
@@ -134,6 +176,25 @@ def stratified_folds(y, n_splits: int = 5, seed: int = 0):
     return list(StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
 
 
+def cosine_normalise(k, diag_rows, diag_cols) -> np.ndarray:
+    r"""The cosine-normalised kernel :math:`K(x_i, x'_j) / \sqrt{K(x_i, x_i) K(x'_j, x'_j)}`.
+
+    Args:
+      k: kernel values ``(n_rows, n_cols)``.
+      diag_rows: :math:`K(x_i, x_i)` of the row series, ``(n_rows,)``, all > 0.
+      diag_cols: :math:`K(x'_j, x'_j)` of the column series, ``(n_cols,)``, all > 0.
+    """
+    k = np.asarray(k, float)
+    dr, dc = np.asarray(diag_rows, float), np.asarray(diag_cols, float)
+    if k.ndim != 2 or dr.shape != (k.shape[0],) or dc.shape != (k.shape[1],):
+        raise ValueError(f"cosine_normalise: `diag_rows` and `diag_cols` must have {k.shape[0]} and "
+                         f"{k.shape[1] if k.ndim == 2 else '?'} entries for `k` of shape {k.shape}; got "
+                         f"{dr.shape} and {dc.shape}.")
+    if not (np.all(dr > 0) and np.all(dc > 0)):
+        raise ValueError(f"cosine_normalise: the diagonals must be > 0; got minima {dr.min()} and {dc.min()}.")
+    return k / np.sqrt(dr)[:, None] / np.sqrt(dc)[None, :]
+
+
 def svm_accuracy(k_train, y_train, k_eval, y_eval, C: float) -> float:
     """Accuracy of ``SVC(kernel='precomputed', C)`` fitted on ``k_train`` and read on ``k_eval``.
 
@@ -142,7 +203,7 @@ def svm_accuracy(k_train, y_train, k_eval, y_eval, C: float) -> float:
       y_train: their labels, ``(n,)``.
       k_eval: kernel between the evaluated and the training series, ``(n_eval, n)``.
       y_eval: labels of the evaluated series.
-      C: the SVM cost.
+      C: the SVM cost (absolute).
     """
     from sklearn.svm import SVC
 
@@ -150,39 +211,84 @@ def svm_accuracy(k_train, y_train, k_eval, y_eval, C: float) -> float:
     return float(np.mean(model.predict(np.asarray(k_eval)) == np.asarray(y_eval)))
 
 
-def select_by_cv(train_grams: Sequence[np.ndarray], y_train, Cs: Sequence[float] = C_GRID, n_splits: int = 5,
-                 seed: int = 0) -> Tuple[int, float, float]:
-    """Choose a kernel setting and C by stratified cross-validation on the training split.
+def _scale(where: str, gram) -> float:
+    """The mean diagonal of a training Gram matrix: the unit of C."""
+    scale = float(np.mean(np.diag(np.asarray(gram, float))))
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"{where}: a training Gram matrix's mean diagonal must be finite and > 0; got {scale}.")
+    return scale
 
-    It sees only the Gram matrices of the training series and their labels.
-    Ties are broken by the first setting, then the smallest C.
+
+def cv_accuracy_table(train_grams: Sequence[np.ndarray], y_train, Cs: Sequence[float] = RELATIVE_C_GRID,
+                      n_splits: int = 10, seed: int = 0) -> np.ndarray:
+    r"""Mean stratified cross-validation accuracy of every (setting, relative C) on the training split.
+
+    A cost ``c`` of ``Cs`` means :math:`C = c / \overline{K}`, with
+    :math:`\overline{K}` the mean diagonal of the whole training Gram matrix
+    of that setting: the table does not change when a Gram matrix is
+    multiplied by a constant (the C-SVM on :math:`(aK, C/a)` has the decision
+    function of :math:`(K, C)`).
 
     Args:
       train_grams: one ``(n, n)`` Gram matrix of the training series per setting.
       y_train: their labels.
-      Cs: SVM costs to try.
+      Cs: relative SVM costs ``c``, positive and increasing.
       n_splits, seed: the folds (:func:`stratified_folds`).
 
     Returns:
-      ``(setting_index, C, mean_cv_accuracy)``.
+      ``(len(train_grams), len(Cs))`` mean accuracies over the folds.
     """
-    y_train = _labels("select_by_cv", "y_train", y_train)
+    y_train = _labels("cv_accuracy_table", "y_train", y_train)
     if len(train_grams) == 0 or len(Cs) == 0:
-        raise ValueError("select_by_cv: `train_grams` and `Cs` must be non-empty.")
+        raise ValueError("cv_accuracy_table: `train_grams` and `Cs` must be non-empty.")
+    if any(not (c > 0) for c in Cs) or list(Cs) != sorted(Cs):
+        raise ValueError(f"cv_accuracy_table: `Cs` must be positive and increasing; got {tuple(Cs)}.")
     for i, g in enumerate(train_grams):
         if np.shape(g) != (len(y_train), len(y_train)):
-            raise ValueError(f"select_by_cv: `train_grams[{i}]` must be ({len(y_train)}, {len(y_train)}) to match "
-                             f"`y_train`; got {np.shape(g)}.")
+            raise ValueError(f"cv_accuracy_table: `train_grams[{i}]` must be ({len(y_train)}, {len(y_train)}) to "
+                             f"match `y_train`; got {np.shape(g)}.")
     folds = stratified_folds(y_train, n_splits, seed)
-    best = (-1.0, 0, 0)
+    table = np.empty((len(train_grams), len(Cs)))
     for s, gram in enumerate(train_grams):
-        gram = np.asarray(gram)
-        for c_index, C in enumerate(Cs):
-            acc = np.mean([svm_accuracy(gram[np.ix_(tr, tr)], y_train[tr], gram[np.ix_(va, tr)], y_train[va], C)
-                           for tr, va in folds])
-            if acc > best[0]:
-                best = (float(acc), s, c_index)
-    return best[1], float(Cs[best[2]]), best[0]
+        # (K / unit, c) is the SVM of (K, c / unit); dividing keeps the solver's
+        # numbers near 1 for kernels that grow like 2^T with the series' length.
+        gram = np.asarray(gram, float) / _scale("cv_accuracy_table", gram)
+        for c_index, c in enumerate(Cs):
+            table[s, c_index] = np.mean([svm_accuracy(gram[np.ix_(tr, tr)], y_train[tr], gram[np.ix_(va, tr)],
+                                                      y_train[va], c) for tr, va in folds])
+    return table
+
+
+def choose_from_table(table) -> Tuple[int, int]:
+    """``(setting_index, c_index)`` of the best mean accuracy of a :func:`cv_accuracy_table`.
+
+    Ties go to the first setting (row) that reaches the best accuracy and,
+    within that row, to the middle of its tied costs (the lower middle for an
+    even count), so that a plateau of equal accuracies is not left at its edge.
+    """
+    table = np.asarray(table, float)
+    if table.ndim != 2 or table.size == 0 or not np.all(np.isfinite(table)):
+        raise ValueError(f"choose_from_table: `table` must be a non-empty finite 2-D array; got shape {table.shape}.")
+    best = table.max()
+    s = int(np.flatnonzero((table == best).any(axis=1))[0])
+    tied = np.flatnonzero(table[s] == best)
+    return s, int(tied[(len(tied) - 1) // 2])
+
+
+def select_by_cv(train_grams: Sequence[np.ndarray], y_train, Cs: Sequence[float] = RELATIVE_C_GRID,
+                 n_splits: int = 10, seed: int = 0) -> Tuple[int, float, float]:
+    """Choose a kernel setting and a relative C by stratified cross-validation on the training split.
+
+    It sees only the Gram matrices of the training series and their labels
+    (:func:`cv_accuracy_table`, then :func:`choose_from_table`).
+
+    Returns:
+      ``(setting_index, c, mean_cv_accuracy)``; the absolute cost is ``c``
+      divided by the mean diagonal of ``train_grams[setting_index]``.
+    """
+    table = cv_accuracy_table(train_grams, y_train, Cs, n_splits, seed)
+    s, c_index = choose_from_table(table)
+    return s, float(Cs[c_index]), float(table[s, c_index])
 
 
 def one_nn_predict(x_train, y_train, x_test) -> np.ndarray:
@@ -223,12 +329,19 @@ def _rntk_compiled(padded: bool):
     return jax.jit(lambda w, b, u, x1, x2: rntk_fn(w, b, u)(x1, x2, "ntk", **mask))
 
 
-def _rntk_gram(W_std, b_std, U_std, x1, x2, padded: bool) -> np.ndarray:
-    """The RNTK between ``x1`` and ``x2`` in float64, through :func:`_rntk_compiled`."""
+def rntk_gram(W_std: float, b_std: float, x1, x2=None, U_std: float = 1.0) -> np.ndarray:
+    """The NTK of :func:`rntk_fn` between ``x1`` and ``x2`` (``None``: ``x1`` with itself), float64.
+
+    Sequences ``(n, T, m)``; any NaN marks padding (``mask_constant=nan``). One
+    compilation per pair of input shapes serves every (W_std, b_std, U_std).
+    """
     import jax
 
+    x1 = np.asarray(x1, float)
+    x2 = None if x2 is None else np.asarray(x2, float)
+    padded = bool(np.isnan(x1).any() or (x2 is not None and np.isnan(x2).any()))
     with jax.enable_x64(True):
-        return np.asarray(_rntk_compiled(bool(padded))(float(W_std), float(b_std), float(U_std), x1, x2),
+        return np.asarray(_rntk_compiled(padded)(float(W_std), float(b_std), float(U_std), x1, x2),
                           dtype=np.float64)
 
 
@@ -249,17 +362,32 @@ def rbf_gram(a, b, gamma: float) -> np.ndarray:
     return np.exp(-gamma * np.maximum(d2, 0.0) / a.shape[1])
 
 
-def _kernel_method(name, grams_of, grid, y_train, y_test, Cs, n_splits, seed) -> MethodResult:
-    """Select on the training Grams, then fit on the whole training split and test once."""
+def _kernel_method(name, train_gram, test_block, grid, y_train, y_test, Cs, n_splits, seed) -> MethodResult:
+    """Select on the training Grams, then fit on the whole training split and test once.
+
+    ``train_gram(setting)`` gives K(train, train) (normalised if the setting
+    says so); ``test_block(setting)`` gives K(test, train) on the same scale
+    and is called for the chosen setting only, after the selection.
+    """
     t0 = time.perf_counter()
-    pairs = [grams_of(setting) for setting in grid]  # (K(train, train), K(test, train)) per setting
-    s, C, cv = select_by_cv([p[0] for p in pairs], y_train, Cs, n_splits, seed)
-    acc = svm_accuracy(pairs[s][0], y_train, pairs[s][1], y_test, C)
-    return MethodResult(name, acc, cv, dict(grid[s]), C, time.perf_counter() - t0)
+    grams = [train_gram(setting) for setting in grid]
+    table = cv_accuracy_table(grams, y_train, Cs, n_splits, seed)
+    s, c_index = choose_from_table(table)
+    c = float(Cs[c_index])
+    unit = _scale("compare_methods", grams[s])
+    acc = svm_accuracy(grams[s] / unit, y_train, test_block(grid[s]) / unit, y_test, c)  # the SVM of (K, c / unit)
+    C = c / unit
+    return MethodResult(name, acc, float(table[s, c_index]), dict(grid[s]), C, c, time.perf_counter() - t0,
+                        tuple(float(v) for v in table[s]), int(np.sum(table == table.max())))
 
 
-def compare_methods(data, grids: Optional[Mapping[str, Sequence[dict]]] = None, Cs: Sequence[float] = C_GRID,
-                    n_splits: int = 5, seed: int = 0,
+def _kernel_params(setting: dict) -> tuple:
+    """A setting without its ``normalize`` flag, hashable: one raw kernel serves both options."""
+    return tuple(sorted((k, v) for k, v in setting.items() if k != "normalize"))
+
+
+def compare_methods(data, grids: Optional[Mapping[str, Sequence[dict]]] = None,
+                    Cs: Sequence[float] = RELATIVE_C_GRID, n_splits: int = 10, seed: int = 0,
                     methods: Sequence[str] = ("RNTK", "MLP NTK", "RBF", "1-NN Euclidean")) -> SequenceComparison:
     """RNTK, MLP NTK and RBF (C-SVMs) and 1-NN Euclidean on one official train/test split.
 
@@ -267,17 +395,22 @@ def compare_methods(data, grids: Optional[Mapping[str, Sequence[dict]]] = None, 
       data: a :class:`ntkcourse.data.UCRSplit` (or any object with its
         ``x_train, y_train, x_test, y_test, name`` fields), sequences
         ``(n, T, m)``, shorter ones padded with ``NaN``.
-      grids: the kernel settings per method (default :data:`DEFAULT_GRIDS`).
-      Cs: the SVM costs (default :data:`C_GRID`).
+      grids: the kernel settings per method (default :data:`DEFAULT_GRIDS`);
+        RNTK and MLP NTK settings may carry ``normalize=True`` (cosine
+        normalisation, :func:`cosine_normalise`).
+      Cs: the relative SVM costs (default :data:`RELATIVE_C_GRID`; see
+        :func:`select_by_cv`).
       n_splits, seed: the cross-validation folds on the training split.
       methods: which methods to run, in the order of the results.
 
     Returns:
       A :class:`SequenceComparison`.
 
-    Each kernel is computed as two blocks, K(train, train) for the selection and
-    K(test, train) for the one final evaluation; the test labels are read only
-    by that evaluation.
+    The training Gram matrices, K(train, train), are computed from the
+    training series alone (``kernel_fn(x_train, None)``) for every setting
+    and go to the selection; K(test, train) and, for a normalised kernel,
+    each test series' K(x, x) are computed afterwards for the chosen setting
+    only. The test labels are read only by the final evaluation.
     """
     grids = dict(DEFAULT_GRIDS if grids is None else grids)
     x_train, x_test = np.asarray(data.x_train, float), np.asarray(data.x_test, float)
@@ -295,29 +428,51 @@ def compare_methods(data, grids: Optional[Mapping[str, Sequence[dict]]] = None, 
             raise ValueError(f"compare_methods: `methods` entries must be among {known}; got {m!r}.")
         if m != "1-NN Euclidean" and not grids.get(m):
             raise ValueError(f"compare_methods: `grids` has no settings for {m!r}.")
+    if any(s.get("normalize") for s in grids.get("RBF", ())):
+        raise ValueError("compare_methods: the RBF kernel is normalised already; its settings take no `normalize`.")
     padded = bool(np.isnan(x_train).any() or np.isnan(x_test).any())
     flat_train, flat_test = flatten_series(x_train), flatten_series(x_test)
 
-    def rntk_grams(setting):
-        args = (setting["W_std"], setting["b_std"], setting.get("U_std", 1.0))
-        k_train = _rntk_gram(*args, x_train, x_train, padded)
-        return (k_train + k_train.T) / 2, _rntk_gram(*args, x_test, x_train, padded)
+    def rntk(setting, a, b=None):
+        return rntk_gram(setting["W_std"], setting["b_std"], a, b, setting.get("U_std", 1.0))
 
-    def mlp_grams(setting):
-        k = mlp_ntk_fn(setting["depth"])
-        return np.asarray(k(flat_train, None, "ntk")), np.asarray(k(flat_test, flat_train, "ntk"))
+    def mlp(setting, a, b=None):
+        return np.asarray(mlp_ntk_fn(setting["depth"])(a, b, "ntk"), dtype=np.float64)
 
-    def rbf_grams(setting):
-        return rbf_gram(flat_train, flat_train, setting["gamma"]), rbf_gram(flat_test, flat_train, setting["gamma"])
+    def rbf(setting, a, b=None):
+        return rbf_gram(a, a if b is None else b, setting["gamma"])
 
-    makers: Dict[str, Callable] = {"RNTK": rntk_grams, "MLP NTK": mlp_grams, "RBF": rbf_grams}
+    inputs = {"RNTK": (rntk, x_train, x_test), "MLP NTK": (mlp, flat_train, flat_test),
+              "RBF": (rbf, flat_train, flat_test)}
+
+    def blocks(method):
+        fn, a_train, a_test = inputs[method]
+
+        @functools.lru_cache(maxsize=None)
+        def raw_train(params):
+            k = fn(dict(params), a_train)
+            return (k + k.T) / 2
+
+        def train_gram(setting):
+            k = raw_train(_kernel_params(setting))
+            return cosine_normalise(k, np.diag(k), np.diag(k)) if setting.get("normalize") else k
+
+        def test_block(setting):
+            k = fn(setting, a_test, a_train)
+            if not setting.get("normalize"):
+                return k
+            return cosine_normalise(k, np.diag(fn(setting, a_test)), np.diag(raw_train(_kernel_params(setting))))
+
+        return train_gram, test_block
+
     results = []
     for m in methods:
         if m == "1-NN Euclidean":
             t0 = time.perf_counter()
             acc = float(np.mean(one_nn_predict(flat_train, y_train, flat_test) == y_test))
-            results.append(MethodResult(m, acc, float("nan"), {}, float("nan"), time.perf_counter() - t0))
+            nan = float("nan")
+            results.append(MethodResult(m, acc, nan, {}, nan, nan, time.perf_counter() - t0))
         else:
-            results.append(_kernel_method(m, makers[m], tuple(grids[m]), y_train, y_test, Cs, n_splits, seed))
+            results.append(_kernel_method(m, *blocks(m), tuple(grids[m]), y_train, y_test, Cs, n_splits, seed))
     return SequenceComparison(str(getattr(data, "name", "")), len(y_train), len(y_test), x_train.shape[1], padded,
                               tuple(results))

@@ -105,16 +105,44 @@ def _shift(x):
 
 
 def _self_pairs(same, batch_shape):
-    """Where a pair of batch entries is one sequence with itself (x2=None): the diagonal.
+    """The diagonal of K(x, x) when x2 is None: each sequence with itself (see :func:`_equal_pairs`)."""
+    return jnp.eye(batch_shape[0], batch_shape[1], dtype=bool) if same else None
+
+
+def _equal_pairs(x_eq, c1, c2, same, real1=None, real2=None):
+    """Pairs (i, j) of batch entries that are one sequence twice, shape (n1, n2).
+
+    A pair is one sequence twice when, at every step, the equal-time input
+    covariance equals both self-variances, ``x_eq[i, j, t] = c1[i, t] =
+    c2[j, t]`` (equality in Cauchy-Schwarz: the two steps are one vector), to
+    16 units of round-off (the einsums of the input kernel round the cross
+    and self products differently), and the two sequences have the same real
+    steps (``real1``, ``real2`` (n, T), the same order for both). Two inputs
+    that pass are equal or so close that their correlation deficit
+    1 - rho at each step is below the round-off of the covariances,
+    which the cross recursion could not resolve either. With x2 None the
+    diagonal always counts.
 
     Their equal-time covariance *is* the self-variance; computing it through
     the cross recursion instead gives it up to rounding, and in the chaotic
     phase (gain chi_1 > 1) the recursion amplifies that rounding step after
     step until the computed self-correlation falls to the chaotic fixed
     point rho* < 1 (erf, sigma_w = 3: after ~40 steps). Pinning these entries
-    to the variance keeps K(x, x) exact.
+    to the variance keeps K(x, x) exact whether it is called as
+    ``kernel_fn(x, None)``, ``kernel_fn(x, x)`` or with one sequence at two
+    batch positions. Sequences equal only up to rounding are not detected and
+    keep the cross recursion's rounding.
     """
-    return jnp.eye(batch_shape[0], batch_shape[1], dtype=bool) if same else None
+    tol = 16 * jnp.finfo(x_eq.dtype).eps
+    a, b = c1[:, None, :], c2[None, :, :]
+    hit = (jnp.abs(x_eq - a) <= tol * jnp.abs(a)) & (jnp.abs(x_eq - b) <= tol * jnp.abs(b))
+    if real1 is not None:
+        hit = jnp.where(real1[:, None, :], hit, True) & (real1[:, None, :] == real2[None, :, :])
+    eq = jnp.all(hit, axis=-1)
+    if same:
+        eq = eq | jnp.eye(eq.shape[0], dtype=bool)
+        eq = eq & eq.T
+    return eq
 
 
 def _ordered(a, b):
@@ -379,7 +407,8 @@ def Recurrent(
             c2 = jnp.take_along_axis(jnp.diagonal(k.cov2, axis1=1, axis2=2), perm2, axis=1)
             V2 = variances(c2, real2)
         both = real1[:, None, :] & real2[None, :, :]
-        S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both, _self_pairs(same, X.shape[:2]))
+        pairs = _equal_pairs(X, c1, c1 if same else c2, same, real1, real2)
+        S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both, pairs)
         return last_step_output(k, V1[:, -1], V2[:, -1], S[..., -1], None if Th is None else Th[..., -1], same)
 
     def kernel_map(k: Kernel) -> Kernel:
@@ -410,7 +439,15 @@ def Recurrent(
         V1 = variances(c1)
         V2 = V1 if same else variances(c2)
         va, vb = V1[:, None, :], V2[None, :, :]
-        pairs = _self_pairs(same, X.shape[:2])
+        if diag:
+            pairs = _equal_pairs(X, c1, c2, same)
+        elif X.shape[-2] == X.shape[-1]:
+            real = None
+            if masked:  # real steps first after the reordering above
+                real = (jnp.take_along_axis(mask1, perm1, axis=1), jnp.take_along_axis(mask2, perm2, axis=1))
+            pairs = _equal_pairs(jnp.diagonal(X, axis1=-2, axis2=-1), c1, c2, same, *(real or (None, None)))
+        else:
+            pairs = _self_pairs(same, X.shape[:2])
         if diag:
             S, Th = diagonal(X, Xn, va, vb, m, self_pairs=pairs)
         else:
