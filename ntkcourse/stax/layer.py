@@ -87,6 +87,7 @@ def layer(
     stages=None,
     reads_neighbours: bool = False,
     handles_masks: bool = False,
+    reads_patterns: bool = False,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
@@ -101,12 +102,17 @@ def layer(
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
     time steps (``kernel_fn(..., mask_constant=...)``); any other layer that
     receives one raises rather than ignore the padding.
+    ``reads_patterns``: the layer reads graph patterns
+    (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
+    network accepts ``pattern=`` only if one of its layers does (a
+    combinator inherits it from its ``children``).
     """
     if not handles_masks:
         kernel_map = _refusing_masks(kernel_map, name)
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
-    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
+    reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
+    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec
     return init_fn, apply_fn, kernel_fn
