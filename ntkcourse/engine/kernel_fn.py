@@ -344,9 +344,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                         f"kernel_fn: `x2` must have the same shape as `x1` apart from the batch axis (pad both to "
                         f"one length); got x1 {np.shape(x1)} and x2 {np.shape(x2)}."
                     )
-                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"))
+                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"), mask_constant)
                 if x2 is not None:
-                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"))
+                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"), mask_constant)
             check_input(x1, "x1")
             if x2 is not None:
                 check_input(x2, "x2")

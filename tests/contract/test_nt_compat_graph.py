@@ -1,5 +1,7 @@
 """``Aggregate`` (graph layers) gives neural-tangents' kernels, with dense and
-sparse patterns, for ``(x1, x2)`` and for ``(x1, None)``.
+sparse patterns, for ``(x1, x2)`` and for ``(x1, None)``; and so do padded
+sequences (``mask_constant``) through ``Conv``, ``GlobalSelfAttention`` and
+``GlobalAvgPool``, the network of neural-tangents' ``examples/imdb.py``.
 
 Reference values: neural-tangents 0.6.5 in float64
 (``tests/oracle/make_compat_reference_c.py``; networks and inputs in
@@ -19,7 +21,7 @@ import pytest
 from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
-from compat_cases_c import GRAPH, build, inputs  # noqa: E402
+from compat_cases_c import GRAPH, MASK_CONSTANT, MASKED, build, inputs  # noqa: E402
 
 REF = json.loads((Path(__file__).parents[1] / "data" / "nt_compat_reference_c.json").read_text())
 
@@ -53,5 +55,37 @@ def test_graph_kernels_of_x1_with_itself_match_neural_tangents(name):
     kind, spec = GRAPH[name]
     x1, _, p1, _ = inputs(kind)
     k = build(stax, spec)[2](x1, None, ("nngp", "ntk"), pattern=(p1, p1))
+    _close(k.nngp, REF[name]["self_nngp"], "nngp")
+    _close(k.ntk, REF[name]["self_ntk"], "ntk")
+
+
+# Padded sequences (mask_constant) through Conv, GlobalSelfAttention and
+# GlobalAvgPool. The default suite checks the IMDB-like network with padding
+# values also inside real steps (pair and x2=None) and the strided ReLU/CONCAT
+# network; the others run with the slow tests.
+FAST_MASKED = ("imdb_like_partial", "relu_concat_strided")
+MASKED_CASES = [n if n in FAST_MASKED else pytest.param(n, marks=pytest.mark.slow) for n in sorted(MASKED)]
+
+
+@pytest.mark.parametrize("name", MASKED_CASES)
+def test_masked_attention_kernels_match_neural_tangents(name):
+    kind, spec = MASKED[name]
+    x1, x2, _, _ = inputs(kind)
+    kernel_fn = build(stax, spec)[2]
+    k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+    for field in ("nngp", "ntk", "cov1"):
+        _close(getattr(k, field), REF[name][field], field)
+    if name == "imdb_like_partial":
+        alone = kernel_fn(x1, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
+        _close(alone.nngp, REF[name]["self_nngp"], "x2=None nngp")
+        _close(alone.ntk, REF[name]["self_ntk"], "x2=None ntk")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(MASKED))
+def test_masked_attention_kernels_of_x1_with_itself_match_neural_tangents(name):
+    kind, spec = MASKED[name]
+    x1, _, _, _ = inputs(kind)
+    k = build(stax, spec)[2](x1, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
     _close(k.nngp, REF[name]["self_nngp"], "nngp")
     _close(k.ntk, REF[name]["self_ntk"], "ntk")

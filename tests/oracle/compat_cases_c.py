@@ -1,10 +1,13 @@
 """Networks for ``make_compat_reference_c.py`` and the issue-19 (part C) contract
-tests: graph layers (``Aggregate``, dense and sparse patterns), as plain data
-built by either library's ``stax`` (neural-tangents' or ours).
+tests, as plain data built by either library's ``stax`` (neural-tangents' or
+ours): graph layers (``Aggregate``, dense and sparse patterns; ``GRAPH``) and
+padded sequences through convolutions and self-attention (``MASKED``, as in
+neural-tangents' ``examples/imdb.py``).
 
 Each case is ``(input kind, [layer spec])``; :func:`inputs` gives, for a kind,
 the inputs ``x1``, ``x2`` and their patterns ``p1``, ``p2`` (the keyword
-``pattern=(p1, p2)`` of ``kernel_fn`` and ``pattern=p1`` of ``apply_fn``).
+``pattern=(p1, p2)`` of ``kernel_fn`` and ``pattern=p1`` of ``apply_fn``;
+``None`` for padded sequences, whose padding value is :data:`MASK_CONSTANT`).
 """
 import numpy as np
 
@@ -43,6 +46,40 @@ GRAPH = {
 }
 
 
+MASK_CONSTANT = 100.0
+
+
+def cauchy_decay(d):
+    """neural-tangents' IMDB example's positional decay, 1 / (1 + d^2)."""
+    return 1.0 / (1.0 + d**2)
+
+
+def _gsa(**kwargs):
+    base = {"n_chan_out": 3, "n_chan_key": 2, "n_chan_val": 2, "n_heads": 1}
+    base.update(kwargs)
+    return ("GlobalSelfAttention", (), base)
+
+
+_SEQ_TAIL = [_RELU, ("GlobalAvgPool", (), {}), ("Dense", (1,), {"W_std": 1.1})]
+_IMDB = [("Conv", (3, (2,)), {"W_std": 1.3, "b_std": 0.2}), _RELU,
+         _gsa(pos_emb_type="SUM", W_pos_emb_std=1.0, pos_emb_decay_fn=cauchy_decay)] + _SEQ_TAIL
+MASKED = {
+    # examples/imdb.py's network (VALID convolution, softmax attention with decaying positional embeddings).
+    "imdb_like": ("padded", _IMDB),
+    # The same with padding values also inside real steps (neural-tangents zeroes each such entry).
+    "imdb_like_partial": ("padded_partial", _IMDB),
+    "softmax_same_two_heads": ("padded", [("Conv", (3, (3,)), {"padding": "SAME", "b_std": 0.1}), _RELU,
+                                          _gsa(n_heads=2, b_std=0.1, W_key_std=1.2)] + _SEQ_TAIL),
+    # A strided convolution (the output steps' masks are those of the windows' centres) and ReLU attention.
+    "relu_concat_strided": ("padded", [("Conv", (3, (2,)), {"strides": (2,), "W_std": 1.2}), _RELU,
+                                       _gsa(attention_mechanism="RELU", pos_emb_type="CONCAT", n_chan_pos_emb=2,
+                                            val_pos_emb=True)] + _SEQ_TAIL),
+    "identity_sqrt_sum": ("padded", [("Conv", (3, (2,)), {"padding": "SAME"}), _RELU,
+                                     _gsa(linear_scaling=False, attention_mechanism="IDENTITY", pos_emb_type="SUM",
+                                          W_pos_emb_std=0.8)] + _SEQ_TAIL),
+}
+
+
 def _adjacency(rng, n, v, weighted=False):
     a = (rng.random((n, v, v)) < 0.45).astype(float)
     a = np.triu(a, 1)
@@ -64,6 +101,12 @@ def _edges(dense, n_edges):
 def inputs(kind):
     """``(x1, x2, p1, p2)`` for an input kind."""
     rng = np.random.default_rng(7)
+    if kind.startswith("padded"):
+        x1, x2 = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 7, 2))
+        x1[0, 5:], x1[1, 2:], x2[1, 6:] = MASK_CONSTANT, MASK_CONSTANT, MASK_CONSTANT
+        if kind == "padded_partial":
+            x1[2, 3, 0], x2[0, 1, 1] = MASK_CONSTANT, MASK_CONSTANT
+        return x1, x2, None, None
     if kind in ("graph", "graph_weighted", "graph_sparse"):
         x1, x2 = rng.normal(size=(3, 5, 2)), rng.normal(size=(2, 5, 2))
         p1, p2 = _adjacency(rng, 3, 5, kind == "graph_weighted"), _adjacency(rng, 2, 5, kind == "graph_weighted")
