@@ -137,9 +137,10 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
                 f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-                "but this layer does not handle padding; only stax.Recurrent reads masked sequences (read them "
-                "out with Recurrent(..., return_sequences=False) before this layer), or pass equal-length "
-                "sequences without mask_constant."
+                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv "
+                "('VALID'/'SAME'), the activations, GlobalSelfAttention and GlobalAvgPool (and serial, parallel, "
+                "FanOut, Identity): read the sequences out with one of them first (e.g. GlobalAvgPool, or "
+                "Recurrent(..., return_sequences=False)), or pass equal-length sequences without mask_constant."
             )
         return kernel_map(k)
 
