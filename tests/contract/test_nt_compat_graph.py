@@ -61,9 +61,9 @@ def test_graph_kernels_of_x1_with_itself_match_neural_tangents(name):
 
 # Padded sequences (mask_constant) through Conv, GlobalSelfAttention and
 # GlobalAvgPool. The default suite checks the IMDB-like network with padding
-# values also inside real steps (pair and x2=None) and the strided ReLU/CONCAT
-# network; the others run with the slow tests.
-FAST_MASKED = ("imdb_like_partial", "relu_concat_strided")
+# values also inside real steps (pair and x2=None); the others run with the
+# slow tests.
+FAST_MASKED = ("imdb_like_partial",)
 MASKED_CASES = [n if n in FAST_MASKED else pytest.param(n, marks=pytest.mark.slow) for n in sorted(MASKED)]
 
 

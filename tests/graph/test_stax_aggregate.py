@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from ntkcourse import empirical, stax
+from ntkcourse import batch, empirical, stax
 from ntkcourse.engine import ExecutionPlan, blocks
 from ntkcourse.graph import aggregation_matrix, gntk
 
@@ -108,6 +108,14 @@ def test_kernel_under_jit_equals_the_blocked_kernel():
     x2, a2 = RNG.normal(size=(2, 5, 2)), _adjacency(2, 5)
     jitted = jax.jit(lambda u, v, p, q: kernel_fn(u, v, "ntk", pattern=(p, q)))
     np.testing.assert_allclose(jitted(X, x2, A, a2), kernel_fn(X, x2, "ntk", pattern=(A, a2)), rtol=1e-5)
+
+
+def test_batch_cuts_the_patterns_with_their_inputs():
+    # nt.batch computes blocks of 2 of the 3 inputs (two diagonal blocks, one
+    # off the diagonal); each block must receive its own graphs. Round-off only.
+    _, _, kernel_fn = stax.serial(stax.Dense(3, W_std=1.2), stax.Aggregate(), stax.Relu(), stax.GlobalSumPool())
+    np.testing.assert_allclose(batch(kernel_fn, batch_size=2)(X, None, "nngp", pattern=A),
+                               kernel_fn(X, None, "nngp", pattern=A), rtol=1e-12)
 
 
 @pytest.mark.slow
