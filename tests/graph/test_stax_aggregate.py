@@ -107,6 +107,7 @@ def test_kernel_under_jit_equals_the_blocked_kernel():
     _, _, kernel_fn = stax.serial(stax.Dense(4, W_std=1.3), stax.Aggregate(), stax.Relu(), stax.GlobalAvgPool())
     x2, a2 = RNG.normal(size=(2, 5, 2)), _adjacency(2, 5)
     jitted = jax.jit(lambda u, v, p, q: kernel_fn(u, v, "ntk", pattern=(p, q)))
+    # Under the caller's jit with 64-bit mode off the result is float32 (engine.outputs): 1e-5.
     np.testing.assert_allclose(jitted(X, x2, A, a2), kernel_fn(X, x2, "ntk", pattern=(A, a2)), rtol=1e-5)
 
 
