@@ -104,6 +104,7 @@ def batch(
             raise ValueError(f"batch: `x1` must have a non-empty batch axis, got shape {x1.shape}.")
         if x2_.ndim < 2 or x2_.shape[0] == 0:
             raise ValueError(f"batch: `x2` must have a non-empty batch axis, got shape {x2_.shape}.")
+        patterns = _pattern_pair(kwargs.pop("pattern", None), symmetric)
         size = batch_size or max(x1.shape[0], x2_.shape[0])
         rows, cols = _blocks(x1.shape[0], size), _blocks(x2_.shape[0], size)
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
@@ -118,7 +119,12 @@ def batch(
             with jax.enable_x64(infinite_width or jax.config.jax_enable_x64):
                 a = jax.device_put(x1[r0:r1], device)
                 b = None if (symmetric and i == j) else jax.device_put(x2_[c0:c1], device)
-            return kernel_fn(a, b, *args, **kwargs)
+            extra = {}
+            if patterns is not None:
+                # Each block's graphs: the rows of x1's and x2's patterns (neural-tangents' batching of `pattern`).
+                p1, p2 = patterns
+                extra["pattern"] = (p1[r0:r1], None if b is None else p2[c0:c1])
+            return kernel_fn(a, b, *args, **kwargs, **extra)
 
         def store(pair, result):
             i, j = pair
@@ -151,6 +157,28 @@ def batch(
 
     batched_kernel_fn.devices = tuple(devices)
     return batched_kernel_fn
+
+
+def _pattern_pair(pattern, symmetric: bool):
+    """``kernel_fn``'s ``pattern`` (graph inputs, :func:`ntkcourse.stax.Aggregate`)
+    as a pair of arrays to cut into blocks, or ``None``.
+    """
+    if pattern is None:
+        return None
+    if isinstance(pattern, (tuple, list)) and len(pattern) == 2:
+        p1, p2 = pattern
+        if p1 is None and p2 is None:
+            return None
+        if symmetric and p2 is None:
+            p2 = p1
+    elif symmetric:
+        p1 = p2 = pattern
+    else:
+        raise ValueError("batch: with `x2` given, `pattern` must be a pair (pattern1, pattern2), one for x1 and one "
+                         f"for x2; got a single {type(pattern).__name__}.")
+    if p1 is None or p2 is None:
+        raise ValueError("batch: `pattern` gives the graph of one of x1 and x2 but not of the other; give both.")
+    return np.asarray(p1), np.asarray(p2)
 
 
 def _chunks(seq, size):

@@ -50,6 +50,11 @@ class Kernel:
         nothing is masked (``mask2`` is also ``None`` when x2 is x1). Only
         layers that declare they handle masks accept a kernel with masks
         (see :func:`ntkcourse.stax.layer`).
+      pattern1, pattern2: for graph networks (``kernel_fn(..., pattern=(p1, p2))``,
+        read by :func:`ntkcourse.stax.Aggregate`): each input's adjacency
+        pattern, leading axis the batch (``(n1, ...)`` and ``(n2, ...)``), in
+        the form the network's ``Aggregate`` layers take; ``None`` when no
+        pattern was given (``pattern2`` is also ``None`` when x2 is x1).
     """
 
     nngp: Any
@@ -63,15 +68,17 @@ class Kernel:
     fork_independent: Tuple[bool, ...] = ()
     mask1: Any = None
     mask2: Any = None
+    pattern1: Any = None
+    pattern2: Any = None
 
     def tree_flatten(self):
-        children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2)
+        children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2, self.pattern1, self.pattern2)
         return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        nngp, ntk, cov1, cov2, mask1, mask2 = children
-        return cls(nngp, ntk, cov1, cov2, *aux, mask1, mask2)
+        nngp, ntk, cov1, cov2, mask1, mask2, pattern1, pattern2 = children
+        return cls(nngp, ntk, cov1, cov2, *aux, mask1, mask2, pattern1, pattern2)
 
     @property
     def is_masked(self) -> bool:

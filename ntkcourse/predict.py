@@ -290,6 +290,52 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
     return predict_fn
 
 
+def _is_arrays(value) -> bool:
+    leaves = jax.tree_util.tree_leaves(value)
+    return bool(leaves) and all(isinstance(v, (np.ndarray, jax.Array)) for v in leaves)
+
+
+def _first(value):
+    """The part of a keyword argument meant for ``x1`` (neural-tangents' split of ``(v1, v2)`` pairs)."""
+    return value[0] if isinstance(value, tuple) and len(value) == 2 else value
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b) or (isinstance(a, float) and isinstance(b, float) and np.isnan(a) and np.isnan(b))
+    except (TypeError, ValueError):
+        return False
+
+
+def kernel_kwargs_for_test(train_kwargs: dict, test_kwargs: dict, where: str):
+    """The keyword arguments of ``kernel_fn`` for the test-train and test-test
+    kernels, neural-tangents' rule: the training ones (e.g. ``mask_constant``),
+    overridden by those given to ``predict_fn``; a pair of arrays ``(v1, v2)``
+    (e.g. graph patterns) becomes (test's, train's) for the test-train kernel;
+    other values must be the same for training and test inputs.
+
+    Returns:
+      ``(kwargs_test_train, kwargs_test_test)``.
+    """
+    td, tt = dict(train_kwargs), dict(train_kwargs)
+    for name, v_tt in test_kwargs.items():
+        v_td = v_tt
+        if name in train_kwargs:
+            v_dd = train_kwargs[name]
+            if _is_arrays(v_dd) and _is_arrays(v_tt):
+                pair = all(isinstance(v, tuple) and len(v) == 2 for v in (v_dd, v_tt))
+                v_td = (_first(v_tt), _first(v_dd)) if pair else v_tt
+            elif not _same(v_dd, v_tt):
+                raise ValueError(
+                    f"{where}: the keyword argument `{name}` of kernel_fn is {v_dd!r} for the training inputs and "
+                    f"{v_tt!r} for the test inputs; the test-train kernel needs one value."
+                )
+        td[name], tt[name] = v_td, v_tt
+    return td, tt
+
+
 def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: float = 1.0, get=None,
                                   diag_reg: float = 0.0, diag_reg_absolute_scale: bool = False,
                                   trace_axes=(-1,), **kernel_fn_train_train_kwargs) -> Callable:
@@ -301,6 +347,11 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
     with ``'nngp'`` the NNGP is both (training the last layer only). Computed by
     :func:`ntkcourse.inference.infinite_ensemble_predictor` with the
     regularised kernel and :math:`\eta/|y|` (module docstring).
+
+    Keyword arguments (``**kernel_fn_train_train_kwargs``, e.g.
+    ``mask_constant``) go to every ``kernel_fn`` call, those of ``predict_fn``
+    override them for the test inputs (:func:`kernel_kwargs_for_test`), as in
+    neural-tangents.
 
     Returns:
       ``predict_fn(t=None, x_test=None, get=None, compute_cov=False, **kwargs)``:
@@ -325,8 +376,9 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
         k_dd = train_kernels()
         nngp_dd = np.asarray(k_dd.nngp, np.float64)
         if x_test is not None:
-            k_td = kernel_fn(x_test, x_train, ("nngp", "ntk"), **kernel_fn_test_test_kwargs)
-            nngp_tt = np.asarray(kernel_fn(x_test, None, "nngp", **kernel_fn_test_test_kwargs), np.float64)
+            kw_td, kw_tt = kernel_kwargs_for_test(kernel_fn_train_train_kwargs, kernel_fn_test_test_kwargs, where)
+            k_td = kernel_fn(x_test, x_train, ("nngp", "ntk"), **kw_td)
+            nngp_tt = np.asarray(kernel_fn(x_test, None, "nngp", **kw_tt), np.float64)
         out = {}
         for g in names:
             theta = regularised(getattr(k_dd, g), diag_reg, diag_reg_absolute_scale, where)

@@ -30,6 +30,7 @@ from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
 from .masks import masked_input_kernel, step_mask, with_mask_channel
+from .patterns import pattern_pair, patterned_input_kernel, with_pattern_channels
 from .outputs import caller_precision
 from .plan import ExecutionPlan, default_plan
 from .tiles import symmetric_tiles, symmetric_tiles_host
@@ -167,9 +168,33 @@ class _Programs:
         self.from_masked_inputs = jit(from_masked_inputs, "compute_ntk", "dtype", "diagonal_spatial")
         self.from_gram = jit(from_gram, "shape1", "shape2", "compute_ntk")
         self.from_gram_tile = jit(from_gram_tile, "rows", "cols", "channels", "compute_ntk")
+        self._jit = jit
+        self._first = groups[0]
+        self._kernel_map = kernel_map
+        self._patterned = {}
+
+    def patterned(self, layout1, layout2):
+        """``(input_and_first, from_inputs)`` for graph inputs whose patterns ride
+        as extra channels with these layouts (see :mod:`ntkcourse.engine.patterns`).
+        """
+        key = (layout1, layout2)
+        if key not in self._patterned:
+            first, kernel_map = _compose(self._first), self._kernel_map
+
+            def input_and_first(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
+                return first(patterned_input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial, layout1, layout2))
+
+            def from_inputs(x1, x2, compute_ntk, dtype, diagonal_spatial=False):
+                k = patterned_input_kernel(x1, x2, compute_ntk, dtype, diagonal_spatial, layout1, layout2)
+                return _packed(kernel_map(k))
+
+            statics = ("compute_ntk", "dtype", "diagonal_spatial")
+            self._patterned[key] = (self._jit(input_and_first, *statics), self._jit(from_inputs, *statics))
+        return self._patterned[key]
 
 
-def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool], stages=None):
+def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool], stages=None,
+                   reads_patterns: bool = False):
     """Wrap a ``Kernel -> Kernel`` map into the public ``kernel_fn``.
 
     Args:
@@ -184,6 +209,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         input at several positions (a convolution): XLA then stores that
         input once, instead of fusing the activation before it into every
         read (it would recompute the activation at every filter offset).
+      reads_patterns: whether the network has a layer that reads graph
+        patterns (:func:`ntkcourse.stax.Aggregate`); only then does
+        ``kernel_fn`` accept ``pattern=``.
     """
     stages = ((kernel_map, False),) if stages is None else tuple(stages)
     programs = {}
@@ -194,7 +222,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             programs[key] = _Programs(kernel_map, WIDE_VECTOR_OPTIONS if plan.wide_vectors else None, stages)
         return programs[key]
 
-    def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial, masked=False):
+    def run(x1, x2, compute_ntk, dtype, originals, plan, diagonal_spatial, masked=False, layouts=None):
         n = np.shape(x1)[0]
         # Traced inputs, or traced hyper-parameters (W_std under jax.grad) inside the caller's trace.
         traced = isinstance(x1, jax.core.Tracer) or isinstance(x2, jax.core.Tracer) or _under_a_trace()
@@ -206,6 +234,13 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 return progs.from_masked_inputs(x1, x2, compute_ntk, dtype, False)
             return blocked_kernel(progs.masked_input_and_first, progs.stages[1:], x1, x2, compute_ntk, dtype, False,
                                   plan, donating_stages=progs.donating_stages[1:])
+        if layouts is not None:
+            input_and_first, from_inputs = progs.patterned(*layouts)
+            diag = bool(input_diagonal(diagonal_spatial))
+            if traced:
+                return from_inputs(x1, x2, compute_ntk, dtype, diag)
+            return blocked_kernel(input_and_first, progs.stages[1:], x1, x2, compute_ntk, dtype, diag, plan,
+                                  donating_stages=progs.donating_stages[1:])
         if x1.ndim > 2:
             diag = bool(input_diagonal(diagonal_spatial))
             if traced:
@@ -225,7 +260,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         return progs.from_gram(gram, cov1, cov2, tuple(x1.shape), tuple(shape2), compute_ntk)
 
     def kernel_fn(x1, x2=None, get=None, *, dtype=jnp.float64, diagonal_spatial: bool = False,
-                  plan: Optional[ExecutionPlan] = None, mask_constant=None, **kwargs):
+                  plan: Optional[ExecutionPlan] = None, mask_constant=None, pattern=None, **kwargs):
         """Infinite-width kernels of the network for inputs x1 and x2.
 
         Args:
@@ -246,6 +281,12 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             step whose features all equal it is padding; ``NaN`` allowed).
             ``None`` (default): nothing is masked. See
             :mod:`ntkcourse.engine.masks`.
+          pattern: for networks with :func:`ntkcourse.stax.Aggregate` layers
+            (only there): ``(pattern1, pattern2)``, the graph of each input of
+            x1 and of x2 (batch axis first, in the form the ``Aggregate``
+            layers take); with ``x2=None`` the pattern of x1 alone may be
+            given. ``None`` (default): no aggregation. See
+            :mod:`ntkcourse.engine.patterns`.
 
         Returns:
           an array for a single name; a named tuple with fields in the order of
@@ -261,6 +302,11 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             computation does not fit the plan's memory budget.
         """
         validation.no_unknown_kwargs("kernel_fn", kwargs, _UNSUPPORTED)
+        if pattern is not None and not reads_patterns:
+            raise TypeError(
+                "kernel_fn: the keyword argument `pattern` is read only by stax.Aggregate layers, and this network "
+                "has none; it would be ignored, so it is refused."
+            )
         names = validation.get_names("kernel_fn", get, GET_NAMES)
         if not isinstance(diagonal_spatial, (bool, np.bool_)):
             raise validation.fail("kernel_fn", "diagonal_spatial", "True or False", diagonal_spatial)
@@ -270,19 +316,37 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         if isinstance(x1, Kernel):
             if mask_constant is not None:
                 raise ValueError("kernel_fn: `mask_constant` applies to input arrays, not to a Kernel.")
+            if pattern is not None:
+                if x2 is not None:
+                    raise ValueError("kernel_fn: given a Kernel, `x2` must be None.")
+                p1, p2 = pattern if isinstance(pattern, (tuple, list)) and len(pattern) == 2 else (pattern, None)
+                x1 = x1.replace(pattern1=p1, pattern2=None if x1.cov2 is None else p2)
             with jax.enable_x64(True):
                 out = kernel_map(x1)
         else:
             masked = mask_constant is not None
+            p1, p2 = (None, None) if pattern is None else pattern_pair(pattern, x1, x2)
+            layouts = None
+            if p1 is not None:
+                if masked:
+                    raise ValueError(
+                        "kernel_fn: `pattern` (graph inputs) and `mask_constant` (padded sequences) together are "
+                        "not implemented; pad graphs with isolated nodes of zero features instead."
+                    )
+                if np.ndim(x1) < 3:
+                    raise ValueError(
+                        f"kernel_fn: `pattern` connects the nodes of graph inputs (batch, nodes, ..., features); "
+                        f"x1 has shape {np.shape(x1)}, with no node axis."
+                    )
             if masked:
                 if x2 is not None and np.shape(x1)[1:] != np.shape(x2)[1:]:
                     raise ValueError(
                         f"kernel_fn: `x2` must have the same shape as `x1` apart from the batch axis (pad both to "
                         f"one length); got x1 {np.shape(x1)} and x2 {np.shape(x2)}."
                     )
-                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"))
+                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"), mask_constant)
                 if x2 is not None:
-                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"))
+                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"), mask_constant)
             check_input(x1, "x1")
             if x2 is not None:
                 check_input(x2, "x2")
@@ -295,6 +359,13 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             if dtype not in (jnp.float64, jnp.float32, np.float64, np.float32):
                 raise validation.fail("kernel_fn", "dtype", "jnp.float64 or jnp.float32", dtype)
             compute_ntk = names is None or "ntk" in names
+            if p1 is not None:
+                with jax.enable_x64(True):
+                    x1, layout1 = with_pattern_channels(x1, p1, jnp.dtype(dtype))
+                    layout2 = layout1
+                    if x2 is not None:
+                        x2, layout2 = with_pattern_channels(x2, p2, jnp.dtype(dtype))
+                layouts = (layout1, layout2)
             with jax.enable_x64(True):
                 # Convert here, under x64: an array JAX has seen before outside
                 # x64 (e.g. captured as a float32 constant by another jit) must
@@ -302,7 +373,8 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 originals = (x1, x2)
                 x1 = jnp.asarray(x1, dtype)
                 x2 = None if x2 is None else jnp.asarray(x2, dtype)
-                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial), masked)
+                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial), masked,
+                          layouts)
                 if _is_packed(out):
                     z = out.nngp
                     out = out.replace(nngp=_real(z), ntk=_imag(z))
@@ -311,6 +383,8 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 "kernel_fn: the network ends with several branches (FanOut/parallel without FanInSum); "
                 "combine them before asking for a kernel."
             )
+        if isinstance(out, Kernel) and out.pattern1 is not None:
+            out = out.replace(pattern1=None, pattern2=None)
         if diagonal_spatial and out.spatial_ndim and not out.diagonal_spatial:
             # The last layers needed every pair of positions (e.g. AvgPool): keep the diagonal now.
             s = out.spatial_ndim
@@ -331,4 +405,5 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
     kernel_fn.kernel_layer = kernel_map
     kernel_fn.input_diagonal = input_diagonal
     kernel_fn.stages = stages
+    kernel_fn.reads_patterns = bool(reads_patterns)
     return kernel_fn

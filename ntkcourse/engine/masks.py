@@ -63,12 +63,18 @@ def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
     return mask
 
 
-def with_mask_channel(x, mask):
+def with_mask_channel(x, mask, mask_constant=None):
     """``x`` with its padded steps set to zero and the mask appended as one
-    more feature, shape ``(batch, T, features + 1)``.
+    more feature, shape ``(batch, T, features + 1)``. With ``mask_constant``
+    every entry equal to it is set to zero too, also in steps that are not
+    all padding (neural-tangents zeroes each such entry of its inputs).
     """
-    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask, jax.core.Tracer) else np
+    tracer = jax.core.Tracer
+    xp = jnp if isinstance(x, tracer) or isinstance(mask, tracer) or isinstance(mask_constant, tracer) else np
     x = xp.where(mask[..., None], x, 0).astype(xp.float64 if xp is np else x.dtype)
+    if mask_constant is not None:
+        c = xp.asarray(mask_constant, x.dtype)
+        x = xp.where((x == c) | (xp.isnan(x) & xp.isnan(c)), xp.zeros((), x.dtype), x)
     return xp.concatenate([x, mask[..., None].astype(x.dtype)], axis=-1)
 
 

@@ -72,6 +72,7 @@ from .activations_extra import (
     Sigmoid_like,
     Sign,
 )
+from .aggregate import Aggregate
 from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .dropout import Dropout
@@ -111,6 +112,7 @@ __all__ = [
     "Slice",
     "Recurrent",
     "GlobalSelfAttention",
+    "Aggregate",
     "Identity",
     "Relu",
     "LeakyRelu",

@@ -17,7 +17,7 @@ import numpy as np
 from .. import dual, validation
 from ..engine import fused_pair
 from ..kernel import Kernel, spatial_diagonal
-from .layer import layer
+from .layer import layer, same_mask
 from .spatial import interleave_ones
 
 __all__ = ["activation_layer", "Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Gelu", "Sin", "Cos",
@@ -62,7 +62,7 @@ def activation_layer(act: dual.DualActivation):
     def apply_fn(params, inputs, **kwargs):
         return act.fn(inputs)
 
-    return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act})
+    return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act}, mask_fn=same_mask)
 
 
 def _stabilize_flag(where: str, do_stabilize) -> bool:

@@ -50,7 +50,7 @@ import numpy as np
 
 from .. import validation
 from ..kernel import Kernel
-from .layer import layer
+from .layer import layer, remask
 
 __all__ = ["GlobalSelfAttention", "positional_covariance"]
 
@@ -102,6 +102,19 @@ def _mechanism(name: str, logits):
     if name == "ABS":
         return jnp.abs(logits)
     return jnp.maximum(logits, 0.0)
+
+
+# neural-tangents' stand-in for -inf in a masked softmax (so that a row of only masked keys stays finite).
+_NEG_INF = -1e20
+
+
+def _masked_logits(name: str, logits, padded):
+    """``logits`` with the columns of padded keys (``padded`` broadcast on the
+    last axis, ``True`` at padding) excluded: ``-1e20`` before a softmax, 0
+    for the other mechanisms (neural-tangents' masking of attention).
+    """
+    fill = _NEG_INF if name == "SOFTMAX" else 0.0
+    return jnp.where(padded, jnp.asarray(fill, logits.dtype), logits)
 
 
 def _check_axes(batch_axis, channel_axis, ndim: int, what: str):
@@ -212,8 +225,10 @@ def GlobalSelfAttention(
         W_q = None if linear_scaling else jax.random.normal(k_q, (n_heads, n_keys, n_chan_key))
         return input_shape[:-1] + (n_chan_out,), (W_q, W_k, W_v, W_o, b, emb)
 
-    def embedded_inputs(params, x):
-        """The inputs of the keys/queries and of the values, ``(n, P, C)`` each."""
+    def embedded_inputs(params, x, padded=None):
+        """The inputs of the keys/queries and of the values, ``(n, P, C)`` each
+        (``padded``: ``(n, P)``, ``True`` where the embeddings are zeroed).
+        """
         emb = params[5]
         n, spatial = x.shape[0], x.shape[1:-1]
         flat = x.reshape(n, -1, x.shape[-1])
@@ -225,22 +240,34 @@ def GlobalSelfAttention(
         if pos_emb_decay_fn is not None:
             chol = np.linalg.cholesky(positional_covariance(spatial, pos_emb_p_norm, pos_emb_decay_fn))
             emb = jnp.asarray(chol, emb.dtype) @ emb
-        emb = pe_std * emb
+        emb = jnp.broadcast_to(pe_std * emb[None], (n,) + emb.shape)
+        if padded is not None:
+            emb = jnp.where(padded[..., None], jnp.zeros((), emb.dtype), emb)
         if pos_emb_type == "SUM":
             pos_channels(x.shape[-1])
-            keys_in = flat + emb[None]
+            keys_in = flat + emb
         else:
-            keys_in = jnp.concatenate([flat, jnp.broadcast_to(emb[None], (n,) + emb.shape)], axis=-1)
+            keys_in = jnp.concatenate([flat, emb], axis=-1)
         return keys_in, (keys_in if val_pos_emb else flat)
 
-    def apply_fn(params, inputs, **kwargs):
+    def apply_fn(params, inputs, *, mask=None, **kwargs):
         _check_axes(batch_axis, channel_axis, inputs.ndim, "inputs")
         W_q, W_k, W_v, W_o, b, _ = params
-        keys_in, vals_in = embedded_inputs(params, inputs)
+        padded = None
+        if mask is not None:
+            mask = jnp.asarray(mask, bool)
+            if mask.shape != inputs.shape[:-1]:
+                raise ValueError(f"{_WHERE}: `mask` must have the inputs' shape without channels, "
+                                 f"{inputs.shape[:-1]}; got {mask.shape}.")
+            padded = mask.reshape(mask.shape[0], -1)
+        keys_in, vals_in = embedded_inputs(params, inputs, padded)
         keys = jnp.einsum("npc,hck->hnpk", keys_in, W_k)
         queries = keys if linear_scaling else jnp.einsum("npc,hck->hnpk", keys_in, W_q)
         scale = qk_std / (keys_in.shape[-1] * n_chan_key ** (1.0 if linear_scaling else 0.5))
-        weights = _mechanism(mechanism, scale * jnp.einsum("hnpk,hnqk->hnpq", queries, keys))
+        logits = scale * jnp.einsum("hnpk,hnqk->hnpq", queries, keys)
+        if padded is not None:
+            logits = _masked_logits(mechanism, logits, padded[None, :, None, :])
+        weights = _mechanism(mechanism, logits)
         # Heads concatenated value-channel-major (index v * n_heads + h), as neural-tangents.
         heads = jnp.einsum("hnpq,nqc,hcv->npvh", weights, vals_in, W_v)
         heads = heads.reshape(heads.shape[:2] + (-1,))
@@ -263,16 +290,36 @@ def GlobalSelfAttention(
             w_x, w_e = (1.0, pe_std**2) if pos_emb_type == "SUM" else (
                 n_in / (n_in + n_e), pe_std**2 * n_e / (n_in + n_e))
             R = jnp.asarray(positional_covariance(spatial, pos_emb_p_norm, pos_emb_decay_fn))
+        masked = k.is_masked
+        if masked:
+            if s != 1:
+                raise ValueError(f"{_WHERE}: padded inputs (mask_constant) are implemented for sequences only.")
+            m1 = k.mask1
+            m2 = m1 if k.mask2 is None else k.mask2
+            if pos_emb_type != "NONE":
+                # Embeddings are zero at padded positions (neural-tangents masks them too).
+                R = {"cov1": R * (m1[:, :, None] & m1[:, None, :]),
+                     "cov2": R * (m2[:, :, None] & m2[:, None, :]),
+                     "nngp": R * (m1[:, None, :, None] & m2[None, :, None, :]),
+                     "ntk": R * (m1[:, None, :, None] & m2[None, :, None, :])}
+        if not isinstance(R, dict):
+            R = dict.fromkeys(("nngp", "ntk", "cov1", "cov2"), R)
         mat = {name: None if getattr(k, name) is None else
                _pairs_to_matrix(getattr(k, name), 1 if name.startswith("cov") else 2, s)
                for name in ("nngp", "ntk", "cov1", "cov2")}
-        interp = {name: None if m is None else w_x * m + w_e * R for name, m in mat.items()}
+        interp = {name: None if m is None else w_x * m + w_e * R[name] for name, m in mat.items()}
         values = interp if val_pos_emb else mat
         b_var = 0.0 if b_std is None else b_std**2
 
         if linear_scaling:
-            g1 = _mechanism(mechanism, qk_std * interp["cov1"])
-            g2 = g1 if interp["cov2"] is None else _mechanism(mechanism, qk_std * interp["cov2"])
+            def weights(cov, mask):
+                logits = qk_std * cov
+                if masked:
+                    logits = _masked_logits(mechanism, logits, ~mask[:, None, :])
+                return _mechanism(mechanism, logits)
+
+            g1 = weights(interp["cov1"], m1 if masked else None)
+            g2 = g1 if interp["cov2"] is None else weights(interp["cov2"], m2 if masked else None)
             attended = {
                 "nngp": jnp.einsum("isa,ijab,jtb->ijst", g1, values["nngp"], g2),
                 "cov1": jnp.einsum("isa,iab,itb->ist", g1, values["cov1"], g1),
@@ -307,17 +354,19 @@ def GlobalSelfAttention(
             )
         pairs = {name: None if m is None else _matrix_to_pairs(m, 1 if name.startswith("cov") else 2, spatial)
                  for name, m in out.items()}
-        return k.after_affine(
+        out = k.after_affine(
             nngp=pairs["nngp"], ntk=pairs["ntk"], cov1=pairs["cov1"], cov2=pairs["cov2"],
             shape1=k.shape1[:-1] + (n_chan_out,), shape2=k.shape2[:-1] + (n_chan_out,),
         )
+        # Outputs at padded positions are zeroed again, as the input of the next layer.
+        return remask(out, k.mask1, k.mask2) if masked else out
 
     config = dict(n_chan_out=n_chan_out, n_chan_key=n_chan_key, n_chan_val=n_chan_val, n_heads=n_heads,
                   linear_scaling=linear_scaling, b_std=b_std, attention_mechanism=mechanism,
                   pos_emb_type=pos_emb_type, pos_emb_p_norm=pos_emb_p_norm, pos_emb_decay_fn=pos_emb_decay_fn,
                   n_chan_pos_emb=n_chan_pos_emb, val_pos_emb=val_pos_emb, **stds)
     return layer(init_fn, apply_fn, kernel_map, _WHERE, config, has_params=True,
-                 input_diagonal=_every_pair, reads_neighbours=True)
+                 input_diagonal=_every_pair, reads_neighbours=True, handles_masks=True)
 
 
 def _every_pair(output_diagonal):

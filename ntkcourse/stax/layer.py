@@ -22,9 +22,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
+import jax.numpy as jnp
+
 from ..engine import make_kernel_fn
 
-__all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement"]
+__all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
+           "remask", "same_mask"]
 
 
 class StructuredRule(NamedTuple):
@@ -87,6 +90,8 @@ def layer(
     stages=None,
     reads_neighbours: bool = False,
     handles_masks: bool = False,
+    reads_patterns: bool = False,
+    mask_fn: Optional[Callable] = None,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
@@ -101,12 +106,26 @@ def layer(
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
     time steps (``kernel_fn(..., mask_constant=...)``); any other layer that
     receives one raises rather than ignore the padding.
+    ``mask_fn``: for a layer that acts on the positions of a padded sequence
+    without reading the masks (``Dense``, activations, ``Conv``): the map
+    from the masks ``(batch, T)`` of its input to those of its output. The
+    layer's map then runs on the kernel without its masks, and every entry
+    of the result that involves a padded position is set to zero: padded
+    positions are zero at the input of every layer, as in neural-tangents
+    (its ``supports_masking(remask_kernel=True)``).
+    ``reads_patterns``: the layer reads graph patterns
+    (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
+    network accepts ``pattern=`` only if one of its layers does (a
+    combinator inherits it from its ``children``).
     """
-    if not handles_masks:
+    if mask_fn is not None:
+        kernel_map = _remasking(kernel_map, mask_fn)
+    elif not handles_masks:
         kernel_map = _refusing_masks(kernel_map, name)
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
-    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages)
+    reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
+    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
     kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
     apply_fn.spec = kernel_fn.spec
     return init_fn, apply_fn, kernel_fn
@@ -118,13 +137,49 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
                 f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-                "but this layer does not handle padding; only stax.Recurrent reads masked sequences (read them "
-                "out with Recurrent(..., return_sequences=False) before this layer), or pass equal-length "
-                "sequences without mask_constant."
+                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv "
+                "('VALID'/'SAME'), the activations, GlobalSelfAttention and GlobalAvgPool (and serial, parallel, "
+                "FanOut, Identity): read the sequences out with one of them first (e.g. GlobalAvgPool, or "
+                "Recurrent(..., return_sequences=False)), or pass equal-length sequences without mask_constant."
             )
         return kernel_map(k)
 
     return checked
+
+
+def remask(k, mask1, mask2):
+    """``k`` with the masks ``mask1``, ``mask2`` (``(n, T)``, ``True`` at real
+    steps; ``mask2=None``: x2 is x1) and every entry that pairs a padded step
+    set to zero.
+    """
+    m2 = mask1 if mask2 is None else mask2
+    if k.diagonal_spatial:
+        pair, self1, self2 = mask1[:, None, :] & m2[None, :, :], mask1, m2
+    else:
+        pair = mask1[:, None, :, None] & m2[None, :, None, :]
+        self1, self2 = mask1[:, :, None] & mask1[:, None, :], m2[:, :, None] & m2[:, None, :]
+
+    def zero(x, where):
+        return None if x is None else jnp.where(where, x, jnp.zeros((), x.dtype))
+
+    return k.replace(nngp=zero(k.nngp, pair), ntk=zero(k.ntk, pair), cov1=zero(k.cov1, self1),
+                     cov2=zero(k.cov2, self2), mask1=mask1, mask2=mask2)
+
+
+def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
+    def masked(k):
+        if isinstance(k, (list, tuple)) or not getattr(k, "is_masked", False):
+            return kernel_map(k)
+        m1 = mask_fn(k.mask1)
+        m2 = None if k.mask2 is None else mask_fn(k.mask2)
+        return remask(kernel_map(k.replace(mask1=None, mask2=None)), m1, m2)
+
+    return masked
+
+
+def same_mask(mask):
+    """The ``mask_fn`` of a layer that keeps every position (``Dense``, activations)."""
+    return mask
 
 
 def kernel_map_of(triple) -> Callable:

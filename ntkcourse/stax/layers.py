@@ -19,7 +19,7 @@ from jax import lax
 
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
-from .layer import StructuredRule, layer
+from .layer import StructuredRule, layer, same_mask
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, map_kernel, pad_amounts,
                       pool_matrix, pool_pair_axes, window_average)
 
@@ -143,6 +143,7 @@ def Dense(
         dict(out_dim=out_dim, W_std=W_std, b_std=b_std, parameterization=parameterization),
         has_params=True,
         structured=_affine_rule(parameterization, W_std, b_std, 1, lambda a: a),
+        mask_fn=same_mask,
     )
 
 
@@ -225,6 +226,22 @@ def Conv(
         return lax.conv_general_dilated_patches(_wrap_input(a), filter_shape, strides, op_padding,
                                                 dimension_numbers=dimension_numbers)
 
+    def conv_mask(mask):
+        """The steps of the output that are padding: those whose window is
+        centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
+        """
+        if nd != 1 or padding == "CIRCULAR":
+            raise ValueError(
+                "Conv: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D convolutions "
+                f"with 'VALID' or 'SAME' padding; got filter_shape={filter_shape}, padding={padding!r}."
+            )
+        size = mask.shape[1]
+        out, lo, _ = pad_amounts(size, filter_shape[0], strides[0], padding)
+        if out == size:
+            return mask
+        start = (filter_shape[0] - 1) // 2 - lo
+        return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]
+
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
 
@@ -267,6 +284,7 @@ def Conv(
             parameterization=parameterization,
             dimension_numbers=dimension_numbers,
         ),
+        mask_fn=conv_mask,
         has_params=True,
         structured=_affine_rule(parameterization, W_std, b_std, filter_size, patches),
         reads_neighbours=True,
@@ -366,10 +384,13 @@ def AvgPool(
 
 
 def GlobalAvgPool():
-    """Average over all spatial positions: ``(n, H, W, C) -> (n, C)``.
+    r"""Average over all spatial positions: ``(n, H, W, C) -> (n, C)``.
 
     Kernel: the mean of the kernel over all pairs of positions, so it needs
-    every pair of positions of its input.
+    every pair of positions of its input. For padded sequences
+    (``kernel_fn(..., mask_constant=...)``) the mean over the real steps only,
+    :math:`\sum_{t, t' \text{ real}} K_{tt'} / (T_1 T_2)` with :math:`T_i` the
+    numbers of real steps (neural-tangents' masked mean).
     """
 
     def init_fn(key, input_shape):
@@ -386,6 +407,21 @@ def GlobalAvgPool():
         if k.spatial_ndim < 1:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {k.shape1}.")
         _needs_all_positions("GlobalAvgPool", k)
+        if k.is_masked:
+            # Padded entries are zero (see stax.layer.remask): sum, then divide by the real pairs.
+            real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
+            real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
+
+            def total(x, batch_ndim):
+                return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
+
+            pair = real1[:, None] * real2[None, :]
+            return k.replace(
+                nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
+                cov1=total(k.cov1, 1) / real1**2, cov2=None if k.cov2 is None else total(k.cov2, 1) / real2**2,
+                shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
+                mask1=None, mask2=None,
+            )
 
         def fn(x, batch_ndim):
             return jnp.mean(x, axis=tuple(range(batch_ndim, x.ndim)))
@@ -394,7 +430,8 @@ def GlobalAvgPool():
         return k.replace(shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]),
                          diagonal_spatial=False)
 
-    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", input_diagonal=_every_pair, reads_neighbours=True)
+    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", input_diagonal=_every_pair, reads_neighbours=True,
+                 handles_masks=True)
 
 
 def _only_diagonal(output_diagonal):

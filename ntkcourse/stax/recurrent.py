@@ -236,7 +236,10 @@ def Recurrent(
             mask = jnp.ones(inputs.shape[:2], bool)
         else:
             mask = jnp.asarray(step_mask(inputs, mask_constant, "inputs", "Recurrent.apply_fn"))
-            inputs = jnp.where(mask[..., None], inputs, 0)
+            c = jnp.asarray(mask_constant, inputs.dtype)
+            # Entries equal to mask_constant are zero, as in kernel_fn (ntkcourse.engine.masks.with_mask_channel).
+            entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+            inputs = jnp.where(mask[..., None] & ~entry, inputs, 0)
         cw = W_std / math.sqrt(out_dim) if ntk_param else 1.0
         cu = U_std / math.sqrt(m) if ntk_param else 1.0
         drive = cu * jnp.einsum("btm,nm->tbn", inputs, U)

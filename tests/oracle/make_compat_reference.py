@@ -36,15 +36,26 @@ from compat_cases import CASES, build, inputs  # noqa: E402
 OUT = HERE.parent / "data" / "nt_compat_reference.json"
 
 
-def write_reference(cases, build, inputs, out):
-    """neural-tangents' NNGP, NTK and cov1 of each case ``{name: (input kind, spec)}``, written to ``out``."""
+def write_reference(cases, build, inputs, out, keywords=None):
+    """neural-tangents' NNGP, NTK and cov1 of each case ``{name: (input kind, spec)}``, written to ``out``.
+
+    ``keywords``: for cases whose inputs come with side data (``inputs(kind)``
+    returns more than ``(x1, x2)``), ``keywords(data) -> (kwargs for (x1, x2),
+    kwargs for (x1, None))``; the NNGP and NTK of ``(x1, None)`` are then
+    written too (``self_nngp``, ``self_ntk``).
+    """
     ref = {}
     for name, (kind, spec) in cases.items():
-        x1, x2 = inputs(kind)
+        data = inputs(kind)
+        x1, x2 = data[:2]
+        pair, alone = ({}, None) if keywords is None else keywords(data)
         kernel_fn = build(stax, spec)[2]
-        k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"))
+        k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), **pair)
         ref[name] = {"nngp": np.asarray(k.nngp).tolist(), "ntk": np.asarray(k.ntk).tolist(),
                      "cov1": np.asarray(k.cov1).tolist()}
+        if alone is not None:
+            k = kernel_fn(x1, None, ("nngp", "ntk"), **alone)
+            ref[name].update(self_nngp=np.asarray(k.nngp).tolist(), self_ntk=np.asarray(k.ntk).tolist())
     out.write_text(json.dumps(ref) + "\n")
     print("wrote", out, len(ref), "cases")
 
