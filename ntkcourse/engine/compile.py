@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["WIDE_VECTOR_OPTIONS", "kernel_jit", "fused_pair"]
+__all__ = ["WIDE_VECTOR_OPTIONS", "kernel_jit", "fused_pair", "linear_pair"]
 
 # The kernel recursions are long chains of elementwise arithmetic that XLA
 # fuses into one loop over the kernel entries. On CPUs with AVX-512, XLA's
@@ -48,4 +48,27 @@ def fused_pair(nngp, ntk, materialise: bool = False):
     z = lax.complex(nngp, ntk)
     if materialise:
         z = lax.optimization_barrier(z)
+    return jnp.real(z), jnp.imag(z)
+
+
+def linear_pair(fn, nngp, ntk):
+    """Return ``(fn(nngp), fn(ntk))`` for a real-linear ``fn``, through one complex array.
+
+    ``fn`` must be linear with real coefficients (a mean, a window sum, a
+    pooling), so that ``fn(nngp + i ntk) = fn(nngp) + i fn(ntk)``: the values
+    are those of applying it twice, up to the order of the additions. Between
+    the engine's programs the pair travels as one complex array (see
+    :func:`fused_pair`); XLA folds ``complex(real(z), imag(z))`` back into
+    ``z``, so the map reads each entry once, contiguously, instead of once per
+    part with a stride of two: the global average pool of a block of 11 x 11
+    pairs of 8 x 8 images takes 0.25 ms instead of 0.75 ms (2-core machine).
+    ``ntk`` may be ``None``; parts of different shapes or types are mapped
+    one by one.
+    """
+    if ntk is None:
+        return fn(nngp), None
+    if (nngp.shape != ntk.shape or nngp.dtype != ntk.dtype or jnp.iscomplexobj(nngp)
+            or not jnp.issubdtype(nngp.dtype, jnp.floating)):
+        return fn(nngp), fn(ntk)
+    z = fn(lax.complex(nngp, ntk))
     return jnp.real(z), jnp.imag(z)

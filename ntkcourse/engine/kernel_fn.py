@@ -47,6 +47,8 @@ _UNSUPPORTED = {
 
 
 def _packed(k):
+    if isinstance(k, (list, tuple)):  # the branches of a FanOut
+        return type(k)(_packed(one) for one in k)
     if isinstance(k, Kernel) and k.ntk is not None and k.ntk.shape == k.nngp.shape:
         # One output for the pair (see engine.compile.fused_pair); unpacked outside the jit.
         return k.replace(nngp=lax.complex(k.nngp, k.ntk), ntk=None)
@@ -85,6 +87,8 @@ def _compose(maps):
 
 
 def _unpacked(k):
+    if isinstance(k, (list, tuple)):
+        return type(k)(_unpacked(one) for one in k)
     if _is_packed(k):
         return k.replace(nngp=jnp.real(k.nngp), ntk=jnp.imag(k.nngp))
     return k

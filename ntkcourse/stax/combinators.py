@@ -88,8 +88,22 @@ def parallel(*layers):
     def input_diagonal(req):
         return [s.input_diagonal(r) for s, r in zip(specs, _requirement_list(req, len(specs)))]
 
+    # The branches' stages in lockstep (step t applies each branch's t-th
+    # map, or nothing to a branch that has fewer), so that the engine runs a
+    # residual block as several programs split at its convolutions, as it
+    # runs a serial network, rather than as one program.
+    branch_stages = [stages_of(t) for t in layers]
+
+    def lockstep(t):
+        def step(ks):
+            _check_len(ks, "kernels")
+            return [s[t][0](k) if t < len(s) else k for s, k in zip(branch_stages, ks)]
+
+        return step, any(t < len(s) and s[t][1] for s in branch_stages)
+
+    stages = tuple(lockstep(t) for t in range(max(len(s) for s in branch_stages)))
     return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal,
-                 handles_masks=True)
+                 stages=stages, handles_masks=True)
 
 
 def FanOut(num: int):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Tuple
 import jax.numpy as jnp
 import numpy as np
 
+from ..engine import linear_pair
 from ..kernel import Kernel
 
 __all__ = ["pad_amounts", "window_average", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
@@ -181,10 +182,18 @@ def interleave_ones(var, spatial_ndim: int, left: bool, batch_pair: bool, diagon
 
 
 def map_kernel(k: Kernel, fn: Callable[[Any, int], Any], ntk_too: bool = True) -> Kernel:
-    """Apply a linear map ``fn(array, batch_ndim)`` to every covariance in k."""
+    """Apply a linear map ``fn(array, batch_ndim)`` to every covariance in k.
+
+    ``fn`` must be linear with real coefficients: the NNGP and NTK go through
+    it together as one complex array (:func:`ntkcourse.engine.linear_pair`).
+    """
+    if ntk_too:
+        nngp, ntk = linear_pair(lambda x: fn(x, 2), k.nngp, k.ntk)
+    else:
+        nngp, ntk = fn(k.nngp, 2), k.ntk
     return k.replace(
-        nngp=fn(k.nngp, 2),
-        ntk=fn(k.ntk, 2) if (ntk_too and k.ntk is not None) else k.ntk,
+        nngp=nngp,
+        ntk=ntk,
         cov1=fn(k.cov1, 1),
         cov2=None if k.cov2 is None else fn(k.cov2, 1),
     )

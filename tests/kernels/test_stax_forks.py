@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import empirical, stax
+from ntkcourse.stax.layer import stages_of
 
 X = np.random.default_rng(0).normal(size=(3, 5))
 
@@ -76,3 +77,32 @@ def test_residual_block_matches_wide_networks():
         want = np.asarray(getattr(exact, name))
         got, se = getattr(mc, name), getattr(mc, name + "_stderr")
         assert np.all(np.abs(got - want) <= 4.5 * se + 0.05 * np.abs(want)), name
+
+
+def _conv_residual():
+    """A residual block on images with a convolution in each branch: conv(relu(z)) + conv(z), z = conv(x)."""
+    conv = lambda: stax.Conv(2, (3, 3), padding="SAME", W_std=2**0.5, b_std=0.1)  # noqa: E731
+    main = stax.serial(stax.Relu(), conv())
+    return stax.serial(conv(), stax.FanOut(2), stax.parallel(main, conv()), stax.FanInSum(),
+                       stax.GlobalAvgPool(), stax.Dense(1))
+
+
+def test_parallel_branches_are_staged_in_lockstep_split_at_their_convolutions():
+    main = stax.serial(stax.Relu(), stax.Conv(2, (3, 3)), stax.Relu(), stax.Conv(2, (3, 3)))
+    net = stax.parallel(main, stax.Identity())
+    # One stage per map of the longest branch; a stage reads neighbouring
+    # positions when any branch's map at that step does (a convolution).
+    assert [reads for _, reads in stages_of(net)] == [False, True, False, True]
+
+
+def test_a_residual_block_over_images_in_staged_blocks_equals_its_traced_kernel():
+    from ntkcourse.engine import ExecutionPlan
+
+    x = np.random.default_rng(1).normal(size=(3, 3, 3, 1))
+    kernel_fn = _conv_residual()[2]
+    blocked = kernel_fn(x, None, ("nngp", "ntk"), plan=ExecutionPlan(block_size=2))
+    with jax.enable_x64(True):  # the caller's jit in 64-bit mode, as neural-tangents users run it
+        traced = jax.jit(kernel_fn, static_argnames="get")(x, None, ("nngp", "ntk"))
+    # The same maps in programs cut differently: round-off only (values of order one).
+    np.testing.assert_allclose(blocked.nngp, traced.nngp, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(blocked.ntk, traced.ntk, rtol=1e-12, atol=1e-14)
