@@ -74,6 +74,7 @@ from .activations_extra import (
 )
 from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
+from .convolutions import ConvLocal, ConvTranspose
 from .dropout import Dropout
 from .fan_in import FanInConcat, FanInProd
 from .indexing import Index, Slice
@@ -100,6 +101,8 @@ __all__ = [
     "LayerNorm",
     "Dense",
     "Conv",
+    "ConvTranspose",
+    "ConvLocal",
     "AvgPool",
     "GlobalAvgPool",
     "SumPool",

@@ -29,7 +29,7 @@ _PARAMETERIZATIONS = ("ntk", "standard")
 _PADDINGS = ("SAME", "VALID", "CIRCULAR")
 
 
-def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
+def check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
     """Inputs of a window layer: batch, one axis per window dimension, channels."""
     nd = len(window_shape)
     if len(shape) != nd + 2:
@@ -39,12 +39,12 @@ def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_s
         )
 
 
-def _affine(x, w_var: float, b_var: Optional[float]):
+def affine_covariance(x, w_var: float, b_var: Optional[float]):
     out = w_var * x
     return out if b_var is None else out + b_var
 
 
-def _affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
+def affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
     def scales(channels):
         if parameterization == "ntk":
             return W_std**2 / (channels * fan_in_factor), (b_std or 0.0) ** 2
@@ -53,7 +53,7 @@ def _affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
     return StructuredRule(scales, patches)
 
 
-def _affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_in, has_bias):
+def affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_in, has_bias):
     r"""The NTK after an affine layer. NTK parameterisation:
     :math:`\Theta' = \sigma_w^2 \Theta + \Sigma'`; standard parameterisation
     (the gradients with respect to W and b enter unscaled):
@@ -122,15 +122,15 @@ def Dense(
         return out if b is None else out + b
 
     def kernel_map(k: Kernel) -> Kernel:
-        nngp = _affine(k.nngp, w_var, b_var)
+        nngp = affine_covariance(k.nngp, w_var, b_var)
         ntk = k.ntk
         if ntk is not None:
-            ntk = _affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
+            ntk = affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
-            cov1=_affine(k.cov1, w_var, b_var),
-            cov2=None if k.cov2 is None else _affine(k.cov2, w_var, b_var),
+            cov1=affine_covariance(k.cov1, w_var, b_var),
+            cov2=None if k.cov2 is None else affine_covariance(k.cov2, w_var, b_var),
             shape1=k.shape1[:-1] + (out_dim,),
             shape2=k.shape2[:-1] + (out_dim,),
         )
@@ -142,7 +142,7 @@ def Dense(
         "Dense",
         dict(out_dim=out_dim, W_std=W_std, b_std=b_std, parameterization=parameterization),
         has_params=True,
-        structured=_affine_rule(parameterization, W_std, b_std, 1, lambda a: a),
+        structured=affine_rule(parameterization, W_std, b_std, 1, lambda a: a),
     )
 
 
@@ -190,7 +190,7 @@ def Conv(
     filter_size = math.prod(filter_shape)
 
     def _check_rank(shape, what):
-        _check_spatial_rank("Conv", what, shape, "a filter", filter_shape)
+        check_spatial_rank("Conv", what, shape, "a filter", filter_shape)
 
     def _out_spatial(shape):
         return tuple(pad_amounts(shape[1 + i], filter_shape[i], strides[i], padding)[0] for i in range(nd))
@@ -238,16 +238,16 @@ def Conv(
             return window_average(x, list(zip(axes, filter_shape, strides)), padding)
 
         nngp_u = conv_unscaled(k.nngp, 2)
-        nngp = _affine(nngp_u, w_var, b_var)
+        nngp = affine_covariance(nngp_u, w_var, b_var)
         ntk = k.ntk
         if ntk is not None:
-            ntk = _affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
+            ntk = affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
                               k.shape1[-1] * filter_size, b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
-            cov1=_affine(conv_unscaled(k.cov1, 1), w_var, b_var),
-            cov2=None if k.cov2 is None else _affine(conv_unscaled(k.cov2, 1), w_var, b_var),
+            cov1=affine_covariance(conv_unscaled(k.cov1, 1), w_var, b_var),
+            cov2=None if k.cov2 is None else affine_covariance(conv_unscaled(k.cov2, 1), w_var, b_var),
             shape1=(k.shape1[0],) + _out_spatial(k.shape1) + (out_chan,),
             shape2=(k.shape2[0],) + _out_spatial(k.shape2) + (out_chan,),
         )
@@ -268,7 +268,7 @@ def Conv(
             dimension_numbers=dimension_numbers,
         ),
         has_params=True,
-        structured=_affine_rule(parameterization, W_std, b_std, filter_size, patches),
+        structured=affine_rule(parameterization, W_std, b_std, filter_size, patches),
         reads_neighbours=True,
     )
 
@@ -311,7 +311,7 @@ def AvgPool(
     normalize_edges = bool(normalize_edges)
 
     def _check_rank(shape, what):
-        _check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
+        check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
 
     def _matrices(shape):
         if padding == "CIRCULAR":
