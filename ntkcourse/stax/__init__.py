@@ -75,6 +75,7 @@ from .activations_extra import (
 from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
 from .convolutions import ConvLocal, ConvTranspose
+from .dot_general import DotGeneral
 from .dropout import Dropout
 from .fan_in import FanInConcat, FanInProd
 from .indexing import Index, Slice
@@ -107,6 +108,7 @@ __all__ = [
     "GlobalAvgPool",
     "SumPool",
     "GlobalSumPool",
+    "DotGeneral",
     "Dropout",
     "Flatten",
     "Index",

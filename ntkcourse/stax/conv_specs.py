@@ -21,10 +21,12 @@ from __future__ import annotations
 
 from typing import Optional, Sequence, Tuple
 
+import numpy as np
+
 from .. import validation
 
 __all__ = ["conv_dimension_numbers", "filter_shape_param", "bias_shape_param", "kernel_geometry",
-           "check_default_axes"]
+           "check_default_axes", "axis_arg"]
 
 _SPATIAL_LETTERS = "HWDEFGJKLM"
 
@@ -94,3 +96,10 @@ def check_default_axes(where: str, ndim: int, batch_axis: Optional[int], channel
                 "spatial..., channels): move the axes of the inputs (jnp.moveaxis) and use the defaults; init_fn "
                 "and apply_fn accept any axes."
             )
+
+
+def axis_arg(where: str, name: str, value) -> int:
+    """An integer axis index (negative counts from the end), as an int."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise validation.fail(where, name, "an integer axis index", value)
+    return int(value)
