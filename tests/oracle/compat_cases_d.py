@@ -46,7 +46,12 @@ CASES = {
                                            _GAP, head=False)),
     "conv_local_valid_flatten": ("image", _conv_net(_l("VALID"), _FLAT)),
     "conv_local_same_gap": ("image", _conv_net(_l("SAME"), _GAP)),
+    # After one weight-shared Conv neural-tangents holds the spatial axes reversed and applies ConvLocal's
+    # filter and strides to the wrong axes (NT_WRONG in the test); square filters and unit strides, or
+    # ConvLocal first, are not affected.
     "conv_local_circular_strided_gap": ("image", _conv_net(_l("CIRCULAR", (2, 2), (2, 1)), _GAP)),
+    "conv_local_square_gap": ("image", _conv_net(_l("SAME", (2, 2)), _GAP)),
+    "conv_local_first_gap": ("image", _conv_net(_l("CIRCULAR", (3, 2), (2, 1)), _GAP, head=False)),
     "conv_local_standard_flatten": ("image", _conv_net(_l("SAME", (2, 2), parameterization="standard"), _FLAT,
                                                        head=False)),
     "dot_general_scalar": ("image", [("Conv", (4, (2, 2)), {"padding": "SAME", "W_std": 1.4, "b_std": 0.1}),
@@ -82,3 +87,24 @@ def inputs(kind):
     if kind == "seq":
         return rng.normal(size=(3, 5, 2)), rng.normal(size=(2, 5, 2))
     return rng.normal(size=(3, 4, 3, 2)), rng.normal(size=(2, 4, 3, 2))
+
+# Networks whose parameters neural-tangents draws and this package applies
+# (finite layers only: the layouts that kernel_fn refuses are included).
+_NCHW = ("NCHW", "OIHW", "NCHW")
+PARAMS = {
+    "conv_transpose_circular": ("image", [_t("CIRCULAR", (3, 2), (2, 1)), _RELU, _t("SAME", (2, 2), (1, 2))]),
+    "conv_transpose_valid_standard": ("image", [_t("VALID", (2, 3), (2, 2), parameterization="standard")]),
+    "conv_local_circular": ("image", [_l("CIRCULAR", (2, 2), (2, 1)), _RELU, _l("VALID", (2, 1))]),
+    "conv_local_same_standard": ("image", [_l("SAME", (3, 2), parameterization="standard")]),
+    "nchw_network": ("image", [("Conv", (3, (2, 2)), {"padding": "SAME", "b_std": 0.1, "dimension_numbers": _NCHW}),
+                               ("Relu", (), {}),
+                               ("ConvTranspose", (3, (2, 1), (1, 2)), {"b_std": 0.1, "dimension_numbers": _NCHW}),
+                               ("ConvLocal", (3, (2, 2)), {"b_std": 0.1, "dimension_numbers": _NCHW}),
+                               ("Dense", (2,), {"b_std": 0.1, "channel_axis": 1}),
+                               ("GlobalAvgPool", (), {"channel_axis": 1})]),
+    "flatten_batch_last": ("image", [("Dense", (2,), {"b_std": 0.1}), ("Flatten", (), {"batch_axis_out": 1}),
+                                     ("Dense", (3,), {"channel_axis": 0, "batch_axis": 1})]),
+    "dot_general_flip": ("image", [("Conv", (2, (2, 2)), {}),
+                                   ("DotGeneral", (), {"lhs": np.eye(3)[::-1],
+                                                       "dimension_numbers": (((1,), (1,)), ((), ()))})]),
+}
