@@ -53,7 +53,8 @@ def conv_dimension_numbers(where: str, dimension_numbers, nd: int) -> Tuple[str,
 
 def filter_shape_param(rhs_spec: str, filter_shape: Sequence[int], c_in: int, channels: int) -> Tuple[int, ...]:
     """The filter's shape in the order of ``rhs_spec`` (``I``: ``c_in``, ``O``: ``channels``,
-    spatial letters: ``filter_shape`` in order)."""
+    spatial letters: ``filter_shape`` in order).
+    """
     sizes = iter(filter_shape)
     return tuple(channels if c == "O" else c_in if c == "I" else next(sizes) for c in rhs_spec)
 
@@ -87,7 +88,8 @@ def kernel_geometry(where: str, dimension_numbers, filter_shape, strides) -> Tup
 
 def check_default_axes(where: str, ndim: int, batch_axis: Optional[int], channel_axis: Optional[int]) -> None:
     """Refuse, in ``kernel_fn``, a ``batch_axis`` other than the first or a
-    ``channel_axis`` other than the last axis of inputs with ``ndim`` axes."""
+    ``channel_axis`` other than the last axis of inputs with ``ndim`` axes.
+    """
     for name, value, want in (("batch_axis", batch_axis, 0), ("channel_axis", channel_axis, ndim - 1)):
         if value is not None and value % ndim != want:
             raise ValueError(

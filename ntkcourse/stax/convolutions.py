@@ -28,7 +28,9 @@ output position has its own filter and bias, so two different output
 positions share no weight and their covariance is zero; at equal positions
 it is that of ``Conv``:
 
-.. math:: \Sigma'(o, o') = \delta_{o o'} \Big(\frac{\sigma_w^2}{\prod f} \sum_d \Sigma(o s + d - a, o s + d - a) + \sigma_b^2\Big).
+.. math::
+   \Sigma'(o, o') = \delta_{o o'} \Big(\frac{\sigma_w^2}{\prod f} \sum_d \Sigma(o s + d - a, o s + d - a)
+   + \sigma_b^2\Big).
 
 It reads only the spatial diagonal of its input. This is neural-tangents'
 way to get kernels of CNNs without weight sharing: with a ``Flatten``
@@ -154,7 +156,8 @@ class _Config:
 
     def affine_kernel(self, k: Kernel, window, out_shape1, out_shape2) -> Kernel:
         """The kernel after the layer, given ``window(x, batch_ndim)``, the unscaled
-        linear map of the weights' part on each covariance."""
+        linear map of the weights' part on each covariance.
+        """
         nngp_u = window(k.nngp, 2)
         nngp = affine_covariance(nngp_u, self.w_var, self.b_var)
         ntk = k.ntk

@@ -22,7 +22,8 @@ _X = np.random.default_rng(0).normal(size=(2, 4, 3, 2))
 
 def _jacobian_covariance(net, x):
     """J(x) J(x)^T over all parameters for the first output channel, shape
-    ``(n, n, S, S)`` with the output's spatial positions flattened (row-major)."""
+    ``(n, n, S, S)`` with the output's spatial positions flattened (row-major).
+    """
     init_fn, apply_fn, _ = net
     with jax.enable_x64(True):
         x = jnp.asarray(x)
@@ -94,7 +95,8 @@ def test_wide_conv_local_network_with_pooling_matches_monte_carlo():
     with a 3 x 2 filter, ReLU, GAP): 64 draws of 256-channel networks.
     Measured: largest deviation 0.9 % (NNGP) of the kernel's largest entry;
     neural-tangents' value is 13.8 % away. Tolerance 5 %: Monte Carlo error
-    (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width)."""
+    (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width).
+    """
     net = stax.serial(stax.Conv(256, (2, 2), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
                       stax.ConvLocal(256, (3, 2), padding="SAME", W_std=1.3, b_std=0.2), stax.Relu(),
                       stax.GlobalAvgPool(), stax.Dense(256, W_std=1.5))
