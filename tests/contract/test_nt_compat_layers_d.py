@@ -34,13 +34,16 @@ ARRAYS = np.load(DATA / "nt_params_d.npz")
 # to 1e-15; tests/kernels/test_stax_conv_variants.py checks these networks
 # against wide random networks).
 NT_WRONG = {"conv_local_same_gap", "conv_local_circular_strided_gap"}
-# One case per layer and option kind in the default suite (about 3.4 s of CPU each,
-# mostly compilation); the others are slow.
-FAST = {"conv_transpose_circular_strided_flatten", "conv_local_first_gap", "dot_general_rows", "conv_oihw_filters"}
+# Two networks in the default suite (3-5 s of CPU each, mostly compilation), the
+# others slow; ConvLocal is checked in the default suite against its finite layer
+# (tests/kernels/test_stax_conv_variants.py).
+FAST = {"conv_transpose_circular_strided_flatten", "dot_general_rows"}
+# The NCHW network covers every layer's layout arguments; about 5 s of CPU.
+FAST_PARAMS = {"nchw_network", "flatten_batch_last", "dot_general_flip"}
 
 
-def _params(names):
-    return [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(names)]
+def _params(names, fast=FAST):
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in sorted(names)]
 
 
 @pytest.mark.parametrize("name", _params(set(CASES) - NT_WRONG))
@@ -66,7 +69,7 @@ def test_neural_tangents_conv_local_after_a_shared_conv_differs(name):
     assert np.abs(ours - want).max() > 0.01 * np.abs(want).max()
 
 
-@pytest.mark.parametrize("name", sorted(PARAMS))
+@pytest.mark.parametrize("name", _params(PARAMS, FAST_PARAMS))
 def test_neural_tangents_parameters_give_its_outputs(name):
     kind, spec = PARAMS[name]
     x1, _ = inputs(kind)

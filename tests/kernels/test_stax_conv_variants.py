@@ -39,8 +39,11 @@ def _positions_flattened(k):
     return np.asarray(k).transpose(0, 1, 2, 4, 3, 5).reshape(n1, n2, h * w, h * w)
 
 
-@pytest.mark.parametrize("layer", ["ConvTranspose", "ConvLocal"])
-@pytest.mark.parametrize("padding", ["VALID", "SAME", "CIRCULAR"])
+# CIRCULAR in the default suite (the most involved path of each layer; about 2-4 s
+# of CPU per case, mostly compilation), the others slow.
+@pytest.mark.parametrize("layer, padding", [
+    (layer, padding) if padding == "CIRCULAR" else pytest.param(layer, padding, marks=pytest.mark.slow)
+    for layer in ("ConvTranspose", "ConvLocal") for padding in ("VALID", "SAME", "CIRCULAR")])
 def test_one_layer_kernel_is_the_jacobian_covariance(layer, padding):
     # A strided, non-square filter so that a swapped axis or stride shows.
     net = getattr(stax, layer)(1, (3, 2), (2, 1), padding, W_std=1.3, b_std=0.2)
@@ -57,8 +60,9 @@ def test_dot_general_of_a_conv_is_the_jacobian_covariance():
     np.testing.assert_allclose(got, _jacobian_covariance(net, _X), rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("layer, padding", [("ConvTranspose", "CIRCULAR"), ("ConvTranspose", "VALID"),
-                                            ("ConvLocal", "SAME")])
+@pytest.mark.parametrize("layer, padding", [("ConvTranspose", "CIRCULAR"),
+                                            pytest.param("ConvTranspose", "VALID", marks=pytest.mark.slow),
+                                            pytest.param("ConvLocal", "SAME", marks=pytest.mark.slow)])
 def test_diagonal_spatial_is_the_diagonal_of_the_full_kernel(layer, padding):
     # For the circular fold this is the claim that positions folded together
     # are uncorrelated (module docstring of ntkcourse.stax.convolutions).
@@ -77,6 +81,7 @@ def _two_layer(conv, readout):
                        stax.Dense(1, W_std=1.5))
 
 
+@pytest.mark.slow  # four networks compiled: about 10 s of CPU
 def test_conv_local_and_conv_share_the_flatten_kernel_but_not_the_pooled_one():
     # Novak et al. (2019): without pooling, weight sharing does not change the
     # kernel (Flatten reads only the spatial diagonal, which both layers
