@@ -33,8 +33,12 @@ that library can switch by changing the import. Conventions (as there):
 
 Where things are: each layer's formula sits next to its finite network in
 :mod:`~ntkcourse.stax.layers` (affine, pooling, reshaping),
+:mod:`~ntkcourse.stax.convolutions` (transposed and locally connected),
+:mod:`~ntkcourse.stax.dot_general` (a constant linear map),
 :mod:`~ntkcourse.stax.activations` and :mod:`~ntkcourse.stax.combinators`;
-formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; the
+formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; layouts
+(``dimension_numbers``, ``batch_axis``, ``channel_axis``) in
+:mod:`~ntkcourse.stax.conv_specs`; the
 boundary that makes a triple, and what each layer declares, in
 :mod:`~ntkcourse.stax.layer`. How kernels are computed (blocks, memory,
 threads, devices) is :mod:`ntkcourse.engine`.
