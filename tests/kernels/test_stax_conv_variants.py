@@ -96,16 +96,16 @@ def test_conv_local_and_conv_share_the_flatten_kernel_but_not_the_pooled_one():
 
 @pytest.mark.slow
 def test_wide_conv_local_network_with_pooling_matches_monte_carlo():
-    """The network where neural-tangents 0.6.5 is wrong (a shared Conv, then ConvLocal
-    with a 3 x 2 filter, ReLU, GAP): 64 draws of 256-channel networks.
-    Measured: largest deviation 0.9 % (NNGP) of the kernel's largest entry;
-    neural-tangents' value is 13.8 % away. Tolerance 5 %: Monte Carlo error
-    (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width).
-    """
+    """The kind of network where neural-tangents 0.6.5 is wrong (a shared Conv, then
+    ConvLocal with a 3 x 2 filter, ReLU, GAP): 64 draws of 256-channel networks.
+    Measured (seed 0): largest deviation 0.61 % of the kernel's largest entry.
+    The kernel with the filter read on swapped axes (neural-tangents' error:
+    filter (2, 3) here) is 6.6 % away and fails. Tolerance 3 %: Monte Carlo
+    error (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width)."""
     net = stax.serial(stax.Conv(256, (2, 2), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
                       stax.ConvLocal(256, (3, 2), padding="SAME", W_std=1.3, b_std=0.2), stax.Relu(),
                       stax.GlobalAvgPool(), stax.Dense(256, W_std=1.5))
     x1, x2 = _X, np.random.default_rng(1).normal(size=(2, 4, 3, 2))
     exact = np.asarray(net[2](x1, x2, "nngp"))
     mc = np.asarray(monte_carlo_kernel_fn(net, None, jax.random.PRNGKey(0), 64, progress=False)(x1, x2, "nngp"))
-    assert np.abs(mc - exact).max() < 0.05 * np.abs(exact).max()
+    assert np.abs(mc - exact).max() < 0.03 * np.abs(exact).max()
