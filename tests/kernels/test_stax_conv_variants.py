@@ -101,7 +101,8 @@ def test_wide_conv_local_network_with_pooling_matches_monte_carlo():
     Measured (seed 0): largest deviation 0.61 % of the kernel's largest entry.
     The kernel with the filter read on swapped axes (neural-tangents' error:
     filter (2, 3) here) is 6.6 % away and fails. Tolerance 3 %: Monte Carlo
-    error (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width)."""
+    error (~1/sqrt(64 * 256) per entry, averaged over outputs) plus O(1/width).
+    """
     net = stax.serial(stax.Conv(256, (2, 2), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(),
                       stax.ConvLocal(256, (3, 2), padding="SAME", W_std=1.3, b_std=0.2), stax.Relu(),
                       stax.GlobalAvgPool(), stax.Dense(256, W_std=1.5))
