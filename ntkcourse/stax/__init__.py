@@ -33,8 +33,12 @@ that library can switch by changing the import. Conventions (as there):
 
 Where things are: each layer's formula sits next to its finite network in
 :mod:`~ntkcourse.stax.layers` (affine, pooling, reshaping),
+:mod:`~ntkcourse.stax.convolutions` (transposed and locally connected),
+:mod:`~ntkcourse.stax.dot_general` (a constant linear map),
 :mod:`~ntkcourse.stax.activations` and :mod:`~ntkcourse.stax.combinators`;
-formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; the
+formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; layouts
+(``dimension_numbers``, ``batch_axis``, ``channel_axis``) in
+:mod:`~ntkcourse.stax.conv_specs`; the
 boundary that makes a triple, and what each layer declares, in
 :mod:`~ntkcourse.stax.layer`. How kernels are computed (blocks, memory,
 threads, devices) is :mod:`ntkcourse.engine`.
@@ -75,6 +79,8 @@ from .activations_extra import (
 from .aggregate import Aggregate
 from .attention import GlobalSelfAttention
 from .combinators import FanInSum, FanOut, Identity, parallel, repeat, serial
+from .convolutions import ConvLocal, ConvTranspose
+from .dot_general import DotGeneral
 from .dropout import Dropout
 from .fan_in import FanInConcat, FanInProd
 from .indexing import Index, Slice
@@ -101,10 +107,13 @@ __all__ = [
     "LayerNorm",
     "Dense",
     "Conv",
+    "ConvTranspose",
+    "ConvLocal",
     "AvgPool",
     "GlobalAvgPool",
     "SumPool",
     "GlobalSumPool",
+    "DotGeneral",
     "Dropout",
     "Flatten",
     "Index",

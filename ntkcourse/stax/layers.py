@@ -19,6 +19,8 @@ from jax import lax
 
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
+from .conv_specs import (axis_arg, bias_shape_param, check_default_axes, conv_dimension_numbers,
+                         filter_shape_param, kernel_geometry)
 from .layer import StructuredRule, layer, same_mask
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, map_kernel, pad_amounts,
                       pool_matrix, pool_pair_axes, window_average)
@@ -29,7 +31,7 @@ _PARAMETERIZATIONS = ("ntk", "standard")
 _PADDINGS = ("SAME", "VALID", "CIRCULAR")
 
 
-def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
+def check_spatial_rank(where: str, what: str, shape, window_kind: str, window_shape) -> None:
     """Inputs of a window layer: batch, one axis per window dimension, channels."""
     nd = len(window_shape)
     if len(shape) != nd + 2:
@@ -39,12 +41,12 @@ def _check_spatial_rank(where: str, what: str, shape, window_kind: str, window_s
         )
 
 
-def _affine(x, w_var: float, b_var: Optional[float]):
+def affine_covariance(x, w_var: float, b_var: Optional[float]):
     out = w_var * x
     return out if b_var is None else out + b_var
 
 
-def _affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
+def affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
     def scales(channels):
         if parameterization == "ntk":
             return W_std**2 / (channels * fan_in_factor), (b_std or 0.0) ** 2
@@ -53,7 +55,7 @@ def _affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
     return StructuredRule(scales, patches)
 
 
-def _affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_in, has_bias):
+def affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_in, has_bias):
     r"""The NTK after an affine layer. NTK parameterisation:
     :math:`\Theta' = \sigma_w^2 \Theta + \Sigma'`; standard parameterisation
     (the gradients with respect to W and b enter unscaled):
@@ -68,9 +70,11 @@ def Dense(
     out_dim: int,
     W_std: float = 1.0,
     b_std: Optional[float] = None,
+    batch_axis: int = 0,
+    channel_axis: int = -1,
     parameterization: str = "ntk",
 ):
-    r"""Fully connected layer acting on the last (channel) axis.
+    r"""Fully connected layer acting on the channel axis (by default the last).
 
     NTK parameterisation: :math:`z = \frac{\sigma_w}{\sqrt{n_{in}}} x W + \sigma_b b`,
     ``W``, ``b`` standard normal. Kernel:
@@ -84,6 +88,12 @@ def Dense(
 
     ``b_std=None`` (default) means no bias.
 
+    ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
+    layer acts on any ``channel_axis`` (its bias has ``out_dim`` there and
+    ones elsewhere); ``kernel_fn`` needs the batch axis first and the
+    channels last, and refuses other values with an error
+    (:mod:`ntkcourse.stax.conv_specs`).
+
     Example:
       >>> import numpy as np
       >>> from ntkcourse import stax
@@ -94,43 +104,49 @@ def Dense(
     out_dim = validation.positive_int("Dense", "out_dim", out_dim)
     W_std = validation.nonnegative("Dense", "W_std", W_std)
     b_std = validation.nonnegative("Dense", "b_std", b_std, allow_none=True)
+    batch_axis = axis_arg("Dense", "batch_axis", batch_axis)
+    channel_axis = axis_arg("Dense", "channel_axis", channel_axis)
     parameterization = validation.one_of("Dense", "parameterization", parameterization, _PARAMETERIZATIONS)
     w_var = W_std**2
     b_var = None if b_std is None else b_std**2
 
     def init_fn(key, input_shape):
-        n_in = input_shape[-1]
+        c = channel_axis % len(input_shape)
+        n_in = input_shape[c]
         k1, k2 = jax.random.split(key)
         W = jax.random.normal(k1, (n_in, out_dim))
-        # Bias shaped (1, ..., 1, out_dim) like the input, as in neural-tangents.
-        b = None if b_std is None else jax.random.normal(k2, (1,) * (len(input_shape) - 1) + (out_dim,))
+        # Bias shaped (1, ..., out_dim, ..., 1) like the input, as in neural-tangents.
+        b_shape = tuple(out_dim if i == c else 1 for i in range(len(input_shape)))
+        b = None if b_std is None else jax.random.normal(k2, b_shape)
         if parameterization == "standard":
             W = W * (W_std / math.sqrt(n_in))
             b = None if b is None else b * b_std
-        return tuple(input_shape[:-1]) + (out_dim,), (W, b)
+        return tuple(input_shape[:c]) + (out_dim,) + tuple(input_shape[c + 1:]), (W, b)
 
     def apply_fn(params, inputs, **kwargs):
         W, b = params
-        if inputs.shape[-1] != W.shape[0]:
+        c = channel_axis % inputs.ndim
+        if inputs.shape[c] != W.shape[0]:
             raise ValueError(
-                f"Dense: input has {inputs.shape[-1]} features but the layer's `params` expect {W.shape[0]}."
+                f"Dense: input has {inputs.shape[c]} features but the layer's `params` expect {W.shape[0]}."
             )
+        prod = inputs @ W if c == inputs.ndim - 1 else jnp.moveaxis(jnp.tensordot(inputs, W, (c, 0)), -1, c)
         if parameterization == "ntk":
-            out = (W_std / math.sqrt(inputs.shape[-1])) * (inputs @ W)
+            out = (W_std / math.sqrt(inputs.shape[c])) * prod
             return out if b is None else out + b_std * b
-        out = inputs @ W
-        return out if b is None else out + b
+        return prod if b is None else prod + b
 
     def kernel_map(k: Kernel) -> Kernel:
-        nngp = _affine(k.nngp, w_var, b_var)
+        check_default_axes("Dense", len(k.shape1), batch_axis, channel_axis)
+        nngp = affine_covariance(k.nngp, w_var, b_var)
         ntk = k.ntk
         if ntk is not None:
-            ntk = _affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
+            ntk = affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
-            cov1=_affine(k.cov1, w_var, b_var),
-            cov2=None if k.cov2 is None else _affine(k.cov2, w_var, b_var),
+            cov1=affine_covariance(k.cov1, w_var, b_var),
+            cov2=None if k.cov2 is None else affine_covariance(k.cov2, w_var, b_var),
             shape1=k.shape1[:-1] + (out_dim,),
             shape2=k.shape2[:-1] + (out_dim,),
         )
@@ -140,9 +156,11 @@ def Dense(
         apply_fn,
         kernel_map,
         "Dense",
-        dict(out_dim=out_dim, W_std=W_std, b_std=b_std, parameterization=parameterization),
+        dict(out_dim=out_dim, W_std=W_std, b_std=b_std, batch_axis=batch_axis, channel_axis=channel_axis,
+             parameterization=parameterization),
         has_params=True,
-        structured=_affine_rule(parameterization, W_std, b_std, 1, lambda a: a),
+        # The structured empirical NTK multiplies W on the last axis.
+        structured=affine_rule(parameterization, W_std, b_std, 1, lambda a: a) if channel_axis == -1 else None,
         mask_fn=same_mask,
     )
 
@@ -154,6 +172,7 @@ def Conv(
     padding: str = "VALID",
     W_std: float = 1.0,
     b_std: Optional[float] = None,
+    dimension_numbers=None,
     parameterization: str = "ntk",
 ):
     r"""Convolution on NHWC inputs with an HWIO filter (``lax.conv_general_dilated``).
@@ -173,6 +192,14 @@ def Conv(
     convolution: the output size of ``'SAME'``, the image wrapping around, so
     position p + d is read modulo the image size in the finite network and on
     both positions of the covariance in the kernel).
+
+    ``dimension_numbers`` (neural-tangents' argument, as in
+    ``lax.conv_general_dilated``; ``None``: ``('NHWC', 'HWIO', 'NHWC')``):
+    the finite layer takes any layout, with ``filter_shape`` and ``strides``
+    in the order of the filter's spatial axes; ``kernel_fn`` needs inputs
+    and outputs batch first and channels last (any filter layout, e.g.
+    ``('NHWC', 'OIHW', 'NHWC')``) and refuses others such as ``'NCHW'``
+    with an error (:mod:`ntkcourse.stax.conv_specs`).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
@@ -186,26 +213,32 @@ def Conv(
     parameterization = validation.one_of("Conv", "parameterization", parameterization, _PARAMETERIZATIONS)
     w_var = W_std**2
     b_var = None if b_std is None else b_std**2
-    spatial = "HWDEFG"[:nd]
-    dimension_numbers = ("N" + spatial + "C", spatial + "IO", "N" + spatial + "C")
+    dimension_numbers = conv_dimension_numbers("Conv", dimension_numbers, nd)
+    default_layout = dimension_numbers == conv_dimension_numbers("Conv", None, nd)
+    lhs_spec, rhs_spec, out_spec = dimension_numbers
+    lhs_spatial = [lhs_spec.index(c) for c in rhs_spec if c not in "IO"]
     filter_size = math.prod(filter_shape)
 
     def _check_rank(shape, what):
-        _check_spatial_rank("Conv", what, shape, "a filter", filter_shape)
+        check_spatial_rank("Conv", what, shape, "a filter", filter_shape)
 
-    def _out_spatial(shape):
-        return tuple(pad_amounts(shape[1 + i], filter_shape[i], strides[i], padding)[0] for i in range(nd))
+    def _out_spatial(shape, filters=filter_shape, steps=strides):
+        """Output sizes of the spatial axes of ``shape`` (NHWC), ``filters`` and ``steps`` in that order."""
+        return tuple(pad_amounts(shape[1 + i], filters[i], steps[i], padding)[0] for i in range(nd))
 
     def init_fn(key, input_shape):
         _check_rank(input_shape, "input_shape")
-        c_in = input_shape[-1]
+        c_in = input_shape[lhs_spec.index("C")]
         k1, k2 = jax.random.split(key)
-        W = jax.random.normal(k1, filter_shape + (c_in, out_chan))
-        b = None if b_std is None else jax.random.normal(k2, (1,) * (nd + 1) + (out_chan,))
+        W = jax.random.normal(k1, filter_shape_param(rhs_spec, filter_shape, c_in, out_chan))
+        b = None if b_std is None else jax.random.normal(k2, bias_shape_param(out_spec, out_chan))
         if parameterization == "standard":
             W = W * (W_std / math.sqrt(c_in * filter_size))
             b = None if b is None else b * b_std
-        return (input_shape[0],) + _out_spatial(input_shape) + (out_chan,), (W, b)
+        sizes = dict(N=input_shape[lhs_spec.index("N")], C=out_chan)
+        for i, axis in enumerate(lhs_spatial):
+            sizes[lhs_spec[axis]] = pad_amounts(input_shape[axis], filter_shape[i], strides[i], padding)[0]
+        return tuple(sizes[c] for c in out_spec), (W, b)
 
     def apply_fn(params, inputs, **kwargs):
         _check_rank(inputs.shape, "inputs")
@@ -213,14 +246,14 @@ def Conv(
         out = lax.conv_general_dilated(_wrap_input(inputs), W, strides, op_padding,
                                        dimension_numbers=dimension_numbers)
         if parameterization == "ntk":
-            out = (W_std / math.sqrt(inputs.shape[-1] * filter_size)) * out
+            out = (W_std / math.sqrt(inputs.shape[lhs_spec.index("C")] * filter_size)) * out
             return out if b is None else out + b_std * b
         return out if b is None else out + b
 
     def _wrap_input(a):
         if padding != "CIRCULAR":
             return a
-        return circular_pad(a, [((1 + i,), filter_shape[i], strides[i]) for i in range(nd)])
+        return circular_pad(a, [((axis,), filter_shape[i], strides[i]) for i, axis in enumerate(lhs_spatial)])
 
     def patches(a):
         return lax.conv_general_dilated_patches(_wrap_input(a), filter_shape, strides, op_padding,
@@ -244,6 +277,7 @@ def Conv(
 
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
+        filters, steps = kernel_geometry("Conv", dimension_numbers, filter_shape, strides)
 
         def conv_unscaled(x, batch_ndim):
             if k.diagonal_spatial:
@@ -251,22 +285,22 @@ def Conv(
             else:
                 axes = [(batch_ndim + 2 * i, batch_ndim + 2 * i + 1) for i in range(nd)]
             if padding == "CIRCULAR":
-                return circular_window_average(x, list(zip(axes, filter_shape, strides)))
-            return window_average(x, list(zip(axes, filter_shape, strides)), padding)
+                return circular_window_average(x, list(zip(axes, filters, steps)))
+            return window_average(x, list(zip(axes, filters, steps)), padding)
 
         nngp_u = conv_unscaled(k.nngp, 2)
-        nngp = _affine(nngp_u, w_var, b_var)
+        nngp = affine_covariance(nngp_u, w_var, b_var)
         ntk = k.ntk
         if ntk is not None:
-            ntk = _affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
+            ntk = affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
                               k.shape1[-1] * filter_size, b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
-            cov1=_affine(conv_unscaled(k.cov1, 1), w_var, b_var),
-            cov2=None if k.cov2 is None else _affine(conv_unscaled(k.cov2, 1), w_var, b_var),
-            shape1=(k.shape1[0],) + _out_spatial(k.shape1) + (out_chan,),
-            shape2=(k.shape2[0],) + _out_spatial(k.shape2) + (out_chan,),
+            cov1=affine_covariance(conv_unscaled(k.cov1, 1), w_var, b_var),
+            cov2=None if k.cov2 is None else affine_covariance(conv_unscaled(k.cov2, 1), w_var, b_var),
+            shape1=(k.shape1[0],) + _out_spatial(k.shape1, filters, steps) + (out_chan,),
+            shape2=(k.shape2[0],) + _out_spatial(k.shape2, filters, steps) + (out_chan,),
         )
 
     return layer(
@@ -286,7 +320,8 @@ def Conv(
         ),
         mask_fn=conv_mask,
         has_params=True,
-        structured=_affine_rule(parameterization, W_std, b_std, filter_size, patches),
+        # The structured empirical NTK reads patches and filters in the default layout.
+        structured=affine_rule(parameterization, W_std, b_std, filter_size, patches) if default_layout else None,
         reads_neighbours=True,
     )
 
@@ -329,7 +364,7 @@ def AvgPool(
     normalize_edges = bool(normalize_edges)
 
     def _check_rank(shape, what):
-        _check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
+        check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
 
     def _matrices(shape):
         if padding == "CIRCULAR":
@@ -383,7 +418,16 @@ def AvgPool(
     )
 
 
-def GlobalAvgPool():
+def global_pool_axes(where: str, ndim: int, batch_axis: int, channel_axis: int):
+    """The spatial axes of inputs with ``ndim`` axes: all but the batch and channel axes."""
+    kept = (batch_axis % ndim, channel_axis % ndim)
+    if kept[0] == kept[1]:
+        raise ValueError(f"{where}: `batch_axis` and `channel_axis` must differ, got {batch_axis} and {channel_axis} "
+                         f"for inputs with {ndim} axes.")
+    return tuple(i for i in range(ndim) if i not in kept)
+
+
+def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
     r"""Average over all spatial positions: ``(n, H, W, C) -> (n, C)``.
 
     Kernel: the mean of the kernel over all pairs of positions, so it needs
@@ -391,21 +435,29 @@ def GlobalAvgPool():
     (``kernel_fn(..., mask_constant=...)``) the mean over the real steps only,
     :math:`\sum_{t, t' \text{ real}} K_{tt'} / (T_1 T_2)` with :math:`T_i` the
     numbers of real steps (neural-tangents' masked mean).
+
+    ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
+    layer averages over every other axis and keeps these two in their
+    order; ``kernel_fn`` needs the batch axis first and the channels last.
     """
+    batch_axis = axis_arg("GlobalAvgPool", "batch_axis", batch_axis)
+    channel_axis = axis_arg("GlobalAvgPool", "channel_axis", channel_axis)
 
     def init_fn(key, input_shape):
         if len(input_shape) < 3:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {tuple(input_shape)}.")
-        return (input_shape[0], input_shape[-1]), ()
+        spatial = global_pool_axes("GlobalAvgPool", len(input_shape), batch_axis, channel_axis)
+        return tuple(n for i, n in enumerate(input_shape) if i not in spatial), ()
 
     def apply_fn(params, inputs, **kwargs):
         if inputs.ndim < 3:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {inputs.shape}.")
-        return jnp.mean(inputs, axis=tuple(range(1, inputs.ndim - 1)))
+        return jnp.mean(inputs, axis=global_pool_axes("GlobalAvgPool", inputs.ndim, batch_axis, channel_axis))
 
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim < 1:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {k.shape1}.")
+        check_default_axes("GlobalAvgPool", len(k.shape1), batch_axis, channel_axis)
         _needs_all_positions("GlobalAvgPool", k)
         if k.is_masked:
             # Padded entries are zero (see stax.layer.remask): sum, then divide by the real pairs.
@@ -430,7 +482,8 @@ def GlobalAvgPool():
         return k.replace(shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]),
                          diagonal_spatial=False)
 
-    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", input_diagonal=_every_pair, reads_neighbours=True,
+    return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", dict(batch_axis=batch_axis, channel_axis=channel_axis),
+                 input_diagonal=_every_pair, reads_neighbours=True,
                  handles_masks=True)
 
 
@@ -438,7 +491,7 @@ def _only_diagonal(output_diagonal):
     return True
 
 
-def Flatten():
+def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     """Flatten all non-batch axes: ``(n, H, W, C) -> (n, H W C)``.
 
     Kernel: the mean of the kernel over the spatial diagonal (p, p), since
@@ -447,15 +500,35 @@ def Flatten():
     The output is marked non-Gaussian: features at different positions have
     different variances, which the averaged kernel no longer holds, so an
     activation right after ``Flatten`` is refused (put a ``Dense`` first).
+
+    ``batch_axis`` (the input's batch axis) and ``batch_axis_out`` (0 or 1,
+    the output's; neural-tangents' arguments): the finite layer moves the
+    batch axis and flattens the rest in order; ``kernel_fn`` needs both to be 0.
     """
+    batch_axis = axis_arg("Flatten", "batch_axis", batch_axis)
+    batch_axis_out = axis_arg("Flatten", "batch_axis_out", batch_axis_out)
+    if batch_axis_out not in (0, 1, -1, -2):
+        raise validation.fail("Flatten", "batch_axis_out", "0 or 1 (or -2, -1)", batch_axis_out)
+    batch_axis_out %= 2
+
+    def _out_shape(shape):
+        n = shape[batch_axis]
+        rest = int(np.prod([m for i, m in enumerate(shape) if i != batch_axis % len(shape)]))
+        return (n, rest) if batch_axis_out == 0 else (rest, n)
 
     def init_fn(key, input_shape):
-        return (input_shape[0], int(np.prod(input_shape[1:]))), ()
+        return _out_shape(tuple(input_shape)), ()
 
     def apply_fn(params, inputs, **kwargs):
-        return inputs.reshape(inputs.shape[0], -1)
+        moved = jnp.moveaxis(inputs, batch_axis, 0)
+        out = moved.reshape(moved.shape[0], -1)
+        return out if batch_axis_out == 0 else out.T
 
     def kernel_map(k: Kernel) -> Kernel:
+        check_default_axes("Flatten", len(k.shape1), batch_axis, None)
+        if batch_axis_out != 0:
+            raise ValueError(f"Flatten: kernel_fn supports `batch_axis_out` = 0 (the batch axis first), got "
+                             f"{batch_axis_out}; apply_fn accepts 1.")
         s = k.spatial_ndim
         if s == 0:
             return k
@@ -472,4 +545,5 @@ def Flatten():
             diagonal_spatial=False,
         )
 
-    return layer(init_fn, apply_fn, kernel_map, "Flatten", input_diagonal=_only_diagonal, reads_neighbours=True)
+    return layer(init_fn, apply_fn, kernel_map, "Flatten", dict(batch_axis=batch_axis, batch_axis_out=batch_axis_out),
+                 input_diagonal=_only_diagonal, reads_neighbours=True)

@@ -14,7 +14,7 @@ from typing import Optional, Sequence
 from .. import validation
 from ..kernel import Kernel
 from .layer import kernel_map_of, layer, layer_spec
-from .layers import AvgPool, GlobalAvgPool
+from .layers import AvgPool, GlobalAvgPool, global_pool_axes
 from .spatial import map_kernel
 
 __all__ = ["SumPool", "GlobalSumPool"]
@@ -50,9 +50,15 @@ def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None
     return _scaled("SumPool", avg, lambda shape: size, config)
 
 
-def GlobalSumPool():
+def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1):
     r"""Sum over all spatial positions: ``(n, H, W, C) -> (n, C)``.
 
-    Kernel: :math:`(HW)^2` times :func:`GlobalAvgPool`'s.
+    Kernel: :math:`(HW)^2` times :func:`GlobalAvgPool`'s. ``batch_axis`` and
+    ``channel_axis`` as in :func:`GlobalAvgPool`.
     """
-    return _scaled("GlobalSumPool", GlobalAvgPool(), lambda shape: math.prod(shape[1:-1]), {})
+    avg = GlobalAvgPool(batch_axis, channel_axis)
+
+    def size_of(shape):
+        return math.prod(shape[i] for i in global_pool_axes("GlobalSumPool", len(shape), batch_axis, channel_axis))
+
+    return _scaled("GlobalSumPool", avg, size_of, dict(layer_spec(avg).config))
