@@ -38,14 +38,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # module -> (source files to mutate, pytest arguments selecting its fast tests)
 MODULES = {
-    "dual": (["ntkcourse/dual.py"], ["tests/kernels/test_dual.py", "-m", "not slow"]),
+    "dual": (["ntkcourse/dual.py"], ["tests/kernels/test_dual.py", "tests/kernels/test_dual_contract.py",
+                                     "-m", "not slow"]),
     "stax": (["ntkcourse/stax/layers.py", "ntkcourse/stax/activations.py", "ntkcourse/stax/combinators.py",
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
              ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py", "tests/kernels/test_stax_options.py",
               "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
-    "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "-m", "not slow"]),
-    "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py", "-m", "not slow"]),
+    "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
+                                             "-m", "not slow"]),
+    "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py",
+                                                "tests/theory/test_inference_contract.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
                        ["tests/grading/test_grading_checks.py", "tests/grading/test_grading_check_tolerances.py",
                         "tests/grading/test_grading_judging.py", "tests/grading/test_grading_check_messages.py",
@@ -88,6 +91,9 @@ EQUIVALENT: dict[str, str] = {
 }
 
 
+WARMUP = "collect"
+
+
 def checkout_files(root: Path = ROOT) -> list[str]:
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                          cwd=root, check=True, capture_output=True).stdout.decode()
@@ -105,6 +111,18 @@ def mutmut_config(sources: list[str], test_args: list[str]) -> str:
             # The package's own warnings filter turns RuntimeWarnings into errors; keep pytest quiet.
             'pytest_add_cli_args = ["-q", "-p", "no:cacheprovider", "-x"]\n'
             "use_git_change_detection = false\n"
+            # mutmut's default forks each mutant's test run from a process that has already run JAX: XLA's
+            # thread pools do not survive fork, the child blocks on a lock and is killed at the time limit,
+            # which mutmut reports as a timeout (counted as killed). A fork server that has only imported the
+            # tests (no JAX computation yet) forks clean children.
+            'process_isolation = "forkserver"\n'
+            # mutmut stops a child after (estimated test time + constant) x multiplier seconds of wall time; its
+            # defaults (1 s, x15) are too short on a loaded machine at nice 19, where a load-induced timeout
+            # would be counted as a kill. A minute per mutant is far above any module's fast tests.
+            "timeout_constant = 4.0\n"
+            "timeout_multiplier = 15.0\n"
+            f'forkserver_warmup = "{WARMUP}"\n'
+
             # Tests read the notebooks and the book's configuration from the checkout.
             'also_copy = ["solutions/", "exercises/", "book/", "_config.yml", "_toc.yml"]\n')
 
@@ -148,11 +166,12 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
     if summary:
         pass  # only read the kept run's results
     elif again:
-        # The survivors of the kept run, and the mutants it did not reach (stopped early), are tested with
+        # The survivors of the kept run, the mutants it did not reach (stopped early) and its timeouts (on a
+        # loaded machine possibly the load, not the mutant) are tested with
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work)
-        pending = [name for name, status in statuses(work).items() if status in {"survived", "not checked"}]
+        pending = [name for name, status in statuses(work).items() if status in {"survived", "not checked", "timeout"}]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
