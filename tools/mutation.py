@@ -26,6 +26,7 @@ minutes to an hour). Run it under ``nice`` on a shared machine.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -42,8 +43,8 @@ MODULES = {
                                      "-m", "not slow"]),
     "stax": (["ntkcourse/stax/layers.py", "ntkcourse/stax/activations.py", "ntkcourse/stax/combinators.py",
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
-             ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py", "tests/kernels/test_stax_options.py",
-              "-m", "not slow"]),
+             ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py",
+              "tests/kernels/test_stax_options.py", "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
     "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
                                              "-m", "not slow"]),
@@ -138,7 +139,11 @@ def prepare(work: Path, module: str) -> None:
 
 
 def mutmut(work: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, capture_output=True, text=True)
+    # Each mutant's tests run in a fresh child that compiles its JAX programs again; JAX's persistent
+    # compilation cache (in the work folder) lets the children share them (about a third less CPU).
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(work / ".jax-cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    proc = subprocess.run([sys.executable, "-m", "mutmut", *args], cwd=work, capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         raise SystemExit(f"mutmut {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n"
                          f"{proc.stderr[-3000:]}")
@@ -171,7 +176,8 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work)
-        pending = [name for name, status in statuses(work).items() if status in {"survived", "not checked", "timeout"}]
+        pending = [name for name, status in statuses(work).items()
+                   if status in {"survived", "not checked", "timeout"}]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:

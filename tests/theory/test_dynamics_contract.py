@@ -61,7 +61,8 @@ def test_flow_initial_outputs_and_test_kernel_are_checked(kwargs, match):
 
 def test_flow_refuses_non_finite_targets():
     """A NaN target is refused naming y_train (not propagated into every output)."""
-    with pytest.raises(ValueError, match=r"^gradient_flow_predictor: `y_train` must hold finite targets, got NaN or inf"):
+    with pytest.raises(ValueError,
+                       match=r"^gradient_flow_predictor: `y_train` must hold finite targets, got NaN or inf"):
         gradient_flow_predictor(K, np.array([1.0, np.nan, 0.0]))
 
 
@@ -172,9 +173,9 @@ def test_kernel_regression_defaults_to_the_training_fit_without_ridge():
 def test_failed_cholesky_names_the_function_the_shift_and_a_remedy():
     """K = diag(1, −1) is not PD: the error names the caller, the kernel, the shift's value and suggests
     1e-6·trace/n = 0 (trace 0) for the shift."""
-    with pytest.raises(ValueError, match=r"^kernel_regression: `k_train_train` \+ ridge·I \(ridge = 0\) is not positive "
-                                         r"definite to working precision \(Cholesky failed: .*\)\. The kernel is "
-                                         r"singular or not PSD; add a ridge, e\.g\. ridge=0 \(1e-6 · trace/n\)\.$"):
+    with pytest.raises(ValueError, match=r"^kernel_regression: `k_train_train` \+ ridge·I \(ridge = 0\) is not "
+                                         r"positive definite to working precision \(Cholesky failed: .*\)\. "
+                                         r"The kernel is singular or not PSD; add a ridge, e\.g\. ridge=0 \(1e-6 · trace/n\)\.$"):
         checked_cholesky(np.diag([1.0, -1.0]), 0.0, 2.2e-16, "k_train_train", "ridge", "kernel_regression")
 
 

@@ -53,3 +53,158 @@ def test_ensemble_one_shot_passes_learning_rate_and_ridge_on(kernels):
                                       ridge=0.3)(2.0, *args)
     for got, want in zip(one, ref):
         np.testing.assert_allclose(got, want, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(learning_rate=0.0),
+         r"^infinite_ensemble_predictor: `learning_rate` must be a finite number > 0, got 0\.0"),
+        (dict(nngp=np.ones((N, N)) + np.triu(np.ones((N, N)), 1)),
+         r"^infinite_ensemble_predictor: `nngp_train_train` must be a symmetric kernel matrix"),
+        (dict(nngp=np.eye(N + 1)), r"^infinite_ensemble_predictor: `nngp_train_train` must have the shape of "
+                                   r"ntk_train_train, \(5, 5\), got shape \(6, 6\)\.$"),
+    ],
+)
+def test_ensemble_construction_refusals_name_the_function_and_argument(kernels, change, match):
+    """Bad learning rate, asymmetric or mis-sized NNGP: a ValueError naming infinite_ensemble_predictor."""
+    args = dict(nngp=kernels["nngp"], learning_rate=1.0)
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        infinite_ensemble_predictor(kernels["ntk"], args["nngp"], kernels["y"], learning_rate=args["learning_rate"])
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(ntk_t=np.ones((M, N + 1))), r"^infinite_ensemble_predictor: `ntk_test_train` must have shape \(m, n\) "
+                                          r"with n = 5 training points, got shape \(3, 6\)\.$"),
+        (dict(nngp_t=np.ones((M + 1, N))), r"^infinite_ensemble_predictor: `nngp_test_train` must have the shape of "
+                                           r"ntk_test_train, \(3, 5\), got shape \(4, 5\)\.$"),
+        (dict(nngp_t=np.full((M, N), np.inf)),
+         r"^infinite_ensemble_predictor: `nngp_test_train` must be a finite kernel matrix, got NaN or inf\.$"),
+        (dict(nngp_tt=np.ones(M + 1)), r"^infinite_ensemble_predictor: `nngp_test_test` must have shape \(3, 3\) or "
+                                       r"\(3,\) \(its diagonal\) for m = 3 test points, got shape \(4,\)\.$"),
+        (dict(nngp_tt=np.full(M, np.nan)),
+         r"^infinite_ensemble_predictor: `nngp_test_test` must be a finite kernel, got NaN or inf\.$"),
+        (dict(nngp_tt=np.triu(np.ones((M, M)))),
+         r"^infinite_ensemble_predictor: `nngp_test_test` must be a symmetric kernel matrix"),
+    ],
+)
+def test_ensemble_test_kernel_refusals_name_the_kernel(kernels, change, match):
+    """Each mis-shaped, non-finite or asymmetric test kernel is refused with its name and shape."""
+    args = dict(ntk_t=kernels["ntk_t"], nngp_t=kernels["nngp_t"], nngp_tt=kernels["nngp_tt"])
+    args.update(change)
+    predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"])
+    with pytest.raises(ValueError, match=match):
+        predict(1.0, args["ntk_t"], args["nngp_t"], args["nngp_tt"])
+
+
+def test_ensemble_names_the_missing_test_kernels(kernels):
+    """Giving two of the three test kernels lists exactly the two that were given."""
+    predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"])
+    with pytest.raises(ValueError, match=r"must be given together, got ntk_test_train, nngp_test_test only\.$"):
+        predict(1.0, kernels["ntk_t"], None, kernels["nngp_tt"])
+
+
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (dict(y=np.ones(N + 1)), r"^gp_posterior: `y_train` must have shape \(n,\) or \(n, k\) with n = 5, got shape "
+                                 r"\(6,\)\.$"),
+        (dict(y=np.ones((N, 1, 1))), r"^gp_posterior: `y_train` must have shape \(n,\) or \(n, k\) with n = 5"),
+        (dict(y=np.full(N, np.nan)), r"^gp_posterior: `y_train` must hold finite targets, got NaN or inf\.$"),
+        (dict(kt=np.ones(N)), r"^gp_posterior: `k_test_train` must have shape \(m, n\) with n = 5 training points, "
+                              r"got shape \(5,\)\.$"),
+        (dict(kt=np.full((M, N), np.nan)),
+         r"^gp_posterior: `k_test_train` must be a finite kernel matrix, got NaN or inf\.$"),
+        (dict(ktt=np.full((M, M), np.inf)), r"^gp_posterior: `k_test_test` must be a finite kernel, got NaN or inf\.$"),
+        (dict(noise=-0.1), r"^gp_posterior: `noise` must be a finite number >= 0, got -0\.1\.$"),
+        (dict(k=np.triu(np.ones((N, N)))), r"^gp_posterior: `k_train_train` must be a symmetric kernel matrix"),
+    ],
+)
+def test_gp_posterior_refusals_name_the_argument(kernels, change, match):
+    """Each bad target, kernel or noise is refused with gp_posterior's name, the argument and what was expected."""
+    args = dict(k=kernels["nngp"], y=kernels["y"], kt=kernels["nngp_t"], ktt=kernels["nngp_tt"], noise=0.0)
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        gp_posterior(args["k"], args["y"], args["kt"], args["ktt"], noise=args["noise"])
+
+
+class Pair:
+    """A stand-in for the engine's kernel object: attributes nngp and ntk."""
+
+    def __init__(self, nngp, ntk):
+        self.nngp, self.ntk = nngp, ntk
+
+
+def test_gp_posterior_get_reads_the_named_attribute_of_every_kernel(kernels):
+    """get='ntk' takes .ntk of all three kernel objects: the NTK-GP, equal to passing the arrays (1e-13)."""
+    post = gp_posterior(Pair(kernels["nngp"], kernels["ntk"]), kernels["y"], Pair(kernels["nngp_t"], kernels["ntk_t"]),
+                        Pair(kernels["nngp_tt"], kernels["ntk_tt"]), noise=0.1, get="ntk")
+    ref = gp_posterior(kernels["ntk"], kernels["y"], kernels["ntk_t"], kernels["ntk_tt"], noise=0.1)
+    np.testing.assert_allclose(post.mean, ref.mean, atol=1e-13)
+    np.testing.assert_allclose(post.covariance, ref.covariance, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "get, kernel, match",
+    [
+        (3, "pair", r"^gp_posterior: `get` must be 'nngp', 'ntk' or None, got 3\.$"),
+        ("nngp_ntk", "pair", r"^gp_posterior: `get` must be a name or a tuple of names among 'nngp', 'ntk', "
+                             r"got 'nngp_ntk'\.$"),
+        ("nngp", "array", r"^gp_posterior: `k_train_train` must be a kernel object \(as returned by kernel_fn\) with "
+                          r"get='nngp', got a ndarray with no attribute 'nngp'\.$"),
+    ],
+)
+def test_gp_posterior_refuses_a_bad_get(kernels, get, kernel, match):
+    """get must be 'nngp'/'ntk'/None, and then the kernels must be objects carrying that attribute."""
+    k = Pair(kernels["nngp"], kernels["ntk"]) if kernel == "pair" else kernels["nngp"]
+    with pytest.raises(ValueError, match=match):
+        gp_posterior(k, kernels["y"], kernels["nngp_t"], get=get)
+
+
+def test_gp_posterior_mean_only_without_test_test_kernel(kernels):
+    """Without k_test_test the covariance is None and the mean is K_*(K + σ²I)⁻¹y (numpy solve; 1e-12)."""
+    post = gp_posterior(kernels["nngp"], kernels["y"], kernels["nngp_t"], noise=0.2)
+    assert post.covariance is None
+    expected = kernels["nngp_t"] @ np.linalg.solve(kernels["nngp"] + 0.2 * np.eye(N), kernels["y"])
+    np.testing.assert_allclose(post.mean, expected, atol=1e-12)
+
+
+def test_gp_posterior_default_is_noise_free(kernels):
+    """Without noise the posterior at the training points interpolates: mean = y (noise 1e-3 would move it; 1e-9)."""
+    post = gp_posterior(kernels["nngp"], kernels["y"], kernels["nngp"])
+    np.testing.assert_allclose(post.mean, kernels["y"], atol=1e-9)
+
+
+def test_ensemble_two_output_columns_are_two_one_dimensional_problems(kernels):
+    """y of shape (n, 2): each mean column is the prediction for that column alone (shapes (n, 2), (m, 2)); the
+    covariances, shared by the columns, equal the one-column ones (1e-13)."""
+    y2 = np.stack([kernels["y"], -2.0 * kernels["y"][::-1]], axis=1)
+    args = (kernels["ntk_t"], kernels["nngp_t"], kernels["nngp_tt"])
+    both = infinite_ensemble_prediction(kernels["ntk"], kernels["nngp"], y2, 0.7, *args)
+    assert both.train_mean.shape == (N, 2) and both.test_mean.shape == (M, 2)
+    for j in range(2):
+        one = infinite_ensemble_prediction(kernels["ntk"], kernels["nngp"], y2[:, j], 0.7, *args)
+        np.testing.assert_allclose(both.train_mean[:, j], one.train_mean, atol=1e-13)
+        np.testing.assert_allclose(both.test_mean[:, j], one.test_mean, atol=1e-13)
+        np.testing.assert_allclose(both.test_covariance, one.test_covariance, atol=1e-13)
+
+
+def test_ensemble_vector_of_times_stacks_scalar_calls(kernels):
+    """t = [0.2, 3]: every field has a leading axis of 2 whose rows are the scalar calls (1e-13)."""
+    predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"], learning_rate=0.5)
+    args = (kernels["ntk_t"], kernels["nngp_t"], kernels["nngp_tt"])
+    stacked = predict(np.array([0.2, 3.0]), *args)
+    for i, t in enumerate((0.2, 3.0)):
+        for got, want in zip(stacked, predict(t, *args)):
+            assert got.shape[0] == 2
+            np.testing.assert_allclose(got[i], want, atol=1e-13)
+
+
+def test_ensemble_without_test_kernels_returns_none_for_the_test_fields(kernels):
+    """No test kernels: test_mean and test_covariance are None; the train fields are still computed."""
+    out = infinite_ensemble_prediction(kernels["ntk"], kernels["nngp"], kernels["y"], 1.0)
+    assert out.test_mean is None and out.test_covariance is None
+    assert out.train_mean.shape == (N,) and out.train_covariance.shape == (N, N)
