@@ -175,7 +175,8 @@ def test_failed_cholesky_names_the_function_the_shift_and_a_remedy():
     1e-6·trace/n = 0 (trace 0) for the shift."""
     with pytest.raises(ValueError, match=r"^kernel_regression: `k_train_train` \+ ridge·I \(ridge = 0\) is not "
                                          r"positive definite to working precision \(Cholesky failed: .*\)\. "
-                                         r"The kernel is singular or not PSD; add a ridge, e\.g\. ridge=0 \(1e-6 · trace/n\)\.$"):
+                                         r"The kernel is singular or not PSD; add a ridge, "
+                                         r"e\.g\. ridge=0 \(1e-6 · trace/n\)\.$"):
         checked_cholesky(np.diag([1.0, -1.0]), 0.0, 2.2e-16, "k_train_train", "ridge", "kernel_regression")
 
 
