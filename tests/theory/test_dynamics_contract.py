@@ -190,3 +190,55 @@ def test_ill_conditioned_cholesky_warns_with_the_condition_number():
                                      "(condition number ≈ 1e+15)")
     assert w.filename == __file__
     assert math.isfinite(kernel_regression(np.diag([1.0, 1e-15]), np.ones(2), ridge=1e-3)[1])
+
+
+def test_full_rank_kernel_limit_does_not_warn():
+    """t = ∞ without ridge on a full-rank, well-conditioned kernel is plain kernel regression: no warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradient_flow_predictor(K, Y)(np.inf)
+
+
+def test_ill_conditioning_is_not_warned_for_train_outputs_only():
+    """The amplification warning concerns test predictions: the same ill-conditioned case without k_test_train is
+    silent (train outputs stay bounded by the data)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradient_flow_predictor(np.diag([1.0, 1e-15]), np.ones(2))(1e16)
+
+
+def test_ill_conditioning_counts_the_ridge_in_the_effective_condition_number():
+    """λ = (1, 1e-15), ρ = 1e-14, ηt = 1e16: κ_eff = (1 + ρ)·min(1e16, 1/(1e-15 + ρ)) = 1/1.1e-14 = 9.09e13, so
+    n·ε·κ ≈ 0.04 > 10⁻²: the warning gives 9.09e+13 (without the ridge in 1/μ it would be 1e+15)."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: gradient_flow_predictor(np.diag([1.0, 1e-15]), np.ones(2), ridge=1e-14)(
+                           1e16, np.ones((1, 2))))
+    assert "effective condition number 9.09e+13" in str(w.message)
+
+
+def test_momentum_horizon_in_the_ill_conditioning_warning():
+    """Heavy ball accumulates c ≈ ηs/(1 − μ_m) on a tiny mode: λ = (1, 1e-15), η = 0.5, μ_m = 0.9, s = 10¹³ gives
+    κ_eff = 0.5·10¹³/0.1 = 5e13 (n·ε·κ ≈ 0.022 > 10⁻²), stated in the warning."""
+    predict = gradient_descent_predictor(np.diag([1.0, 1e-15]), np.ones(2), 0.5, momentum=0.9)
+    w = caught_warning(IllConditionedKernelWarning, lambda: predict(1e13, np.ones((1, 2))))
+    assert "effective condition number 5e+13" in str(w.message)
+    assert "at the requested number of steps" in str(w.message)
+
+
+def test_learning_rate_exactly_at_the_bound_warns():
+    """η = 2(1 + 0.5)/(4 + 1) = 0.6 exactly (both sides round to the same double): 'at or above' the bound warns,
+    and the limit s → ∞ is refused naming the learning rate and the bound."""
+    with pytest.warns(UnstableLearningRateWarning, match="at or above the stability bound"):
+        predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.6, ridge=1.0, momentum=0.5)
+    with pytest.raises(ValueError, match=r"^steps = inf asks for the limit of gradient descent, which does not exist "
+                                         r"for learning_rate = 0\.6 ≥ the stability bound 0\.6; expected a learning "
+                                         r"rate below the bound\.$"):
+        predict(np.inf)
+
+
+def test_learning_rate_one_over_lambda_fits_that_mode_in_one_step():
+    """Θ = diag(2, 1), η = 1/2: ηλ = 1 for the first mode, whose output after 0, 1, 2 steps is 0, y₁, y₁ exactly; the
+    second mode (ηλ = 1/2) gives y₂(1 − 2^{−s}) = 0, 0.5, 0.75 (exact in binary)."""
+    out = gradient_descent_prediction(np.diag([2.0, 1.0]), np.array([3.0, 1.0]), np.array([0, 1, 2]),
+                                      learning_rate=0.5)
+    np.testing.assert_array_equal(out.train, [[0.0, 0.0], [3.0, 0.5], [3.0, 0.75]])

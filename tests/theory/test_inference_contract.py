@@ -208,3 +208,10 @@ def test_ensemble_without_test_kernels_returns_none_for_the_test_fields(kernels)
     out = infinite_ensemble_prediction(kernels["ntk"], kernels["nngp"], kernels["y"], 1.0)
     assert out.test_mean is None and out.test_covariance is None
     assert out.train_mean.shape == (N,) and out.train_covariance.shape == (N, N)
+
+
+def test_ensemble_refuses_negative_time_naming_the_function(kernels):
+    """A negative time is refused by infinite_ensemble_predictor's own name (users call that function)."""
+    predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"])
+    with pytest.raises(ValueError, match=r"^infinite_ensemble_predictor: `t` must be non-negative"):
+        predict(-0.5)
