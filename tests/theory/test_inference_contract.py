@@ -100,11 +100,15 @@ def test_ensemble_test_kernel_refusals_name_the_kernel(kernels, change, match):
         predict(1.0, args["ntk_t"], args["nngp_t"], args["nngp_tt"])
 
 
-def test_ensemble_names_the_missing_test_kernels(kernels):
-    """Giving two of the three test kernels lists exactly the two that were given."""
+@pytest.mark.parametrize("given, received", [((0, 2), "ntk_test_train, nngp_test_test"), ((1,), "nngp_test_train")])
+def test_ensemble_names_the_test_kernels_it_received(kernels, given, received):
+    """Giving some of the three test kernels lists exactly those that were given."""
     predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"])
-    with pytest.raises(ValueError, match=r"must be given together, got ntk_test_train, nngp_test_test only\.$"):
-        predict(1.0, kernels["ntk_t"], None, kernels["nngp_tt"])
+    full = (kernels["ntk_t"], kernels["nngp_t"], kernels["nngp_tt"])
+    args = [a if i in given else None for i, a in enumerate(full)]
+    with pytest.raises(ValueError, match=rf"^infinite_ensemble_predictor: `ntk_test_train`, `nngp_test_train` and "
+                                         rf"`nngp_test_test` must be given together, got {received} only\.$"):
+        predict(1.0, *args)
 
 
 @pytest.mark.parametrize(
