@@ -111,3 +111,47 @@ def test_quadrature_refuses_bad_arguments(kwargs, error, match):
 def test_quadrature_accepts_a_numpy_integer_degree():
     """deg may be a numpy integer (e.g. from np.arange): deg = np.int64(3) gives the deg-3 rule."""
     assert dual.quadrature(jnp.tanh, np.int64(3)).name == "Quadrature(tanh, deg=3)"
+
+
+@pytest.mark.parametrize("slope", [1.0, -0.7])
+def test_ab_relu_with_equal_slopes_is_linear(slope):
+    """ab_relu(a, a) is φ(x) = a x: E[φ(u)φ(v)] = a² cov and E[φ'φ'] = a² (exact), e.g. a = 1 is the identity."""
+    act = dual.ab_relu(slope, slope)
+    assert as_float(act.nngp, 1.3, 0.7, 0.4) == pytest.approx(slope**2 * 0.4, rel=1e-15)
+    assert as_float(act.dnngp, 1.3, 0.7, 0.4) == pytest.approx(slope**2, rel=1e-15)
+
+
+def test_expectations_refuses_a_covariance_just_beyond_the_cauchy_schwarz_bound():
+    """cov² = 1.01·var1·var2 (relative excess 1e-2, far above the 1e-12 round-off allowance) is refused."""
+    with pytest.raises(ValueError, match=r"^expectations: covariance `cov` must satisfy cov\^2 <= var1 var2, got "
+                                         r"var1=1\.0, var2=4\.0, cov=2\.01\.$"):
+        dual.expectations(dual.relu(), 1.0, 4.0, 2.01)
+
+
+def test_expectations_refuses_a_covariance_between_zero_variances():
+    """var1 = var2 = 0 leaves no room for a covariance: cov = 0.5 is refused (the absolute allowance is 1e-300)."""
+    with pytest.raises(ValueError, match=r"`cov` must satisfy"):
+        dual.expectations(dual.identity(), 0.0, 0.0, 0.5)
+
+
+def test_expectations_accepts_zero_variances():
+    """Zero variances are a zero input, allowed: for the identity E[uv] = 0 and E[1·1] = 1 (exact)."""
+    nngp, dnngp = dual.expectations(dual.identity(), 0.0, 0.0, 0.0)
+    assert (float(nngp), float(dnngp)) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("which, value", [("var1", "-0.5"), ("var2", "-2.0")])
+def test_expectations_refusal_of_a_negative_variance_is_worded_fully(which, value):
+    """The message names the function, the variance and its value: 'expectations: variance `var1` must be >= 0'."""
+    args = {"var1": 1.0, "var2": 1.0}
+    args[which] = float(value)
+    with pytest.raises(ValueError, match=rf"^expectations: variance `{which}` must be >= 0, got {value}\.$"):
+        dual.expectations(dual.relu(), args["var1"], args["var2"], 0.0)
+
+
+def test_expectations_are_float64_with_x64_off():
+    """Results are float64 arrays even though JAX's x64 flag is off globally: E[relu(u) relu(v)] at unit
+    variances and zero covariance is 1/(2π) to the last bit, and E[1{u>0}1{v>0}] = 1/4."""
+    nngp, dnngp = dual.expectations(dual.relu(), 1.0, 1.0, 0.0)
+    assert nngp.dtype == np.float64 and float(nngp) == 1 / (2 * math.pi)
+    assert float(dnngp) == 0.25
