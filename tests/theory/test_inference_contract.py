@@ -4,11 +4,14 @@ Written from the survivors of a mutation run (tools/mutation.py inference): each
 that a planted change left unobserved. Kernels are Gram matrices of random features (no JAX), and the
 expected values come from scipy's matrix exponential and numpy's solves, independent of the package.
 """
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
 
 from ntkcourse.inference import gp_posterior, infinite_ensemble_prediction, infinite_ensemble_predictor
+from ntkcourse.spectral import IllConditionedKernelWarning
 
 N, M = 5, 3
 
@@ -219,3 +222,30 @@ def test_ensemble_refuses_negative_time_naming_the_function(kernels):
     predict = infinite_ensemble_predictor(kernels["ntk"], kernels["nngp"], kernels["y"])
     with pytest.raises(ValueError, match=r"^infinite_ensemble_predictor: `t` must be non-negative"):
         predict(-0.5)
+
+
+def one_warning(call):
+    """The single IllConditionedKernelWarning that ``call()`` emits, or None when it emits none."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        call()
+    found = [w for w in caught if issubclass(w.category, IllConditionedKernelWarning)]
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def test_ensemble_warns_of_a_singular_ntk_in_the_infinite_time_limit():
+    """A rank-1 NTK at t = ∞ without ridge: the warning names the 't → ∞' limit, at the caller's line."""
+    predict = infinite_ensemble_predictor(np.ones((2, 2)), np.eye(2), np.ones(2))
+    w = one_warning(lambda: predict(np.inf))
+    assert "numerical rank 1 < n = 2) and ridge = 0: in the t → ∞ limit" in str(w.message)
+    assert w.filename == __file__
+
+
+def test_ensemble_warns_of_amplified_round_off_only_with_test_kernels():
+    """NTK diag(1, 1e-15) at t = 1e16 (κ_eff = 1e15): a warning 'at the requested time' when test predictions are
+    asked for, none for the train outputs alone."""
+    predict = infinite_ensemble_predictor(np.diag([1.0, 1e-15]), np.eye(2), np.ones(2))
+    w = one_warning(lambda: predict(1e16, np.ones((1, 2)), np.ones((1, 2)), np.ones(1)))
+    assert "ill-conditioned at the requested time: effective condition number 1e+15" in str(w.message)
+    assert one_warning(lambda: predict(1e16)) is None
