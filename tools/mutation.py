@@ -92,9 +92,6 @@ EQUIVALENT: dict[str, str] = {
 }
 
 
-WARMUP = "collect"
-
-
 def checkout_files(root: Path = ROOT) -> list[str]:
     out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
                          cwd=root, check=True, capture_output=True).stdout.decode()
@@ -114,16 +111,16 @@ def mutmut_config(sources: list[str], test_args: list[str]) -> str:
             "use_git_change_detection = false\n"
             # mutmut's default forks each mutant's test run from a process that has already run JAX: XLA's
             # thread pools do not survive fork, the child blocks on a lock and is killed at the time limit,
-            # which mutmut reports as a timeout (counted as killed). A fork server that has only imported the
-            # tests (no JAX computation yet) forks clean children.
+            # which mutmut reports as a timeout (counted as killed). A fork server that has only collected the
+            # tests (imported them, no JAX computation yet: no test module may compute at import) forks clean
+            # children.
             'process_isolation = "forkserver"\n'
+            'forkserver_warmup = "collect"\n'
             # mutmut stops a child after (estimated test time + constant) x multiplier seconds of wall time; its
             # defaults (1 s, x15) are too short on a loaded machine at nice 19, where a load-induced timeout
             # would be counted as a kill. A minute per mutant is far above any module's fast tests.
             "timeout_constant = 4.0\n"
             "timeout_multiplier = 15.0\n"
-            f'forkserver_warmup = "{WARMUP}"\n'
-
             # Tests read the notebooks and the book's configuration from the checkout.
             'also_copy = ["solutions/", "exercises/", "book/", "_config.yml", "_toc.yml"]\n')
 
