@@ -86,6 +86,11 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.grading.checks.x_judge_entry__mutmut_37":
         "replaces an unknown 'invalid' code by 'XXXX' instead of '': both are outside INVALID_REASONS, "
         "so _invalid_message gives the same generic text",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115":
+        "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
+        "too, so the contraction is the same",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_185":
+        "einsum subscripts in upper case, as mutant 115 (the test mean's contraction)",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
