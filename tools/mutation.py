@@ -91,6 +91,10 @@ EQUIVALENT: dict[str, str] = {
         "too, so the contraction is the same",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_185":
         "einsum subscripts in upper case, as mutant 115 (the test mean's contraction)",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_201":
+        "einsum subscripts in upper case, as mutant 115 (the test variances' quadratic term)",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_212":
+        "einsum subscripts in upper case, as mutant 115 (the diagonal of the cross term)",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
