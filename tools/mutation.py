@@ -95,6 +95,10 @@ EQUIVALENT: dict[str, str] = {
         "einsum subscripts in upper case, as mutant 115 (the test variances' quadratic term)",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_212":
         "einsum subscripts in upper case, as mutant 115 (the diagonal of the cross term)",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_265":
+        "passes None instead of False as finish's squeeze_output, which is only tested for truth: None is false",
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_279":
+        "as mutant 265, for the test covariance",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
