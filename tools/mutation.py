@@ -86,6 +86,14 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.grading.checks.x_judge_entry__mutmut_37":
         "replaces an unknown 'invalid' code by 'XXXX' instead of '': both are outside INVALID_REASONS, "
         "so _invalid_message gives the same generic text",
+    "ntkcourse.inference.x_gp_posterior__mutmut_25":
+        "n = k.shape[1] for k.shape[0]: as_kernel_matrix has already refused a non-square k_train_train",
+    "ntkcourse.inference.x_gp_posterior__mutmut_39":
+        "y_train read without dtype=float64: for real targets (the documented input) the only uses are shape and "
+        "isfinite checks and cho_solve, which computes in the float64 of the factor (integer or float32 targets "
+        "give the same mean); it differs only for complex targets",
+    "ntkcourse.inference.x_gp_posterior__mutmut_41":
+        "y_train read without the dtype argument: as mutant 39",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115":
         "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
         "too, so the contraction is the same",
