@@ -94,6 +94,13 @@ EQUIVALENT: dict[str, str] = {
         "give the same mean); it differs only for complex targets",
     "ntkcourse.inference.x_gp_posterior__mutmut_41":
         "y_train read without the dtype argument: as mutant 39",
+    "ntkcourse.inference.x_gp_posterior__mutmut_94":
+        "cho_solve's check_finite None for False: a flag tested for truth, None is false",
+    "ntkcourse.inference.x_gp_posterior__mutmut_97":
+        "cho_solve with its default check_finite=True: the check only looks for inf/NaN, and y_train was already "
+        "refused unless finite and the factor of a finite matrix is finite (a saving of time, not of behaviour)",
+    "ntkcourse.inference.x_gp_posterior__mutmut_98":
+        "cho_solve with check_finite=True: as mutant 97",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115":
         "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
         "too, so the contraction is the same",

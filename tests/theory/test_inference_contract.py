@@ -263,3 +263,23 @@ def test_ensemble_covariances_are_exactly_symmetric():
                                        k[te, tr], k[te, tr], k[te, te])
     for cov in (ens.train_covariance, ens.test_covariance):
         np.testing.assert_array_equal(cov, cov.T)
+
+
+@pytest.mark.parametrize("which", ["k_test_train", "k_test_test"])
+def test_gp_posterior_get_names_the_test_kernel_that_is_not_an_object(kernels, which):
+    """With get='nngp', a test kernel passed as a plain array is refused by its own name."""
+    args = dict(k_test_train=Pair(kernels["nngp_t"], kernels["ntk_t"]),
+                k_test_test=Pair(kernels["nngp_tt"], kernels["ntk_tt"]))
+    args[which] = np.asarray(getattr(args[which], "nngp"))
+    with pytest.raises(ValueError, match=rf"^gp_posterior: `{which}` must be a kernel object \(as returned by "
+                                         rf"kernel_fn\) with get='nngp', got a ndarray with no attribute 'nngp'\.$"):
+        gp_posterior(Pair(kernels["nngp"], kernels["ntk"]), kernels["y"], args["k_test_train"], args["k_test_test"],
+                     get="nngp")
+
+
+def test_gp_posterior_not_positive_definite_asks_for_noise():
+    """K = diag(1, −1) cannot be factorised: the error names gp_posterior, k_train_train and noise = 0 as the
+    remedy's argument."""
+    with pytest.raises(ValueError, match=r"^gp_posterior: `k_train_train` \+ noise·I \(noise = 0\) is not positive "
+                                         r"definite to working precision"):
+        gp_posterior(np.diag([1.0, -1.0]), np.ones(2), np.ones((1, 2)))
