@@ -101,6 +101,22 @@ EQUIVALENT: dict[str, str] = {
         "refused unless finite and the factor of a finite matrix is finite (a saving of time, not of behaviour)",
     "ntkcourse.inference.x_gp_posterior__mutmut_98":
         "cho_solve with check_finite=True: as mutant 97",
+    "ntkcourse.inference.x_gp_posterior__mutmut_129":
+        "solve_triangular's check_finite None for False: a flag tested for truth",
+    "ntkcourse.inference.x_gp_posterior__mutmut_133":
+        "solve_triangular with its default check_finite=True: k_test_train was already refused unless finite and "
+        "the factor is finite, as mutant 97",
+    "ntkcourse.inference.x_gp_posterior__mutmut_136":
+        "solve_triangular with check_finite=True: as mutant 133",
+    "ntkcourse.inference.x__test_test__mutmut_3":
+        "the test-test kernel read without dtype=float64: a full matrix is converted to float64 by "
+        "as_kernel_matrix, and a diagonal only meets float64 arrays (numpy promotes integer or float32 to float64 "
+        "exactly), so real inputs give the same values",
+    "ntkcourse.inference.x__test_test__mutmut_5":
+        "the test-test kernel read without the dtype argument: as mutant 3",
+    "ntkcourse.inference.x__test_train__mutmut_3":
+        "the test-train kernel read without dtype=float64: it only enters products with float64 arrays and "
+        "solve_triangular, which promote integer or float32 entries exactly to float64 (same values)",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115":
         "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
         "too, so the contraction is the same",
