@@ -117,6 +117,8 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.inference.x__test_train__mutmut_3":
         "the test-train kernel read without dtype=float64: it only enters products with float64 arrays and "
         "solve_triangular, which promote integer or float32 entries exactly to float64 (same values)",
+    "ntkcourse.inference.x__test_train__mutmut_5":
+        "the test-train kernel read without the dtype argument: as mutant 3",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115":
         "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
         "too, so the contraction is the same",
