@@ -46,8 +46,10 @@ MODULES = {
              ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py",
               "tests/kernels/test_stax_options.py", "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
+    # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
+    # for every mutant: they are left out.
     "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
-                                             "-m", "not slow"]),
+                                             "-m", "not slow", "-k", "not points_at_the_callers_line"]),
     "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py",
                                                 "tests/theory/test_inference_contract.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
