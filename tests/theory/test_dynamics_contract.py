@@ -255,3 +255,26 @@ def test_warnings_point_at_the_callers_line():
     ]
     for category, call in calls:
         assert caught_warning(category, call).filename == __file__
+
+
+@pytest.mark.parametrize("kernel", [np.eye(3), K], ids=["identity", "well-conditioned"])
+def test_well_conditioned_cholesky_does_not_warn(kernel):
+    """κ(I) = 1 and κ(K) ≈ 3: n·ε·κ is far below 10⁻², so kernel_regression gives no warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kernel_regression(kernel, Y)
+
+
+def test_failed_cholesky_suggests_a_shift_of_a_millionth_of_the_mean_diagonal():
+    """K = diag(2, 2, −1): trace/n = 1, so the suggested ridge is 1e-6·3/3 = 1e-06."""
+    with pytest.raises(ValueError, match=r"add a ridge, e\.g\. ridge=1e-06 \(1e-6 · trace/n\)\.$"):
+        kernel_regression(np.diag([2.0, 2.0, -1.0]), Y)
+
+
+def test_cholesky_condition_number_uses_the_largest_column_sum():
+    """K = [[1, 1 − 1e-14], [1 − 1e-14, 1]]: the 1-norm condition number (LAPACK dpocon with ‖K‖₁, the largest
+    column sum) is 2e14, the value numpy's cond(K, 1) gives; the sum of all entries would double it."""
+    kernel = np.array([[1.0, 1 - 1e-14], [1 - 1e-14, 1.0]])
+    w = caught_warning(IllConditionedKernelWarning, lambda: kernel_regression(kernel, np.ones(2)))
+    assert f"(condition number ≈ {np.linalg.cond(kernel, 1):.3g})" in str(w.message)
+    assert "(condition number ≈ 2e+14)" in str(w.message)
