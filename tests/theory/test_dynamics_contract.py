@@ -278,3 +278,11 @@ def test_cholesky_condition_number_uses_the_largest_column_sum():
     w = caught_warning(IllConditionedKernelWarning, lambda: kernel_regression(kernel, np.ones(2)))
     assert f"(condition number ≈ {np.linalg.cond(kernel, 1):.3g})" in str(w.message)
     assert "(condition number ≈ 2e+14)" in str(w.message)
+    # n·ε = 2 · 2.2e-16 and the amplified error n·ε·κ = 4.4e-16 · 2e14 ≈ 0.089
+    assert "(n·ε = 4.4e-16) can be amplified to a relative error of about 0.089." in str(w.message)
+
+
+def test_kernel_regression_refuses_an_asymmetric_kernel_naming_it():
+    """An asymmetric train kernel is refused by kernel_regression, naming k_train_train."""
+    with pytest.raises(ValueError, match=r"^kernel_regression: `k_train_train` must be a symmetric kernel matrix"):
+        kernel_regression(np.triu(np.ones((3, 3))), Y)
