@@ -134,6 +134,26 @@ EQUIVALENT: dict[str, str] = {
         "passes None instead of False as finish's squeeze_output, which is only tested for truth: None is false",
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_279":
         "as mutant 265, for the test covariance",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_4":
+        "n = k.shape[1] for k.shape[0]: every caller passes a kernel that as_kernel_matrix has checked square",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_15":
+        "n = k.shape[1] for k.shape[0]: as_kernel_matrix has already refused a non-square k_train_train",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_12":
+        "cho_factor's check_finite None for False: a flag tested for truth",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_15":
+        "cho_factor with its default check_finite=True: k is finite (as_kernel_matrix) and so is the shift "
+        "(validation), so the check passes; it costs time only",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_17":
+        "cho_factor with check_finite=True: as mutant 15",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_32":
+        "the 1-norm as the largest row sum instead of column sum: k + shift·I is symmetric, so they are equal",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_42":
+        "dpocon's uplo 'l' for 'L': LAPACK reads the flag case-insensitively",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_53":
+        "kappa = 1/rcond even where rcond == 0: after a successful Cholesky factorisation every pivot is positive "
+        "and dpocon's rcond is positive, so rcond == 0 is unreachable there",
+    "ntkcourse.dynamics.x_checked_cholesky__mutmut_56":
+        "kappa = inf where rcond == 1: the branch runs only when n·ε/rcond > 10⁻², impossible for rcond = 1",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
