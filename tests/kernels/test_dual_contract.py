@@ -1,0 +1,157 @@
+"""Specification of ntkcourse.dual beyond the Gaussian expectations: the elementwise functions, the labels,
+quadrature's options and refusals, and exact values at points where the kernels are known in closed form.
+
+Written from the survivors of a mutation run (tools/mutation.py dual). Expected values are numpy/scipy
+formulas or hand-worked numbers stated in each docstring.
+"""
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import special
+
+from ntkcourse import dual
+
+X = np.linspace(-2.5, 2.5, 11)
+
+
+def as_float(fn, *args):
+    with jax.enable_x64(True):
+        return np.asarray(fn(*(jnp.asarray(a, jnp.float64) for a in args)), dtype=np.float64)
+
+
+@pytest.mark.parametrize(
+    "activation, expected",
+    [
+        (dual.relu(), np.maximum(X, 0.0)),
+        (dual.leaky_relu(0.2), np.where(X > 0, X, 0.2 * X)),
+        (dual.ab_relu(-0.5, 1.5), np.where(X > 0, 1.5 * X, -0.5 * X)),
+        (dual.abs_activation(), np.abs(X)),
+        (dual.erf(1.3, 0.7, 0.2), 1.3 * special.erf(0.7 * X) + 0.2),
+        (dual.gelu(), X * special.ndtr(X)),
+        (dual.sin(0.8, 1.7, 0.3), 0.8 * np.sin(1.7 * X + 0.3)),
+        (dual.identity(), X),
+    ],
+    ids=lambda v: getattr(v, "name", ""),
+)
+def test_elementwise_function_is_the_documented_activation(activation, expected):
+    """``fn`` (the finite network's activation) is the documented function on a grid of [-2.5, 2.5] (1e-14)."""
+    np.testing.assert_allclose(as_float(activation.fn, X), expected, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "activation, label",
+    [
+        (dual.relu(), "Relu"),
+        (dual.leaky_relu(0.2), "LeakyRelu(0.2)"),
+        (dual.ab_relu(-0.5, 1.5), "ABRelu(-0.5, 1.5)"),
+        (dual.abs_activation(), "Abs"),
+        (dual.erf(1.3, 0.7, 0.2), "Erf(1.3, 0.7, 0.2)"),
+        (dual.gelu(), "Gelu"),
+        (dual.sin(0.8, 1.7, 0.3), "Sin(0.8, 1.7, 0.3)"),
+        (dual.identity(), "Identity"),
+        (dual.quadrature(jnp.tanh, 7), "Quadrature(tanh, deg=7)"),
+        (dual.quadrature(jnp.tanh, 7, name="my tanh"), "Quadrature(my tanh, deg=7)"),
+    ],
+)
+def test_label_names_the_activation_and_its_parameters(activation, label):
+    """Each activation's ``name`` is its label with its parameters (what layers and figures show)."""
+    assert activation.name == label
+
+
+def test_erf_defaults_are_plain_erf():
+    """erf() is erf(x): a = b = 1, c = 0, so E[φ(u)²] at Var u = 1 is (2/π) arcsin(2/3) (Williams 1997; 1e-15)."""
+    assert as_float(dual.erf().nngp_diag, 1.0) == pytest.approx(2 / math.pi * math.asin(2 / 3), rel=1e-15)
+
+
+def test_sin_defaults_are_plain_sine():
+    """sin() is sin(x): E[sin(u)²] = (1 − e^{−2q})/2, at q = 0.7 (1e-15)."""
+    assert as_float(dual.sin().nngp_diag, 0.7) == pytest.approx((1 - math.exp(-1.4)) / 2, rel=1e-15)
+
+
+def test_ab_relu_defaults_are_relu():
+    """ab_relu() is ReLU: E[relu(u)²] = q/2 and E[1{u>0}] = 1/2 at q = 3 (exact)."""
+    act = dual.ab_relu()
+    assert as_float(act.nngp_diag, 3.0) == 1.5
+    assert as_float(act.dnngp_diag, 3.0) == 0.5
+
+
+def test_quadrature_uses_the_derivative_it_is_given():
+    """With df = 2 (not fn' = 1) for fn = identity, E[df(u) df(v)] = 4 exactly; E[uv] = cov stays exact."""
+    act = dual.quadrature(lambda x: x, deg=5, df=lambda x: 2.0 * jnp.ones_like(x))
+    assert as_float(act.dnngp, 1.0, 2.0, 0.3) == pytest.approx(4.0, rel=1e-14)
+    assert as_float(act.dnngp_diag, 1.5) == pytest.approx(4.0, rel=1e-14)
+    assert as_float(act.nngp, 1.0, 2.0, 0.3) == pytest.approx(0.3, rel=1e-13)
+
+
+def test_quadrature_with_two_nodes_is_exact_for_cubic_products():
+    """deg = 2 (the least allowed) integrates polynomials of degree 3 exactly: for fn = identity E[u²] = q, and for
+    fn = x² (derivative 2x by autodiff) E[(2u)²] = 4q, at q = 0.6 (1e-14)."""
+    act = dual.quadrature(lambda x: x * x, deg=2)
+    assert as_float(dual.quadrature(lambda x: x, deg=2).nngp_diag, 0.6) == pytest.approx(0.6, rel=1e-14)
+    assert as_float(act.dnngp_diag, 0.6) == pytest.approx(4 * 0.6, rel=1e-14)   # E[(2u)²] = 4q
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(fn=3.0), TypeError, r"^quadrature: `fn` must be callable, got float\.$"),
+        (dict(fn=jnp.tanh, deg=1), ValueError, r"^quadrature: `deg` must be an integer >= 2, got 1\.$"),
+        (dict(fn=jnp.tanh, deg=2.0), ValueError, r"^quadrature: `deg` must be an integer >= 2, got 2\.0\.$"),
+    ],
+)
+def test_quadrature_refuses_bad_arguments(kwargs, error, match):
+    """A non-callable function, fewer than two nodes or a float degree are refused, naming the argument."""
+    with pytest.raises(error, match=match):
+        dual.quadrature(**kwargs)
+
+
+def test_quadrature_accepts_a_numpy_integer_degree():
+    """deg may be a numpy integer (e.g. from np.arange): deg = np.int64(3) gives the deg-3 rule."""
+    assert dual.quadrature(jnp.tanh, np.int64(3)).name == "Quadrature(tanh, deg=3)"
+
+
+@pytest.mark.parametrize("slope", [1.0, -0.7])
+def test_ab_relu_with_equal_slopes_is_linear(slope):
+    """ab_relu(a, a) is φ(x) = a x: E[φ(u)φ(v)] = a² cov and E[φ'φ'] = a² (exact), e.g. a = 1 is the identity."""
+    act = dual.ab_relu(slope, slope)
+    assert as_float(act.nngp, 1.3, 0.7, 0.4) == pytest.approx(slope**2 * 0.4, rel=1e-15)
+    assert as_float(act.dnngp, 1.3, 0.7, 0.4) == pytest.approx(slope**2, rel=1e-15)
+
+
+def test_expectations_refuses_a_covariance_just_beyond_the_cauchy_schwarz_bound():
+    """cov² = 1.01·var1·var2 (relative excess 1e-2, far above the 1e-12 round-off allowance) is refused."""
+    with pytest.raises(ValueError, match=r"^expectations: covariance `cov` must satisfy cov\^2 <= var1 var2, got "
+                                         r"var1=1\.0, var2=4\.0, cov=2\.01\.$"):
+        dual.expectations(dual.relu(), 1.0, 4.0, 2.01)
+
+
+def test_expectations_refuses_a_covariance_between_zero_variances():
+    """var1 = var2 = 0 leaves no room for a covariance: cov = 0.5 is refused (the absolute allowance is 1e-300)."""
+    with pytest.raises(ValueError, match=r"`cov` must satisfy"):
+        dual.expectations(dual.identity(), 0.0, 0.0, 0.5)
+
+
+def test_expectations_accepts_zero_variances():
+    """Zero variances are a zero input, allowed: for the identity E[uv] = 0 and E[1·1] = 1 (exact)."""
+    nngp, dnngp = dual.expectations(dual.identity(), 0.0, 0.0, 0.0)
+    assert (float(nngp), float(dnngp)) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize("which, value", [("var1", "-0.5"), ("var2", "-2.0")])
+def test_expectations_refusal_of_a_negative_variance_is_worded_fully(which, value):
+    """The message names the function, the variance and its value: 'expectations: variance `var1` must be >= 0'."""
+    args = {"var1": 1.0, "var2": 1.0}
+    args[which] = float(value)
+    with pytest.raises(ValueError, match=rf"^expectations: variance `{which}` must be >= 0, got {value}\.$"):
+        dual.expectations(dual.relu(), args["var1"], args["var2"], 0.0)
+
+
+def test_expectations_are_float64_with_x64_off():
+    """Results are float64 arrays even though JAX's x64 flag is off globally: E[relu(u) relu(v)] at unit
+    variances and zero covariance is 1/(2π) to the last bit, and E[1{u>0}1{v>0}] = 1/4."""
+    nngp, dnngp = dual.expectations(dual.relu(), 1.0, 1.0, 0.0)
+    assert nngp.dtype == np.float64 and float(nngp) == 1 / (2 * math.pi)
+    assert float(dnngp) == 0.25
