@@ -120,6 +120,7 @@ def layer(
     """
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
+        apply_fn = _masking_apply(apply_fn, mask_fn)
     elif not handles_masks:
         kernel_map = _refusing_masks(kernel_map, name)
     if stages is None:
@@ -175,6 +176,29 @@ def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
         return remask(kernel_map(k.replace(mask1=None, mask2=None)), m1, m2)
 
     return masked
+
+
+def _masking_apply(apply_fn: Callable, mask_fn: Callable) -> Callable:
+    """``apply_fn`` that keeps padded steps padded, as its kernel does.
+
+    With ``mask_constant`` and sequences ``(batch, T, features)``: entries
+    equal to ``mask_constant`` enter the layer as zero (as in ``kernel_fn``),
+    and the output steps that ``mask_fn`` marks as padding are set to
+    ``mask_constant`` again, so that a following ``Recurrent`` (or any layer
+    reading the padding) sees it. Without this, ``Recurrent -> Dense ->
+    Recurrent`` on padded sequences had a kernel that treated the padding as
+    padding while the finite network's second ``Recurrent`` read it as data.
+    """
+    def masked_apply(params, inputs, mask_constant=None, **kwargs):
+        if mask_constant is None or getattr(inputs, "ndim", 0) != 3:
+            return apply_fn(params, inputs, **kwargs)
+        c = jnp.asarray(mask_constant, inputs.dtype)
+        entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+        out = apply_fn(params, jnp.where(entry, 0, inputs), **kwargs)
+        real = mask_fn(~jnp.all(entry, axis=-1))
+        return jnp.where(real[..., None], out, c.astype(out.dtype))
+
+    return masked_apply
 
 
 def same_mask(mask):

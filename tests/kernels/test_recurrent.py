@@ -418,3 +418,24 @@ def test_padded_sequences_in_memory_bounded_blocks_give_the_same_kernel():
     for a, b, c in zip(whole, blocked, cross):
         np.testing.assert_array_equal(np.asarray(b), np.asarray(a))  # same arithmetic, block by block
         np.testing.assert_allclose(np.asarray(c), np.asarray(a)[:2, 1:], rtol=1e-12)
+
+
+def test_a_dense_layer_between_recurrent_layers_keeps_the_padding_in_kernel_and_finite_network():
+    """Recurrent(sequences) -> Dense -> Relu -> Recurrent on padded sequences:
+    the kernel of a padded sequence is that of its real steps (exactly: the
+    padded steps drop out), and so is the finite network's output (the Dense
+    and ReLU keep padded steps at mask_constant for the second Recurrent).
+    Before, the finite network fed W c + b at padded steps to the second
+    layer, so its kernel was not the limit of its apply_fn. Tolerances:
+    1e-12 (float64 kernel), 1e-6 (float32 network)."""
+    x = _sequences(3, 5, 2, seed=13)
+    net = stax.serial(stax.Recurrent(8, stax.Erf(), W_std=1.5, b_std=0.2, return_sequences=True),
+                      stax.Dense(8, b_std=0.3), stax.Relu(), stax.Recurrent(8, stax.Relu()), stax.Dense(1))
+    padded = x.copy()
+    padded[0, 3:] = 0.0
+    k = net[2](padded, None, "ntk", mask_constant=0.0)
+    np.testing.assert_allclose(k[0, 0], net[2](x[:1, :3], None, "ntk")[0, 0], rtol=1e-12)
+    init_fn, apply_fn, _ = net
+    _, params = init_fn(jax.random.PRNGKey(2), x.shape)
+    np.testing.assert_allclose(apply_fn(params, padded, mask_constant=0.0)[0],
+                               apply_fn(params, x[:1, :3])[0], rtol=1e-6)
