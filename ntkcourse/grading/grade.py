@@ -26,6 +26,7 @@ import csv
 import hashlib
 import io
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -101,10 +102,17 @@ def _kernel_never_started(result) -> bool:
         not any(r.get("kernel_died") for r in cells)
 
 
-def _run_with_retries(notebook, pool, *, tries=KERNEL_START_TRIES, **options):
-    """Run ``notebook`` in a free slot; run again (up to ``tries``) while its kernel does not start."""
+def _run_with_retries(notebook, pool, *, tries=KERNEL_START_TRIES, compile_cache=None, **options):
+    """Run ``notebook`` in a free slot; run again (up to ``tries``) while its kernel does not start.
+
+    With ``compile_cache`` (a folder), the run's kernel writes the programs it compiles there.
+    """
     for attempt in range(tries):
         slot, sandbox = pool.acquire()
+        if compile_cache is not None:
+            sandbox.compile_cache, sandbox.compile_cache_writable = str(compile_cache), True
+            if sandbox.uid is not None:
+                os.chown(compile_cache, sandbox.uid, sandbox.gid)
         try:
             run = NotebookRun(notebook, sandbox=sandbox, **options).start()
             try:
@@ -120,13 +128,17 @@ def _run_with_retries(notebook, pool, *, tries=KERNEL_START_TRIES, **options):
 
 
 def record_reference(assignment: Assignment, pool: SlotPool, *, cell_timeout, memory_mb,
-                     scratch_root=None) -> Reference:
-    """Run the reference solution (again once if it fails): the checks each check cell reports."""
+                     scratch_root=None, compile_cache=None) -> Reference:
+    """Run the reference solution (again once if it fails): the checks each check cell reports.
+
+    With ``compile_cache`` (a folder), the programs JAX compiles in the run are kept there (see
+    :func:`compile_cache_for_submissions`).
+    """
     problems = []
     for _ in range(2):
         problems = []
         _, result = _run_with_retries(_clean(assignment.notebook), pool, cell_timeout=cell_timeout,
-                                      memory_mb=memory_mb, scratch_root=scratch_root)
+                                      memory_mb=memory_mb, scratch_root=scratch_root, compile_cache=compile_cache)
         code_index = [i for i, c in enumerate(assignment.notebook.cells) if c.cell_type == "code"]
         if result.collect_error or not result.cells:
             problems.append(f"nbval could not run it: {result.collect_error or result.log_tail[-1500:]}")
@@ -155,6 +167,26 @@ def record_reference(assignment: Assignment, pool: SlotPool, *, cell_timeout, me
             return Reference(entries=entries, sources=sources, hidden=hidden, secret=secret)
     raise GradingError(f"the reference solution {assignment.path} does not pass its own checks (two runs), "
                        "so nothing can be graded against it:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def compile_cache_for_submissions(folder) -> None:
+    """Make the compilation cache the reference run wrote readable by key only: root's, folders 711, files 644.
+
+    Every submission's kernel then finds there, read-only, each program of the reference run it compiles
+    again (the checks' own computations, the package's functions on the same shapes), which is most of
+    a JAX notebook's CPU time on a small machine. It cannot list the folder: an entry's name is a hash of
+    the program and its compile options, so a program is found only by compiling exactly that program,
+    and the reference's own code cannot be read out of it.
+    """
+    for top, folders, files in os.walk(folder):
+        for name in folders:
+            os.chown(os.path.join(top, name), 0, 0)
+            os.chmod(os.path.join(top, name), 0o711)
+        for name in files:
+            os.chown(os.path.join(top, name), 0, 0)
+            os.chmod(os.path.join(top, name), 0o644)
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o711)
 
 
 def _not_judged(record, cell_timeout):
@@ -550,12 +582,23 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
             finish(_result(submission, assignment, _zero_questions(assignment, problem.detail), [problem],
                            options, 0.0))
 
+    # The reference run's compiled programs, shared read-only with the submissions, where each run has
+    # its own user and mount namespace (a submission can then neither write nor list the folder).
+    compile_cache = None
+    if isolation.namespaces and isolation.slot_users and len(runnable) > 1:
+        compile_cache = Path(tempfile.mkdtemp(prefix="ntkcourse-compile-cache-", dir=scratch_root))
     executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ntkcourse-grade")
     try:
         if runnable:
             progress(f"running the reference solution of {assignment.name}")
-            grader.reference = record_reference(assignment, pool, cell_timeout=cell_timeout, memory_mb=memory_mb,
-                                                scratch_root=scratch_root)
+            try:
+                grader.reference = record_reference(assignment, pool, cell_timeout=cell_timeout,
+                                                    memory_mb=memory_mb, scratch_root=scratch_root,
+                                                    compile_cache=compile_cache)
+            finally:
+                if compile_cache is not None:
+                    compile_cache_for_submissions(compile_cache)
+                    pool.compile_cache = str(compile_cache)
         futures = [executor.submit(grader.safe_grade_one, submission) for submission in runnable]
         for future in as_completed(futures):
             result = future.result()
@@ -567,6 +610,8 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
         raise
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        if compile_cache is not None:
+            shutil.rmtree(compile_cache, ignore_errors=True)
         with grader.lock:
             _write_atomic(out_dir / "gradebook.csv", gradebook_text(assignment, results, summary.stale))
             summary.results = [results[s] for s in sorted(results)]

@@ -17,7 +17,12 @@ with what the operating system provides (no home-made sandbox):
    grader's key, the scratch folders of all runs) is covered by an empty
    read-only ``tmpfs``, and so is any folder closed to other users (such as
    ``/root``) above the Python environment, into which only the environment
-   and the package (``--expose``) are bound back;
+   and the package (``--expose``) are bound back. With ``--compile-cache``,
+   that folder (JAX's persistent compilation cache of the grading run) is
+   bound at ``/tmp/.jax-compile-cache``: writable for the reference solution's
+   run (``--compile-cache-writable``), read-only for a submission, which also
+   cannot list it (mode 711, set by the grader): it can read a compiled
+   program only by its key, a hash of the program itself;
 2. with ``--cgroup``: joins that memory cgroup, which caps the memory of all
    the submission's processes together; limits (``setrlimit``): address space
    per process (``--memory-mb``),
@@ -43,11 +48,12 @@ CLONE_NEWIPC = 0x08000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 KERNEL_HOME = "/tmp/work"
 FRESH = ("/tmp", "/var/tmp", "/dev/shm")
 CONNECTION_COPY = "/tmp/.kernel-connection.json"
+COMPILE_CACHE = "/tmp/.jax-compile-cache"
 
 
 def _libc():
@@ -71,14 +77,15 @@ def _mount(libc, source, target, fstype, flags, data):
 
 def _parse(argv):
     options = {"memory_mb": 0, "nproc": 0, "fsize_mb": 0, "uid": None, "gid": None, "hide": [], "expose": [],
-               "namespaces": False, "tmpfs_mb": 256, "ipc_dir": None, "cgroup": None}
+               "namespaces": False, "tmpfs_mb": 256, "ipc_dir": None, "cgroup": None, "compile_cache": None,
+               "compile_cache_writable": False}
     while argv and argv[0] != "--":
         name = argv.pop(0)
-        if name == "--namespaces":
-            options["namespaces"] = True
+        if name in ("--namespaces", "--compile-cache-writable"):
+            options[name[2:].replace("-", "_")] = True
         elif name in ("--hide", "--expose"):
             options[name[2:]].append(argv.pop(0))
-        elif name in ("--ipc-dir", "--cgroup"):
+        elif name in ("--ipc-dir", "--cgroup", "--compile-cache"):
             options[name[2:].replace("-", "_")] = argv.pop(0)
         elif name in ("--memory-mb", "--nproc", "--fsize-mb", "--uid", "--gid", "--tmpfs-mb"):
             options[name[2:].replace("-", "_")] = int(argv.pop(0))
@@ -133,6 +140,7 @@ def _enter_namespaces(libc, options, kernel_argv):
     index = _connection_file(kernel_argv)
     connection = open(kernel_argv[index], "rb").read() if index is not None else None
     ipc = os.open(options["ipc_dir"], os.O_RDONLY | os.O_DIRECTORY) if options["ipc_dir"] else None
+    cache = os.open(options["compile_cache"], os.O_RDONLY | os.O_DIRECTORY) if options["compile_cache"] else None
     _mount(libc, "proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     _expose(libc, options["expose"])
     # What the kernel must read may itself lie in a place that gets a fresh
@@ -159,6 +167,8 @@ def _enter_namespaces(libc, options, kernel_argv):
         os.makedirs(options["ipc_dir"], mode=0o700, exist_ok=True)
         _mount(libc, f"/proc/self/fd/{ipc}", options["ipc_dir"], None, MS_BIND, None)
         os.close(ipc)
+    if cache is not None:
+        _bind_compile_cache(libc, cache, options["compile_cache_writable"])
     os.makedirs(KERNEL_HOME, exist_ok=True)
     if connection is not None:
         with open(CONNECTION_COPY, "wb") as handle:
@@ -174,6 +184,23 @@ def _enter_namespaces(libc, options, kernel_argv):
                        "MPLCONFIGDIR": "/tmp/.matplotlib", "XDG_CACHE_HOME": "/tmp/.cache"})
     # Process 1 of a namespace has no parent that ipykernel could poll.
     os.environ.pop("JPY_PARENT_PID", None)
+
+
+def _bind_compile_cache(libc, descriptor, writable):
+    """Bind the run's compilation cache (open as ``descriptor``) at :data:`COMPILE_CACHE` and point JAX at it.
+
+    Read-only unless ``writable``; a reader never tries to write (a compile-time threshold no compilation
+    reaches), so a submission's own programs are compiled as usual and leave no warning.
+    """
+    os.makedirs(COMPILE_CACHE, mode=0o755, exist_ok=True)
+    _mount(libc, f"/proc/self/fd/{descriptor}", COMPILE_CACHE, None, MS_BIND, None)
+    os.close(descriptor)
+    if not writable:
+        _mount(libc, None, COMPILE_CACHE, None,
+               MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    os.environ.update({"JAX_COMPILATION_CACHE_DIR": COMPILE_CACHE,
+                       "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0" if writable else "1e12",
+                       "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"})
 
 
 def _limit(options):
@@ -243,6 +270,11 @@ def _wait_for(pid):
 
 def main(argv):
     options, kernel_argv = _parse(list(argv))
+    # A compilation cache of the grader's own environment is never a submission's to read or write; the
+    # grading run's own cache is bound in below (namespaces only).
+    for name in ("JAX_COMPILATION_CACHE_DIR", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS",
+                 "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"):
+        os.environ.pop(name, None)
     if not sys.platform.startswith("linux"):
         # No namespaces, users or prctl here (the grader runs without them and says so).
         if options["memory_mb"] > 0 and hasattr(os, "fork"):

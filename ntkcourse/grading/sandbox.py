@@ -167,6 +167,10 @@ class Sandbox:
     nproc: int = DEFAULT_NPROC
     fsize_mb: int = DEFAULT_FSIZE_MB
     tmpfs_mb: int = DEFAULT_TMPFS_MB
+    # JAX's persistent compilation cache of the run (a folder outside the sandbox, bound into it; namespaces
+    # only): written by the reference solution's run, read-only and unlistable for submissions (see grade.py).
+    compile_cache: str = ""
+    compile_cache_writable: bool = False
 
     def launcher_options(self) -> list[str]:
         options = ["--fsize-mb", str(self.fsize_mb), "--tmpfs-mb", str(self.tmpfs_mb)]
@@ -182,6 +186,10 @@ class Sandbox:
                 options += ["--expose", str(path)]
             if self.ipc_dir:
                 options += ["--ipc-dir", self.ipc_dir]
+            if self.compile_cache:
+                options += ["--compile-cache", self.compile_cache]
+                if self.compile_cache_writable:
+                    options.append("--compile-cache-writable")
         return options
 
     def oom_kills(self) -> int:
@@ -226,6 +234,7 @@ class SlotPool:
         self.hide = [str(p) for p in hide]
         self.expose = [str(p) for p in expose]
         self.nproc = nproc
+        self.compile_cache = ""  # a compilation cache every run reads, read-only (set by grade.py)
         self._free = queue.Queue()
         for slot in range(slots):
             self._free.put(slot)
@@ -234,7 +243,7 @@ class SlotPool:
         """A free slot (blocks while all are in use): ``(token for release, its Sandbox)``."""
         slot = self._free.get()
         sandbox = Sandbox(namespaces=self.isolation.namespaces, hide=list(self.hide), expose=list(self.expose),
-                          nproc=self.nproc)
+                          nproc=self.nproc, compile_cache=self.compile_cache if self.isolation.namespaces else "")
         lock = None
         if self.isolation.slot_users:
             try:
