@@ -49,7 +49,7 @@ def book_html(book):
 # fixtures are computed once. The grouping is decided from the test ids by a scheduler of our own
 # (xdist 3.8's `--dist loadgroup` marks groups through a private attribute pytest 9 no longer reads).
 
-from suite_units import work_unit  # noqa: E402
+from suite_units import unit_order, work_unit  # noqa: E402
 
 
 try:
@@ -61,5 +61,14 @@ else:
         class ByWorkUnit(LoadScopeScheduling):
             def _split_scope(self, nodeid):
                 return work_unit(nodeid)
+
+            def _assign_work_unit(self, node):
+                # xdist queues the units by number of tests; take the longest first (suite_units.unit_order).
+                if not getattr(self, "_units_ordered", False):
+                    ordered = sorted(self.workqueue.items(), key=lambda item: unit_order(item[0], len(item[1])))
+                    self.workqueue.clear()
+                    self.workqueue.update(ordered)
+                    self._units_ordered = True
+                super()._assign_work_unit(node)
 
         return ByWorkUnit(config, log)

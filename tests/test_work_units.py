@@ -1,5 +1,5 @@
 """The suite's work units on several workers (tests/suite_units.py, used by tests/conftest.py)."""
-from suite_units import work_unit
+from suite_units import unit_order, work_unit
 
 
 def test_every_test_of_the_book_build_shares_one_unit():
@@ -19,3 +19,11 @@ def test_other_tests_go_by_file():
     assert work_unit("tests/kernels/test_dual.py::test_a[1]") == work_unit("tests/kernels/test_dual.py::test_b") \
         == "tests/kernels/test_dual.py"
     assert work_unit("tests/book/test_solution_answers.py::test_a") == "tests/book/test_solution_answers.py"
+
+
+def test_the_book_build_starts_first_then_the_gradings_then_files_with_more_tests_first():
+    units = {"tests/kernels/test_dual.py": 243, "assignment ch10_feature_learning": 6, "book": 48,
+             "tests/theory/test_trainability.py": 2, "assignment ch00_warmup": 6}
+    assert sorted(units, key=lambda u: unit_order(u, units[u])) == [
+        "book", "assignment ch00_warmup", "assignment ch10_feature_learning", "tests/kernels/test_dual.py",
+        "tests/theory/test_trainability.py"]
