@@ -179,12 +179,13 @@ def compile_cache_for_submissions(folder) -> None:
     and the reference's own code cannot be read out of it.
     """
     for top, folders, files in os.walk(folder):
-        for name in folders:
-            os.chown(os.path.join(top, name), 0, 0)
-            os.chmod(os.path.join(top, name), 0o711)
-        for name in files:
-            os.chown(os.path.join(top, name), 0, 0)
-            os.chmod(os.path.join(top, name), 0o644)
+        for name, mode in [(n, 0o711) for n in folders] + [(n, 0o644) for n in files]:
+            path = os.path.join(top, name)
+            if os.path.islink(path):  # JAX writes none; a link could point anywhere
+                os.unlink(path)
+                continue
+            os.chown(path, 0, 0, follow_symlinks=False)
+            os.chmod(path, mode)
     os.chown(folder, 0, 0)
     os.chmod(folder, 0o711)
 
