@@ -48,6 +48,10 @@ def _parser() -> argparse.ArgumentParser:
     grade.add_argument("--key", default=None, metavar="FILE",
                        help="the grader's key that signs results files (default: $NTKCOURSE_GRADER_KEY or "
                             "~/.config/ntkcourse/grader.key; created if missing); keep it outside --out")
+    grade.add_argument("--share-compilations", action="store_true",
+                       help="share the reference run's JAX compilations with the submissions, read-only and by "
+                            "key: several times less CPU, but a submission can tell by timing whether a program "
+                            "it compiles is one the reference compiled (README: threat model); off by default")
     grade.add_argument("--keep-scratch", action="store_true",
                        help="keep each run's scratch folder (in the temporary directory) for debugging")
     return parser
@@ -90,7 +94,8 @@ def _grade(args) -> int:
                         jobs=args.jobs,
                         cell_timeout=DEFAULT_CELL_TIMEOUT if args.timeout is None else args.timeout,
                         memory_mb=DEFAULT_MEMORY_MB if args.memory_limit is None else args.memory_limit,
-                        force=args.force, keep_scratch=args.keep_scratch, progress=progress, key_path=args.key)
+                        force=args.force, keep_scratch=args.keep_scratch, progress=progress, key_path=args.key,
+                        share_compilations=args.share_compilations)
     except KeyboardInterrupt:
         print(f"interrupted; the submissions graded so far are in {args.out}; rerun the same command to "
               "grade the rest", file=sys.stderr)

@@ -490,8 +490,17 @@ def hidden_paths(*paths) -> list[str]:
 def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solutions", jobs=None,
           cell_timeout=DEFAULT_CELL_TIMEOUT, memory_mb=DEFAULT_MEMORY_MB, force=False, scratch_root=None,
           keep_scratch=False, progress=None, key_path=None, nproc=DEFAULT_NPROC,
-          output_limit=DEFAULT_OUTPUT_LIMIT) -> GradeSummary:
+          output_limit=DEFAULT_OUTPUT_LIMIT, share_compilations=False) -> GradeSummary:
     """Grade every submission in ``submissions`` (files or folders) into ``out_dir``.
+
+    With ``share_compilations=True`` (off by default), the programs JAX compiles
+    in the reference solution's run are shared, read-only and by key only, with
+    every submission's kernel (where runs have their own users and namespaces):
+    several times less CPU for JAX notebooks, at the price of a timing side
+    channel — a submission can tell whether a program it compiles is exactly
+    one the reference compiled, and so test guesses of a jitted reference
+    computation. Use it for trusted submissions (the course's own tests) or
+    where that risk is accepted.
 
     Returns a :class:`GradeSummary`. Raises :class:`GradingError` when the
     grader cannot run at all; a bad submission only ever gets a bad row.
@@ -503,6 +512,8 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
     if not (isinstance(nproc, int) and nproc >= 16):
         raise GradingError(str(fail("grade", "nproc", "an integer of at least 16 (a kernel alone runs about ten "
                                     "threads)", nproc)))
+    if not isinstance(share_compilations, bool):
+        raise GradingError(str(fail("grade", "share_compilations", "True or False", share_compilations)))
     if not (isinstance(output_limit, int) and output_limit > 0):
         raise GradingError(str(fail("grade", "output_limit", "a positive number of characters", output_limit)))
     jobs = jobs or os.cpu_count() or 1
@@ -586,7 +597,7 @@ def grade(submissions, assignment_name: str, out_dir, *, solutions_dir="solution
     # The reference run's compiled programs, shared read-only with the submissions, where each run has
     # its own user and mount namespace (a submission can then neither write nor list the folder).
     compile_cache = None
-    if isolation.namespaces and isolation.slot_users and len(runnable) > 1:
+    if share_compilations and isolation.namespaces and isolation.slot_users and len(runnable) > 1:
         compile_cache = Path(tempfile.mkdtemp(prefix="ntkcourse-compile-cache-", dir=scratch_root))
     executor = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="ntkcourse-grade")
     try:

@@ -329,6 +329,7 @@ def graded(request, tmp_path_factory):
         (work / "submissions" / f"{student}.ipynb").parent.mkdir(parents=True, exist_ok=True)
         (work / "submissions" / f"{student}.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
     summary = grade([work / "submissions"], name, work / "out", solutions_dir=ROOT / "solutions", jobs=2,
+                    share_compilations=True,
                     cell_timeout=CELL_TIMEOUT_S, scratch_root=work)
     return name, {r["student"]: r for r in summary.results}
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import ntkcourse.grading.grade as grading
 from ntkcourse.grading.grade import compile_cache_for_submissions
 from ntkcourse.grading.runner import run_notebook
 from ntkcourse.grading.sandbox import SlotPool, probe
@@ -82,3 +83,21 @@ print("read by key", len(open(path + "/{entry}", "rb").read()) > 0)
     assert _text(reader, 1) == ("list refused\ncreate refused\nchange refused\nremove refused\n"
                                 "read by key True\n")
     assert sorted(os.listdir(cache)) == written
+
+
+def test_without_being_asked_the_grader_shares_no_compilation_with_submissions(tmp_path, monkeypatch):
+    """The sharing opens a timing side channel (README: threat model), so a plain grading run of two
+    submissions must not prepare a shared folder; `share_compilations=True` must."""
+    import shutil
+    prepared = []
+    monkeypatch.setattr(grading, "compile_cache_for_submissions", lambda folder: prepared.append(folder))
+    root = Path(__file__).resolve().parents[2]
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    for student in ("alice", "bob"):
+        shutil.copy(root / "solutions" / "ch00_warmup.ipynb", submissions / f"{student}.ipynb")
+    options = dict(solutions_dir=root / "solutions", jobs=2, cell_timeout=60, scratch_root=tmp_path)
+    grading.grade([submissions], "ch00_warmup", tmp_path / "out", **options)
+    assert prepared == []
+    grading.grade([submissions], "ch00_warmup", tmp_path / "out", force=True, share_compilations=True, **options)
+    assert len(prepared) == 1

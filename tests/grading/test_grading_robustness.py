@@ -208,7 +208,8 @@ def test_two_pools_on_one_machine_never_hold_the_same_slot_user():
     second.release(token_b)
 
 
-@pytest.mark.parametrize("option, value", [("nproc", 4), ("output_limit", 0), ("jobs", 0), ("cell_timeout", -1)])
+@pytest.mark.parametrize("option, value", [("nproc", 4), ("output_limit", 0), ("jobs", 0), ("cell_timeout", -1),
+                                            ("share_compilations", "yes")])
 def test_bad_grading_options_are_refused_naming_the_argument_and_value(tmp_path, option, value):
     from ntkcourse.grading.grade import GradingError
 
