@@ -426,15 +426,15 @@ def test_momentum_with_ridge_equals_the_explicit_heavy_ball_iteration():
     steps in function space (round-off of a few dozen operations on O(1) numbers: 1e-13)."""
     f0, f0t = np.array([0.2, -0.1, 0.4]), np.array([0.3, -0.2])
     train, test = heavy_ball_in_function_space(0.2, 0.3, 0.6, 6, f0, f0t)
-    out = gradient_descent_prediction(SMALL_K, SMALL_Y, np.arange(7), SMALL_KT, learning_rate=0.2, ridge=0.3, momentum=0.6,
-                                      f_train_0=f0, f_test_0=f0t)
+    out = gradient_descent_prediction(SMALL_K, SMALL_Y, np.arange(7), SMALL_KT, learning_rate=0.2, ridge=0.3,
+                                      momentum=0.6, f_train_0=f0, f_test_0=f0t)
     np.testing.assert_allclose(out.train, train, rtol=0, atol=1e-13)
     np.testing.assert_allclose(out.test, test, rtol=0, atol=1e-13)
 
 
 def test_descent_limit_without_momentum_is_kernel_ridge_regression():
-    """Plain gradient descent (no momentum) with ρ = 0.3, steps = ∞: train outputs SMALL_K(SMALL_K + ρI)⁻¹y and test outputs
-    K_*X(SMALL_K + ρI)⁻¹y, by numpy's linear solve (condition number ≈ 7: 1e-13)."""
+    """Plain gradient descent (no momentum) with ρ = 0.3, steps = ∞: train outputs Θ(Θ + ρI)⁻¹y and test outputs
+    Θ_*X(Θ + ρI)⁻¹y, by numpy's linear solve (condition number ≈ 7: 1e-13)."""
     out = gradient_descent_prediction(SMALL_K, SMALL_Y, np.inf, SMALL_KT, learning_rate=0.3, ridge=0.3)
     alpha = np.linalg.solve(SMALL_K + 0.3 * np.eye(3), SMALL_Y)
     np.testing.assert_allclose(out.train, SMALL_K @ alpha, rtol=0, atol=1e-13)
@@ -488,7 +488,8 @@ def test_flow_first_order_regime_survives_underflow_of_eta_lambda_t():
 def test_flow_default_learning_rate_is_one():
     """Without learning_rate, η = 1: f_t(X) = (I − e^{−Θt})y with scipy's expm at t = 0.7 (1e-13)."""
     out = gradient_flow_prediction(SMALL_K, SMALL_Y, 0.7)
-    np.testing.assert_allclose(out.train, (np.eye(3) - scipy.linalg.expm(-0.7 * SMALL_K)) @ SMALL_Y, rtol=0, atol=1e-13)
+    expected = (np.eye(3) - scipy.linalg.expm(-0.7 * SMALL_K)) @ SMALL_Y
+    np.testing.assert_allclose(out.train, expected, rtol=0, atol=1e-13)
 
 
 def test_unstable_descent_overflows_to_the_sign_of_the_closed_form_silently():
