@@ -493,27 +493,33 @@ def test_flow_default_learning_rate_is_one():
 
 
 def test_unstable_descent_overflows_to_the_sign_of_the_closed_form_silently():
-    """Θ = (4), η = 0.75: ηλ = 3 > 2 (bound 0.5), so c(s) = (1 − (−2)^s)/4 overflows: −∞ for even s, +∞ for odd s
-    (train output λ·c·y = 4c, test output 2c on k_*X = (2)). Past the one UnstableLearningRateWarning at
-    construction, numpy's overflow and invalid-value RuntimeWarnings are silenced (made errors here)."""
+    """Θ = diag(4, 1), η = 0.75: the top mode has ηλ = 3 > 2 (bound 0.5), c₁(s) = (1 − (−2)^s)/4. Its train output
+    λ₁c₁y₁ with y₁ = 10 is (1 + 2¹⁰²³)·10 > the largest double at s = 1023 (+∞), and (−2)²⁰⁰⁰ overflows, so at
+    s = 2000 c₁ = −∞; the test output on k_*X = (2, 1) follows (+∞, −∞). Past the one UnstableLearningRateWarning
+    at construction, numpy's overflow and invalid-value RuntimeWarnings (the products with the other mode's 0
+    eigenvector entries give NaN there) are silenced (made errors here)."""
     with pytest.warns(UnstableLearningRateWarning):
-        predict = gradient_descent_predictor(np.array([[4.0]]), np.array([1.0]), 0.75)
+        predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.array([10.0, 1.0]), 0.75)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        out = predict(np.array([2000, 2001]), np.array([[2.0]]))
-    np.testing.assert_array_equal(out.train[:, 0], [-np.inf, np.inf])
-    np.testing.assert_array_equal(out.test[:, 0], [-np.inf, np.inf])
+        out = predict(np.array([1023, 2000]), np.array([[2.0, 1.0]]))
+    np.testing.assert_array_equal(out.train[:, 0], [np.inf, -np.inf])
+    np.testing.assert_array_equal(out.test[:, 0], [np.inf, -np.inf])
 
 
 def test_unstable_momentum_overflows_silently():
-    """Θ = (4), η = 1, μ = 0.5 (bound 2(1 + μ)/λ = 0.75): the roots of z² + 2.5z + 0.5 are −0.22 and −2.28, so after
-    3000 steps |c| ≈ 2.28³⁰⁰⁰ exceeds float64; the outputs are not finite, and numpy's RuntimeWarnings stay
-    silent (made errors here). After 4 steps the value is that of the recursion c_{s+1} = −2.5c_s − 0.5c_{s−1} + 1:
-    c = 0, 1, −1.5, 4.25, −8.875, so the train output 4c₄ = −35.5 (exact in binary)."""
+    """Θ = diag(4, 1), η = 1, μ = 0.5 (bound 2(1 + μ)/λ_max = 0.75): the top mode's recursion
+    c_{s+1} = −2.5c_s − 0.5c_{s−1} + 1 has roots −0.22 and −2.28, so after 3000 steps |c| ≈ 2.28³⁰⁰⁰ exceeds
+    float64 and the outputs are not finite, with numpy's overflow and invalid-value RuntimeWarnings silenced
+    (made errors here). After 4 steps the values are those of the recursions: c = 0, 1, −1.5, 4.25, −8.875 for
+    λ = 4 and c_{s+1} = 0.5c_s − 0.5c_{s−1} + 1: 0, 1, 1.5, 1.25, 0.875 for λ = 1, so with y = (10, 1) the train
+    outputs are 4·(−8.875)·10 = −355 and 0.875, the test output on k_*X = (2, 1) is −177.5 + 0.875 = −176.625
+    (exact in binary)."""
     with pytest.warns(UnstableLearningRateWarning):
-        predict = gradient_descent_predictor(np.array([[4.0]]), np.array([1.0]), 1.0, momentum=0.5)
+        predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.array([10.0, 1.0]), 1.0, momentum=0.5)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
-        out = predict(np.array([4, 3000]), np.array([[2.0]]))
-    assert out.train[0, 0] == -35.5
-    assert not np.isfinite(out.train[1, 0]) and not np.isfinite(out.test[1, 0])
+        out = predict(np.array([4, 3000]), np.array([[2.0, 1.0]]))
+    np.testing.assert_array_equal(out.train[0], [-355.0, 0.875])
+    assert out.test[0] == -176.625
+    assert not np.any(np.isfinite(out.train[1])) and not np.isfinite(out.test[1])
