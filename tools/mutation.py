@@ -236,13 +236,14 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
     if summary:
         pass  # only read the kept run's results
     elif again:
-        # The survivors of the kept run, the mutants it did not reach (stopped early) and its timeouts (on a
-        # loaded machine possibly the load, not the mutant) are tested with
+        # The survivors of the kept run, the mutants it did not reach (stopped early), its timeouts (on a
+        # loaded machine possibly the load, not the mutant) and the mutants no test ran (new tests may reach
+        # them) are tested with
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work)
         pending = [name for name, status in statuses(work).items()
-                   if status in {"survived", "not checked", "timeout"}]
+                   if status in {"survived", "not checked", "timeout", "no tests"}]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
