@@ -254,7 +254,9 @@ def test_warnings_point_at_the_callers_line():
         (IllConditionedKernelWarning, lambda: kernel_regression(np.diag([1.0, 1e-15]), np.ones(2))),
     ]
     for category, call in calls:
-        assert caught_warning(category, call).filename == __file__
+        w = caught_warning(category, call)
+        # The lambda's own line, not the line of caught_warning that calls it (one frame further out).
+        assert (w.filename, w.lineno) == (__file__, call.__code__.co_firstlineno)
 
 
 @pytest.mark.parametrize("kernel", [np.eye(3), K], ids=["identity", "well-conditioned"])
@@ -410,3 +412,21 @@ def test_null_modes_do_not_enter_the_effective_condition_number():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gradient_flow_predictor(np.ones((2, 2)), np.ones(2))(1e16, np.ones((1, 2)))
+
+
+def test_cholesky_condition_number_is_infinite_when_lapacks_estimate_underflows():
+    """K = diag(10³⁰⁰, 10⁻³⁰⁰) factors (pivots 10¹⁵⁰ and 10⁻¹⁵⁰), but ‖K‖₁‖K⁻¹‖₁ = 10⁶⁰⁰ overflows, so dpocon's
+    rcond is 0: the warning says κ ≈ inf (no division by zero) and the solve still gives K K⁻¹ y = y exactly."""
+    kernel = np.diag([1e300, 1e-300])
+    w = caught_warning(IllConditionedKernelWarning, lambda: kernel_regression(kernel, np.ones(2)))
+    assert "(condition number ≈ inf); round-off in the kernel (n·ε = 4.4e-16) can be amplified to a relative " \
+           "error of about inf." in str(w.message)
+
+
+def test_cholesky_warns_for_a_well_conditioned_kernel_of_low_precision():
+    """A float16 identity of 11 rows: κ = 1 (rcond = 1 exactly) but n·ε = 11·2⁻¹⁰ = 0.011 > 10⁻²: the warning
+    states κ ≈ 1, the round-off 0.011 and the amplified error 0.011."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: kernel_regression(np.eye(11, dtype=np.float16), np.ones(11)))
+    assert "(condition number ≈ 1); round-off in the kernel (n·ε = 0.011) can be amplified to a relative error of " \
+           "about 0.011." in str(w.message)
