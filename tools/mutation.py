@@ -149,15 +149,73 @@ EQUIVALENT: dict[str, str] = {
         "the 1-norm as the largest row sum instead of column sum: k + shift·I is symmetric, so they are equal",
     "ntkcourse.dynamics.x_checked_cholesky__mutmut_42":
         "dpocon's uplo 'l' for 'L': LAPACK reads the flag case-insensitively",
-    "ntkcourse.dynamics.x_checked_cholesky__mutmut_53":
-        "kappa = 1/rcond even where rcond == 0: after a successful Cholesky factorisation every pivot is positive "
-        "and dpocon's rcond is positive, so rcond == 0 is unreachable there",
-    "ntkcourse.dynamics.x_checked_cholesky__mutmut_56":
-        "kappa = inf where rcond == 1: the branch runs only when n·ε/rcond > 10⁻², impossible for rcond = 1",
+    # (x_checked_cholesky__mutmut_53 and _56, listed here before as unreachable, are not: dpocon's rcond underflows
+    # to 0 for diag(1e300, 1e-300), and a float16 identity of 11 rows warns with rcond = 1; both are tested now.)
+    "ntkcourse.dynamics.x__gd_coefficients__mutmut_15":
+        "safe_mu's placeholder 2.0 for 1.0 on null modes: every entry computed from it is replaced by 0 on the "
+        "null space at the end",
+    "ntkcourse.dynamics.x__gd_coefficients__mutmut_25":
+        "the placeholder step count 1.0 for 0.0 at infinite steps: those entries are replaced by 1/μ afterwards",
+    "ntkcourse.dynamics.x__gd_coefficients__mutmut_27":
+        "errstate's invalid=None: no operation there can give an invalid value (log1p of −a with a < 1 or of 0, "
+        "expm1 of finite numbers, (1 − a)^s with whole s, finite or infinite divided by μ > 0), so the flag "
+        "is never consulted",
+    "ntkcourse.dynamics.x__gd_coefficients__mutmut_29":
+        "errstate without invalid=: as mutant 27",
+    "ntkcourse.dynamics.x__momentum_coefficients__mutmut_42":
+        "safe_mu's placeholder 2.0 for 1.0 on null modes: replaced by 0 on the null space at the end",
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_15":
+        "the placeholder time 1.0 for 0.0 at t = inf: those entries are replaced by 1/μ afterwards",
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_28":
+        "safe_x's placeholder 2.0 for 1.0 where x <= 0: the ratio there is the constant 1.0, not computed from it",
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_53":
+        "safe_mu's placeholder 2.0 for 1.0 on null modes: replaced by 0 on the null space at the end",
+    "ntkcourse.dynamics.x_gradient_descent_predictor__mutmut_76":
+        "the horizon computed as η·s/(1 − μ_m) at s = inf too: that is inf (η > 0, μ_m < 1), the same as math.inf",
+    "ntkcourse.dynamics.x_gradient_descent_predictor__mutmut_101":
+        "momentum 0 through the companion-matrix recursion (the test mom == 1.0 never holds): with μ_m = 0 it is "
+        "gradient descent's own recursion c_{s+1} = (1 − ημ)c_s + η, equal to the closed form up to rounding "
+        "(test_momentum_zero_is_plain_gradient_descent); it differs only in cost, and where the closed form's "
+        "intermediate (1 − ημ)^s overflows although c_s is still finite (s = 1024, 1025 for ημ = 3)",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_10":
+        "f_train_0 read without dtype=float64: real inputs (integer, float32, JAX arrays) only meet float64 arrays "
+        "(y − f₀ and the added base), which numpy promotes exactly, so the outputs are the same",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_12": "f_train_0 read without the dtype argument: as mutant 10",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_29":
+        "k_test_train read without dtype=float64: it only enters products with float64 arrays, which numpy "
+        "promotes exactly (same values for real inputs)",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_31": "k_test_train read without the dtype argument: as mutant 29",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_57": "f_test_0 read without dtype=float64: as mutant 10",
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_59": "f_test_0 read without the dtype argument: as mutant 10",
+    "ntkcourse.dynamics.x_prepare_problem__mutmut_43":
+        "y_train read without dtype=float64: its only uses are its shape, isfinite, and differences and products "
+        "with float64 arrays (y − f₀, Vᵀy in inference), which numpy promotes exactly for real targets",
+    "ntkcourse.dynamics.x_prepare_problem__mutmut_45": "y_train read without the dtype argument: as mutant 43",
+    "ntkcourse.dynamics.x_prepare_problem__mutmut_83":
+        "reshape(n, -2) for reshape(n, -1): numpy takes any negative size as the one to infer",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_27":
+        "y_train read without dtype=float64: cho_solve picks LAPACK's double routine from the float64 factor and "
+        "converts real targets exactly",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_29": "y_train read without the dtype argument: as mutant 27",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_45":
+        "k_test_train read without dtype=float64: it only multiplies the float64 solution (exact promotion)",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_47": "k_test_train read without the dtype argument: as mutant 45",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_77":
+        "cho_solve's check_finite None for False: a flag tested for truth",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_80":
+        "cho_solve with its default check_finite=True: y_train was refused unless finite and the factor of a finite "
+        "matrix is finite, so the check passes (time only)",
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_81": "cho_solve with check_finite=True: as mutant 80",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
 }
+# _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
+# n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
+# computed: the same product up to round-off (~1e-16 relative), only the cost changes.
+EQUIVALENT.update({f"ntkcourse.dynamics.x__assemble__mutmut_{i}":
+                   "an operator of the cost comparison that chooses the order of the two products: same values up "
+                   "to round-off, only the cost changes" for i in range(63, 77)})
 
 
 def checkout_files(root: Path = ROOT) -> list[str]:
