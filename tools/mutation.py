@@ -82,12 +82,50 @@ EQUIVALENT: dict[str, str] = {
         "reference entry) carries 'options', so the default is never used",
     "ntkcourse.grading.checks.x_judge_entry__mutmut_9":
         "the default of reference.get('options') becomes None (argument dropped): as mutant 7",
-    "ntkcourse.grading.checks.x_judge_entry__mutmut_35":
-        "passes an unknown 'invalid' code on to _invalid_message, which words every code outside "
-        "INVALID_REASONS with the same generic text as for '' (the unknown code is never shown)",
-    "ntkcourse.grading.checks.x_judge_entry__mutmut_37":
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_39":
         "replaces an unknown 'invalid' code by 'XXXX' instead of '': both are outside INVALID_REASONS, "
         "so _invalid_message gives the same generic text",
+    "ntkcourse.grading.checks.x_judge_entry__mutmut_123":
+        "reveal=None for False in the reference comparison: compare tests reveal for truth only (and reveal_shape "
+        "is given, so reveal does not choose the shape message)",
+    "ntkcourse.grading.checks.xǁCheckerǁclose_to_reference__mutmut_64": "reveal=None for False: as judge_entry 123",
+    "ntkcourse.grading.checks.xǁCheckerǁclose_to_reference__mutmut_76":
+        "the reference value read without dtype=float64: the grade session's reference values are numbers or "
+        "arrays of them (decode_array's float64 in the grader), which compare promotes exactly",
+    "ntkcourse.grading.checks.xǁCheckerǁclose_to_reference__mutmut_78":
+        "the reference value read without the dtype argument: as mutant 76",
+    "ntkcourse.grading.checks.x__as_float_array__mutmut_21":
+        "astype(None) for astype(np.float64): numpy reads the dtype None as float64",
+    "ntkcourse.grading.checks.x__as_float_array__mutmut_48": "astype(None) for astype(np.float64): as mutant 21",
+    "ntkcourse.grading.checks.x__as_float_array__mutmut_40":
+        "the kinds 'XXiufXX' for 'iuf': no numpy dtype has the kind 'X', so the same dtypes are accepted",
+    "ntkcourse.grading.checks.x__matching_shape__mutmut_1":
+        "the default of reveal: its only caller (compare) always passes reveal",
+    "ntkcourse.grading.checks.x__tolerances__mutmut_7": "float('NAN') for float('nan'): the same NaN",
+    "ntkcourse.grading.checks.x__tolerances__mutmut_14": "float('INF') for float('inf'): the same infinity",
+    "ntkcourse.grading.checks.x_compare__mutmut_73":
+        "unravel_index for a 0-d answer too: np.unravel_index(0, ()) is (), the value of the other branch",
+    "ntkcourse.grading.checks.x_encode_array__mutmut_3":
+        "the array read without dtype=float64: the data are float(x) of each entry anyway, the same floats for "
+        "real inputs (the module passes _as_float_array's float64 arrays)",
+    "ntkcourse.grading.checks.x_encode_array__mutmut_5": "as mutant 3, without the dtype argument",
+    "ntkcourse.grading.checks.x_judge_symmetric__mutmut_17":
+        "the scale 1.0 for 0.0 of an empty matrix: its asymmetry is 0, within any tolerance >= 0 (tolerances "
+        "are refused unless >= 0), whatever the scale",
+    "ntkcourse.grading.checks.x_judge_psd__mutmut_37":
+        "the scale 2.0 for 1.0 without eigenvalues: the eigenvalue test is skipped when there are none",
+    "ntkcourse.grading.checks.xǁcheckingǁ__exit____mutmut_2":
+        "catch_warnings.__exit__ called with two arguments: it takes *exc_info and ignores them",
+    "ntkcourse.grading.checks.xǁcheckingǁ__exit____mutmut_3": "as mutant 2",
+    "ntkcourse.grading.checks.xǁcheckingǁ__exit____mutmut_4": "as mutant 2",
+    "ntkcourse.grading.checks.xǁcheckingǁ__exit____mutmut_29":
+        "line kept even when it is not an int: _statement_that_raised gives an int or None, and None is "
+        "what the other branch gives",
+    "ntkcourse.grading.checks.xǁcheckingǁ__exit____mutmut_49":
+        "passed − deferred for passed + deferred: comparisons are deferred only in student mode, where a "
+        "verdict with deferred ones is replaced by the wording that counts them apart; elsewhere deferred is 0",
+    "ntkcourse.grading.checks.xǁcheckingǁ__init____mutmut_14":
+        "_saved starts as '' for None: __enter__ sets it before anything reads it",
     "ntkcourse.inference.x_gp_posterior__mutmut_25":
         "n = k.shape[1] for k.shape[0]: as_kernel_matrix has already refused a non-square k_train_train",
     "ntkcourse.inference.x_gp_posterior__mutmut_39":

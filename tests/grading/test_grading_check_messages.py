@@ -818,3 +818,130 @@ def test_send_displays_the_payload_raw_under_its_mime_type(monkeypatch):
     monkeypatch.setattr(IPython.display, "display", lambda *args, **kwargs: calls.append((args, kwargs)))
     checks._send({"version": 1})
     assert calls == [(({checks.PAYLOAD_MIME: {"version": 1}},), {"raw": True})]
+
+
+def test_a_non_numeric_tolerance_is_refused_naming_the_check_and_the_value():
+    with pytest.raises(ValueError) as raised:
+        checks.Checker("q", session=grade()).close(1.0, 1.0, label="v", rtol="abc")
+    assert str(raised.value) == "checking.close: `rtol` must be a finite number >= 0, got 'abc'"
+
+
+def test_nan_where_a_number_is_expected_in_full():
+    assert failure(compare, np.nan, 0.5) == \
+        "v: value is NaN (look for 0/0, or arccos of a value just outside [-1, 1]: clip it)"
+
+
+def test_a_difference_beyond_the_largest_double_fails_without_a_runtime_warning():
+    """1e308 − (−1e308) overflows to inf: a failed check, never a numpy RuntimeWarning (made an error here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        message = failure(compare, 1e308, -1e308)
+    assert message == "v: value is 1e+308, expected -1e+308 (|difference| inf > tolerance 1e+304); the value differs"
+
+
+def test_a_number_where_nan_is_expected_fails():
+    assert failure(compare, 1.0, np.nan).startswith("v: value is 1, expected nan")
+
+
+@pytest.mark.parametrize("got, expected", [([np.inf, 2.0], [np.inf, 1.0]), ([np.nan, 2.0], [np.nan, 1.0])],
+                         ids=["matching-infinity", "matching-nan"])
+def test_the_worst_entry_is_never_one_that_matched(got, expected):
+    """A matched infinity or NaN (its difference is NaN) is not named as the entry that differs."""
+    assert failure(compare, got, expected).startswith("v: entry 1 is 2, expected 1 ")
+
+
+def test_an_entry_where_nan_is_expected_is_the_worst():
+    """A number where NaN is expected is infinitely wrong: named before an entry that is off by 4."""
+    assert failure(compare, [1.0, 5.0], [np.nan, 1.0]).startswith("v: entry 0 is 1, expected nan")
+
+
+def test_a_checker_made_directly_shows_expected_values():
+    """Checker(question) is not hidden by default: a failure names the expected value."""
+    with pytest.raises(checks.CheckFailed, match=r"^v: value is 2, expected 1 "):
+        checks.Checker("q", session=grade()).close(2.0, 1.0, label="v")
+
+
+def test_a_checker_uses_the_session_it_is_given():
+    """In a grade session a reference comparison is judged (and counted as passed), not deferred."""
+    checker = checks.Checker("q", session=grade({"q": {"a": 1.0}}))
+    checker.close_to_reference(1.0, label="a")
+    assert (checker.passed, checker.deferred) == (1, 0)
+
+
+def test_an_expected_value_given_as_a_fraction_is_compared_as_its_float():
+    """close(answer, Fraction(1, 3)): the expected value is read as the float 1/3."""
+    from fractions import Fraction
+
+    assert run_block(grade(), lambda c: c.close(1 / 3, Fraction(1, 3), label="v")) == "PASS q (1 checks)\n"
+
+
+def test_every_passed_closeness_check_is_counted_in_the_verdict():
+    def body(check):
+        check.close(1.0, 1.0, label="a")
+        check.close(2.0, 2.0, label="b")
+    assert run_block(grade(), body) == "PASS q (2 checks)\n"
+
+
+def test_a_session_is_in_student_mode_by_default():
+    assert checks._Session().mode == "student"
+
+
+def test_an_unknown_session_mode_refusal_in_full():
+    with pytest.raises(ValueError) as raised:
+        checks._Session("bogus")
+    assert str(raised.value) == "grading session: `mode` must be one of 'student', 'report', 'grade', got 'bogus'."
+
+
+def test_report_mode_cuts_the_exception_type_at_80_characters():
+    error_type = type("E" * 100, (Exception,), {})
+
+    def body(check):
+        raise error_type("boom")
+    assert reported(body)["error"]["type"] == "E" * 80
+
+
+def test_the_statement_that_raised_is_quoted_up_to_160_characters(monkeypatch):
+    """A check-cell line of 200 characters that raises is quoted cut at 160 (source from linecache)."""
+    import contextlib
+    import io
+    import linecache
+
+    statement = "raise ValueError('x') # " + "c" * 175
+    source = f'with checking("q") as check:\n    {statement}\n'
+    monkeypatch.setitem(linecache.cache, "<long cell>", (len(source), None, source.splitlines(True), "<long cell>"))
+    monkeypatch.setattr(checks, "_SESSION", grade())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "<long cell>", "exec"), {"checking": checks.checking})
+    assert out.getvalue() == f"FAIL q: while running `{statement[:160]}`: ValueError: x\n"
+
+
+def test_the_warnings_note_follows_the_failure_it_explains():
+    import warnings
+
+    def body(check):
+        warnings.warn("overflow in exp", RuntimeWarning)
+        check.close(2.0, 1.0, label="v")
+    assert run_block(grade(), body) == ("FAIL q: v: value is 2, expected 1 (|difference| 1 > tolerance 0.000101); the "
+                                        "value differs [warnings: RuntimeWarning: overflow in exp]\n")
+
+
+def test_the_verdict_is_flushed_to_standard_output(monkeypatch):
+    """The verdict appears at once in a notebook: the block flushes sys.stdout (not only sys.stderr)."""
+    import io
+
+    class Recording(io.StringIO):
+        flushes = 0
+
+        def flush(self):
+            self.flushes += 1
+
+    out, err = Recording(), Recording()
+    monkeypatch.setattr(checks, "_SESSION", grade())
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    with checks.checking("q"):
+        pass
+    assert (out.getvalue(), out.flushes) == ("PASS q (0 checks)\n", 1)
