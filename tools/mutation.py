@@ -74,6 +74,10 @@ EQUIVALENT: dict[str, str] = {
         "the wording of an unreachable refusal ('cells' is not a list after nbformat.convert): the JSON's "
         "'cells' was already checked to be a list, a v4 file without it fails in nbformat's reader, and "
         "conversion from v1-v3 builds a list",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_80":
+        "the same unreachable refusal as mutant 82, raised with None as its message",
+    "ntkcourse.grading.merge.x_read_submission__mutmut_81":
+        "the same unreachable refusal as mutant 82, with 'XX' around its message",
     "ntkcourse.grading.checks.xǁ_Invalidǁ__init____mutmut_2":
         "the exception's args (its str) become None: every handler of _Invalid reads .reason and .detail, "
         "never str() or .args, and _Invalid never leaves the module",
