@@ -254,10 +254,12 @@ EQUIVALENT: dict[str, str] = {
 }
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
-# computed: the same product up to round-off (~1e-16 relative), only the cost changes.
+# computed: the same product up to round-off (~1e-16 relative) whenever the outputs are finite, at another cost.
+# (After an unstable learning rate has overflowed the outputs, one order can give NaN where the other gives ±inf:
+# neither value is meaningful, and the tests do not pin either.)
 EQUIVALENT.update({f"ntkcourse.dynamics.x__assemble__mutmut_{i}":
-                   "an operator of the cost comparison that chooses the order of the two products: same values up "
-                   "to round-off, only the cost changes" for i in range(63, 77)})
+                   "an operator of the cost comparison that chooses the order of the two products: same finite "
+                   "values up to round-off, only the cost changes" for i in range(63, 77)})
 
 
 def checkout_files(root: Path = ROOT) -> list[str]:
