@@ -695,3 +695,253 @@ def test_a_block_run_from_code_without_source_names_no_statement():
         with contextlib.redirect_stdout(out):
             exec(code, {"checking": checks.checking})
     assert out.getvalue() == "FAIL q: ValueError: x\n"
+
+
+# --- written from the survivors of a mutation run (tools/mutation.py grading/checks, session 5) -----
+# The whole text of refusals and failures that no test read in full, the kind and label of every reported
+# check, the read of the real environment, the boundary of 32 reported dimensions, and what _send displays.
+
+def test_the_session_reads_the_process_environment_by_default(monkeypatch):
+    monkeypatch.setenv(checks.MODE_ENV, "report")
+    assert checks._Session.from_environ().mode == "report"
+
+
+def test_an_environment_mode_refusal_lists_the_allowed_modes_in_full():
+    with pytest.raises(ValueError) as raised:
+        checks._Session.from_environ({checks.MODE_ENV: "grade"})
+    assert str(raised.value) == ("grading session: the environment variable `NTKCOURSE_CHECKS_MODE` must be one of "
+                                 "'student', 'report', got 'grade'.")
+
+
+@pytest.mark.parametrize("entry_, message", [
+    ([1.0], "decode_array: expected {'shape': [...], 'data': [...]}"),
+    ({"shape": [3], "data": [1.0, 2.0]}, "decode_array: data is not a list of numbers matching the shape"),
+], ids=["not-a-mapping", "three-entries-two-numbers"])
+def test_decode_array_refusals_in_full(entry_, message):
+    with pytest.raises(ValueError) as raised:
+        checks.decode_array(entry_)
+    assert str(raised.value) == message
+
+
+def test_decode_array_quotes_a_bad_shape_cut_at_80_characters():
+    """A shape of 40 dimensions (more than 8) is refused, quoting the first 80 characters of the list."""
+    shape = [10] * 40
+    with pytest.raises(ValueError) as raised:
+        checks.decode_array({"shape": shape, "data": []})
+    assert str(raised.value) == "decode_array: bad shape " + str(shape)[:80]
+
+
+def test_decode_array_returns_float64_for_integer_data():
+    """Integers in the JSON (2**70 does not fit an int64) are read as float64, as encode_array's floats are."""
+    decoded = checks.decode_array({"shape": [2], "data": [1, 2 ** 70]})
+    assert decoded.dtype == np.float64 and decoded.tolist() == [1.0, 2.0 ** 70]
+
+
+def test_judge_psd_failure_in_full():
+    assert failure(checks.judge_psd, np.diag([1.0, -1.0]), "K", 1e-8) == \
+        "K: is not positive semi-definite: smallest eigenvalue -1 (a kernel matrix has none below 0)"
+
+
+@pytest.mark.parametrize("reference, reported_, message", [
+    (entry("close"), entry("finite"), "judge_entry: the reported check is not the reference's"),
+    (entry("true"), entry("true", value=1), "judge_entry: 'value' of a true check is not a boolean"),
+    (entry("shape", {"shape": [2]}), entry("shape", shape=[2.0]), "judge_entry: 'shape' is not a list of ints"),
+], ids=["other-kind", "true-not-bool", "shape-not-ints"])
+def test_judge_entry_refusals_in_full(reference, reported_, message):
+    with pytest.raises(ValueError) as raised:
+        checks.judge_entry(reference, reported_, hidden=False)
+    assert str(raised.value) == message
+
+
+def test_judge_entry_judges_a_reported_shape_of_32_dimensions_and_refuses_33():
+    """32 dimensions is the most a reported shape may have: judged (here equal, so it passes); 33 is refused."""
+    checks.judge_entry(entry("shape", {"shape": [1] * 32}), entry("shape", shape=[1] * 32), hidden=False)
+    with pytest.raises(ValueError, match="'shape' is not a list of ints"):
+        checks.judge_entry(entry("shape", {"shape": [1] * 33}), entry("shape", shape=[1] * 33), hidden=False)
+
+
+def test_judge_entry_words_a_hidden_reference_comparison_in_full():
+    reference = entry("close_to_reference", {"rtol": 1e-4, "atol": 1e-6}, answer=array([1.0]))
+    message = failure(checks.judge_entry, reference, entry("close_to_reference", answer=array([2.0])), hidden=True)
+    assert message == ("K: the value differs from the reference solution's values (the comparison with the "
+                       "reference) beyond the tolerance (rtol=0.0001, atol=1e-06)")
+
+
+@pytest.mark.parametrize("kind, options, text", [
+    ("symmetric", {"rtol": 1e-7, "atol": 1e-10}, "K: is not symmetric"),
+    ("psd", {"tol": 1e-8}, "K: is not positive semi-definite"),
+])
+def test_judge_entry_names_the_label_of_a_failed_symmetry_or_psd_check(kind, options, text):
+    reported_ = entry(kind, answer=array([[1.0, 2.0], [0.0, -5.0]]))
+    assert failure(checks.judge_entry, entry(kind, options), reported_, hidden=False).startswith(text)
+
+
+@pytest.mark.parametrize("method", ["close_to_reference", "symmetric", "psd"])
+def test_a_check_of_text_names_the_label(method):
+    def body(check):
+        getattr(check, method)("text", label="K")
+    assert run_block(grade({"q": {"K": 1.0}}), body) == "FAIL q: K: expected numbers, got str\n"
+
+
+def test_every_passed_reference_comparison_is_counted_in_the_verdict():
+    def body(check):
+        check.close_to_reference(1.0, label="a")
+        check.close_to_reference(2.0, label="b")
+    assert run_block(grade({"q": {"a": 1.0, "b": 2.0}}), body) == "PASS q (2 checks)\n"
+
+
+def test_report_mode_cuts_the_label_of_a_ragged_shape_answer_at_300_characters():
+    [check] = reported(lambda c: c.shape([[1.0], [1.0, 2.0]], (2, 2), label="x" * 400))["checks"]
+    assert check["label"] == "x" * 300
+
+
+def test_a_visible_shape_check_names_the_expected_shape():
+    assert run_block(grade(), lambda c: c.shape(np.zeros((3, 2)), (2, 3), label="K")) == \
+        "FAIL q: K: has shape (3, 2), expected (2, 3)\n"
+
+
+def test_report_mode_sends_the_kind_and_label_of_finite_symmetric_and_psd_checks():
+    def body(check):
+        check.finite([1.0], label="a")
+        check.symmetric(np.eye(2), label="b")
+        check.psd(np.eye(2), label="c")
+    kinds = [(c["kind"], c["label"]) for c in reported(body)["checks"]]
+    assert kinds == [("finite", "a"), ("symmetric", "b"), ("psd", "c")]
+
+
+def test_send_displays_the_payload_raw_under_its_mime_type(monkeypatch):
+    """In a kernel the payload goes out as one raw display_data output keyed by PAYLOAD_MIME (IPython's display
+    is replaced by a recorder)."""
+    import IPython.display
+
+    calls = []
+    monkeypatch.setattr(IPython.display, "display", lambda *args, **kwargs: calls.append((args, kwargs)))
+    checks._send({"version": 1})
+    assert calls == [(({checks.PAYLOAD_MIME: {"version": 1}},), {"raw": True})]
+
+
+def test_a_non_numeric_tolerance_is_refused_naming_the_check_and_the_value():
+    with pytest.raises(ValueError) as raised:
+        checks.Checker("q", session=grade()).close(1.0, 1.0, label="v", rtol="abc")
+    assert str(raised.value) == "checking.close: `rtol` must be a finite number >= 0, got 'abc'"
+
+
+def test_nan_where_a_number_is_expected_in_full():
+    assert failure(compare, np.nan, 0.5) == \
+        "v: value is NaN (look for 0/0, or arccos of a value just outside [-1, 1]: clip it)"
+
+
+def test_a_difference_beyond_the_largest_double_fails_without_a_runtime_warning():
+    """1e308 − (−1e308) overflows to inf: a failed check, never a numpy RuntimeWarning (made an error here)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        message = failure(compare, 1e308, -1e308)
+    assert message == "v: value is 1e+308, expected -1e+308 (|difference| inf > tolerance 1e+304); the value differs"
+
+
+def test_a_number_where_nan_is_expected_fails():
+    assert failure(compare, 1.0, np.nan).startswith("v: value is 1, expected nan")
+
+
+@pytest.mark.parametrize("got, expected", [([np.inf, 2.0], [np.inf, 1.0]), ([np.nan, 2.0], [np.nan, 1.0])],
+                         ids=["matching-infinity", "matching-nan"])
+def test_the_worst_entry_is_never_one_that_matched(got, expected):
+    """A matched infinity or NaN (its difference is NaN) is not named as the entry that differs."""
+    assert failure(compare, got, expected).startswith("v: entry 1 is 2, expected 1 ")
+
+
+def test_an_entry_where_nan_is_expected_is_the_worst():
+    """A number where NaN is expected is infinitely wrong: named before an entry that is off by 4."""
+    assert failure(compare, [1.0, 5.0], [np.nan, 1.0]).startswith("v: entry 0 is 1, expected nan")
+
+
+def test_a_checker_made_directly_shows_expected_values():
+    """Checker(question) is not hidden by default: a failure names the expected value."""
+    with pytest.raises(checks.CheckFailed, match=r"^v: value is 2, expected 1 "):
+        checks.Checker("q", session=grade()).close(2.0, 1.0, label="v")
+
+
+def test_a_checker_uses_the_session_it_is_given():
+    """In a grade session a reference comparison is judged (and counted as passed), not deferred."""
+    checker = checks.Checker("q", session=grade({"q": {"a": 1.0}}))
+    checker.close_to_reference(1.0, label="a")
+    assert (checker.passed, checker.deferred) == (1, 0)
+
+
+def test_an_expected_value_given_as_a_fraction_is_compared_as_its_float():
+    """close(answer, Fraction(1, 3)): the expected value is read as the float 1/3."""
+    from fractions import Fraction
+
+    assert run_block(grade(), lambda c: c.close(1 / 3, Fraction(1, 3), label="v")) == "PASS q (1 checks)\n"
+
+
+def test_every_passed_closeness_check_is_counted_in_the_verdict():
+    def body(check):
+        check.close(1.0, 1.0, label="a")
+        check.close(2.0, 2.0, label="b")
+    assert run_block(grade(), body) == "PASS q (2 checks)\n"
+
+
+def test_a_session_is_in_student_mode_by_default():
+    assert checks._Session().mode == "student"
+
+
+def test_an_unknown_session_mode_refusal_in_full():
+    with pytest.raises(ValueError) as raised:
+        checks._Session("bogus")
+    assert str(raised.value) == "grading session: `mode` must be one of 'student', 'report', 'grade', got 'bogus'."
+
+
+def test_report_mode_cuts_the_exception_type_at_80_characters():
+    error_type = type("E" * 100, (Exception,), {})
+
+    def body(check):
+        raise error_type("boom")
+    assert reported(body)["error"]["type"] == "E" * 80
+
+
+def test_the_statement_that_raised_is_quoted_up_to_160_characters(monkeypatch):
+    """A check-cell line of 200 characters that raises is quoted cut at 160 (source from linecache)."""
+    import contextlib
+    import io
+    import linecache
+
+    statement = "raise ValueError('x') # " + "c" * 175
+    source = f'with checking("q") as check:\n    {statement}\n'
+    monkeypatch.setitem(linecache.cache, "<long cell>", (len(source), None, source.splitlines(True), "<long cell>"))
+    monkeypatch.setattr(checks, "_SESSION", grade())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(source, "<long cell>", "exec"), {"checking": checks.checking})
+    assert out.getvalue() == f"FAIL q: while running `{statement[:160]}`: ValueError: x\n"
+
+
+def test_the_warnings_note_follows_the_failure_it_explains():
+    import warnings
+
+    def body(check):
+        warnings.warn("overflow in exp", RuntimeWarning)
+        check.close(2.0, 1.0, label="v")
+    assert run_block(grade(), body) == ("FAIL q: v: value is 2, expected 1 (|difference| 1 > tolerance 0.000101); the "
+                                        "value differs [warnings: RuntimeWarning: overflow in exp]\n")
+
+
+def test_the_verdict_is_flushed_to_standard_output(monkeypatch):
+    """The verdict appears at once in a notebook: the block flushes sys.stdout (not only sys.stderr)."""
+    import io
+
+    class Recording(io.StringIO):
+        flushes = 0
+
+        def flush(self):
+            self.flushes += 1
+
+    out, err = Recording(), Recording()
+    monkeypatch.setattr(checks, "_SESSION", grade())
+    monkeypatch.setattr("sys.stdout", out)
+    monkeypatch.setattr("sys.stderr", err)
+    with checks.checking("q"):
+        pass
+    assert (out.getvalue(), out.flushes) == ("PASS q (0 checks)\n", 1)

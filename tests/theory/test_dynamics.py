@@ -390,3 +390,136 @@ def test_momentum_outside_unit_interval_is_rejected(linear_model):
     """Heavy-ball momentum must lie in [0, 1)."""
     with pytest.raises(ValueError, match=r"`momentum` must be a number in \[0, 1\), got 1.0"):
         gradient_descent_predictor(linear_model["k"], linear_model["y"], 0.1, momentum=1.0)
+
+
+# Small cases whose answer is known exactly (explicit iteration of the linearised model in function space, a linear
+# solve, expm, one-mode kernels worked out in the docstrings), written from the survivors of a mutation run
+# (tools/mutation.py dynamics): null modes, the ridge under momentum, the step limit without momentum, tiny and
+# underflowing η·λ·t, divergence. No JAX; milliseconds each.
+SMALL_K = np.array([[2.0, 0.5, 0.0], [0.5, 1.0, 0.2], [0.0, 0.2, 1.5]])
+SMALL_Y = np.array([1.0, -1.0, 0.5])
+SMALL_KT = np.array([[0.3, 0.1, 0.2], [0.0, 0.4, 0.1]])
+
+
+def heavy_ball_in_function_space(learning_rate, ridge, momentum, steps, f0, f0t):
+    """Train and test outputs after each of ``steps`` heavy-ball steps on the linearised network.
+
+    With θ − θ₀ = w and f = f₀ + Jw, the update v ← μ v − η(Jᵀ(f − y) + ρ w), w ← w + v becomes, for
+    u = Jv, u ← μ u − η(Θ(f − y) + ρ(f − f₀)) and f ← f + u on any set of inputs (Θ_*X on test inputs):
+    no eigendecomposition, no closed form.
+    """
+    f, ft = f0.copy(), f0t.copy()
+    u, ut = np.zeros_like(f), np.zeros_like(ft)
+    train, test = [f.copy()], [ft.copy()]
+    for _ in range(steps):
+        residual = f - SMALL_Y
+        u = momentum * u - learning_rate * (SMALL_K @ residual + ridge * (f - f0))
+        ut = momentum * ut - learning_rate * (SMALL_KT @ residual + ridge * (ft - f0t))
+        f, ft = f + u, ft + ut
+        train.append(f.copy())
+        test.append(ft.copy())
+    return np.array(train), np.array(test)
+
+
+def test_momentum_with_ridge_equals_the_explicit_heavy_ball_iteration():
+    """η = 0.2, ρ = 0.3, μ = 0.6 from non-zero f₀: the closed form after 0..6 steps equals 6 explicit heavy-ball
+    steps in function space (round-off of a few dozen operations on O(1) numbers: 1e-13)."""
+    f0, f0t = np.array([0.2, -0.1, 0.4]), np.array([0.3, -0.2])
+    train, test = heavy_ball_in_function_space(0.2, 0.3, 0.6, 6, f0, f0t)
+    out = gradient_descent_prediction(SMALL_K, SMALL_Y, np.arange(7), SMALL_KT, learning_rate=0.2, ridge=0.3,
+                                      momentum=0.6, f_train_0=f0, f_test_0=f0t)
+    np.testing.assert_allclose(out.train, train, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(out.test, test, rtol=0, atol=1e-13)
+
+
+def test_descent_limit_without_momentum_is_kernel_ridge_regression():
+    """Plain gradient descent (no momentum) with ρ = 0.3, steps = ∞: train outputs Θ(Θ + ρI)⁻¹y and test outputs
+    Θ_*X(Θ + ρI)⁻¹y, by numpy's linear solve (condition number ≈ 7: 1e-13)."""
+    out = gradient_descent_prediction(SMALL_K, SMALL_Y, np.inf, SMALL_KT, learning_rate=0.3, ridge=0.3)
+    alpha = np.linalg.solve(SMALL_K + 0.3 * np.eye(3), SMALL_Y)
+    np.testing.assert_allclose(out.train, SMALL_K @ alpha, rtol=0, atol=1e-13)
+    np.testing.assert_allclose(out.test, SMALL_KT @ alpha, rtol=0, atol=1e-13)
+
+
+def test_momentum_limit_with_ridge_on_a_singular_kernel():
+    """Θ = [[1, 1], [1, 1]] (rank 1), ρ = 0.5, μ = 0.5, steps = ∞: the null mode is left out and the range mode
+    (λ = 2) converges to λ/(λ + ρ) = 0.8 of its target: y = (1, 0) gives train outputs 0.8·(½, ½) = (0.4, 0.4)
+    and, on a test point with k_*X = (1, 1), 2·(½)/(2.5) = 0.4 (1e-14)."""
+    out = gradient_descent_prediction(np.ones((2, 2)), np.array([1.0, 0.0]), np.inf, np.ones((1, 2)),
+                                      learning_rate=0.5, ridge=0.5, momentum=0.5)
+    np.testing.assert_allclose(out.train, [0.4, 0.4], rtol=0, atol=1e-14)
+    np.testing.assert_allclose(out.test, [0.4], rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("method", ["flow", "descent", "momentum"])
+def test_null_modes_are_left_out_of_the_test_predictions(method):
+    """Θ = [[1, 1], [1, 1]] and y = (1, −1): the whole residual lies in the null mode v = (1, −1)/√2, which
+    training cannot change, so train outputs stay 0; the test row k_*X = (1, 0) is not orthogonal to v (as
+    round-off makes any test row), and the module leaves the null mode out of the test predictions too: test
+    output 0 at t = 3 (kept, it would be (1/√2)·c·√2 = c, which grows like ηt). Round-off of the range mode's
+    zero residual: 1e-15."""
+    k, y, kt = np.ones((2, 2)), np.array([1.0, -1.0]), np.array([[1.0, 0.0]])
+    if method == "flow":
+        out = gradient_flow_prediction(k, y, 3.0, kt, learning_rate=0.5)
+    else:
+        out = gradient_descent_prediction(k, y, 3, kt, learning_rate=0.5, momentum=0.5 if method == "momentum" else 0)
+    np.testing.assert_allclose(out.train, [0.0, 0.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(out.test, [0.0], rtol=0, atol=1e-15)
+
+
+def test_descent_on_a_mode_below_machine_precision_keeps_eta_times_steps():
+    """Θ = diag(1, 10⁻¹²), η = 10⁻⁵: the small mode's ηλ = 10⁻¹⁷ is below ε, so 1 − ηλ rounds to 1 and the
+    direct form (1 − (1 − ηλ)^s)/λ would give 0; the exact c(s) = ηs(1 − (s−1)ηλ/2 + …) = 10⁻³ for s = 100 (relative
+    correction 5e-16). A test point correlated only with that training point (k_*X = (0, 1)) and y = (0, 1)
+    reads c directly (1e-12 relative)."""
+    out = gradient_descent_prediction(np.diag([1.0, 1e-12]), np.array([0.0, 1.0]), 100, np.array([[0.0, 1.0]]),
+                                      learning_rate=1e-5)
+    assert out.test[0] == pytest.approx(1e-3, rel=1e-12, abs=0)
+
+
+def test_flow_first_order_regime_survives_underflow_of_eta_lambda_t():
+    """Θ = (10⁻³⁰⁰), t = 10⁻³⁰: ηλt = 10⁻³³⁰ underflows to 0 in float64, yet c(t) = (1 − e^{−ηλt})/λ = ηt to
+    first order: the test output on k_*X = (1) with y = (1) is 10⁻³⁰ (1e-12 relative; a wrong value at x = 0 of
+    (1 − e^{−x})/x, e.g. that at x = 1, would be off by a third)."""
+    out = gradient_flow_prediction(np.array([[1e-300]]), np.array([1.0]), 1e-30, np.array([[1.0]]))
+    assert out.test[0] == pytest.approx(1e-30, rel=1e-12, abs=0)
+
+
+def test_flow_default_learning_rate_is_one():
+    """Without learning_rate, η = 1: f_t(X) = (I − e^{−Θt})y with scipy's expm at t = 0.7 (1e-13)."""
+    out = gradient_flow_prediction(SMALL_K, SMALL_Y, 0.7)
+    expected = (np.eye(3) - scipy.linalg.expm(-0.7 * SMALL_K)) @ SMALL_Y
+    np.testing.assert_allclose(out.train, expected, rtol=0, atol=1e-13)
+
+
+def test_unstable_descent_overflows_to_the_sign_of_the_closed_form_silently():
+    """Θ = diag(4, 1), η = 0.75: the top mode has ηλ = 3 > 2 (bound 0.5), c₁(s) = (1 − (−2)^s)/4. Its train output
+    λ₁c₁y₁ with y₁ = 10 is (1 + 2¹⁰²³)·10 > the largest double at s = 1023 (+∞), and (−2)²⁰⁰⁰ overflows, so at
+    s = 2000 c₁ = −∞; the test output on k_*X = (2, 1) is not finite either (±∞, or NaN where an infinity meets a
+    zero entry of V, depending on the order of the products). Past the one UnstableLearningRateWarning at
+    construction, numpy's overflow and invalid-value RuntimeWarnings are silenced (made errors here)."""
+    with pytest.warns(UnstableLearningRateWarning):
+        predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.array([10.0, 1.0]), 0.75)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = predict(np.array([1023, 2000]), np.array([[2.0, 1.0]]))
+    np.testing.assert_array_equal(out.train[:, 0], [np.inf, -np.inf])
+    assert not np.any(np.isfinite(out.test))
+
+
+def test_unstable_momentum_overflows_silently():
+    """Θ = diag(4, 1), η = 1, μ = 0.5 (bound 2(1 + μ)/λ_max = 0.75): the top mode's recursion
+    c_{s+1} = −2.5c_s − 0.5c_{s−1} + 1 has roots −0.22 and −2.28, so after 3000 steps |c| ≈ 2.28³⁰⁰⁰ exceeds
+    float64 and the outputs are not finite, with numpy's overflow and invalid-value RuntimeWarnings silenced
+    (made errors here). After 4 steps the values are those of the recursions: c = 0, 1, −1.5, 4.25, −8.875 for
+    λ = 4 and c_{s+1} = 0.5c_s − 0.5c_{s−1} + 1: 0, 1, 1.5, 1.25, 0.875 for λ = 1, so with y = (10, 1) the train
+    outputs are 4·(−8.875)·10 = −355 and 0.875, the test output on k_*X = (2, 1) is −177.5 + 0.875 = −176.625
+    (exact in binary)."""
+    with pytest.warns(UnstableLearningRateWarning):
+        predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.array([10.0, 1.0]), 1.0, momentum=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = predict(np.array([4, 3000]), np.array([[2.0, 1.0]]))
+    np.testing.assert_array_equal(out.train[0], [-355.0, 0.875])
+    assert out.test[0] == -176.625
+    assert not np.any(np.isfinite(out.train[1])) and not np.isfinite(out.test[1])

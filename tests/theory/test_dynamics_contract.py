@@ -254,7 +254,9 @@ def test_warnings_point_at_the_callers_line():
         (IllConditionedKernelWarning, lambda: kernel_regression(np.diag([1.0, 1e-15]), np.ones(2))),
     ]
     for category, call in calls:
-        assert caught_warning(category, call).filename == __file__
+        w = caught_warning(category, call)
+        # The lambda's own line, not the line of caught_warning that calls it (one frame further out).
+        assert (w.filename, w.lineno) == (__file__, call.__code__.co_firstlineno)
 
 
 @pytest.mark.parametrize("kernel", [np.eye(3), K], ids=["identity", "well-conditioned"])
@@ -286,3 +288,145 @@ def test_kernel_regression_refuses_an_asymmetric_kernel_naming_it():
     """An asymmetric train kernel is refused by kernel_regression, naming k_train_train."""
     with pytest.raises(ValueError, match=r"^kernel_regression: `k_train_train` must be a symmetric kernel matrix"):
         kernel_regression(np.triu(np.ones((3, 3))), Y)
+
+
+def test_f_train_0_without_f_test_0_is_refused_in_full():
+    """The refusal of f_train_0 without f_test_0 says why the test outputs are needed and both remedies."""
+    with pytest.raises(ValueError) as err:
+        gradient_flow_predictor(K, Y)(1.0, KT, np.zeros(3))
+    assert str(err.value) == (
+        "gradient_flow_predictor: `f_train_0` was given without f_test_0: the initial outputs on the test points are "
+        "needed too (they come from the same network). Pass f_test_0, or neither for zero initial outputs.")
+
+
+def test_momentum_refusal_names_gradient_descent_predictor():
+    """momentum = 1.5 is refused naming the function, the argument, the interval and the value."""
+    with pytest.raises(ValueError, match=r"^gradient_descent_predictor: `momentum` must be a number in \[0, 1\), "
+                                         r"got 1\.5\.$"):
+        gradient_descent_predictor(K, Y, 0.1, momentum=1.5)
+
+
+def test_negative_time_is_refused_naming_gradient_flow_predictor():
+    """t = −1 is refused by the predictor, naming it and the argument t."""
+    with pytest.raises(ValueError, match=r"^gradient_flow_predictor: `t` must be non-negative \(training runs forward "
+                                         r"from t = 0\), got -1\.$"):
+        gradient_flow_predictor(K, Y)(-1.0)
+
+
+def test_unstable_learning_rate_warning_in_full():
+    """The case of test_unstable_learning_rate_warning_states_the_bound (bound 0.6, η = 0.7): the whole text, with
+    what happens and the remedy."""
+    w = caught_warning(UnstableLearningRateWarning,
+                       lambda: gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.7, ridge=1.0,
+                                                          momentum=0.5))
+    assert str(w.message) == (
+        "learning_rate = 0.7 is at or above the stability bound 2(1+momentum)/(λ_max+ridge) = 0.6: the top mode does "
+        "not converge and the predicted outputs oscillate or grow geometrically. Use a learning rate below the bound "
+        "(ntkcourse.spectral.max_learning_rate).")
+
+
+def test_ill_conditioning_warning_in_full_at_a_finite_time():
+    """The case of test_ill_conditioning_warning_states_its_numbers (κ_eff = 10¹⁵, n·ε = 4.4e-16, 0.44) at a finite
+    time: the whole text, which names 'the requested time' and both remedies."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: gradient_flow_predictor(np.diag([1.0, 1e-15]), np.ones(2))(1e16, np.ones((1, 2))))
+    assert str(w.message) == (
+        "k_train_train is ill-conditioned at the requested time: effective condition number 1e+15, so round-off in "
+        "the kernel (n·ε = 4.4e-16) can reach a relative error of about 0.44 in the predictions. Add a ridge (e.g. "
+        "ridge=1e-6 * trace/n) or compute the kernel in float64.")
+
+
+def test_singular_limit_warning_in_full():
+    """The rank-1 kernel at t = ∞ without ridge: the whole text, what goes wrong in the limit and the remedy."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: gradient_flow_predictor(np.ones((2, 2)), np.ones(2))(np.inf))
+    assert str(w.message) == (
+        "k_train_train is singular (numerical rank 1 < n = 2) and ridge = 0: in the t → ∞ limit the train outputs do "
+        "not reach y_train in the null space, and the test outputs are the minimum-norm (pseudo-inverse) solution. "
+        "Add a ridge (e.g. ridge=1e-6 * trace/n) for kernel ridge regression.")
+
+
+def test_not_psd_warning_names_the_predictor_and_the_kernel():
+    """An eigenvalue of −0.1 with λ_max = 1 (n·ε·max|λ| = 4.44e-16) is reported naming gradient_flow_predictor and
+    k_train_train, with the eigenvalue and the tolerance."""
+    from ntkcourse.spectral import KernelNotPSDWarning
+    w = caught_warning(KernelNotPSDWarning,
+                       lambda: gradient_flow_prediction(np.diag([1.0, -0.1]), np.ones(2), 1.0))
+    assert str(w.message).startswith(
+        "gradient_flow_predictor: `k_train_train` is not positive semi-definite: its smallest eigenvalue is -0.1, "
+        "below the round-off tolerance −n·ε·max|λ| = -4.44e-16.")
+
+
+def test_checked_cholesky_names_itself_by_default():
+    """Called without `where`, checked_cholesky's refusal names checked_cholesky."""
+    with pytest.raises(ValueError, match=r"^checked_cholesky: `k` \+ shift·I \(shift = 0\) is not positive definite"):
+        checked_cholesky(np.diag([1.0, -1.0]), 0.0, 2.2e-16, "k", "shift")
+
+
+def test_cholesky_condition_number_is_that_of_the_kernel_not_of_a_wrong_triangle():
+    """K = [[4, 2], [2, 1 + 4e-14]]: κ₁(K) = 2.25e14 (numpy's cond(K, 1)), so n·ε·κ = 4.4e-16·2.25e14 ≈ 0.1. The
+    estimate must read the Cholesky factor's own triangle: with a₁₁ = 4 ≠ 1 the other triangle (K's entries) gives
+    3e14."""
+    kernel = np.array([[4.0, 2.0], [2.0, 1 + 4e-14]])
+    w = caught_warning(IllConditionedKernelWarning, lambda: kernel_regression(kernel, np.ones(2)))
+    assert f"(condition number ≈ {np.linalg.cond(kernel, 1):.3g})" in str(w.message)
+    assert "(condition number ≈ 2.25e+14); round-off in the kernel (n·ε = 4.4e-16) can be amplified to a relative " \
+           "error of about 0.1." in str(w.message)
+
+
+def test_cholesky_warning_level_is_strict():
+    """I₁ has rcond = 1 exactly, so n·ε/rcond = ε: ε = 0.01 is exactly the level 10⁻² and stays silent; the next
+    double above 0.01 warns."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        checked_cholesky(np.eye(1), 0.0, 0.01, "k", "shift")
+    caught_warning(IllConditionedKernelWarning,
+                   lambda: checked_cholesky(np.eye(1), 0.0, np.nextafter(0.01, 1.0), "k", "shift"))
+
+
+def test_amplification_warning_level_is_strict():
+    """λ = (1, 10⁻¹⁴), η = 1: κ_eff = min(t, 10¹⁴) = t and n·ε = 2·2⁻⁵² = 2⁻⁵¹ (a power of two, so products are
+    exact): t = 0.01·2⁵¹ gives n·ε·κ_eff = 0.01 exactly, which is silent; the next double above warns."""
+    t = 0.01 * 2.0 ** 51
+    predict = gradient_flow_predictor(np.diag([1.0, 1e-14]), np.ones(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        predict(t, np.ones((1, 2)))
+    caught_warning(IllConditionedKernelWarning, lambda: predict(np.nextafter(t, np.inf), np.ones((1, 2))))
+
+
+def test_effective_condition_number_adds_the_ridge_to_the_top_eigenvalue():
+    """A float16 kernel diag(1, 1/16) (ε = 2⁻¹⁰, n·ε = 2⁻⁹ ≈ 0.002) with ρ = 1/8 at t = 10⁶:
+    κ_eff = (λ_max + ρ)/(λ_min + ρ) = 1.125/0.1875 = 6 and n·ε·κ = 0.0117 > 10⁻²: the warning gives 6 (with
+    λ_max − ρ it would be 4.67, below the level)."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: gradient_flow_predictor(np.diag([1.0, 0.0625]).astype(np.float16), np.ones(2),
+                                                       ridge=0.125)(1e6, np.ones((1, 2))))
+    assert "effective condition number 6, so round-off in the kernel (n·ε = 0.002) can reach a relative error of " \
+           "about 0.012 in the predictions." in str(w.message)
+
+
+def test_null_modes_do_not_enter_the_effective_condition_number():
+    """Θ = [[1, 1], [1, 1]] (λ = 2, 0) at t = 10¹⁶ with a test kernel: the null mode is left out of the predictions
+    and of κ_eff = 2·min(10¹⁶, 1/2) = 1, so nothing is amplified: no warning (1/0 is not computed either)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gradient_flow_predictor(np.ones((2, 2)), np.ones(2))(1e16, np.ones((1, 2)))
+
+
+def test_cholesky_condition_number_is_infinite_when_lapacks_estimate_underflows():
+    """K = diag(10³⁰⁰, 10⁻³⁰⁰) factors (pivots 10¹⁵⁰ and 10⁻¹⁵⁰), but ‖K‖₁‖K⁻¹‖₁ = 10⁶⁰⁰ overflows, so dpocon's
+    rcond is 0: the warning says κ ≈ inf (no division by zero) and the solve still gives K K⁻¹ y = y exactly."""
+    kernel = np.diag([1e300, 1e-300])
+    w = caught_warning(IllConditionedKernelWarning, lambda: kernel_regression(kernel, np.ones(2)))
+    assert "(condition number ≈ inf); round-off in the kernel (n·ε = 4.4e-16) can be amplified to a relative " \
+           "error of about inf." in str(w.message)
+
+
+def test_cholesky_warns_for_a_well_conditioned_kernel_of_low_precision():
+    """A float16 identity of 11 rows: κ = 1 (rcond = 1 exactly) but n·ε = 11·2⁻¹⁰ = 0.011 > 10⁻²: the warning
+    states κ ≈ 1, the round-off 0.011 and the amplified error 0.011."""
+    w = caught_warning(IllConditionedKernelWarning,
+                       lambda: kernel_regression(np.eye(11, dtype=np.float16), np.ones(11)))
+    assert "(condition number ≈ 1); round-off in the kernel (n·ε = 0.011) can be amplified to a relative error of " \
+           "about 0.011." in str(w.message)
