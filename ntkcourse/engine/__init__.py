@@ -17,7 +17,7 @@ actual inputs, and never imports the layers:
   for the NNGP and NTK together.
 """
 from .blocks import KernelMemoryError
-from .compile import fused_pair, linear_pair
+from .compile import fused_pair, in_one_program, linear_pair, one_program
 from .kernel_fn import make_kernel_fn
 from .plan import ExecutionPlan, default_plan, execution_plan, set_default_plan
 
@@ -27,7 +27,9 @@ __all__ = [
     "default_plan",
     "execution_plan",
     "fused_pair",
+    "in_one_program",
     "linear_pair",
     "make_kernel_fn",
+    "one_program",
     "set_default_plan",
 ]
