@@ -14,7 +14,8 @@ actual inputs, and never imports the layers:
 * :mod:`~ntkcourse.engine.host` — the input Gram by NumPy's BLAS on the CPU;
 * :mod:`~ntkcourse.engine.inputs` — checking inputs, the input kernel;
 * :mod:`~ntkcourse.engine.compile` — jit with wide vectors, one fused loop
-  for the NNGP and NTK together.
+  for the NNGP and NTK together; ``one_program``, the context in which the
+  layers write convolutions for a network traced into the caller's program.
 """
 from .blocks import KernelMemoryError
 from .compile import fused_pair, in_one_program, linear_pair, one_program
