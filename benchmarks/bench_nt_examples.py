@@ -12,7 +12,9 @@ nt``, nothing else changed), 64-bit, compile time included:
 * ``myrtle``: the network of neural-tangents' notebook
   ``myrtle_kernel_with_neural_tangents.ipynb`` (Shankar et al. 2020, depth
   5), ``jit(kernel_fn, static_argnames='get')``, ``ker_fn(x1, None, 'nngp')``
-  on 10 random 32 x 32 x 3 images, as in the notebook.
+  on 10 random 32 x 32 x 3 images, as in the notebook;
+* ``myrtle_ntk``: the same with ``get=('nngp', 'ntk')`` (the notebook's
+  third timing cell).
 
 The inputs are drawn by NumPy (seed 0), identical in both environments. For
 each it prints the first call (compilation included) and the best of the
@@ -37,7 +39,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 ORACLE_PY = ROOT / ".nt-oracle" / "venv" / "bin" / "python"
-CASES = ("wrn", "myrtle")
+CASES = ("wrn", "myrtle", "myrtle_ntk")
 
 
 def wide_resnet(stax, block_size=4, k=1, num_classes=10):
@@ -89,7 +91,7 @@ def run_case(case, lib, repeat):
         _, _, kernel_fn = myrtle(stax)
         kernel_fn = jax.jit(kernel_fn, static_argnames="get")
         x = rng.standard_normal((10, 32, 32, 3))
-        get = "nngp"
+        get = "nngp" if case == "myrtle" else ("nngp", "ntk")
     x = jax.numpy.asarray(x)
 
     def once():

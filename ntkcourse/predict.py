@@ -113,6 +113,65 @@ def _traced(*values) -> bool:
     return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
 
 
+def _traced_regularised(k, diag_reg, diag_reg_absolute_scale: bool):
+    """:func:`regularised` on JAX arrays (inside the caller's transformations)."""
+    n = k.shape[0]
+    scale = 1.0 if diag_reg_absolute_scale else jnp.trace(k) / n
+    return k + diag_reg * scale * jnp.eye(n, dtype=k.dtype)
+
+
+def _traced_eigh(k):
+    r"""Eigenvalues and eigenvectors of a symmetric kernel; eigenvalues at or
+    below the round-off tolerance :math:`n\varepsilon\max|\lambda|` set to 0
+    (null modes, as :func:`ntkcourse.dynamics.flow_coefficients` reads them).
+    """
+    lam, vecs = jnp.linalg.eigh(k)
+    lam = jnp.where(lam > k.shape[0] * jnp.finfo(k.dtype).eps * jnp.max(jnp.abs(lam)), lam, 0.0)
+    return lam, vecs
+
+
+def _traced_ensemble(theta, prior, y, eta, times, ntk_test_train=None, nngp_test_train=None,
+                     nngp_test_test=None):
+    r"""The formulas of :func:`ntkcourse.inference.infinite_ensemble_predictor`
+    (Lee et al. 2019, eqs. 15–16) on JAX arrays, for the caller's ``jit``,
+    ``vmap`` and ``grad``: with :math:`\Theta = V \operatorname{diag}(\lambda) V^\top`
+    (``theta`` regularised), :math:`c = (1 - e^{-\eta\lambda t})/\lambda`,
+    :math:`P = \Theta_{*X} V`, :math:`B = V^\top K V` (``prior``),
+
+    * mean :math:`P \operatorname{diag}(c) V^\top y` (test), :math:`V \operatorname{diag}(\lambda c) V^\top y` (train);
+    * covariance :math:`K_{**} - P C Q - (P C Q)^\top + P C B C P^\top`,
+      :math:`Q = V^\top K_{X*}` (test), :math:`V D B D V^\top`, :math:`D = I - \Lambda C` (train).
+
+    ``times``: flat, shape (T,), ``inf`` allowed. Returns ``(train_mean,
+    train_cov, test_mean, test_cov)`` with a leading T axis (the test parts
+    ``None`` without test kernels; ``nngp_test_test`` may be the (m,) diagonal).
+    What the eager path checks on values (positive semi-definiteness,
+    conditioning warnings) cannot be checked here.
+    """
+    lam, vecs = _traced_eigh(theta)
+    b = vecs.T @ prior @ vecs
+    y_modes = vecs.T @ y
+    c = dynamics.flow_coefficients(lam, 0.0, eta, times, xp=jnp)                # (T, n)
+    d = 1.0 - lam[None, :] * c
+    train_mean = jnp.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes)
+    train_cov = vecs[None] @ (d[:, :, None] * b[None] * d[:, None, :]) @ vecs.T[None]
+    train_cov = 0.5 * (train_cov + jnp.swapaxes(train_cov, 1, 2))
+    if ntk_test_train is None:
+        return train_mean, train_cov, None, None
+    p = ntk_test_train @ vecs                                                      # (m, n)
+    q = vecs.T @ nngp_test_train.T                                                 # (n, m)
+    test_mean = jnp.einsum("ij,tj,jk->tik", p, c, y_modes)
+    pc = p[None] * c[:, None, :]                                                   # (T, m, n)
+    cross = pc @ q[None]
+    if nngp_test_test.ndim == 1:
+        quad = jnp.einsum("tij,jk,tik->ti", pc, b, pc)
+        test_cov = nngp_test_test[None] - 2.0 * jnp.einsum("tii->ti", cross) + quad
+    else:
+        test_cov = nngp_test_test[None] - cross - jnp.swapaxes(cross, 1, 2) + pc @ b[None] @ jnp.swapaxes(pc, 1, 2)
+        test_cov = 0.5 * (test_cov + jnp.swapaxes(test_cov, 1, 2))
+    return train_mean, train_cov, test_mean, test_cov
+
+
 def _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absolute_scale, where):
     r"""``predict_fn`` of :func:`gradient_descent_mse` for traced arguments.
 
@@ -130,10 +189,7 @@ def _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absol
     dtype = jnp.result_type(k, float)
     k = k.astype(dtype)
     y = jnp.asarray(y_train, dtype)
-    n = k.shape[0]
-    scale = 1.0 if diag_reg_absolute_scale else jnp.trace(k) / n
-    lam, vecs = jnp.linalg.eigh(k + diag_reg * scale * jnp.eye(n, dtype=dtype))
-    lam = jnp.where(lam > n * jnp.finfo(dtype).eps * jnp.max(jnp.abs(lam)), lam, 0.0)
+    lam, vecs = _traced_eigh(_traced_regularised(k, diag_reg, diag_reg_absolute_scale))
 
     def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, k_test_train=None):
         times = jnp.array([jnp.inf], dtype) if t is None else jnp.reshape(jnp.asarray(t, dtype), (-1,)) * learning_rate
@@ -253,13 +309,17 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
     """
     where = "gp_inference"
     _check_trace_axes(where, trace_axes, y_train)
-    y = np.asarray(y_train, dtype=np.float64)
+    y = None if _traced(y_train) else np.asarray(y_train, dtype=np.float64)
 
     def reg(k):
         return regularised(k, diag_reg, diag_reg_absolute_scale, where)
 
     def predict_fn(get=None, k_test_train=None, k_test_test=None):
         names, single = _names(where, get)
+        if y is None or _traced(k_train_train, k_test_train, k_test_test, diag_reg):
+            # Inside the caller's jit/vmap/grad: the same formulas on JAX arrays.
+            return _traced_gp_inference(names, single, k_train_train, y_train, k_test_train, k_test_test,
+                                        diag_reg, diag_reg_absolute_scale)
         out = {}
         for g in names:
             k_dd = _field(k_train_train, g, where, "k_train_train")
@@ -288,6 +348,44 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
         return as_jax(_pack(names, single, out))
 
     return predict_fn
+
+
+def _traced_gp_inference(names, single, k_train_train, y_train, k_test_train, k_test_test, diag_reg,
+                         diag_reg_absolute_scale):
+    r"""``predict_fn`` of :func:`gp_inference` on JAX arrays: the ensemble's
+    formulas at :math:`t = \infty` (:func:`_traced_ensemble`). For ``'nngp'``
+    the regularised NNGP is both kernel and prior, which reduces them to the
+    GP posterior :math:`K_{*X}\tilde K^{-1}y`,
+    :math:`K_{**} - K_{*X}\tilde K^{-1}K_{X*}` of the eager path
+    (:func:`ntkcourse.inference.gp_posterior`); for ``'ntk'`` the prior is the
+    NNGP, as there.
+    """
+    where = "gp_inference"
+    y = jnp.asarray(y_train)
+    dtype = jnp.result_type(y, float)
+    y = y.astype(dtype)
+
+    def arr(kernel, name, what):
+        return jnp.asarray(_field(kernel, name, where, what), dtype)
+
+    out = {}
+    for g in names:
+        if k_test_train is None:
+            out[g] = y if k_test_test is None else Gaussian(y, jnp.zeros((y.shape[0], y.shape[0]), dtype))
+            continue
+        theta = _traced_regularised(arr(k_train_train, g, "k_train_train"), diag_reg, diag_reg_absolute_scale)
+        prior = theta if g == "nngp" else arr(k_train_train, "nngp", "k_train_train")
+        k_td = arr(k_test_train, g, "k_test_train")
+        if k_test_test is None:
+            _, _, mean, _ = _traced_ensemble(theta, prior, y, 1.0, jnp.array([jnp.inf], dtype), k_td, k_td,
+                                             jnp.zeros(k_td.shape[0], dtype))
+            out[g] = mean[0]
+            continue
+        _, _, mean, cov = _traced_ensemble(theta, prior, y, 1.0, jnp.array([jnp.inf], dtype), k_td,
+                                           arr(k_test_train, "nngp", "k_test_train"),
+                                           arr(k_test_test, "nngp", "k_test_test"))
+        out[g] = Gaussian(mean[0], cov[0])
+    return _pack(names, single, out)
 
 
 def _is_arrays(value) -> bool:
@@ -361,24 +459,34 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
     """
     where = "gradient_descent_mse_ensemble"
     _check_trace_axes(where, trace_axes, y_train)
-    y = np.asarray(y_train, dtype=np.float64)
+    y = None if _traced(y_train) else np.asarray(y_train, dtype=np.float64)
     default_get = get
     cache = {}
 
     def train_kernels():
-        if "dd" not in cache:
-            cache["dd"] = kernel_fn(x_train, None, ("nngp", "ntk"), **kernel_fn_train_train_kwargs)
-        return cache["dd"]
+        if "dd" in cache:
+            return cache["dd"]
+        k = kernel_fn(x_train, None, ("nngp", "ntk"), **kernel_fn_train_train_kwargs)
+        if not _traced(k):  # a kernel computed inside the caller's trace must not outlive it
+            cache["dd"] = k
+        return k
 
     def predict_fn(t=None, x_test=None, get=None, compute_cov=False, **kernel_fn_test_test_kwargs):
         names, single = _names(where, default_get if get is None else get)
-        times, shape = _times(t, learning_rate, where)
         k_dd = train_kernels()
-        nngp_dd = np.asarray(k_dd.nngp, np.float64)
+        k_td = nngp_tt = None
         if x_test is not None:
             kw_td, kw_tt = kernel_kwargs_for_test(kernel_fn_train_train_kwargs, kernel_fn_test_test_kwargs, where)
             k_td = kernel_fn(x_test, x_train, ("nngp", "ntk"), **kw_td)
-            nngp_tt = np.asarray(kernel_fn(x_test, None, "nngp", **kw_tt), np.float64)
+            nngp_tt = kernel_fn(x_test, None, "nngp", **kw_tt)
+        if y is None or _traced(t, k_dd, k_td, nngp_tt, diag_reg):
+            # Inside the caller's jit/vmap/grad: the same formulas on JAX arrays.
+            return _traced_ensemble_predictions(names, single, t, learning_rate, y_train, k_dd, k_td, nngp_tt,
+                                                compute_cov, diag_reg, diag_reg_absolute_scale)
+        times, shape = _times(t, learning_rate, where)
+        nngp_dd = np.asarray(k_dd.nngp, np.float64)
+        if nngp_tt is not None:
+            nngp_tt = np.asarray(nngp_tt, np.float64)
         out = {}
         for g in names:
             theta = regularised(getattr(k_dd, g), diag_reg, diag_reg_absolute_scale, where)
@@ -397,6 +505,34 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
         return as_jax(_pack(names, single, out))
 
     return predict_fn
+
+
+def _traced_ensemble_predictions(names, single, t, learning_rate, y_train, k_dd, k_td, nngp_tt, compute_cov,
+                                 diag_reg, diag_reg_absolute_scale):
+    """``predict_fn`` of :func:`gradient_descent_mse_ensemble` on JAX arrays
+    (:func:`_traced_ensemble`, the eager path's formulas and conventions).
+    """
+    y = jnp.asarray(y_train)
+    dtype = jnp.result_type(y, k_dd.nngp, float)
+    y = y.astype(dtype)
+    times = jnp.array([jnp.inf], dtype) if t is None else jnp.reshape(jnp.asarray(t, dtype), (-1,)) * learning_rate
+
+    def shaped(values):
+        return values[0] if t is None else jnp.reshape(values, jnp.shape(t) + values.shape[1:])
+
+    nngp_dd = jnp.asarray(k_dd.nngp, dtype)
+    out = {}
+    for g in names:
+        theta = _traced_regularised(jnp.asarray(getattr(k_dd, g), dtype), diag_reg, diag_reg_absolute_scale)
+        prior = theta if g == "nngp" else nngp_dd
+        if k_td is None:
+            mean, cov, _, _ = _traced_ensemble(theta, prior, y, 1.0 / y.size, times)
+        else:
+            _, _, mean, cov = _traced_ensemble(theta, prior, y, 1.0 / y.size, times,
+                                               jnp.asarray(getattr(k_td, g), dtype), jnp.asarray(k_td.nngp, dtype),
+                                               jnp.asarray(nngp_tt, dtype))
+        out[g] = Gaussian(shaped(mean), shaped(cov)) if compute_cov else shaped(mean)
+    return _pack(names, single, out)
 
 
 def max_learning_rate(ntk_train_train, y_train_size: Optional[int] = None, momentum: float = 0.0,

@@ -14,10 +14,11 @@ actual inputs, and never imports the layers:
 * :mod:`~ntkcourse.engine.host` — the input Gram by NumPy's BLAS on the CPU;
 * :mod:`~ntkcourse.engine.inputs` — checking inputs, the input kernel;
 * :mod:`~ntkcourse.engine.compile` — jit with wide vectors, one fused loop
-  for the NNGP and NTK together.
+  for the NNGP and NTK together; ``one_program``, the context in which the
+  layers write convolutions for a network traced into the caller's program.
 """
 from .blocks import KernelMemoryError
-from .compile import fused_pair, linear_pair
+from .compile import fused_pair, in_one_program, linear_pair, one_program
 from .kernel_fn import make_kernel_fn
 from .plan import ExecutionPlan, default_plan, execution_plan, set_default_plan
 
@@ -27,7 +28,9 @@ __all__ = [
     "default_plan",
     "execution_plan",
     "fused_pair",
+    "in_one_program",
     "linear_pair",
     "make_kernel_fn",
+    "one_program",
     "set_default_plan",
 ]

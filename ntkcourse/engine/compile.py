@@ -1,13 +1,15 @@
 """Compilation of kernel recursions, and fusing the NNGP and NTK into one loop."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["WIDE_VECTOR_OPTIONS", "kernel_jit", "fused_pair", "linear_pair"]
+__all__ = ["WIDE_VECTOR_OPTIONS", "kernel_jit", "fused_pair", "linear_pair", "one_program", "in_one_program"]
 
 # The kernel recursions are long chains of elementwise arithmetic that XLA
 # fuses into one loop over the kernel entries. On CPUs with AVX-512, XLA's
@@ -72,3 +74,34 @@ def linear_pair(fn, nngp, ntk):
         return fn(nngp), fn(ntk)
     z = fn(lax.complex(nngp, ntk))
     return jnp.real(z), jnp.imag(z)
+
+
+_ONE_PROGRAM = contextvars.ContextVar("ntkcourse_one_program", default=False)
+
+
+@contextlib.contextmanager
+def one_program():
+    """Trace kernel maps for a single XLA program that holds the whole network.
+
+    Outside the caller's ``jit`` the engine runs a network as several
+    programs, split before each map that reads its input at several positions
+    (a convolution), so that XLA stores that input once. Under the caller's
+    ``jit``, ``grad`` or ``vmap`` the network becomes part of the caller's one
+    program, and XLA's CPU fusion would put the activation before a
+    convolution into each of the window's shifted reads (nine evaluations of
+    the arc-cosine formulas for a 3 x 3 filter; ``lax.optimization_barrier``
+    does not stop it, XLA removes barriers before fusing). Maps traced inside
+    this context write window sums as one ``lax.conv_general_dilated``
+    instead, an operation XLA does not fuse with its producer (see
+    :func:`ntkcourse.stax.spatial.window_average`).
+    """
+    token = _ONE_PROGRAM.set(True)
+    try:
+        yield
+    finally:
+        _ONE_PROGRAM.reset(token)
+
+
+def in_one_program() -> bool:
+    """Whether kernel maps are being traced inside :func:`one_program`."""
+    return _ONE_PROGRAM.get()

@@ -15,6 +15,7 @@ arguments, builds the input kernel, and chooses how to run the map:
 """
 from __future__ import annotations
 
+import functools
 from collections import namedtuple
 from typing import Callable, Optional
 
@@ -26,7 +27,7 @@ from jax import lax
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
 from .blocks import blocked_kernel
-from .compile import WIDE_VECTOR_OPTIONS, kernel_jit
+from .compile import WIDE_VECTOR_OPTIONS, kernel_jit, one_program
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
 from .masks import masked_input_kernel, step_mask, with_mask_channel
@@ -114,6 +115,17 @@ def _under_a_trace() -> bool:
         return False
 
 
+def _in_one_program(fn):
+    """``fn`` traced inside :func:`ntkcourse.engine.compile.one_program`."""
+
+    @functools.wraps(fn)  # keeps the signature, for jit's static_argnames
+    def traced(*args, **kwargs):
+        with one_program():
+            return fn(*args, **kwargs)
+
+    return traced
+
+
 _real = jax.jit(jnp.real)
 _imag = jax.jit(jnp.imag)
 
@@ -170,6 +182,10 @@ class _Programs:
 
         self.from_inputs = jit(from_inputs, "compute_ntk", "dtype", "diagonal_spatial")
         self.from_masked_inputs = jit(from_masked_inputs, "compute_ntk", "dtype", "diagonal_spatial")
+        # The same, for the pure-XLA path inside the caller's trace (see engine.compile.one_program).
+        self.traced_from_inputs = jit(_in_one_program(from_inputs), "compute_ntk", "dtype", "diagonal_spatial")
+        self.traced_from_masked_inputs = jit(_in_one_program(from_masked_inputs), "compute_ntk", "dtype",
+                                             "diagonal_spatial")
         self.from_gram = jit(from_gram, "shape1", "shape2", "compute_ntk")
         self.from_gram_tile = jit(from_gram_tile, "rows", "cols", "channels", "compute_ntk")
         self._jit = jit
@@ -178,8 +194,9 @@ class _Programs:
         self._patterned = {}
 
     def patterned(self, layout1, layout2):
-        """``(input_and_first, from_inputs)`` for graph inputs whose patterns ride
-        as extra channels with these layouts (see :mod:`ntkcourse.engine.patterns`).
+        """``(input_and_first, traced_from_inputs)`` for graph inputs whose patterns
+        ride as extra channels with these layouts (see :mod:`ntkcourse.engine.patterns`);
+        the second is for the pure-XLA path only.
         """
         key = (layout1, layout2)
         if key not in self._patterned:
@@ -193,7 +210,8 @@ class _Programs:
                 return _packed(kernel_map(k))
 
             statics = ("compute_ntk", "dtype", "diagonal_spatial")
-            self._patterned[key] = (self._jit(input_and_first, *statics), self._jit(from_inputs, *statics))
+            self._patterned[key] = (self._jit(input_and_first, *statics),
+                                    self._jit(_in_one_program(from_inputs), *statics))
         return self._patterned[key]
 
 
@@ -235,7 +253,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         progs = programs_for(plan.replace(wide_vectors=False) if traced else plan)
         if masked:
             if traced:
-                return progs.from_masked_inputs(x1, x2, compute_ntk, dtype, False)
+                return progs.traced_from_masked_inputs(x1, x2, compute_ntk, dtype, False)
             return blocked_kernel(progs.masked_input_and_first, progs.stages[1:], x1, x2, compute_ntk, dtype, False,
                                   plan, donating_stages=progs.donating_stages[1:])
         if layouts is not None:
@@ -248,7 +266,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         if x1.ndim > 2:
             diag = bool(input_diagonal(diagonal_spatial))
             if traced:
-                return progs.from_inputs(x1, x2, compute_ntk, dtype, diag)
+                return progs.traced_from_inputs(x1, x2, compute_ntk, dtype, diag)
             return blocked_kernel(progs.input_and_first, progs.stages[1:], x1, x2, compute_ntk, dtype, diag, plan,
                                   donating_stages=progs.donating_stages[1:])
         host = None if (traced or not plan.host_gram) else host_inputs(x1, x2, originals)

@@ -13,11 +13,12 @@ from typing import Any, Callable, Tuple
 
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
-from ..engine import linear_pair
+from ..engine import in_one_program, linear_pair
 from ..kernel import Kernel
 
-__all__ = ["pad_amounts", "window_average", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
+__all__ = ["pad_amounts", "window_average", "window_sum_as_conv", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
            "interleave_ones", "map_kernel", "circular_pad", "circular_window_average", "circular_pool_matrix"]
 
 
@@ -62,7 +63,15 @@ def window_average(x, dims, padding: str):
     combination of offsets, never a slice of a padded copy: every term then has
     a single consumer, and XLA fuses the whole sum into the loop that uses it,
     reading ``x`` in place instead of writing shifted copies first.
+
+    Inside :func:`ntkcourse.engine.one_program` (the whole network as one XLA
+    program, under the caller's ``jit``) the same sum is one convolution,
+    :func:`window_sum_as_conv`: XLA would fuse the producer of ``x`` into
+    every shifted read. The terms are the same; only the order of the
+    additions differs.
     """
+    if in_one_program():
+        return window_sum_as_conv(x, dims, padding) / math.prod(window for _, window, _ in dims)
     per_dim = []
     for axes, window, stride in dims:
         size = x.shape[axes[0]]
@@ -82,6 +91,76 @@ def window_average(x, dims, padding: str):
             term = jnp.pad(term, pads)
         total = term if total is None else total + term
     return total / math.prod(window for _, window, _ in dims)
+
+
+def window_sum_as_conv(x, dims, padding: str):
+    r"""The window sum of :func:`window_average` (not divided by the window
+    size) as one ``lax.conv_general_dilated`` with a filter of ones.
+
+    A pair of axes (h, h') moves together: its window reads
+    :math:`x[h + d, h' + d]`. After padding both axes to P entries, the pair
+    is flattened to one axis of length :math:`P^2`, where the offset (d, d) is
+    the offset :math:`d (P + 1)`: a one-dimensional window of the filter's
+    size with dilation P + 1 (the padding keeps it from wrapping from one row
+    to the next). Output position (o, o') is then entry
+    :math:`(s o) P + s o'` of that axis, for stride s. A single axis is an
+    ordinary window with stride s. The other axes are the convolution's batch.
+
+    Args:
+      x: the array (real or complex).
+      dims: as in :func:`window_average`.
+      padding: ``'SAME'`` or ``'VALID'``.
+
+    Returns:
+      :math:`\sum_{d} x[o \cdot s + d - lo]` on every listed axis, zero where
+      an index falls in the padding.
+    """
+    if jnp.iscomplexobj(x):
+        return lax.complex(window_sum_as_conv(jnp.real(x), dims, padding),
+                           window_sum_as_conv(jnp.imag(x), dims, padding))
+    listed = [a for axes, _, _ in dims for a in axes]
+    rest = [a for a in range(x.ndim) if a not in listed]
+    moved = jnp.transpose(x, rest + listed)
+    batch_shape = tuple(x.shape[a] for a in rest)
+    config = [(0, 0, 0)] * len(rest)
+    flat, dilation, strides, geometry = [], [], [], []
+    for axes, window, stride in dims:
+        size = x.shape[axes[0]]
+        out, lo, _ = pad_amounts(size, window, stride, padding)
+        full = stride * (out - 1) + window  # the padded length the windows cover (a negative pad crops)
+        config += [(lo, full - size - lo, 0)] * len(axes)
+        if len(axes) == 2:
+            flat.append(full * full)
+            dilation.append(full + 1)
+            strides.append(1)
+        else:
+            flat.append(full)
+            dilation.append(1)
+            strides.append(stride)
+        geometry.append((len(axes), window, stride, out, full))
+    moved = lax.pad(moved, jnp.zeros((), x.dtype), config)
+    lhs = moved.reshape((math.prod(batch_shape), 1) + tuple(flat))
+    rhs = jnp.ones((1, 1) + tuple(g[1] for g in geometry), x.dtype)
+    y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 0]
+    shape = []
+    for i, (n_axes, window, stride, out, full) in enumerate(geometry):
+        if n_axes == 2:
+            # Stride-1 entries r P + c, r, c < full - window + 1; keep r, c multiples of the stride.
+            rows = full - window + 1
+            pads = [(0, 0)] * y.ndim
+            pads[1 + i] = (0, rows * full - y.shape[1 + i])
+            y = jnp.pad(y, pads)
+            y = y.reshape(y.shape[:1 + i] + (rows, full) + y.shape[2 + i:])
+            index = [slice(None)] * y.ndim
+            index[1 + i] = slice(None, None, stride)
+            index[2 + i] = slice(None, rows, stride)
+            y = y[tuple(index)]
+            y = y.reshape(y.shape[:1 + i] + (out * out,) + y.shape[3 + i:])
+            shape += [out, out]
+        else:
+            shape.append(out)
+    y = y.reshape(batch_shape + tuple(shape))
+    return jnp.transpose(y, np.argsort(rest + listed))
 
 
 def circular_pad(x, dims):
