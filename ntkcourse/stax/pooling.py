@@ -20,8 +20,12 @@ from .spatial import map_kernel
 __all__ = ["SumPool", "GlobalSumPool"]
 
 
-def _scaled(where: str, avg, size_of, config):
-    """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square."""
+def _scaled(where: str, avg, size_of, config, kernel_size_of=None):
+    """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square
+    (``kernel_size_of(k.shape1)``, the same size from the kernel's batch-first, channels-last shape;
+    default ``size_of``).
+    """
+    kernel_size_of = size_of if kernel_size_of is None else kernel_size_of
     init_avg, apply_avg, _ = avg
     avg_map = kernel_map_of(avg)
     spec = layer_spec(avg)
@@ -30,21 +34,24 @@ def _scaled(where: str, avg, size_of, config):
         return apply_avg(params, inputs, **kwargs) * size_of(inputs.shape)
 
     def kernel_map(k: Kernel) -> Kernel:
-        factor = float(size_of(k.shape1)) ** 2
+        factor = float(kernel_size_of(k.shape1)) ** 2
         return map_kernel(avg_map(k), lambda x, batch_ndim: factor * x)
 
     return layer(init_avg, apply_fn, kernel_map, where, config, input_diagonal=spec.input_diagonal,
-                 reads_neighbours=True)
+                 reads_neighbours=True, input_layout=spec.input_layout)
 
 
-def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID"):
-    r"""Sum over spatial windows (NHWC), zeros padded with ``'SAME'``.
+def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID",
+            batch_axis: int = 0, channel_axis: int = -1):
+    r"""Sum over spatial windows (NHWC by default), zeros padded with ``'SAME'``.
 
     Kernel: :math:`m^2` times :func:`AvgPool`'s, with :math:`m = \prod` ``window_shape``.
+    ``batch_axis``, ``channel_axis`` as in :func:`AvgPool`.
     """
     window_shape = validation.int_tuple("SumPool", "window_shape", window_shape)
     size = math.prod(window_shape)
-    avg = AvgPool(window_shape, strides, padding, normalize_edges=False)
+    avg = AvgPool(window_shape, strides, padding, normalize_edges=False, batch_axis=batch_axis,
+                  channel_axis=channel_axis)
     config = dict(layer_spec(avg).config)
     config.pop("normalize_edges")
     return _scaled("SumPool", avg, lambda shape: size, config)
@@ -61,4 +68,5 @@ def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1):
     def size_of(shape):
         return math.prod(shape[i] for i in global_pool_axes("GlobalSumPool", len(shape), batch_axis, channel_axis))
 
-    return _scaled("GlobalSumPool", avg, size_of, dict(layer_spec(avg).config))
+    return _scaled("GlobalSumPool", avg, size_of, dict(layer_spec(avg).config),
+                   kernel_size_of=lambda shape: math.prod(shape[1:-1]))
