@@ -226,6 +226,11 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
                     f"this network's first layer takes batch_axis={batch_axis}, channel_axis={channel_axis}."
                 )
         b, c = layout
+        if b == c:
+            raise ValueError(
+                f"kernel_fn: this network's first layer takes batch_axis={batch_axis} and channel_axis="
+                f"{channel_axis}, the same axis of inputs with {ndim} axes; they must differ."
+            )
         order = (b,) + tuple(i for i in range(ndim) if i not in (b, c)) + (() if c is None else (c,))
         x1 = _moved(x1, order)
         x2 = None if x2 is None else _moved(x2, order)
@@ -250,9 +255,10 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
                 f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv "
-                "('VALID'/'SAME'), the activations, GlobalSelfAttention and GlobalAvgPool (and serial, parallel, "
-                "FanOut, Identity): read the sequences out with one of them first (e.g. GlobalAvgPool, or "
+                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv, AvgPool "
+                "and SumPool ('VALID'/'SAME'), the activations, GlobalSelfAttention, GlobalAvgPool, GlobalSumPool "
+                "and Flatten (and serial, parallel, FanOut, Identity): read the sequences out with one of them "
+                "first (e.g. GlobalAvgPool, or "
                 "Recurrent(..., return_sequences=False)), or pass equal-length sequences without mask_constant."
             )
         return kernel_map(k)

@@ -21,9 +21,9 @@ from .. import validation
 from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
                          filter_shape_param, kernel_geometry, layout_value, width_scalings)
-from .layer import StructuredRule, layer, same_mask
+from .layer import StructuredRule, layer, remask, same_mask
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
-                      pad_amounts, pool_matrix, pool_pair_axes, window_average)
+                      pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
 
 __all__ = ["Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten"]
 
@@ -288,20 +288,7 @@ def Conv(
                                                 dimension_numbers=dimension_numbers)
 
     def conv_mask(mask):
-        """The steps of the output that are padding: those whose window is
-        centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
-        """
-        if nd != 1 or padding == "CIRCULAR":
-            raise ValueError(
-                "Conv: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D convolutions "
-                f"with 'VALID' or 'SAME' padding; got filter_shape={filter_shape}, padding={padding!r}."
-            )
-        size = mask.shape[1]
-        out, lo, _ = pad_amounts(size, filter_shape[0], strides[0], padding)
-        if out == size:
-            return mask
-        start = (filter_shape[0] - 1) // 2 - lo
-        return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]
+        return window_step_mask("Conv", mask, filter_shape, strides, padding)
 
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
@@ -393,6 +380,11 @@ def AvgPool(
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the
     spatial axes are the others, in order, and ``window_shape`` and
     ``strides`` apply to them in that order (finite layer and kernel).
+
+    Padded sequences (``mask_constant``, 1-D windows, ``'VALID'``/``'SAME'``):
+    padded steps enter as zero and an output step is padding when its window
+    is centred on a padded step (:func:`~ntkcourse.stax.spatial.window_step_mask`),
+    in ``kernel_fn`` and ``apply_fn``, as in neural-tangents.
     """
     window_shape = validation.int_tuple("AvgPool", "window_shape", window_shape)
     batch_axis = axis_arg("AvgPool", "batch_axis", batch_axis)
@@ -470,6 +462,7 @@ def AvgPool(
         input_diagonal=_every_pair,
         reads_neighbours=True,
         input_layout=(batch_axis, channel_axis),
+        mask_fn=lambda mask: window_step_mask("AvgPool", mask, window_shape, strides, padding),
     )
 
 
@@ -515,7 +508,7 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         axes = global_pool_axes("GlobalAvgPool", inputs.ndim, batch_axis, channel_axis)
         if mask_constant is None:
             return jnp.mean(inputs, axis=axes)
-        return masked_step_mean("GlobalAvgPool", inputs, mask_constant, axes)
+        return masked_step_pool("GlobalAvgPool", inputs, mask_constant, axes)
 
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim < 1:
@@ -526,20 +519,7 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         out_layout = None if batch_axis % ndim < channel_axis % ndim else (1, 0)
         _needs_all_positions("GlobalAvgPool", k)
         if k.is_masked:
-            # Padded entries are zero (see stax.layer.remask): sum, then divide by the real pairs.
-            real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
-            real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
-
-            def total(x, batch_ndim):
-                return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
-
-            pair = real1[:, None] * real2[None, :]
-            return k.replace(
-                nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
-                cov1=total(k.cov1, 1) / real1**2, cov2=None if k.cov2 is None else total(k.cov2, 1) / real2**2,
-                shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
-                mask1=None, mask2=None, layout=out_layout,
-            )
+            return masked_global_pool(k, True).replace(layout=out_layout)
 
         def fn(x, batch_ndim):
             return jnp.mean(x, axis=tuple(range(batch_ndim, x.ndim)))
@@ -553,10 +533,10 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
                  handles_masks=True, input_layout=(batch_axis, channel_axis))
 
 
-def masked_step_mean(where: str, inputs, mask_constant, axes):
-    """The mean over the real steps of sequences ``(batch, T, features)``
-    padded with ``mask_constant`` (a step is padding when all its features
-    equal it; other entries equal to it count as zero).
+def masked_step_pool(where: str, inputs, mask_constant, axes, average: bool = True):
+    """The mean (``average``) or sum over the real steps of sequences
+    ``(batch, T, features)`` padded with ``mask_constant`` (a step is padding
+    when all its features equal it; other entries equal to it count as zero).
     """
     if inputs.ndim != 3 or tuple(axes) != (1,):
         raise ValueError(
@@ -567,7 +547,30 @@ def masked_step_mean(where: str, inputs, mask_constant, axes):
     entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
     real = ~jnp.all(entry, axis=-1, keepdims=True)
     total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=1)
-    return total / jnp.sum(real, axis=1).astype(inputs.dtype)
+    return total / jnp.sum(real, axis=1).astype(inputs.dtype) if average else total
+
+
+def masked_global_pool(k: Kernel, average: bool) -> Kernel:
+    r"""The kernel of the mean (``average``) or sum over the real steps of
+    padded sequences: padded entries of ``k`` are zero (see
+    :func:`ntkcourse.stax.layer.remask`), so the sum over all pairs of steps,
+    divided for the mean by the numbers of real steps :math:`T_1 T_2`.
+    """
+    k = remask(k, k.mask1, k.mask2)  # padded entries zero whatever the layer before (e.g. Recurrent)
+    real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
+    real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
+
+    def total(x, batch_ndim):
+        return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
+
+    one = jnp.ones((), k.nngp.dtype)
+    pair, self1, self2 = (real1[:, None] * real2[None, :], real1**2, real2**2) if average else (one, one, one)
+    return k.replace(
+        nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
+        cov1=total(k.cov1, 1) / self1, cov2=None if k.cov2 is None else total(k.cov2, 1) / self2,
+        shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
+        mask1=None, mask2=None,
+    )
 
 
 def _only_diagonal(output_diagonal):
@@ -586,7 +589,15 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
 
     ``batch_axis`` (the input's batch axis) and ``batch_axis_out`` (0 or 1,
     the output's; neural-tangents' arguments): the finite layer moves the
-    batch axis and flattens the rest in order; ``kernel_fn`` needs both to be 0.
+    batch axis and flattens the rest in order; ``kernel_fn`` computes every
+    value (the kernel does not depend on them; later layers name the output's
+    axes accordingly).
+
+    Padded sequences (``mask_constant``): padded steps are zero, so the
+    kernel is the sum over the real steps divided by the padded length T, and
+    ``apply_fn(..., mask_constant=c)`` flattens the inputs with their entries
+    equal to ``c`` set to zero, as neural-tangents' masked ``Flatten``; the
+    output is not masked any more.
     """
     batch_axis = axis_arg("Flatten", "batch_axis", batch_axis)
     batch_axis_out = axis_arg("Flatten", "batch_axis_out", batch_axis_out)
@@ -602,7 +613,10 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     def init_fn(key, input_shape):
         return _out_shape(tuple(input_shape)), ()
 
-    def apply_fn(params, inputs, **kwargs):
+    def apply_fn(params, inputs, mask_constant=None, **kwargs):
+        if mask_constant is not None:
+            c = jnp.asarray(mask_constant, inputs.dtype)
+            inputs = jnp.where((inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c)), jnp.zeros((), inputs.dtype), inputs)
         moved = jnp.moveaxis(inputs, batch_axis, 0)
         out = moved.reshape(moved.shape[0], -1)
         return out if batch_axis_out == 0 else out.T
@@ -613,6 +627,8 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
         s = k.spatial_ndim
         if s == 0:
             return k.replace(layout=out_layout)
+        if k.is_masked:
+            k = remask(k, k.mask1, k.mask2)  # padded steps count as zero over the padded length
 
         def fn(x, batch_ndim):
             diag = x if k.diagonal_spatial else spatial_diagonal(x, batch_ndim, s)
@@ -625,7 +641,10 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
             is_gaussian=False,
             diagonal_spatial=False,
             layout=out_layout,
+            mask1=None,
+            mask2=None,
         )
 
     return layer(init_fn, apply_fn, kernel_map, "Flatten", dict(batch_axis=batch_axis, batch_axis_out=batch_axis_out),
-                 input_diagonal=_only_diagonal, reads_neighbours=True, input_layout=(batch_axis, None))
+                 input_diagonal=_only_diagonal, reads_neighbours=True, input_layout=(batch_axis, None),
+                 handles_masks=True)

@@ -20,7 +20,7 @@ from .conv_specs import conv_layouts, layout_value, spatial_permutation
 
 __all__ = ["pad_amounts", "window_average", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
            "interleave_ones", "map_kernel", "circular_pad", "circular_window_average", "circular_pool_matrix",
-           "permute_spatial", "conv_relayout"]
+           "permute_spatial", "conv_relayout", "window_step_mask"]
 
 
 def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int, int, int]:
@@ -235,3 +235,27 @@ def conv_relayout(k: Kernel, dimension_numbers) -> Kernel:
     _, (batch_axis, channel_axis) = conv_layouts(dimension_numbers)
     k = permute_spatial(k, spatial_permutation(dimension_numbers))
     return k.replace(layout=layout_value(batch_axis, channel_axis, len(k.shape1)))
+
+
+def window_step_mask(where: str, mask, window_shape, strides, padding: str):
+    """The real steps of the output of a 1-D window op (convolution, pooling)
+    on padded sequences, from those of its input ``mask`` (``(batch, T)``,
+    ``True`` at real steps): an output step is padding when its window is
+    centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
+
+    Raises:
+      ValueError: for windows over more than one axis or ``'CIRCULAR'``
+        padding (padded sequences are implemented for 1-D ``'VALID'`` and
+        ``'SAME'`` windows), naming the layer.
+    """
+    if len(window_shape) != 1 or padding == "CIRCULAR":
+        raise ValueError(
+            f"{where}: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D windows with "
+            f"'VALID' or 'SAME' padding; got a window of shape {tuple(window_shape)} with padding={padding!r}."
+        )
+    size = mask.shape[1]
+    out, lo, _ = pad_amounts(size, window_shape[0], strides[0], padding)
+    if out == size and strides[0] == 1:
+        return mask
+    start = (window_shape[0] - 1) // 2 - lo
+    return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]

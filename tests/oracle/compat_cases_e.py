@@ -75,6 +75,8 @@ CASES = {
 
 
 def inputs(kind):
+    if kind == "padded":
+        return padded_inputs()
     rng = np.random.default_rng(5)
     if kind in ("fc", "fc_t"):
         x1, x2 = rng.normal(size=(3, 5)), rng.normal(size=(2, 5))
@@ -84,6 +86,35 @@ def inputs(kind):
         return x1.transpose(0, 3, 1, 2), x2.transpose(0, 3, 1, 2)
     if kind == "cnhw":
         return x1.transpose(3, 0, 1, 2), x2.transpose(3, 0, 1, 2)
+    return x1, x2
+
+
+# Padded sequences (kernel_fn(..., mask_constant=MASK_CONSTANT)) through the
+# layers that take them besides those of compat_cases_c.py: 1-D AvgPool and
+# SumPool, Flatten, GlobalSumPool.
+MASK_CONSTANT = 100.0
+MASKED = {
+    "masked_avgpool": ("padded", [("Conv", (4, (3,)), {"padding": "SAME", "W_std": 1.4, "b_std": 0.1}), _RELU,
+                                  ("AvgPool", ((2,),), {"strides": (2,), "padding": "SAME", "normalize_edges": True}),
+                                  ("Dense", (3,), {"W_std": 1.3, "b_std": 0.2}), _RELU, ("GlobalAvgPool", (), {}),
+                                  ("Dense", (1,), {"W_std": 1.5})]),
+    "masked_sumpool_flatten": ("padded", [("Conv", (4, (2,)), {"W_std": 1.4, "b_std": 0.1}), _RELU,
+                                          ("SumPool", ((3,),), {}), ("Flatten", (), {}),
+                                          ("Dense", (1,), {"W_std": 1.5})]),
+    "masked_dense_flatten": ("padded", [("Dense", (4,), {"W_std": 1.4, "b_std": 0.1}), _RELU, ("Flatten", (), {}),
+                                        ("Dense", (2,), {"W_std": 1.2}), ("Erf", (), {}),
+                                        ("Dense", (1,), {"W_std": 1.5})]),
+    "masked_global_sum": ("padded", [("Conv", (4, (3,)), {"strides": (2,), "padding": "SAME", "W_std": 1.4,
+                                                          "b_std": 0.1}), _RELU, ("GlobalSumPool", (), {}),
+                                     ("Dense", (1,), {"W_std": 1.5})]),
+}
+
+
+def padded_inputs():
+    """Sequences (batch, 7, 2) with whole steps equal to MASK_CONSTANT at the end."""
+    rng = np.random.default_rng(6)
+    x1, x2 = rng.normal(size=(3, 7, 2)), rng.normal(size=(2, 7, 2))
+    x1[0, 5:], x1[1, 3:], x2[1, 6:] = MASK_CONSTANT, MASK_CONSTANT, MASK_CONSTANT
     return x1, x2
 
 
