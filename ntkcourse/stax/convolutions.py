@@ -215,8 +215,9 @@ def ConvTranspose(
     output kernel needs only the diagonal of the input kernel.
 
     ``dimension_numbers`` as in :func:`~ntkcourse.stax.Conv` (any layout for
-    the finite layer; ``kernel_fn`` needs batch-first, channels-last inputs,
-    see :mod:`ntkcourse.stax.conv_specs`).
+    the finite layer and ``kernel_fn``, see :mod:`ntkcourse.stax.conv_specs`).
+    ``s``: neural-tangents' width scalings of the standard parameterisation,
+    as in :func:`~ntkcourse.stax.Conv`.
 
     Example:
       >>> import numpy as np

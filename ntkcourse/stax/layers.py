@@ -104,9 +104,9 @@ def Dense(
 
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
     layer acts on any ``channel_axis`` (its bias has ``out_dim`` there and
-    ones elsewhere); ``kernel_fn`` needs the batch axis first and the
-    channels last, and refuses other values with an error
-    (:mod:`ntkcourse.stax.conv_specs`).
+    ones elsewhere), and so does ``kernel_fn``; it refuses axes that are not
+    where the activations reaching it keep them (the limit is then not
+    defined; :mod:`ntkcourse.stax.conv_specs`).
 
     Example:
       >>> import numpy as np
@@ -221,10 +221,11 @@ def Conv(
     ``dimension_numbers`` (neural-tangents' argument, as in
     ``lax.conv_general_dilated``; ``None``: ``('NHWC', 'HWIO', 'NHWC')``):
     the finite layer takes any layout, with ``filter_shape`` and ``strides``
-    in the order of the filter's spatial axes; ``kernel_fn`` needs inputs
-    and outputs batch first and channels last (any filter layout, e.g.
-    ``('NHWC', 'OIHW', 'NHWC')``) and refuses others such as ``'NCHW'``
-    with an error (:mod:`ntkcourse.stax.conv_specs`).
+    in the order of the filter's spatial axes; ``kernel_fn`` too (e.g.
+    ``('NCHW', 'OIHW', 'NCHW')``): the output kernel's spatial axes follow
+    the output spec's order of the spatial letters, as in neural-tangents,
+    and an input spec that disagrees with the layout of the activations
+    reaching the layer is refused (:mod:`ntkcourse.stax.conv_specs`).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
@@ -491,7 +492,8 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
 
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
     layer averages over every other axis and keeps these two in their
-    order; ``kernel_fn`` needs the batch axis first and the channels last.
+    order, and so does ``kernel_fn`` (a ``(C, N)`` output when the channels
+    come first, as neural-tangents).
     """
     batch_axis = axis_arg("GlobalAvgPool", "batch_axis", batch_axis)
     channel_axis = axis_arg("GlobalAvgPool", "channel_axis", channel_axis)

@@ -133,6 +133,22 @@ def test_standard_dense_ntk_with_s_is_the_jacobian_covariance():
     np.testing.assert_allclose(got, _ntk_by_jacobian(net, x)[..., 0, 0], rtol=1e-12)
 
 
+def test_structured_empirical_ntk_reads_s():
+    # The structured implementation scales each affine layer's patch products
+    # by 1/s_in in the standard parameterisation; the Jacobian contraction is
+    # the definition. Both sum the same float64 products (1e-12).
+    import ntkcourse as nt
+
+    init_fn, apply_fn, _ = stax.serial(stax.Dense(5, W_std=1.3, b_std=0.2, parameterization="standard", s=(1, 3)),
+                                       stax.Relu(), stax.Dense(2, b_std=0.1, parameterization="standard", s=(3, 1)))
+    x = _X.reshape(2, -1)
+    with jax.enable_x64(True):
+        _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+        structured = nt.empirical_ntk_fn(apply_fn, implementation="structured")(x, None, params)
+        jacobian = nt.empirical_ntk_fn(apply_fn, implementation="jacobian")(x, None, params)
+    np.testing.assert_allclose(np.asarray(structured), np.asarray(jacobian), rtol=1e-12)
+
+
 def test_s_out_widens_the_layer_and_s_in_scales_the_weights_variance():
     # W ~ N(0, W_std^2 s_in / n_in), s_out * out_dim columns: the forward pass is
     # that of s = (1, 1). 20000 entries: the sample variance is within 1 % (one
