@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import stax
+from ntkcourse.stax import layer_spec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
 from compat_cases_e import CASES, MASK_CONSTANT, MASKED, PARAMS, build, inputs  # noqa: E402
@@ -133,6 +134,14 @@ def test_standard_dense_ntk_with_s_is_the_jacobian_covariance():
     np.testing.assert_allclose(got, _ntk_by_jacobian(net, x)[..., 0, 0], rtol=1e-12)
 
 
+def test_structured_rule_of_a_standard_layer_scales_by_one_over_s_in():
+    # z = patches(x) W / sqrt(s_in) + b: c_w^2 = 1 / s_in, c_b^2 = 1 (the rule's scales).
+    for net in (stax.Dense(2, b_std=0.1, parameterization="standard", s=(3, 1)),
+                stax.Conv(2, (2,), b_std=0.1, parameterization="standard", s=(3, 1))):
+        assert layer_spec(net).structured.scales(5) == (1 / 3, 1.0)
+
+
+@pytest.mark.slow  # 1-2 s of CPU (two empirical NTK compilations); the rule's scales are checked above
 def test_structured_empirical_ntk_reads_s():
     # The structured implementation scales each affine layer's patch products
     # by 1/s_in in the standard parameterisation; the Jacobian contraction is
@@ -246,3 +255,12 @@ _NCHW_X = _X.transpose(0, 3, 1, 2)
 def test_layouts_that_disagree_are_refused_with_the_layer_named(net, x, match):
     with pytest.raises(ValueError, match=match):
         net[2](x, None, "nngp")
+
+
+def test_batch_refuses_inputs_whose_batch_axis_is_not_first():
+    # nt.batch cuts blocks along axis 0, which would be the features here.
+    import ntkcourse as nt
+
+    kernel_fn = nt.batch(stax.Dense(2, batch_axis=1, channel_axis=0)[2], batch_size=2)
+    with pytest.raises(ValueError, match=r"batch: the network takes inputs with the batch axis at 1"):
+        kernel_fn(np.ones((5, 4)), None, "nngp")
