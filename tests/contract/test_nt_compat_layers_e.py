@@ -203,10 +203,11 @@ def test_an_nchw_convolution_has_the_kernel_of_its_nhwc_twin_with_spatial_axes_i
     # Full spatial output (n1, n2, H, H', W, W'): NCHW inputs give the NHWC kernel of the same images.
     nchw = stax.Conv(2, (3, 2), (2, 1), "SAME", W_std=1.3, b_std=0.2, dimension_numbers=_NCHW)
     nhwc = stax.Conv(2, (3, 2), (2, 1), "SAME", W_std=1.3, b_std=0.2)
-    got = nchw[2](_X.transpose(0, 3, 1, 2), None, ("nngp", "cov1"))
-    want = nhwc[2](_X, None, ("nngp", "cov1"))
+    got = nchw[2](_X.transpose(0, 3, 1, 2), None, None)
+    want = nhwc[2](_X, None, None)
     np.testing.assert_allclose(np.asarray(got.nngp), np.asarray(want.nngp), rtol=1e-14)
     np.testing.assert_allclose(np.asarray(got.cov1), np.asarray(want.cov1), rtol=1e-14)
+    assert got.layout == (0, 1) and want.layout is None  # where the finite outputs keep batch and channels
 
 
 @pytest.mark.slow  # 1 s of CPU; neural-tangents' swapped_spatial_axes case covers it too (slow)
