@@ -104,6 +104,11 @@ def batch(
             raise ValueError(f"batch: `x1` must have a non-empty batch axis, got shape {x1.shape}.")
         if x2_.ndim < 2 or x2_.shape[0] == 0:
             raise ValueError(f"batch: `x2` must have a non-empty batch axis, got shape {x2_.shape}.")
+        layout = getattr(getattr(kernel_fn, "spec", None), "input_layout", None)
+        if layout is not None and layout[0] % x1.ndim != 0:
+            # Blocks are cut along axis 0 (neural-tangents' batch has the same limit).
+            raise ValueError(f"batch: the network takes inputs with the batch axis at {layout[0]}; batching "
+                             "cuts blocks along axis 0: move the batch axis first (and name it so in the layers).")
         patterns = _pattern_pair(kwargs.pop("pattern", None), symmetric)
         size = batch_size or max(x1.shape[0], x2_.shape[0])
         rows, cols = _blocks(x1.shape[0], size), _blocks(x2_.shape[0], size)

@@ -55,6 +55,16 @@ class Kernel:
         pattern, leading axis the batch (``(n1, ...)`` and ``(n2, ...)``), in
         the form the network's ``Aggregate`` layers take; ``None`` when no
         pattern was given (``pattern2`` is also ``None`` when x2 is x1).
+      layout: where the finite activations keep their batch and channel axes,
+        ``(batch_axis, channel_axis)`` as non-negative axis indices of
+        activations with ``len(shape1)`` axes (neural-tangents' ``Kernel``
+        attributes of those names), or ``None`` for batch first and channels
+        last. The kernel's own arrays and ``shape1``/``shape2`` are always
+        batch first and channels last, with the spatial axes in the order
+        the activations hold them; layers with layout arguments
+        (``dimension_numbers``, ``batch_axis``, ``channel_axis``) check their
+        arguments against it. ``channel_axis`` is ``None`` for inputs that
+        only a ``Flatten`` reads.
     """
 
     nngp: Any
@@ -70,15 +80,17 @@ class Kernel:
     mask2: Any = None
     pattern1: Any = None
     pattern2: Any = None
+    layout: Any = None
 
     def tree_flatten(self):
         children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2, self.pattern1, self.pattern2)
-        return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent)
+        return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent,
+                          self.layout)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         nngp, ntk, cov1, cov2, mask1, mask2, pattern1, pattern2 = children
-        return cls(nngp, ntk, cov1, cov2, *aux, mask1, mask2, pattern1, pattern2)
+        return cls(nngp, ntk, cov1, cov2, *aux[:5], mask1, mask2, pattern1, pattern2, aux[5])
 
     @property
     def is_masked(self) -> bool:

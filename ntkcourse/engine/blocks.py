@@ -298,4 +298,5 @@ def blocked_kernel(
         shape2,
         first.is_gaussian,
         first.diagonal_spatial,
+        layout=first.layout,
     )

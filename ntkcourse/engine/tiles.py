@@ -81,7 +81,8 @@ def symmetric_tiles(from_inputs, x1, tile: int, compute_ntk: bool, dtype) -> Ker
                 first = first or k
     nngp, ntk = _assemble(blocks, len(spans), packed)
     full_shape = (n,) + tuple(first.shape1[1:])
-    return Kernel(nngp, ntk, jnp.concatenate(covs), None, full_shape, full_shape, first.is_gaussian)
+    return Kernel(nngp, ntk, jnp.concatenate(covs), None, full_shape, full_shape, first.is_gaussian,
+                  layout=first.layout)
 
 
 def symmetric_tiles_host(from_gram_tile, x1, a: np.ndarray, tile: int, compute_ntk: bool) -> Kernel:
@@ -147,4 +148,5 @@ def symmetric_tiles_host(from_gram_tile, x1, a: np.ndarray, tile: int, compute_n
         gram = k = pending = None  # release the device buffers before the outputs are handed over
     nngp = to_device(outs[0], device)
     ntk = to_device(outs[1], device) if compute_ntk else None
-    return Kernel(nngp, ntk, jnp.concatenate(covs), None, (n, channels), (n, channels), first.is_gaussian)
+    return Kernel(nngp, ntk, jnp.concatenate(covs), None, (n, channels), (n, channels), first.is_gaussian,
+                  layout=first.layout)

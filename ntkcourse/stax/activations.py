@@ -62,7 +62,8 @@ def activation_layer(act: dual.DualActivation):
     def apply_fn(params, inputs, **kwargs):
         return act.fn(inputs)
 
-    return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act}, mask_fn=same_mask)
+    return layer(init_fn, apply_fn, kernel_map, act.name, {"activation": act}, mask_fn=same_mask,
+                 layout_free=True)
 
 
 def _stabilize_flag(where: str, do_stabilize) -> bool:

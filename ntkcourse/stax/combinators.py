@@ -54,6 +54,7 @@ def serial(*layers):
 
     stages = tuple(stage for t in layers for stage in stages_of(t))
     return layer(init_fn, apply_fn, kernel_map, "serial", children=layers, input_diagonal=input_diagonal,
+                 layout_free=True,
                  stages=stages, handles_masks=True)
 
 
@@ -103,6 +104,7 @@ def parallel(*layers):
 
     stages = tuple(lockstep(t) for t in range(max(len(s) for s in branch_stages)))
     return layer(init_fn, apply_fn, kernel_map, "parallel", children=layers, input_diagonal=input_diagonal,
+                 layout_free=True,
                  stages=stages, handles_masks=True)
 
 
@@ -124,7 +126,7 @@ def FanOut(num: int):
         # Each copy opens a fork level: no branch is yet independent of the others.
         return [k.replace(fork_independent=k.fork_independent + (False,))] * num
 
-    return layer(init_fn, apply_fn, kernel_map, "FanOut", {"num": num}, input_diagonal=input_diagonal,
+    return layer(init_fn, apply_fn, kernel_map, "FanOut", {"num": num}, input_diagonal=input_diagonal, layout_free=True,
                  handles_masks=True)
 
 
@@ -198,12 +200,13 @@ def FanInSum():
             fork_independent=close_fork("FanInSum", ks),
         )
 
-    return layer(init_fn, apply_fn, kernel_map, "FanInSum")
+    return layer(init_fn, apply_fn, kernel_map, "FanInSum", layout_free=True)
 
 
 def Identity():
     """The identity layer."""
-    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity", handles_masks=True)
+    return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Identity", handles_masks=True,
+                 layout_free=True)
 
 
 def repeat(layer_triple, n: int):
@@ -247,6 +250,6 @@ def repeat(layer_triple, n: int):
         return out
 
     spec = layer_spec(unrolled)
-    return layer(init_fn, apply_fn, kernel_map_of(unrolled), "repeat", {"n": n}, (layer_triple,),
+    return layer(init_fn, apply_fn, kernel_map_of(unrolled), "repeat", {"n": n}, (layer_triple,), layout_free=True,
                  has_params=True, input_diagonal=spec.input_diagonal, stages=stages_of(unrolled),
                  handles_masks=True)

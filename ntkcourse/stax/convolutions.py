@@ -43,7 +43,7 @@ covariances that weight sharing creates. The NTK follows the same rules
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -52,10 +52,12 @@ from jax import lax
 
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
-from .conv_specs import bias_shape_param, conv_dimension_numbers, filter_shape_param, kernel_geometry
+from .conv_specs import (bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts, filter_shape_param,
+                         kernel_geometry, width_scalings)
 from .layer import layer
 from .layers import affine_covariance, affine_ntk, check_spatial_rank
-from .spatial import circular_pad, circular_window_average, pad_amounts, pool_pair_axes, window_average
+from .spatial import (circular_pad, circular_window_average, conv_relayout, pad_amounts, pool_pair_axes,
+                      window_average)
 
 __all__ = ["ConvTranspose", "ConvLocal", "transpose_pads", "fold_matrix", "embed_spatial_diagonal"]
 
@@ -109,7 +111,7 @@ class _Config:
     """Arguments shared by the three convolutions, validated once."""
 
     def __init__(self, where, out_chan, filter_shape, strides, padding, W_std, b_std, dimension_numbers,
-                 parameterization):
+                 parameterization, s, widen_output=True):
         self.where = where
         self.out_chan = validation.positive_int(where, "out_chan", out_chan)
         self.filter_shape = validation.int_tuple(where, "filter_shape", filter_shape)
@@ -121,6 +123,11 @@ class _Config:
         self.b_std = validation.nonnegative(where, "b_std", b_std, allow_none=True)
         self.dimension_numbers = conv_dimension_numbers(where, dimension_numbers, self.nd)
         self.parameterization = validation.one_of(where, "parameterization", parameterization, _PARAMETERIZATIONS)
+        self.s = width_scalings(where, s, self.parameterization, stacklevel=4)
+        # Output channels: s_out * out_chan in the standard parameterisation
+        # (neural-tangents' ConvLocal keeps out_chan: widen_output=False).
+        standard = self.parameterization == "standard"
+        self.width = self.out_chan * self.s[1] if standard and widen_output else self.out_chan
         self.filter_size = math.prod(self.filter_shape)
         self.w_var = self.W_std**2
         self.b_var = None if self.b_std is None else self.b_std**2
@@ -128,10 +135,21 @@ class _Config:
     def as_dict(self):
         return dict(out_chan=self.out_chan, filter_shape=self.filter_shape, strides=self.strides,
                     padding=self.padding, W_std=self.W_std, b_std=self.b_std,
-                    dimension_numbers=self.dimension_numbers, parameterization=self.parameterization)
+                    dimension_numbers=self.dimension_numbers, parameterization=self.parameterization, s=self.s)
 
     def check_rank(self, shape, what):
         check_spatial_rank(self.where, what, shape, "a filter", self.filter_shape)
+
+    def check_kernel(self, k: Kernel):
+        """The kernel's rank and layout, for ``kernel_fn``."""
+        self.check_rank(k.shape1, "x1")
+        check_layout(self.where, k, *conv_layouts(self.dimension_numbers)[0])
+
+    def layer(self, init_fn, apply_fn, kernel_map):
+        """The layer triple; the output kernel in the output spec's layout."""
+        return layer(init_fn, apply_fn, lambda k: conv_relayout(kernel_map(k), self.dimension_numbers), self.where,
+                     self.as_dict(), has_params=True, reads_neighbours=True,
+                     input_layout=conv_layouts(self.dimension_numbers)[0])
 
     def c_in(self, shape):
         return shape[self.dimension_numbers[0].index("C")]
@@ -145,12 +163,13 @@ class _Config:
         if self.parameterization == "ntk":
             out = (self.W_std / math.sqrt(c_in * self.filter_size)) * out
             return out if b is None else out + self.b_std * b
+        out = out if self.s[0] == 1 else out / math.sqrt(self.s[0])
         return out if b is None else out + b
 
     def scale_params(self, W, b, c_in):
         """neural-tangents' standard parameterisation stores scaled parameters."""
         if self.parameterization == "standard":
-            W = W * (self.W_std / math.sqrt(c_in * self.filter_size))
+            W = W * (self.W_std / math.sqrt(c_in * self.filter_size / self.s[0]))
             b = None if b is None else b * self.b_std
         return W, b
 
@@ -163,7 +182,7 @@ class _Config:
         ntk = k.ntk
         if ntk is not None:
             ntk = affine_ntk(self.parameterization, nngp_u, window(ntk, 2), nngp, self.w_var,
-                             k.shape1[-1] * self.filter_size, self.b_std is not None)
+                             k.shape1[-1] * self.filter_size / self.s[0], self.b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
@@ -183,6 +202,7 @@ def ConvTranspose(
     b_std: Optional[float] = None,
     dimension_numbers=None,
     parameterization: str = "ntk",
+    s: Tuple[int, int] = (1, 1),
 ):
     r"""Transposed convolution (``lax.conv_transpose``), neural-tangents' ``ConvTranspose``.
 
@@ -195,8 +215,9 @@ def ConvTranspose(
     output kernel needs only the diagonal of the input kernel.
 
     ``dimension_numbers`` as in :func:`~ntkcourse.stax.Conv` (any layout for
-    the finite layer; ``kernel_fn`` needs batch-first, channels-last inputs,
-    see :mod:`ntkcourse.stax.conv_specs`).
+    the finite layer and ``kernel_fn``, see :mod:`ntkcourse.stax.conv_specs`).
+    ``s``: neural-tangents' width scalings of the standard parameterisation,
+    as in :func:`~ntkcourse.stax.Conv`.
 
     Example:
       >>> import numpy as np
@@ -208,7 +229,7 @@ def ConvTranspose(
       array([0.5, 0.5, 0.5, 0.5])
     """
     cfg = _Config("ConvTranspose", out_chan, filter_shape, strides, padding, W_std, b_std, dimension_numbers,
-                  parameterization)
+                  parameterization, s)
     lhs_spec, rhs_spec, out_spec = cfg.dimension_numbers
     op_padding = "VALID" if cfg.padding == "CIRCULAR" else cfg.padding
 
@@ -219,8 +240,8 @@ def ConvTranspose(
         cfg.check_rank(input_shape, "input_shape")
         c_in = cfg.c_in(input_shape)
         k1, k2 = jax.random.split(key)
-        W = jax.random.normal(k1, filter_shape_param(rhs_spec, cfg.filter_shape, c_in, cfg.out_chan))
-        b = None if cfg.b_std is None else jax.random.normal(k2, bias_shape_param(out_spec, cfg.out_chan))
+        W = jax.random.normal(k1, filter_shape_param(rhs_spec, cfg.filter_shape, c_in, cfg.width))
+        b = None if cfg.b_std is None else jax.random.normal(k2, bias_shape_param(out_spec, cfg.width))
         out = jax.eval_shape(lambda x, w: conv(x, w, "SAME" if cfg.padding == "CIRCULAR" else cfg.padding),
                              jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32),
                              jax.ShapeDtypeStruct(W.shape, jnp.float32))
@@ -243,7 +264,7 @@ def ConvTranspose(
         return tuple(n * s + e for n, s, e in zip(shape[1:-1], strides, extra))
 
     def kernel_map(k: Kernel) -> Kernel:
-        cfg.check_rank(k.shape1, "x1")
+        cfg.check_kernel(k)
         filters, strides = kernel_geometry("ConvTranspose", cfg.dimension_numbers, cfg.filter_shape, cfg.strides)
         nd = cfg.nd
 
@@ -264,12 +285,11 @@ def ConvTranspose(
                 x = pool_pair_axes(x, ax[0], m) if len(ax) == 2 else _apply_along(x, [(ax[0], m)])
             return x
 
-        shape1 = (k.shape1[0],) + _out_spatial(k.shape1, filters, strides) + (cfg.out_chan,)
-        shape2 = (k.shape2[0],) + _out_spatial(k.shape2, filters, strides) + (cfg.out_chan,)
+        shape1 = (k.shape1[0],) + _out_spatial(k.shape1, filters, strides) + (cfg.width,)
+        shape2 = (k.shape2[0],) + _out_spatial(k.shape2, filters, strides) + (cfg.width,)
         return cfg.affine_kernel(k, window, shape1, shape2)
 
-    return layer(init_fn, apply_fn, kernel_map, "ConvTranspose", cfg.as_dict(), has_params=True,
-                 reads_neighbours=True)
+    return cfg.layer(init_fn, apply_fn, kernel_map)
 
 
 def ConvLocal(
@@ -281,6 +301,7 @@ def ConvLocal(
     b_std: Optional[float] = None,
     dimension_numbers=None,
     parameterization: str = "ntk",
+    s: Tuple[int, int] = (1, 1),
 ):
     r"""Locally connected layer: a convolution whose filter and bias differ at
     every output position (``lax.conv_general_dilated_local``), neural-tangents' ``ConvLocal``.
@@ -298,9 +319,15 @@ def ConvLocal(
     input. Where the rest of the network needs every pair of positions
     (pooling after it), the input kernel is computed in full and its
     diagonal taken.
+
+    ``s`` (standard parameterisation): as in :func:`~ntkcourse.stax.Conv`,
+    except that the layer keeps ``out_chan`` output channels whatever
+    ``s[1]``, as neural-tangents 0.6.5's ``ConvLocal`` does (its parameter
+    shapes, and so the fan-in ``out_chan / s_in`` of a next layer, are
+    neural-tangents'; its docstring promises ``s[1] * out_chan``).
     """
     cfg = _Config("ConvLocal", out_chan, filter_shape, strides, padding, W_std, b_std, dimension_numbers,
-                  parameterization)
+                  parameterization, s, widen_output=False)
     lhs_spec, rhs_spec, out_spec = cfg.dimension_numbers
     op_padding = "VALID" if cfg.padding == "CIRCULAR" else cfg.padding
 
@@ -339,7 +366,7 @@ def ConvLocal(
         return cfg.scale_output(params, out, cfg.c_in(inputs.shape))
 
     def kernel_map(k: Kernel) -> Kernel:
-        cfg.check_rank(k.shape1, "x1")
+        cfg.check_kernel(k)
         filters, strides = kernel_geometry("ConvLocal", cfg.dimension_numbers, cfg.filter_shape, cfg.strides)
         nd = cfg.nd
         dims = [((i,), f, s) for i, f, s in zip(range(nd), filters, strides)]
@@ -372,5 +399,4 @@ def ConvLocal(
                            cov2=None if out.cov2 is None else embed_spatial_diagonal(out.cov2, 1, nd),
                            diagonal_spatial=False)
 
-    return layer(init_fn, apply_fn, kernel_map, "ConvLocal", cfg.as_dict(), has_params=True,
-                 reads_neighbours=True)
+    return cfg.layer(init_fn, apply_fn, kernel_map)

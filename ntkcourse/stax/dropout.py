@@ -26,4 +26,4 @@ def Dropout(rate: float, mode: str = "train"):
             "mode='test' (the identity) for the kernel of the network at test time."
         )
     return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Dropout",
-                 {"rate": rate, "mode": mode})
+                 {"rate": rate, "mode": mode}, layout_free=True)

@@ -110,4 +110,4 @@ def FanInProd():
         return first.replace(nngp=product("nngp"), ntk=ntk, cov1=product("cov1"), cov2=product("cov2"),
                              is_gaussian=len(ks) == 1 and first.is_gaussian, fork_independent=fork)
 
-    return layer(init_fn, apply_fn, kernel_map, "FanInProd")
+    return layer(init_fn, apply_fn, kernel_map, "FanInProd", layout_free=True)

@@ -23,8 +23,12 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple, Optional, Tuple
 
 import jax.numpy as jnp
+import numpy as np
 
 from ..engine import make_kernel_fn
+from ..kernel import Kernel
+from .conv_specs import input_layout as first_input_layout
+from .conv_specs import layout_value
 
 __all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
            "remask", "same_mask"]
@@ -66,6 +70,10 @@ class LayerSpec(NamedTuple):
       has_params: whether the layer has parameters of its own.
       structured: its :class:`StructuredRule`, for affine layers.
       input_diagonal: see the module docstring.
+      input_layout: ``(batch_axis, channel_axis)`` that the layer (for a
+        combinator: its first layer that names them) requires of its input,
+        possibly negative, ``channel_axis`` ``None`` for ``Flatten``; ``None``
+        for layers that act alike in every layout (activations).
     """
 
     name: str
@@ -74,6 +82,7 @@ class LayerSpec(NamedTuple):
     has_params: bool = False
     structured: Optional[StructuredRule] = None
     input_diagonal: Callable = pass_requirement
+    input_layout: Optional[tuple] = None
 
 
 def layer(
@@ -92,6 +101,8 @@ def layer(
     handles_masks: bool = False,
     reads_patterns: bool = False,
     mask_fn: Optional[Callable] = None,
+    input_layout: Optional[tuple] = None,
+    layout_free: bool = False,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
@@ -117,19 +128,125 @@ def layer(
     (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
     network accepts ``pattern=`` only if one of its layers does (a
     combinator inherits it from its ``children``).
+    ``input_layout``: for a layer with layout arguments, the
+    ``(batch_axis, channel_axis)`` it requires of its input (its kernel map
+    checks the kernel's ``layout`` itself, :func:`ntkcourse.stax.conv_specs.check_layout`);
+    a network's ``kernel_fn`` moves the inputs' axes as the first such layer
+    says. ``layout_free``: the layer acts alike in every layout (elementwise
+    layers, combinators); any other layer without ``input_layout`` refuses a
+    kernel whose activations are not batch first and channels last.
     """
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
         apply_fn = _masking_apply(apply_fn, mask_fn)
     elif not handles_masks:
         kernel_map = _refusing_masks(kernel_map, name)
+        apply_fn = _refusing_masks_apply(apply_fn, name)
+    if input_layout is None and not layout_free:
+        kernel_map = _refusing_layouts(kernel_map, name)
+    elif layout_free:
+        kernel_map = _same_layouts(kernel_map, name)
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
+    if input_layout is None and children:
+        input_layout = first_input_layout([c[2].spec for c in children])
     reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
-    kernel_fn.spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal)
-    apply_fn.spec = kernel_fn.spec
+    spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal, input_layout)
+    if input_layout is not None:
+        kernel_fn = _laying_out(kernel_fn, kernel_map, input_diagonal, stages, reads_patterns, input_layout)
+    kernel_fn.spec = spec
+    apply_fn.spec = spec
     return init_fn, apply_fn, kernel_fn
+
+
+def _refusing_layouts(kernel_map: Callable, name: str) -> Callable:
+    def checked(k):
+        ks = k if isinstance(k, (list, tuple)) else (k,)
+        for one in ks:
+            if isinstance(one, Kernel) and one.layout is not None:
+                raise ValueError(
+                    f"{name}: kernel_fn is implemented for activations with the batch axis first and the channels "
+                    f"last, but the layers before it (or the input) keep them at axes {tuple(one.layout)} of "
+                    f"{len(one.shape1)} (batch_axis, channel_axis); put the axes back first (e.g. a Conv with "
+                    "output spec 'NHWC', Dense(channel_axis=-1) on such activations)."
+                )
+        return kernel_map(k)
+
+    return checked
+
+
+def _same_layouts(kernel_map: Callable, name: str) -> Callable:
+    def checked(k):
+        if isinstance(k, (list, tuple)):
+            layouts = {one.layout for one in k if isinstance(one, Kernel)}
+            if len(layouts) > 1:
+                raise ValueError(
+                    f"{name}: its branches keep the batch and channel axes at different places "
+                    f"({sorted(layouts, key=str)}, None: batch first, channels last); the sum of such activations "
+                    "mixes channels with positions and has no infinite-width limit."
+                )
+        return kernel_map(k)
+
+    return checked
+
+
+def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, input_layout):
+    """The public ``kernel_fn`` of a network whose first layer with layout
+    arguments names ``input_layout``: inputs in another layout than batch
+    first, channels last are transposed to it (the spatial axes keep their
+    order) and the input kernel records where the activations keep those
+    axes (``Kernel.layout``), as neural-tangents' input kernel does.
+    """
+    entries = {}
+
+    def entry_fn(layout):
+        if layout not in entries:
+            def enter(k):
+                return k.replace(layout=layout) if isinstance(k, Kernel) else k
+
+            first, reads = stages[0]
+            entry_stages = ((lambda k: first(enter(k)), reads),) + tuple(stages[1:])
+            entries[layout] = make_kernel_fn(lambda k: kernel_map(enter(k)), input_diagonal, stages=entry_stages,
+                                             reads_patterns=reads_patterns)
+        return entries[layout]
+
+    def kernel_fn(x1, x2=None, get=None, **kwargs):
+        if isinstance(x1, Kernel) or not hasattr(x1, "ndim") or np.ndim(x1) < 2:
+            return engine_fn(x1, x2, get, **kwargs)
+        ndim = np.ndim(x1)
+        batch_axis, channel_axis = input_layout
+        layout = layout_value(batch_axis, channel_axis, ndim)
+        if layout is None or layout == (0, None):
+            return engine_fn(x1, x2, get, **kwargs)
+        for key in ("mask_constant", "pattern"):
+            if kwargs.get(key) is not None:
+                raise ValueError(
+                    f"kernel_fn: `{key}` is implemented for inputs with the batch axis first and the channels last; "
+                    f"this network's first layer takes batch_axis={batch_axis}, channel_axis={channel_axis}."
+                )
+        b, c = layout
+        if b == c:
+            raise ValueError(
+                f"kernel_fn: this network's first layer takes batch_axis={batch_axis} and channel_axis="
+                f"{channel_axis}, the same axis of inputs with {ndim} axes; they must differ."
+            )
+        order = (b,) + tuple(i for i in range(ndim) if i not in (b, c)) + (() if c is None else (c,))
+        x1 = _moved(x1, order)
+        x2 = None if x2 is None else _moved(x2, order)
+        # The input kernel of the moved inputs records where the activations themselves keep the axes.
+        return entry_fn(layout)(x1, x2, get, **kwargs)
+
+    for name in ("kernel_layer", "input_diagonal", "stages", "reads_patterns"):
+        setattr(kernel_fn, name, getattr(engine_fn, name))
+    kernel_fn.__doc__ = engine_fn.__doc__
+    return kernel_fn
+
+
+def _moved(x, order):
+    if tuple(order) == tuple(range(len(order))):
+        return x
+    return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order)
 
 
 def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
@@ -138,12 +255,28 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
                 f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv "
-                "('VALID'/'SAME'), the activations, GlobalSelfAttention and GlobalAvgPool (and serial, parallel, "
-                "FanOut, Identity): read the sequences out with one of them first (e.g. GlobalAvgPool, or "
+                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv, AvgPool "
+                "and SumPool ('VALID'/'SAME'), the activations, GlobalSelfAttention, GlobalAvgPool, GlobalSumPool "
+                "and Flatten (and serial, parallel, FanOut, Identity): read the sequences out with one of them "
+                "first (e.g. GlobalAvgPool, or "
                 "Recurrent(..., return_sequences=False)), or pass equal-length sequences without mask_constant."
             )
         return kernel_map(k)
+
+    return checked
+
+
+def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
+    """``apply_fn`` that refuses ``mask_constant`` (as the layer's kernel does)
+    instead of passing padded steps on as data.
+    """
+    def checked(params, inputs, *args, mask_constant=None, **kwargs):
+        if mask_constant is not None:
+            raise ValueError(
+                f"{name}: apply_fn received mask_constant={mask_constant!r} (padded sequences), but this layer does "
+                "not handle padding (its kernel_fn refuses it too); it would read the padding as data."
+            )
+        return apply_fn(params, inputs, *args, **kwargs)
 
     return checked
 

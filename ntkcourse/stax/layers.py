@@ -10,7 +10,7 @@ engine from each layer's ``input_diagonal``).
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +19,11 @@ from jax import lax
 
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
-from .conv_specs import (axis_arg, bias_shape_param, check_default_axes, conv_dimension_numbers,
-                         filter_shape_param, kernel_geometry)
-from .layer import StructuredRule, layer, same_mask
-from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, map_kernel, pad_amounts,
-                      pool_matrix, pool_pair_axes, window_average)
+from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
+                         filter_shape_param, kernel_geometry, layout_value, width_scalings)
+from .layer import StructuredRule, layer, remask, same_mask
+from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
+                      pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
 
 __all__ = ["Dense", "Conv", "AvgPool", "GlobalAvgPool", "Flatten"]
 
@@ -46,11 +46,11 @@ def affine_covariance(x, w_var: float, b_var: Optional[float]):
     return out if b_var is None else out + b_var
 
 
-def affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches):
+def affine_rule(parameterization, W_std, b_std, fan_in_factor: int, patches, s_in: int = 1):
     def scales(channels):
         if parameterization == "ntk":
             return W_std**2 / (channels * fan_in_factor), (b_std or 0.0) ** 2
-        return 1.0, 1.0
+        return 1.0 / s_in, 1.0
 
     return StructuredRule(scales, patches)
 
@@ -59,7 +59,9 @@ def affine_ntk(parameterization, nngp_unscaled, ntk_unscaled, nngp, w_var, fan_i
     r"""The NTK after an affine layer. NTK parameterisation:
     :math:`\Theta' = \sigma_w^2 \Theta + \Sigma'`; standard parameterisation
     (the gradients with respect to W and b enter unscaled):
-    :math:`\Theta' = n_{in}\Sigma + \sigma_w^2 \Theta + 1` (the 1 only with a bias).
+    :math:`\Theta' = n_{in}\Sigma + \sigma_w^2 \Theta + 1` (the 1 only with a bias),
+    with ``fan_in`` = :math:`n_{in}` the fan-in divided by the layer's ``s[0]``
+    (:func:`~ntkcourse.stax.conv_specs.width_scalings`).
     """
     if parameterization == "ntk":
         return w_var * ntk_unscaled + nngp
@@ -73,6 +75,7 @@ def Dense(
     batch_axis: int = 0,
     channel_axis: int = -1,
     parameterization: str = "ntk",
+    s: Tuple[int, int] = (1, 1),
 ):
     r"""Fully connected layer acting on the channel axis (by default the last).
 
@@ -88,11 +91,22 @@ def Dense(
 
     ``b_std=None`` (default) means no bias.
 
+    ``s = (s_in, s_out)`` (neural-tangents' argument, standard
+    parameterisation only; Sohl-Dickstein et al. 2020): the widths of the
+    input and the output are ``s_in`` and ``s_out`` times the nominal ones:
+    ``W`` is ``(n_in, s_out * out_dim)`` with variance
+    :math:`\sigma_w^2 s_{in}/n_{in}`, the output is
+    :math:`x W / \sqrt{s_{in}} + b`, so the NNGP does not change and the NTK is
+    :math:`\Theta' = (n_{in}/s_{in})\Sigma + \sigma_w^2\Theta + 1`. A
+    layer's ``s_in`` should equal the previous layer's ``s_out`` (1 for the
+    first layer). Ignored, with a warning, under ``parameterization='ntk'``
+    (as neural-tangents ignores it).
+
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
     layer acts on any ``channel_axis`` (its bias has ``out_dim`` there and
-    ones elsewhere); ``kernel_fn`` needs the batch axis first and the
-    channels last, and refuses other values with an error
-    (:mod:`ntkcourse.stax.conv_specs`).
+    ones elsewhere), and so does ``kernel_fn``; it refuses axes that are not
+    where the activations reaching it keep them (the limit is then not
+    defined; :mod:`ntkcourse.stax.conv_specs`).
 
     Example:
       >>> import numpy as np
@@ -107,6 +121,9 @@ def Dense(
     batch_axis = axis_arg("Dense", "batch_axis", batch_axis)
     channel_axis = axis_arg("Dense", "channel_axis", channel_axis)
     parameterization = validation.one_of("Dense", "parameterization", parameterization, _PARAMETERIZATIONS)
+    s_in, s_out = width_scalings("Dense", s, parameterization)
+    standard = parameterization == "standard"
+    width = out_dim * s_out if standard else out_dim
     w_var = W_std**2
     b_var = None if b_std is None else b_std**2
 
@@ -114,14 +131,14 @@ def Dense(
         c = channel_axis % len(input_shape)
         n_in = input_shape[c]
         k1, k2 = jax.random.split(key)
-        W = jax.random.normal(k1, (n_in, out_dim))
-        # Bias shaped (1, ..., out_dim, ..., 1) like the input, as in neural-tangents.
-        b_shape = tuple(out_dim if i == c else 1 for i in range(len(input_shape)))
+        W = jax.random.normal(k1, (n_in, width))
+        # Bias shaped (1, ..., width, ..., 1) like the input, as in neural-tangents.
+        b_shape = tuple(width if i == c else 1 for i in range(len(input_shape)))
         b = None if b_std is None else jax.random.normal(k2, b_shape)
-        if parameterization == "standard":
-            W = W * (W_std / math.sqrt(n_in))
+        if standard:
+            W = W * (W_std / math.sqrt(n_in / s_in))
             b = None if b is None else b * b_std
-        return tuple(input_shape[:c]) + (out_dim,) + tuple(input_shape[c + 1:]), (W, b)
+        return tuple(input_shape[:c]) + (width,) + tuple(input_shape[c + 1:]), (W, b)
 
     def apply_fn(params, inputs, **kwargs):
         W, b = params
@@ -134,21 +151,22 @@ def Dense(
         if parameterization == "ntk":
             out = (W_std / math.sqrt(inputs.shape[c])) * prod
             return out if b is None else out + b_std * b
-        return prod if b is None else prod + b
+        out = prod if s_in == 1 else prod / math.sqrt(s_in)
+        return out if b is None else out + b
 
     def kernel_map(k: Kernel) -> Kernel:
-        check_default_axes("Dense", len(k.shape1), batch_axis, channel_axis)
+        check_layout("Dense", k, batch_axis, channel_axis)
         nngp = affine_covariance(k.nngp, w_var, b_var)
         ntk = k.ntk
         if ntk is not None:
-            ntk = affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1], b_std is not None)
+            ntk = affine_ntk(parameterization, k.nngp, ntk, nngp, w_var, k.shape1[-1] / s_in, b_std is not None)
         return k.after_affine(
             nngp=nngp,
             ntk=ntk,
             cov1=affine_covariance(k.cov1, w_var, b_var),
             cov2=None if k.cov2 is None else affine_covariance(k.cov2, w_var, b_var),
-            shape1=k.shape1[:-1] + (out_dim,),
-            shape2=k.shape2[:-1] + (out_dim,),
+            shape1=k.shape1[:-1] + (width,),
+            shape2=k.shape2[:-1] + (width,),
         )
 
     return layer(
@@ -157,11 +175,13 @@ def Dense(
         kernel_map,
         "Dense",
         dict(out_dim=out_dim, W_std=W_std, b_std=b_std, batch_axis=batch_axis, channel_axis=channel_axis,
-             parameterization=parameterization),
+             parameterization=parameterization, s=(s_in, s_out)),
         has_params=True,
         # The structured empirical NTK multiplies W on the last axis.
-        structured=affine_rule(parameterization, W_std, b_std, 1, lambda a: a) if channel_axis == -1 else None,
+        structured=(affine_rule(parameterization, W_std, b_std, 1, lambda a: a, s_in) if channel_axis == -1
+                    else None),
         mask_fn=same_mask,
+        input_layout=(batch_axis, channel_axis),
     )
 
 
@@ -174,6 +194,7 @@ def Conv(
     b_std: Optional[float] = None,
     dimension_numbers=None,
     parameterization: str = "ntk",
+    s: Tuple[int, int] = (1, 1),
 ):
     r"""Convolution on NHWC inputs with an HWIO filter (``lax.conv_general_dilated``).
 
@@ -185,7 +206,11 @@ def Conv(
     :math:`\Theta'(p,p') = \sigma_w^2 \frac{1}{f_h f_w}\sum_d\Theta(p+d,p'+d) + \Sigma'(p,p')`.
     The offset p - p' is kept, so the diagonal p = p' of the output needs
     only the diagonal of the input. Standard parameterisation: the fan-in is
-    :math:`C_{in} f_h f_w`, as in :func:`Dense`.
+    :math:`C_{in} f_h f_w`, as in :func:`Dense`, and ``s`` (neural-tangents'
+    width scalings) has :func:`Dense`'s meaning with that fan-in: ``s_out *
+    out_chan`` output channels, the output divided by :math:`\sqrt{s_{in}}`,
+    and :math:`\Theta' = (C_{in} f_h f_w / s_{in})\,\bar\Sigma + \sigma_w^2\bar\Theta + 1`
+    (bars: averages over the filter offsets).
 
     Padding: ``'VALID'`` (no padding), ``'SAME'`` (zeros, output size
     ``ceil(n / stride)``), or ``'CIRCULAR'`` (neural-tangents' periodic
@@ -196,10 +221,11 @@ def Conv(
     ``dimension_numbers`` (neural-tangents' argument, as in
     ``lax.conv_general_dilated``; ``None``: ``('NHWC', 'HWIO', 'NHWC')``):
     the finite layer takes any layout, with ``filter_shape`` and ``strides``
-    in the order of the filter's spatial axes; ``kernel_fn`` needs inputs
-    and outputs batch first and channels last (any filter layout, e.g.
-    ``('NHWC', 'OIHW', 'NHWC')``) and refuses others such as ``'NCHW'``
-    with an error (:mod:`ntkcourse.stax.conv_specs`).
+    in the order of the filter's spatial axes; ``kernel_fn`` too (e.g.
+    ``('NCHW', 'OIHW', 'NCHW')``): the output kernel's spatial axes follow
+    the output spec's order of the spatial letters, as in neural-tangents,
+    and an input spec that disagrees with the layout of the activations
+    reaching the layer is refused (:mod:`ntkcourse.stax.conv_specs`).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
@@ -211,6 +237,8 @@ def Conv(
     W_std = validation.nonnegative("Conv", "W_std", W_std)
     b_std = validation.nonnegative("Conv", "b_std", b_std, allow_none=True)
     parameterization = validation.one_of("Conv", "parameterization", parameterization, _PARAMETERIZATIONS)
+    s_in, s_out = width_scalings("Conv", s, parameterization)
+    width = out_chan * s_out if parameterization == "standard" else out_chan
     w_var = W_std**2
     b_var = None if b_std is None else b_std**2
     dimension_numbers = conv_dimension_numbers("Conv", dimension_numbers, nd)
@@ -230,12 +258,12 @@ def Conv(
         _check_rank(input_shape, "input_shape")
         c_in = input_shape[lhs_spec.index("C")]
         k1, k2 = jax.random.split(key)
-        W = jax.random.normal(k1, filter_shape_param(rhs_spec, filter_shape, c_in, out_chan))
-        b = None if b_std is None else jax.random.normal(k2, bias_shape_param(out_spec, out_chan))
+        W = jax.random.normal(k1, filter_shape_param(rhs_spec, filter_shape, c_in, width))
+        b = None if b_std is None else jax.random.normal(k2, bias_shape_param(out_spec, width))
         if parameterization == "standard":
-            W = W * (W_std / math.sqrt(c_in * filter_size))
+            W = W * (W_std / math.sqrt(c_in * filter_size / s_in))
             b = None if b is None else b * b_std
-        sizes = dict(N=input_shape[lhs_spec.index("N")], C=out_chan)
+        sizes = dict(N=input_shape[lhs_spec.index("N")], C=width)
         for i, axis in enumerate(lhs_spatial):
             sizes[lhs_spec[axis]] = pad_amounts(input_shape[axis], filter_shape[i], strides[i], padding)[0]
         return tuple(sizes[c] for c in out_spec), (W, b)
@@ -248,6 +276,7 @@ def Conv(
         if parameterization == "ntk":
             out = (W_std / math.sqrt(inputs.shape[lhs_spec.index("C")] * filter_size)) * out
             return out if b is None else out + b_std * b
+        out = out if s_in == 1 else out / math.sqrt(s_in)
         return out if b is None else out + b
 
     def _wrap_input(a):
@@ -260,23 +289,11 @@ def Conv(
                                                 dimension_numbers=dimension_numbers)
 
     def conv_mask(mask):
-        """The steps of the output that are padding: those whose window is
-        centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
-        """
-        if nd != 1 or padding == "CIRCULAR":
-            raise ValueError(
-                "Conv: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D convolutions "
-                f"with 'VALID' or 'SAME' padding; got filter_shape={filter_shape}, padding={padding!r}."
-            )
-        size = mask.shape[1]
-        out, lo, _ = pad_amounts(size, filter_shape[0], strides[0], padding)
-        if out == size:
-            return mask
-        start = (filter_shape[0] - 1) // 2 - lo
-        return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]
+        return window_step_mask("Conv", mask, filter_shape, strides, padding)
 
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
+        check_layout("Conv", k, *conv_layouts(dimension_numbers)[0])
         filters, steps = kernel_geometry("Conv", dimension_numbers, filter_shape, strides)
 
         def conv_unscaled(x, batch_ndim):
@@ -293,15 +310,15 @@ def Conv(
         ntk = k.ntk
         if ntk is not None:
             ntk = affine_ntk(parameterization, nngp_u, conv_unscaled(ntk, 2), nngp, w_var,
-                              k.shape1[-1] * filter_size, b_std is not None)
-        return k.after_affine(
+                              k.shape1[-1] * filter_size / s_in, b_std is not None)
+        return conv_relayout(k.after_affine(
             nngp=nngp,
             ntk=ntk,
             cov1=affine_covariance(conv_unscaled(k.cov1, 1), w_var, b_var),
             cov2=None if k.cov2 is None else affine_covariance(conv_unscaled(k.cov2, 1), w_var, b_var),
-            shape1=(k.shape1[0],) + _out_spatial(k.shape1, filters, steps) + (out_chan,),
-            shape2=(k.shape2[0],) + _out_spatial(k.shape2, filters, steps) + (out_chan,),
-        )
+            shape1=(k.shape1[0],) + _out_spatial(k.shape1, filters, steps) + (width,),
+            shape2=(k.shape2[0],) + _out_spatial(k.shape2, filters, steps) + (width,),
+        ), dimension_numbers)
 
     return layer(
         init_fn,
@@ -317,12 +334,14 @@ def Conv(
             b_std=b_std,
             parameterization=parameterization,
             dimension_numbers=dimension_numbers,
+            s=(s_in, s_out),
         ),
         mask_fn=conv_mask,
         has_params=True,
         # The structured empirical NTK reads patches and filters in the default layout.
-        structured=affine_rule(parameterization, W_std, b_std, filter_size, patches) if default_layout else None,
+        structured=affine_rule(parameterization, W_std, b_std, filter_size, patches, s_in) if default_layout else None,
         reads_neighbours=True,
+        input_layout=conv_layouts(dimension_numbers)[0],
     )
 
 
@@ -343,8 +362,10 @@ def AvgPool(
     strides: Optional[Sequence[int]] = None,
     padding: str = "VALID",
     normalize_edges: bool = False,
+    batch_axis: int = 0,
+    channel_axis: int = -1,
 ):
-    r"""Average pooling over spatial windows (NHWC).
+    r"""Average pooling over spatial windows (NHWC by default).
 
     ``strides`` defaults to ones (overlapping windows), as in neural-tangents
     and ``jax.example_libraries.stax``.
@@ -356,8 +377,19 @@ def AvgPool(
     effect. Kernel: :math:`K \mapsto P K P^\top` on
     each spatial pair of axes, with P the pooling matrix; it mixes positions,
     so it needs every pair of positions of its input.
+
+    ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the
+    spatial axes are the others, in order, and ``window_shape`` and
+    ``strides`` apply to them in that order (finite layer and kernel).
+
+    Padded sequences (``mask_constant``, 1-D windows, ``'VALID'``/``'SAME'``):
+    padded steps enter as zero and an output step is padding when its window
+    is centred on a padded step (:func:`~ntkcourse.stax.spatial.window_step_mask`),
+    in ``kernel_fn`` and ``apply_fn``, as in neural-tangents.
     """
     window_shape = validation.int_tuple("AvgPool", "window_shape", window_shape)
+    batch_axis = axis_arg("AvgPool", "batch_axis", batch_axis)
+    channel_axis = axis_arg("AvgPool", "channel_axis", channel_axis)
     nd = len(window_shape)
     strides = (1,) * nd if strides is None else validation.int_tuple("AvgPool", "strides", strides, nd)
     padding = validation.one_of("AvgPool", "padding", padding, _PADDINGS, upper=True)
@@ -366,29 +398,43 @@ def AvgPool(
     def _check_rank(shape, what):
         check_spatial_rank("AvgPool", what, shape, "a window", window_shape)
 
-    def _matrices(shape):
-        if padding == "CIRCULAR":
-            return [circular_pool_matrix(shape[1 + i], window_shape[i], strides[i]) for i in range(nd)]
-        return [pool_matrix(shape[1 + i], window_shape[i], strides[i], padding, normalize_edges) for i in range(nd)]
+    def _spatial(ndim, finite=True):
+        """The spatial axes of activations with ``ndim`` axes (of the kernel's
+        batch-first, channels-last shapes when not ``finite``).
+        """
+        if not finite:
+            return tuple(range(1, ndim - 1))
+        return global_pool_axes("AvgPool", ndim, batch_axis, channel_axis)
 
-    def _out_shape(shape):
-        return (shape[0],) + tuple(m.shape[0] for m in _matrices(shape)) + (shape[-1],)
+    def _matrices(shape, finite=True):
+        axes = _spatial(len(shape), finite)
+        if padding == "CIRCULAR":
+            return [circular_pool_matrix(shape[a], window_shape[i], strides[i]) for i, a in enumerate(axes)]
+        return [pool_matrix(shape[a], window_shape[i], strides[i], padding, normalize_edges)
+                for i, a in enumerate(axes)]
+
+    def _out_shape(shape, finite=True):
+        out = list(shape)
+        for a, m in zip(_spatial(len(shape), finite), _matrices(shape, finite)):
+            out[a] = m.shape[0]
+        return tuple(out)
 
     def init_fn(key, input_shape):
         _check_rank(input_shape, "input_shape")
-        return _out_shape(input_shape), ()
+        return _out_shape(tuple(input_shape)), ()
 
     def apply_fn(params, inputs, **kwargs):
         _check_rank(inputs.shape, "inputs")
         out = inputs
-        for i, m in enumerate(_matrices(inputs.shape)):
-            out = jnp.moveaxis(jnp.tensordot(jnp.asarray(m, inputs.dtype), out, axes=([1], [1 + i])), 0, 1 + i)
+        for a, m in zip(_spatial(inputs.ndim), _matrices(inputs.shape)):
+            out = jnp.moveaxis(jnp.tensordot(jnp.asarray(m, inputs.dtype), out, axes=([1], [a])), 0, a)
         return out
 
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
+        check_layout("AvgPool", k, batch_axis, channel_axis)
         _needs_all_positions("AvgPool", k)
-        m1, m2 = _matrices(k.shape1), _matrices(k.shape2)
+        m1, m2 = _matrices(k.shape1, False), _matrices(k.shape2, False)
 
         def pool(mats_left, mats_right, batch_ndim):
             def fn(x):
@@ -403,8 +449,8 @@ def AvgPool(
             ntk=None if k.ntk is None else pool(m1, m2, 2)(k.ntk),
             cov1=pool(m1, m1, 1)(k.cov1),
             cov2=None if k.cov2 is None else pool(m2, m2, 1)(k.cov2),
-            shape1=_out_shape(k.shape1),
-            shape2=_out_shape(k.shape2),
+            shape1=_out_shape(k.shape1, False),
+            shape2=_out_shape(k.shape2, False),
         )
 
     return layer(
@@ -412,9 +458,12 @@ def AvgPool(
         apply_fn,
         kernel_map,
         "AvgPool",
-        dict(window_shape=window_shape, strides=strides, padding=padding, normalize_edges=normalize_edges),
+        dict(window_shape=window_shape, strides=strides, padding=padding, normalize_edges=normalize_edges,
+             batch_axis=batch_axis, channel_axis=channel_axis),
         input_diagonal=_every_pair,
         reads_neighbours=True,
+        input_layout=(batch_axis, channel_axis),
+        mask_fn=lambda mask: window_step_mask("AvgPool", mask, window_shape, strides, padding),
     )
 
 
@@ -434,11 +483,17 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
     every pair of positions of its input. For padded sequences
     (``kernel_fn(..., mask_constant=...)``) the mean over the real steps only,
     :math:`\sum_{t, t' \text{ real}} K_{tt'} / (T_1 T_2)` with :math:`T_i` the
-    numbers of real steps (neural-tangents' masked mean).
+    numbers of real steps (neural-tangents' masked mean). The finite layer
+    does the same: ``apply_fn(params, x, mask_constant=c)`` on sequences
+    ``(batch, T, features)`` averages over the real steps (those whose
+    features are not all ``c``), with entries equal to ``c`` counted as zero
+    (as ``kernel_fn`` and the layers before it treat them), so that the
+    kernel is the limit of the finite network.
 
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
     layer averages over every other axis and keeps these two in their
-    order; ``kernel_fn`` needs the batch axis first and the channels last.
+    order, and so does ``kernel_fn`` (a ``(C, N)`` output when the channels
+    come first, as neural-tangents).
     """
     batch_axis = axis_arg("GlobalAvgPool", "batch_axis", batch_axis)
     channel_axis = axis_arg("GlobalAvgPool", "channel_axis", channel_axis)
@@ -449,42 +504,75 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         spatial = global_pool_axes("GlobalAvgPool", len(input_shape), batch_axis, channel_axis)
         return tuple(n for i, n in enumerate(input_shape) if i not in spatial), ()
 
-    def apply_fn(params, inputs, **kwargs):
+    def apply_fn(params, inputs, mask_constant=None, **kwargs):
         if inputs.ndim < 3:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {inputs.shape}.")
-        return jnp.mean(inputs, axis=global_pool_axes("GlobalAvgPool", inputs.ndim, batch_axis, channel_axis))
+        axes = global_pool_axes("GlobalAvgPool", inputs.ndim, batch_axis, channel_axis)
+        if mask_constant is None:
+            return jnp.mean(inputs, axis=axes)
+        return masked_step_pool("GlobalAvgPool", inputs, mask_constant, axes)
 
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim < 1:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {k.shape1}.")
-        check_default_axes("GlobalAvgPool", len(k.shape1), batch_axis, channel_axis)
+        check_layout("GlobalAvgPool", k, batch_axis, channel_axis)
+        ndim = len(k.shape1)
+        # neural-tangents' rule: the output keeps the batch and channel axes in their order.
+        out_layout = None if batch_axis % ndim < channel_axis % ndim else (1, 0)
         _needs_all_positions("GlobalAvgPool", k)
         if k.is_masked:
-            # Padded entries are zero (see stax.layer.remask): sum, then divide by the real pairs.
-            real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
-            real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
-
-            def total(x, batch_ndim):
-                return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
-
-            pair = real1[:, None] * real2[None, :]
-            return k.replace(
-                nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
-                cov1=total(k.cov1, 1) / real1**2, cov2=None if k.cov2 is None else total(k.cov2, 1) / real2**2,
-                shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
-                mask1=None, mask2=None,
-            )
+            return masked_global_pool(k, True).replace(layout=out_layout)
 
         def fn(x, batch_ndim):
             return jnp.mean(x, axis=tuple(range(batch_ndim, x.ndim)))
 
         k = map_kernel(k, fn)
         return k.replace(shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]),
-                         diagonal_spatial=False)
+                         diagonal_spatial=False, layout=out_layout)
 
     return layer(init_fn, apply_fn, kernel_map, "GlobalAvgPool", dict(batch_axis=batch_axis, channel_axis=channel_axis),
                  input_diagonal=_every_pair, reads_neighbours=True,
-                 handles_masks=True)
+                 handles_masks=True, input_layout=(batch_axis, channel_axis))
+
+
+def masked_step_pool(where: str, inputs, mask_constant, axes, average: bool = True):
+    """The mean (``average``) or sum over the real steps of sequences
+    ``(batch, T, features)`` padded with ``mask_constant`` (a step is padding
+    when all its features equal it; other entries equal to it count as zero).
+    """
+    if inputs.ndim != 3 or tuple(axes) != (1,):
+        raise ValueError(
+            f"{where}: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) pooled "
+            f"over T, as kernel_fn; got inputs of shape {inputs.shape} pooled over axes {tuple(axes)}."
+        )
+    c = jnp.asarray(mask_constant, inputs.dtype)
+    entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+    real = ~jnp.all(entry, axis=-1, keepdims=True)
+    total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=1)
+    return total / jnp.sum(real, axis=1).astype(inputs.dtype) if average else total
+
+
+def masked_global_pool(k: Kernel, average: bool) -> Kernel:
+    r"""The kernel of the mean (``average``) or sum over the real steps of
+    padded sequences: padded entries of ``k`` are zero (see
+    :func:`ntkcourse.stax.layer.remask`), so the sum over all pairs of steps,
+    divided for the mean by the numbers of real steps :math:`T_1 T_2`.
+    """
+    k = remask(k, k.mask1, k.mask2)  # padded entries zero whatever the layer before (e.g. Recurrent)
+    real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
+    real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
+
+    def total(x, batch_ndim):
+        return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
+
+    one = jnp.ones((), k.nngp.dtype)
+    pair, self1, self2 = (real1[:, None] * real2[None, :], real1**2, real2**2) if average else (one, one, one)
+    return k.replace(
+        nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
+        cov1=total(k.cov1, 1) / self1, cov2=None if k.cov2 is None else total(k.cov2, 1) / self2,
+        shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
+        mask1=None, mask2=None,
+    )
 
 
 def _only_diagonal(output_diagonal):
@@ -503,7 +591,15 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
 
     ``batch_axis`` (the input's batch axis) and ``batch_axis_out`` (0 or 1,
     the output's; neural-tangents' arguments): the finite layer moves the
-    batch axis and flattens the rest in order; ``kernel_fn`` needs both to be 0.
+    batch axis and flattens the rest in order; ``kernel_fn`` computes every
+    value (the kernel does not depend on them; later layers name the output's
+    axes accordingly).
+
+    Padded sequences (``mask_constant``): padded steps are zero, so the
+    kernel is the sum over the real steps divided by the padded length T, and
+    ``apply_fn(..., mask_constant=c)`` flattens the inputs with their entries
+    equal to ``c`` set to zero, as neural-tangents' masked ``Flatten``; the
+    output is not masked any more.
     """
     batch_axis = axis_arg("Flatten", "batch_axis", batch_axis)
     batch_axis_out = axis_arg("Flatten", "batch_axis_out", batch_axis_out)
@@ -519,19 +615,22 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     def init_fn(key, input_shape):
         return _out_shape(tuple(input_shape)), ()
 
-    def apply_fn(params, inputs, **kwargs):
+    def apply_fn(params, inputs, mask_constant=None, **kwargs):
+        if mask_constant is not None:
+            c = jnp.asarray(mask_constant, inputs.dtype)
+            inputs = jnp.where((inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c)), jnp.zeros((), inputs.dtype), inputs)
         moved = jnp.moveaxis(inputs, batch_axis, 0)
         out = moved.reshape(moved.shape[0], -1)
         return out if batch_axis_out == 0 else out.T
 
     def kernel_map(k: Kernel) -> Kernel:
-        check_default_axes("Flatten", len(k.shape1), batch_axis, None)
-        if batch_axis_out != 0:
-            raise ValueError(f"Flatten: kernel_fn supports `batch_axis_out` = 0 (the batch axis first), got "
-                             f"{batch_axis_out}; apply_fn accepts 1.")
+        check_layout("Flatten", k, batch_axis, None)
+        out_layout = layout_value(batch_axis_out, 1 - batch_axis_out, 2)
         s = k.spatial_ndim
         if s == 0:
-            return k
+            return k.replace(layout=out_layout)
+        if k.is_masked:
+            k = remask(k, k.mask1, k.mask2)  # padded steps count as zero over the padded length
 
         def fn(x, batch_ndim):
             diag = x if k.diagonal_spatial else spatial_diagonal(x, batch_ndim, s)
@@ -543,7 +642,11 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
             shape2=(k.shape2[0], int(np.prod(k.shape2[1:]))),
             is_gaussian=False,
             diagonal_spatial=False,
+            layout=out_layout,
+            mask1=None,
+            mask2=None,
         )
 
     return layer(init_fn, apply_fn, kernel_map, "Flatten", dict(batch_axis=batch_axis, batch_axis_out=batch_axis_out),
-                 input_diagonal=_only_diagonal, reads_neighbours=True)
+                 input_diagonal=_only_diagonal, reads_neighbours=True, input_layout=(batch_axis, None),
+                 handles_masks=True)

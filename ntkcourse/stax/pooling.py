@@ -5,6 +5,10 @@ kernels are :math:`m^2` times those of :func:`~ntkcourse.stax.AvgPool` (with
 zeros padded at the edges, ``normalize_edges=False``) and of
 :func:`~ntkcourse.stax.GlobalAvgPool`, with ``m`` the window size or the
 number of positions (Novak et al. 2019, 2020).
+
+Padded sequences (``mask_constant``), as neural-tangents: ``SumPool`` (1-D
+windows) keeps ``AvgPool``'s masks; ``GlobalSumPool`` sums over the real
+steps (padded ones are zero), in ``kernel_fn`` and ``apply_fn``.
 """
 from __future__ import annotations
 
@@ -13,41 +17,61 @@ from typing import Optional, Sequence
 
 from .. import validation
 from ..kernel import Kernel
+from .conv_specs import check_layout
 from .layer import kernel_map_of, layer, layer_spec
-from .layers import AvgPool, GlobalAvgPool, global_pool_axes
-from .spatial import map_kernel
+from .layers import AvgPool, GlobalAvgPool, global_pool_axes, masked_global_pool, masked_step_pool
+from .spatial import map_kernel, window_step_mask
 
 __all__ = ["SumPool", "GlobalSumPool"]
 
 
-def _scaled(where: str, avg, size_of, config):
-    """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square."""
+def _scaled(where: str, avg, size_of, config, kernel_size_of=None, mask_fn=None, global_axes=None):
+    """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square
+    (``kernel_size_of(k.shape1)``, the same size from the kernel's batch-first, channels-last shape;
+    default ``size_of``). ``mask_fn``: that of a window pool (see :func:`ntkcourse.stax.layer`);
+    ``global_axes``: ``(batch_axis, channel_axis)`` of a global sum, which reads masks itself.
+    """
+    kernel_size_of = size_of if kernel_size_of is None else kernel_size_of
     init_avg, apply_avg, _ = avg
     avg_map = kernel_map_of(avg)
     spec = layer_spec(avg)
 
-    def apply_fn(params, inputs, **kwargs):
+    def apply_fn(params, inputs, mask_constant=None, **kwargs):
+        if mask_constant is not None:  # a global sum (window pools get no mask_constant: layer() masks them)
+            axes = global_pool_axes(where, inputs.ndim, *global_axes)
+            return masked_step_pool(where, inputs, mask_constant, axes, average=False)
         return apply_avg(params, inputs, **kwargs) * size_of(inputs.shape)
 
     def kernel_map(k: Kernel) -> Kernel:
-        factor = float(size_of(k.shape1)) ** 2
+        if k.is_masked:  # a global sum
+            check_layout(where, k, *global_axes)
+            return masked_global_pool(k, average=False)
+        factor = float(kernel_size_of(k.shape1)) ** 2
         return map_kernel(avg_map(k), lambda x, batch_ndim: factor * x)
 
     return layer(init_avg, apply_fn, kernel_map, where, config, input_diagonal=spec.input_diagonal,
-                 reads_neighbours=True)
+                 reads_neighbours=True, input_layout=spec.input_layout, mask_fn=mask_fn,
+                 handles_masks=global_axes is not None)
 
 
-def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID"):
-    r"""Sum over spatial windows (NHWC), zeros padded with ``'SAME'``.
+def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID",
+            batch_axis: int = 0, channel_axis: int = -1):
+    r"""Sum over spatial windows (NHWC by default), zeros padded with ``'SAME'``.
 
     Kernel: :math:`m^2` times :func:`AvgPool`'s, with :math:`m = \prod` ``window_shape``.
+    ``batch_axis``, ``channel_axis`` as in :func:`AvgPool`.
     """
     window_shape = validation.int_tuple("SumPool", "window_shape", window_shape)
     size = math.prod(window_shape)
-    avg = AvgPool(window_shape, strides, padding, normalize_edges=False)
+    avg = AvgPool(window_shape, strides, padding, normalize_edges=False, batch_axis=batch_axis,
+                  channel_axis=channel_axis)
     config = dict(layer_spec(avg).config)
     config.pop("normalize_edges")
-    return _scaled("SumPool", avg, lambda shape: size, config)
+
+    def mask_fn(mask):
+        return window_step_mask("SumPool", mask, window_shape, config["strides"], config["padding"])
+
+    return _scaled("SumPool", avg, lambda shape: size, config, mask_fn=mask_fn)
 
 
 def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1):
@@ -61,4 +85,5 @@ def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1):
     def size_of(shape):
         return math.prod(shape[i] for i in global_pool_axes("GlobalSumPool", len(shape), batch_axis, channel_axis))
 
-    return _scaled("GlobalSumPool", avg, size_of, dict(layer_spec(avg).config))
+    return _scaled("GlobalSumPool", avg, size_of, dict(layer_spec(avg).config),
+                   kernel_size_of=lambda shape: math.prod(shape[1:-1]), global_axes=(batch_axis, channel_axis))

@@ -17,9 +17,11 @@ from jax import lax
 
 from ..engine import in_one_program, linear_pair
 from ..kernel import Kernel
+from .conv_specs import conv_layouts, layout_value, spatial_permutation
 
 __all__ = ["pad_amounts", "window_average", "window_sum_as_conv", "conv_pair_axes", "pool_matrix", "pool_pair_axes",
-           "interleave_ones", "map_kernel", "circular_pad", "circular_window_average", "circular_pool_matrix"]
+           "interleave_ones", "map_kernel", "circular_pad", "circular_window_average", "circular_pool_matrix",
+           "permute_spatial", "conv_relayout", "window_step_mask"]
 
 
 def pad_amounts(size: int, window: int, stride: int, padding: str) -> Tuple[int, int, int]:
@@ -276,3 +278,63 @@ def map_kernel(k: Kernel, fn: Callable[[Any, int], Any], ntk_too: bool = True) -
         cov1=fn(k.cov1, 1),
         cov2=None if k.cov2 is None else fn(k.cov2, 1),
     )
+
+
+def permute_spatial(k: Kernel, perm) -> Kernel:
+    """``k`` with its spatial axes reordered: spatial axis ``j`` of the result
+    is spatial axis ``perm[j]`` of ``k`` (both positions of a pair move
+    together; ``shape1``/``shape2`` follow).
+    """
+    perm = tuple(perm)
+    if perm == tuple(range(len(perm))):
+        return k
+
+    def move(x, batch_ndim):
+        if x is None:
+            return None
+        if k.diagonal_spatial:
+            order = [batch_ndim + p for p in perm]
+        else:
+            order = [batch_ndim + 2 * p + e for p in perm for e in (0, 1)]
+        return jnp.transpose(x, tuple(range(batch_ndim)) + tuple(order))
+
+    def shape(s):
+        return (s[0],) + tuple(s[1 + p] for p in perm) + (s[-1],)
+
+    return k.replace(nngp=move(k.nngp, 2), ntk=move(k.ntk, 2), cov1=move(k.cov1, 1), cov2=move(k.cov2, 1),
+                     shape1=shape(k.shape1), shape2=shape(k.shape2))
+
+
+def conv_relayout(k: Kernel, dimension_numbers) -> Kernel:
+    """The output kernel of a convolution in its output spec's layout: the
+    spatial axes in the order of the output spec's letters (as
+    neural-tangents' ``Kernel.transpose``) and ``layout`` its batch and
+    channel axes.
+    """
+    _, (batch_axis, channel_axis) = conv_layouts(dimension_numbers)
+    k = permute_spatial(k, spatial_permutation(dimension_numbers))
+    return k.replace(layout=layout_value(batch_axis, channel_axis, len(k.shape1)))
+
+
+def window_step_mask(where: str, mask, window_shape, strides, padding: str):
+    """The real steps of the output of a 1-D window op (convolution, pooling)
+    on padded sequences, from those of its input ``mask`` (``(batch, T)``,
+    ``True`` at real steps): an output step is padding when its window is
+    centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
+
+    Raises:
+      ValueError: for windows over more than one axis or ``'CIRCULAR'``
+        padding (padded sequences are implemented for 1-D ``'VALID'`` and
+        ``'SAME'`` windows), naming the layer.
+    """
+    if len(window_shape) != 1 or padding == "CIRCULAR":
+        raise ValueError(
+            f"{where}: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D windows with "
+            f"'VALID' or 'SAME' padding; got a window of shape {tuple(window_shape)} with padding={padding!r}."
+        )
+    size = mask.shape[1]
+    out, lo, _ = pad_amounts(size, window_shape[0], strides[0], padding)
+    if out == size and strides[0] == 1:
+        return mask
+    start = (window_shape[0] - 1) // 2 - lo
+    return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]

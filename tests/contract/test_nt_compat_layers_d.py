@@ -85,21 +85,10 @@ def test_neural_tangents_parameters_give_its_outputs(name):
     np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
 
 
-_NCHW = ("NCHW", "OIHW", "NCHW")
 _IMAGES = np.random.default_rng(0).normal(size=(2, 4, 3, 2))
 
 
 @pytest.mark.parametrize("net, match", [
-    (stax.Conv(2, (2, 2), dimension_numbers=_NCHW), r"Conv: kernel_fn supports `dimension_numbers`.*'NCHW'"),
-    (stax.ConvTranspose(2, (2, 2), dimension_numbers=_NCHW), r"ConvTranspose: kernel_fn supports `dimension_numbers`"),
-    (stax.ConvLocal(2, (2, 2), dimension_numbers=("NHWC", "HWIO", "NWHC")),
-     r"ConvLocal: kernel_fn supports `dimension_numbers`"),
-    (stax.Dense(2, channel_axis=1), r"Dense: kernel_fn supports `channel_axis` = 3 .* got 1"),
-    (stax.Dense(2, batch_axis=-1), r"Dense: kernel_fn supports `batch_axis` = 0 .* got -1"),
-    (stax.GlobalAvgPool(channel_axis=1), r"GlobalAvgPool: kernel_fn supports `channel_axis`"),
-    (stax.GlobalSumPool(batch_axis=2), r"GlobalAvgPool: kernel_fn supports `batch_axis`"),
-    (stax.Flatten(batch_axis=1), r"Flatten: kernel_fn supports `batch_axis` = 0"),
-    (stax.Flatten(batch_axis_out=1), r"Flatten: kernel_fn supports `batch_axis_out` = 0"),
     (stax.DotGeneral(lhs=np.eye(4), dimension_numbers=(((1,), (1,)), ((), ()))),
      r"DotGeneral: .*constant has axes that are not contracted; they would come before the batch axis"),
     (stax.DotGeneral(rhs=np.ones(2), dimension_numbers=(((3,), (0,)), ((), ()))),
@@ -110,6 +99,8 @@ _IMAGES = np.random.default_rng(0).normal(size=(2, 4, 3, 2))
 def test_kernel_fn_refuses_layouts_it_does_not_compute(net, match):
     # The finite layers take these layouts (see the parameter test above);
     # the kernel would silently be that of another network, so it is refused.
+    # (Other layouts of Conv, Dense, the pools and Flatten are computed:
+    # tests/contract/test_nt_compat_layers_e.py.)
     with pytest.raises(ValueError, match=match):
         net[2](_IMAGES, None, "nngp")
 

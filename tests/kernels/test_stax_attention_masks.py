@@ -98,8 +98,8 @@ def test_masked_attention_nngp_matches_wide_networks():
 def test_layers_without_a_masked_form_refuse_padded_kernels():
     x = RNG.normal(size=(2, 4, 2))
     x[0, 3:] = C
-    _, _, kernel_fn = stax.serial(stax.Dense(2), stax.Relu(), stax.GlobalSumPool())
-    with pytest.raises(ValueError, match="GlobalSumPool: received a kernel of sequences with padded time steps"):
+    _, _, kernel_fn = stax.serial(stax.Dense(2), stax.LayerNorm())
+    with pytest.raises(ValueError, match="LayerNorm: received a kernel of sequences with padded time steps"):
         kernel_fn(x, None, "nngp", mask_constant=C)
     _, _, circular = stax.serial(stax.Conv(2, (2,), padding="CIRCULAR"), stax.GlobalAvgPool())
     with pytest.raises(ValueError, match="Conv: padded sequences .* 'VALID' or 'SAME' padding"):

@@ -36,20 +36,27 @@ OUT = HERE.parent / "data" / "nt_compat_reference_d.json"
 OUT_PARAMS = HERE.parent / "data" / "nt_params_d.npz"
 
 
-def main():
-    write_reference(CASES, build, inputs, OUT)
+def write_params(networks, build, inputs, out):
+    """For each network ``{name: (input kind, spec)}``: the parameters
+    neural-tangents' ``init_fn`` draws and its ``apply_fn`` output, to ``out``.
+    """
     from neural_tangents import stax
 
     arrays = {}
-    for name, (kind, spec) in PARAMS.items():
+    for name, (kind, spec) in networks.items():
         x1, _ = inputs(kind)
         init_fn, apply_fn, _ = build(stax, spec)
         _, params = init_fn(jax.random.PRNGKey(5), x1.shape)
         for i, leaf in enumerate(jax.tree_util.tree_leaves(params)):
             arrays[f"{name}/{i}"] = np.asarray(leaf, np.float64)
         arrays[f"{name}/output"] = np.asarray(apply_fn(params, x1), np.float64)
-    np.savez_compressed(OUT_PARAMS, **arrays)
-    print("wrote", OUT_PARAMS, len(PARAMS), "networks")
+    np.savez_compressed(out, **arrays)
+    print("wrote", out, len(networks), "networks")
+
+
+def main():
+    write_reference(CASES, build, inputs, OUT)
+    write_params(PARAMS, build, inputs, OUT_PARAMS)
 
 
 if __name__ == "__main__":

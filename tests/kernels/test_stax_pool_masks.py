@@ -1,0 +1,88 @@
+"""Padded sequences through the pooling and reshaping layers (``AvgPool``,
+``SumPool``, ``Flatten``, ``GlobalAvgPool``, ``GlobalSumPool``): the kernel is
+that of the finite network given the same ``mask_constant``.
+
+A ``Dense`` layer followed by one of these is linear in its Gaussian
+parameters, so its NTK is exactly the Jacobian covariance ``J(x) J(x')^T``
+of ``apply_fn(params, x, mask_constant=C)`` (no Monte Carlo error): this
+checks which steps each finite layer pools over against its kernel.
+``Flatten``'s kernel is the mean over the flattened features of their
+covariances. Values against neural-tangents: ``tests/contract/test_nt_compat_layers_e.py``.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+
+C = 7.0  # the padding value
+X = np.random.default_rng(3).normal(size=(3, 6, 2))
+X[0, 4:], X[2, 2:] = C, C  # 4, 6 and 2 real steps
+
+
+def _jacobian_covariance(net, x):
+    """``J_p(x) . J_q(x')`` for every pair of outputs p, q (flattened per input), shape ``(n, n, P, P)``."""
+    init_fn, apply_fn, _ = net
+    with jax.enable_x64(True):
+        x = jnp.asarray(x)
+        _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+        # one compilation instead of op-by-op dispatch
+        jac = jax.jit(jax.jacobian(lambda p: apply_fn(p, x, mask_constant=C).reshape(x.shape[0], -1)))(params)
+        flat = jnp.concatenate([leaf.reshape(leaf.shape[:2] + (-1,)) for leaf in jax.tree_util.tree_leaves(jac)], -1)
+        return np.asarray(jnp.einsum("asp,btp->abst", flat, flat))
+
+
+# GlobalAvgPool (its apply_fn averaged every step before) and Flatten in the
+# default suite, the window pools and the global sum slow (about 1 s of CPU each;
+# neural-tangents' values for them: tests/contract/test_nt_compat_layers_e.py).
+@pytest.mark.parametrize("readout", [
+    "GlobalAvgPool", "Flatten",
+    pytest.param("GlobalSumPool", marks=pytest.mark.slow),
+    pytest.param("AvgPool", marks=pytest.mark.slow),
+    pytest.param("SumPool", marks=pytest.mark.slow),
+])
+def test_padded_kernel_is_the_jacobian_covariance_of_the_padded_finite_network(readout):
+    layer = {"AvgPool": lambda: stax.AvgPool((2,), (2,), "SAME"), "SumPool": lambda: stax.SumPool((3,))}.get(
+        readout, getattr(stax, readout))()
+    net = stax.serial(stax.Dense(1, W_std=1.3, b_std=0.2), layer)
+    ntk = np.asarray(net[2](X, None, "ntk", mask_constant=C))
+    jj = _jacobian_covariance(net, X)
+    if readout == "Flatten":
+        # one feature per step (one channel): the mean of the features' covariances
+        want = np.einsum("abpp->ab", jj) / jj.shape[-1]
+    elif readout.startswith("Global"):
+        want = jj[..., 0, 0]
+    else:
+        want = jj  # (n, n, T', T'): zero where either output step is padding
+    # Exact identities: float64 round-off only.
+    np.testing.assert_allclose(ntk.reshape(want.shape), want, rtol=1e-12, atol=1e-13)
+
+
+def test_global_avg_pool_apply_averages_the_real_steps():
+    # The three sequences have 4, 6 and 2 real steps; entries equal to C inside
+    # a real step count as zero, as in kernel_fn.
+    x = X.copy()
+    x[1, 0, 1] = C
+    _, apply_fn, _ = stax.GlobalAvgPool()
+    with jax.enable_x64(True):
+        out = np.asarray(apply_fn((), jnp.asarray(x), mask_constant=C))
+    real = np.where(x == C, 0.0, x)
+    want = np.stack([real[0, :4].mean(0), real[1].mean(0), real[2, :2].mean(0)])
+    np.testing.assert_allclose(out, want, rtol=1e-14)
+
+
+def test_layers_without_a_masked_apply_refuse_mask_constant():
+    # Before, apply_fn passed the padding on as data while kernel_fn refused it.
+    _, apply_fn, _ = stax.LayerNorm()
+    with pytest.raises(ValueError, match=r"LayerNorm: apply_fn received mask_constant=7.0"):
+        apply_fn((), jnp.asarray(X), mask_constant=C)
+
+
+def test_padding_is_implemented_for_sequences_only():
+    # (masks of images, which neural-tangents takes through 2-D windows, are not implemented)
+    images = np.random.default_rng(4).normal(size=(2, 3, 3, 2))
+    images[0, 2:] = C
+    net = stax.serial(stax.Dense(2), stax.AvgPool((2, 2)), stax.Flatten())
+    with pytest.raises(ValueError, match=r"mask_constant` marks padded time steps of sequences"):
+        net[2](images, None, "nngp", mask_constant=C)
