@@ -20,7 +20,7 @@ import numpy as np
 
 from .inputs import input_kernel
 
-__all__ = ["step_mask", "with_mask_channel", "masked_input_kernel"]
+__all__ = ["step_mask", "padded_entries", "with_mask_channel", "masked_input_kernel"]
 
 
 def _check_mask_constant(mask_constant):
@@ -61,6 +61,20 @@ def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
                 "least one real time step."
             )
     return mask
+
+
+def padded_entries(inputs, mask_constant):
+    """``(x, c, entry)`` for a finite layer's ``apply_fn(..., mask_constant=)``.
+
+    ``x`` is ``inputs`` as a JAX array (in JAX's current precision, so that
+    float64 NumPy inputs with 64-bit mode off give no truncation warning),
+    ``c`` the constant in ``x``'s dtype, and ``entry`` the boolean array of
+    entries equal to it (NaN matching a NaN constant), which enter the layer
+    as zero, as in ``kernel_fn``.
+    """
+    x = jnp.asarray(inputs)
+    c = jnp.asarray(mask_constant, x.dtype)
+    return x, c, (x == c) | (jnp.isnan(x) & jnp.isnan(c))
 
 
 def with_mask_channel(x, mask, mask_constant=None):

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine import make_kernel_fn
+from ..engine.masks import padded_entries
 from ..kernel import Kernel
 from .conv_specs import input_layout as first_input_layout
 from .conv_specs import layout_value
@@ -325,8 +326,7 @@ def _masking_apply(apply_fn: Callable, mask_fn: Callable) -> Callable:
     def masked_apply(params, inputs, mask_constant=None, **kwargs):
         if mask_constant is None or getattr(inputs, "ndim", 0) != 3:
             return apply_fn(params, inputs, **kwargs)
-        c = jnp.asarray(mask_constant, inputs.dtype)
-        entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+        inputs, c, entry = padded_entries(inputs, mask_constant)
         out = apply_fn(params, jnp.where(entry, 0, inputs), **kwargs)
         real = mask_fn(~jnp.all(entry, axis=-1))
         return jnp.where(real[..., None], out, c.astype(out.dtype))

@@ -18,6 +18,7 @@ import numpy as np
 from jax import lax
 
 from .. import validation
+from ..engine.masks import padded_entries
 from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
                          filter_shape_param, kernel_geometry, layout_value, width_scalings)
@@ -545,8 +546,7 @@ def masked_step_pool(where: str, inputs, mask_constant, axes, average: bool = Tr
             f"{where}: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) pooled "
             f"over T, as kernel_fn; got inputs of shape {inputs.shape} pooled over axes {tuple(axes)}."
         )
-    c = jnp.asarray(mask_constant, inputs.dtype)
-    entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+    inputs, _, entry = padded_entries(inputs, mask_constant)
     real = ~jnp.all(entry, axis=-1, keepdims=True)
     total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=1)
     return total / jnp.sum(real, axis=1).astype(inputs.dtype) if average else total
@@ -617,8 +617,8 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
 
     def apply_fn(params, inputs, mask_constant=None, **kwargs):
         if mask_constant is not None:
-            c = jnp.asarray(mask_constant, inputs.dtype)
-            inputs = jnp.where((inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c)), jnp.zeros((), inputs.dtype), inputs)
+            inputs, _, entry = padded_entries(inputs, mask_constant)
+            inputs = jnp.where(entry, jnp.zeros((), inputs.dtype), inputs)
         moved = jnp.moveaxis(inputs, batch_axis, 0)
         out = moved.reshape(moved.shape[0], -1)
         return out if batch_axis_out == 0 else out.T

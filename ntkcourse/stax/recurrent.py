@@ -68,7 +68,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from .. import validation
-from ..engine.masks import step_mask
+from ..engine.masks import padded_entries, step_mask
 from ..kernel import Kernel
 from .layer import layer, layer_spec
 
@@ -236,9 +236,8 @@ def Recurrent(
             mask = jnp.ones(inputs.shape[:2], bool)
         else:
             mask = jnp.asarray(step_mask(inputs, mask_constant, "inputs", "Recurrent.apply_fn"))
-            c = jnp.asarray(mask_constant, inputs.dtype)
             # Entries equal to mask_constant are zero, as in kernel_fn (ntkcourse.engine.masks.with_mask_channel).
-            entry = (inputs == c) | (jnp.isnan(inputs) & jnp.isnan(c))
+            inputs, _, entry = padded_entries(inputs, mask_constant)
             inputs = jnp.where(mask[..., None] & ~entry, inputs, 0)
         cw = W_std / math.sqrt(out_dim) if ntk_param else 1.0
         cu = U_std / math.sqrt(m) if ntk_param else 1.0
