@@ -54,7 +54,7 @@ MODULES = {
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
              ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py",
               "tests/kernels/test_stax_options.py", "tests/kernels/test_stax_forks.py",
-              "tests/kernels/test_stax_exact_kernels.py", "-m", "not slow"]),
+              "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py", "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.

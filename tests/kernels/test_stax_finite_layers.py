@@ -1,0 +1,128 @@
+"""The finite layers' options that neural-tangents' kernel oracle cannot see, against NumPy.
+
+``apply_fn`` and ``init_fn`` with the batch and channel axes elsewhere than
+first and last (neural-tangents' ``batch_axis``, ``channel_axis``,
+``batch_axis_out``), the multipliers an affine layer declares for the
+structured empirical NTK (they must be the squares of those ``apply_fn``
+uses), and ``apply_fn(..., mask_constant=)`` on padded sequences. Expected
+values are NumPy's ``moveaxis``/``reshape``/``mean`` of the same arrays or
+the layer's own scalars worked by hand; float64 round-off only, hence rtol
+1e-13.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from ntkcourse import stax
+from ntkcourse.stax.layer import layer_spec
+
+RTOL = 1e-13  # float64 products of a handful of terms
+
+
+def _x(shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def test_dense_on_a_middle_channel_axis_is_the_default_dense_on_moved_axes():
+    """Dense(channel_axis=1) on (n, C, T): init shape (n, out, T), bias (1, out, 1), and
+    apply_fn = the last-axis layer applied to moveaxis(x, 1, -1), moved back."""
+    x = _x((2, 3, 4))
+    init, apply_fn, _ = stax.Dense(5, W_std=1.3, b_std=0.7, channel_axis=1)
+    with jax.enable_x64(True):
+        shape, (w, b) = init(jax.random.PRNGKey(0), x.shape)
+        out = np.asarray(apply_fn((w, b), jnp.asarray(x)))
+    assert tuple(shape) == (2, 5, 4) and w.shape == (3, 5) and b.shape == (1, 5, 1)
+    moved = np.moveaxis(x, 1, -1)
+    expected = 1.3 / np.sqrt(3) * moved @ np.asarray(w) + 0.7 * np.asarray(b).reshape(5)
+    np.testing.assert_allclose(out, np.moveaxis(expected, -1, 1), rtol=RTOL)
+
+
+def test_dense_refuses_params_of_another_input_size_naming_both():
+    """apply_fn with W of 3 inputs on 4-feature inputs: the error names both feature counts."""
+    init, apply_fn, _ = stax.Dense(2)
+    _, params = init(jax.random.PRNGKey(0), (1, 3))
+    with pytest.raises(ValueError, match=r"^Dense: input has 4 features but the layer's `params` expect 3\.$"):
+        apply_fn(params, jnp.ones((1, 4)))
+
+
+def test_flatten_moves_the_batch_axis_then_flattens_in_order_and_can_put_it_last():
+    """Flatten(batch_axis=1, batch_axis_out=1) on (C, n, H): shape (C H, n), entries moveaxis + reshape + T."""
+    x = _x((3, 2, 4))
+    init, apply_fn, _ = stax.Flatten(batch_axis=1, batch_axis_out=1)
+    shape, _ = init(None, x.shape)
+    assert tuple(shape) == (12, 2)
+    with jax.enable_x64(True):
+        out = np.asarray(apply_fn((), jnp.asarray(x)))
+    np.testing.assert_array_equal(out, np.moveaxis(x, 1, 0).reshape(2, 12).T)
+
+
+def test_flatten_batch_axis_out_minus_one_is_the_last_of_two_axes():
+    """batch_axis_out=-1 means 1 for the two output axes: shape (rest, n)."""
+    init, _, _ = stax.Flatten(batch_axis_out=-1)
+    assert tuple(init(None, (2, 3, 4))[0]) == (12, 2)
+
+
+def test_global_avg_pool_keeps_batch_and_channel_axes_in_their_order():
+    """GlobalAvgPool(batch_axis=2, channel_axis=0) on (C, H, n, W): the mean over H and W, shape (C, n)."""
+    x = _x((3, 4, 2, 5))
+    init, apply_fn, _ = stax.GlobalAvgPool(batch_axis=2, channel_axis=0)
+    assert tuple(init(None, x.shape)[0]) == (3, 2)
+    with jax.enable_x64(True):
+        out = np.asarray(apply_fn((), jnp.asarray(x)))
+    np.testing.assert_allclose(out, x.mean(axis=(1, 3)), rtol=RTOL)
+
+
+def test_global_avg_pool_refuses_equal_batch_and_channel_axes():
+    """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: refused, naming both."""
+    init, _, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
+    with pytest.raises(ValueError, match=r"`batch_axis` and `channel_axis` must differ, got 1 and -3 for inputs "
+                                         r"with 4 axes"):
+        init(None, (2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("parameterization, b_std, expected", [
+    ("ntk", 0.7, (1.3**2 / 4, 0.7**2)),  # W multiplied by W_std/sqrt(n_in), b by b_std
+    ("ntk", None, (1.3**2 / 4, 0.0)),  # no bias
+    ("standard", 0.7, (1.0, 1.0)),  # W and b enter unscaled (their scale is in init)
+])
+def test_dense_structured_rule_gives_the_squared_multipliers_of_apply_fn(parameterization, b_std, expected):
+    """Dense(W_std=1.3) on 4 features: the structured rule's (c_w², c_b²) and identity patches."""
+    rule = layer_spec(stax.Dense(3, W_std=1.3, b_std=b_std, parameterization=parameterization)).structured
+    assert rule.scales(4) == pytest.approx(expected, rel=1e-15)
+    x = _x((2, 4))
+    np.testing.assert_array_equal(rule.patches(x), x)
+
+
+def test_conv_structured_rule_divides_by_the_filter_size_and_reads_patches():
+    """Conv((3, 2), W_std=1.2, b_std=0.4) on 2 channels: c_w² = 1.44/(2·6), c_b² = 0.16; patches are
+    lax.conv_general_dilated_patches of the input with the layer's filter, strides and padding."""
+    rule = layer_spec(stax.Conv(3, (3, 2), (2, 1), "SAME", W_std=1.2, b_std=0.4)).structured
+    assert rule.scales(2) == pytest.approx((1.44 / 12, 0.16), rel=1e-15)
+    x = _x((2, 5, 4, 2))
+    expected = lax.conv_general_dilated_patches(jnp.asarray(x), (3, 2), (2, 1), "SAME",
+                                                dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    np.testing.assert_array_equal(np.asarray(rule.patches(jnp.asarray(x))), np.asarray(expected))
+
+
+def test_dense_on_another_channel_axis_has_no_structured_rule():
+    """The structured path multiplies W on the last axis: Dense(channel_axis=1) declares no rule."""
+    assert layer_spec(stax.Dense(3, channel_axis=1)).structured is None
+
+
+def test_masked_dense_keeps_padded_steps_padded_and_real_steps_unchanged():
+    """apply_fn(..., mask_constant=c) on (n, T, C) with the last step of sequence 0 equal to c: that step of
+    the output is c, every other step is apply_fn without the mask."""
+    c = -7.0
+    x = _x((2, 4, 3))
+    x[0, 3] = c
+    init, apply_fn, _ = stax.Dense(2, W_std=1.5, b_std=0.5)
+    with jax.enable_x64(True):
+        _, params = init(jax.random.PRNGKey(1), x.shape)
+        masked = np.asarray(apply_fn(params, jnp.asarray(x), mask_constant=c))
+        plain = np.asarray(apply_fn(params, jnp.asarray(x)))
+    np.testing.assert_array_equal(masked[0, 3], [c, c])
+    real = np.ones((2, 4), bool)
+    real[0, 3] = False
+    np.testing.assert_allclose(masked[real], plain[real], rtol=RTOL)
