@@ -54,7 +54,8 @@ MODULES = {
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
              ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py",
               "tests/kernels/test_stax_options.py", "tests/kernels/test_stax_forks.py",
-              "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py", "-m", "not slow"]),
+              "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
+              "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.
@@ -242,7 +243,8 @@ def refresh_tests(work: Path) -> None:
 
 def source_file(mutant: str) -> str:
     """The dotted source module of a mutmut name (``ntkcourse.stax.layers.x_Dense__mutmut_3`` ->
-    ``ntkcourse.stax.layers``; methods are named ``...xǁClassǁmethod__mutmut_n``)."""
+    ``ntkcourse.stax.layers``; methods are named ``...xǁClassǁmethod__mutmut_n``).
+    """
     return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
 
 

@@ -34,7 +34,7 @@ from ntkcourse import stax
 
 
 def assert_close(got, expected):
-    """rtol 1e-12 and atol 1e-12 x the largest entry: round-off of float64 sums (module docstring)."""
+    """Equal to rtol 1e-12 and atol 1e-12 x the largest entry: round-off of float64 sums (module docstring)."""
     assert got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.max(np.abs(expected)))
 
@@ -59,12 +59,11 @@ def _variances(params, standard, w_var, fan_in, b_var):
     return np.asarray(ravel_pytree(parts)[0])
 
 
-def _exact(net, params, x1, x2, weights=None):
+def _products(j1, j2, weights=None):
     """Σ_θ J1 J2ᵀ (weighted), per spatial pair of output positions and averaged over the output channels.
 
     Output (n1, n2) for a readout, (n1, n2, P1, P2) for a 1-D spatial output, (n1, n2, H, H', W, W') for 2-D.
     """
-    j1, j2 = _jacobians(net, params, x1), _jacobians(net, params, x2)
     if weights is not None:
         j1 = j1 * weights
     channels = j1.shape[-2]
@@ -78,9 +77,24 @@ def _exact(net, params, x1, x2, weights=None):
 
 def _kernels(net, x1, x2):
     with jax.enable_x64(True):
-        k = net[2](x1, x2, ("nngp", "ntk"))
+        k = net[2](x1, x2, None)
         params = net[0](jax.random.PRNGKey(3), x1.shape)[1]
-    return np.asarray(k.nngp), np.asarray(k.ntk), params
+    return k, params
+
+
+def _assert_exact(net, x1, x2, standard, w_var, fan_in, b_var):
+    """NTK, NNGP and the two self-covariances (cov1, cov2: each input with itself, every pair of positions)."""
+    k, params = _kernels(net, x1, x2)
+    n1 = len(x1)
+    with jax.enable_x64(True):
+        v = _variances(params if not isinstance(params, list) else params[0], standard, w_var, fan_in, b_var)
+        j = _jacobians(net, params, np.concatenate([x1, x2]))  # one compiled Jacobian for both inputs
+    j1, j2 = j[:n1], j[n1:]
+    assert_close(np.asarray(k.ntk), _products(j1, j2))
+    assert_close(np.asarray(k.nngp), _products(j1, j2, v))
+    for cov, jx in ((k.cov1, j1), (k.cov2, j2)):
+        self_kernel = _products(jx, jx, v)
+        assert_close(np.asarray(cov), self_kernel[np.arange(len(jx)), np.arange(len(jx))])
 
 
 @pytest.mark.parametrize("parameterization, b_std", [("ntk", 0.7), ("standard", None), ("standard", 0.7)])
@@ -88,12 +102,7 @@ def test_dense_kernels_are_the_jacobian_products_of_the_linear_network(parameter
     """Dense(W_std=1.3) on 4-feature inputs: NTK J Jᵀ and NNGP J diag(v) Jᵀ of apply_fn (x2 ≠ x1)."""
     net = stax.Dense(3, W_std=1.3, b_std=b_std, parameterization=parameterization)
     x1, x2 = _inputs((3, 4), 0), _inputs((2, 4), 1)
-    nngp, ntk, params = _kernels(net, x1, x2)
-    with jax.enable_x64(True):
-        standard = parameterization == "standard"
-        v = _variances(params, standard, 1.3**2, 4, None if b_std is None else b_std**2)
-        assert_close(ntk, _exact(net, params, x1, x2))
-        assert_close(nngp, _exact(net, params, x1, x2, v))
+    _assert_exact(net, x1, x2, parameterization == "standard", 1.3**2, 4, None if b_std is None else b_std**2)
 
 
 CONV_CASES = [
@@ -103,25 +112,49 @@ CONV_CASES = [
     ((2, 2), (1, 2), "CIRCULAR", None, "ntk"),
     ((3, 2), (2, 1), "SAME", "flatten", "standard"),
     ((2, 3), (1, 1), "CIRCULAR", "global", "ntk"),
+    ((2, 2), (1, 1), "VALID", "circular pool", "ntk"),
+    ((2, 2), (1, 1), "SAME", "normalized pool", "ntk"),
     ((3, 3), (1, 1), "SAME", "pool", "standard"),
 ]
 
 
 def _readout(name):
     return {None: [], "flatten": [stax.Flatten()], "global": [stax.GlobalAvgPool()],
-            "pool": [stax.AvgPool((2, 3), strides=(2, 1), padding="SAME"), stax.Flatten()]}[name]
+            "pool": [stax.AvgPool((2, 3), strides=(2, 1), padding="SAME"), stax.Flatten()],
+            "circular pool": [stax.AvgPool((3, 2), strides=(1, 2), padding="CIRCULAR"), stax.GlobalAvgPool()],
+            "normalized pool": [stax.AvgPool((3, 3), padding="SAME", normalize_edges=True)]}[name]
 
 
 @pytest.mark.parametrize("filter_shape, strides, padding, readout, parameterization", CONV_CASES)
 def test_conv_kernels_are_the_jacobian_products_of_the_linear_network(filter_shape, strides, padding, readout,
                                                                       parameterization):
     """Conv(W_std=1.2, b_std=0.4) on 5x4 images of 2 channels, then a readout without weights (or none:
-    the kernel of every pair of output positions): NTK and NNGP as Jacobian products (x2 ≠ x1, other size)."""
+    the kernel of every pair of output positions): NTK and NNGP as Jacobian products (x2 ≠ x1, other size).
+    """
     conv = stax.Conv(3, filter_shape, strides, padding, W_std=1.2, b_std=0.4, parameterization=parameterization)
     net = stax.serial(conv, *_readout(readout))
     x1, x2 = _inputs((2, 5, 4, 2), 2), _inputs((3, 5, 4, 2), 3)
-    nngp, ntk, params = _kernels(net, x1, x2)
+    _assert_exact(net, x1, x2, parameterization == "standard", 1.2**2, 2 * np.prod(filter_shape), 0.4**2)
+
+
+def test_masked_mean_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_mean_real_inputs():
+    """serial(Dense(W_std=1.5, b_std=0.5), GlobalAvgPool) on sequences (n, 4, 3) padded with c = -7
+    (x1: the last step of sequence 0; x2: the last two of sequence 1), kernel_fn(..., mask_constant=c):
+    the mean of 1.5² x_t·x'_t'/3 + 0.5² over the real pairs (t, t') is 1.5² m·m'/3 + 0.5², m the mean of the
+    real steps; NTK = NNGP (one layer), cov1 and cov2 the same formula of each input with itself.
+    """
+    c = -7.0
+    rng = np.random.default_rng(4)
+    x1, x2 = rng.standard_normal((2, 4, 3)), rng.standard_normal((3, 4, 3))
+    x1[0, 3] = c
+    x2[1, 2:] = c
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
     with jax.enable_x64(True):
-        v = _variances(params[0], parameterization == "standard", 1.2**2, 2 * np.prod(filter_shape), 0.4**2)
-        assert_close(ntk, _exact(net, params, x1, x2))
-        assert_close(nngp, _exact(net, params, x1, x2, v))
+        k = net[2](x1, x2, None, mask_constant=c)
+    m1 = np.stack([x1[0, :3].mean(0), x1[1].mean(0)])
+    m2 = np.stack([x2[0].mean(0), x2[1, :2].mean(0), x2[2].mean(0)])
+    expected = 1.5**2 * m1 @ m2.T / 3 + 0.5**2
+    assert_close(np.asarray(k.nngp), expected)
+    assert_close(np.asarray(k.ntk), expected)
+    assert_close(np.asarray(k.cov1), 1.5**2 * np.sum(m1 * m1, axis=1) / 3 + 0.5**2)
+    assert_close(np.asarray(k.cov2), 1.5**2 * np.sum(m2 * m2, axis=1) / 3 + 0.5**2)

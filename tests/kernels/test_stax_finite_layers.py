@@ -9,6 +9,9 @@ values are NumPy's ``moveaxis``/``reshape``/``mean`` of the same arrays or
 the layer's own scalars worked by hand; float64 round-off only, hence rtol
 1e-13.
 """
+import math
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +30,8 @@ def _x(shape, seed=0):
 
 def test_dense_on_a_middle_channel_axis_is_the_default_dense_on_moved_axes():
     """Dense(channel_axis=1) on (n, C, T): init shape (n, out, T), bias (1, out, 1), and
-    apply_fn = the last-axis layer applied to moveaxis(x, 1, -1), moved back."""
+    apply_fn = the last-axis layer applied to moveaxis(x, 1, -1), moved back.
+    """
     x = _x((2, 3, 4))
     init, apply_fn, _ = stax.Dense(5, W_std=1.3, b_std=0.7, channel_axis=1)
     with jax.enable_x64(True):
@@ -97,7 +101,8 @@ def test_dense_structured_rule_gives_the_squared_multipliers_of_apply_fn(paramet
 
 def test_conv_structured_rule_divides_by_the_filter_size_and_reads_patches():
     """Conv((3, 2), W_std=1.2, b_std=0.4) on 2 channels: c_w² = 1.44/(2·6), c_b² = 0.16; patches are
-    lax.conv_general_dilated_patches of the input with the layer's filter, strides and padding."""
+    lax.conv_general_dilated_patches of the input with the layer's filter, strides and padding.
+    """
     rule = layer_spec(stax.Conv(3, (3, 2), (2, 1), "SAME", W_std=1.2, b_std=0.4)).structured
     assert rule.scales(2) == pytest.approx((1.44 / 12, 0.16), rel=1e-15)
     x = _x((2, 5, 4, 2))
@@ -113,7 +118,8 @@ def test_dense_on_another_channel_axis_has_no_structured_rule():
 
 def test_masked_dense_keeps_padded_steps_padded_and_real_steps_unchanged():
     """apply_fn(..., mask_constant=c) on (n, T, C) with the last step of sequence 0 equal to c: that step of
-    the output is c, every other step is apply_fn without the mask."""
+    the output is c, every other step is apply_fn without the mask.
+    """
     c = -7.0
     x = _x((2, 4, 3))
     x[0, 3] = c
@@ -126,3 +132,127 @@ def test_masked_dense_keeps_padded_steps_padded_and_real_steps_unchanged():
     real = np.ones((2, 4), bool)
     real[0, 3] = False
     np.testing.assert_allclose(masked[real], plain[real], rtol=RTOL)
+
+
+GRID = np.linspace(-2.5, 2.5, 11)
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: stax.Relu(), np.maximum(GRID, 0.0)),
+    (lambda: stax.LeakyRelu(0.2), np.where(GRID > 0, GRID, 0.2 * GRID)),
+    (lambda: stax.ABRelu(-0.5, 1.5), np.where(GRID > 0, 1.5 * GRID, -0.5 * GRID)),
+    (lambda: stax.Abs(), np.abs(GRID)),
+    (lambda: stax.Erf(1.3, 0.7, 0.2), 1.3 * np.vectorize(math.erf)(0.7 * GRID) + 0.2),
+    (lambda: stax.Sin(0.8, 1.7, 0.3), 0.8 * np.sin(1.7 * GRID + 0.3)),
+    (lambda: stax.Cos(0.8, 1.7, 0.3), 0.8 * np.cos(1.7 * GRID + 0.3)),
+    (lambda: stax.Gelu(), GRID * 0.5 * (1 + np.vectorize(math.erf)(GRID / math.sqrt(2)))),
+    (lambda: stax.Gelu(approximate=True),
+     0.5 * GRID * (1 + np.tanh(math.sqrt(2 / math.pi) * (GRID + 0.044715 * GRID**3)))),
+], ids=["Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Sin", "Cos", "Gelu", "Gelu-tanh"])
+def test_activation_layer_applies_the_documented_function(make, expected):
+    """apply_fn of each activation layer, with its arguments in the documented order, on [-2.5, 2.5]
+    (the tanh formula of GELU for approximate=True; rtol 1e-12: library erf/tanh against math's).
+    """
+    _, apply_fn, _ = make()
+    with jax.enable_x64(True):
+        got = np.asarray(apply_fn((), jnp.asarray(GRID)))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_cos_layer_is_named_cos():
+    """Cos is Sin with the phase shifted but keeps its own name (in errors and in the layer's spec)."""
+    assert layer_spec(stax.Cos()).name == "Cos"
+
+
+@pytest.mark.parametrize("layer_name, make, name, value", [
+    ("LeakyRelu", lambda v: stax.LeakyRelu(v), "alpha", math.inf),
+    ("ABRelu", lambda v: stax.ABRelu(v, 1.0), "a", math.nan),
+    ("ABRelu", lambda v: stax.ABRelu(0.0, v), "b", math.inf),
+    ("Erf", lambda v: stax.Erf(v), "a", math.inf),
+    ("Erf", lambda v: stax.Erf(1.0, v), "b", math.inf),
+    ("Erf", lambda v: stax.Erf(1.0, 1.0, v), "c", math.inf),
+    ("Sin", lambda v: stax.Sin(v), "a", math.inf),
+    ("Sin", lambda v: stax.Sin(1.0, v), "b", math.inf),
+    ("Sin", lambda v: stax.Sin(1.0, 1.0, v), "c", math.inf),
+    ("Cos", lambda v: stax.Cos(v), "a", math.inf),
+    ("Cos", lambda v: stax.Cos(1.0, v), "b", math.inf),
+    ("Cos", lambda v: stax.Cos(1.0, 1.0, v), "c", math.inf),
+])
+def test_activation_with_a_non_finite_argument_is_refused_naming_it(layer_name, make, name, value):
+    """Each constructor's numeric arguments must be finite; the error names the layer and the argument."""
+    with pytest.raises(ValueError, match=rf"^{layer_name}: `{name}` must be a finite number, got {value!r}\.$"):
+        make(value)
+
+
+@pytest.mark.parametrize("make, layer_name", [
+    (lambda v: stax.Relu(do_stabilize=v), "Relu"), (lambda v: stax.LeakyRelu(0.1, do_stabilize=v), "LeakyRelu"),
+    (lambda v: stax.ABRelu(0.0, 1.0, do_stabilize=v), "ABRelu"), (lambda v: stax.Abs(do_stabilize=v), "Abs"),
+])
+def test_do_stabilize_must_be_a_bool(make, layer_name):
+    """do_stabilize="yes" is refused naming the layer and the flag; numpy's bool is accepted."""
+    with pytest.raises(ValueError, match=rf"^{layer_name}: `do_stabilize` must be True or False, got 'yes'\.$"):
+        make("yes")
+    make(np.bool_(True))
+
+
+def test_gelu_approximate_must_be_a_bool():
+    """Gelu(approximate=1) is refused naming the flag."""
+    with pytest.raises(ValueError, match=r"^Gelu: `approximate` must be True or False, got 1\.$"):
+        stax.Gelu(approximate=1)
+
+
+def test_elementwise_without_fn_has_no_finite_network():
+    """Elementwise(nngp_fn=...) alone: apply_fn raises NotImplementedError asking for fn=."""
+    _, apply_fn, _ = stax.Elementwise(nngp_fn=lambda c, a, b: c)
+    with pytest.raises(NotImplementedError, match=r"^Elementwise: no `fn` was given.*pass fn= as well as nngp_fn=\.$"):
+        apply_fn((), jnp.ones(3))
+
+
+def test_elementwise_takes_its_name_from_fn():
+    """The layer is named after fn (neural-tangents' behaviour), 'Elementwise' without one."""
+    def square(x):
+        return x * x
+
+    assert layer_spec(stax.Elementwise(square, lambda c, a, b: c)).name == "square"
+    assert layer_spec(stax.Elementwise(nngp_fn=lambda c, a, b: c)).name == "Elementwise"
+
+
+def test_residual_network_applies_each_branch_to_the_input_and_sums():
+    """serial(FanOut(2), parallel(Identity(), Dense(3)), FanInSum()) on x: x + Dense(x), with the Dense
+    parameters where init_fn put them (params of parallel: one entry per branch).
+    """
+    x = _x((2, 3))
+    init, apply_fn, _ = stax.serial(stax.FanOut(2), stax.parallel(stax.Identity(), stax.Dense(3, W_std=1.1, b_std=0.2)),
+                                    stax.FanInSum())
+    with jax.enable_x64(True):
+        shape, params = init(jax.random.PRNGKey(2), x.shape)
+        out = np.asarray(apply_fn(params, jnp.asarray(x)))
+    w, b = (np.asarray(a) for a in params[1][1])
+    assert tuple(shape) == (2, 3) and params[0] == () and params[1][0] == () and params[2] == ()
+    np.testing.assert_allclose(out, x + 1.1 / np.sqrt(3) * x @ w + 0.2 * b, rtol=RTOL)
+
+
+def test_serial_draws_each_layer_from_its_own_key():
+    """serial(Dense, Dense) gives the two layers different weights (one key split per layer), and params
+    with the wrong number of entries are refused naming both counts.
+    """
+    init, apply_fn, _ = stax.serial(stax.Dense(3), stax.Dense(3))
+    _, params = init(jax.random.PRNGKey(0), (1, 3))
+    assert not np.allclose(np.asarray(params[0][0]), np.asarray(params[1][0]))
+    with pytest.raises(ValueError, match=r"^serial: `params` has 1 entries for a network of 2 layers\.$"):
+        apply_fn(params[:1], jnp.ones((1, 3)))
+
+
+def test_parallel_refuses_a_wrong_number_of_inputs_naming_both():
+    """A parallel of two branches given three input shapes: refused, naming 2 and 3."""
+    init, _, _ = stax.parallel(stax.Identity(), stax.Identity())
+    with pytest.raises(ValueError, match=r"^parallel: expected 2 input shapes \(one per branch\), got 3\.$"):
+        init(jax.random.PRNGKey(0), [(1, 2)] * 3)
+
+
+def test_fan_in_sum_refuses_branches_of_different_shapes():
+    """FanInSum's init_fn on shapes (1, 2) and (1, 3): refused, listing the shapes."""
+    init, _, _ = stax.FanInSum()
+    shapes = re.escape("[(1, 2), (1, 3)]")
+    with pytest.raises(ValueError, match=rf"^FanInSum: all branches must have the same shape, got {shapes}\.$"):
+        init(None, [(1, 2), (1, 3)])
