@@ -256,3 +256,81 @@ def test_fan_in_sum_refuses_branches_of_different_shapes():
     shapes = re.escape("[(1, 2), (1, 3)]")
     with pytest.raises(ValueError, match=rf"^FanInSum: all branches must have the same shape, got {shapes}\.$"):
         init(None, [(1, 2), (1, 3)])
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: stax.Dense(0), "Dense: `out_dim` must be a positive integer, got 0."),
+    (lambda: stax.Dense(2, W_std=-1), "Dense: `W_std` must be a finite number >= 0, got -1."),
+    (lambda: stax.Dense(2, b_std=-1), "Dense: `b_std` must be a finite number >= 0 or None, got -1."),
+    (lambda: stax.Dense(2, batch_axis=1.5), "Dense: `batch_axis` must be an integer axis index, got 1.5."),
+    (lambda: stax.Dense(2, channel_axis="a"), "Dense: `channel_axis` must be an integer axis index, got 'a'."),
+    (lambda: stax.Dense(2, parameterization="x"), "Dense: `parameterization` must be 'ntk' or 'standard', got 'x'."),
+    (lambda: stax.Conv(0, (2,)), "Conv: `out_chan` must be a positive integer, got 0."),
+    (lambda: stax.Conv(2, (0,)), "Conv: `filter_shape` must be a sequence of positive integers, got (0,)."),
+    (lambda: stax.Conv(2, (2,), strides=(1, 1)), "Conv: `strides` must be a sequence of 1 positive integers, "
+                                                 "got (1, 1)."),
+    (lambda: stax.Conv(2, (2,), padding="x"), "Conv: `padding` must be 'SAME' or 'VALID' or 'CIRCULAR', got 'x'."),
+    (lambda: stax.Conv(2, (2,), W_std=-1), "Conv: `W_std` must be a finite number >= 0, got -1."),
+    (lambda: stax.Conv(2, (2,), b_std=-1), "Conv: `b_std` must be a finite number >= 0 or None, got -1."),
+    (lambda: stax.Conv(2, (2,), parameterization="x"), "Conv: `parameterization` must be 'ntk' or 'standard', "
+                                                       "got 'x'."),
+    (lambda: stax.AvgPool((0,)), "AvgPool: `window_shape` must be a sequence of positive integers, got (0,)."),
+    (lambda: stax.AvgPool((2,), strides=(1, 2)), "AvgPool: `strides` must be a sequence of 1 positive integers, "
+                                                 "got (1, 2)."),
+    (lambda: stax.AvgPool((2,), padding="x"), "AvgPool: `padding` must be 'SAME' or 'VALID' or 'CIRCULAR', got 'x'."),
+    (lambda: stax.GlobalAvgPool(batch_axis=0.5), "GlobalAvgPool: `batch_axis` must be an integer axis index, got 0.5."),
+    (lambda: stax.GlobalAvgPool(channel_axis=None), "GlobalAvgPool: `channel_axis` must be an integer axis index, "
+                                                    "got None."),
+    (lambda: stax.Flatten(batch_axis="a"), "Flatten: `batch_axis` must be an integer axis index, got 'a'."),
+    (lambda: stax.Flatten(batch_axis_out=2), "Flatten: `batch_axis_out` must be 0 or 1 (or -2, -1), got 2."),
+    (lambda: stax.Flatten(batch_axis_out="a"), "Flatten: `batch_axis_out` must be an integer axis index, got 'a'."),
+    (lambda: stax.FanOut(0), "FanOut: `num` must be a positive integer, got 0."),
+    (lambda: stax.serial(), "serial: needs at least one layer."),
+    (lambda: stax.parallel(), "parallel: needs at least one layer."),
+])
+def test_a_bad_constructor_argument_is_refused_naming_layer_argument_and_value(make, message):
+    """The whole message, so that the layer's and the argument's names in it are checked too."""
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        make()
+
+
+def test_padding_is_read_in_any_case():
+    """padding='same' / 'circular' are 'SAME' / 'CIRCULAR' (neural-tangents accepts either case)."""
+    assert layer_spec(stax.Conv(2, (2,), padding="same")).config["padding"] == "SAME"
+    assert layer_spec(stax.AvgPool((2,), padding="circular")).config["padding"] == "CIRCULAR"
+
+
+AXES_HINT = ("Kernels are computed from inputs laid out as (batch, spatial..., channels): move the axes of the "
+             "inputs (jnp.moveaxis) and use the defaults; init_fn and apply_fn accept any axes.")
+X2, X3, X4 = np.ones((2, 3)), np.ones((2, 4, 3)), np.ones((2, 4, 4, 3))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: stax.Dense(2, channel_axis=1)[2](X3, None, "nngp"),
+     "Dense: kernel_fn supports `channel_axis` = 2 (last axis of inputs with 3 axes), got 1. " + AXES_HINT),
+    (lambda: stax.Dense(2, batch_axis=1)[2](X3, None, "nngp"),
+     "Dense: kernel_fn supports `batch_axis` = 0 (first axis of inputs with 3 axes), got 1. " + AXES_HINT),
+    (lambda: stax.Flatten(batch_axis_out=1)[2](X3, None, "nngp"),
+     "Flatten: kernel_fn supports `batch_axis_out` = 0 (the batch axis first), got 1; apply_fn accepts 1."),
+    (lambda: stax.Flatten(batch_axis=1)[2](X3, None, "nngp"),
+     "Flatten: kernel_fn supports `batch_axis` = 0 (first axis of inputs with 3 axes), got 1. " + AXES_HINT),
+    (lambda: stax.GlobalAvgPool(channel_axis=1)[2](X4, None, "nngp"),
+     "GlobalAvgPool: kernel_fn supports `channel_axis` = 3 (last axis of inputs with 4 axes), got 1. " + AXES_HINT),
+    (lambda: stax.GlobalAvgPool()[2](X2, None, "nngp"),
+     "GlobalAvgPool: expects inputs with spatial axes, got shape (2, 3)."),
+    (lambda: stax.GlobalAvgPool()[0](None, (2, 3)),
+     "GlobalAvgPool: expects inputs with spatial axes, got shape (2, 3)."),
+    (lambda: stax.GlobalAvgPool()[1]((), jnp.ones((2, 3))),
+     "GlobalAvgPool: expects inputs with spatial axes, got shape (2, 3)."),
+    (lambda: stax.AvgPool((2, 2))[1]((), jnp.ones((2, 4, 3))),
+     "AvgPool: `inputs` must have 4 axes (batch, 2 spatial, channels) for a window of shape (2, 2); "
+     "got shape (2, 4, 3)."),
+    (lambda: stax.AvgPool((2, 2))[0](None, (2, 3)),
+     "AvgPool: `input_shape` must have 4 axes (batch, 2 spatial, channels) for a window of shape (2, 2); "
+     "got shape (2, 3)."),
+])
+def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, message):
+    """kernel_fn needs the batch first and the channels last; window layers need their spatial rank."""
+    # Under kernel_fn's tracing JAX appends a note after a newline; the message itself must be whole.
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        call()
