@@ -334,3 +334,19 @@ def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, me
     # Under kernel_fn's tracing JAX appends a note after a newline; the message itself must be whole.
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         call()
+
+
+@pytest.mark.parametrize("net, name", [
+    (stax.serial(stax.Dense(2), stax.Flatten()), "Flatten"),
+    (stax.serial(stax.Dense(2), stax.FanOut(2), stax.parallel(stax.Dense(2), stax.Dense(2)), stax.FanInSum()),
+     "FanInSum"),  # a list of kernels, each masked
+])
+def test_a_layer_without_padding_rules_refuses_padded_sequences(net, name):
+    """kernel_fn(..., mask_constant=c) on sequences with a padded step: a layer that does not handle padding
+    raises, naming itself, rather than treat the padding as data."""
+    x = np.ones((2, 4, 3))
+    x[0, 3] = -7.0
+    start = (f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
+             "but this layer does not handle padding")
+    with pytest.raises(ValueError, match="^" + re.escape(start)):
+        net[2](x, None, "nngp", mask_constant=-7.0)
