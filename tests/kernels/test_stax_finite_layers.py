@@ -343,7 +343,8 @@ def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, me
 ])
 def test_a_layer_without_padding_rules_refuses_padded_sequences(net, name):
     """kernel_fn(..., mask_constant=c) on sequences with a padded step: a layer that does not handle padding
-    raises, naming itself, rather than treat the padding as data."""
+    raises, naming itself, rather than treat the padding as data.
+    """
     x = np.ones((2, 4, 3))
     x[0, 3] = -7.0
     start = (f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
