@@ -356,7 +356,8 @@ def test_a_layer_without_padding_rules_refuses_padded_sequences(net, name):
 @pytest.mark.parametrize("pool", [stax.AvgPool((2, 2)), stax.GlobalAvgPool()], ids=["AvgPool", "GlobalAvgPool"])
 def test_pooling_refuses_a_kernel_that_holds_only_the_spatial_diagonal(pool):
     """Continuing from a Kernel computed with diagonal_spatial=True: pooling mixes positions, so it raises,
-    naming itself and what it needs, rather than average the diagonal alone."""
+    naming itself and what it needs, rather than average the diagonal alone.
+    """
     k = stax.Conv(2, (2, 2))[2](np.ones((2, 4, 4, 3)), None, None, diagonal_spatial=True)
     message = (f"{layer_spec(pool).name}: needs the covariance of every pair of positions, but the kernel holds only "
                "the spatial diagonal (computed for a Flatten readout or diagonal_spatial=True).")
@@ -372,7 +373,8 @@ def test_pooling_refuses_a_kernel_that_holds_only_the_spatial_diagonal(pool):
 def test_readout_layers_declare_which_positions_of_their_input_they_read(make, needs_only_diagonal):
     """The engine computes only the spatial diagonal below a layer whose input_diagonal says so (the kernel of
     Conv -> Flatten never holds pairs of different positions); pooling asks for every pair whatever its output
-    needs."""
+    needs.
+    """
     spec = layer_spec(make())
     assert spec.input_diagonal(False) is needs_only_diagonal
     assert spec.input_diagonal(True) is needs_only_diagonal
