@@ -106,23 +106,19 @@ def test_dense_kernels_are_the_jacobian_products_of_the_linear_network(parameter
 
 
 CONV_CASES = [
-    # (filter, strides, padding, readout, parameterization)
-    ((3, 2), (2, 1), "SAME", None, "ntk"),
-    ((2, 3), (2, 1), "VALID", None, "standard"),
-    ((2, 2), (1, 2), "CIRCULAR", None, "ntk"),
-    ((3, 2), (2, 1), "SAME", "flatten", "standard"),
-    ((2, 3), (1, 1), "CIRCULAR", "global", "ntk"),
-    ((2, 2), (1, 1), "VALID", "circular pool", "ntk"),
-    ((2, 2), (1, 1), "SAME", "normalized pool", "ntk"),
-    ((3, 3), (1, 1), "SAME", "pool", "standard"),
+    # (filter, strides, padding, readout, parameterization): each Conv kernel_fn compiles for ~1.5 s of CPU, so
+    # three cases cover the paddings, strides in each direction, both parameterisations and every readout.
+    ((3, 2), (2, 1), "SAME", None, "standard"),
+    ((2, 2), (1, 2), "CIRCULAR", "circular pool", "ntk"),
+    ((2, 3), (1, 1), "VALID", "normalized pool", "ntk"),
 ]
 
 
 def _readout(name):
-    return {None: [], "flatten": [stax.Flatten()], "global": [stax.GlobalAvgPool()],
-            "pool": [stax.AvgPool((2, 3), strides=(2, 1), padding="SAME"), stax.Flatten()],
+    return {None: [],
             "circular pool": [stax.AvgPool((3, 2), strides=(1, 2), padding="CIRCULAR"), stax.GlobalAvgPool()],
-            "normalized pool": [stax.AvgPool((3, 3), padding="SAME", normalize_edges=True)]}[name]
+            "normalized pool": [stax.AvgPool((3, 3), strides=(2, 1), padding="SAME", normalize_edges=True),
+                                stax.Flatten()]}[name]
 
 
 @pytest.mark.parametrize("filter_shape, strides, padding, readout, parameterization", CONV_CASES)
