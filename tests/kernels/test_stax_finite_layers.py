@@ -378,3 +378,37 @@ def test_readout_layers_declare_which_positions_of_their_input_they_read(make, n
     spec = layer_spec(make())
     assert spec.input_diagonal(False) is needs_only_diagonal
     assert spec.input_diagonal(True) is needs_only_diagonal
+
+
+@pytest.mark.parametrize("make, fan_in", [
+    (lambda p: stax.Dense(3, W_std=1.3, b_std=0.7, parameterization=p), 4),
+    (lambda p: stax.Conv(3, (3, 2), W_std=1.3, b_std=0.7, parameterization=p), 4 * 3 * 2),
+], ids=["Dense", "Conv"])
+def test_standard_parameterisation_draws_the_ntk_parameters_times_their_std(make, fan_in):
+    """From the same key, standard W = ntk W · W_std/sqrt(fan_in) and b = ntk b · b_std (the NTK
+    parameterisation draws standard normals and scales in apply_fn; fan-in 4 features, or 4 channels x 3 x 2).
+    """
+    shape = (2, 4) if fan_in == 4 else (2, 5, 5, 4)
+    with jax.enable_x64(True):
+        out_ntk, (w_ntk, b_ntk) = make("ntk")[0](jax.random.PRNGKey(5), shape)
+        out_std, (w_std, b_std) = make("standard")[0](jax.random.PRNGKey(5), shape)
+    assert tuple(out_ntk) == tuple(out_std)
+    np.testing.assert_allclose(np.asarray(w_std), np.asarray(w_ntk) * 1.3 / math.sqrt(fan_in), rtol=RTOL)
+    np.testing.assert_allclose(np.asarray(b_std), np.asarray(b_ntk) * 0.7, rtol=RTOL)
+    assert not np.allclose(np.asarray(w_ntk).ravel()[:3], np.asarray(b_ntk).ravel())  # W and b from different keys
+
+
+@pytest.mark.parametrize("filter_shape, strides, padding", [
+    ((3, 2), (2, 1), "SAME"), ((2, 3), (1, 2), "VALID"), ((3, 3), (2, 2), "CIRCULAR"),
+])
+def test_conv_init_shape_is_the_shape_apply_fn_returns(filter_shape, strides, padding):
+    """init_fn's output shape for 5x4 images equals that of apply_fn's output (ceil(n/stride) for SAME and
+    CIRCULAR, (n - f)//stride + 1 for VALID).
+    """
+    init, apply_fn, _ = stax.Conv(2, filter_shape, strides, padding)
+    shape, params = init(jax.random.PRNGKey(0), (1, 5, 4, 3))
+    out = apply_fn(params, jnp.ones((1, 5, 4, 3)))
+    assert tuple(shape) == out.shape
+    sizes = zip((5, 4), filter_shape, strides)
+    expected = [-(-n // s) if padding != "VALID" else (n - f) // s + 1 for n, f, s in sizes]
+    assert list(out.shape[1:3]) == expected
