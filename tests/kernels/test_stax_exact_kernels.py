@@ -87,9 +87,13 @@ def _assert_exact(net, x1, x2, standard, w_var, fan_in, b_var):
     k, params = _kernels(net, x1, x2)
     n1 = len(x1)
     with jax.enable_x64(True):
-        v = _variances(params if not isinstance(params, list) else params[0], standard, w_var, fan_in, b_var)
+        # The one affine layer's (W, b): the other layers of a serial network have no parameters.
+        affine = params if not isinstance(params, list) else next(p for p in params if len(p) == 2)
+        v = _variances(affine, standard, w_var, fan_in, b_var)
         j = _jacobians(net, params, np.concatenate([x1, x2]))  # one compiled Jacobian for both inputs
     j1, j2 = j[:n1], j[n1:]
+    # The kernel's record of the output shapes (a later layer reads its fan-in there) is apply_fn's.
+    assert (tuple(k.shape1), tuple(k.shape2)) == (j1.shape[:-1], j2.shape[:-1])
     assert_close(np.asarray(k.ntk), _products(j1, j2))
     assert_close(np.asarray(k.nngp), _products(j1, j2, v))
     for cov, jx in ((k.cov1, j1), (k.cov2, j2)):
@@ -131,6 +135,14 @@ def test_conv_kernels_are_the_jacobian_products_of_the_linear_network(filter_sha
     net = stax.serial(conv, *_readout(readout))
     x1, x2 = _inputs((2, 5, 4, 2), 2), _inputs((3, 5, 4, 2), 3)
     _assert_exact(net, x1, x2, parameterization == "standard", 1.2**2, 2 * np.prod(filter_shape), 0.4**2)
+
+
+def test_dense_after_flatten_reads_its_fan_in_from_the_flattened_shape():
+    """Flatten then Dense(W_std=1.3, b_std=0.7, 'standard') on 3x2 images of 2 channels: fan-in 12, NTK
+    x·x' + 1 (the gradients unscaled) as the Jacobian product of the linear network, NNGP 1.3² x·x'/12 + 0.7².
+    """
+    net = stax.serial(stax.Flatten(), stax.Dense(3, W_std=1.3, b_std=0.7, parameterization="standard"))
+    _assert_exact(net, _inputs((2, 3, 2, 2), 5), _inputs((3, 3, 2, 2), 6), True, 1.3**2, 12, 0.7**2)
 
 
 def test_masked_mean_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_mean_real_inputs():

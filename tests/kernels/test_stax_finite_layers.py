@@ -412,3 +412,9 @@ def test_conv_init_shape_is_the_shape_apply_fn_returns(filter_shape, strides, pa
     sizes = zip((5, 4), filter_shape, strides)
     expected = [-(-n // s) if padding != "VALID" else (n - f) // s + 1 for n, f, s in sizes]
     assert list(out.shape[1:3]) == expected
+
+
+def test_flatten_batch_axis_out_minus_two_is_the_first_of_two_axes():
+    """batch_axis_out=-2 means 0: shape (n, rest)."""
+    init, _, _ = stax.Flatten(batch_axis_out=-2)
+    assert tuple(init(None, (2, 3, 4))[0]) == (2, 12)
