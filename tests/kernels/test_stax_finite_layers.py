@@ -422,7 +422,8 @@ def test_flatten_batch_axis_out_minus_two_is_the_first_of_two_axes():
 
 def test_flatten_of_inputs_without_spatial_axes_changes_nothing():
     """Flatten on (n, features) is the identity, also for the kernel, which stays Gaussian: Dense -> Flatten ->
-    Relu has the kernels of Dense -> Relu (equal floats: the same operations)."""
+    Relu has the kernels of Dense -> Relu (equal floats: the same operations).
+    """
     x = _x((3, 4))
     with jax.enable_x64(True):
         flat = stax.serial(stax.Dense(2, W_std=1.3, b_std=0.2), stax.Flatten(), stax.Relu())[2](x, None)
