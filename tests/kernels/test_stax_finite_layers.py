@@ -1,13 +1,24 @@
-"""The finite layers' options that neural-tangents' kernel oracle cannot see, against NumPy.
+"""What the stax layers promise besides their kernel values, against NumPy and hand-worked values.
 
-``apply_fn`` and ``init_fn`` with the batch and channel axes elsewhere than
-first and last (neural-tangents' ``batch_axis``, ``channel_axis``,
-``batch_axis_out``), the multipliers an affine layer declares for the
-structured empirical NTK (they must be the squares of those ``apply_fn``
-uses), and ``apply_fn(..., mask_constant=)`` on padded sequences. Expected
-values are NumPy's ``moveaxis``/``reshape``/``mean`` of the same arrays or
-the layer's own scalars worked by hand; float64 round-off only, hence rtol
-1e-13.
+* The finite layers (``init_fn``, ``apply_fn``): the batch and channel axes
+  elsewhere than first and last (neural-tangents' ``batch_axis``,
+  ``channel_axis``, ``batch_axis_out``), the standard parameterisation's
+  initial scales, output shapes, the activations' functions with their
+  arguments in the documented order, ``serial``/``parallel``/``FanOut``/
+  ``FanInSum`` networks, and ``apply_fn(..., mask_constant=)`` on padded
+  sequences.
+* What a layer declares to the rest of the package: the multipliers of the
+  structured empirical NTK (the squares of those ``apply_fn`` uses) and which
+  positions of its input kernel a readout reads.
+* Every refusal, worded in full (the layer, the argument, the value, what
+  was expected): constructor arguments, layouts ``kernel_fn`` cannot take,
+  padded sequences reaching a layer without padding rules, a diagonal-only
+  kernel reaching a pooling layer.
+
+Written from the survivors of a mutation run (``tools/mutation.py stax``).
+Expected values are NumPy's ``moveaxis``/``reshape``/``mean`` of the same
+arrays or the layer's own scalars worked by hand; float64 round-off only,
+hence rtol 1e-13.
 """
 import math
 import re
