@@ -336,8 +336,9 @@ def main(argv=None) -> int:
           "not reached; surviving fraction of those tested")
     def line(name, s, seconds=""):
         other = f"; other statuses: {s['other']}" if s["other"] else ""
+        fraction = "none tested" if s["fraction"] != s["fraction"] else f"{100 * s['fraction']:.1f} % surviving"
         return (f"{name}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
-                f"{s['no tests']}, {s['not reached']}; {100 * s['fraction']:.1f} % surviving{seconds}{other}")
+                f"{s['no tests']}, {s['not reached']}; {fraction}{seconds}{other}")
 
     for s in summaries:
         print(line(s["module"], s, f" ({s['seconds']:.0f} s)"))
