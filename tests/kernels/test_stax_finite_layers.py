@@ -30,7 +30,7 @@ import pytest
 from jax import lax
 
 from ntkcourse import stax
-from ntkcourse.stax.layer import layer_spec
+from ntkcourse.stax.layer import layer_spec, stages_of
 
 RTOL = 1e-13  # float64 products of a handful of terms
 
@@ -347,12 +347,13 @@ def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, me
         call()
 
 
-@pytest.mark.parametrize("net, name", [
-    (stax.serial(stax.Dense(2), stax.Flatten()), "Flatten"),
-    (stax.serial(stax.Dense(2), stax.FanOut(2), stax.parallel(stax.Dense(2), stax.Dense(2)), stax.FanInSum()),
-     "FanInSum"),  # a list of kernels, each masked
+# Layers are built inside the tests (lambdas), not at collection: a mutation run must see them built.
+@pytest.mark.parametrize("make, name", [
+    (lambda: stax.serial(stax.Dense(2), stax.Flatten()), "Flatten"),
+    (lambda: stax.serial(stax.Dense(2), stax.FanOut(2), stax.parallel(stax.Dense(2), stax.Dense(2)),
+                         stax.FanInSum()), "FanInSum"),  # a list of kernels, each masked
 ])
-def test_a_layer_without_padding_rules_refuses_padded_sequences(net, name):
+def test_a_layer_without_padding_rules_refuses_padded_sequences(make, name):
     """kernel_fn(..., mask_constant=c) on sequences with a padded step: a layer that does not handle padding
     raises, naming itself, rather than treat the padding as data.
     """
@@ -361,14 +362,16 @@ def test_a_layer_without_padding_rules_refuses_padded_sequences(net, name):
     start = (f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
              "but this layer does not handle padding")
     with pytest.raises(ValueError, match="^" + re.escape(start)):
-        net[2](x, None, "nngp", mask_constant=-7.0)
+        make()[2](x, None, "nngp", mask_constant=-7.0)
 
 
-@pytest.mark.parametrize("pool", [stax.AvgPool((2, 2)), stax.GlobalAvgPool()], ids=["AvgPool", "GlobalAvgPool"])
-def test_pooling_refuses_a_kernel_that_holds_only_the_spatial_diagonal(pool):
+@pytest.mark.parametrize("make", [lambda: stax.AvgPool((2, 2)), lambda: stax.GlobalAvgPool()],
+                         ids=["AvgPool", "GlobalAvgPool"])
+def test_pooling_refuses_a_kernel_that_holds_only_the_spatial_diagonal(make):
     """Continuing from a Kernel computed with diagonal_spatial=True: pooling mixes positions, so it raises,
     naming itself and what it needs, rather than average the diagonal alone.
     """
+    pool = make()
     k = stax.Conv(2, (2, 2))[2](np.ones((2, 4, 4, 3)), None, None, diagonal_spatial=True)
     message = (f"{layer_spec(pool).name}: needs the covariance of every pair of positions, but the kernel holds only "
                "the spatial diagonal (computed for a Flatten readout or diagonal_spatial=True).")
@@ -441,3 +444,23 @@ def test_flatten_of_inputs_without_spatial_axes_changes_nothing():
         plain = stax.serial(stax.Dense(2, W_std=1.3, b_std=0.2), stax.Relu())[2](x, None)
     np.testing.assert_array_equal(np.asarray(flat.ntk), np.asarray(plain.ntk))
     np.testing.assert_array_equal(np.asarray(flat.nngp), np.asarray(plain.nngp))
+
+
+def test_flatten_gives_a_full_kernel_of_non_gaussian_outputs():
+    """After Flatten the kernel has no spatial axes, so it is not a diagonal-only kernel, and its outputs are
+    marked non-Gaussian (kernel_fn's get='diagonal_spatial' / 'is_gaussian' return these flags, as booleans),
+    even when Flatten read only the diagonal of its input (here a Dense layer on sequences).
+    """
+    k = stax.serial(stax.Dense(2), stax.Flatten())[2](np.ones((2, 4, 3)), None, None)
+    assert k.diagonal_spatial is False and k.is_gaussian is False
+    assert (tuple(k.shape1), tuple(k.shape2)) == ((2, 8), (2, 8))
+
+
+def test_flatten_declares_its_name_arguments_and_that_it_reads_several_positions():
+    """The layer's spec (used by the empirical NTK and error messages) and its one stage, marked as reading
+    each input entry at several positions (the mean over the diagonal), so that the engine stores its input.
+    """
+    init_fn, apply_fn, kernel_fn = stax.Flatten(batch_axis=1, batch_axis_out=1)
+    assert layer_spec((init_fn, apply_fn, kernel_fn)).name == "Flatten"
+    assert layer_spec((init_fn, apply_fn, kernel_fn)).config == {"batch_axis": 1, "batch_axis_out": 1}
+    assert [reads for _, reads in stages_of((init_fn, apply_fn, kernel_fn))] == [True]
