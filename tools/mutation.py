@@ -8,6 +8,8 @@ Usage (from the repository root, with the project's virtual environment and
     python tools/mutation.py --list                    # the modules and their tests
     python tools/mutation.py grading/merge --keep /tmp/m         # keep the work folder, then after
     python tools/mutation.py grading/merge --keep /tmp/m --again # adding tests: rerun the survivors
+    python tools/mutation.py stax --only 'ntkcourse.stax.layers.*' --keep /tmp/s   # one file of a module
+    python tools/mutation.py stax --only 'ntkcourse.stax.layers.x_Dense__*' --keep /tmp/s --again  # one function
 
 For each module named, mutmut (https://mutmut.readthedocs.io, version 3)
 rewrites the module's functions into many small variants ("mutants": ``<``
@@ -17,7 +19,13 @@ tests all pass *survived*. The script prints every surviving mutant with its
 diff, then per module: mutants made, killed, survived, the surviving
 fraction of the mutants that are not known to be equivalent
 (:data:`EQUIVALENT`: mutants that change no observable behaviour, excluded
-with the reason), and the time taken.
+with the reason), and the time taken; for a module of several files, the
+same figures for each file.
+
+``--only PATTERN ...`` tests only the mutants whose names match one of the
+shell patterns (mutmut's names, ``<module path>.x_<function>__mutmut_<n>``):
+a large module can be run file by file or function by function into one kept
+folder; the mutants left out count as *not reached*, never in the fraction.
 
 It works in a throw-away copy of the checkout (the files git would ship),
 never in the working tree, and is not part of the test suite (a module takes
@@ -26,6 +34,7 @@ minutes to an hour). Run it under ``nice`` on a shared machine.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
 import re
 import shutil
@@ -44,7 +53,9 @@ MODULES = {
     "stax": (["ntkcourse/stax/layers.py", "ntkcourse/stax/activations.py", "ntkcourse/stax/combinators.py",
               "ntkcourse/stax/spatial.py", "ntkcourse/stax/layer.py"],
              ["tests/contract/test_stax_oracle.py", "tests/kernels/test_stax_validation.py",
-              "tests/kernels/test_stax_options.py", "-m", "not slow"]),
+              "tests/kernels/test_stax_options.py", "tests/kernels/test_stax_forks.py",
+              "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
+              "-m", "not slow"]),
     "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.
@@ -332,7 +343,38 @@ def refresh_tests(work: Path) -> None:
                 shutil.copy2(ROOT / rel, target)
 
 
-def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, summary: bool = False) -> dict:
+def source_file(mutant: str) -> str:
+    """The dotted source module of a mutmut name (``ntkcourse.stax.layers.x_Dense__mutmut_3`` ->
+    ``ntkcourse.stax.layers``; methods are named ``...xǁClassǁmethod__mutmut_n``).
+    """
+    return re.split(r"\.x[_ǁ]", mutant, maxsplit=1)[0]
+
+
+def selected(name: str, only: list[str] | None) -> bool:
+    return only is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in only)
+
+
+def figures(found: dict[str, str]) -> dict:
+    """Mutants made, killed, survived (non-equivalent), ... of one set of mutants and their statuses."""
+    survived = [name for name, status in found.items() if status == "survived"]
+    # Mutants not reached (a run stopped early, or left out by --only) are counted apart, not in the fraction.
+    counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
+    real = sorted(name for name in survived if name not in EQUIVALENT)
+    return {
+        "mutants": len(found),
+        "killed": sum(s in {"killed", "timeout"} for s in found.values()),
+        "survived": len(real), "equivalent": sum(name in EQUIVALENT for name in survived),
+        "no tests": sum(s == "no tests" for s in found.values()),
+        "timeouts": sum(s == "timeout" for s in found.values()),
+        "not reached": sum(s == "not checked" for s in found.values()),
+        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
+        "fraction": len(real) / len(counted) if counted else float("nan"),
+        "real": real,
+    }
+
+
+def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, summary: bool = False,
+               only: list[str] | None = None) -> dict:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
     if summary:
@@ -345,31 +387,20 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work)
         pending = [name for name, status in statuses(work).items()
-                   if status in {"survived", "not checked", "timeout", "no tests"}]
+                   if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
         prepare(work, module)
-        mutmut(work, "run", "--max-children", str(jobs), check=False)
+        # mutmut takes shell patterns of mutant names (none: every mutant).
+        mutmut(work, "run", "--max-children", str(jobs), *(only or ()), check=False)
     found = statuses(work)
-    survived = sorted(name for name, status in found.items() if status == "survived")
-    equivalent = [name for name in survived if name in EQUIVALENT]
-    # Mutants not reached (a run stopped early) are left out of the fraction and counted apart.
-    counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
-    real = [name for name in survived if name not in EQUIVALENT]
-    for name in real:
+    summary = {"module": module, **figures(found), "seconds": time.perf_counter() - start}
+    for name in summary["real"]:
         print(mutmut(work, "show", name, check=False).rstrip(), "\n")
-    summary = {
-        "module": module, "mutants": len(found),
-        "killed": sum(s in {"killed", "timeout"} for s in found.values()),
-        "survived": len(real), "equivalent": len(equivalent),
-        "no tests": sum(s == "no tests" for s in found.values()),
-        "timeouts": sum(s == "timeout" for s in found.values()),
-        "not reached": sum(s == "not checked" for s in found.values()),
-        "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
-        "fraction": len(real) / len(counted) if counted else float("nan"),
-        "seconds": time.perf_counter() - start,
-    }
+    files = sorted({source_file(name) for name in found})
+    summary["files"] = {f: figures({n: s for n, s in found.items() if source_file(n) == f}) for f in files
+                        } if len(files) > 1 else {}
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return summary
@@ -385,6 +416,10 @@ def main(argv=None) -> int:
                              "with the checkout's current tests")
     parser.add_argument("--summary", action="store_true",
                         help="with --keep: print the kept run's survivors and figures, run nothing")
+    parser.add_argument("--only", nargs="+", metavar="PATTERN",
+                        help="test only the mutants whose names match one of these shell patterns, e.g. "
+                             "'ntkcourse.stax.layers.*' (one file) or 'ntkcourse.stax.layers.x_Dense__*' (one "
+                             "function); the others count as not reached")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     args = parser.parse_args(argv)
     if args.list:
@@ -399,14 +434,19 @@ def main(argv=None) -> int:
         parser.error("--keep works with one module")
     if (args.again or args.summary) and (args.keep is None or not (args.keep / "mutants").is_dir()):
         parser.error("--again and --summary need --keep naming the folder of an earlier run of the same module")
-    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary) for m in modules]
+    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary, args.only) for m in modules]
     print("module: mutants, killed (of which timeouts), survived (non-equivalent), equivalent excluded, no tests, "
           "not reached; surviving fraction of those tested")
-    for s in summaries:
+    def line(name, s, seconds=""):
         other = f"; other statuses: {s['other']}" if s["other"] else ""
-        print(f"{s['module']}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
-              f"{s['no tests']}, {s['not reached']}; {100 * s['fraction']:.1f} % surviving "
-              f"({s['seconds']:.0f} s){other}")
+        fraction = "none tested" if s["fraction"] != s["fraction"] else f"{100 * s['fraction']:.1f} % surviving"
+        return (f"{name}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
+                f"{s['no tests']}, {s['not reached']}; {fraction}{seconds}{other}")
+
+    for s in summaries:
+        print(line(s["module"], s, f" ({s['seconds']:.0f} s)"))
+        for f, per_file in s["files"].items():
+            print("    " + line(f, per_file))
     return 0
 
 

@@ -1,0 +1,168 @@
+"""The stax layers' kernels against exact values of the same finite network.
+
+A network with one affine layer (``Dense`` or ``Conv``) and after it only
+linear layers without weights (``AvgPool``, ``GlobalAvgPool``, ``Flatten``)
+is linear in its parameters: ``f(x) = J(x) θ`` with a Jacobian ``J`` that does
+not depend on θ. Its kernels are then exact for every draw of θ, not only in
+the infinite-width limit (Jacot et al. 2018; Lee et al. 2019):
+
+* NTK: ``Θ(x, x') = J(x) J(x')ᵀ`` (gradients with respect to the parameters as
+  ``apply_fn`` takes them);
+* NNGP: ``Σ(x, x') = E[f(x) f(x')] = J(x) diag(v) J(x')ᵀ`` with ``v`` the
+  variance of each parameter at initialisation: 1 in the NTK
+  parameterisation (standard normal W and b, the scales are in the layer),
+  ``σ_w²/fan_in`` for W and ``σ_b²`` for b in the standard one.
+
+The kernel of a network's output of several units is that of one unit: the
+Jacobian products are averaged over the output channels (and, after
+``Flatten``, over the flattened units, which pairs each position with
+itself); before a readout, kept position by position. ``J`` is computed
+here with ``jax.jacobian`` of the network's own ``apply_fn``, so these values
+are independent of ``kernel_fn``'s formulas. Values are float64; both sides
+are sums of a few hundred products of either sign, hence rtol 1e-12 plus an
+absolute 1e-12 of the largest entry (entries near zero lose relative accuracy
+to cancellation; a formula error is of the order of the entries).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from ntkcourse import stax
+
+
+
+def assert_close(got, expected):
+    """Equal to rtol 1e-12 and atol 1e-12 x the largest entry: round-off of float64 sums (module docstring)."""
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * np.max(np.abs(expected)))
+
+
+def _inputs(shape, seed):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+def _jacobians(net, params, x):
+    """J of the network's outputs (n, spatial..., channels) with respect to the flattened parameters."""
+    flat, unravel = ravel_pytree(params)
+    # Forward mode under jit: a few dozen parameters, one compiled program (op by op it takes seconds).
+    return np.asarray(jax.jit(jax.jacfwd(lambda p: net[1](unravel(p), jnp.asarray(x))))(flat))
+
+
+def _variances(params, standard, w_var, fan_in, b_var):
+    """The variance of each flattened parameter at initialisation (see the module docstring)."""
+    w, b = params
+    if not standard:
+        return np.ones(ravel_pytree(params)[0].shape)
+    parts = (np.full(w.shape, w_var / fan_in), None if b is None else np.full(b.shape, b_var))
+    return np.asarray(ravel_pytree(parts)[0])
+
+
+def _products(j1, j2, weights=None):
+    """Σ_θ J1 J2ᵀ (weighted), per spatial pair of output positions and averaged over the output channels.
+
+    Output (n1, n2) for a readout, (n1, n2, P1, P2) for a 1-D spatial output, (n1, n2, H, H', W, W') for 2-D.
+    """
+    if weights is not None:
+        j1 = j1 * weights
+    channels = j1.shape[-2]
+    s = j1.ndim - 3  # spatial axes of the output
+    if s == 0:
+        return np.einsum("icp,jcp->ij", j1, j2) / channels
+    if s == 1:
+        return np.einsum("iacp,jbcp->ijab", j1, j2) / channels
+    return np.einsum("iabcp,jdecp->ijadbe", j1, j2) / channels
+
+
+def _kernels(net, x1, x2):
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None)
+        params = net[0](jax.random.PRNGKey(3), x1.shape)[1]
+    return k, params
+
+
+def _assert_exact(net, x1, x2, standard, w_var, fan_in, b_var):
+    """NTK, NNGP and the two self-covariances (cov1, cov2: each input with itself, every pair of positions)."""
+    k, params = _kernels(net, x1, x2)
+    n1 = len(x1)
+    with jax.enable_x64(True):
+        # The one affine layer's (W, b): the other layers of a serial network have no parameters.
+        affine = params if not isinstance(params, list) else next(p for p in params if len(p) == 2)
+        v = _variances(affine, standard, w_var, fan_in, b_var)
+        j = _jacobians(net, params, np.concatenate([x1, x2]))  # one compiled Jacobian for both inputs
+    j1, j2 = j[:n1], j[n1:]
+    # The kernel's record of the output shapes (a later layer reads its fan-in there) is apply_fn's.
+    assert (tuple(k.shape1), tuple(k.shape2)) == (j1.shape[:-1], j2.shape[:-1])
+    assert_close(np.asarray(k.ntk), _products(j1, j2))
+    assert_close(np.asarray(k.nngp), _products(j1, j2, v))
+    for cov, jx in ((k.cov1, j1), (k.cov2, j2)):
+        self_kernel = _products(jx, jx, v)
+        assert_close(np.asarray(cov), self_kernel[np.arange(len(jx)), np.arange(len(jx))])
+
+
+@pytest.mark.parametrize("parameterization, b_std", [("ntk", 0.7), ("standard", None), ("standard", 0.7)])
+def test_dense_kernels_are_the_jacobian_products_of_the_linear_network(parameterization, b_std):
+    """Dense(W_std=1.3) on 4-feature inputs: NTK J Jᵀ and NNGP J diag(v) Jᵀ of apply_fn (x2 ≠ x1)."""
+    net = stax.Dense(3, W_std=1.3, b_std=b_std, parameterization=parameterization)
+    x1, x2 = _inputs((3, 4), 0), _inputs((2, 4), 1)
+    _assert_exact(net, x1, x2, parameterization == "standard", 1.3**2, 4, None if b_std is None else b_std**2)
+
+
+CONV_CASES = [
+    # (filter, strides, padding, readout, parameterization): each Conv kernel_fn compiles for ~1.5 s of CPU, so
+    # three cases cover the paddings, strides in each direction, both parameterisations and every readout.
+    ((3, 2), (2, 1), "SAME", None, "standard"),
+    ((2, 2), (1, 2), "CIRCULAR", "circular pool", "ntk"),
+    ((2, 3), (1, 1), "VALID", "normalized pool", "ntk"),
+]
+
+
+def _readout(name):
+    return {None: [],
+            "circular pool": [stax.AvgPool((3, 2), strides=(1, 2), padding="CIRCULAR"), stax.GlobalAvgPool()],
+            "normalized pool": [stax.AvgPool((3, 3), strides=(2, 1), padding="SAME", normalize_edges=True),
+                                stax.Flatten()]}[name]
+
+
+@pytest.mark.parametrize("filter_shape, strides, padding, readout, parameterization", CONV_CASES)
+def test_conv_kernels_are_the_jacobian_products_of_the_linear_network(filter_shape, strides, padding, readout,
+                                                                      parameterization):
+    """Conv(W_std=1.2, b_std=0.4) on 5x4 images of 2 channels, then a readout without weights (or none:
+    the kernel of every pair of output positions): NTK and NNGP as Jacobian products (x2 ≠ x1, other size).
+    """
+    conv = stax.Conv(3, filter_shape, strides, padding, W_std=1.2, b_std=0.4, parameterization=parameterization)
+    net = stax.serial(conv, *_readout(readout))
+    x1, x2 = _inputs((2, 5, 4, 2), 2), _inputs((3, 5, 4, 2), 3)
+    _assert_exact(net, x1, x2, parameterization == "standard", 1.2**2, 2 * np.prod(filter_shape), 0.4**2)
+
+
+def test_dense_after_flatten_reads_its_fan_in_from_the_flattened_shape():
+    """Flatten then Dense(W_std=1.3, b_std=0.7, 'standard') on 3x2 images of 2 channels: fan-in 12, NTK
+    x·x' + 1 (the gradients unscaled) as the Jacobian product of the linear network, NNGP 1.3² x·x'/12 + 0.7².
+    """
+    net = stax.serial(stax.Flatten(), stax.Dense(3, W_std=1.3, b_std=0.7, parameterization="standard"))
+    _assert_exact(net, _inputs((2, 3, 2, 2), 5), _inputs((3, 3, 2, 2), 6), True, 1.3**2, 12, 0.7**2)
+
+
+def test_masked_mean_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_mean_real_inputs():
+    """serial(Dense(W_std=1.5, b_std=0.5), GlobalAvgPool) on sequences (n, 4, 3) padded with c = -7
+    (x1: the last step of sequence 0; x2: the last two of sequence 1), kernel_fn(..., mask_constant=c):
+    the mean of 1.5² x_t·x'_t'/3 + 0.5² over the real pairs (t, t') is 1.5² m·m'/3 + 0.5², m the mean of the
+    real steps; NTK = NNGP (one layer), cov1 and cov2 the same formula of each input with itself.
+    """
+    c = -7.0
+    rng = np.random.default_rng(4)
+    x1, x2 = rng.standard_normal((2, 4, 3)), rng.standard_normal((3, 4, 3))
+    x1[0, 3] = c
+    x2[1, 2:] = c
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None, mask_constant=c)
+    m1 = np.stack([x1[0, :3].mean(0), x1[1].mean(0)])
+    m2 = np.stack([x2[0].mean(0), x2[1, :2].mean(0), x2[2].mean(0)])
+    expected = 1.5**2 * m1 @ m2.T / 3 + 0.5**2
+    assert_close(np.asarray(k.nngp), expected)
+    assert_close(np.asarray(k.ntk), expected)
+    assert_close(np.asarray(k.cov1), 1.5**2 * np.sum(m1 * m1, axis=1) / 3 + 0.5**2)
+    assert_close(np.asarray(k.cov2), 1.5**2 * np.sum(m2 * m2, axis=1) / 3 + 0.5**2)
