@@ -311,22 +311,10 @@ def test_padding_is_read_in_any_case():
     assert layer_spec(stax.AvgPool((2,), padding="circular")).config["padding"] == "CIRCULAR"
 
 
-AXES_HINT = ("Kernels are computed from inputs laid out as (batch, spatial..., channels): move the axes of the "
-             "inputs (jnp.moveaxis) and use the defaults; init_fn and apply_fn accept any axes.")
 X2, X3, X4 = np.ones((2, 3)), np.ones((2, 4, 3)), np.ones((2, 4, 4, 3))
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: stax.Dense(2, channel_axis=1)[2](X3, None, "nngp"),
-     "Dense: kernel_fn supports `channel_axis` = 2 (last axis of inputs with 3 axes), got 1. " + AXES_HINT),
-    (lambda: stax.Dense(2, batch_axis=1)[2](X3, None, "nngp"),
-     "Dense: kernel_fn supports `batch_axis` = 0 (first axis of inputs with 3 axes), got 1. " + AXES_HINT),
-    (lambda: stax.Flatten(batch_axis_out=1)[2](X3, None, "nngp"),
-     "Flatten: kernel_fn supports `batch_axis_out` = 0 (the batch axis first), got 1; apply_fn accepts 1."),
-    (lambda: stax.Flatten(batch_axis=1)[2](X3, None, "nngp"),
-     "Flatten: kernel_fn supports `batch_axis` = 0 (first axis of inputs with 3 axes), got 1. " + AXES_HINT),
-    (lambda: stax.GlobalAvgPool(channel_axis=1)[2](X4, None, "nngp"),
-     "GlobalAvgPool: kernel_fn supports `channel_axis` = 3 (last axis of inputs with 4 axes), got 1. " + AXES_HINT),
     (lambda: stax.GlobalAvgPool()[2](X2, None, "nngp"),
      "GlobalAvgPool: expects inputs with spatial axes, got shape (2, 3)."),
     (lambda: stax.GlobalAvgPool()[0](None, (2, 3)),
@@ -341,7 +329,9 @@ X2, X3, X4 = np.ones((2, 3)), np.ones((2, 4, 3)), np.ones((2, 4, 4, 3))
      "got shape (2, 3)."),
 ])
 def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, message):
-    """kernel_fn needs the batch first and the channels last; window layers need their spatial rank."""
+    """Window layers need their spatial rank (other layouts of Dense, Flatten and the pools are computed:
+    tests/contract/test_nt_compat_layers_e.py).
+    """
     # Under kernel_fn's tracing JAX appends a note after a newline; the message itself must be whole.
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         call()
@@ -349,7 +339,7 @@ def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, me
 
 # Layers are built inside the tests (lambdas), not at collection: a mutation run must see them built.
 @pytest.mark.parametrize("make, name", [
-    (lambda: stax.serial(stax.Dense(2), stax.Flatten()), "Flatten"),
+    (lambda: stax.serial(stax.Dense(2), stax.LayerNorm()), "LayerNorm"),
     (lambda: stax.serial(stax.Dense(2), stax.FanOut(2), stax.parallel(stax.Dense(2), stax.Dense(2)),
                          stax.FanInSum()), "FanInSum"),  # a list of kernels, each masked
 ])
