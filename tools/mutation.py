@@ -159,6 +159,65 @@ EQUIVALENT: dict[str, str] = {
         "and dpocon's rcond is positive, so rcond == 0 is unreachable there",
     "ntkcourse.dynamics.x_checked_cholesky__mutmut_56":
         "kappa = inf where rcond == 1: the branch runs only when n·ε/rcond > 10⁻², impossible for rcond = 1",
+    # dual (ntkcourse/dual.py)
+    "ntkcourse.dual.x_arccos__mutmut_3":
+        "arccos without the lower clip: for x < -1, |x| > 1/2 takes the half-angle branch, where "
+        "_half_angle_arcsin sets z = (1 - |x|)/2 < 0 to 0, so the angle is 0 and the result pi, as for x = -1",
+    "ntkcourse.dual.x_arccos__mutmut_4":
+        "arccos without the upper clip: for x > 1, z = (1 - x)/2 < 0 is set to 0 by _half_angle_arcsin, angle"
+        " 0, as for x = 1 (as mutant 3)",
+    "ntkcourse.dual.x_arccos__mutmut_7":
+        "arccos's clip without its upper bound (argument dropped): as mutant 4",
+    "ntkcourse.dual.x_arccos__mutmut_9":
+        "arccos's clip at -2 instead of -1: values in [-2, -1) give pi either way (as mutant 3)",
+    "ntkcourse.dual.x_arccos__mutmut_10":
+        "arccos's clip at 2 instead of 1: values in (1, 2] give 0 either way (as mutant 4)",
+    "ntkcourse.dual.x_arccos__mutmut_20":
+        "x <= 0 for x < 0 in arccos's reflection: at x = 0 the angle is pi/2 and pi - pi/2 is exactly pi/2 in"
+        " floating point (a halving is exact), so both branches give the same value",
+    "ntkcourse.dual.x_relu__mutmut_5":
+        "ab_relu(0.0) instead of ab_relu(0.0, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_leaky_relu__mutmut_5":
+        "ab_relu(alpha) instead of ab_relu(alpha, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_abs_activation__mutmut_5":
+        "ab_relu(-1.0) instead of ab_relu(-1.0, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_gelu__mutmut_19":
+        "GELU's r = q12/sqrt((1+q1)(1+q2)) without the lower clip: |r| <= sqrt(q1 q2 / ((1+q1)(1+q2))) < 1 "
+        "for any valid covariance, and dual.arcsin clips its argument to [-1, 1] again",
+    "ntkcourse.dual.x_gelu__mutmut_20":
+        "GELU's r without the upper clip: as mutant 19",
+    "ntkcourse.dual.x_gelu__mutmut_23":
+        "GELU's clip of r without its upper bound (argument dropped): as mutant 19",
+    "ntkcourse.dual.x_gelu__mutmut_27":
+        "GELU's clip of r at -2: as mutant 19 (|r| < 1)",
+    "ntkcourse.dual.x_gelu__mutmut_28":
+        "GELU's clip of r at 2: as mutant 19 (|r| < 1)",
+    "ntkcourse.dual.x__relu_parts__mutmut_34":
+        "rho <= 0 for rho < 0 when choosing pi - theta: at rho = 0 the angle is pi/2 and pi - pi/2 is exactly pi/2 "
+        "in floating point, so both branches give the same value",
+    "ntkcourse.dual.x_ab_relu__mutmut_33":
+        "d2 * e_relu also when d2 == 1.0 (a shortcut that skips a multiplication): multiplying by 1.0 is exact",
+    "ntkcourse.dual.x_ab_relu__mutmut_36":
+        "the shortcut taken when d2 == 2.0 instead of 1.0: d2 = (b - a)**2 is never exactly 2.0 in floating point "
+        "(no float t has t*t rounded to 2: the neighbours of sqrt(2) give 2 +- 4e-16), so d2 * e_relu is always "
+        "used, which is exact for d2 == 1.0",
+    "ntkcourse.dual.x_ab_relu__mutmut_38":
+        "ab_ * cov + out also when ab_ == 0.0 (a shortcut): 0.0 * cov is a zero and adding it leaves out unchanged "
+        "for finite covariances (expectations refuses others)",
+    "ntkcourse.dual.x_ab_relu__mutmut_52":
+        "d2 * e_step also when d2 == 1.0: as mutant 33",
+    # empirical (ntkcourse/empirical.py)
+    "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_24":
+        "the number of outputs read from f(params, x1[:2]) instead of x1[:1]: only shape[1:] is used, which does "
+        "not depend on the batch size for a function of each input (and x1[:2] is x1[:1] for one input)",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_34":
+        "with x2=None every pair (i, m) is computed, not only m >= i: each pair's value is then computed twice, "
+        "both times as the same sum of the same products (a*b and b*a are equal floats, summed in the same leaf "
+        "order), and written to (i, m) and (m, i): the same symmetric result, twice the work",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_36":
+        "as mutant 34 (the start of the inner loop 0 instead of i)",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

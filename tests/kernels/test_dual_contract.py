@@ -159,3 +159,22 @@ def test_expectations_are_float64_with_x64_off():
     nngp, dnngp = dual.expectations(dual.relu(), 1.0, 1.0, 0.0)
     assert nngp.dtype == np.float64 and float(nngp) == 1 / (2 * math.pi)
     assert float(dnngp) == 0.25
+
+
+def test_expectations_compute_float32_inputs_in_float64():
+    """Inputs given as float32 are converted to float64 before any arithmetic: E[relu(u) relu(v)] and
+    E[1{u>0}1{v>0}] equal the values for the same numbers given as float64 (to the last bit), in float64."""
+    q = [np.float32(1.3), np.float32(0.7), np.float32(0.5)]
+    got = dual.expectations(dual.relu(), *q)
+    expected = dual.expectations(dual.relu(), *(float(v) for v in q))
+    assert all(g.dtype == np.float64 for g in got)
+    assert [float(g) for g in got] == [float(e) for e in expected]
+
+
+def test_expectations_absolute_allowance_at_zero_variances_is_inclusive():
+    """Between zero variances a covariance with cov² up to 1e-300 (the absolute round-off allowance) is accepted,
+    the bound included: cov = 1e-150 (whose square is exactly the float 1e-300) passes, the next float refused."""
+    nngp, _ = dual.expectations(dual.identity(), 0.0, 0.0, 1e-150)
+    assert float(nngp) == 1e-150  # identity: E[uv] = cov
+    with pytest.raises(ValueError, match=r"`cov` must satisfy"):
+        dual.expectations(dual.identity(), 0.0, 0.0, float(np.nextafter(1e-150, 1.0)))
