@@ -206,6 +206,13 @@ EQUIVALENT: dict[str, str] = {
         "for finite covariances (expectations refuses others)",
     "ntkcourse.dual.x_ab_relu__mutmut_52":
         "d2 * e_step also when d2 == 1.0: as mutant 33",
+    "ntkcourse.dual.x_ab_relu__mutmut_55":
+        "the derivative kernel's shortcut taken when d2 == 2.0: as mutant 36 (never taken)",
+    "ntkcourse.dual.x_ab_relu__mutmut_57":
+        "ab_ + out also when ab_ == 0.0 (a shortcut): adding 0.0 leaves out unchanged",
+    "ntkcourse.dual.x_ab_relu__mutmut_70":
+        "the diagonal derivative kernel divided by ones_like(va) instead of multiplied: x / 1.0 and x * 1.0 are "
+        "both exactly x, and the result has the same shape and dtype",
     # empirical (ntkcourse/empirical.py)
     "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",

@@ -203,18 +203,23 @@ def linear_apply(p, x):
 
 def test_monte_carlo_mean_and_standard_error_are_those_of_the_stacked_draws():
     """f = x·w with w drawn by init_fn(fold_in(key, s)): the NNGP of draw s is (x·w_s)(x'·w_s)ᵀ, computed here in
-    numpy from the same draws. Estimates after 2 and 5 draws, in batches of 2 (the last batch cut to 1): the mean
-    is np.mean and the standard error np.std(ddof=1)/√n of the stacked draws (the running update combines
-    batches: same arithmetic in another order, rtol 1e-12); the NTK is x x'ᵀ for every draw, so its mean is
-    x x'ᵀ and its standard error 0 (to round-off of the mean of equal numbers, 1e-15 of the scale)."""
+    numpy from the same draws. Estimates after 1, 2 and 5 draws, in batches of 2 (the first estimate inside a
+    batch, the last batch cut to 1): the mean is np.mean and the standard error np.std(ddof=1)/√n of the stacked
+    draws (the running update combines batches: same arithmetic in another order, rtol 1e-12), undefined (NaN,
+    in the mean's shape) after one draw; the NTK is x x'ᵀ for every draw, so its mean is x x'ᵀ and its
+    standard error 0 (to round-off of the mean of equal numbers, 1e-15 of the scale)."""
     rng = np.random.default_rng(15)
     x1, x2 = rng.standard_normal((3, D)), rng.standard_normal((2, D))
     key = jax.random.PRNGKey(3)
     with jax.enable_x64(True):
-        first, last = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, [2, 5], batch_size=2,
-                                                      progress=False)(x1, x2)
+        one, first, last = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, [1, 2, 5], batch_size=2,
+                                                           progress=False)(x1, x2)
         w = [np.asarray(linear_init(jax.random.fold_in(key, s), x1.shape)[1]["w"]) for s in range(5)]
     draws = np.stack([(x1 @ ws) @ (x2 @ ws).T for ws in w])
+    assert one.n_samples == 1
+    np.testing.assert_allclose(one.nngp, draws[0], rtol=1e-12)
+    assert one.nngp_stderr.shape == one.ntk_stderr.shape == (3, 2)
+    assert np.isnan(one.nngp_stderr).all() and np.isnan(one.ntk_stderr).all()
     for est, n in ((first, 2), (last, 5)):
         assert est.n_samples == n
         np.testing.assert_allclose(est.nngp, draws[:n].mean(axis=0), rtol=1e-12)
