@@ -263,6 +263,26 @@ REFUSALS = {
                       "empirical_ntk_fn: `trace_axes` repeats an axis: (0, -2)."),
     "axes not a sequence": (lambda p, x1, x2: empirical.empirical_ntk_fn(net, trace_axes=None)(x1, None, p),
                             ValueError, "empirical_ntk_fn: `trace_axes` must be a sequence of ints, got None."),
+    "a float axis": (lambda p, x1, x2: empirical.empirical_ntk_fn(net, trace_axes=[1.5])(x1, None, p), ValueError,
+                     "empirical_ntk_fn: `trace_axes` must be a sequence of ints, got [1.5]."),
+    "axes a string": (lambda p, x1, x2: empirical.empirical_ntk_fn(net, diagonal_axes="a")(x1, None, p), ValueError,
+                      "empirical_ntk_fn: `diagonal_axes` must be a sequence of ints, got 'a'."),
+    "unknown implementation": (
+        lambda p, x1, x2: empirical.empirical_ntk_fn(net, implementation="fast"), ValueError,
+        "empirical_ntk_fn: `implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' "
+        "(or a NtkImplementation); got 'fast'."),
+    "implementation True": (
+        lambda p, x1, x2: empirical.empirical_kernel_fn(net, implementation=True), ValueError,
+        "empirical_kernel_fn: `implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' "
+        "(or a NtkImplementation); got True."),
+    "implementation number out of range": (
+        lambda p, x1, x2: empirical.empirical_ntk_fn(net, implementation=4), ValueError,
+        "empirical_ntk_fn: `implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' "
+        "(or a NtkImplementation); got 4."),
+    "float sample count": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 2.0),
+        ValueError,
+        "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, got 2.0."),
     "traced and diagonal": (
         lambda p, x1, x2: empirical.empirical_nngp_fn(net, diagonal_axes=(-1,))(x1, None, p), ValueError,
         "empirical_nngp_fn: an axis cannot be both traced and diagonal, got trace_axes=(-1,), diagonal_axes=(-1,)."),
@@ -492,3 +512,12 @@ def test_pure_kernel_refusals_name_the_caller():
         empirical.pure_kernel(network, x, where="finite_width", trace_axes=(7,))
     assert str(info.value) == ("finite_width: `trace_axes` contains axis 7, but the output of f has 2 axes "
                                "(batch first); expected axes in [-2, 2).")
+
+
+@pytest.mark.parametrize("implementation, name", [(1, "jacobian"), (2, "jvp_vjp"), ("Jacobian_Contraction", "jacobian"),
+                                                  ("NTK_VECTOR_PRODUCTS", "jvp_vjp"), (0, "jacobian")])
+def test_implementations_may_be_named_by_number_or_long_name_in_any_case(implementation, name):
+    """neural-tangents' numbers (1 Jacobian contraction, 2 NTK-vector products, 0 auto) and long names, in any
+    case, select the implementation that ``implementation_for`` reports (auto: the Jacobian for a small plain f)."""
+    params, x1, _ = draw()
+    assert empirical.empirical_ntk_fn(net, implementation=implementation).implementation_for(x1, None, params) == name
