@@ -225,6 +225,9 @@ EQUIVALENT: dict[str, str] = {
         "order), and written to (i, m) and (m, i): the same symmetric result, twice the work",
     "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_36":
         "as mutant 34 (the start of the inner loop 0 instead of i)",
+    "ntkcourse.empirical.xǁ_Runningǁstderr__mutmut_4":
+        "np.full_like(mean, None) for np.full_like(mean, np.nan): the mean is a float64 array and numpy converts a "
+        "None fill value to NaN for float arrays (the same array)",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
