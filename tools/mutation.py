@@ -213,6 +213,15 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.dual.x_ab_relu__mutmut_70":
         "the diagonal derivative kernel divided by ones_like(va) instead of multiplied: x / 1.0 and x * 1.0 are "
         "both exactly x, and the result has the same shape and dtype",
+    "ntkcourse.dual.x_erf__mutmut_28":
+        "erf's arcsin argument r = 2b^2 q12/sqrt((1+2b^2 q1)(1+2b^2 q2)) without the lower clip: |r| < 1 for any "
+        "valid covariance (2b^2 sqrt(q1 q2) < sqrt((1+2b^2 q1)(1+2b^2 q2))), and dual.arcsin clips again",
+    "ntkcourse.dual.x_erf__mutmut_29": "erf's r without the upper clip: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_32": "erf's clip of r without its upper bound (argument dropped): as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_37": "erf's clip of r at -2: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_38": "erf's clip of r at 2: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_39":
+        "the second value _ratio returns (ia * ib) becomes ia / ib: no caller uses it (nngp discards it)",
     # empirical (ntkcourse/empirical.py)
     "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",
@@ -228,6 +237,22 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.empirical.xǁ_Runningǁstderr__mutmut_4":
         "np.full_like(mean, None) for np.full_like(mean, np.nan): the mean is a float64 array and numpy converts a "
         "None fill value to NaN for float arrays (the same array)",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_11":
+        "vmap_axes None for 0: pure_kernel takes a stax triple, for which _KernelComputer sets vmap_axes = 0 anyway",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_35":
+        "PRNGKey(1) for PRNGKey(0) in eval_shape: only the shapes and dtypes of init_fn's parameters are read",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_43":
+        "the placeholder parameters (zeros, used only to check shapes and choose the implementation) in float64 "
+        "instead of init_fn's dtype: the choice can differ only between 'jacobian' and 'jvp_vjp' for Jacobians near "
+        "256 MiB, two implementations of the same kernel",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_45":
+        "np.zeros without its dtype: as mutant 43",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_55":
+        "core(None, ...) runs the NTK-vector products instead of the implementation chosen: the same kernel to "
+        "round-off (the three implementations agree to 1e-15 relative in float64, test_the_three_implementations_"
+        "agree); only the speed differs",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

@@ -505,12 +505,14 @@ def test_pure_kernel_defaults_to_the_traced_ntk_only():
                                atol=1e-12)
 
 
-def test_pure_kernel_refusals_name_the_caller():
-    """The caller's name (``where``) starts the message of a bad argument."""
+@pytest.mark.parametrize("where", ["finite_width", None])
+def test_pure_kernel_refusals_name_the_caller(where):
+    """The caller's name (``where``; 'empirical' by default) starts the message of a bad argument."""
     network, x, _ = _stax_case()
+    kwargs = {} if where is None else {"where": where}
     with pytest.raises(ValueError) as info:
-        empirical.pure_kernel(network, x, where="finite_width", trace_axes=(7,))
-    assert str(info.value) == ("finite_width: `trace_axes` contains axis 7, but the output of f has 2 axes "
+        empirical.pure_kernel(network, x, trace_axes=(7,), **kwargs)
+    assert str(info.value) == (f"{where or 'empirical'}: `trace_axes` contains axis 7, but the output of f has 2 axes "
                                "(batch first); expected axes in [-2, 2).")
 
 
@@ -521,3 +523,11 @@ def test_implementations_may_be_named_by_number_or_long_name_in_any_case(impleme
     case, select the implementation that ``implementation_for`` reports (auto: the Jacobian for a small plain f)."""
     params, x1, _ = draw()
     assert empirical.empirical_ntk_fn(net, implementation=implementation).implementation_for(x1, None, params) == name
+
+
+def test_array_keyword_arguments_reach_f_as_traced_values():
+    """ntk_fn(x1, x2, θ, scale=np.array(3.0)) passes the array on to f(θ, x, scale) (a traced argument: an
+    unhashable numpy array could not be a static one): the kernel of 3·net is 9 Θ."""
+    params, x1, x2 = draw(21)
+    got = f64(lambda: empirical.empirical_ntk_fn(_scaled)(x1, x2, params, scale=np.array(3.0)))
+    np.testing.assert_allclose(got, 9.0 * np.einsum("ijaa->ij", hand_ntk(params, x1, x2)) / K, rtol=0, atol=1e-11)
