@@ -222,6 +222,16 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.dual.x_erf__mutmut_38": "erf's clip of r at 2: as mutant 28",
     "ntkcourse.dual.x_erf__mutmut_39":
         "the second value _ratio returns (ia * ib) becomes ia / ib: no caller uses it (nngp discards it)",
+    "ntkcourse.dual.x_arcsin__mutmut_3":
+        "arcsin without the lower clip: for x < -1, |x| > 1/2 takes the half-angle branch where z = (1 - |x|)/2 < 0 "
+        "is set to 0, giving -pi/2 as for x = -1 (as arccos's mutant 3)",
+    "ntkcourse.dual.x_arcsin__mutmut_4": "arcsin without the upper clip: as mutant 3 (pi/2 for x > 1)",
+    "ntkcourse.dual.x_arcsin__mutmut_7": "arcsin's clip without its upper bound (argument dropped): as mutant 4",
+    "ntkcourse.dual.x_arcsin__mutmut_9": "arcsin's clip at -2: as mutant 3",
+    "ntkcourse.dual.x_arcsin__mutmut_10": "arcsin's clip at 2: as mutant 4",
+    "ntkcourse.dual.x_arcsin__mutmut_32":
+        "x <= 0 for x < 0 in arcsin's odd reflection: at x = 0 the value is 0 and becomes -0.0, equal to 0.0 as a "
+        "number (-0.0 == 0.0); every use of it is arithmetic, where the sign of a zero term does not change a sum",
     # empirical (ntkcourse/empirical.py)
     "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",

@@ -56,6 +56,7 @@ def test_elementwise_function_is_the_documented_activation(make, expected):
         (partial(dual.sin, 0.8, 1.7, 0.3), "Sin(0.8, 1.7, 0.3)"),
         (dual.identity, "Identity"),
         (partial(dual.quadrature, jnp.tanh, 7), "Quadrature(tanh, deg=7)"),
+        (partial(dual.quadrature, jnp.tanh), "Quadrature(tanh, deg=25)"),  # the documented default degree
         (partial(dual.quadrature, jnp.tanh, 7, name="my tanh"), "Quadrature(my tanh, deg=7)"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
@@ -178,3 +179,13 @@ def test_expectations_absolute_allowance_at_zero_variances_is_inclusive():
     assert float(nngp) == 1e-150  # identity: E[uv] = cov
     with pytest.raises(ValueError, match=r"`cov` must satisfy"):
         dual.expectations(dual.identity(), 0.0, 0.0, float(np.nextafter(1e-150, 1.0)))
+
+
+def test_quadrature_computes_in_the_precision_of_its_inputs():
+    """float32 variances and covariance give a float32 E[φ(u)φ(v)] (nodes and weights are cast to the inputs'
+    precision, as the closed forms compute), even with JAX's x64 mode on; float64 inputs give float64."""
+    act = dual.quadrature(jnp.tanh, 5)
+    with jax.enable_x64(True):
+        single = act.nngp(*(jnp.asarray([q], jnp.float32) for q in (1.0, 0.5, 0.3)))
+        double = act.nngp(*(jnp.asarray([q], jnp.float64) for q in (1.0, 0.5, 0.3)))
+    assert single.dtype == jnp.float32 and double.dtype == jnp.float64
