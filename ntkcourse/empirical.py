@@ -127,7 +127,7 @@ _SHORT = {
 }
 
 
-def _canonical_implementation(implementation) -> str:
+def _canonical_implementation(implementation, where: str) -> str:
     if isinstance(implementation, str):
         key = implementation.lower()
         if key in _IMPL_NAMES:
@@ -136,7 +136,7 @@ def _canonical_implementation(implementation) -> str:
         if int(implementation) in {int(v) for v in NtkImplementation}:
             return _SHORT[NtkImplementation(int(implementation))]
     raise ValueError(
-        "`implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' (or a NtkImplementation); "
+        f"{where}: `implementation` must be 'auto', 'jacobian', 'jvp_vjp' or 'structured' (or a NtkImplementation); "
         f"got {implementation!r}."
     )
 
@@ -178,9 +178,13 @@ def _canonical_axes(trace_axes, diagonal_axes, ndim: int, where: str) -> _Axes:
         if isinstance(axes, numbers.Integral):
             axes = (axes,)
         try:
-            axes = tuple(int(a) for a in axes)
+            items = tuple(axes)
         except TypeError:
-            raise ValueError(f"{where}: `{name}` must be a sequence of ints, got {axes!r}.") from None
+            items = None
+        # Only integers: int() would silently truncate an axis 1.5 to 1, or fail on a string with its own message.
+        if items is None or not all(isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in items):
+            raise ValueError(f"{where}: `{name}` must be a sequence of ints, got {axes!r}.")
+        axes = tuple(int(a) for a in items)
         out = []
         for a in axes:
             if not -ndim <= a < ndim:
@@ -624,7 +628,7 @@ class _KernelComputer:
         if self.node is not None:
             # Every ntkcourse.stax layer acts on each input separately.
             self.vmap_axes = 0
-        self.requested = _canonical_implementation(implementation)
+        self.requested = _canonical_implementation(implementation, where)
         self._checked = {}
         self._jitted = {}
 
@@ -957,7 +961,10 @@ def monte_carlo_kernel_fn(
         if not callable(init_fn) or not callable(apply_fn):
             raise TypeError(f"{where}: `init_fn` and `apply_fn` must be functions (or a stax triple and None).")
         network = apply_fn
-    counts = [n_samples] if isinstance(n_samples, numbers.Integral) else list(n_samples)
+    try:
+        counts = [n_samples] if isinstance(n_samples, numbers.Integral) else list(n_samples)
+    except TypeError:  # neither an int nor a sequence (e.g. 100.0)
+        counts = []
     if not counts or any(not isinstance(c, numbers.Integral) or c < 1 for c in counts) or counts != sorted(set(counts)):
         raise ValueError(
             f"{where}: `n_samples` must be a positive int or an increasing sequence of them, got {n_samples!r}."

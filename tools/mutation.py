@@ -56,7 +56,12 @@ MODULES = {
               "tests/kernels/test_stax_options.py", "tests/kernels/test_stax_forks.py",
               "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
               "-m", "not slow"]),
-    "empirical": (["ntkcourse/empirical.py"], ["tests/empirical/test_empirical.py", "-m", "not slow"]),
+    # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
+    # contract file checks the same means and standard errors on a linear model in well under a second.
+    "empirical": (["ntkcourse/empirical.py"],
+                  ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py", "-m", "not slow",
+                   "-k", "not (mean_is_unbiased or shrinks_like_one_over or does_not_depend_on_the_batch_size "
+                         "or mean_and_standard_error_equal_those)"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.
     "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
@@ -259,6 +264,110 @@ EQUIVALENT: dict[str, str] = {
         "cho_solve with its default check_finite=True: y_train was refused unless finite and the factor of a finite "
         "matrix is finite, so the check passes (time only)",
     "ntkcourse.dynamics.x_kernel_regression__mutmut_81": "cho_solve with check_finite=True: as mutant 80",
+    # dual (ntkcourse/dual.py)
+    "ntkcourse.dual.x_arccos__mutmut_3":
+        "arccos without the lower clip: for x < -1, |x| > 1/2 takes the half-angle branch, where "
+        "_half_angle_arcsin sets z = (1 - |x|)/2 < 0 to 0, so the angle is 0 and the result pi, as for x = -1",
+    "ntkcourse.dual.x_arccos__mutmut_4":
+        "arccos without the upper clip: for x > 1, z = (1 - x)/2 < 0 is set to 0 by _half_angle_arcsin, angle"
+        " 0, as for x = 1 (as mutant 3)",
+    "ntkcourse.dual.x_arccos__mutmut_7":
+        "arccos's clip without its upper bound (argument dropped): as mutant 4",
+    "ntkcourse.dual.x_arccos__mutmut_9":
+        "arccos's clip at -2 instead of -1: values in [-2, -1) give pi either way (as mutant 3)",
+    "ntkcourse.dual.x_arccos__mutmut_10":
+        "arccos's clip at 2 instead of 1: values in (1, 2] give 0 either way (as mutant 4)",
+    "ntkcourse.dual.x_arccos__mutmut_20":
+        "x <= 0 for x < 0 in arccos's reflection: at x = 0 the angle is pi/2 and pi - pi/2 is exactly pi/2 in"
+        " floating point (a halving is exact), so both branches give the same value",
+    "ntkcourse.dual.x_relu__mutmut_5":
+        "ab_relu(0.0) instead of ab_relu(0.0, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_leaky_relu__mutmut_5":
+        "ab_relu(alpha) instead of ab_relu(alpha, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_abs_activation__mutmut_5":
+        "ab_relu(-1.0) instead of ab_relu(-1.0, 1.0): 1.0 is ab_relu's default slope b",
+    "ntkcourse.dual.x_gelu__mutmut_19":
+        "GELU's r = q12/sqrt((1+q1)(1+q2)) without the lower clip: |r| <= sqrt(q1 q2 / ((1+q1)(1+q2))) < 1 "
+        "for any valid covariance, and dual.arcsin clips its argument to [-1, 1] again",
+    "ntkcourse.dual.x_gelu__mutmut_20":
+        "GELU's r without the upper clip: as mutant 19",
+    "ntkcourse.dual.x_gelu__mutmut_23":
+        "GELU's clip of r without its upper bound (argument dropped): as mutant 19",
+    "ntkcourse.dual.x_gelu__mutmut_27":
+        "GELU's clip of r at -2: as mutant 19 (|r| < 1)",
+    "ntkcourse.dual.x_gelu__mutmut_28":
+        "GELU's clip of r at 2: as mutant 19 (|r| < 1)",
+    "ntkcourse.dual.x__relu_parts__mutmut_34":
+        "rho <= 0 for rho < 0 when choosing pi - theta: at rho = 0 the angle is pi/2 and pi - pi/2 is exactly pi/2 "
+        "in floating point, so both branches give the same value",
+    "ntkcourse.dual.x_ab_relu__mutmut_33":
+        "d2 * e_relu also when d2 == 1.0 (a shortcut that skips a multiplication): multiplying by 1.0 is exact",
+    "ntkcourse.dual.x_ab_relu__mutmut_36":
+        "the shortcut taken when d2 == 2.0 instead of 1.0: d2 = (b - a)**2 is never exactly 2.0 in floating point "
+        "(no float t has t*t rounded to 2: the neighbours of sqrt(2) give 2 +- 4e-16), so d2 * e_relu is always "
+        "used, which is exact for d2 == 1.0",
+    "ntkcourse.dual.x_ab_relu__mutmut_38":
+        "ab_ * cov + out also when ab_ == 0.0 (a shortcut): 0.0 * cov is a zero and adding it leaves out unchanged "
+        "for finite covariances (expectations refuses others)",
+    "ntkcourse.dual.x_ab_relu__mutmut_52":
+        "d2 * e_step also when d2 == 1.0: as mutant 33",
+    "ntkcourse.dual.x_ab_relu__mutmut_55":
+        "the derivative kernel's shortcut taken when d2 == 2.0: as mutant 36 (never taken)",
+    "ntkcourse.dual.x_ab_relu__mutmut_57":
+        "ab_ + out also when ab_ == 0.0 (a shortcut): adding 0.0 leaves out unchanged",
+    "ntkcourse.dual.x_ab_relu__mutmut_70":
+        "the diagonal derivative kernel divided by ones_like(va) instead of multiplied: x / 1.0 and x * 1.0 are "
+        "both exactly x, and the result has the same shape and dtype",
+    "ntkcourse.dual.x_erf__mutmut_28":
+        "erf's arcsin argument r = 2b^2 q12/sqrt((1+2b^2 q1)(1+2b^2 q2)) without the lower clip: |r| < 1 for any "
+        "valid covariance (2b^2 sqrt(q1 q2) < sqrt((1+2b^2 q1)(1+2b^2 q2))), and dual.arcsin clips again",
+    "ntkcourse.dual.x_erf__mutmut_29": "erf's r without the upper clip: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_32": "erf's clip of r without its upper bound (argument dropped): as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_37": "erf's clip of r at -2: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_38": "erf's clip of r at 2: as mutant 28",
+    "ntkcourse.dual.x_erf__mutmut_39":
+        "the second value _ratio returns (ia * ib) becomes ia / ib: no caller uses it (nngp discards it)",
+    "ntkcourse.dual.x_arcsin__mutmut_3":
+        "arcsin without the lower clip: for x < -1, |x| > 1/2 takes the half-angle branch where z = (1 - |x|)/2 < 0 "
+        "is set to 0, giving -pi/2 as for x = -1 (as arccos's mutant 3)",
+    "ntkcourse.dual.x_arcsin__mutmut_4": "arcsin without the upper clip: as mutant 3 (pi/2 for x > 1)",
+    "ntkcourse.dual.x_arcsin__mutmut_7": "arcsin's clip without its upper bound (argument dropped): as mutant 4",
+    "ntkcourse.dual.x_arcsin__mutmut_9": "arcsin's clip at -2: as mutant 3",
+    "ntkcourse.dual.x_arcsin__mutmut_10": "arcsin's clip at 2: as mutant 4",
+    "ntkcourse.dual.x_arcsin__mutmut_32":
+        "x <= 0 for x < 0 in arcsin's odd reflection: at x = 0 the value is 0 and becomes -0.0, equal to 0.0 as a "
+        "number (-0.0 == 0.0); every use of it is arithmetic, where the sign of a zero term does not change a sum",
+    # empirical (ntkcourse/empirical.py)
+    "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_24":
+        "the number of outputs read from f(params, x1[:2]) instead of x1[:1]: only shape[1:] is used, which does "
+        "not depend on the batch size for a function of each input (and x1[:2] is x1[:1] for one input)",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_34":
+        "with x2=None every pair (i, m) is computed, not only m >= i: each pair's value is then computed twice, "
+        "both times as the same sum of the same products (a*b and b*a are equal floats, summed in the same leaf "
+        "order), and written to (i, m) and (m, i): the same symmetric result, twice the work",
+    "ntkcourse.empirical.x_naive_pairwise_ntk__mutmut_36":
+        "as mutant 34 (the start of the inner loop 0 instead of i)",
+    "ntkcourse.empirical.xǁ_Runningǁstderr__mutmut_4":
+        "np.full_like(mean, None) for np.full_like(mean, np.nan): the mean is a float64 array and numpy converts a "
+        "None fill value to NaN for float arrays (the same array)",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_11":
+        "vmap_axes None for 0: pure_kernel takes a stax triple, for which _KernelComputer sets vmap_axes = 0 anyway",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_35":
+        "PRNGKey(1) for PRNGKey(0) in eval_shape: only the shapes and dtypes of init_fn's parameters are read",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_43":
+        "the placeholder parameters (zeros, used only to check shapes and choose the implementation) in float64 "
+        "instead of init_fn's dtype: the choice can differ only between 'jacobian' and 'jvp_vjp' for Jacobians near "
+        "256 MiB, two implementations of the same kernel",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_45":
+        "np.zeros without its dtype: as mutant 43",
+    "ntkcourse.empirical.x_pure_kernel__mutmut_55":
+        "core(None, ...) runs the NTK-vector products instead of the implementation chosen: the same kernel to "
+        "round-off (the three implementations agree to 1e-15 relative in float64, test_the_three_implementations_"
+        "agree); only the speed differs",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

@@ -62,10 +62,10 @@ def _ab_fns(neg, pos):
     return (lambda x: np.where(x > 0, pos * x, neg * x), lambda x: np.where(x > 0, pos, neg).astype(float))
 
 
-# id -> (dual activation, phi in numpy, the true phi' in numpy)
-# One quadrature object for all the tests that need a generic activation:
-# its compiled scans are then reused.
-TANH_QUADRATURE = dual.quadrature(jnp.tanh, 25)
+# id -> (the constructor of the dual activation, phi in numpy, the true phi' in numpy).
+# Constructors, not activations: each test builds its activation when it runs, so that a mutation run
+# (tools/mutation.py, whose fork server imports this module before any mutant is active) tests the
+# mutated closures of ``dual.relu`` etc. rather than objects built from the original code at import.
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,17 +73,23 @@ def _tanh_quadrature(deg):
     return dual.quadrature(jnp.tanh, deg)
 
 
+def _activation(act):
+    """The dual activation named ``act``: one of ACTIVATIONS, or 'quadrature(tanh)' (deg 25, cached so that
+    its compiled scans are reused by the tests that need a generic activation)."""
+    return _tanh_quadrature(25) if act == "quadrature(tanh)" else ACTIVATIONS[act][0]()
+
+
 ACTIVATIONS = {
-    "relu": (dual.relu(), lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float)),
-    "leaky_relu(0.1)": (dual.leaky_relu(0.1), *_ab_fns(0.1, 1.0)),
-    "ab_relu(-0.5,1.2)": (dual.ab_relu(-0.5, 1.2), *_ab_fns(-0.5, 1.2)),
-    "abs": (dual.abs_activation(), np.abs, np.sign),
-    "erf()": (dual.erf(), *_erf_fns(1.0, 1.0, 0.0)),
-    "erf(1.3,0.7,0.2)": (dual.erf(1.3, 0.7, 0.2), *_erf_fns(1.3, 0.7, 0.2)),
-    "gelu": (dual.gelu(), lambda x: x * _gauss_cdf(x), lambda x: _gauss_cdf(x) + x * _gauss_pdf(x)),
-    "sin()": (dual.sin(), *_sin_fns(1.0, 1.0, 0.0)),
-    "sin(0.8,1.7,0.3)": (dual.sin(0.8, 1.7, 0.3), *_sin_fns(0.8, 1.7, 0.3)),
-    "identity": (dual.identity(), lambda x: x, np.ones_like),
+    "relu": (dual.relu, lambda x: np.maximum(x, 0.0), lambda x: (x > 0).astype(float)),
+    "leaky_relu(0.1)": (functools.partial(dual.leaky_relu, 0.1), *_ab_fns(0.1, 1.0)),
+    "ab_relu(-0.5,1.2)": (functools.partial(dual.ab_relu, -0.5, 1.2), *_ab_fns(-0.5, 1.2)),
+    "abs": (dual.abs_activation, np.abs, np.sign),
+    "erf()": (dual.erf, *_erf_fns(1.0, 1.0, 0.0)),
+    "erf(1.3,0.7,0.2)": (functools.partial(dual.erf, 1.3, 0.7, 0.2), *_erf_fns(1.3, 0.7, 0.2)),
+    "gelu": (dual.gelu, lambda x: x * _gauss_cdf(x), lambda x: _gauss_cdf(x) + x * _gauss_pdf(x)),
+    "sin()": (dual.sin, *_sin_fns(1.0, 1.0, 0.0)),
+    "sin(0.8,1.7,0.3)": (functools.partial(dual.sin, 0.8, 1.7, 0.3), *_sin_fns(0.8, 1.7, 0.3)),
+    "identity": (dual.identity, lambda x: x, np.ones_like),
 }
 
 # (a, b, c): a moderately correlated pair (the ERRATA #2 point, rho = 0.52),
@@ -125,7 +131,7 @@ def _closed_form(fn, *args):
 @pytest.mark.parametrize("cov", sorted(COVARIANCES))
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
 def test_nngp_equals_monte_carlo_expectation_of_phi_phi(act, cov):
-    activation, fn, _ = ACTIVATIONS[act]
+    activation, (_, fn, _) = _activation(act), ACTIVATIONS[act]
     a, b, c = COVARIANCES[cov]
     mean, se = _mc_mean_and_se(fn, fn, *_gaussian_pairs(a, b, c))
     closed = _closed_form(activation.nngp, a, b, c)
@@ -135,7 +141,7 @@ def test_nngp_equals_monte_carlo_expectation_of_phi_phi(act, cov):
 @pytest.mark.parametrize("cov", sorted(COVARIANCES))
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
 def test_dnngp_equals_monte_carlo_expectation_of_true_derivatives(act, cov):
-    activation, _, dfn = ACTIVATIONS[act]
+    activation, (_, _, dfn) = _activation(act), ACTIVATIONS[act]
     a, b, c = COVARIANCES[cov]
     mean, se = _mc_mean_and_se(dfn, dfn, *_gaussian_pairs(a, b, c))
     closed = _closed_form(activation.dnngp, a, b, c)
@@ -165,7 +171,7 @@ def test_diagonal_forms_equal_general_form_at_a_equals_b_equals_c(act):
     the value is irrelevant to the kernels because it multiplies an NTK that
     is 0 there, so a = 0 is not part of this claim.)
     """
-    activation = TANH_QUADRATURE if act == "quadrature(tanh)" else ACTIVATIONS[act][0]
+    activation = _activation(act)
     with jax.enable_x64(True):
         a = jnp.asarray(DIAG_VARIANCES)
         for general, diag in ((activation.nngp, activation.nngp_diag), (activation.dnngp, activation.dnngp_diag)):
@@ -277,11 +283,13 @@ def test_quadrature_tanh_accuracy_is_what_the_docstring_states():
         assert err < stated[deg], f"deg={deg}: measured error {err:.2e}, docstring states below {stated[deg]:.0e}"
 
 
+# id -> (the constructor of the closed form, phi in jax.numpy); built in each test, as ACTIVATIONS.
 SMOOTH_CLOSED_FORMS = {
-    "erf()": (dual.erf(), lambda x: jax.scipy.special.erf(x)),
-    "erf(1.3,0.7,0.2)": (dual.erf(1.3, 0.7, 0.2), lambda x: 1.3 * jax.scipy.special.erf(0.7 * x) + 0.2),
-    "sin(0.8,1.7,0.3)": (dual.sin(0.8, 1.7, 0.3), lambda x: 0.8 * jnp.sin(1.7 * x + 0.3)),
-    "gelu": (dual.gelu(), lambda x: x * 0.5 * (1 + jax.scipy.special.erf(x / math.sqrt(2)))),
+    "erf()": (dual.erf, lambda x: jax.scipy.special.erf(x)),
+    "erf(1.3,0.7,0.2)": (functools.partial(dual.erf, 1.3, 0.7, 0.2),
+                         lambda x: 1.3 * jax.scipy.special.erf(0.7 * x) + 0.2),
+    "sin(0.8,1.7,0.3)": (functools.partial(dual.sin, 0.8, 1.7, 0.3), lambda x: 0.8 * jnp.sin(1.7 * x + 0.3)),
+    "gelu": (dual.gelu, lambda x: x * 0.5 * (1 + jax.scipy.special.erf(x / math.sqrt(2)))),
 }
 
 
@@ -292,7 +300,8 @@ def test_quadrature_deg50_equals_smooth_closed_forms_at_variances_up_to_half(act
     grows (erf(sqrt(a) z) sharpens): measured at deg 50, variance 1: 3.8e-10
     (erf, derivative kernel); variance 2: 1.1e-5 (erf), 3.5e-9 (gelu); see
     the next test for the degree needed there."""
-    closed, fn = SMOOTH_CLOSED_FORMS[act]
+    make_closed, fn = SMOOTH_CLOSED_FORMS[act]
+    closed = make_closed()
     a, b, c = _quadrature_grid(max_var=0.5)
     for q, e in zip(_kernels(dual.quadrature(fn, 50), a, b, c), _kernels(closed, a, b, c)):
         np.testing.assert_allclose(q, e, rtol=0, atol=1e-10)
@@ -302,7 +311,8 @@ def test_quadrature_deg50_equals_smooth_closed_forms_at_variances_up_to_half(act
 def test_quadrature_deg100_equals_smooth_closed_forms_at_variances_up_to_2(act):
     """deg 100 reproduces the closed forms to 1e-9 for variances up to 2
     (measured worst: 1.6e-10, erf(), derivative kernel at a = b = 2)."""
-    closed, fn = SMOOTH_CLOSED_FORMS[act]
+    make_closed, fn = SMOOTH_CLOSED_FORMS[act]
+    closed = make_closed()
     a, b, c = _quadrature_grid()
     for q, e in zip(_kernels(dual.quadrature(fn, 100), a, b, c), _kernels(closed, a, b, c)):
         np.testing.assert_allclose(q, e, rtol=0, atol=1e-9)
@@ -447,7 +457,7 @@ ROBUSTNESS_POINTS = {
 @pytest.mark.parametrize("point", sorted(ROBUSTNESS_POINTS))
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS) + ["quadrature(tanh)"])
 def test_kernels_are_finite_at_zero_input_and_correlation_plus_minus_one(act, point):
-    activation = TANH_QUADRATURE if act == "quadrature(tanh)" else ACTIVATIONS[act][0]
+    activation = _activation(act)
     a, b, c = ROBUSTNESS_POINTS[point]
     with jax.enable_x64(True):
         values = [
@@ -466,7 +476,7 @@ def test_kernels_at_correlation_plus_minus_one_are_the_limit_from_inside(act, si
     of the kernel's scale: the ReLU family's derivative kernel has a
     square-root singularity there, (pi - theta)/2pi with theta ~ sqrt(2(1-rho)),
     which moves it by 2.3e-6; every other kernel is Lipschitz and moves by ~1e-10."""
-    activation = ACTIVATIONS[act][0]
+    activation = _activation(act)
     a, b = 1.3, 0.7
     scale = math.sqrt(a * b)
     with jax.enable_x64(True):
@@ -482,7 +492,7 @@ def test_kernels_at_a_zero_input_are_the_squared_values_at_zero(act):
     """a = b = c = 0: both pre-activations are exactly 0, so E[φ(u)φ(v)] = φ(0)², and E[φ'(u)φ'(v)] =
     φ'(0)², where for the piecewise-linear activations φ'(0) is the mean of the one-sided slopes (the
     limit of a vanishing input, which the package treats as uncorrelated, ρ = 0). Exact to 1e-12."""
-    activation, fn, dfn = ACTIVATIONS[act]
+    activation, (_, fn, dfn) = _activation(act), ACTIVATIONS[act]
     slope = (float(dfn(np.float64(1e-9))) + float(dfn(np.float64(-1e-9)))) / 2
     with jax.enable_x64(True):
         nngp, dnngp = float(activation.nngp(0.0, 0.0, 0.0)), float(activation.dnngp(0.0, 0.0, 0.0))
@@ -495,7 +505,7 @@ def test_kernels_at_a_zero_input_are_the_squared_values_at_zero(act):
 def test_kernels_at_correlation_plus_minus_one_are_one_dimensional_integrals(act, sign):
     """a = b = 2, c = ±2: v = ±u, so both expectations are integrals over one Gaussian, computed here by
     adaptive quadrature split at the kink (scipy.integrate.quad, 1e-12): agreement to 1e-10."""
-    activation, fn, dfn = ACTIVATIONS[act]
+    activation, (_, fn, dfn) = _activation(act), ACTIVATIONS[act]
     r = math.sqrt(2.0)
 
     def gauss(f):

@@ -5,6 +5,7 @@ Written from the survivors of a mutation run (tools/mutation.py dual). Expected 
 formulas or hand-worked numbers stated in each docstring.
 """
 import math
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -22,43 +23,47 @@ def as_float(fn, *args):
         return np.asarray(fn(*(jnp.asarray(a, jnp.float64) for a in args)), dtype=np.float64)
 
 
+# Constructors, called inside each test: a mutation run's fork server imports this module before any mutant is
+# active, so activations built here at import would carry the original closures (tools/mutation.py).
 @pytest.mark.parametrize(
-    "activation, expected",
+    "make, expected",
     [
-        (dual.relu(), np.maximum(X, 0.0)),
-        (dual.leaky_relu(0.2), np.where(X > 0, X, 0.2 * X)),
-        (dual.ab_relu(-0.5, 1.5), np.where(X > 0, 1.5 * X, -0.5 * X)),
-        (dual.abs_activation(), np.abs(X)),
-        (dual.erf(1.3, 0.7, 0.2), 1.3 * special.erf(0.7 * X) + 0.2),
-        (dual.gelu(), X * special.ndtr(X)),
-        (dual.sin(0.8, 1.7, 0.3), 0.8 * np.sin(1.7 * X + 0.3)),
-        (dual.identity(), X),
+        (dual.relu, np.maximum(X, 0.0)),
+        (partial(dual.leaky_relu, 0.2), np.where(X > 0, X, 0.2 * X)),
+        (partial(dual.ab_relu, -0.5, 1.5), np.where(X > 0, 1.5 * X, -0.5 * X)),
+        (dual.abs_activation, np.abs(X)),
+        (partial(dual.erf, 1.3, 0.7, 0.2), 1.3 * special.erf(0.7 * X) + 0.2),
+        (dual.gelu, X * special.ndtr(X)),
+        (partial(dual.sin, 0.8, 1.7, 0.3), 0.8 * np.sin(1.7 * X + 0.3)),
+        (dual.identity, X),
     ],
-    ids=lambda v: getattr(v, "name", ""),
+    ids=["relu", "leaky_relu", "ab_relu", "abs", "erf", "gelu", "sin", "identity"],
 )
-def test_elementwise_function_is_the_documented_activation(activation, expected):
+def test_elementwise_function_is_the_documented_activation(make, expected):
     """``fn`` (the finite network's activation) is the documented function on a grid of [-2.5, 2.5] (1e-14)."""
-    np.testing.assert_allclose(as_float(activation.fn, X), expected, rtol=1e-14, atol=1e-15)
+    np.testing.assert_allclose(as_float(make().fn, X), expected, rtol=1e-14, atol=1e-15)
 
 
 @pytest.mark.parametrize(
-    "activation, label",
+    "make, label",
     [
-        (dual.relu(), "Relu"),
-        (dual.leaky_relu(0.2), "LeakyRelu(0.2)"),
-        (dual.ab_relu(-0.5, 1.5), "ABRelu(-0.5, 1.5)"),
-        (dual.abs_activation(), "Abs"),
-        (dual.erf(1.3, 0.7, 0.2), "Erf(1.3, 0.7, 0.2)"),
-        (dual.gelu(), "Gelu"),
-        (dual.sin(0.8, 1.7, 0.3), "Sin(0.8, 1.7, 0.3)"),
-        (dual.identity(), "Identity"),
-        (dual.quadrature(jnp.tanh, 7), "Quadrature(tanh, deg=7)"),
-        (dual.quadrature(jnp.tanh, 7, name="my tanh"), "Quadrature(my tanh, deg=7)"),
+        (dual.relu, "Relu"),
+        (partial(dual.leaky_relu, 0.2), "LeakyRelu(0.2)"),
+        (partial(dual.ab_relu, -0.5, 1.5), "ABRelu(-0.5, 1.5)"),
+        (dual.abs_activation, "Abs"),
+        (partial(dual.erf, 1.3, 0.7, 0.2), "Erf(1.3, 0.7, 0.2)"),
+        (dual.gelu, "Gelu"),
+        (partial(dual.sin, 0.8, 1.7, 0.3), "Sin(0.8, 1.7, 0.3)"),
+        (dual.identity, "Identity"),
+        (partial(dual.quadrature, jnp.tanh, 7), "Quadrature(tanh, deg=7)"),
+        (partial(dual.quadrature, jnp.tanh), "Quadrature(tanh, deg=25)"),  # the documented default degree
+        (partial(dual.quadrature, jnp.tanh, 7, name="my tanh"), "Quadrature(my tanh, deg=7)"),
     ],
+    ids=lambda v: v if isinstance(v, str) else "",
 )
-def test_label_names_the_activation_and_its_parameters(activation, label):
+def test_label_names_the_activation_and_its_parameters(make, label):
     """Each activation's ``name`` is its label with its parameters (what layers and figures show)."""
-    assert activation.name == label
+    assert make().name == label
 
 
 def test_erf_defaults_are_plain_erf():
@@ -155,3 +160,32 @@ def test_expectations_are_float64_with_x64_off():
     nngp, dnngp = dual.expectations(dual.relu(), 1.0, 1.0, 0.0)
     assert nngp.dtype == np.float64 and float(nngp) == 1 / (2 * math.pi)
     assert float(dnngp) == 0.25
+
+
+def test_expectations_compute_float32_inputs_in_float64():
+    """Inputs given as float32 are converted to float64 before any arithmetic: E[relu(u) relu(v)] and
+    E[1{u>0}1{v>0}] equal the values for the same numbers given as float64 (to the last bit), in float64."""
+    q = [np.float32(1.3), np.float32(0.7), np.float32(0.5)]
+    got = dual.expectations(dual.relu(), *q)
+    expected = dual.expectations(dual.relu(), *(float(v) for v in q))
+    assert all(g.dtype == np.float64 for g in got)
+    assert [float(g) for g in got] == [float(e) for e in expected]
+
+
+def test_expectations_absolute_allowance_at_zero_variances_is_inclusive():
+    """Between zero variances a covariance with cov² up to 1e-300 (the absolute round-off allowance) is accepted,
+    the bound included: cov = 1e-150 (whose square is exactly the float 1e-300) passes, the next float refused."""
+    nngp, _ = dual.expectations(dual.identity(), 0.0, 0.0, 1e-150)
+    assert float(nngp) == 1e-150  # identity: E[uv] = cov
+    with pytest.raises(ValueError, match=r"`cov` must satisfy"):
+        dual.expectations(dual.identity(), 0.0, 0.0, float(np.nextafter(1e-150, 1.0)))
+
+
+def test_quadrature_computes_in_the_precision_of_its_inputs():
+    """float32 variances and covariance give a float32 E[φ(u)φ(v)] (nodes and weights are cast to the inputs'
+    precision, as the closed forms compute), even with JAX's x64 mode on; float64 inputs give float64."""
+    act = dual.quadrature(jnp.tanh, 5)
+    with jax.enable_x64(True):
+        single = act.nngp(*(jnp.asarray([q], jnp.float32) for q in (1.0, 0.5, 0.3)))
+        double = act.nngp(*(jnp.asarray([q], jnp.float64) for q in (1.0, 0.5, 0.3)))
+    assert single.dtype == jnp.float32 and double.dtype == jnp.float64
