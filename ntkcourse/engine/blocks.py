@@ -198,9 +198,18 @@ def blocked_kernel(
         return k
 
     # Shapes of one pair's result: what the outputs will hold per pair.
-    k = input_stage.eval_shape(x1[:1], x2_[:1], **statics)
-    for stage in stages:
-        k = stage.eval_shape(k)
+    def pair_shapes(a, c):
+        k = input_stage.eval_shape(a, c, **statics)
+        for stage in stages:
+            k = stage.eval_shape(k)
+        return k
+
+    try:
+        k = pair_shapes(x1[:1], x2_[:1])
+    except ValueError:
+        # A layer refusing its input: let it see (and name) the caller's shapes, not the one-row probe.
+        pair_shapes(x1, x2_)
+        raise
     if not isinstance(k, Kernel):
         return run_whole()  # several branches: kernel_fn reports it
     per_pair = k.nngp.shape[2:]

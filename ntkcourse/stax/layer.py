@@ -217,6 +217,9 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
             return engine_fn(x1, x2, get, **kwargs)
         ndim = np.ndim(x1)
         batch_axis, channel_axis = input_layout
+        if any(a is not None and not -ndim <= a < ndim for a in (batch_axis, channel_axis)):
+            # Inputs with too few axes for the first layer (a Conv given sequences): its own check says so.
+            return engine_fn(x1, x2, get, **kwargs)
         layout = layout_value(batch_axis, channel_axis, ndim)
         if layout is None or layout == (0, None):
             return engine_fn(x1, x2, get, **kwargs)

@@ -454,3 +454,14 @@ def test_flatten_declares_its_name_arguments_and_that_it_reads_several_positions
     assert layer_spec((init_fn, apply_fn, kernel_fn)).name == "Flatten"
     assert layer_spec((init_fn, apply_fn, kernel_fn)).config == {"batch_axis": 1, "batch_axis_out": 1}
     assert [reads for _, reads in stages_of((init_fn, apply_fn, kernel_fn))] == [True]
+
+
+def test_a_conv_network_given_inputs_with_too_few_axes_names_the_conv_and_the_callers_shape():
+    """A Conv first takes its channels on axis 3; sequences (2, 4, 3) have no axis 3. The refusal is the Conv's
+    own rank check with the shape the caller passed (before: a layout error calling axes 0 and 3 "the same
+    axis", or the engine's one-row probe shape (1, 4, 3))."""
+    _, _, kernel_fn = stax.serial(stax.Conv(2, (3, 3)), stax.Relu())
+    message = ("Conv: `x1` must have 4 axes (batch, 2 spatial, channels) for a filter of shape (3, 3); "
+               "got shape (2, 4, 3).")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        kernel_fn(np.ones((2, 4, 3)), None, "nngp")
