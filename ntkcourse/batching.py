@@ -21,6 +21,7 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
+from .engine.outputs import host_array
 from .progress import progress_bar
 
 __all__ = ["batch"]
@@ -155,10 +156,10 @@ def batch(
         finally:
             bar.close()
         if fields == [None]:
-            return outputs[None]
+            return host_array(outputs[None])
         from collections import namedtuple
 
-        return namedtuple("Kernel", fields)(*(outputs[n] for n in fields))
+        return namedtuple("Kernel", fields)(*(host_array(outputs[n]) for n in fields))
 
     batched_kernel_fn.devices = tuple(devices)
     return batched_kernel_fn

@@ -15,6 +15,11 @@ in the caller's code:
   ``vmap``): the default float dtype of that program, float32, so that the
   kernel mixes with the caller's other arrays; the recursion itself still
   ran in float64.
+
+NumPy arrays are handed back as :class:`HostArray`, an ``ndarray`` with
+JAX's ``block_until_ready()`` (it returns the array itself: a host array is
+always ready), because neural-tangents users time kernels with
+``kernel_fn(...).block_until_ready()``.
 """
 from __future__ import annotations
 
@@ -22,7 +27,27 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-__all__ = ["caller_precision"]
+__all__ = ["HostArray", "host_array", "caller_precision"]
+
+
+class HostArray(np.ndarray):
+    """A NumPy array that also answers JAX's ``block_until_ready()``.
+
+    Kernels handed back as NumPy arrays (64-bit mode off, and
+    :func:`ntkcourse.batch` in either mode) are of this type, so that code
+    written for neural-tangents' JAX outputs, ``k.block_until_ready()``, runs
+    as it is. Everything else is ``numpy.ndarray``'s (``np.asarray`` gives a
+    plain ``ndarray`` without a copy).
+    """
+
+    def block_until_ready(self):
+        """The array itself: a NumPy array is computed when it exists."""
+        return self
+
+
+def host_array(a) -> HostArray:
+    """``a`` as a :class:`HostArray` (a view: no copy of a NumPy array)."""
+    return np.asarray(a).view(HostArray)
 
 
 def caller_precision(out):
@@ -37,6 +62,6 @@ def caller_precision(out):
             return a
         if isinstance(a, jax.core.Tracer):
             return a.astype(jnp.float32)
-        return np.asarray(a)
+        return host_array(a)
 
     return jax.tree_util.tree_map(convert, out)

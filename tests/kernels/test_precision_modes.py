@@ -15,6 +15,7 @@ _SCRIPT = textwrap.dedent(
     import json, warnings
     import numpy as np
     import jax, jax.numpy as jnp
+    import ntkcourse as nt
     from ntkcourse import stax
 
     warnings.simplefilter("error")  # a truncation warning would fail the run
@@ -24,7 +25,11 @@ _SCRIPT = textwrap.dedent(
     full = kernel_fn(x, None)
     traced = jax.jit(lambda a: kernel_fn(a, None, "nngp"))(x)
     out = {
-        "type": type(k).__module__.split(".")[0],
+        "type": "numpy" if isinstance(k, np.ndarray) else type(k).__module__.split(".")[0],
+        # neural-tangents users time kernels with .block_until_ready(): it must exist on every output.
+        "ready": [np.asarray(a.block_until_ready(), np.float64).tolist() for a in
+                  (k, full.ntk, nt.batch(kernel_fn, batch_size=2)(x, None, "nngp"),
+                   nt.batch(kernel_fn, batch_size=2)(x, None, ("nngp", "ntk")).ntk)],
         "dtype": str(k.dtype),
         "values": np.asarray(k, np.float64).tolist(),
         "diag": np.asarray(jnp.diag(k)).tolist(),
@@ -75,3 +80,13 @@ def test_traced_outputs_take_the_callers_float_dtype_with_64_bit_mode_off(modes)
     off = modes["off"]
     assert off["traced_dtype"] == "float32"
     np.testing.assert_allclose(off["traced_mixes"], modes["on"]["traced_mixes"], rtol=1e-6)  # float32 rounding
+
+
+def test_every_output_answers_block_until_ready_with_its_values_in_both_modes(modes):
+    # kernel_fn's and nt.batch's outputs, NNGP and NTK, in each mode: the same float64 values (batch blocks
+    # are the same recursion: equal to the last bit).
+    for mode in ("on", "off"):
+        nngp, ntk, batched_nngp, batched_ntk = modes[mode]["ready"]
+        np.testing.assert_array_equal(nngp, modes["on"]["values"])
+        np.testing.assert_array_equal(batched_nngp, nngp)
+        np.testing.assert_array_equal(batched_ntk, ntk)
