@@ -13,8 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -22,6 +20,7 @@ from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
 from compat_cases_d import CASES, PARAMS, build, inputs  # noqa: E402
+from compat_params import outputs_with_their_parameters  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
 REF = json.loads((DATA / "nt_compat_reference_d.json").read_text())
@@ -73,14 +72,7 @@ def test_neural_tangents_conv_local_after_a_shared_conv_differs(name):
 def test_neural_tangents_parameters_give_its_outputs(name):
     kind, spec = PARAMS[name]
     x1, _ = inputs(kind)
-    init_fn, apply_fn, _ = build(stax, spec)
-    with jax.enable_x64(True):
-        _, ours = init_fn(jax.random.PRNGKey(0), x1.shape)
-        leaves, treedef = jax.tree_util.tree_flatten(ours)
-        theirs = [ARRAYS[f"{name}/{i}"] for i in range(len(leaves))]
-        assert [a.shape for a in theirs] == [leaf.shape for leaf in leaves]
-        params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in theirs])
-        out = np.asarray(jax.jit(apply_fn)(params, jnp.asarray(x1)))  # one compilation instead of op by op
+    out = outputs_with_their_parameters(build(stax, spec), x1, ARRAYS, name)
     want = ARRAYS[f"{name}/output"]
     np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
 

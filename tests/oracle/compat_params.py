@@ -1,0 +1,24 @@
+"""Shared by the compatibility tests: a network's outputs with parameters drawn by neural-tangents.
+
+The reference writers store, per network, neural-tangents' parameters as flat leaves
+(``NAME/0``, ``NAME/1``, ...) and its output (``NAME/output``); loading those leaves into
+our ``init_fn``'s structure must need no reshaping, and our ``apply_fn`` must then give
+neural-tangents' output.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def outputs_with_their_parameters(net, x, arrays, name):
+    """Our ``apply_fn(params, x)`` in 64-bit mode with neural-tangents' stored parameters
+    for ``name`` (their shapes checked against ours leaf by leaf).
+    """
+    init_fn, apply_fn, _ = net
+    with jax.enable_x64(True):
+        _, ours = init_fn(jax.random.PRNGKey(0), x.shape)
+        leaves, treedef = jax.tree_util.tree_flatten(ours)
+        theirs = [arrays[f"{name}/{i}"] for i in range(len(leaves))]
+        assert [a.shape for a in theirs] == [leaf.shape for leaf in leaves]
+        params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in theirs])
+        return np.asarray(jax.jit(apply_fn)(params, jnp.asarray(x)))  # one compilation instead of op by op
