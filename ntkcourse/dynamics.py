@@ -210,10 +210,10 @@ def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has
     nonnull = lam > 0
     if horizon == math.inf and problem.eig.rank < n and rho == 0:
         warnings.warn(
-            f"k_train_train is singular (numerical rank {problem.eig.rank} < n = {n}) and ridge = 0: in the "
-            f"{what} limit the train outputs do not reach y_train in the null space, and the test outputs are "
-            "the minimum-norm (pseudo-inverse) solution. Add a ridge (e.g. ridge=1e-6 * trace/n) for kernel "
-            "ridge regression.",
+            f"{problem.where}: `k_train_train` is singular (numerical rank {problem.eig.rank} < n = {n}) and "
+            f"ridge = 0: in the {what} limit the train outputs do not reach y_train in the null space, and the "
+            "test outputs are the minimum-norm (pseudo-inverse) solution. Add a ridge (e.g. ridge=1e-6 * trace/n) "
+            "for kernel ridge regression.",
             IllConditionedKernelWarning,
             stacklevel=3,
         )
@@ -224,8 +224,8 @@ def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has
     amplified = n * problem.eps * kappa
     if amplified > _AMPLIFIED_ERROR_WARN:
         warnings.warn(
-            f"k_train_train is ill-conditioned at the requested {what}: effective condition number "
-            f"{kappa:.3g}, so round-off in the kernel (n·ε = {n * problem.eps:.2g}) can reach a relative "
+            f"{problem.where}: `k_train_train` is ill-conditioned at the requested {what}: effective condition "
+            f"number {kappa:.3g}, so round-off in the kernel (n·ε = {n * problem.eps:.2g}) can reach a relative "
             f"error of about {amplified:.2g} in the predictions. Add a ridge (e.g. ridge=1e-6 * trace/n) or "
             "compute the kernel in float64.",
             IllConditionedKernelWarning,
@@ -434,9 +434,10 @@ def gradient_descent_predictor(
     unstable = problem.eta >= bound
     if unstable:
         warnings.warn(
-            f"learning_rate = {problem.eta:.6g} is at or above the stability bound 2(1+momentum)/(λ_max+ridge) "
-            f"= {bound:.6g}: the top mode does not converge and the predicted outputs oscillate or grow "
-            "geometrically. Use a learning rate below the bound (ntkcourse.spectral.max_learning_rate).",
+            f"gradient_descent_predictor: `learning_rate` = {problem.eta:.6g} is at or above the stability bound "
+            f"2(1+momentum)/(λ_max+ridge) = {bound:.6g}: the top mode does not converge and the predicted outputs "
+            "oscillate or grow geometrically. Use a learning rate below the bound "
+            "(ntkcourse.spectral.max_learning_rate).",
             UnstableLearningRateWarning,
             stacklevel=2,
         )
@@ -449,8 +450,9 @@ def gradient_descent_predictor(
         s, scalar = validation.times("gradient_descent_predictor", "steps", steps, integer=True)
         if unstable and np.any(np.isinf(s)):
             raise ValueError(
-                f"steps = inf asks for the limit of gradient descent, which does not exist for learning_rate = "
-                f"{problem.eta:.6g} ≥ the stability bound {bound:.6g}; expected a learning rate below the bound."
+                f"gradient_descent_predictor: `steps` = inf asks for the limit of gradient descent, which does not "
+                f"exist for learning_rate = {problem.eta:.6g} ≥ the stability bound {bound:.6g}; expected a learning "
+                "rate below the bound."
             )
         kt, f0, f0_test = _initial_outputs("gradient_descent_predictor", problem, k_test_train, f_train_0,
                                            f_test_0)
