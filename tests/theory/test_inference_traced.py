@@ -1,8 +1,9 @@
-"""ntkcourse.inference inside JAX transformations: one copy of the formulas, traced or not.
+"""ntkcourse.inference (and the gradient flow of ntkcourse.dynamics beneath it) inside JAX
+transformations: one copy of the formulas, traced or not.
 
-``gp_posterior`` and ``infinite_ensemble_predictor`` compute with NumPy/LAPACK on concrete
-inputs and with ``jax.numpy``/XLA when an input is a tracer (inside ``jit``, ``vmap``, ``grad``).
-Each test computes the same quantity both ways and compares.
+``gp_posterior``, ``infinite_ensemble_predictor`` and ``gradient_flow_predictor`` compute with
+NumPy/LAPACK on concrete inputs and with ``jax.numpy``/XLA when an input is a tracer (inside
+``jit``, ``vmap``, ``grad``). Each test computes the same quantity both ways and compares.
 
 Kernels: Gram matrices of random features, NTK Θ = ΦΦᵀ and NNGP K = ΦΦᵀ + ΨΨᵀ on 5 training and 3
 test rows (12 features: condition numbers below 1e3). Tolerance 1e-11 absolute on outputs of O(1):
@@ -15,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from ntkcourse.dynamics import gradient_flow_prediction
 from ntkcourse.inference import gp_posterior, infinite_ensemble_prediction, infinite_ensemble_predictor
 
 N, M = 5, 3
@@ -65,6 +67,20 @@ def test_the_ensemble_under_jit_equals_the_eager_ensemble_at_times_from_zero_to_
     got = jax.jit(lambda a, b, y, t, c, d, e: infinite_ensemble_prediction(a, b, y, t, c, d, e, learning_rate=0.7,
                                                                            ridge=ridge))(*args, TIMES, *tests)
     assert_close(got, want)
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.2])
+def test_gradient_flow_under_jit_equals_the_eager_flow_at_times_from_zero_to_infinity(k, ridge):
+    """Train and test outputs from non-zero initial outputs at t = 0, 0.5, 4 and ∞, with and without
+    ridge: jit of dynamics.gradient_flow_prediction over traced kernels, targets, times and initial
+    outputs gives the host's values."""
+    f0, f0_test = np.full((N, 2), 0.3), np.full((M, 2), -0.2)
+
+    def flow(a, y, t, b, f, g):
+        return gradient_flow_prediction(a, y, t, b, learning_rate=0.7, ridge=ridge, f_train_0=f, f_test_0=g)
+
+    assert_close(jax.jit(flow)(k["ntk"], k["y"], TIMES, k["ntk_t"], f0, f0_test),
+                 flow(k["ntk"], k["y"], TIMES, k["ntk_t"], f0, f0_test))
 
 
 def test_vmap_over_times_of_a_host_predictor_equals_one_call_per_time(k):
