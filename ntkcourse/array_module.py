@@ -50,11 +50,16 @@ HOST = ArrayModule(np, scipy.linalg, np.float64, False)
 
 
 def is_traced(*values) -> bool:
-    """Whether any of ``values`` (or a leaf of them: kernel objects, tuples) is a JAX tracer."""
+    """Whether any of ``values`` (or a leaf of them: kernel objects, tuples) is a JAX tracer.
+
+    Lists count as one leaf each (nested lists of numbers are data, not containers of
+    tracers, and can be long).
+    """
     jax = sys.modules.get("jax")
     if jax is None:
         return False
-    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
+    leaves = jax.tree_util.tree_leaves(values, is_leaf=lambda v: isinstance(v, list))
+    return any(isinstance(v, jax.core.Tracer) for v in leaves)
 
 
 def array_module(*values) -> ArrayModule:

@@ -11,12 +11,14 @@ the two paths diagonalise or factorise the same small, well-conditioned matrix w
 routines (measured differences ~1e-15), while a dropped ridge, noise or test term moves the
 outputs by more than 1e-3.
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from ntkcourse.dynamics import gradient_flow_prediction
+from ntkcourse.dynamics import gradient_descent_predictor, gradient_flow_prediction, kernel_regression
 from ntkcourse.inference import gp_posterior, infinite_ensemble_prediction, infinite_ensemble_predictor
 
 N, M = 5, 3
@@ -137,3 +139,17 @@ def test_traced_inputs_keep_the_shape_checks_and_their_messages(k):
     with pytest.raises(ValueError, match=r"^gp_posterior: `k_test_train` must have shape \(m, n\) with n = 5 "
                                          r"training points, got shape \(3, 4\)\."):
         jax.jit(lambda a: gp_posterior(a, k["y"], k["nngp_t"][:, :4]))(k["nngp"])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda k: jax.jit(lambda a: kernel_regression(a, k["y"]))(k["ntk"]),
+     "kernel_regression: `k_train_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda s: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(s))(3.0),
+     "gradient_descent_predictor: `steps` is a traced JAX value"),
+], ids=["kernel_regression", "gradient_descent_predictor"])
+def test_host_only_functions_refuse_traced_arguments_naming_themselves(k, call, message):
+    """kernel_regression (LAPACK's condition estimate) and gradient descent (whole numbers of steps,
+    the stability bound) compute on the host only: under jit they refuse with a TypeError that names
+    the function and the traced argument, not JAX's conversion error from deep inside."""
+    with pytest.raises(TypeError, match="^" + re.escape(message)):
+        call(k)
