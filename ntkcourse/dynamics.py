@@ -46,6 +46,18 @@ round-off of the kernel could be amplified beyond 1% at the requested times
 (``n·ε·κ_eff(t) > 10⁻²`` with ``κ_eff(t) = (λ_max+ρ)·maxₖ min(ηt, 1/μₖ)``),
 or the ``t → ∞`` limit of a singular kernel is asked for without a ridge, an
 :class:`~ntkcourse.spectral.IllConditionedKernelWarning` suggests a ridge.
+
+Traced values. :func:`gradient_flow_predictor` (and so
+:mod:`ntkcourse.inference` and :mod:`ntkcourse.predict`) also runs inside the
+caller's ``jax.jit``, ``vmap`` or ``grad``: when the kernel, the targets,
+the times, the test kernel or the initial outputs are JAX tracers, the same
+formulas are evaluated by ``jax.numpy`` (:mod:`ntkcourse.array_module`).
+There the shapes are checked as on the host; what depends on values cannot
+be (finite entries, symmetry beyond ``(K + Kᵀ)/2``, a PSD or non-zero
+kernel, non-negative times), and the conditioning warnings are given only
+when the eigenvalues and times are concrete. Gradient descent and momentum
+(:func:`gradient_descent_predictor`) and :func:`kernel_regression` compute
+on the host only and refuse traced arguments with a ``TypeError``.
 """
 from __future__ import annotations
 
@@ -57,6 +69,7 @@ import numpy as np
 import scipy.linalg
 
 from . import validation
+from .array_module import HOST, array_module, host_only, is_traced
 from .spectral import (
     IllConditionedKernelWarning,
     KernelEigen,
@@ -95,30 +108,40 @@ class MSEPrediction(NamedTuple):
 class RegressionProblem(NamedTuple):
     eig: KernelEigen
     eps: float
-    y: np.ndarray          # (n, k), float64
+    y: np.ndarray          # (n, k), float64 (or traced, see prepare_problem)
     y_was_1d: bool
     eta: float
     rho: float
+    where: str             # the public function, named in errors and warnings
 
 
-def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge) -> RegressionProblem:
+def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge, *,
+                    allow_traced: bool = False) -> RegressionProblem:
     """The checked training problem of the gradient-flow and gradient-descent predictors
     (``where`` names the public function in error messages).
+
+    With ``allow_traced``, a traced kernel or target (inside the caller's
+    ``jit``/``vmap``/``grad``) gives a problem of ``jax.numpy`` arrays whose
+    shapes are checked but whose values (finite targets, a non-zero kernel)
+    cannot be; otherwise it is refused naming ``where``.
     """
     eta = validation.positive(where, "learning_rate", learning_rate)
     rho = validation.nonnegative(where, "ridge", ridge)
-    k, eps = as_kernel_matrix(k_train_train, "k_train_train", where)
+    am = array_module(k_train_train, y_train)
+    if am.traced and not allow_traced:
+        raise host_only(where, "k_train_train" if is_traced(k_train_train) else "y_train")
+    k, eps = as_kernel_matrix(k_train_train, "k_train_train", where, allow_traced=True)
     eig = eigendecomposition_of_valid(k, eps, "k_train_train", where)
     n = eig.eigenvalues.shape[0]
-    y = np.asarray(y_train, dtype=np.float64)
+    y = am.numpy.asarray(y_train, dtype=am.float)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(
             f"{where}: `y_train` must have shape (n,) or (n, k) with n = {n} (the size of k_train_train), "
             f"got shape {y.shape}."
         )
-    if not np.all(np.isfinite(y)):
+    if not am.traced and not np.all(np.isfinite(y)):
         raise ValueError(f"{where}: `y_train` must hold finite targets, got NaN or inf.")
-    if eig.eigenvalues[0] == 0 and rho == 0:
+    if not am.traced and eig.eigenvalues[0] == 0 and rho == 0:
         raise ValueError(f"{where}: `k_train_train` must be a non-zero kernel (nothing can be learned otherwise), "
                          "got the zero matrix.")
     return RegressionProblem(
@@ -128,32 +151,36 @@ def prepare_problem(where: str, k_train_train, y_train, learning_rate, ridge) ->
         y_was_1d=y.ndim == 1,
         eta=eta,
         rho=rho,
+        where=where,
     )
 
 
-def _initial_outputs(where: str, problem: RegressionProblem, k_test_train, f_train_0, f_test_0):
-    """Validate test kernel and initial outputs; return (k_test_train, f0_train, f0_test) as float64 2-D."""
+def _initial_outputs(where: str, problem: RegressionProblem, k_test_train, f_train_0, f_test_0, am=HOST):
+    """Validate test kernel and initial outputs; return (k_test_train, f0_train, f0_test) as float 2-D
+    arrays of ``am`` (traced ones: shapes checked, values not).
+    """
+    xp = am.numpy
     n, k = problem.y.shape
     out_shape = (n,) if problem.y_was_1d else (n, k)
     if f_train_0 is None:
         f0 = np.zeros((n, k))
     else:
-        f0 = np.asarray(f_train_0, dtype=np.float64)
+        f0 = xp.asarray(f_train_0, dtype=am.float)
         if f0.shape != out_shape:
             raise ValueError(f"{where}: `f_train_0` must have the shape of y_train, {out_shape}, got shape {f0.shape}.")
-        if not np.all(np.isfinite(f0)):
+        if not am.traced and not np.all(np.isfinite(f0)):
             raise ValueError(f"{where}: `f_train_0` must hold finite initial outputs, got NaN or inf.")
         f0 = f0.reshape(n, k)
     if k_test_train is None:
         if f_test_0 is not None:
             raise ValueError(f"{where}: `f_test_0` was given without k_test_train; pass the test-train kernel too.")
         return None, f0, None
-    kt = np.asarray(k_test_train, dtype=np.float64)
+    kt = xp.asarray(k_test_train, dtype=am.float)
     if kt.ndim != 2 or kt.shape[1] != n:
         raise ValueError(
             f"{where}: `k_test_train` must have shape (m, n) with n = {n} training points, got shape {kt.shape}."
         )
-    if not np.all(np.isfinite(kt)):
+    if not am.traced and not np.all(np.isfinite(kt)):
         raise ValueError(f"{where}: `k_test_train` must be a finite kernel matrix, got NaN or inf.")
     m = kt.shape[0]
     test_shape = (m,) if problem.y_was_1d else (m, k)
@@ -165,26 +192,28 @@ def _initial_outputs(where: str, problem: RegressionProblem, k_test_train, f_tra
             )
         f0_test = np.zeros((m, k))
     else:
-        f0_test = np.asarray(f_test_0, dtype=np.float64)
+        f0_test = xp.asarray(f_test_0, dtype=am.float)
         if f0_test.shape != test_shape:
             raise ValueError(f"{where}: `f_test_0` must have shape {test_shape}, got shape {f0_test.shape}.")
-        if not np.all(np.isfinite(f0_test)):
+        if not am.traced and not np.all(np.isfinite(f0_test)):
             raise ValueError(f"{where}: `f_test_0` must hold finite initial outputs, got NaN or inf.")
         f0_test = f0_test.reshape(m, k)
     return kt, f0, f0_test
 
 
 def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has_test: bool) -> None:
-    """Warn for a singular kernel's limit, and (test outputs only) for round-off amplified beyond 1% by ``η·t``."""
+    """Warn for a singular kernel's limit, and (test outputs only) for round-off amplified beyond 1% by ``η·t``;
+    the warnings begin with the public function's name, ``problem.where``.
+    """
     lam, rho = problem.eig.eigenvalues, problem.rho
     n = lam.shape[0]
     nonnull = lam > 0
     if horizon == math.inf and problem.eig.rank < n and rho == 0:
         warnings.warn(
-            f"k_train_train is singular (numerical rank {problem.eig.rank} < n = {n}) and ridge = 0: in the "
-            f"{what} limit the train outputs do not reach y_train in the null space, and the test outputs are "
-            "the minimum-norm (pseudo-inverse) solution. Add a ridge (e.g. ridge=1e-6 * trace/n) for kernel "
-            "ridge regression.",
+            f"{problem.where}: `k_train_train` is singular (numerical rank {problem.eig.rank} < n = {n}) and "
+            f"ridge = 0: in the {what} limit the train outputs do not reach y_train in the null space, and the "
+            "test outputs are the minimum-norm (pseudo-inverse) solution. Add a ridge (e.g. ridge=1e-6 * trace/n) "
+            "for kernel ridge regression.",
             IllConditionedKernelWarning,
             stacklevel=3,
         )
@@ -195,8 +224,8 @@ def warn_conditioning(problem: RegressionProblem, horizon: float, what: str, has
     amplified = n * problem.eps * kappa
     if amplified > _AMPLIFIED_ERROR_WARN:
         warnings.warn(
-            f"k_train_train is ill-conditioned at the requested {what}: effective condition number "
-            f"{kappa:.3g}, so round-off in the kernel (n·ε = {n * problem.eps:.2g}) can reach a relative "
+            f"{problem.where}: `k_train_train` is ill-conditioned at the requested {what}: effective condition "
+            f"number {kappa:.3g}, so round-off in the kernel (n·ε = {n * problem.eps:.2g}) can reach a relative "
             f"error of about {amplified:.2g} in the predictions. Add a ridge (e.g. ridge=1e-6 * trace/n) or "
             "compute the kernel in float64.",
             IllConditionedKernelWarning,
@@ -265,16 +294,19 @@ def _momentum_coefficients(lam, rho, eta, momentum, steps):
     return np.where(nonnull[None, :], out, 0.0)
 
 
-def _assemble(problem: RegressionProblem, coeffs, scalar, kt, f0, f0_test) -> MSEPrediction:
-    """``f₀ + V diag(λc) Vᵀr`` on train and ``f₀* + Θ_*X V diag(c) Vᵀr`` on test, for every time."""
+def _assemble(problem: RegressionProblem, coeffs, scalar, kt, f0, f0_test, am=HOST) -> MSEPrediction:
+    """``f₀ + V diag(λc) Vᵀr`` on train and ``f₀* + Θ_*X V diag(c) Vᵀr`` on test, for every time
+    (arrays of ``am``: NumPy, or ``jax.numpy`` on traced values).
+    """
     lam, vecs = problem.eig.eigenvalues, problem.eig.eigenvectors
     n, k = problem.y.shape
     T = coeffs.shape[0]
     r_modes = vecs.T @ (problem.y - f0)                       # (n, k)
+    contiguous = am.numpy.asarray if am.traced else np.ascontiguousarray
 
     def modes_to_columns(weights):                            # (T, n) -> (n, T·k)
         z = weights[:, :, None] * r_modes[None, :, :]
-        return np.ascontiguousarray(z.transpose(1, 0, 2)).reshape(n, T * k)
+        return contiguous(z.transpose(1, 0, 2)).reshape(n, T * k)
 
     def columns_to_output(cols, rows, base):                  # (rows, T·k) -> (T, rows, k)
         return cols.reshape(rows, T, k).transpose(1, 0, 2) + base[None]
@@ -331,15 +363,18 @@ def gradient_flow_predictor(k_train_train, y_train, *, learning_rate: float = 1.
       network's outputs at initialisation (zero by default — the mean over
       initialisations).
     """
-    problem = prepare_problem("gradient_flow_predictor", k_train_train, y_train, learning_rate, ridge)
+    where = "gradient_flow_predictor"
+    problem = prepare_problem(where, k_train_train, y_train, learning_rate, ridge, allow_traced=True)
 
     def predict(t, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction:
-        times, scalar = validation.times("gradient_flow_predictor", "t", t)
-        kt, f0, f0_test = _initial_outputs("gradient_flow_predictor", problem, k_test_train, f_train_0, f_test_0)
-        warn_conditioning(problem, problem.eta * float(times.max()),
-                           "time" if np.isfinite(times.max()) else "t → ∞", kt is not None)
-        coeffs = flow_coefficients(problem.eig.eigenvalues, problem.rho, problem.eta, times)
-        return _assemble(problem, coeffs, scalar, kt, f0, f0_test)
+        am = array_module(problem.eig.eigenvectors, problem.y, t, k_test_train, f_train_0, f_test_0)
+        times, scalar = validation.times(where, "t", t)
+        kt, f0, f0_test = _initial_outputs(where, problem, k_test_train, f_train_0, f_test_0, am)
+        if not is_traced(times, problem.eig.eigenvalues):  # known values: the same warnings under a trace
+            warn_conditioning(problem, problem.eta * float(times.max()),
+                              "time" if np.isfinite(times.max()) else "t → ∞", kt is not None)
+        coeffs = flow_coefficients(problem.eig.eigenvalues, problem.rho, problem.eta, times, xp=am.numpy)
+        return _assemble(problem, coeffs, scalar, kt, f0, f0_test, am)
 
     return predict
 
@@ -399,19 +434,25 @@ def gradient_descent_predictor(
     unstable = problem.eta >= bound
     if unstable:
         warnings.warn(
-            f"learning_rate = {problem.eta:.6g} is at or above the stability bound 2(1+momentum)/(λ_max+ridge) "
-            f"= {bound:.6g}: the top mode does not converge and the predicted outputs oscillate or grow "
-            "geometrically. Use a learning rate below the bound (ntkcourse.spectral.max_learning_rate).",
+            f"gradient_descent_predictor: `learning_rate` = {problem.eta:.6g} is at or above the stability bound "
+            f"2(1+momentum)/(λ_max+ridge) = {bound:.6g}: the top mode does not converge and the predicted outputs "
+            "oscillate or grow geometrically. Use a learning rate below the bound "
+            "(ntkcourse.spectral.max_learning_rate).",
             UnstableLearningRateWarning,
             stacklevel=2,
         )
 
     def predict(steps, k_test_train=None, f_train_0=None, f_test_0=None) -> MSEPrediction:
+        for name, value in (("steps", steps), ("k_test_train", k_test_train), ("f_train_0", f_train_0),
+                            ("f_test_0", f_test_0)):
+            if is_traced(value):
+                raise host_only("gradient_descent_predictor", name)
         s, scalar = validation.times("gradient_descent_predictor", "steps", steps, integer=True)
         if unstable and np.any(np.isinf(s)):
             raise ValueError(
-                f"steps = inf asks for the limit of gradient descent, which does not exist for learning_rate = "
-                f"{problem.eta:.6g} ≥ the stability bound {bound:.6g}; expected a learning rate below the bound."
+                f"gradient_descent_predictor: `steps` = inf asks for the limit of gradient descent, which does not "
+                f"exist for learning_rate = {problem.eta:.6g} ≥ the stability bound {bound:.6g}; expected a learning "
+                "rate below the bound."
             )
         kt, f0, f0_test = _initial_outputs("gradient_descent_predictor", problem, k_test_train, f_train_0,
                                            f_test_0)

@@ -24,6 +24,18 @@ Two different objects, which the course keeps apart:
   ``V diag(λc(t)) Vᵀ``, so ``Σ(X, t) = e^{−ηΘt} K e^{−ηΘt}`` without ridge.
   ``Σ`` is the covariance of ``f₀(X*) − A f₀(X)``, a linear image of a
   Gaussian, hence PSD for every ``t``.
+
+Traced or not, one copy. Both functions compute with float64 NumPy and SciPy
+on concrete inputs (with every check, warning and refusal documented below),
+and with ``jax.numpy`` and ``jax.scipy.linalg`` when an input is a JAX tracer,
+i.e. when they run inside the caller's ``jax.jit``, ``vmap`` or ``grad``
+(:mod:`ntkcourse.array_module`); :mod:`ntkcourse.predict` relies on this for
+neural-tangents' ``nt.predict`` under transformations. On traced inputs only
+what is known while tracing is checked: shapes, the names in ``get``, and
+which test kernels were given. Values are not (finite entries, ``noise ≥ 0``,
+``t ≥ 0``, a positive-definite ``K + σ²I``: a failed Cholesky factorisation
+gives NaN instead of the host's ``ValueError``), and the conditioning
+warnings are given only where the eigenvalues and times are concrete.
 """
 from __future__ import annotations
 
@@ -31,9 +43,9 @@ import math
 from typing import Callable, NamedTuple
 
 import numpy as np
-import scipy.linalg
 
 from . import validation
+from .array_module import HOST, array_module, is_traced
 from .dynamics import checked_cholesky, flow_coefficients, prepare_problem, warn_conditioning
 from .spectral import as_kernel_matrix
 
@@ -73,27 +85,27 @@ def _pick(where, kernel, get, name):
     return getattr(kernel, get)
 
 
-def _test_test(where, k_test_test, m, name):
-    """Validate a test-test kernel: a (m, m) matrix or its diagonal (m,)."""
-    kss = np.asarray(k_test_test, dtype=np.float64)
+def _test_test(where, k_test_test, m, name, am=HOST):
+    """Validate a test-test kernel: a (m, m) matrix or its diagonal (m,) (values only on the host)."""
+    kss = am.numpy.asarray(k_test_test, dtype=am.float)
     if kss.shape not in ((m, m), (m,)):
         raise ValueError(
             f"{where}: `{name}` must have shape ({m}, {m}) or ({m},) (its diagonal) for m = {m} test points, "
             f"got shape {kss.shape}."
         )
-    if not np.all(np.isfinite(kss)):
+    if not am.traced and not np.all(np.isfinite(kss)):
         raise ValueError(f"{where}: `{name}` must be a finite kernel, got NaN or inf.")
     if kss.ndim == 2:
-        kss = as_kernel_matrix(kss, name, where)[0]
+        kss = as_kernel_matrix(kss, name, where, allow_traced=True)[0]
     return kss
 
 
-def _test_train(where, k_test_train, n, name):
-    kt = np.asarray(k_test_train, dtype=np.float64)
+def _test_train(where, k_test_train, n, name, am=HOST):
+    kt = am.numpy.asarray(k_test_train, dtype=am.float)
     if kt.ndim != 2 or kt.shape[1] != n:
         raise ValueError(
             f"{where}: `{name}` must have shape (m, n) with n = {n} training points, got shape {kt.shape}.")
-    if not np.all(np.isfinite(kt)):
+    if not am.traced and not np.all(np.isfinite(kt)):
         raise ValueError(f"{where}: `{name}` must be a finite kernel matrix, got NaN or inf.")
     return kt
 
@@ -135,25 +147,34 @@ def gp_posterior(
     Raises:
       ValueError: when ``K + σ²I`` is not positive definite (suggests
         ``noise``); warns with ``IllConditionedKernelWarning`` when it is nearly so.
+        Inside ``jit``/``vmap``/``grad`` neither can be known: the same
+        formula runs on ``jax.numpy`` arrays (module docstring).
     """
     where = "gp_posterior"
-    k, eps = as_kernel_matrix(_pick(where, k_train_train, get, "k_train_train"), "k_train_train", where)
+    k_dd = _pick(where, k_train_train, get, "k_train_train")
+    k_td = _pick(where, k_test_train, get, "k_test_train")
+    k_tt = None if k_test_test is None else _pick(where, k_test_test, get, "k_test_test")
+    am = array_module(k_dd, y_train, k_td, k_tt, noise)
+    k, eps = as_kernel_matrix(k_dd, "k_train_train", where, allow_traced=True)
     n = k.shape[0]
     sigma2 = validation.nonnegative("gp_posterior", "noise", noise)
-    y = np.asarray(y_train, dtype=np.float64)
+    y = am.numpy.asarray(y_train, dtype=am.float)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(f"{where}: `y_train` must have shape (n,) or (n, k) with n = {n}, got shape {y.shape}.")
-    if not np.all(np.isfinite(y)):
+    if not am.traced and not np.all(np.isfinite(y)):
         raise ValueError(f"{where}: `y_train` must hold finite targets, got NaN or inf.")
-    kt = _test_train(where, _pick(where, k_test_train, get, "k_test_train"), n, "k_test_train")
-    factor = checked_cholesky(k, sigma2, eps, "k_train_train", "noise", where)
-    mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False)
-    if k_test_test is None:
+    kt = _test_train(where, k_td, n, "k_test_train", am)
+    if am.traced:
+        factor = am.linalg.cho_factor(k + sigma2 * np.eye(n), lower=True)
+    else:
+        factor = checked_cholesky(k, sigma2, eps, "k_train_train", "noise", where)
+    mean = kt @ am.linalg.cho_solve(factor, y, check_finite=False)
+    if k_tt is None:
         return GPPosterior(mean, None)
-    kss = _test_test(where, _pick(where, k_test_test, get, "k_test_test"), kt.shape[0], "k_test_test")
-    half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ
+    kss = _test_test(where, k_tt, kt.shape[0], "k_test_test", am)
+    half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ
     if kss.ndim == 1:
-        cov = kss - np.sum(half * half, axis=0)
+        cov = kss - am.numpy.sum(half * half, axis=0)
     else:
         cov = kss - half.T @ half
         cov = 0.5 * (cov + cov.T)
@@ -201,9 +222,9 @@ def infinite_ensemble_predictor(
     the three test kernels are given together (``nngp_test_test`` may be the
     (m,) diagonal only).
     """
-    problem = prepare_problem("infinite_ensemble_predictor", ntk_train_train, y_train, learning_rate, ridge)
     where = "infinite_ensemble_predictor"
-    nngp, _ = as_kernel_matrix(nngp_train_train, "nngp_train_train", where)
+    problem = prepare_problem(where, ntk_train_train, y_train, learning_rate, ridge, allow_traced=True)
+    nngp, _ = as_kernel_matrix(nngp_train_train, "nngp_train_train", where, allow_traced=True)
     n = problem.y.shape[0]
     if nngp.shape != (n, n):
         raise ValueError(
@@ -221,6 +242,8 @@ def infinite_ensemble_predictor(
         return arr[0] if scalar else arr
 
     def predict(t, ntk_test_train=None, nngp_test_train=None, nngp_test_test=None) -> EnsemblePrediction:
+        am = array_module(vecs, b, y_modes, t, ntk_test_train, nngp_test_train, nngp_test_test)
+        xp = am.numpy
         times, scalar = validation.times("infinite_ensemble_predictor", "t", t)
         given = [a is not None for a in (ntk_test_train, nngp_test_train, nngp_test_test)]
         if any(given) and not all(given):
@@ -230,33 +253,34 @@ def infinite_ensemble_predictor(
                 f"{where}: `ntk_test_train`, `nngp_test_train` and `nngp_test_test` must be given together, got "
                 f"{received} only."
             )
-        warn_conditioning(problem, problem.eta * float(times.max()),
-                           "time" if math.isfinite(times.max()) else "t → ∞", all(given))
-        c = flow_coefficients(lam, problem.rho, problem.eta, times)            # (T, n)
+        if not is_traced(times, lam):  # known values: the same warnings under a trace
+            warn_conditioning(problem, problem.eta * float(times.max()),
+                              "time" if math.isfinite(times.max()) else "t → ∞", all(given))
+        c = flow_coefficients(lam, problem.rho, problem.eta, times, xp=xp)    # (T, n)
         d = 1.0 - lam[None, :] * c
-        train_mean = np.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes)
+        train_mean = xp.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes)
         bd = d[:, :, None] * b[None] * d[:, None, :]
         train_cov = vecs[None] @ bd @ vecs.T[None]
         train_cov = 0.5 * (train_cov + train_cov.transpose(0, 2, 1))
         test_mean = test_cov = None
         if all(given):
-            theta_star = _test_train(where, ntk_test_train, n, "ntk_test_train")
+            theta_star = _test_train(where, ntk_test_train, n, "ntk_test_train", am)
             m = theta_star.shape[0]
-            k_star = _test_train(where, nngp_test_train, n, "nngp_test_train")
+            k_star = _test_train(where, nngp_test_train, n, "nngp_test_train", am)
             if k_star.shape != (m, n):
                 raise ValueError(
                     f"{where}: `nngp_test_train` must have the shape of ntk_test_train, {(m, n)}, got shape "
                     f"{k_star.shape}."
                 )
-            kss = _test_test(where, nngp_test_test, m, "nngp_test_test")
+            kss = _test_test(where, nngp_test_test, m, "nngp_test_test", am)
             p = theta_star @ vecs                                             # (m, n)
             q = vecs.T @ k_star.T                                             # (n, m)
-            test_mean = np.einsum("ij,tj,jk->tik", p, c, y_modes)
+            test_mean = xp.einsum("ij,tj,jk->tik", p, c, y_modes)
             pc = p[None] * c[:, None, :]                                      # (T, m, n)
             cross = pc @ q[None]                                              # (T, m, m)
             if kss.ndim == 1:
-                quad = np.einsum("tij,jk,tik->ti", pc, b, pc)
-                test_cov = kss[None] - 2.0 * np.einsum("tii->ti", cross) + quad
+                quad = xp.einsum("tij,jk,tik->ti", pc, b, pc)
+                test_cov = kss[None] - 2.0 * xp.einsum("tii->ti", cross) + quad
             else:
                 test_cov = kss[None] - cross - cross.transpose(0, 2, 1) + pc @ b[None] @ pc.transpose(0, 2, 1)
                 test_cov = 0.5 * (test_cov + test_cov.transpose(0, 2, 1))

@@ -24,6 +24,13 @@ conventions to theirs:
 Results are JAX arrays in the current mode's float dtype, as there (the
 computation itself runs in float64 NumPy); times ``t`` may have any shape
 (leading axes of the outputs, as there).
+
+**Under the caller's ``jit``, ``vmap`` or ``grad``** (kernels, targets,
+times, test inputs or ``diag_reg`` traced) the same functions of
+:mod:`ntkcourse.dynamics` and :mod:`ntkcourse.inference` compute with
+``jax.numpy`` (:mod:`ntkcourse.array_module`): there is no second copy of
+the formulas here. What those modules cannot check on traced values (finite
+and positive-definite kernels, non-negative times) is documented there.
 """
 from __future__ import annotations
 
@@ -35,6 +42,7 @@ import numpy as np
 from jax.experimental import ode
 
 from . import dynamics, inference, spectral
+from .array_module import HOST, ArrayModule, array_module, is_traced
 
 __all__ = [
     "Gaussian",
@@ -74,20 +82,26 @@ def _check_trace_axes(where: str, trace_axes, y_train) -> None:
         )
 
 
-def _matrix(where: str, name: str, k):
-    arr = np.asarray(k, dtype=np.float64)
+def _matrix(where: str, name: str, k, am: ArrayModule = HOST):
+    arr = am.numpy.asarray(k, dtype=am.float)
     if arr.ndim != 2:
         raise ValueError(f"{where}: `{name}` must be a kernel matrix of shape (n, n) or (m, n); got shape {arr.shape}.")
     return arr
 
 
 def regularised(k_train_train, diag_reg: float, diag_reg_absolute_scale: bool = False, where: str = "predict"):
-    r"""``K + diag_reg * s * I`` with ``s = tr(K)/n`` (relative, the default) or ``s = 1``."""
-    k = _matrix(where, "k_train_train", k_train_train)
-    reg = float(diag_reg)
-    if not np.isfinite(reg) or reg < 0:
-        raise ValueError(f"{where}: `diag_reg` must be a finite number >= 0; got {diag_reg!r}.")
-    scale = 1.0 if diag_reg_absolute_scale else np.trace(k) / k.shape[0]
+    r"""``K + diag_reg * s * I`` with ``s = tr(K)/n`` (relative, the default) or ``s = 1``.
+
+    On traced values (inside ``jit``/``vmap``/``grad``) the same sum in
+    ``jax.numpy``; ``diag_reg`` is checked (finite, ``>= 0``) unless it is traced.
+    """
+    k = _matrix(where, "k_train_train", k_train_train, array_module(k_train_train, diag_reg))
+    reg = diag_reg
+    if not is_traced(diag_reg):
+        reg = float(diag_reg)
+        if not np.isfinite(reg) or reg < 0:
+            raise ValueError(f"{where}: `diag_reg` must be a finite number >= 0; got {diag_reg!r}.")
+    scale = 1.0 if diag_reg_absolute_scale else k.trace() / k.shape[0]
     return k + reg * scale * np.eye(k.shape[0])
 
 
@@ -95,10 +109,11 @@ def _times(t, learning_rate: float, where: str):
     """(flat array of times in the package's units of ``learning_rate * t``, shape of ``t``)."""
     if t is None:
         return np.array([np.inf]), None
-    arr = np.asarray(t, dtype=np.float64)
+    am = array_module(t)
+    arr = am.numpy.asarray(t, dtype=am.float)
     if arr.size == 0:
         raise ValueError(f"{where}: `t` must hold at least one time; got {t!r}.")
-    return arr.reshape(-1) * float(learning_rate), arr.shape
+    return arr.reshape(-1) * (learning_rate if is_traced(learning_rate) else float(learning_rate)), arr.shape
 
 
 def _unflat(values, shape):
@@ -106,109 +121,6 @@ def _unflat(values, shape):
     if shape is None:
         return values[0]
     return values.reshape(tuple(shape) + values.shape[1:])
-
-
-def _traced(*values) -> bool:
-    """Whether any of ``values`` (or their leaves) is a JAX tracer (inside jit, vmap, grad, scan)."""
-    return any(isinstance(v, jax.core.Tracer) for v in jax.tree_util.tree_leaves(values))
-
-
-def _traced_regularised(k, diag_reg, diag_reg_absolute_scale: bool):
-    """:func:`regularised` on JAX arrays (inside the caller's transformations)."""
-    n = k.shape[0]
-    scale = 1.0 if diag_reg_absolute_scale else jnp.trace(k) / n
-    return k + diag_reg * scale * jnp.eye(n, dtype=k.dtype)
-
-
-def _traced_eigh(k):
-    r"""Eigenvalues and eigenvectors of a symmetric kernel; eigenvalues at or
-    below the round-off tolerance :math:`n\varepsilon\max|\lambda|` set to 0
-    (null modes, as :func:`ntkcourse.dynamics.flow_coefficients` reads them).
-    """
-    lam, vecs = jnp.linalg.eigh(k)
-    lam = jnp.where(lam > k.shape[0] * jnp.finfo(k.dtype).eps * jnp.max(jnp.abs(lam)), lam, 0.0)
-    return lam, vecs
-
-
-def _traced_ensemble(theta, prior, y, eta, times, ntk_test_train=None, nngp_test_train=None,
-                     nngp_test_test=None):
-    r"""The formulas of :func:`ntkcourse.inference.infinite_ensemble_predictor`
-    (Lee et al. 2019, eqs. 15–16) on JAX arrays, for the caller's ``jit``,
-    ``vmap`` and ``grad``: with :math:`\Theta = V \operatorname{diag}(\lambda) V^\top`
-    (``theta`` regularised), :math:`c = (1 - e^{-\eta\lambda t})/\lambda`,
-    :math:`P = \Theta_{*X} V`, :math:`B = V^\top K V` (``prior``),
-
-    * mean :math:`P \operatorname{diag}(c) V^\top y` (test), :math:`V \operatorname{diag}(\lambda c) V^\top y` (train);
-    * covariance :math:`K_{**} - P C Q - (P C Q)^\top + P C B C P^\top`,
-      :math:`Q = V^\top K_{X*}` (test), :math:`V D B D V^\top`, :math:`D = I - \Lambda C` (train).
-
-    ``times``: flat, shape (T,), ``inf`` allowed. Returns ``(train_mean,
-    train_cov, test_mean, test_cov)`` with a leading T axis (the test parts
-    ``None`` without test kernels; ``nngp_test_test`` may be the (m,) diagonal).
-    What the eager path checks on values (positive semi-definiteness,
-    conditioning warnings) cannot be checked here.
-    """
-    lam, vecs = _traced_eigh(theta)
-    b = vecs.T @ prior @ vecs
-    y_modes = vecs.T @ y
-    c = dynamics.flow_coefficients(lam, 0.0, eta, times, xp=jnp)                # (T, n)
-    d = 1.0 - lam[None, :] * c
-    train_mean = jnp.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes)
-    train_cov = vecs[None] @ (d[:, :, None] * b[None] * d[:, None, :]) @ vecs.T[None]
-    train_cov = 0.5 * (train_cov + jnp.swapaxes(train_cov, 1, 2))
-    if ntk_test_train is None:
-        return train_mean, train_cov, None, None
-    p = ntk_test_train @ vecs                                                      # (m, n)
-    q = vecs.T @ nngp_test_train.T                                                 # (n, m)
-    test_mean = jnp.einsum("ij,tj,jk->tik", p, c, y_modes)
-    pc = p[None] * c[:, None, :]                                                   # (T, m, n)
-    cross = pc @ q[None]
-    if nngp_test_test.ndim == 1:
-        quad = jnp.einsum("tij,jk,tik->ti", pc, b, pc)
-        test_cov = nngp_test_test[None] - 2.0 * jnp.einsum("tii->ti", cross) + quad
-    else:
-        test_cov = nngp_test_test[None] - cross - jnp.swapaxes(cross, 1, 2) + pc @ b[None] @ jnp.swapaxes(pc, 1, 2)
-        test_cov = 0.5 * (test_cov + jnp.swapaxes(test_cov, 1, 2))
-    return train_mean, train_cov, test_mean, test_cov
-
-
-def _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absolute_scale, where):
-    r"""``predict_fn`` of :func:`gradient_descent_mse` for traced arguments.
-
-    The formula of :func:`ntkcourse.dynamics.gradient_flow_predictor`
-    (coefficients by :func:`ntkcourse.dynamics.flow_coefficients`) written
-    with ``jax.numpy`` so that it runs inside the caller's transformations;
-    as there, eigenvalues at or below the round-off tolerance
-    :math:`n\varepsilon\max|\lambda|` count as null. The values are the
-    eager path's to rounding; what cannot be checked on traced values (a kernel that is not
-    positive semi-definite, conditioning warnings) is not.
-    """
-    k = jnp.asarray(k_train_train)
-    if k.ndim != 2 or k.shape[0] != k.shape[1]:
-        raise ValueError(f"{where}: `k_train_train` must be a square kernel matrix (n, n); got shape {k.shape}.")
-    dtype = jnp.result_type(k, float)
-    k = k.astype(dtype)
-    y = jnp.asarray(y_train, dtype)
-    lam, vecs = _traced_eigh(_traced_regularised(k, diag_reg, diag_reg_absolute_scale))
-
-    def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, k_test_train=None):
-        times = jnp.array([jnp.inf], dtype) if t is None else jnp.reshape(jnp.asarray(t, dtype), (-1,)) * learning_rate
-        c = dynamics.flow_coefficients(lam, 0.0, 1.0 / y.size, times, xp=jnp)       # (T, n)
-        f0 = jnp.broadcast_to(jnp.asarray(0.0 if fx_train_0 is None else fx_train_0, dtype), y.shape)
-        r = vecs.T @ (y - f0)                                                          # (n, k)
-
-        def shaped(values):
-            return values[0] if t is None else jnp.reshape(values, jnp.shape(t) + values.shape[1:])
-
-        train = shaped(f0[None] + jnp.einsum("in,tn,nk->tik", vecs, lam[None, :] * c, r))
-        if fx_test_0 is None:
-            return train
-        kt = jnp.asarray(k_test_train, dtype)
-        f0_test = jnp.broadcast_to(jnp.asarray(fx_test_0, dtype), (kt.shape[0],) + y.shape[1:])
-        test = shaped(f0_test[None] + jnp.einsum("mn,tn,nk->tmk", kt @ vecs, c, r))
-        return test if fx_train_0 is None else (train, test)
-
-    return predict_fn
 
 
 def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, diag_reg: float = 0.0,
@@ -221,7 +133,8 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, dia
     on test inputs, with :math:`\tilde\Theta` the regularised kernel
     (Jacot et al. 2018; Lee et al. 2019, eqs. 9–10; neural-tangents'
     conventions in the module docstring). Computed by
-    :func:`ntkcourse.dynamics.gradient_flow_predictor`.
+    :func:`ntkcourse.dynamics.gradient_flow_predictor`, on the host or, for
+    traced arguments, inside the caller's transformations.
 
     Returns:
       ``predict_fn(t=None, fx_train_0=0., fx_test_0=None, k_test_train=None)``:
@@ -231,32 +144,23 @@ def gradient_descent_mse(k_train_train, y_train, learning_rate: float = 1.0, dia
     """
     where = "gradient_descent_mse"
     _check_trace_axes(where, trace_axes, y_train)
-    if _traced(k_train_train, y_train, diag_reg):
-        # Inside the caller's jit/vmap/scan: the same closed form on JAX arrays.
-        return _traced_flow(k_train_train, y_train, learning_rate, diag_reg, diag_reg_absolute_scale, where)
-    y = np.asarray(y_train, dtype=np.float64)
+    am = array_module(y_train)
+    y = am.numpy.asarray(y_train, dtype=am.float)
     k = regularised(k_train_train, diag_reg, diag_reg_absolute_scale, where)
     flow = dynamics.gradient_flow_predictor(k, y, learning_rate=1.0 / y.size)
-    traced_flows = []  # built on the first traced call, from the concrete kernel
-
-    def traced_flow(*args):
-        if not traced_flows:
-            with jax.ensure_compile_time_eval():  # concrete eigenvectors, not part of the caller's trace
-                traced_flows.append(_traced_flow(k, y, learning_rate, 0.0, True, where))
-        return traced_flows[0](*args)
 
     def predict_fn(t=None, fx_train_0=0.0, fx_test_0=None, k_test_train=None):
         if fx_test_0 is not None and k_test_train is None:
             raise ValueError(f"{where}: `fx_test_0` was given without `k_test_train`; expected both or neither.")
-        if _traced(t, fx_train_0, fx_test_0, k_test_train):
-            return traced_flow(t, fx_train_0, fx_test_0, k_test_train)
+        am = array_module(y, t, fx_train_0, fx_test_0, k_test_train)
+        xp = am.numpy
         times, shape = _times(t, learning_rate, where)
-        f0 = None if fx_train_0 is None else np.broadcast_to(np.asarray(fx_train_0, np.float64), y.shape)
-        kt = None if fx_test_0 is None else _matrix(where, "k_test_train", k_test_train)
+        f0 = np.zeros(y.shape) if fx_train_0 is None else xp.broadcast_to(xp.asarray(fx_train_0, am.float), y.shape)
+        kt = None if fx_test_0 is None else _matrix(where, "k_test_train", k_test_train, am)
         f0_test = None
         if kt is not None:
-            f0_test = np.broadcast_to(np.asarray(fx_test_0, np.float64), (kt.shape[0],) + y.shape[1:])
-        out = flow(times, kt, f0 if f0 is not None else np.zeros_like(y), f0_test)
+            f0_test = xp.broadcast_to(xp.asarray(fx_test_0, am.float), (kt.shape[0],) + y.shape[1:])
+        out = flow(times, kt, f0, f0_test)
         train = None if fx_train_0 is None else _unflat(out.train, shape)
         test = None if kt is None else _unflat(out.test, shape)
         if train is not None and test is not None:
@@ -299,7 +203,8 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
     (:func:`ntkcourse.inference.gp_posterior`, with the relative regulariser
     as noise variance). ``'ntk'``: Lee et al. 2019 eqs. 15–16 at
     :math:`t = \infty` (:func:`ntkcourse.inference.infinite_ensemble_predictor`),
-    which needs the NNGP as well for the covariance.
+    which needs the NNGP as well for the covariance. Both run on the host or,
+    for traced arguments, inside the caller's transformations.
 
     Returns:
       ``predict_fn(get=None, k_test_train=None, k_test_test=None)``: a
@@ -309,17 +214,14 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
     """
     where = "gp_inference"
     _check_trace_axes(where, trace_axes, y_train)
-    y = None if _traced(y_train) else np.asarray(y_train, dtype=np.float64)
+    y = y_train if is_traced(y_train) else np.asarray(y_train, dtype=np.float64)
 
     def reg(k):
         return regularised(k, diag_reg, diag_reg_absolute_scale, where)
 
     def predict_fn(get=None, k_test_train=None, k_test_test=None):
         names, single = _names(where, get)
-        if y is None or _traced(k_train_train, k_test_train, k_test_test, diag_reg):
-            # Inside the caller's jit/vmap/grad: the same formulas on JAX arrays.
-            return _traced_gp_inference(names, single, k_train_train, y_train, k_test_train, k_test_test,
-                                        diag_reg, diag_reg_absolute_scale)
+        am = array_module(k_train_train, y, k_test_train, k_test_test, diag_reg)
         out = {}
         for g in names:
             k_dd = _field(k_train_train, g, where, "k_train_train")
@@ -327,7 +229,7 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
                 cov = None if k_test_test is None else np.zeros((y.shape[0], y.shape[0]))
                 out[g] = y if k_test_test is None else Gaussian(y, cov)
                 continue
-            k_td = _matrix(where, "k_test_train", _field(k_test_train, g, where, "k_test_train"))
+            k_td = _matrix(where, "k_test_train", _field(k_test_train, g, where, "k_test_train"), am)
             if g == "nngp":
                 kss = None if k_test_test is None else _field(k_test_test, "nngp", where, "k_test_test")
                 post = inference.gp_posterior(reg(k_dd), y, k_td, kss)
@@ -335,57 +237,15 @@ def gp_inference(k_train_train, y_train, diag_reg: float = 0.0, diag_reg_absolut
             else:
                 nngp_dd = _field(k_train_train, "nngp", where, "k_train_train") if k_test_test is not None else k_dd
                 nngp_td = _field(k_test_train, "nngp", where, "k_test_train") if k_test_test is not None else k_td
-                kss = None if k_test_test is None else _field(k_test_test, "nngp", where, "k_test_test")
-                ens = inference.infinite_ensemble_predictor(reg(k_dd), np.asarray(nngp_dd, np.float64), y,
-                                                            learning_rate=1.0)
-                if kss is None:
-                    mean = ens(np.inf, k_td, np.asarray(nngp_td, np.float64), np.zeros(k_td.shape[0])).test_mean
-                    cov = None
-                else:
-                    res = ens(np.inf, k_td, np.asarray(nngp_td, np.float64), np.asarray(kss, np.float64))
-                    mean, cov = res.test_mean, res.test_covariance
+                kss = np.zeros(k_td.shape[0]) if k_test_test is None else _field(k_test_test, "nngp", where,
+                                                                                 "k_test_test")
+                res = inference.infinite_ensemble_predictor(reg(k_dd), nngp_dd, y, learning_rate=1.0)(
+                    np.inf, k_td, nngp_td, kss)
+                mean, cov = res.test_mean, res.test_covariance
             out[g] = mean if k_test_test is None else Gaussian(mean, cov)
         return as_jax(_pack(names, single, out))
 
     return predict_fn
-
-
-def _traced_gp_inference(names, single, k_train_train, y_train, k_test_train, k_test_test, diag_reg,
-                         diag_reg_absolute_scale):
-    r"""``predict_fn`` of :func:`gp_inference` on JAX arrays: the ensemble's
-    formulas at :math:`t = \infty` (:func:`_traced_ensemble`). For ``'nngp'``
-    the regularised NNGP is both kernel and prior, which reduces them to the
-    GP posterior :math:`K_{*X}\tilde K^{-1}y`,
-    :math:`K_{**} - K_{*X}\tilde K^{-1}K_{X*}` of the eager path
-    (:func:`ntkcourse.inference.gp_posterior`); for ``'ntk'`` the prior is the
-    NNGP, as there.
-    """
-    where = "gp_inference"
-    y = jnp.asarray(y_train)
-    dtype = jnp.result_type(y, float)
-    y = y.astype(dtype)
-
-    def arr(kernel, name, what):
-        return jnp.asarray(_field(kernel, name, where, what), dtype)
-
-    out = {}
-    for g in names:
-        if k_test_train is None:
-            out[g] = y if k_test_test is None else Gaussian(y, jnp.zeros((y.shape[0], y.shape[0]), dtype))
-            continue
-        theta = _traced_regularised(arr(k_train_train, g, "k_train_train"), diag_reg, diag_reg_absolute_scale)
-        prior = theta if g == "nngp" else arr(k_train_train, "nngp", "k_train_train")
-        k_td = arr(k_test_train, g, "k_test_train")
-        if k_test_test is None:
-            _, _, mean, _ = _traced_ensemble(theta, prior, y, 1.0, jnp.array([jnp.inf], dtype), k_td, k_td,
-                                             jnp.zeros(k_td.shape[0], dtype))
-            out[g] = mean[0]
-            continue
-        _, _, mean, cov = _traced_ensemble(theta, prior, y, 1.0, jnp.array([jnp.inf], dtype), k_td,
-                                           arr(k_test_train, "nngp", "k_test_train"),
-                                           arr(k_test_test, "nngp", "k_test_test"))
-        out[g] = Gaussian(mean[0], cov[0])
-    return _pack(names, single, out)
 
 
 def _is_arrays(value) -> bool:
@@ -444,7 +304,8 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
     With ``'ntk'`` the networks train all layers (NTK dynamics, NNGP prior);
     with ``'nngp'`` the NNGP is both (training the last layer only). Computed by
     :func:`ntkcourse.inference.infinite_ensemble_predictor` with the
-    regularised kernel and :math:`\eta/|y|` (module docstring).
+    regularised kernel and :math:`\eta/|y|` (module docstring), on the host
+    or, for traced arguments, inside the caller's transformations.
 
     Keyword arguments (``**kernel_fn_train_train_kwargs``, e.g.
     ``mask_constant``) go to every ``kernel_fn`` call, those of ``predict_fn``
@@ -459,7 +320,7 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
     """
     where = "gradient_descent_mse_ensemble"
     _check_trace_axes(where, trace_axes, y_train)
-    y = None if _traced(y_train) else np.asarray(y_train, dtype=np.float64)
+    y = y_train if is_traced(y_train) else np.asarray(y_train, dtype=np.float64)
     default_get = get
     cache = {}
 
@@ -467,7 +328,7 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
         if "dd" in cache:
             return cache["dd"]
         k = kernel_fn(x_train, None, ("nngp", "ntk"), **kernel_fn_train_train_kwargs)
-        if not _traced(k):  # a kernel computed inside the caller's trace must not outlive it
+        if not is_traced(k):  # a kernel computed inside the caller's trace must not outlive it
             cache["dd"] = k
         return k
 
@@ -479,60 +340,24 @@ def gradient_descent_mse_ensemble(kernel_fn, x_train, y_train, learning_rate: fl
             kw_td, kw_tt = kernel_kwargs_for_test(kernel_fn_train_train_kwargs, kernel_fn_test_test_kwargs, where)
             k_td = kernel_fn(x_test, x_train, ("nngp", "ntk"), **kw_td)
             nngp_tt = kernel_fn(x_test, None, "nngp", **kw_tt)
-        if y is None or _traced(t, k_dd, k_td, nngp_tt, diag_reg):
-            # Inside the caller's jit/vmap/grad: the same formulas on JAX arrays.
-            return _traced_ensemble_predictions(names, single, t, learning_rate, y_train, k_dd, k_td, nngp_tt,
-                                                compute_cov, diag_reg, diag_reg_absolute_scale)
         times, shape = _times(t, learning_rate, where)
-        nngp_dd = np.asarray(k_dd.nngp, np.float64)
-        if nngp_tt is not None:
-            nngp_tt = np.asarray(nngp_tt, np.float64)
         out = {}
         for g in names:
             theta = regularised(getattr(k_dd, g), diag_reg, diag_reg_absolute_scale, where)
             # Training the last layer only: the regularised NNGP is the prior too (as in neural-tangents).
-            prior = theta if g == "nngp" else nngp_dd
+            prior = theta if g == "nngp" else k_dd.nngp
             ens = inference.infinite_ensemble_predictor(theta, prior, y, learning_rate=1.0 / y.size)
             if x_test is None:
                 res = ens(times)
                 mean, cov = res.train_mean, res.train_covariance
             else:
-                res = ens(times, np.asarray(getattr(k_td, g), np.float64), np.asarray(k_td.nngp, np.float64),
-                          nngp_tt)
+                res = ens(times, getattr(k_td, g), k_td.nngp, nngp_tt)
                 mean, cov = res.test_mean, res.test_covariance
             mean = _unflat(mean, shape)
             out[g] = Gaussian(mean, _unflat(cov, shape)) if compute_cov else mean
         return as_jax(_pack(names, single, out))
 
     return predict_fn
-
-
-def _traced_ensemble_predictions(names, single, t, learning_rate, y_train, k_dd, k_td, nngp_tt, compute_cov,
-                                 diag_reg, diag_reg_absolute_scale):
-    """``predict_fn`` of :func:`gradient_descent_mse_ensemble` on JAX arrays
-    (:func:`_traced_ensemble`, the eager path's formulas and conventions).
-    """
-    y = jnp.asarray(y_train)
-    dtype = jnp.result_type(y, k_dd.nngp, float)
-    y = y.astype(dtype)
-    times = jnp.array([jnp.inf], dtype) if t is None else jnp.reshape(jnp.asarray(t, dtype), (-1,)) * learning_rate
-
-    def shaped(values):
-        return values[0] if t is None else jnp.reshape(values, jnp.shape(t) + values.shape[1:])
-
-    nngp_dd = jnp.asarray(k_dd.nngp, dtype)
-    out = {}
-    for g in names:
-        theta = _traced_regularised(jnp.asarray(getattr(k_dd, g), dtype), diag_reg, diag_reg_absolute_scale)
-        prior = theta if g == "nngp" else nngp_dd
-        if k_td is None:
-            mean, cov, _, _ = _traced_ensemble(theta, prior, y, 1.0 / y.size, times)
-        else:
-            _, _, mean, cov = _traced_ensemble(theta, prior, y, 1.0 / y.size, times,
-                                               jnp.asarray(getattr(k_td, g), dtype), jnp.asarray(k_td.nngp, dtype),
-                                               jnp.asarray(nngp_tt, dtype))
-        out[g] = Gaussian(shaped(mean), shaped(cov)) if compute_cov else shaped(mean)
-    return _pack(names, single, out)
 
 
 def max_learning_rate(ntk_train_train, y_train_size: Optional[int] = None, momentum: float = 0.0,

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import validation
+from .array_module import array_module, host_only
 from .data.synthetic import CircleData, circle_data, sphere_data
 
 __all__ = [
@@ -96,22 +97,34 @@ def _dtype_eps(array) -> float:
     return float(np.finfo(np.float64).eps)
 
 
-def as_kernel_matrix(kernel, name: str = "kernel", where: str = "as_kernel_matrix") -> tuple[np.ndarray, float]:
+def as_kernel_matrix(kernel, name: str = "kernel", where: str = "as_kernel_matrix", *,
+                     allow_traced: bool = False) -> tuple[np.ndarray, float]:
     """Validate a square symmetric finite kernel matrix; return it in float64 and its dtype's ε.
 
     A matrix whose asymmetry ``max|K − Kᵀ|`` exceeds ``√ε · max|K|`` (``ε`` of
     its own dtype) is rejected: round-off of a symmetric computation is far
     below that. Smaller asymmetry is removed by ``(K + Kᵀ)/2``. Errors name
     ``where`` (the public function) and the argument ``name``.
+
+    A JAX tracer (``where`` called inside the caller's ``jit``, ``vmap`` or
+    ``grad``) is refused with a ``TypeError`` naming ``where``, unless
+    ``allow_traced``: then only its shape is checked (its values are not known
+    while tracing) and ``(K + Kᵀ)/2`` is returned as a ``jax.numpy`` array in
+    the mode's widest float (:mod:`ntkcourse.array_module`).
     """
     eps = _dtype_eps(kernel)
-    k = np.asarray(kernel, dtype=np.float64)
+    am = array_module(kernel)
+    if am.traced and not allow_traced:
+        raise host_only(where, name)
+    k = am.numpy.asarray(kernel, dtype=am.float)
     if k.ndim != 2 or k.shape[0] != k.shape[1]:
         raise ValueError(
             f"{where}: `{name}` must be a square 2-D matrix (n, n), got an array of shape {k.shape}."
         )
     if k.shape[0] == 0:
         raise ValueError(f"{where}: `{name}` must have at least one row, got shape {k.shape}.")
+    if am.traced:
+        return 0.5 * (k + k.T), eps
     # A finite sum proves every entry finite (NaN and inf propagate); count only when it is not.
     if not np.isfinite(np.sum(k)) and not np.all(np.isfinite(k)):
         bad = int(np.size(k) - np.count_nonzero(np.isfinite(k)))
@@ -147,16 +160,28 @@ def kernel_eigendecomposition(kernel, *, name: str = "kernel", where: str = "ker
     return eigendecomposition_of_valid(k, eps, name, where)
 
 
-def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str,
+def eigendecomposition_of_valid(k, eps: float, name: str,
                                 where: str = "kernel_eigendecomposition") -> KernelEigen:
-    """:func:`kernel_eigendecomposition` of a matrix already checked by :func:`as_kernel_matrix`."""
+    """:func:`kernel_eigendecomposition` of a matrix already checked by :func:`as_kernel_matrix`.
+
+    A traced ``k`` (``as_kernel_matrix(..., allow_traced=True)``) is
+    decomposed by ``jax.numpy`` with the same clipping rule; whether it is
+    PSD cannot be known while tracing, so no warning is given, and
+    ``tolerance``, ``rank`` and ``min_raw_eigenvalue`` are traced scalars.
+    """
+    am = array_module(k)
+    xp = am.numpy
     n = k.shape[0]
-    raw, vecs = np.linalg.eigh(k)
+    raw, vecs = xp.linalg.eigh(k)
     raw = raw[::-1]
-    vecs = np.ascontiguousarray(vecs[:, ::-1])
-    top = float(np.max(np.abs(raw)))
+    vecs = vecs[:, ::-1]
+    top = xp.max(xp.abs(raw))
     tol = n * eps * top
-    min_raw = float(raw[-1])
+    min_raw = raw[-1]
+    vals = xp.where(raw > tol, raw, 0.0)
+    if am.traced:
+        return KernelEigen(vals, vecs, tol, xp.count_nonzero(vals), min_raw)
+    tol, min_raw = float(tol), float(min_raw)
     if min_raw < -tol:
         warnings.warn(
             f"{where}: `{name}` is not positive semi-definite: its smallest eigenvalue is {min_raw:.3g}, "
@@ -165,9 +190,8 @@ def eigendecomposition_of_valid(k: np.ndarray, eps: float, name: str,
             KernelNotPSDWarning,
             stacklevel=4,
         )
-    vals = np.where(raw > tol, raw, 0.0)
     rank = int(np.count_nonzero(vals))
-    return KernelEigen(vals, vecs, tol, rank, min_raw)
+    return KernelEigen(vals, np.ascontiguousarray(vecs), tol, rank, min_raw)
 
 
 def kernel_spectrum(kernel) -> tuple[np.ndarray, np.ndarray]:

@@ -96,15 +96,23 @@ def times(where: str, name: str, t, integer: bool = False):
 
     Rejects arrays of more than one axis, NaN, negative times (training runs
     forward from t = 0) and, with ``integer``, fractional numbers of steps;
-    ``inf`` (the end of training) is allowed.
+    ``inf`` (the end of training) is allowed. Traced times (a JAX tracer,
+    inside the caller's ``jit``/``vmap``/``grad``) are only checked for their
+    number of axes, and returned as a ``jax.numpy`` array in the mode's widest
+    float (:mod:`ntkcourse.array_module`): their values are unknown while tracing.
     """
-    import numpy as np  # here, so that importing this module stays light
+    from .array_module import array_module  # here, so that importing this module stays light
 
-    arr = np.asarray(t, dtype=np.float64)
+    am = array_module(t)
+    xp = am.numpy
+    arr = xp.asarray(t, dtype=am.float)
     scalar = arr.ndim == 0
     if arr.ndim > 1:
         raise ValueError(f"{where}: `{name}` must be a scalar or a 1-D array of times, got shape {arr.shape}.")
-    arr = np.atleast_1d(arr)
+    arr = xp.atleast_1d(arr)
+    if am.traced:
+        return arr, scalar
+    np = xp
     if np.any(np.isnan(arr)):
         raise ValueError(f"{where}: `{name}` must hold non-negative times, got NaN.")
     if np.any(arr < 0):

@@ -65,9 +65,11 @@ MODULES = {
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.
     "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
+                                             "tests/theory/test_inference_traced.py",
                                              "-m", "not slow", "-k", "not point_at_the_callers_line"]),
     "inference": (["ntkcourse/inference.py"], ["tests/theory/test_inference.py",
-                                                "tests/theory/test_inference_contract.py", "-m", "not slow"]),
+                                                "tests/theory/test_inference_contract.py",
+                                                "tests/theory/test_inference_traced.py", "-m", "not slow"]),
     "grading/checks": (["ntkcourse/grading/checks.py"],
                        ["tests/grading/test_grading_checks.py", "tests/grading/test_grading_check_tolerances.py",
                         "tests/grading/test_grading_judging.py", "tests/grading/test_grading_check_messages.py",

@@ -78,10 +78,10 @@ def test_grad_with_respect_to_time_matches_a_central_difference(problem):
     np.testing.assert_allclose(got, want, rtol=1e-8)
 
 
-# gp_inference and gradient_descent_mse_ensemble: under the caller's trace they
-# take the formulas of inference.infinite_ensemble_predictor on JAX arrays
-# (predict._traced_ensemble); the eager path uses Cholesky (gp_posterior) or
-# NumPy's eigh. Same tolerance argument as above: O(1) outputs, ridge 1e-3.
+# gp_inference and gradient_descent_mse_ensemble: under the caller's trace the
+# same inference.gp_posterior (Cholesky) and infinite_ensemble_predictor (eigh)
+# compute with jax.numpy instead of NumPy/LAPACK. Same tolerance argument as
+# above: O(1) outputs, ridge 1e-3.
 
 def _mlp(W_std=1.0):
     return nt.stax.serial(nt.stax.Dense(8, W_std=W_std, b_std=0.1), nt.stax.Relu(), nt.stax.Dense(1, W_std=W_std))[2]

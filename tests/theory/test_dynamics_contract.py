@@ -107,7 +107,8 @@ def test_unstable_learning_rate_warning_states_the_bound():
     w = caught_warning(UnstableLearningRateWarning,
                        lambda: gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.7, ridge=1.0,
                                                           momentum=0.5))
-    assert "learning_rate = 0.7 is at or above the stability bound 2(1+momentum)/(λ_max+ridge) = 0.6:" in str(w.message)
+    assert "`learning_rate` = 0.7 is at or above the stability bound 2(1+momentum)/(λ_max+ridge) = 0.6:" in str(
+        w.message)
 
 
 def test_ill_conditioning_warning_states_its_numbers():
@@ -225,9 +226,9 @@ def test_learning_rate_exactly_at_the_bound_warns():
     and the limit s → ∞ is refused naming the learning rate and the bound."""
     with pytest.warns(UnstableLearningRateWarning, match="at or above the stability bound"):
         predict = gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.6, ridge=1.0, momentum=0.5)
-    with pytest.raises(ValueError, match=r"^steps = inf asks for the limit of gradient descent, which does not exist "
-                                         r"for learning_rate = 0\.6 ≥ the stability bound 0\.6; expected a learning "
-                                         r"rate below the bound\.$"):
+    with pytest.raises(ValueError, match=r"^gradient_descent_predictor: `steps` = inf asks for the limit of gradient "
+                                         r"descent, which does not exist for learning_rate = 0\.6 ≥ the stability "
+                                         r"bound 0\.6; expected a learning rate below the bound\.$"):
         predict(np.inf)
 
 
@@ -320,9 +321,9 @@ def test_unstable_learning_rate_warning_in_full():
                        lambda: gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.7, ridge=1.0,
                                                           momentum=0.5))
     assert str(w.message) == (
-        "learning_rate = 0.7 is at or above the stability bound 2(1+momentum)/(λ_max+ridge) = 0.6: the top mode does "
-        "not converge and the predicted outputs oscillate or grow geometrically. Use a learning rate below the bound "
-        "(ntkcourse.spectral.max_learning_rate).")
+        "gradient_descent_predictor: `learning_rate` = 0.7 is at or above the stability bound "
+        "2(1+momentum)/(λ_max+ridge) = 0.6: the top mode does not converge and the predicted outputs oscillate or "
+        "grow geometrically. Use a learning rate below the bound (ntkcourse.spectral.max_learning_rate).")
 
 
 def test_ill_conditioning_warning_in_full_at_a_finite_time():
@@ -331,9 +332,9 @@ def test_ill_conditioning_warning_in_full_at_a_finite_time():
     w = caught_warning(IllConditionedKernelWarning,
                        lambda: gradient_flow_predictor(np.diag([1.0, 1e-15]), np.ones(2))(1e16, np.ones((1, 2))))
     assert str(w.message) == (
-        "k_train_train is ill-conditioned at the requested time: effective condition number 1e+15, so round-off in "
-        "the kernel (n·ε = 4.4e-16) can reach a relative error of about 0.44 in the predictions. Add a ridge (e.g. "
-        "ridge=1e-6 * trace/n) or compute the kernel in float64.")
+        "gradient_flow_predictor: `k_train_train` is ill-conditioned at the requested time: effective condition "
+        "number 1e+15, so round-off in the kernel (n·ε = 4.4e-16) can reach a relative error of about 0.44 in the "
+        "predictions. Add a ridge (e.g. ridge=1e-6 * trace/n) or compute the kernel in float64.")
 
 
 def test_singular_limit_warning_in_full():
@@ -341,9 +342,9 @@ def test_singular_limit_warning_in_full():
     w = caught_warning(IllConditionedKernelWarning,
                        lambda: gradient_flow_predictor(np.ones((2, 2)), np.ones(2))(np.inf))
     assert str(w.message) == (
-        "k_train_train is singular (numerical rank 1 < n = 2) and ridge = 0: in the t → ∞ limit the train outputs do "
-        "not reach y_train in the null space, and the test outputs are the minimum-norm (pseudo-inverse) solution. "
-        "Add a ridge (e.g. ridge=1e-6 * trace/n) for kernel ridge regression.")
+        "gradient_flow_predictor: `k_train_train` is singular (numerical rank 1 < n = 2) and ridge = 0: in the "
+        "t → ∞ limit the train outputs do not reach y_train in the null space, and the test outputs are the "
+        "minimum-norm (pseudo-inverse) solution. Add a ridge (e.g. ridge=1e-6 * trace/n) for kernel ridge regression.")
 
 
 def test_not_psd_warning_names_the_predictor_and_the_kernel():
@@ -430,3 +431,19 @@ def test_cholesky_warns_for_a_well_conditioned_kernel_of_low_precision():
                        lambda: kernel_regression(np.eye(11, dtype=np.float16), np.ones(11)))
     assert "(condition number ≈ 1); round-off in the kernel (n·ε = 0.011) can be amplified to a relative error of " \
            "about 0.011." in str(w.message)
+
+
+@pytest.mark.parametrize("function, category, call", [
+    ("gradient_flow_predictor", IllConditionedKernelWarning,
+     lambda: gradient_flow_predictor(np.ones((2, 2)), np.ones(2))(np.inf)),
+    ("gradient_flow_predictor", IllConditionedKernelWarning,
+     lambda: gradient_flow_predictor(np.diag([1.0, 1e-15]), np.ones(2))(1e16, np.ones((1, 2)))),
+    ("gradient_descent_predictor", IllConditionedKernelWarning,
+     lambda: gradient_descent_predictor(np.ones((2, 2)), np.ones(2), 0.1)(np.inf)),
+    ("gradient_descent_predictor", UnstableLearningRateWarning,
+     lambda: gradient_descent_predictor(np.diag([4.0, 1.0]), np.ones(2), 0.7)),
+], ids=["flow-singular-limit", "flow-amplified-round-off", "descent-singular-limit", "descent-unstable-rate"])
+def test_every_warning_begins_with_the_public_functions_name(function, category, call):
+    """The conditioning and learning-rate warnings begin with 'function: ' (the project's rule for messages), for
+    each predictor that emits them."""
+    assert str(caught_warning(category, call).message).startswith(f"{function}: ")

@@ -283,3 +283,13 @@ def test_gp_posterior_not_positive_definite_asks_for_noise():
     with pytest.raises(ValueError, match=r"^gp_posterior: `k_train_train` \+ noise·I \(noise = 0\) is not positive "
                                          r"definite to working precision"):
         gp_posterior(np.diag([1.0, -1.0]), np.ones(2), np.ones((1, 2)))
+
+
+def test_the_ensembles_conditioning_warnings_begin_with_its_name():
+    """Both conditioning warnings (the singular t → ∞ limit, round-off amplified at t = 1e16 with test kernels) begin
+    with 'infinite_ensemble_predictor: ', the function the user called, not the dynamics helper behind it."""
+    singular = one_warning(lambda: infinite_ensemble_predictor(np.ones((2, 2)), np.eye(2), np.ones(2))(np.inf))
+    amplified = one_warning(lambda: infinite_ensemble_predictor(np.diag([1.0, 1e-15]), np.eye(2), np.ones(2))(
+        1e16, np.ones((1, 2)), np.ones((1, 2)), np.ones(1)))
+    for w in (singular, amplified):
+        assert str(w.message).startswith("infinite_ensemble_predictor: ")
