@@ -1,0 +1,67 @@
+"""Issue 19, part F: padded images (``kernel_fn(..., mask_constant=c)``)
+through ``Conv`` (``'SAME'``, ``'VALID'``, ``'CIRCULAR'``, strides), 2-D
+``AvgPool``/``SumPool``, ``GlobalAvgPool``/``GlobalSumPool`` and ``Flatten``,
+in the default layout and in others (``'NCHW'``, swapped spatial letters,
+channels before the batch), against neural-tangents 0.6.5 (float64 values
+from ``tests/oracle/make_compat_reference_f.py``, networks and inputs in
+``tests/oracle/compat_cases_f.py``: whole rows and columns of pixels padded,
+and one entry of a real pixel equal to the constant).
+
+Tolerances: kernels 1e-9 relative to neural-tangents (the same float64 sums
+in another order: measured below 1.1e-15, while an output pixel's mask taken
+one position off moves values by 0.27 or more, and ignoring the masks by far
+more); finite outputs 1e-10 relative (the same float64 parameters through
+the same operations).
+"""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
+from compat_cases_f import CASES, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_params import outputs_with_their_parameters  # noqa: E402
+
+DATA = Path(__file__).parents[1] / "data"
+REF = json.loads((DATA / "nt_compat_reference_f.json").read_text())
+ARRAYS = np.load(DATA / "nt_params_f.npz")
+
+# In the default suite: SAME and CIRCULAR convolutions, a strided 2-D average
+# pool and GlobalAvgPool in one network, and an NCHW network (the masks
+# strided and pooled in another layout); the others are slow (each compiles
+# its own programs).
+FAST = {"conv_same_avgpool_circular_gap", "nchw_conv_avgpool_gap"}
+FAST_PARAMS = {"conv_pool_gap"}
+
+
+def _params(names, fast):
+    return [n if n in fast else pytest.param(n, marks=pytest.mark.slow) for n in sorted(names)]
+
+
+@pytest.mark.parametrize("name", _params(CASES, FAST))
+def test_padded_images_match_neural_tangents(name):
+    # Pairs (x1, x2) and x1 with itself, both with mask_constant.
+    kind, spec = CASES[name]
+    x1, x2 = inputs(kind)
+    kernel_fn = build(stax, spec)[2]
+    pair = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+    alone = kernel_fn(x1, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
+    for got, key in [(pair.nngp, "nngp"), (pair.ntk, "ntk"), (pair.cov1, "cov1"), (alone.nngp, "self_nngp"),
+                     (alone.ntk, "self_ntk")]:
+        want = np.asarray(REF[name][key], dtype=float)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-12 * np.abs(want).max(), err_msg=key)
+
+
+@pytest.mark.parametrize("name", _params(PARAMS, FAST_PARAMS))
+def test_neural_tangents_parameters_give_its_outputs_on_padded_images(name):
+    # apply_fn(..., mask_constant=c): padded pixels zero at the input of every layer,
+    # the global average over the real pixels only.
+    kind, spec = PARAMS[name]
+    x1, _ = inputs(kind)
+    got = outputs_with_their_parameters(build(stax, spec), x1, ARRAYS, name, mask_constant=MASK_CONSTANT)
+    want = ARRAYS[f"{name}/output"]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
