@@ -60,9 +60,9 @@ def position_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
         empty = np.flatnonzero(~mask.reshape(mask.shape[0], -1).any(axis=1))
         if empty.size:
             raise ValueError(
-                f"{where}: `{name}` has inputs made only of padding (every entry equals mask_constant="
-                f"{mask_constant!r}), at batch indices {empty[:10].tolist()}; an input needs at least one real "
-                "position."
+                f"{where}: `{name}` has {'sequences' if x.ndim == 3 else 'images'} made only of padding (every "
+                f"entry equals mask_constant={mask_constant!r}), at batch indices {empty[:10].tolist()}; an input "
+                "needs at least one real position."
             )
     return mask
 
