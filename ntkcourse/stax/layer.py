@@ -230,11 +230,6 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
         layout = layout_value(batch_axis, channel_axis, ndim)
         if layout is None or layout == (0, None):
             return engine_fn(x1, x2, get, **kwargs)
-        if kwargs.get("pattern") is not None:
-            raise ValueError(
-                "kernel_fn: `pattern` is implemented for inputs with the batch axis first and the channels last; "
-                f"this network's first layer takes batch_axis={batch_axis}, channel_axis={channel_axis}."
-            )
         b, c = layout
         if b == c:
             raise ValueError(
@@ -246,7 +241,7 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
         x2 = None if x2 is None else _moved(x2, order)
         # The input kernel of the moved inputs records where the activations themselves keep the axes;
         # masks of padded inputs (mask_constant) are read from the moved inputs, so they follow the
-        # kernel's positions.
+        # kernel's positions; graph patterns are batch first in every layout and need no move.
         return entry_fn(layout)(x1, x2, get, **kwargs)
 
     for name in ("kernel_layer", "input_diagonal", "stages", "reads_patterns"):

@@ -2,7 +2,8 @@
 through ``Conv`` (``'SAME'``, ``'VALID'``, ``'CIRCULAR'``, strides), 2-D
 ``AvgPool``/``SumPool``, ``GlobalAvgPool``/``GlobalSumPool`` and ``Flatten``,
 in the default layout and in others (``'NCHW'``, swapped spatial letters,
-channels before the batch), against neural-tangents 0.6.5 (float64 values
+channels before the batch), and graph patterns (``Aggregate``) with inputs
+in other layouts, against neural-tangents 0.6.5 (float64 values
 from ``tests/oracle/make_compat_reference_f.py``, networks and inputs in
 ``tests/oracle/compat_cases_f.py``: whole rows and columns of pixels padded,
 and one entry of a real pixel equal to the constant).
@@ -23,7 +24,7 @@ import pytest
 from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
-from compat_cases_f import CASES, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_cases_f import CASES, GRAPH_LAYOUTS, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
 from compat_params import outputs_with_their_parameters  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
@@ -67,3 +68,18 @@ def test_neural_tangents_parameters_give_its_outputs_on_padded_images(name):
     got = outputs_with_their_parameters(build(stax, spec), x1, ARRAYS, name, mask_constant=MASK_CONSTANT)
     want = ARRAYS[f"{name}/output"]
     np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+
+
+@pytest.mark.slow  # each network compiles its own programs (about 3 s of CPU each)
+@pytest.mark.parametrize("name", sorted(GRAPH_LAYOUTS))
+def test_graph_patterns_with_inputs_in_other_layouts_match_neural_tangents(name):
+    # Aggregate(batch_axis=, channel_axis=, aggregate_axis=) with the patterns batch first; pairs and x1 alone.
+    kind, spec = GRAPH_LAYOUTS[name]
+    x1, x2, p1, p2 = inputs(kind)
+    kernel_fn = build(stax, spec)[2]
+    pair = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), pattern=(p1, p2))
+    alone = kernel_fn(x1, None, ("nngp", "ntk"), pattern=(p1, p1))
+    for got, key in [(pair.nngp, "nngp"), (pair.ntk, "ntk"), (pair.cov1, "cov1"), (alone.nngp, "self_nngp"),
+                     (alone.ntk, "self_ntk")]:
+        want = np.asarray(REF[name][key], dtype=float)
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-12 * np.abs(want).max(), err_msg=key)

@@ -3,8 +3,8 @@
 through ``Conv`` (``'SAME'``, ``'VALID'``, ``'CIRCULAR'``, strides), 2-D
 ``AvgPool``/``SumPool``, the global pools and ``Flatten``, in the default
 layout and in others (``'NCHW'``, swapped spatial letters, channels before
-the batch)), as plain data built by either library's ``stax`` the same way as
-``compat_cases.py``.
+the batch); and graph patterns with inputs in other layouts), as plain data
+built by either library's ``stax`` the same way as ``compat_cases.py``.
 
 Every network ends in a flat readout (neural-tangents stores spatial axes
 reversed after an odd number of convolutions).
@@ -56,6 +56,24 @@ CASES = {
 }
 
 
+# Graph patterns with inputs in other layouts (kernel_fn(..., pattern=(p1, p2));
+# the patterns stay batch first): the graphs and images of compat_cases_c.py
+# with their axes moved.
+GRAPH_LAYOUTS = {
+    "graph_channels_second": ("graph_nch", [
+        ("Aggregate", (), {"channel_axis": 1}), ("Dense", (4,), {"W_std": 1.5, "b_std": 0.2, "channel_axis": 1}),
+        _RELU, ("Aggregate", (), {"channel_axis": 1}), ("GlobalSumPool", (), {"channel_axis": 1}), _OUT]),
+    "graph_channels_first_batch_second": ("graph_cnv", [
+        ("Dense", (4,), {"W_std": 1.4, "b_std": 0.1, "batch_axis": 1, "channel_axis": 0}), _RELU,
+        ("Aggregate", (), {"batch_axis": 1, "channel_axis": 0}),
+        ("GlobalAvgPool", (), {"batch_axis": 1, "channel_axis": 0}),
+        ("Dense", (1,), {"batch_axis": 1, "channel_axis": 0})]),
+    "nchw_image_columns": ("image_columns_nchw", [
+        ("Dense", (3,), {"W_std": 1.2, "b_std": 0.1, "channel_axis": 1}),
+        ("Aggregate", (3,), {"channel_axis": 1}), _RELU, ("GlobalAvgPool", (), {"channel_axis": 1}), _OUT]),
+}
+
+
 def padded_images():
     """Images (batch, 5, 4, 2) padded with MASK_CONSTANT: whole rows and
     columns of pixels (inputs of different sizes padded to one), and one
@@ -71,6 +89,12 @@ def padded_images():
 
 
 def inputs(kind):
+    """``(x1, x2)`` (padded images) or, for graph kinds, ``(x1, x2, p1, p2)``."""
+    if kind.startswith("graph") or kind.startswith("image_columns"):
+        from compat_cases_c import inputs as graphs
+        x1, x2, p1, p2 = graphs("graph" if kind.startswith("graph") else "image_columns")
+        order = {"graph_nch": (0, 2, 1), "graph_cnv": (2, 0, 1), "image_columns_nchw": (0, 3, 1, 2)}[kind]
+        return x1.transpose(order), x2.transpose(order), p1, p2
     x1, x2 = padded_images()
     if kind == "nchw":
         return x1.transpose(0, 3, 1, 2), x2.transpose(0, 3, 1, 2)
