@@ -118,11 +118,12 @@ def layer(
     several positions (a convolution, a pooling), so the engine stores its
     input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
-    time steps (``kernel_fn(..., mask_constant=...)``); any other layer that
+    positions (``kernel_fn(..., mask_constant=...)``); any other layer that
     receives one raises rather than ignore the padding.
-    ``mask_fn``: for a layer that acts on the positions of a padded sequence
-    without reading the masks (``Dense``, activations, ``Conv``): the map
-    from the masks ``(batch, T)`` of its input to those of its output. The
+    ``mask_fn``: for a layer that acts on the positions of padded inputs
+    without reading the masks (``Dense``, activations, ``Conv``, window
+    pools): the map from the masks ``(batch, *spatial)`` of its input to
+    those of its output, in the kernel's order of the spatial axes. The
     layer's map then runs on the kernel without its masks, and every entry
     of the result that involves a padded position is set to zero: padded
     positions are zero at the input of every layer, as in neural-tangents

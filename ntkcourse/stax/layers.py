@@ -228,6 +228,12 @@ def Conv(
     the output spec's order of the spatial letters, as in neural-tangents,
     and an input spec that disagrees with the layout of the activations
     reaching the layer is refused (:mod:`ntkcourse.stax.conv_specs`).
+
+    Padded sequences and images (``kernel_fn(..., mask_constant=c)``, as
+    neural-tangents): padded positions enter as zero, and an output position
+    is padding when its window is centred on a padded one (``'CIRCULAR'``:
+    the geometry of ``'SAME'``), in ``kernel_fn`` (every layout) and
+    ``apply_fn`` (the default layout).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
@@ -392,10 +398,11 @@ def AvgPool(
     spatial axes are the others, in order, and ``window_shape`` and
     ``strides`` apply to them in that order (finite layer and kernel).
 
-    Padded sequences (``mask_constant``, 1-D windows, ``'VALID'``/``'SAME'``):
-    padded steps enter as zero and an output step is padding when its window
-    is centred on a padded step (:func:`~ntkcourse.stax.spatial.window_step_mask`),
-    in ``kernel_fn`` and ``apply_fn``, as in neural-tangents.
+    Padded sequences and images (``mask_constant``): padded positions enter
+    as zero and an output position is padding when its window is centred on
+    a padded position (:func:`~ntkcourse.stax.spatial.window_step_mask`;
+    ``'CIRCULAR'`` with the geometry of ``'SAME'``), in ``kernel_fn`` and
+    ``apply_fn``, as in neural-tangents.
     """
     window_shape = validation.int_tuple("AvgPool", "window_shape", window_shape)
     batch_axis = axis_arg("AvgPool", "batch_axis", batch_axis)
@@ -626,8 +633,9 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     value (the kernel does not depend on them; later layers name the output's
     axes accordingly).
 
-    Padded sequences (``mask_constant``): padded steps are zero, so the
-    kernel is the sum over the real steps divided by the padded length T, and
+    Padded sequences and images (``mask_constant``): padded positions are
+    zero, so the kernel is the sum over the real positions divided by the
+    padded number of positions, and
     ``apply_fn(..., mask_constant=c)`` flattens the inputs with their entries
     equal to ``c`` set to zero, as neural-tangents' masked ``Flatten``; the
     output is not masked any more.
