@@ -12,8 +12,14 @@ from typing import Any, Tuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = ["Kernel", "spatial_diagonal"]
+
+# neural-tangents' Kernel fields that Kernel.replace translates (see there).
+_NT_FIELDS = frozenset({"batch_axis", "channel_axis", "is_reversed", "diagonal_batch"})
+_WHY = {"is_reversed": "the spatial axes stay in the activations' order",
+        "diagonal_batch": "cov1 and cov2 hold each input's own covariance"}
 
 
 @jax.tree_util.register_pytree_node_class
@@ -44,8 +50,10 @@ class Kernel:
         of branches is the sum of their kernels when at most one branch is
         not independent; ``FanInSum`` refuses the other cases. ``()`` outside
         any fork.
-      mask1, mask2: for sequences ``(n, T, features)`` given to ``kernel_fn``
-        with ``mask_constant``: boolean arrays ``(n1, T)`` and ``(n2, T)``,
+      mask1, mask2: for sequences ``(n, T, features)`` or images given to
+        ``kernel_fn`` with ``mask_constant``: boolean arrays ``(n1, T)`` and
+        ``(n2, T)`` (``(n1, H, W)``, ... for images, spatial axes in the
+        kernel's order),
         ``True`` at the real time steps, ``False`` at padding; ``None`` when
         nothing is masked (``mask2`` is also ``None`` when x2 is x1). Only
         layers that declare they handle masks accept a kernel with masks
@@ -94,12 +102,158 @@ class Kernel:
 
     @property
     def is_masked(self) -> bool:
-        """Whether the kernel carries masks of padded time steps."""
+        """Whether the kernel carries masks of padded positions (``mask_constant``)."""
         return self.mask1 is not None or self.mask2 is not None
 
     def replace(self, **changes) -> "Kernel":
-        """A copy with the given fields changed."""
+        """A copy with the given fields changed.
+
+        neural-tangents' field names are accepted too: ``batch_axis`` and
+        ``channel_axis`` (where the finite activations keep those axes; they
+        set ``layout``), and ``is_reversed=False``, ``diagonal_batch=True``
+        (the only values this package holds; others raise ``ValueError``).
+        """
+        if changes.keys() & _NT_FIELDS:
+            changes = self._from_nt_fields(changes)
         return dataclasses.replace(self, **changes)
+
+    def _from_nt_fields(self, changes):
+        changes = dict(changes)
+        for name, only in (("is_reversed", False), ("diagonal_batch", True)):
+            if name in changes and bool(changes.pop(name)) != only:
+                raise ValueError(f"Kernel.replace: `{name}` can only be {only} here ({_WHY[name]}).")
+        if "batch_axis" in changes or "channel_axis" in changes:
+            ndim = len(changes.get("shape1", self.shape1))
+            b = changes.pop("batch_axis", self.batch_axis) % ndim
+            c = changes.pop("channel_axis", self.channel_axis)
+            c = None if c is None else c % ndim
+            if b == c:
+                raise ValueError(f"Kernel.replace: `batch_axis` and `channel_axis` must differ, got {b} and {c}.")
+            changes["layout"] = None if (b, c) == (0, ndim - 1) else (b, c)
+        return changes
+
+    # neural-tangents' ``Kernel`` attributes, read from this package's fields.
+    @property
+    def batch_axis(self) -> int:
+        """Where the finite activations keep the batch axis (neural-tangents'
+        attribute): an axis of activations with ``len(shape1)`` axes.
+        """
+        return 0 if self.layout is None else self.layout[0]
+
+    @property
+    def channel_axis(self):
+        """Where the finite activations keep the channel axis (neural-tangents'
+        attribute; ``None`` for inputs only a ``Flatten`` reads).
+        """
+        return len(self.shape1) - 1 if self.layout is None else self.layout[1]
+
+    @property
+    def is_reversed(self) -> bool:
+        """Always ``False``: the spatial axes of the arrays are in the order the
+        activations hold them (neural-tangents stores them reversed after an
+        odd number of convolutions and sets this flag).
+        """
+        return False
+
+    @property
+    def diagonal_batch(self) -> bool:
+        """Always ``True``: ``cov1``/``cov2`` hold each input's own covariance."""
+        return True
+
+    @property
+    def x1_is_x2(self) -> bool:
+        """Whether the kernel is of x1 with itself (``cov2`` is ``None``)."""
+        return self.cov2 is None
+
+    def slice(self, n1_slice, n2_slice) -> "Kernel":
+        """The kernel of ``x1[n1_slice]`` and ``x2[n2_slice]`` (neural-tangents' method)."""
+        cov1 = self.cov1[n1_slice]
+        cov2 = self.cov1[n2_slice] if self.cov2 is None else self.cov2[n2_slice]
+        mask2 = self.mask1 if self.mask2 is None else self.mask2  # x2 is x1 when mask2 is None
+        return self.replace(
+            nngp=self.nngp[n1_slice, n2_slice],
+            ntk=None if self.ntk is None or jnp.ndim(self.ntk) == 0 else self.ntk[n1_slice, n2_slice],
+            cov1=cov1, cov2=cov2,
+            shape1=(cov1.shape[0],) + tuple(self.shape1[1:]), shape2=(cov2.shape[0],) + tuple(self.shape2[1:]),
+            mask1=None if self.mask1 is None else self.mask1[n1_slice],
+            mask2=None if mask2 is None else mask2[n2_slice],
+        )
+
+    def __getitem__(self, idx) -> "Kernel":
+        """Index the kernel as the finite activations (neural-tangents' rule):
+        ``idx`` has one entry per axis of the activations, in their layout
+        (``batch_axis``, ``channel_axis``, the spatial axes); the batch entry
+        applies to both inputs, each spatial entry to both positions of its
+        pair. The channel axis cannot be indexed and the batch axis not with
+        an integer (``NotImplementedError``, as there).
+        """
+        ndim = len(self.shape1)
+        idx = idx if isinstance(idx, tuple) else (idx,)
+        if any(i is Ellipsis for i in idx):
+            at = idx.index(Ellipsis)
+            idx = idx[:at] + (slice(None),) * (ndim - len(idx) + 1) + idx[at + 1:]
+        idx = idx + (slice(None),) * (ndim - len(idx))
+        if len(idx) != ndim:
+            raise IndexError(f"Kernel: {len(idx)} indices for activations with {ndim} axes.")
+        b, c = self.batch_axis, self.channel_axis
+        if c is not None and idx[c] != slice(None):
+            raise NotImplementedError(f"Kernel: indexing the (infinite) channel axis {c} is not supported.")
+        if isinstance(idx[b], (int, np.integer)):
+            raise NotImplementedError(
+                f"Kernel: an integer index removes the batch axis {b}; a kernel keeps a batch axis, so index it "
+                "with a slice or a tuple."
+            )
+        spatial = tuple(i for a, i in enumerate(idx) if a not in (b, c))
+        pairs = spatial if self.diagonal_spatial else tuple(i for i in spatial for _ in range(2))
+
+        def cut(x, batch_ndim):
+            return x if x is None or jnp.ndim(x) == 0 else x[(idx[b],) * batch_ndim + pairs]
+
+        kept = [a for a, i in enumerate(idx) if not isinstance(i, (int, np.integer))]
+        layout = None
+        if self.layout is not None:
+            layout = (kept.index(b), None if c is None else kept.index(c))
+            layout = None if layout == (0, len(kept) - 1) else layout
+
+        def shape(old):
+            # the kernel's shapes are batch first, channels last, spatial axes in the activations' order
+            return np.empty(tuple(old[:-1]), dtype=bool)[(idx[b],) + spatial].shape + (old[-1],)
+
+        def mask(m):
+            return None if m is None else m[(idx[b],) + spatial]
+
+        return dataclasses.replace(
+            self, nngp=cut(self.nngp, 2), ntk=cut(self.ntk, 2) if self.ntk is not None else None,
+            cov1=cut(self.cov1, 1), cov2=cut(self.cov2, 1), shape1=shape(self.shape1), shape2=shape(self.shape2),
+            mask1=mask(self.mask1), mask2=mask(self.mask2), layout=layout,
+        )
+
+    def transpose(self, axes=None) -> "Kernel":
+        """The kernel with its spatial axes permuted (neural-tangents' method):
+        spatial axis ``j`` of the result is spatial axis ``axes[j]`` (both
+        positions of a pair move together); ``None`` keeps the order.
+        """
+        s = self.spatial_ndim
+        axes = tuple(range(s)) if axes is None else tuple(int(a) for a in axes)
+        if sorted(axes) != list(range(s)):
+            raise ValueError(f"Kernel.transpose: `axes` must permute the {s} spatial axes, got {axes}.")
+
+        def move(x, batch_ndim):
+            if x is None or jnp.ndim(x) == 0:
+                return x
+            order = ([batch_ndim + a for a in axes] if self.diagonal_spatial
+                     else [batch_ndim + 2 * a + e for a in axes for e in (0, 1)])
+            return jnp.transpose(x, tuple(range(batch_ndim)) + tuple(order))
+
+        def shape(old):
+            return (old[0],) + tuple(old[1 + a] for a in axes) + (old[-1],)
+
+        def mask(m):
+            return None if m is None else jnp.transpose(m, (0,) + tuple(1 + a for a in axes))
+
+        return dataclasses.replace(self, nngp=move(self.nngp, 2), ntk=move(self.ntk, 2), cov1=move(self.cov1, 1),
+                                   cov2=move(self.cov2, 1), shape1=shape(self.shape1), shape2=shape(self.shape2),
+                                   mask1=mask(self.mask1), mask2=mask(self.mask2))
 
     def after_affine(self, **changes) -> "Kernel":
         """A copy for the output of an affine layer with weights of its own:

@@ -30,7 +30,7 @@ from .blocks import blocked_kernel
 from .compile import WIDE_VECTOR_OPTIONS, kernel_jit, one_program
 from .host import host_gram, host_inputs, to_device
 from .inputs import check_input, input_kernel, kernel_from_gram
-from .masks import masked_input_kernel, step_mask, with_mask_channel
+from .masks import masked_input_kernel, position_mask, with_mask_channel
 from .patterns import pattern_pair, patterned_input_kernel, with_pattern_channels
 from .outputs import caller_precision
 from .plan import ExecutionPlan, default_plan
@@ -299,8 +299,10 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
           plan: an :class:`~ntkcourse.engine.ExecutionPlan` (memory budget,
             tiles, ...); ``None`` for the default plan.
           mask_constant: for sequences ``(batch, T, features)`` of different
-            lengths, padded to one ``T``: the value of the padding (a time
-            step whose features all equal it is padding; ``NaN`` allowed).
+            lengths padded to one ``T``, or images ``(batch, H, W, C)``
+            padded to one size: the value of the padding (entries equal to
+            it are zero; a position whose channels all equal it is padding;
+            ``NaN`` allowed).
             ``None`` (default): nothing is masked. See
             :mod:`ntkcourse.engine.masks`.
           pattern: for networks with :func:`ntkcourse.stax.Aggregate` layers
@@ -366,9 +368,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                         f"kernel_fn: `x2` must have the same shape as `x1` apart from the batch axis (pad both to "
                         f"one length); got x1 {np.shape(x1)} and x2 {np.shape(x2)}."
                     )
-                x1 = with_mask_channel(x1, step_mask(x1, mask_constant, "x1"), mask_constant)
+                x1 = with_mask_channel(x1, position_mask(x1, mask_constant, "x1"), mask_constant)
                 if x2 is not None:
-                    x2 = with_mask_channel(x2, step_mask(x2, mask_constant, "x2"), mask_constant)
+                    x2 = with_mask_channel(x2, position_mask(x2, mask_constant, "x2"), mask_constant)
             check_input(x1, "x1")
             if x2 is not None:
                 check_input(x2, "x2")

@@ -1,9 +1,12 @@
-r"""Padded sequences: ``kernel_fn(..., mask_constant=c)``.
+r"""Padded inputs: ``kernel_fn(..., mask_constant=c)``.
 
 The convention is neural-tangents': an input entry equal to ``mask_constant``
-is masked. For sequences ``(batch, T, features)`` a time step is *padding*
-when all its features equal ``mask_constant`` (``NaN`` matches ``NaN``), and
-the masks are per time step, ``(batch, T)``, ``True`` at the real steps.
+is masked (set to zero). For sequences ``(batch, T, features)`` and images
+``(batch, H, W, channels)`` (any number of spatial axes, channels last) a
+position is *padding* when all its channels equal ``mask_constant`` (``NaN``
+matches ``NaN``): neural-tangents' first ``Dense``/``Conv`` collapses its
+per-entry masks over the channels the same way. The masks are per position,
+``(batch, T)`` or ``(batch, H, W)``, ``True`` at the real positions.
 
 To run through the memory-bounded blocks unchanged, the mask travels as one
 extra feature of the input (:func:`with_mask_channel`); the first stage of a
@@ -20,7 +23,7 @@ import numpy as np
 
 from .inputs import input_kernel
 
-__all__ = ["step_mask", "padded_entries", "with_mask_channel", "masked_input_kernel"]
+__all__ = ["position_mask", "step_mask", "padded_entries", "with_mask_channel", "masked_input_kernel"]
 
 
 def _check_mask_constant(mask_constant):
@@ -33,9 +36,41 @@ def _check_mask_constant(mask_constant):
         )
 
 
+def position_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
+    """``(batch, *spatial)`` booleans, ``True`` where a position of the
+    sequences or images ``x`` (``(batch, *spatial, channels)``) is real: not
+    every channel equals ``mask_constant``.
+
+    Raises:
+      ValueError: ``x`` has no spatial axis, or (for concrete inputs) an input
+        is all padding.
+    """
+    _check_mask_constant(mask_constant)
+    if np.ndim(x) < 3:
+        raise ValueError(
+            f"{where}: `mask_constant` marks padded time steps of sequences (batch, T, features) or padded pixels "
+            f"of images (batch, H, W, channels); `{name}` has shape {np.shape(x)}, with no spatial axis."
+        )
+    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask_constant, jax.core.Tracer) else np
+    x = x if xp is jnp else np.asarray(x)
+    c = mask_constant if xp is jnp else np.asarray(mask_constant)
+    padded = (x == c) | (xp.isnan(x) & xp.isnan(c))
+    mask = ~xp.all(padded, axis=-1)
+    if xp is np:
+        empty = np.flatnonzero(~mask.reshape(mask.shape[0], -1).any(axis=1))
+        if empty.size:
+            raise ValueError(
+                f"{where}: `{name}` has {'sequences' if x.ndim == 3 else 'images'} made only of padding (every "
+                f"entry equals mask_constant={mask_constant!r}), at batch indices {empty[:10].tolist()}; an input "
+                "needs at least one real position."
+            )
+    return mask
+
+
 def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
     """``(batch, T)`` booleans, ``True`` where a time step of the sequences ``x``
-    is real (not every feature equals ``mask_constant``).
+    is real (not every feature equals ``mask_constant``): :func:`position_mask`
+    for layers that take only sequences (``Recurrent``).
 
     Raises:
       ValueError: ``x`` is not ``(batch, T, features)``, or (for concrete
@@ -47,20 +82,7 @@ def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
             f"{where}: `mask_constant` marks padded time steps of sequences (batch, T, features); `{name}` has "
             f"shape {np.shape(x)}."
         )
-    xp = jnp if isinstance(x, jax.core.Tracer) or isinstance(mask_constant, jax.core.Tracer) else np
-    x = x if xp is jnp else np.asarray(x)
-    c = mask_constant if xp is jnp else np.asarray(mask_constant)
-    padded = (x == c) | (xp.isnan(x) & xp.isnan(c))
-    mask = ~xp.all(padded, axis=-1)
-    if xp is np:
-        empty = np.flatnonzero(~mask.any(axis=1))
-        if empty.size:
-            raise ValueError(
-                f"{where}: `{name}` has sequences made only of padding (every feature equals mask_constant="
-                f"{mask_constant!r} at every step), at batch indices {empty[:10].tolist()}; a sequence needs at "
-                "least one real time step."
-            )
-    return mask
+    return position_mask(x, mask_constant, name, where)
 
 
 def padded_entries(inputs, mask_constant):
@@ -78,8 +100,8 @@ def padded_entries(inputs, mask_constant):
 
 
 def with_mask_channel(x, mask, mask_constant=None):
-    """``x`` with its padded steps set to zero and the mask appended as one
-    more feature, shape ``(batch, T, features + 1)``. With ``mask_constant``
+    """``x`` with its padded positions set to zero and the mask appended as one
+    more channel, shape ``(batch, *spatial, channels + 1)``. With ``mask_constant``
     every entry equal to it is set to zero too, also in steps that are not
     all padding (neural-tangents zeroes each such entry of its inputs).
     """
@@ -93,13 +115,13 @@ def with_mask_channel(x, mask, mask_constant=None):
 
 
 def masked_input_kernel(x1, x2, compute_ntk: bool, dtype, diagonal_spatial: bool = False):
-    r"""The input kernel :math:`x_t \cdot x'_{t'} / C` of the real features of
-    inputs made by :func:`with_mask_channel`, with ``mask1``/``mask2`` set.
-    Every pair of time steps is kept (``diagonal_spatial`` must be false:
-    sequences of different lengths pair steps off the diagonal).
+    r"""The input kernel :math:`x_p \cdot x'_{p'} / C` of the real channels of
+    inputs made by :func:`with_mask_channel`, with ``mask1``/``mask2`` set
+    (``(n, *spatial)``). Every pair of positions is kept (``diagonal_spatial``
+    must be false: inputs of different sizes pair positions off the diagonal).
     """
     if diagonal_spatial:
-        raise ValueError("kernel_fn: masked sequences need every pair of time steps, not only the diagonal.")
+        raise ValueError("kernel_fn: masked inputs need every pair of positions, not only the diagonal.")
     m1 = x1[..., -1] > 0.5
     m2 = None if x2 is None else x2[..., -1] > 0.5
     k = input_kernel(x1[..., :-1], None if x2 is None else x2[..., :-1], compute_ntk, dtype, False)

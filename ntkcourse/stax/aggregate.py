@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import validation
 from ..kernel import Kernel
+from .conv_specs import axis_arg, check_layout
 from .layer import layer
 
 __all__ = ["Aggregate"]
@@ -66,11 +67,14 @@ def Aggregate(
     the NTK (see the module docstring).
 
     Args:
-      aggregate_axis: the axes of the inputs to aggregate over, counted with
-        the batch axis as 0 (``None``: every axis but the batch and channel
-        axes).
-      batch_axis: must be 0 (the only value implemented; refused otherwise).
-      channel_axis: must be -1 (the only value implemented; refused otherwise).
+      aggregate_axis: the axes of the inputs to aggregate over, as axes of
+        the inputs (``None``: every axis but the batch and channel axes).
+      batch_axis, channel_axis: where the inputs keep their batch and channel
+        axes (neural-tangents' arguments; default 0 and -1). The pattern is
+        batch first whatever they are, its vertex axes in the order of the
+        aggregated axes; ``kernel_fn`` checks them against the layout of
+        the activations reaching the layer
+        (:func:`ntkcourse.stax.conv_specs.check_layout`).
       to_dense: with ``implementation='DENSE'``, a function applied to each
         pattern before use (default: the identity); it is applied to blocks
         of patterns inside compiled code, so it must be a ``jax.numpy``
@@ -110,37 +114,45 @@ def Aggregate(
             raise validation.fail(where, "aggregate_axis", "None, an integer axis or a non-empty sequence of them",
                                   given)
         aggregate_axis = tuple(int(a) for a in axes)
-    if batch_axis != 0 or isinstance(batch_axis, bool):
-        raise validation.fail(where, "batch_axis", "0 (the only batch axis implemented here)", batch_axis)
-    if channel_axis != -1 or isinstance(channel_axis, bool):
-        raise validation.fail(where, "channel_axis", "-1 (the only channel axis implemented here)", channel_axis)
+    batch_axis = axis_arg(where, "batch_axis", batch_axis)
+    channel_axis = axis_arg(where, "channel_axis", channel_axis)
     if to_dense is None:
         to_dense = _identity
     to_dense = validation.callable_arg(where, "to_dense", to_dense)
     implementation = validation.one_of(where, "implementation", implementation, _IMPLEMENTATIONS, upper=True)
 
     def axes_for(ndim: int) -> Tuple[int, ...]:
-        """The aggregated axes among the spatial axes 0 .. ndim - 3 (batch and channel removed)."""
-        spatial = ndim - 2
-        if spatial < 1:
+        """The aggregated axes as indices among the spatial axes (the inputs'
+        axes other than batch and channels, in order: the kernel's order).
+        """
+        spatial = layout_spatial_axes(ndim)
+        if not spatial:
             raise ValueError(
-                f"{where}: inputs need vertex axes between the batch and channel axes, (batch, vertices, ..., "
+                f"{where}: inputs need vertex axes besides the batch and channel axes, (batch, vertices, ..., "
                 f"channels); got {ndim} axes."
             )
         if aggregate_axis is None:
-            return tuple(range(spatial))
+            return tuple(range(len(spatial)))
         out = []
         for a in aggregate_axis:
             a_ = a % ndim if -ndim <= a < ndim else None
-            if a_ is None or a_ in (0, ndim - 1):
+            if a_ not in spatial:
                 raise ValueError(
-                    f"{where}: `aggregate_axis` must name axes of the input other than the batch axis (0) and the "
-                    f"channel axis ({ndim - 1} or -1) for inputs with {ndim} axes; got {aggregate_axis!r}."
+                    f"{where}: `aggregate_axis` must name axes of the input other than the batch axis "
+                    f"({batch_axis % ndim}) and the channel axis ({channel_axis % ndim}) for inputs with {ndim} axes; "
+                    f"got {aggregate_axis!r}."
                 )
-            out.append(a_ - 1)
+            out.append(spatial.index(a_))
         if len(set(out)) != len(out):
             raise validation.fail(where, "aggregate_axis", "distinct axes", aggregate_axis)
         return tuple(out)
+
+    def layout_spatial_axes(ndim: int):
+        b, c = batch_axis % ndim, channel_axis % ndim
+        if b == c:
+            raise ValueError(f"{where}: `batch_axis` and `channel_axis` must differ, got {batch_axis} and "
+                             f"{channel_axis} for inputs with {ndim} axes.")
+        return [i for i in range(ndim) if i not in (b, c)]
 
     def dense_pattern(pattern, batch: int, agg_shape: Tuple[int, ...], k_shape):
         """The adjacency ``(batch, *agg_shape, *agg_shape)`` of ``pattern``."""
@@ -189,6 +201,12 @@ def Aggregate(
             return inputs
         inputs = jnp.asarray(inputs)
         axes = axes_for(inputs.ndim)
+        # batch first, channels last (the spatial axes in order) for the product, then back
+        order = [batch_axis % inputs.ndim] + layout_spatial_axes(inputs.ndim) + [channel_axis % inputs.ndim]
+        return jnp.transpose(aggregate(jnp.transpose(inputs, order), axes, pattern), np.argsort(order))
+
+    def aggregate(inputs, axes, pattern):
+        """``apply_fn`` on inputs batch first and channels last."""
         agg_shape = tuple(inputs.shape[1 + a] for a in axes)
         a = dense_pattern(pattern, inputs.shape[0], agg_shape, inputs.shape).astype(inputs.dtype)
         letters = iter(c for c in string.ascii_letters if c not in "nz")
@@ -220,6 +238,7 @@ def Aggregate(
             return k  # no pattern given: no aggregation (neural-tangents' pattern=None)
         if k.diagonal_spatial:
             raise ValueError(f"{where}: needs the covariance of every pair of vertices, not only the diagonal.")
+        check_layout(where, k, batch_axis, channel_axis)
         ndim = len(k.shape1)
         axes = axes_for(ndim)
         s = ndim - 2
@@ -237,4 +256,4 @@ def Aggregate(
     config = {"aggregate_axis": aggregate_axis, "batch_axis": batch_axis, "channel_axis": channel_axis,
               "to_dense": to_dense, "implementation": implementation}
     return layer(init_fn, apply_fn, kernel_map, where, config, input_diagonal=_every_pair, reads_neighbours=True,
-                 reads_patterns=True)
+                 reads_patterns=True, input_layout=(batch_axis, channel_axis))

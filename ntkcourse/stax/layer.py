@@ -30,6 +30,7 @@ from ..engine.masks import padded_entries
 from ..kernel import Kernel
 from .conv_specs import input_layout as first_input_layout
 from .conv_specs import layout_value
+from .spatial import interleave_ones
 
 __all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
            "remask", "same_mask"]
@@ -104,6 +105,7 @@ def layer(
     mask_fn: Optional[Callable] = None,
     input_layout: Optional[tuple] = None,
     layout_free: bool = False,
+    finite_layouts: Optional[Callable] = None,
 ):
     """The public triple of a layer, remembering its kernel map (for
     composition) and its :class:`LayerSpec` (``kernel_fn.spec`` and
@@ -116,11 +118,12 @@ def layer(
     several positions (a convolution, a pooling), so the engine stores its
     input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
-    time steps (``kernel_fn(..., mask_constant=...)``); any other layer that
+    positions (``kernel_fn(..., mask_constant=...)``); any other layer that
     receives one raises rather than ignore the padding.
-    ``mask_fn``: for a layer that acts on the positions of a padded sequence
-    without reading the masks (``Dense``, activations, ``Conv``): the map
-    from the masks ``(batch, T)`` of its input to those of its output. The
+    ``mask_fn``: for a layer that acts on the positions of padded inputs
+    without reading the masks (``Dense``, activations, ``Conv``, window
+    pools): the map from the masks ``(batch, *spatial)`` of its input to
+    those of its output, in the kernel's order of the spatial axes. The
     layer's map then runs on the kernel without its masks, and every entry
     of the result that involves a padded position is set to zero: padded
     positions are zero at the input of every layer, as in neural-tangents
@@ -136,10 +139,15 @@ def layer(
     says. ``layout_free``: the layer acts alike in every layout (elementwise
     layers, combinators); any other layer without ``input_layout`` refuses a
     kernel whose activations are not batch first and channels last.
+    ``finite_layouts``: for a layer with ``mask_fn`` and layout arguments,
+    ``finite_layouts(ndim) -> (input layout, output layout)`` of its finite
+    activations (:func:`ntkcourse.stax.conv_specs.layout_value`, ``None``
+    for batch first and channels last); ``apply_fn(..., mask_constant=)``
+    refuses other layouts (``kernel_fn`` computes them).
     """
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
-        apply_fn = _masking_apply(apply_fn, mask_fn)
+        apply_fn = _masking_apply(apply_fn, mask_fn, name, finite_layouts)
     elif not handles_masks:
         kernel_map = _refusing_masks(kernel_map, name)
         apply_fn = _refusing_masks_apply(apply_fn, name)
@@ -223,12 +231,6 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
         layout = layout_value(batch_axis, channel_axis, ndim)
         if layout is None or layout == (0, None):
             return engine_fn(x1, x2, get, **kwargs)
-        for key in ("mask_constant", "pattern"):
-            if kwargs.get(key) is not None:
-                raise ValueError(
-                    f"kernel_fn: `{key}` is implemented for inputs with the batch axis first and the channels last; "
-                    f"this network's first layer takes batch_axis={batch_axis}, channel_axis={channel_axis}."
-                )
         b, c = layout
         if b == c:
             raise ValueError(
@@ -238,7 +240,9 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
         order = (b,) + tuple(i for i in range(ndim) if i not in (b, c)) + (() if c is None else (c,))
         x1 = _moved(x1, order)
         x2 = None if x2 is None else _moved(x2, order)
-        # The input kernel of the moved inputs records where the activations themselves keep the axes.
+        # The input kernel of the moved inputs records where the activations themselves keep the axes;
+        # masks of padded inputs (mask_constant) are read from the moved inputs, so they follow the
+        # kernel's positions; graph patterns are batch first in every layout and need no move.
         return entry_fn(layout)(x1, x2, get, **kwargs)
 
     for name in ("kernel_layer", "input_diagonal", "stages", "reads_patterns"):
@@ -258,12 +262,13 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
         ks = k if isinstance(k, (list, tuple)) else (k,)
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
-                f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-                "but this layer does not handle padding; the layers that do are Recurrent, Dense, 1-D Conv, AvgPool "
-                "and SumPool ('VALID'/'SAME'), the activations, GlobalSelfAttention, GlobalAvgPool, GlobalSumPool "
-                "and Flatten (and serial, parallel, FanOut, Identity): read the sequences out with one of them "
-                "first (e.g. GlobalAvgPool, or "
-                "Recurrent(..., return_sequences=False)), or pass equal-length sequences without mask_constant."
+                f"{name}: received a kernel of sequences with padded time steps or images with padded pixels "
+                "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding; the layers that do "
+                "are Dense, Conv, AvgPool, SumPool, the activations, GlobalAvgPool, GlobalSumPool and Flatten "
+                "(and serial, parallel, FanOut, Identity), and for "
+                "sequences Recurrent and GlobalSelfAttention: read the inputs out with one of them first (e.g. "
+                "GlobalAvgPool, or Recurrent(..., return_sequences=False)), or pass inputs of equal sizes without "
+                "mask_constant."
             )
         return kernel_map(k)
 
@@ -286,22 +291,23 @@ def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
 
 
 def remask(k, mask1, mask2):
-    """``k`` with the masks ``mask1``, ``mask2`` (``(n, T)``, ``True`` at real
-    steps; ``mask2=None``: x2 is x1) and every entry that pairs a padded step
-    set to zero.
+    """``k`` with the masks ``mask1``, ``mask2`` (``(n, *spatial)``, ``True``
+    at real positions; ``mask2=None``: x2 is x1) and every entry that pairs a
+    padded position set to zero.
     """
     m2 = mask1 if mask2 is None else mask2
-    if k.diagonal_spatial:
-        pair, self1, self2 = mask1[:, None, :] & m2[None, :, :], mask1, m2
-    else:
-        pair = mask1[:, None, :, None] & m2[None, :, None, :]
-        self1, self2 = mask1[:, :, None] & mask1[:, None, :], m2[:, :, None] & m2[:, None, :]
+    s, diagonal = mask1.ndim - 1, k.diagonal_spatial
+
+    def pair(a, b, batch_pair):
+        return (interleave_ones(a, s, True, batch_pair, diagonal)
+                & interleave_ones(b, s, False, batch_pair, diagonal))
 
     def zero(x, where):
         return None if x is None else jnp.where(where, x, jnp.zeros((), x.dtype))
 
-    return k.replace(nngp=zero(k.nngp, pair), ntk=zero(k.ntk, pair), cov1=zero(k.cov1, self1),
-                     cov2=zero(k.cov2, self2), mask1=mask1, mask2=mask2)
+    both = pair(mask1, m2, True)
+    return k.replace(nngp=zero(k.nngp, both), ntk=zero(k.ntk, both), cov1=zero(k.cov1, pair(mask1, mask1, False)),
+                     cov2=zero(k.cov2, pair(m2, m2, False)), mask1=mask1, mask2=mask2)
 
 
 def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
@@ -315,20 +321,31 @@ def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
     return masked
 
 
-def _masking_apply(apply_fn: Callable, mask_fn: Callable) -> Callable:
-    """``apply_fn`` that keeps padded steps padded, as its kernel does.
+def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layouts: Optional[Callable]):
+    """``apply_fn`` that keeps padded positions padded, as its kernel does.
 
-    With ``mask_constant`` and sequences ``(batch, T, features)``: entries
-    equal to ``mask_constant`` enter the layer as zero (as in ``kernel_fn``),
-    and the output steps that ``mask_fn`` marks as padding are set to
-    ``mask_constant`` again, so that a following ``Recurrent`` (or any layer
-    reading the padding) sees it. Without this, ``Recurrent -> Dense ->
-    Recurrent`` on padded sequences had a kernel that treated the padding as
-    padding while the finite network's second ``Recurrent`` read it as data.
+    With ``mask_constant`` and sequences ``(batch, T, features)`` or images
+    ``(batch, H, W, channels)``: entries equal to ``mask_constant`` enter the
+    layer as zero (as in ``kernel_fn``), and the output positions that
+    ``mask_fn`` marks as padding are set to ``mask_constant`` again, so that
+    a following layer reading the padding (``Recurrent``, ``GlobalAvgPool``)
+    sees it. Without this, ``Recurrent -> Dense -> Recurrent`` on padded
+    sequences had a kernel that treated the padding as padding while the
+    finite network's second ``Recurrent`` read it as data.
+
+    Raises:
+      ValueError: the layer's finite activations are not batch first and
+        channels last (``finite_layouts``), naming the layer.
     """
     def masked_apply(params, inputs, mask_constant=None, **kwargs):
-        if mask_constant is None or getattr(inputs, "ndim", 0) != 3:
+        if mask_constant is None or getattr(inputs, "ndim", 0) < 3:
             return apply_fn(params, inputs, **kwargs)
+        if finite_layouts is not None and finite_layouts(inputs.ndim) != (None, None):
+            raise ValueError(
+                f"{name}: apply_fn(..., mask_constant=...) is implemented for activations with the batch axis "
+                "first and the channels last (as for this layer's defaults); kernel_fn computes padded inputs in "
+                "every layout."
+            )
         inputs, c, entry = padded_entries(inputs, mask_constant)
         out = apply_fn(params, jnp.where(entry, 0, inputs), **kwargs)
         real = mask_fn(~jnp.all(entry, axis=-1))

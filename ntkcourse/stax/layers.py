@@ -21,7 +21,7 @@ from .. import validation
 from ..engine.masks import padded_entries
 from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
-                         filter_shape_param, kernel_geometry, layout_value, width_scalings)
+                         filter_shape_param, kernel_geometry, layout_value, spatial_permutation, width_scalings)
 from .layer import StructuredRule, layer, remask, same_mask
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
                       pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
@@ -183,6 +183,7 @@ def Dense(
                     else None),
         mask_fn=same_mask,
         input_layout=(batch_axis, channel_axis),
+        finite_layouts=same_layouts(batch_axis, channel_axis),
     )
 
 
@@ -227,6 +228,12 @@ def Conv(
     the output spec's order of the spatial letters, as in neural-tangents,
     and an input spec that disagrees with the layout of the activations
     reaching the layer is refused (:mod:`ntkcourse.stax.conv_specs`).
+
+    Padded sequences and images (``kernel_fn(..., mask_constant=c)``, as
+    neural-tangents): padded positions enter as zero, and an output position
+    is padding when its window is centred on a padded one (``'CIRCULAR'``:
+    the geometry of ``'SAME'``), in ``kernel_fn`` (every layout) and
+    ``apply_fn`` (the default layout).
     """
     out_chan = validation.positive_int("Conv", "out_chan", out_chan)
     filter_shape = validation.int_tuple("Conv", "filter_shape", filter_shape)
@@ -290,7 +297,14 @@ def Conv(
                                                 dimension_numbers=dimension_numbers)
 
     def conv_mask(mask):
-        return window_step_mask("Conv", mask, filter_shape, strides, padding)
+        """Masks of the kernel's positions (the input's spatial order) to those of the output's order."""
+        filters, steps = kernel_geometry("Conv", dimension_numbers, filter_shape, strides)
+        out = window_step_mask("Conv", mask, filters, steps, padding)
+        return jnp.transpose(out, (0,) + tuple(1 + p for p in spatial_permutation(dimension_numbers)))
+
+    def finite_layouts(ndim):
+        (b_in, c_in), (b_out, c_out) = conv_layouts(dimension_numbers)
+        return layout_value(b_in, c_in, ndim), layout_value(b_out, c_out, ndim)
 
     def kernel_map(k: Kernel) -> Kernel:
         _check_rank(k.shape1, "x1")
@@ -338,6 +352,7 @@ def Conv(
             s=(s_in, s_out),
         ),
         mask_fn=conv_mask,
+        finite_layouts=finite_layouts,
         has_params=True,
         # The structured empirical NTK reads patches and filters in the default layout.
         structured=affine_rule(parameterization, W_std, b_std, filter_size, patches, s_in) if default_layout else None,
@@ -383,10 +398,11 @@ def AvgPool(
     spatial axes are the others, in order, and ``window_shape`` and
     ``strides`` apply to them in that order (finite layer and kernel).
 
-    Padded sequences (``mask_constant``, 1-D windows, ``'VALID'``/``'SAME'``):
-    padded steps enter as zero and an output step is padding when its window
-    is centred on a padded step (:func:`~ntkcourse.stax.spatial.window_step_mask`),
-    in ``kernel_fn`` and ``apply_fn``, as in neural-tangents.
+    Padded sequences and images (``mask_constant``): padded positions enter
+    as zero and an output position is padding when its window is centred on
+    a padded position (:func:`~ntkcourse.stax.spatial.window_step_mask`;
+    ``'CIRCULAR'`` with the geometry of ``'SAME'``), in ``kernel_fn`` and
+    ``apply_fn``, as in neural-tangents.
     """
     window_shape = validation.int_tuple("AvgPool", "window_shape", window_shape)
     batch_axis = axis_arg("AvgPool", "batch_axis", batch_axis)
@@ -465,7 +481,19 @@ def AvgPool(
         reads_neighbours=True,
         input_layout=(batch_axis, channel_axis),
         mask_fn=lambda mask: window_step_mask("AvgPool", mask, window_shape, strides, padding),
+        finite_layouts=same_layouts(batch_axis, channel_axis),
     )
+
+
+def same_layouts(batch_axis: int, channel_axis: int):
+    """``finite_layouts`` (see :func:`ntkcourse.stax.layer.layer`) of a layer
+    whose output keeps its input's batch and channel axes.
+    """
+    def layouts(ndim):
+        value = layout_value(batch_axis, channel_axis, ndim)
+        return value, value
+
+    return layouts
 
 
 def global_pool_axes(where: str, ndim: int, batch_axis: int, channel_axis: int):
@@ -475,6 +503,14 @@ def global_pool_axes(where: str, ndim: int, batch_axis: int, channel_axis: int):
         raise ValueError(f"{where}: `batch_axis` and `channel_axis` must differ, got {batch_axis} and {channel_axis} "
                          f"for inputs with {ndim} axes.")
     return tuple(i for i in range(ndim) if i not in kept)
+
+
+def global_pool_layout(ndim: int, batch_axis: int, channel_axis: int):
+    """``Kernel.layout`` of a global pool's output: neural-tangents' rule, the
+    batch and channel axes kept in their order (``(1, 0)`` when the channels
+    come first).
+    """
+    return None if batch_axis % ndim < channel_axis % ndim else (1, 0)
 
 
 def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
@@ -517,9 +553,7 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         if k.spatial_ndim < 1:
             raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {k.shape1}.")
         check_layout("GlobalAvgPool", k, batch_axis, channel_axis)
-        ndim = len(k.shape1)
-        # neural-tangents' rule: the output keeps the batch and channel axes in their order.
-        out_layout = None if batch_axis % ndim < channel_axis % ndim else (1, 0)
+        out_layout = global_pool_layout(len(k.shape1), batch_axis, channel_axis)
         _needs_all_positions("GlobalAvgPool", k)
         if k.is_masked:
             return masked_global_pool(k, True).replace(layout=out_layout)
@@ -537,30 +571,34 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
 
 
 def masked_step_pool(where: str, inputs, mask_constant, axes, average: bool = True):
-    """The mean (``average``) or sum over the real steps of sequences
-    ``(batch, T, features)`` padded with ``mask_constant`` (a step is padding
-    when all its features equal it; other entries equal to it count as zero).
+    """The mean (``average``) or sum over the real positions of sequences or
+    images ``(batch, *spatial, channels)`` padded with ``mask_constant`` (a
+    position is padding when all its channels equal it; other entries equal
+    to it count as zero), pooled over the spatial ``axes``.
     """
-    if inputs.ndim != 3 or tuple(axes) != (1,):
+    if tuple(axes) != tuple(range(1, inputs.ndim - 1)):
         raise ValueError(
-            f"{where}: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) pooled "
-            f"over T, as kernel_fn; got inputs of shape {inputs.shape} pooled over axes {tuple(axes)}."
+            f"{where}: apply_fn(..., mask_constant=...) is implemented for inputs with the batch axis first and "
+            f"the channels last (batch, *spatial, channels), as for this layer's defaults; got inputs of shape "
+            f"{inputs.shape} pooled over axes {tuple(axes)} (kernel_fn computes padded inputs in every layout)."
         )
     inputs, _, entry = padded_entries(inputs, mask_constant)
     real = ~jnp.all(entry, axis=-1, keepdims=True)
-    total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=1)
-    return total / jnp.sum(real, axis=1).astype(inputs.dtype) if average else total
+    total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=axes)
+    return total / jnp.sum(real, axis=axes).astype(inputs.dtype) if average else total
 
 
 def masked_global_pool(k: Kernel, average: bool) -> Kernel:
-    r"""The kernel of the mean (``average``) or sum over the real steps of
-    padded sequences: padded entries of ``k`` are zero (see
-    :func:`ntkcourse.stax.layer.remask`), so the sum over all pairs of steps,
-    divided for the mean by the numbers of real steps :math:`T_1 T_2`.
+    r"""The kernel of the mean (``average``) or sum over the real positions of
+    padded inputs: padded entries of ``k`` are zero (see
+    :func:`ntkcourse.stax.layer.remask`), so the sum over all pairs of
+    positions, divided for the mean by the numbers of real positions
+    :math:`P_1 P_2` (neural-tangents' masked mean).
     """
     k = remask(k, k.mask1, k.mask2)  # padded entries zero whatever the layer before (e.g. Recurrent)
-    real1 = jnp.sum(k.mask1, axis=1).astype(k.nngp.dtype)
-    real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=1).astype(k.nngp.dtype)
+    spatial = tuple(range(1, k.mask1.ndim))
+    real1 = jnp.sum(k.mask1, axis=spatial).astype(k.nngp.dtype)
+    real2 = real1 if k.mask2 is None else jnp.sum(k.mask2, axis=spatial).astype(k.nngp.dtype)
 
     def total(x, batch_ndim):
         return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
@@ -595,8 +633,9 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     value (the kernel does not depend on them; later layers name the output's
     axes accordingly).
 
-    Padded sequences (``mask_constant``): padded steps are zero, so the
-    kernel is the sum over the real steps divided by the padded length T, and
+    Padded sequences and images (``mask_constant``): padded positions are
+    zero, so the kernel is the sum over the real positions divided by the
+    padded number of positions, and
     ``apply_fn(..., mask_constant=c)`` flattens the inputs with their entries
     equal to ``c`` set to zero, as neural-tangents' masked ``Flatten``; the
     output is not masked any more.

@@ -6,9 +6,9 @@ zeros padded at the edges, ``normalize_edges=False``) and of
 :func:`~ntkcourse.stax.GlobalAvgPool`, with ``m`` the window size or the
 number of positions (Novak et al. 2019, 2020).
 
-Padded sequences (``mask_constant``), as neural-tangents: ``SumPool`` (1-D
-windows) keeps ``AvgPool``'s masks; ``GlobalSumPool`` sums over the real
-steps (padded ones are zero), in ``kernel_fn`` and ``apply_fn``.
+Padded inputs (``mask_constant``), as neural-tangents: ``SumPool`` keeps
+``AvgPool``'s masks; ``GlobalSumPool`` sums over the real positions (padded
+ones are zero), in ``kernel_fn`` and ``apply_fn``.
 """
 from __future__ import annotations
 
@@ -19,17 +19,20 @@ from .. import validation
 from ..kernel import Kernel
 from .conv_specs import check_layout
 from .layer import kernel_map_of, layer, layer_spec
-from .layers import AvgPool, GlobalAvgPool, global_pool_axes, masked_global_pool, masked_step_pool
+from .layers import (AvgPool, GlobalAvgPool, global_pool_axes, global_pool_layout, masked_global_pool,
+                     masked_step_pool, same_layouts)
 from .spatial import map_kernel, window_step_mask
 
 __all__ = ["SumPool", "GlobalSumPool"]
 
 
-def _scaled(where: str, avg, size_of, config, kernel_size_of=None, mask_fn=None, global_axes=None):
+def _scaled(where: str, avg, size_of, config, kernel_size_of=None, mask_fn=None, global_axes=None,
+            finite_layouts=None):
     """The triple of ``avg`` with outputs times ``size_of(input_shape)`` and kernels times its square
     (``kernel_size_of(k.shape1)``, the same size from the kernel's batch-first, channels-last shape;
     default ``size_of``). ``mask_fn``: that of a window pool (see :func:`ntkcourse.stax.layer`);
-    ``global_axes``: ``(batch_axis, channel_axis)`` of a global sum, which reads masks itself.
+    ``global_axes``: ``(batch_axis, channel_axis)`` of a global sum, which reads masks itself;
+    ``finite_layouts``: that of a window pool (see :func:`ntkcourse.stax.layer`).
     """
     kernel_size_of = size_of if kernel_size_of is None else kernel_size_of
     init_avg, apply_avg, _ = avg
@@ -45,13 +48,14 @@ def _scaled(where: str, avg, size_of, config, kernel_size_of=None, mask_fn=None,
     def kernel_map(k: Kernel) -> Kernel:
         if k.is_masked:  # a global sum
             check_layout(where, k, *global_axes)
-            return masked_global_pool(k, average=False)
+            return masked_global_pool(k, average=False).replace(layout=global_pool_layout(len(k.shape1),
+                                                                                          *global_axes))
         factor = float(kernel_size_of(k.shape1)) ** 2
         return map_kernel(avg_map(k), lambda x, batch_ndim: factor * x)
 
     return layer(init_avg, apply_fn, kernel_map, where, config, input_diagonal=spec.input_diagonal,
                  reads_neighbours=True, input_layout=spec.input_layout, mask_fn=mask_fn,
-                 handles_masks=global_axes is not None)
+                 handles_masks=global_axes is not None, finite_layouts=finite_layouts)
 
 
 def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None, padding: str = "VALID",
@@ -71,7 +75,8 @@ def SumPool(window_shape: Sequence[int], strides: Optional[Sequence[int]] = None
     def mask_fn(mask):
         return window_step_mask("SumPool", mask, window_shape, config["strides"], config["padding"])
 
-    return _scaled("SumPool", avg, lambda shape: size, config, mask_fn=mask_fn)
+    return _scaled("SumPool", avg, lambda shape: size, config, mask_fn=mask_fn,
+                   finite_layouts=same_layouts(batch_axis, channel_axis))
 
 
 def GlobalSumPool(batch_axis: int = 0, channel_axis: int = -1):

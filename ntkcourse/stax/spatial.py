@@ -317,24 +317,27 @@ def conv_relayout(k: Kernel, dimension_numbers) -> Kernel:
 
 
 def window_step_mask(where: str, mask, window_shape, strides, padding: str):
-    """The real steps of the output of a 1-D window op (convolution, pooling)
-    on padded sequences, from those of its input ``mask`` (``(batch, T)``,
-    ``True`` at real steps): an output step is padding when its window is
-    centred (rounding down) on a padded step, as neural-tangents' ``_pool_mask``.
+    """The real positions of the output of a window op (convolution, pooling)
+    on padded inputs, from those of its input ``mask`` (``(batch, *spatial)``,
+    ``True`` at real positions, one spatial axis per window axis): an output
+    position is padding when its window is centred (rounding down) on a
+    padded position, as neural-tangents' ``_pool_mask``. ``'CIRCULAR'``
+    padding has the geometry of ``'SAME'`` here (neural-tangents' ``Conv``
+    masks it so: its windows wrap around, their centres do not).
 
     Raises:
-      ValueError: for windows over more than one axis or ``'CIRCULAR'``
-        padding (padded sequences are implemented for 1-D ``'VALID'`` and
-        ``'SAME'`` windows), naming the layer.
+      ValueError: the window has not one axis per spatial axis of the mask,
+        naming the layer.
     """
-    if len(window_shape) != 1 or padding == "CIRCULAR":
+    if len(window_shape) != mask.ndim - 1:
         raise ValueError(
-            f"{where}: padded sequences (kernel_fn(..., mask_constant=...)) are implemented for 1-D windows with "
-            f"'VALID' or 'SAME' padding; got a window of shape {tuple(window_shape)} with padding={padding!r}."
+            f"{where}: padded inputs (kernel_fn(..., mask_constant=...)) have masks over {mask.ndim - 1} spatial "
+            f"axes, but the window has shape {tuple(window_shape)}."
         )
-    size = mask.shape[1]
-    out, lo, _ = pad_amounts(size, window_shape[0], strides[0], padding)
-    if out == size and strides[0] == 1:
-        return mask
-    start = (window_shape[0] - 1) // 2 - lo
-    return mask[:, start:start + 1 + (out - 1) * strides[0]:strides[0]]
+    geometry = "SAME" if padding == "CIRCULAR" else padding
+    index = [slice(None)]
+    for i, (window, stride) in enumerate(zip(window_shape, strides)):
+        out, lo, _ = pad_amounts(mask.shape[1 + i], window, stride, geometry)
+        start = (window - 1) // 2 - lo
+        index.append(slice(start, start + 1 + (out - 1) * stride, stride))
+    return mask[tuple(index)]

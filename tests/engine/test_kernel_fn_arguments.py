@@ -19,8 +19,8 @@ def test_an_unknown_keyword_is_refused_with_its_name():
         _fn()(X, None, "nngp", diagonal_spatail=True)
 
 
-def test_mask_constant_on_inputs_that_are_not_sequences_is_refused():
-    # Masks are per time step of (batch, T, features) sequences (stax.Recurrent).
+def test_mask_constant_on_inputs_without_spatial_axes_is_refused():
+    # Masks are per position of sequences or images: flat inputs (batch, features) have none.
     with pytest.raises(ValueError, match=r"`mask_constant` marks padded time steps of sequences .* `x1` has shape"):
         _fn()(X, None, "nngp", mask_constant=100.0)
 

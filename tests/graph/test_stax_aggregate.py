@@ -4,6 +4,7 @@ through the engine's blocks, and bad input. Its values against neural-tangents
 are in ``tests/contract/test_nt_compat_graph.py``.
 """
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -161,8 +162,8 @@ def test_pattern_of_the_wrong_shape_is_refused():
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"batch_axis": 1}, "`batch_axis` must be 0"),
-    ({"channel_axis": 1}, "`channel_axis` must be -1"),
+    ({"batch_axis": 1.0}, "`batch_axis` must be an integer axis index"),
+    ({"channel_axis": True}, "`channel_axis` must be an integer axis index"),
     ({"implementation": "COO"}, "`implementation` must be 'DENSE' or 'SPARSE'"),
     ({"aggregate_axis": 1.5}, "`aggregate_axis` must be None, an integer axis"),
 ])
@@ -174,3 +175,14 @@ def test_unsupported_arguments_are_refused(kwargs, match):
 def test_aggregating_the_batch_axis_is_refused():
     with pytest.raises(ValueError, match="other than the batch axis"):
         stax.Aggregate(aggregate_axis=0)[2](X, None, "nngp", pattern=A)
+
+
+def test_apply_fn_with_the_channels_second_aggregates_the_same_vertices():
+    # Aggregate(channel_axis=1) on (batch, channels, vertices) is the default layer on the moved inputs,
+    # the pattern batch first in both (neural-tangents' convention; its kernels: test_nt_compat_layers_f.py).
+    x = np.random.default_rng(8).normal(size=(2, 4, 3))  # (batch, vertices, channels)
+    a = np.random.default_rng(9).normal(size=(2, 4, 4))
+    with jax.enable_x64(True):
+        moved = stax.Aggregate(channel_axis=1)[1]((), jnp.asarray(x.transpose(0, 2, 1)), pattern=jnp.asarray(a))
+    # The same float multiply-adds in another order: round-off only.
+    np.testing.assert_allclose(np.asarray(moved).transpose(0, 2, 1), np.einsum("nvc,nvw->nwc", x, a), rtol=1e-12)

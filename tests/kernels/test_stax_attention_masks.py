@@ -101,6 +101,3 @@ def test_layers_without_a_masked_form_refuse_padded_kernels():
     _, _, kernel_fn = stax.serial(stax.Dense(2), stax.LayerNorm())
     with pytest.raises(ValueError, match="LayerNorm: received a kernel of sequences with padded time steps"):
         kernel_fn(x, None, "nngp", mask_constant=C)
-    _, _, circular = stax.serial(stax.Conv(2, (2,), padding="CIRCULAR"), stax.GlobalAvgPool())
-    with pytest.raises(ValueError, match="Conv: padded sequences .* 'VALID' or 'SAME' padding"):
-        circular(x, None, "nngp", mask_constant=C)

@@ -349,8 +349,8 @@ def test_a_layer_without_padding_rules_refuses_padded_sequences(make, name):
     """
     x = np.ones((2, 4, 3))
     x[0, 3] = -7.0
-    start = (f"{name}: received a kernel of sequences with padded time steps (kernel_fn(..., mask_constant=...)), "
-             "but this layer does not handle padding")
+    start = (f"{name}: received a kernel of sequences with padded time steps or images with padded pixels "
+             "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding")
     with pytest.raises(ValueError, match="^" + re.escape(start)):
         make()[2](x, None, "nngp", mask_constant=-7.0)
 

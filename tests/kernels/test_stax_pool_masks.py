@@ -1,13 +1,15 @@
-"""Padded sequences through the pooling and reshaping layers (``AvgPool``,
-``SumPool``, ``Flatten``, ``GlobalAvgPool``, ``GlobalSumPool``): the kernel is
-that of the finite network given the same ``mask_constant``.
+"""Padded sequences and images through the pooling and reshaping layers
+(``AvgPool``, ``SumPool``, ``Flatten``, ``GlobalAvgPool``, ``GlobalSumPool``),
+after ``Dense`` or ``Conv``: the kernel is that of the finite network given
+the same ``mask_constant``.
 
 A ``Dense`` layer followed by one of these is linear in its Gaussian
 parameters, so its NTK is exactly the Jacobian covariance ``J(x) J(x')^T``
 of ``apply_fn(params, x, mask_constant=C)`` (no Monte Carlo error): this
 checks which steps each finite layer pools over against its kernel.
 ``Flatten``'s kernel is the mean over the flattened features of their
-covariances. Values against neural-tangents: ``tests/contract/test_nt_compat_layers_e.py``.
+covariances. Values against neural-tangents: ``tests/contract/test_nt_compat_layers_e.py``
+(sequences) and ``test_nt_compat_layers_f.py`` (images).
 """
 import jax
 import jax.numpy as jnp
@@ -79,10 +81,44 @@ def test_layers_without_a_masked_apply_refuse_mask_constant():
         apply_fn((), jnp.asarray(X), mask_constant=C)
 
 
-def test_padding_is_implemented_for_sequences_only():
-    # (masks of images, which neural-tangents takes through 2-D windows, are not implemented)
-    images = np.random.default_rng(4).normal(size=(2, 3, 3, 2))
-    images[0, 2:] = C
-    net = stax.serial(stax.Dense(2), stax.AvgPool((2, 2)), stax.Flatten())
-    with pytest.raises(ValueError, match=r"mask_constant` marks padded time steps of sequences"):
-        net[2](images, None, "nngp", mask_constant=C)
+IMAGES = np.random.default_rng(4).normal(size=(3, 5, 4, 2))
+IMAGES[0, 3:], IMAGES[1, :, 2:], IMAGES[2, 1, 1, 0] = C, C, C  # rows, columns, one entry of a real pixel
+
+
+# One padding and readout in the default suite (about 2 s of CPU); the others slow.
+@pytest.mark.parametrize("conv, readout", [
+    (dict(strides=(2, 1), padding="CIRCULAR"), "GlobalAvgPool"),
+    pytest.param(dict(padding="SAME"), "AvgPool", marks=pytest.mark.slow),
+    pytest.param(dict(strides=(1, 2)), "Flatten", marks=pytest.mark.slow),
+    pytest.param(dict(padding="SAME"), "GlobalSumPool", marks=pytest.mark.slow),
+    # neural-tangents 0.6.5 raises here (its pooling masks take 'VALID' or 'SAME'); computed with SAME's geometry
+    pytest.param(dict(strides=(2, 1)), "CircularAvgPool", marks=pytest.mark.slow),
+])
+def test_padded_image_kernel_is_the_jacobian_covariance_of_the_padded_finite_network(conv, readout):
+    # A Conv with one output channel and a pooling readout is linear in its parameters, so its NTK is J J^T.
+    layer = {"AvgPool": lambda: stax.AvgPool((2, 2), (1, 2), "SAME"),
+             "CircularAvgPool": lambda: stax.AvgPool((2, 3), padding="CIRCULAR")}.get(
+        readout, lambda: getattr(stax, readout)())()
+    net = stax.serial(stax.Conv(1, (2, 2), W_std=1.3, b_std=0.2, **conv), layer)
+    ntk = np.asarray(net[2](IMAGES, None, "ntk", mask_constant=C))
+    jj = _jacobian_covariance(net, IMAGES)
+    if readout == "Flatten":
+        want = np.einsum("abpp->ab", jj) / jj.shape[-1]  # one channel: the mean over the pixels' covariances
+    elif readout.startswith("Global"):
+        want = jj[..., 0, 0]
+    else:  # (n, n, H, H', W, W') against the pixels' (n, n, HW, H'W'): zero where either pixel is padding
+        h, w = net[0](jax.random.PRNGKey(0), IMAGES.shape)[0][1:3]
+        want = np.asarray(jj).reshape(3, 3, h, w, h, w).transpose(0, 1, 2, 4, 3, 5)
+    # Exact identities: float64 round-off only.
+    np.testing.assert_allclose(ntk.reshape(want.shape), want, rtol=1e-12, atol=1e-13)
+
+
+def test_masked_apply_fn_in_another_layout_is_refused_naming_the_layer():
+    # kernel_fn computes padded NCHW images (tests/contract/test_nt_compat_layers_f.py); the
+    # finite layer's masks are implemented for batch first, channels last only.
+    conv = stax.Conv(2, (2, 2), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    x = jnp.asarray(IMAGES.transpose(0, 3, 1, 2))
+    params = (jnp.ones((2, 2, 2, 2)), None)  # OIHW
+    with pytest.raises(ValueError, match=r"^Conv: apply_fn\(\.\.\., mask_constant=\.\.\.\) is implemented for "
+                                         r"activations with the batch axis first and the channels last"):
+        conv[1](params, x, mask_constant=C)

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def outputs_with_their_parameters(net, x, arrays, name):
-    """Our ``apply_fn(params, x)`` in 64-bit mode with neural-tangents' stored parameters
-    for ``name`` (their shapes checked against ours leaf by leaf).
+def outputs_with_their_parameters(net, x, arrays, name, **apply_kwargs):
+    """Our ``apply_fn(params, x, **apply_kwargs)`` in 64-bit mode with neural-tangents'
+    stored parameters for ``name`` (their shapes checked against ours leaf by leaf).
     """
     init_fn, apply_fn, _ = net
     with jax.enable_x64(True):
@@ -21,4 +21,5 @@ def outputs_with_their_parameters(net, x, arrays, name):
         theirs = [arrays[f"{name}/{i}"] for i in range(len(leaves))]
         assert [a.shape for a in theirs] == [leaf.shape for leaf in leaves]
         params = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in theirs])
-        return np.asarray(jax.jit(apply_fn)(params, jnp.asarray(x)))  # one compilation instead of op by op
+        # one compilation instead of op by op
+        return np.asarray(jax.jit(lambda p, a: apply_fn(p, a, **apply_kwargs))(params, jnp.asarray(x)))

@@ -36,9 +36,11 @@ OUT = HERE.parent / "data" / "nt_compat_reference_d.json"
 OUT_PARAMS = HERE.parent / "data" / "nt_params_d.npz"
 
 
-def write_params(networks, build, inputs, out):
+def write_params(networks, build, inputs, out, apply_kwargs=None):
     """For each network ``{name: (input kind, spec)}``: the parameters
     neural-tangents' ``init_fn`` draws and its ``apply_fn`` output, to ``out``.
+    ``apply_kwargs``: keyword arguments of ``apply_fn`` (e.g. ``mask_constant``;
+    a masked output is stored with its masked entries zero, ``stax.unmask_fn``).
     """
     from neural_tangents import stax
 
@@ -49,7 +51,9 @@ def write_params(networks, build, inputs, out):
         _, params = init_fn(jax.random.PRNGKey(5), x1.shape)
         for i, leaf in enumerate(jax.tree_util.tree_leaves(params)):
             arrays[f"{name}/{i}"] = np.asarray(leaf, np.float64)
-        arrays[f"{name}/output"] = np.asarray(apply_fn(params, x1), np.float64)
+        if apply_kwargs:
+            apply_fn = stax.unmask_fn(apply_fn)
+        arrays[f"{name}/output"] = np.asarray(apply_fn(params, x1, **(apply_kwargs or {})), np.float64)
     np.savez_compressed(out, **arrays)
     print("wrote", out, len(networks), "networks")
 
