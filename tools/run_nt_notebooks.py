@@ -75,7 +75,9 @@ IMPORTS = [
 # Not an import of neural-tangents: IPython moved this function (both runs need it).
 MATPLOTLIB_FORMATS = (re.compile(r"\bfrom IPython.display import set_matplotlib_formats\b"),
                       "from matplotlib_inline.backend_inline import set_matplotlib_formats")
-TIMEIT = re.compile(r"^(%%?timeit)\b.*$")
+TIMEIT = re.compile(r"^(%%?timeit)\b(.*)$")
+# IPython's timeit options: -n N, -r R, -p P take a number; -t, -c, -q, -o do not.
+TIMEIT_OPTION = re.compile(r"^(-[nrp]\s*\d+|-[tcqo])(\s+|$)")
 # The kernel's CPU time (user + system, children included), printed by a last cell.
 CPU_PROBE = ("import resource as _r\n"
              "print('__cpu__', sum(getattr(_r.getrusage(w), f) for w in (_r.RUSAGE_SELF, _r.RUSAGE_CHILDREN)"
@@ -110,12 +112,27 @@ def switch_imports(nb, keep_imports=False, timeit_once=False):
             # Colab accepts comments above a cell magic; IPython needs it first.
             lines.insert(0, lines.pop(magic[0]))
         if timeit_once:
-            lines = [TIMEIT.sub(r"\1 -n1 -r1", line) for line in lines]
+            lines = [timeit_once_line(line) for line in lines]
         source = "\n".join(lines)
         for pattern, repl in ([] if keep_imports else IMPORTS) + [MATPLOTLIB_FORMATS]:
             source = pattern.sub(repl, source)
         cell.source = source
     return nb
+
+
+def timeit_once_line(line: str) -> str:
+    """``line`` with a timeit magic's own repetition options replaced by ``-n1 -r1``.
+
+    The statement (``%timeit``) or setup code (``%%timeit``) after the
+    options is kept; a line that is not a timeit magic is returned unchanged.
+    """
+    match = TIMEIT.match(line)
+    if not match:
+        return line
+    rest = match.group(2).lstrip()
+    while (option := TIMEIT_OPTION.match(rest)):
+        rest = rest[option.end():]
+    return f"{match.group(1)} -n1 -r1 {rest}".rstrip()
 
 
 def apply_replacements(nb, replacements):
