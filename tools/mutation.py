@@ -443,10 +443,17 @@ def statuses(work: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
-def refresh_tests(work: Path) -> None:
-    """Copy the checkout's current tests into a kept work folder (and mutmut's copy of it)."""
+def refresh_tests(work: Path, module: str) -> None:
+    """Copy the checkout's current tests and the package's unmutated files into a kept work folder (and
+    mutmut's copy of it), so that the tests meet the package they were written for; the mutated sources must be
+    those of the kept run (their mutants' names and numbers depend on them), else the run must start afresh.
+    """
+    sources = MODULES[module][0]
+    changed = [src for src in sources if (work / src).read_bytes() != (ROOT / src).read_bytes()]
+    if changed:
+        raise SystemExit(f"--again: {changed} changed since the kept run in {work}: run the module afresh")
     for rel in checkout_files():
-        if rel.startswith("tests/"):
+        if rel.startswith(("tests/", "ntkcourse/")) and rel not in sources:
             for target in (work / rel, work / "mutants" / rel):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / rel, target)
@@ -494,7 +501,7 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # them) are tested with
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
-        refresh_tests(work)
+        refresh_tests(work, module)
         pending = [name for name, status in statuses(work).items()
                    if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)]
         if pending:

@@ -108,36 +108,6 @@ def test_the_three_implementations_agree(name, dtype):
         np.testing.assert_allclose(k, ref, rtol=0, atol=tol * scale, err_msg=impl)
 
 
-def test_functions_that_mix_the_batch_need_vmap_axes_none():
-    """f(θ, x) = (x − mean over the batch) θ: Θ̂ = C Cᵀ with C the centred inputs, by both general implementations."""
-    with jax.enable_x64(True):
-        x = np.random.default_rng(1).standard_normal((5, 3))
-        theta = jnp.ones((3, 1))
-
-        def f(p, x):
-            return (x - x.mean(axis=0)) @ p
-
-        centred = x - x.mean(axis=0)
-        for impl in ("jacobian", "jvp_vjp"):
-            k = empirical_ntk_fn(f, vmap_axes=None, implementation=impl)(x, None, theta)
-            np.testing.assert_allclose(k, centred @ centred.T, atol=1e-12)
-
-
-def test_linear_model_has_the_input_gram_matrix_as_ntk():
-    """For f(θ, x) = x·θ the Jacobian is x itself: Θ̂(x, x') = x·x' (any params pytree, e.g. a dict)."""
-    with jax.enable_x64(True):
-        rng = np.random.default_rng(2)
-        x1, x2 = rng.standard_normal((4, 6)), rng.standard_normal((2, 6))
-        params = {"w": jnp.asarray(rng.standard_normal(6)), "unused_offset": jnp.zeros(())}
-
-        def f(p, x):
-            return (x @ p["w"])[:, None]
-
-        for impl in ("jacobian", "jvp_vjp", "auto"):
-            k = empirical_ntk_fn(f, implementation=impl)(x1, x2, params)
-            np.testing.assert_allclose(k, x1 @ x2.T, atol=1e-12)
-
-
 def test_layout_and_averaging_follow_neural_tangents():
     """trace_axes average the diagonal of the output block; diagonal_axes keep one copy of a pair of axes."""
     with jax.enable_x64(True):

@@ -355,6 +355,19 @@ REFUSALS = {
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), [2.0]),
         ValueError,
         "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, got [2.0]."),
+    "bool sample count": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), True),
+        ValueError,
+        "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, got True."),
+    "bool sample count in a list": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0),
+                                                          [True, 2]), ValueError,
+        "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, "
+        "got [True, 2]."),
+    "bool batch size": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
+                                                          batch_size=True), ValueError,
+        "monte_carlo_kernel_fn: `batch_size` must be a positive int or None, got True."),
     "zero batch size": (
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
                                                           batch_size=0), ValueError,
@@ -420,18 +433,56 @@ def test_ntk_vector_product_passes_keyword_arguments_and_defaults_x2_to_x1():
                                atol=1e-11)  # values up to ~50: 1e-12 relative
 
 
-def test_empirical_kernel_fn_passes_vmap_axes_on():
-    """empirical_kernel_fn(vmap_axes=0) takes the Jacobians one input at a time: for the batch-centring function of
-    test_vmap_axes_zero_takes_each_input_alone the NTK is exactly 0 (vmap_axes=None would give C Cᵀ)."""
+def _centred(p, xx):
+    return (xx - xx.mean(axis=0)) @ p
+
+
+@pytest.mark.parametrize("impl", ["jacobian", "jvp_vjp"])
+def test_empirical_kernel_fn_takes_both_kernels_input_by_input_with_vmap_axes_zero(impl):
+    """empirical_kernel_fn(vmap_axes=0) sees each input alone, for the NTK and the NNGP alike: the batch-centring
+    function of test_vmap_axes_zero_takes_each_input_alone is 0 for a batch of one, so both kernels are exactly 0
+    (the NNGP taken of the whole batch would be (Cθ)(Cθ)ᵀ ≠ 0)."""
     rng = np.random.default_rng(18)
     x, theta = rng.standard_normal((4, D)), rng.standard_normal((D, 1))
+    with jax.enable_x64(True):
+        both = empirical.empirical_kernel_fn(_centred, vmap_axes=0, implementation=impl)(x, None, None, theta)
+    np.testing.assert_array_equal(np.asarray(both.ntk), np.zeros((4, 4)))
+    np.testing.assert_array_equal(np.asarray(both.nngp), np.zeros((4, 4)))
 
-    def centred(p, xx):
-        return (xx - xx.mean(axis=0)) @ p
+
+def test_empirical_kernel_fn_takes_both_kernels_of_the_whole_batch_by_default():
+    """vmap_axes=None: NTK C Cᵀ (the Jacobian of Cθ is C) and NNGP (Cθ)(Cθ)ᵀ, C the centred inputs, x2 = x1 and
+    x2 given apart alike (values of order 1: 1e-12)."""
+    rng = np.random.default_rng(19)
+    x, theta = rng.standard_normal((4, D)), rng.standard_normal((D, 1))
+    c = x - x.mean(axis=0)
+    with jax.enable_x64(True):
+        kernel_fn = empirical.empirical_kernel_fn(_centred, implementation="jacobian")
+        alone, apart = kernel_fn(x, None, None, theta), kernel_fn(x, x, None, theta)
+    for got in (alone, apart):
+        np.testing.assert_allclose(np.asarray(got.ntk), c @ c.T, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(got.nngp), (c @ theta) @ (c @ theta).T, rtol=0, atol=1e-12)
+
+
+def test_monte_carlo_nngp_takes_each_input_alone_with_vmap_axes_zero():
+    """monte_carlo_kernel_fn(vmap_axes=0) averages kernels that see each input alone: 0 for the centring function,
+    whatever the draw; with vmap_axes=None its NNGP is the mean of (Cθ_s)(Cθ_s)ᵀ over the draws θ_s = init_fn's."""
+    x = np.random.default_rng(20).standard_normal((3, D))
+    c = x - x.mean(axis=0)
+
+    def init(key, shape):
+        return (shape[0], 1), jax.random.normal(key, (D, 1))
 
     with jax.enable_x64(True):
-        both = empirical.empirical_kernel_fn(centred, vmap_axes=0, implementation="jvp_vjp")(x, None, None, theta)
-    np.testing.assert_array_equal(np.asarray(both.ntk), np.zeros((4, 4)))
+        key = jax.random.PRNGKey(3)
+        alone = empirical.monte_carlo_kernel_fn(init, _centred, key, 2, vmap_axes=0, implementation="jacobian",
+                                                progress=False)(x, None, "nngp")
+        batch = empirical.monte_carlo_kernel_fn(init, _centred, key, 2, implementation="jacobian",
+                                                progress=False)(x, None, "nngp")
+        thetas = [np.asarray(jax.random.normal(jax.random.fold_in(key, s), (D, 1))) for s in range(2)]
+    np.testing.assert_array_equal(np.asarray(alone), np.zeros((3, 3)))
+    expected = np.mean([(c @ t) @ (c @ t).T for t in thetas], axis=0)
+    np.testing.assert_allclose(np.asarray(batch), expected, rtol=0, atol=1e-12)
 
 
 def test_kernel_functions_are_marked_empirical_for_batching():
