@@ -189,3 +189,16 @@ def test_quadrature_computes_in_the_precision_of_its_inputs():
         single = act.nngp(*(jnp.asarray([q], jnp.float32) for q in (1.0, 0.5, 0.3)))
         double = act.nngp(*(jnp.asarray([q], jnp.float64) for q in (1.0, 0.5, 0.3)))
     assert single.dtype == jnp.float32 and double.dtype == jnp.float64
+
+
+def test_quadrature_of_integer_moments_uses_fractional_nodes():
+    """Integer variances and covariance are moments like any others: the nodes stay fractional (they are cast to
+    a floating type, never to the inputs' integer type). For φ(x) = x², Isserlis' theorem gives
+    E[u²v²] = q1 q2 + 2 q12² and E[u⁴] = 3 q²: 2·3 + 2·1 = 8 and 3·2² = 12, exact for a rule of 3 nodes
+    (degree-4 polynomials; round-off only: 1e-12)."""
+    act = dual.quadrature(lambda x: x * x, 3)
+    with jax.enable_x64(True):
+        pair = act.nngp(jnp.asarray([2]), jnp.asarray([3]), jnp.asarray([1]))
+        diag = act.nngp_diag(jnp.asarray([2]))
+    np.testing.assert_allclose(np.asarray(pair), [8.0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(diag), [12.0], rtol=1e-12)
