@@ -59,7 +59,8 @@ MODULES = {
     # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
     # contract file checks the same means and standard errors on a linear model in well under a second.
     "empirical": (["ntkcourse/empirical.py"],
-                  ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py", "-m", "not slow",
+                  ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py",
+                   "tests/empirical/test_empirical_defaults.py", "-m", "not slow",
                    "-k", "not (mean_is_unbiased or shrinks_like_one_over or does_not_depend_on_the_batch_size "
                          "or mean_and_standard_error_equal_those)"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
