@@ -202,3 +202,20 @@ def test_quadrature_of_integer_moments_uses_fractional_nodes():
         diag = act.nngp_diag(jnp.asarray([2]))
     np.testing.assert_allclose(np.asarray(pair), [8.0], rtol=1e-12)
     np.testing.assert_allclose(np.asarray(diag), [12.0], rtol=1e-12)
+
+
+def test_quadrature_broadcasts_each_argument_alone():
+    """The kernels broadcast over arrays of any shape (module docstring), whichever argument carries the shape:
+    var1, var2 or cov an array of 3 entries, the other two scalars, gives 3 entries. For φ(x) = x² (φ' = 2x):
+    E[u²v²] = q1 q2 + 2 q12² and E[φ'(u)φ'(v)] = 4 q12 (Isserlis), exact for 3 nodes (round-off: 1e-12)."""
+    act = dual.quadrature(lambda x: x * x, 3, df=lambda x: 2 * x)
+    column = np.array([1.0, 2.0, 4.0])
+    with jax.enable_x64(True):
+        for position in range(3):
+            args = [np.float64(4.0), np.float64(5.0), np.float64(1.5)]
+            args[position] = args[position] * column / 2
+            q1, q2, q12 = np.broadcast_arrays(*args)
+            np.testing.assert_allclose(np.asarray(act.nngp(*args)), q1 * q2 + 2 * q12**2, rtol=1e-12,
+                                       err_msg=f"array at position {position}")
+            np.testing.assert_allclose(np.asarray(act.dnngp(*args)), 4 * q12, rtol=1e-12,
+                                       err_msg=f"array at position {position}")
