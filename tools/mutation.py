@@ -338,6 +338,30 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.dual.x_arcsin__mutmut_32":
         "x <= 0 for x < 0 in arcsin's odd reflection: at x = 0 the value is 0 and becomes -0.0, equal to 0.0 as a "
         "number (-0.0 == 0.0); every use of it is arithmetic, where the sign of a zero term does not change a sum",
+    "ntkcourse.dual.x_quadrature__mutmut_86":
+        "the inner nodes z_j replaced by -z_j in v = sv (rho z_i + orth z_j): probabilists' Gauss-Hermite nodes are "
+        "symmetric about 0 with equal weights at +-z_j, so the inner sum is the same sum in another order "
+        "(round-off only)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_7":
+        "1 instead of 0 where the variance is 0 (v >= 0): a zero variance comes with a zero covariance "
+        "(cov^2 <= var1 var2), so the correlation cov * factor is 0 with either factor",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_19":
+        "1 instead of 0 where v <= 0: as mutant 7 (v = 0 has cov = 0; v < 0 is no variance)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_16":
+        "rsqrt of 0 (inf) in the branch the outer where discards (inner v >= 0): the same values (gradients with "
+        "respect to a zero variance are infinite anyway, through sqrt(var) at 0)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_18":
+        "rsqrt(2) for rsqrt(1) in the branch the outer where discards: the same values",
+    "ntkcourse.dual.x__half_angle_arcsin__mutmut_3":
+        "|x| = 1/2 in the half-angle branch (>= for >): there both branches give z = 1/4 and s = 1/2, the same angle "
+        "(pi/3 for arccos, pi/6 for arcsin) and the same sine up to round-off",
+    "ntkcourse.dual.x__safe_correlation__mutmut_21":
+        "rho not clipped below -1: for a valid covariance rho >= -1 up to round-off, and an excess of round-off "
+        "size moves v = sv rho z by ~1e-16 relative (orth = sqrt(max(1 - rho^2, 0)) is 0 either way)",
+    "ntkcourse.dual.x__safe_correlation__mutmut_22": "rho not clipped above 1: as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_25": "rho not clipped above 1 (argument dropped): as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_27": "rho clipped at -2: as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_28": "rho clipped at 2: as mutant 21",
     # empirical (ntkcourse/empirical.py)
     "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",
@@ -373,6 +397,10 @@ EQUIVALENT: dict[str, str] = {
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
 }
+# _safe_correlation's second value, sqrt(var1) sqrt(var2), is discarded by its only caller (quadrature:
+# ``rho, _ = _safe_correlation(...)``): mutants 6-19 change only that value.
+EQUIVALENT.update({f"ntkcourse.dual.x__safe_correlation__mutmut_{i}":
+                   "changes only the second value, which the only caller (quadrature) discards" for i in range(6, 20)})
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
 # computed: the same product up to round-off (~1e-16 relative) whenever the outputs are finite, at another cost.
@@ -477,13 +505,15 @@ def figures(found: dict[str, str]) -> dict:
     # Mutants not reached (a run stopped early, or left out by --only) are counted apart, not in the fraction.
     counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
     real = sorted(name for name in survived if name not in EQUIVALENT)
+    # A listed-equivalent mutant that --again did not test (it skips them) counts as equivalent, not "not reached".
+    equivalent = [name for name in found if name in EQUIVALENT and found[name] in {"survived", "not checked"}]
     return {
         "mutants": len(found),
         "killed": sum(s in {"killed", "timeout"} for s in found.values()),
-        "survived": len(real), "equivalent": sum(name in EQUIVALENT for name in survived),
+        "survived": len(real), "equivalent": len(equivalent),
         "no tests": sum(s == "no tests" for s in found.values()),
         "timeouts": sum(s == "timeout" for s in found.values()),
-        "not reached": sum(s == "not checked" for s in found.values()),
+        "not reached": sum(s == "not checked" and name not in EQUIVALENT for name, s in found.items()),
         "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
         "fraction": len(real) / len(counted) if counted else float("nan"),
         "real": real,
@@ -503,8 +533,11 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
         refresh_tests(work, module)
+        # Mutants listed as equivalent are not tested again: they are left out of the fraction whatever their
+        # status, and a surviving one costs a run of every test of its function.
         pending = [name for name, status in statuses(work).items()
-                   if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)]
+                   if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)
+                   and name not in EQUIVALENT]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:

@@ -240,3 +240,23 @@ def test_quadrature_broadcasts_each_argument_alone():
         np.testing.assert_allclose(np.asarray(act.dnngp(q1, q2, q12)), 4 * q12, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(act.nngp_diag(q12**2)), 3 * q12**4, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(np.asarray(act.dnngp_diag(q12**2)), 4 * q12**2, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_snap_boundary_is_eight_epsilons_below_one_inclusive(dtype):
+    """_arccos_of_abs(snap=True) takes |x| >= 1 − 8ε (ε the machine epsilon of x's own type; z = (1 − |x|)/2 <= 4ε)
+    as exactly 1 (angle 0, sine 0) and leaves 1 − 10ε alone (z = 5ε; angle ≈ √(20ε)); without snap (arccos,
+    arcsin: the default) 1 − 8ε keeps its angle. Both points and their z are exact binary fractions; the angles are
+    compared with numpy's in float64 to 1e-3 relative (a small angle: the half-angle formula is accurate to far
+    less), arcsin (≈ π/2) to 10ε."""
+    eps = float(np.finfo(dtype).eps)
+    edge, beyond = dtype(1.0 - 8 * eps), dtype(1.0 - 10 * eps)
+    with jax.enable_x64(True):
+        theta, sine = dual._arccos_of_abs(jnp.asarray([edge, beyond], dtype), snap=True)
+        plain = dual.arccos(jnp.asarray([edge], dtype))
+        asin = dual.arcsin(jnp.asarray([edge], dtype))
+    theta, sine = np.asarray(theta, np.float64), np.asarray(sine, np.float64)
+    assert theta[0] == 0.0 and sine[0] == 0.0
+    np.testing.assert_allclose(theta[1], np.arccos(np.float64(beyond)), rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(plain, np.float64), [np.arccos(np.float64(edge))], rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(asin, np.float64), [np.arcsin(np.float64(edge))], rtol=10 * eps)
