@@ -622,3 +622,26 @@ def test_structured_path_is_the_jacobian_product_for_conv_and_residual_networks(
         out = np.asarray(network[1](params, x)).reshape(len(x), -1)
     np.testing.assert_allclose(np.asarray(got.ntk), np.einsum("iap,jcp->ijac", jac[:2], jac[2:]), rtol=0, atol=1e-11)
     np.testing.assert_allclose(np.asarray(got.nngp), np.einsum("ia,jc->ijac", out[:2], out[2:]), rtol=0, atol=1e-11)
+
+
+def _wide_linear(p, x):
+    return x @ p["w"]
+
+
+@pytest.mark.parametrize("n1, n2, extra, expected", [
+    (1, None, 0, "jacobian"),        # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
+    (1, None, 1, "jvp_vjp"),         # one more float32 parameter (unused by f, but held): over it
+    (1, 1, 0, "jvp_vjp"),            # x2 counts: 2 inputs, twice the budget
+    (2, None, 0, "jvp_vjp"),         # two inputs in x1
+])
+def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(n1, n2, extra, expected):
+    """'auto' on a plain function: the Jacobian contraction when (inputs of x1 and x2) × (outputs per input) ×
+    (bytes of all parameters) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W float32 (4, 4096):
+    one input has 4096 outputs and W 2^16 bytes, so one input is exactly 2^28 bytes; ``implementation_for`` only
+    looks at shapes (nothing is computed)."""
+    params = {"w": np.zeros((4, 4096), np.float32)}
+    if extra:
+        params["extra"] = np.zeros(extra, np.float32)
+    x1 = np.zeros((n1, 4), np.float32)
+    x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
+    assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
