@@ -401,6 +401,30 @@ EQUIVALENT: dict[str, str] = {
 # ``rho, _ = _safe_correlation(...)``): mutants 6-19 change only that value.
 EQUIVALENT.update({f"ntkcourse.dual.x__safe_correlation__mutmut_{i}":
                    "changes only the second value, which the only caller (quadrature) discards" for i in range(6, 20)})
+# empirical: how many columns _jvp_vjp_ntk computes at a time (lax.map's batch_size) and how many Monte Carlo samples
+# _KernelSampler.batches draws at a time change the memory used and the speed, never a value: lax.map gives the
+# same result for any positive integer batch size (or none), and sample s always uses fold_in(key, s) whatever the
+# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer.
+EQUIVALENT.update({f"ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_{i}":
+                   "another positive integer (or no) batch size for the columns of lax.map: same values"
+                   for i in (31, 32, 33, 77, 88, 92, 96, 99, 137, 148, 151, 155, 158)})
+EQUIVALENT.update({f"ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_{i}":
+                   "another positive integer number of samples per compiled batch: same draws (fold_in(key, s)), "
+                   "same values" for i in (62, 67, 69, 70, 71, 72, 73, 78)})
+EQUIVALENT.update({
+    "ntkcourse.empirical.x__symmetrise__mutmut_53":
+        "first < second for <=: where first == second every pair of axes has equal indices, so the mirrored entry "
+        "is the entry itself (the same value either way)",
+    "ntkcourse.empirical.x__symmetrise__mutmut_23":
+        "the running index in the default float dtype instead of int32: sums of products of integer indices, exact in "
+        "float32 below 2^24 per side (a kernel with 2^24 rows per side would hold 2^48 entries), same comparisons",
+    "ntkcourse.empirical.x__symmetrise__mutmut_25": "as mutant 23 (dtype argument dropped)",
+})
+# The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
+# (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
+EQUIVALENT.update({f"ntkcourse.empirical.x__structured_ntk__mutmut_{i}":
+                   "einsum's optimize option (the contraction order): same values up to round-off"
+                   for i in (37, 40, 41, 42)})
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
 # computed: the same product up to round-off (~1e-16 relative) whenever the outputs are finite, at another cost.

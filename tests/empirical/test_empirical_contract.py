@@ -645,3 +645,33 @@ def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(n1, n2, extra, expecte
     x1 = np.zeros((n1, 4), np.float32)
     x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
     assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
+
+
+def _powers(theta, x):
+    """f(θ, x)[i, s, a] = g_a(x[i, s])·θ with g_1(u) = u and g_2(u) = u² (elementwise): outputs whose kernel block is
+    not symmetric in the output pair, Θ[i, j, s, s', a, c] = g_a(x[i, s])·g_c(x[j, s']) ≠ Θ[..., c, a]."""
+    return jnp.stack([x @ theta, (x * x) @ theta], axis=-1)
+
+
+def _powers_kernel(g, diagonal_axes):
+    """The block Θ[i, j, s, t, a, c] = g[i, s, :, a]·g[j, t, :, c] in the layout of the diagonal axes asked for."""
+    full = np.einsum("isea,jtec->ijstac", g, g)
+    if diagonal_axes == (1,):
+        return np.einsum("ijssac->ijsac", full)
+    if diagonal_axes == (0,):
+        return np.einsum("iistac->istac", full)
+    return full
+
+
+@pytest.mark.parametrize("diagonal_axes", [(), (1,), (0,)])
+def test_kernel_of_x1_with_itself_keeps_every_pair_of_axes_in_place(diagonal_axes):
+    """x2 = None, trace_axes=(): the kernel of x1 with itself, made exactly symmetric by mirroring, is still
+    g_a(x_is)·g_c(x_jt) entry by entry, for a block that is symmetric only under the swap of all pairs at once
+    (batch, position, output); also with a diagonal position or batch axis among the pairs (values of order 1-10:
+    1e-12)."""
+    rng = np.random.default_rng(23)
+    x, theta = rng.standard_normal((3, 2, D)), rng.standard_normal(D)
+    got = f64(lambda: empirical.empirical_ntk_fn(_powers, trace_axes=(), diagonal_axes=diagonal_axes,
+                                                 implementation="jacobian")(x, None, theta))
+    g = np.stack([x, x * x], axis=-1)  # (n, S, d, 2)
+    np.testing.assert_allclose(got, _powers_kernel(g, diagonal_axes), rtol=0, atol=1e-12)
