@@ -628,23 +628,26 @@ def _wide_linear(p, x):
     return x @ p["w"]
 
 
-@pytest.mark.parametrize("n1, n2, extra, expected", [
-    (1, None, 0, "jacobian"),        # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
-    (1, None, 1, "jvp_vjp"),         # one more float32 parameter (unused by f, but held): over it
-    (1, 1, 0, "jvp_vjp"),            # x2 counts: 2 inputs, twice the budget
-    (2, None, 0, "jvp_vjp"),         # two inputs in x1
+@pytest.mark.parametrize("width, n1, n2, extra, expected", [
+    (4096, 1, None, 0, "jacobian"),   # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
+    (4096, 1, None, 1, "jvp_vjp"),    # one more float32 parameter (unused by f, but held): over it
+    (4096, 1, 1, 0, "jvp_vjp"),       # x2 counts: 2 inputs, twice the budget
+    (4096, 2, None, 0, "jvp_vjp"),    # two inputs in x1
+    (1024, 15, 1, 0, "jacobian"),     # 16 inputs × 1024 × 4 × 1024 × 4 bytes = 2^28: x2's batch counts, not its 4 features
+    (1024, 16, 1, 0, "jvp_vjp"),      # 17 inputs: over
 ])
-def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(n1, n2, extra, expected):
+def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(width, n1, n2, extra, expected):
     """'auto' on a plain function: the Jacobian contraction when (inputs of x1 and x2) × (outputs per input) ×
-    (bytes of all parameters) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W float32 (4, 4096):
-    one input has 4096 outputs and W 2^16 bytes, so one input is exactly 2^28 bytes; ``implementation_for`` only
-    looks at shapes (nothing is computed)."""
-    params = {"w": np.zeros((4, 4096), np.float32)}
+    (bytes of all parameters, in their own dtype) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W
+    float32 (4, width), width outputs per input; ``implementation_for`` only looks at shapes (nothing is computed).
+    In 64-bit mode, so that float32 parameters are not the default dtype."""
+    params = {"w": np.zeros((4, width), np.float32)}
     if extra:
         params["extra"] = np.zeros(extra, np.float32)
     x1 = np.zeros((n1, 4), np.float32)
     x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
-    assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
+    with jax.enable_x64(True):
+        assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
 
 
 def _powers(theta, x):
