@@ -660,8 +660,8 @@ class _KernelComputer:
             if req == "structured" and self.node is not None and reason is not None:
                 raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
             if req == "structured":
-                if reason is None:
-                    reason = "vmap_axes=None asks for a function that mixes the inputs of a batch"
+                # Here f is a plain function: a stax network (node set) always has vmap_axes = 0, so it either took
+                # the structured path above or was refused for its layer.
                 warnings.warn(
                     f"{self.where}: implementation='structured' is not available ({reason}); using 'jvp_vjp'.",
                     UserWarning,

@@ -678,3 +678,47 @@ def test_kernel_of_x1_with_itself_keeps_every_pair_of_axes_in_place(diagonal_axe
                                                  implementation="jacobian")(x, None, theta))
     g = np.stack([x, x * x], axis=-1)  # (n, S, d, 2)
     np.testing.assert_allclose(got, _powers_kernel(g, diagonal_axes), rtol=0, atol=1e-12)
+
+
+_PLAIN_REASON = ("f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
+                 "(pass stax.serial(...) itself as f, not its apply_fn)")
+
+
+def test_structured_asked_of_a_plain_function_warns_and_uses_the_ntk_vector_products():
+    """implementation='structured' with a plain f: a UserWarning that names the function, says why and what is used
+    instead, then the kernel by the NTK-vector products (the hand value; 1e-12)."""
+    params, x1, x2 = draw(24)
+    with jax.enable_x64(True), pytest.warns(UserWarning) as record:
+        ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
+        got = np.asarray(ntk_fn(x1, x2, params))
+        used = ntk_fn.implementation_for(x1, x2, params)
+    assert [str(w.message) for w in record] == [
+        f"empirical_ntk_fn: implementation='structured' is not available ({_PLAIN_REASON}); using 'jvp_vjp'."]
+    assert used == "jvp_vjp"
+    np.testing.assert_allclose(got, np.einsum("ijaa->ij", hand_ntk(params, x1, x2)) / K, rtol=0, atol=1e-12)
+
+
+def test_structured_warning_points_at_the_callers_line():
+    """The warning's stacklevel reaches the line that called ntk_fn (this file), not the package. (Left out of the
+    mutation run: mutmut's trampolines add frames.)"""
+    params, x1, _ = draw(25)
+    ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
+    with pytest.warns(UserWarning) as record:
+        ntk_fn(x1, None, params)
+    assert record[0].filename == __file__
+
+
+def test_structured_asked_of_a_stax_layer_without_a_structured_rule_is_refused():
+    """A stax network whose Dense acts on another channel axis (channel_axis=1: no structured rule) cannot take the
+    structured path: refused with the layer named, while 'auto' quietly takes a general implementation."""
+    from ntkcourse import stax
+    network = stax.serial(stax.Dense(2, channel_axis=1), stax.Relu())
+    x = np.zeros((2, 3, 4), np.float32)
+    _, shapes = jax.eval_shape(lambda k: network[0](k, x.shape), jax.random.PRNGKey(0))
+    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    with pytest.raises(ValueError) as info:
+        empirical.empirical_ntk_fn(network, implementation="structured")(x, None, params)
+    assert str(info.value) == (
+        "empirical_ntk_fn: implementation='structured' is not available: layer 'Dense' has parameters but declares "
+        "no structured rule (ntkcourse.stax.StructuredRule).")
+    assert empirical.empirical_ntk_fn(network).implementation_for(x, None, params) == "jacobian"
