@@ -722,3 +722,16 @@ def test_structured_asked_of_a_stax_layer_without_a_structured_rule_is_refused()
         "empirical_ntk_fn: implementation='structured' is not available: layer 'Dense' has parameters but declares "
         "no structured rule (ntkcourse.stax.StructuredRule).")
     assert empirical.empirical_ntk_fn(network).implementation_for(x, None, params) == "jacobian"
+
+
+def test_monte_carlo_progress_bar_counts_samples(capsys):
+    """progress=True: a bar on stderr labelled 'Monte Carlo kernel', counting samples out of n_samples (tqdm's text:
+    '0/3' at the start, the unit 'sample'); progress=False: nothing."""
+    x = np.ones((2, 3))
+    with jax.enable_x64(True):
+        empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3, progress=True)(x)
+        shown = capsys.readouterr().err
+        empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3, progress=False)(x)
+        quiet = capsys.readouterr().err
+    assert "Monte Carlo kernel:" in shown and "0/3" in shown and "sample/s" in shown
+    assert quiet == ""
