@@ -420,6 +420,18 @@ EQUIVALENT.update({
         "the running index in the default float dtype instead of int32: sums of products of integer indices, exact in "
         "float32 below 2^24 per side (a kernel with 2^24 rows per side would hold 2^48 entries), same comparisons",
     "ntkcourse.empirical.x__symmetrise__mutmut_25": "as mutant 23 (dtype argument dropped)",
+    "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_empirical_nngp_fn__mutmut_14":
+        "the implementation 'JACOBIAN' for 'jacobian': lower-cased first (and the NNGP uses none of them)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_11":
+        "the structured branch not recognised: the NTK-vector products compute the same kernel to round-off (the "
+        "implementations agree to 1e-10 relative), and the NNGP is then taken of the same outputs; only the speed "
+        "differs (as x_pure_kernel__mutmut_55)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_43":
+        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 11",
 })
 # The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
 # (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
