@@ -420,6 +420,10 @@ EQUIVALENT.update({
         "the running index in the default float dtype instead of int32: sums of products of integer indices, exact in "
         "float32 below 2^24 per side (a kernel with 2^24 rows per side would hold 2^48 entries), same comparisons",
     "ntkcourse.empirical.x__symmetrise__mutmut_25": "as mutant 23 (dtype argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁ__call____mutmut_19":
+        "the static keyword arguments sorted as (name, value) pairs with key=None: names are unique, so the "
+        "order is that of the names, as before (the compilation key)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁ__call____mutmut_21": "as mutant 19 (the key argument dropped)",
     "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
     "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":

@@ -671,3 +671,21 @@ def test_monte_carlo_progress_bar_counts_samples(capsys):
         quiet = capsys.readouterr().err
     assert "Monte Carlo kernel:" in shown and "0/3" in shown and "sample/s" in shown
     assert quiet == ""
+
+
+def _scaled_by_options(p, x, factors=(1,), sign="+"):
+    return (factors[0] if sign == "+" else -factors[0]) * (x @ p)
+
+
+def test_several_static_keyword_arguments_each_reach_f():
+    """Two non-array keyword arguments of different types (a tuple and a str: static, part of the compilation key,
+    in any order) both reach f(θ, x) = ±factors[0]·xθ, whose NTK is factors[0]²·x·x' (the sign squares away): 4 then
+    9 times the Gram matrix, a new compilation for the new value (exact in float64: 1e-12)."""
+    rng = np.random.default_rng(26)
+    x1, x2, theta = rng.standard_normal((3, D)), rng.standard_normal((2, D)), rng.standard_normal((D, 1))
+    with jax.enable_x64(True):
+        ntk_fn = empirical.empirical_ntk_fn(_scaled_by_options)
+        two = np.asarray(ntk_fn(x1, x2, theta, factors=(2,), sign="-"))
+        three = np.asarray(ntk_fn(x1, x2, theta, sign="-", factors=(3,)))
+    np.testing.assert_allclose(two, 4 * x1 @ x2.T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
