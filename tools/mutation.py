@@ -424,6 +424,13 @@ EQUIVALENT.update({
         "the static keyword arguments sorted as (name, value) pairs with key=None: names are unique, so the "
         "order is that of the names, as before (the compilation key)",
     "ntkcourse.empirical.xǁ_KernelComputerǁ__call____mutmut_21": "as mutant 19 (the key argument dropped)",
+    "ntkcourse.empirical.x__walk__mutmut_78":
+        "the probes subtracted instead of added: every back-propagated signal delta changes sign, and each "
+        "layer's contribution is a product of two of them (delta . delta', and the bias sums likewise): exactly "
+        "the same kernel",
+    "ntkcourse.empirical.x__structured_ntk__mutmut_43":
+        "has_bias or b_scale for and: a layer without a bias has b_std None, so b_scale = (b_std or 0)^2 = 0 and "
+        "the bias term is skipped either way; with a bias and b_scale = 0 it adds 0 times a finite product",
     "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
     "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":

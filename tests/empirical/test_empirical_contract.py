@@ -604,7 +604,7 @@ def test_structured_path_is_the_jacobian_product_for_conv_and_residual_layers():
         stax.Conv(3, (2, 2), strides=(2, 1), padding="SAME", parameterization="standard", b_std=0.3),
         stax.FanOut(2), stax.parallel(block, stax.Identity()), stax.FanInSum(), stax.Flatten(), stax.Dense(2))
     rng = np.random.default_rng(22)
-    x = rng.standard_normal((5, 3, 3, 2))
+    x = rng.standard_normal((5, 3, 1, 2))  # 2 output positions after the stride (2, 1): not the one-position shortcut
     with jax.enable_x64(True):
         _, shapes = jax.eval_shape(lambda k: network[0](k, x.shape), jax.random.PRNGKey(0))
         params = jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape), shapes)
