@@ -368,6 +368,11 @@ REFUSALS = {
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
                                                           batch_size=True), ValueError,
         "monte_carlo_kernel_fn: `batch_size` must be a positive int or None, got True."),
+    "Monte Carlo x1 empty": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 2)(
+            np.ones((0, 3))), ValueError,
+        "monte_carlo_kernel_fn: `x1` must have a non-empty batch axis first, e.g. shape (n, features); "
+        "got shape (0, 3)."),
     "zero batch size": (
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
                                                           batch_size=0), ValueError,
@@ -689,3 +694,18 @@ def test_several_static_keyword_arguments_each_reach_f():
         three = np.asarray(ntk_fn(x1, x2, theta, sign="-", factors=(3,)))
     np.testing.assert_allclose(two, 4 * x1 @ x2.T, rtol=0, atol=1e-12)
     np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
+
+
+def test_monte_carlo_returns_float64_means_of_float32_draws():
+    """With 64-bit mode off, a float32 network's draws are accumulated and returned as float64 NumPy arrays (the
+    class docstring): the mean of 3 draws of (x·w_s)(x'·w_s)ᵀ equals np.mean of the float32 draws taken in float64
+    (the draws themselves are float32: 1e-6 relative)."""
+    def init(key, shape):
+        return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1), jnp.float32)}
+
+    x = np.random.default_rng(27).standard_normal((2, D)).astype(np.float32)
+    key = jax.random.PRNGKey(4)
+    est = empirical.monte_carlo_kernel_fn(init, linear_apply, key, 3, progress=False)(x)
+    w = [np.asarray(init(jax.random.fold_in(key, s), x.shape)[1]["w"], np.float64) for s in range(3)]
+    assert est.nngp.dtype == est.ntk.dtype == est.nngp_stderr.dtype == np.float64
+    np.testing.assert_allclose(est.nngp, np.mean([(x @ ws) @ (x @ ws).T for ws in w], axis=0), rtol=1e-6)
