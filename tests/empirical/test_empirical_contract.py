@@ -621,6 +621,62 @@ def test_structured_path_is_the_jacobian_product_for_conv_and_residual_layers():
     np.testing.assert_allclose(np.asarray(got.nngp), np.einsum("ia,jc->ijac", out[:2], out[2:]), rtol=0, atol=1e-11)
 
 
+def _wide_linear(p, x):
+    return x @ p["w"]
+
+
+@pytest.mark.parametrize("width, n1, n2, extra, expected", [
+    (4096, 1, None, 0, "jacobian"),   # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
+    (4096, 1, None, 1, "jvp_vjp"),    # one more float32 parameter (unused by f, but held): over it
+    (4096, 1, 1, 0, "jvp_vjp"),       # x2 counts: 2 inputs, twice the budget
+    (4096, 2, None, 0, "jvp_vjp"),    # two inputs in x1
+    (1024, 15, 1, 0, "jacobian"),     # 16 inputs × 1024 × 4 × 1024 × 4 bytes = 2^28: x2's batch counts, not its 4 features
+    (1024, 16, 1, 0, "jvp_vjp"),      # 17 inputs: over
+])
+def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(width, n1, n2, extra, expected):
+    """'auto' on a plain function: the Jacobian contraction when (inputs of x1 and x2) × (outputs per input) ×
+    (bytes of all parameters, in their own dtype) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W
+    float32 (4, width), width outputs per input; ``implementation_for`` only looks at shapes (nothing is computed).
+    In 64-bit mode, so that float32 parameters are not the default dtype."""
+    params = {"w": np.zeros((4, width), np.float32)}
+    if extra:
+        params["extra"] = np.zeros(extra, np.float32)
+    x1 = np.zeros((n1, 4), np.float32)
+    x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
+    with jax.enable_x64(True):
+        assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
+
+
+def _powers(theta, x):
+    """f(θ, x)[i, s, a] = g_a(x[i, s])·θ with g_1(u) = u and g_2(u) = u² (elementwise): outputs whose kernel block is
+    not symmetric in the output pair, Θ[i, j, s, s', a, c] = g_a(x[i, s])·g_c(x[j, s']) ≠ Θ[..., c, a]."""
+    return jnp.stack([x @ theta, (x * x) @ theta], axis=-1)
+
+
+def _powers_kernel(g, diagonal_axes):
+    """The block Θ[i, j, s, t, a, c] = g[i, s, :, a]·g[j, t, :, c] in the layout of the diagonal axes asked for."""
+    full = np.einsum("isea,jtec->ijstac", g, g)
+    if diagonal_axes == (1,):
+        return np.einsum("ijssac->ijsac", full)
+    if diagonal_axes == (0,):
+        return np.einsum("iistac->istac", full)
+    return full
+
+
+@pytest.mark.parametrize("diagonal_axes", [(), (1,), (0,)])
+def test_kernel_of_x1_with_itself_keeps_every_pair_of_axes_in_place(diagonal_axes):
+    """x2 = None, trace_axes=(): the kernel of x1 with itself, made exactly symmetric by mirroring, is still
+    g_a(x_is)·g_c(x_jt) entry by entry, for a block that is symmetric only under the swap of all pairs at once
+    (batch, position, output); also with a diagonal position or batch axis among the pairs (values of order 1-10:
+    1e-12)."""
+    rng = np.random.default_rng(23)
+    x, theta = rng.standard_normal((3, 2, D)), rng.standard_normal(D)
+    got = f64(lambda: empirical.empirical_ntk_fn(_powers, trace_axes=(), diagonal_axes=diagonal_axes,
+                                                 implementation="jacobian")(x, None, theta))
+    g = np.stack([x, x * x], axis=-1)  # (n, S, d, 2)
+    np.testing.assert_allclose(got, _powers_kernel(g, diagonal_axes), rtol=0, atol=1e-12)
+
+
 _PLAIN_REASON = ("f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
                  "(pass stax.serial(...) itself as f, not its apply_fn)")
 
