@@ -108,30 +108,6 @@ def test_the_three_implementations_agree(name, dtype):
         np.testing.assert_allclose(k, ref, rtol=0, atol=tol * scale, err_msg=impl)
 
 
-def test_layout_and_averaging_follow_neural_tangents():
-    """trace_axes average the diagonal of the output block; diagonal_axes keep one copy of a pair of axes."""
-    with jax.enable_x64(True):
-        net, x1, x2, params = _case("small", np.float64)
-        full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, x2, params))  # (n1, n2, k, k)
-        traced = np.asarray(empirical_ntk_fn(net)(x1, x2, params))
-        np.testing.assert_allclose(traced, np.einsum("nmkk->nm", full) / 3, atol=1e-12)
-        self_full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, None, params))
-        for impl in IMPLEMENTATIONS:
-            diag = np.asarray(empirical_ntk_fn(net, diagonal_axes=(0,), implementation=impl)(x1, None, params))
-            np.testing.assert_allclose(diag, np.einsum("nnkk->n", self_full) / 3, atol=1e-12)
-        for impl in ("jvp_vjp", "structured"):  # the Jacobian path shares the NNGP's contraction
-            out_diag = np.asarray(empirical_ntk_fn(net, trace_axes=(), diagonal_axes=(-1,), implementation=impl)(
-                x1, x2, params))
-            np.testing.assert_allclose(out_diag, np.einsum("nmkk->nmk", full), atol=1e-12)
-        nngp = np.asarray(empirical_nngp_fn(net)(x1, x2, params))
-        out1, out2 = np.asarray(net[1](params, x1)), np.asarray(net[1](params, x2))
-        np.testing.assert_allclose(nngp, out1 @ out2.T / 3, atol=1e-12)
-        nngp_full = np.asarray(empirical_nngp_fn(net, trace_axes=())(x1, x2, params))
-        np.testing.assert_allclose(nngp_full, np.einsum("nk,ml->nmkl", out1, out2), atol=1e-12)
-        nngp_diag = np.asarray(empirical_nngp_fn(net, trace_axes=(), diagonal_axes=(-1,))(x1, x2, params))
-        np.testing.assert_allclose(nngp_diag, np.einsum("nk,mk->nmk", out1, out2), atol=1e-12)
-
-
 def test_empirical_kernel_fn_returns_both_kernels_like_neural_tangents():
     with jax.enable_x64(True):
         net, x1, x2, params = _case("small", np.float64)
@@ -141,15 +117,6 @@ def test_empirical_kernel_fn_returns_both_kernels_like_neural_tangents():
         np.testing.assert_allclose(both.ntk, empirical_ntk_fn(net)(x1, x2, params), atol=1e-12)
         np.testing.assert_allclose(both.nngp, empirical_nngp_fn(net)(x1, x2, params), atol=1e-12)
         np.testing.assert_allclose(kernel_fn(x1, x2, "ntk", params), both.ntk, atol=0)
-
-
-def test_naive_pairwise_reference_equals_the_fast_paths():
-    """The blog post's loop (two backward passes per pair) gives the same kernel as every fast path."""
-    with jax.enable_x64(True):
-        net, x1, x2, params = _case("small", np.float64, n1=3, n2=2)
-        naive = naive_pairwise_ntk(net, params, x1, x2)
-        for impl in IMPLEMENTATIONS:
-            np.testing.assert_allclose(empirical_ntk_fn(net, implementation=impl)(x1, x2, params), naive, atol=1e-12)
 
 
 def _counting(net):
