@@ -257,3 +257,12 @@ def test_snap_boundary_is_eight_epsilons_below_one_inclusive(dtype):
     np.testing.assert_allclose(theta[1], np.arccos(np.float64(beyond)), rtol=1e-3)
     np.testing.assert_allclose(np.asarray(plain, np.float64), [np.arccos(np.float64(edge))], rtol=1e-3)
     np.testing.assert_allclose(np.asarray(asin, np.float64), [np.arcsin(np.float64(edge))], rtol=10 * eps)
+
+
+def test_quadrature_keeps_the_function_it_integrates():
+    """The activation's ``fn`` (what finite networks apply) is the function given, unchanged."""
+    def cube(x):
+        return x**3
+
+    act = dual.quadrature(cube, 3)
+    assert act.fn is cube
