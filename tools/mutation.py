@@ -339,6 +339,9 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.dual.x_arcsin__mutmut_32":
         "x <= 0 for x < 0 in arcsin's odd reflection: at x = 0 the value is 0 and becomes -0.0, equal to 0.0 as a "
         "number (-0.0 == 0.0); every use of it is arithmetic, where the sign of a zero term does not change a sum",
+    "ntkcourse.dual.x__asin_poly__mutmut_34":
+        "_ASIN_POLY[k - 7] for _ASIN_POLY[k + 7], k = 4..0: the tuple has 14 coefficients, so the negative index "
+        "k - 7 is k + 7 (the same coefficients, 11 down to 7)",
     "ntkcourse.dual.x_quadrature__mutmut_86":
         "the inner nodes z_j replaced by -z_j in v = sv (rho z_i + orth z_j): probabilists' Gauss-Hermite nodes are "
         "symmetric about 0 with equal weights at +-z_j, so the inner sum is the same sum in another order "
