@@ -614,7 +614,8 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
     parser.add_argument("--again", action="store_true",
                         help="with --keep: test the kept run's survivors (and the mutants it did not reach) again, "
-                             "with the checkout's current tests")
+                             "with the checkout's current tests and unmutated package files; mutants listed in "
+                             "EQUIVALENT are not tested again")
     parser.add_argument("--summary", action="store_true",
                         help="with --keep: print the kept run's survivors and figures, run nothing")
     parser.add_argument("--only", nargs="+", metavar="PATTERN",
