@@ -434,6 +434,31 @@ EQUIVALENT.update({
     "ntkcourse.empirical.x__structured_ntk__mutmut_43":
         "has_bias or b_scale for and: a layer without a bias has b_std None, so b_scale = (b_std or 0)^2 = 0 and "
         "the bias term is skipped either way; with a bias and b_scale = 0 it adds 0 times a finite product",
+    "ntkcourse.empirical.x__outputs__mutmut_11":
+        "row 1 for row 0 of the output of a batch of one: JAX clamps an out-of-range static index inside traced "
+        "code (gather's clip mode), so it reads row 0, the same value",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_23":
+        "None for [] when n_samples is neither an int nor a sequence: both are falsy, so the same refusal follows",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_106":
+        "batch_size not passed on (the default): the draws are fold_in(key, s) whatever the batch, so the same "
+        "estimates (documented: the estimate does not depend on batch_size); only memory and speed differ",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_112": "as mutant 106 (the argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_31":
+        "the placeholder parameters (zeros, used only to check shapes and choose the implementation) in float64: "
+        "the choice can differ only between implementations that give the same kernel to round-off "
+        "(as x_pure_kernel__mutmut_43)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_33": "as mutant 31 (dtype argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_44":
+        "no parameter bytes counted: only the number of draws per compiled batch changes (see the batch-size "
+        "entries): same values",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_49": "one byte per leaf: as mutant 44 (batch size only)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_50": "8-byte items counted: as mutant 44 (batch size only)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_51": "default-float items counted: as mutant 44",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_89":
+        "x2's shape left out of the cache key of the compiled batch: the cached function is jitted, and jit traces "
+        "again for a new shape of its argument; nothing in the cached closure depends on x2's shape",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_94":
+        "core(None, ...) runs the NTK-vector products: the same kernel to round-off (as x_pure_kernel__mutmut_55)",
     "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
     "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":

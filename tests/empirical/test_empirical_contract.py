@@ -197,6 +197,11 @@ def linear_init(key, shape):
     return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1), jnp.float64)}
 
 
+def _default_float_init(key, shape):
+    """linear_init in JAX's default float type (no float64 request, hence no warning with 64-bit mode off)."""
+    return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1))}
+
+
 def linear_apply(p, x):
     return x @ p["w"]
 
@@ -373,6 +378,15 @@ REFUSALS = {
             np.ones((0, 3))), ValueError,
         "monte_carlo_kernel_fn: `x1` must have a non-empty batch axis first, e.g. shape (n, features); "
         "got shape (0, 3)."),
+    "Monte Carlo trace axis out of range": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(_default_float_init, linear_apply, jax.random.PRNGKey(0),
+                                                          2, trace_axes=(5,))(x1), ValueError,
+        "monte_carlo_kernel_fn: `trace_axes` contains axis 5, but the output of f has 2 axes (batch first); "
+        "expected axes in [-2, 2)."),
+    "Monte Carlo unknown kernel": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 2)(
+            x1, None, "bad"), ValueError,
+        "monte_carlo_kernel_fn: `get` must be a name or a tuple of names among 'nngp', 'ntk', got 'bad'."),
     "zero batch size": (
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
                                                           batch_size=0), ValueError,
@@ -767,3 +781,54 @@ def test_monte_carlo_returns_float64_means_of_float32_draws():
     w = [np.asarray(init(jax.random.fold_in(key, s), x.shape)[1]["w"], np.float64) for s in range(3)]
     assert est.nngp.dtype == est.ntk.dtype == est.nngp_stderr.dtype == np.float64
     np.testing.assert_allclose(est.nngp, np.mean([(x @ ws) @ (x @ ws).T for ws in w], axis=0), rtol=1e-6)
+
+
+def _linear_with_options(p, x, scale, sign="+"):
+    return (scale if sign == "+" else -scale) * (x @ p["w"])
+
+
+def test_monte_carlo_counts_inside_a_batch_and_batches_of_one():
+    """Estimates after 3 and 4 draws in batches of 2 (the count 3 falls inside the second batch) and after 2 draws
+    in batches of one (the smallest batch size): the means of the stacked draws (x·w_s)(x·w_s)ᵀ of init_fn's w_s, in
+    the order s = 0, 1, ... (rtol 1e-12: the same sums in another order)."""
+    x = np.random.default_rng(28).standard_normal((2, D))
+    key = jax.random.PRNGKey(5)
+    with jax.enable_x64(True):
+        three, four = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, [3, 4], batch_size=2,
+                                                      progress=False)(x, None, "nngp")
+        ones = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, 2, batch_size=1, progress=False)(
+            x, None, "nngp")
+        w = [np.asarray(linear_init(jax.random.fold_in(key, s), x.shape)[1]["w"]) for s in range(4)]
+    draws = np.stack([(x @ ws) @ (x @ ws).T for ws in w])
+    for got, n in ((three, 3), (four, 4), (ones, 2)):
+        np.testing.assert_allclose(got, draws[:n].mean(axis=0), rtol=1e-12)
+
+
+def test_monte_carlo_passes_keyword_arguments_and_follows_the_input_shape():
+    """Keyword arguments reach f through the Monte Carlo draws (an array, traced, and a str, static): the NNGP of
+    ±s·x·w is s² (x·w)(x·w)ᵀ; the same kernel function called again with inputs of another shape draws parameters
+    for that shape (rtol 1e-12)."""
+    key = jax.random.PRNGKey(6)
+    rng = np.random.default_rng(29)
+    x3, x4 = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    with jax.enable_x64(True):
+        kernel_fn = empirical.monte_carlo_kernel_fn(linear_init, _linear_with_options, key, 1, implementation="jacobian",
+                                                    progress=False)
+        got3 = kernel_fn(x3, None, "nngp", scale=np.array(2.0), sign="-")
+        got4 = kernel_fn(x4, None, "nngp", scale=np.array(3.0), sign="-")
+        w3 = np.asarray(linear_init(jax.random.fold_in(key, 0), x3.shape)[1]["w"])
+        w4 = np.asarray(linear_init(jax.random.fold_in(key, 0), x4.shape)[1]["w"])
+    np.testing.assert_allclose(got3, 4 * (x3 @ w3) @ (x3 @ w3).T, rtol=1e-12)
+    np.testing.assert_allclose(got4, 9 * (x4 @ w4) @ (x4 @ w4).T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("vmap_axes", [0, None])
+def test_nngp_passes_keyword_arguments_to_f(vmap_axes):
+    """empirical_kernel_fn's NNGP of a plain f takes f's outputs with the keyword arguments given (an array scale s):
+    s² f(x1)·f(x2)/k, input by input or of the whole batch (1e-11 of values up to ~50)."""
+    params, x1, x2 = draw(30)
+    with jax.enable_x64(True):
+        got = empirical.empirical_kernel_fn(_scaled, vmap_axes=vmap_axes, implementation="jacobian")(
+            x1, x2, "nngp", params, scale=np.array(3.0))
+    np.testing.assert_allclose(np.asarray(got), 9 * outputs(params, x1) @ outputs(params, x2).T / K, rtol=0,
+                               atol=1e-11)
