@@ -459,6 +459,13 @@ EQUIVALENT.update({
         "again for a new shape of its argument; nothing in the cached closure depends on x2's shape",
     "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_94":
         "core(None, ...) runs the NTK-vector products: the same kernel to round-off (as x_pure_kernel__mutmut_55)",
+    "ntkcourse.empirical.x__reduce_full__mutmut_1":
+        "the default of first_is_x2: its only caller (_jvp_vjp_ntk) passes first_is_x2=True",
+    "ntkcourse.empirical.x__reduce_full__mutmut_5":
+        "the (x1, x2) layout branch never taken: the only caller passes first_is_x2=True",
+    "ntkcourse.empirical.x__reduce_full__mutmut_9": "the (x1, x2) layout branch, never taken: as mutant 5",
+    "ntkcourse.empirical.x__reduce_full__mutmut_10": "the (x1, x2) layout branch, never taken: as mutant 5",
+    "ntkcourse.empirical.x__reduce_full__mutmut_11": "the (x1, x2) layout branch, never taken: as mutant 5",
     "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
     "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":
