@@ -31,7 +31,12 @@ switching is a change of import:
   independently: the Jacobians are then taken one input at a time, which is
   faster. A layer triple of :mod:`ntkcourse.stax` passed as ``f`` always
   takes the per-input path: every one of its layers acts on each input
-  separately.
+  separately. The NNGP of :func:`empirical_kernel_fn` and
+  :func:`monte_carlo_kernel_fn` takes the outputs the same way as the NTK
+  (each input alone for ``vmap_axes=0``), so both kernels are those of one
+  function even when ``f`` does mix the batch. neural-tangents evaluates the
+  NNGP on the whole batch whatever ``vmap_axes``; the two agree for every
+  ``f`` that keeps the promise of ``vmap_axes=0``.
 
 Three implementations of the NTK, equal to float precision:
 
@@ -546,6 +551,15 @@ def _jacobian(apply_fn, params, x, kwargs, vmap_axes):
     return jax.jacrev(lambda p: apply_fn(p, x, **kwargs))(params)
 
 
+def _outputs(apply_fn, params, x, kwargs, vmap_axes):
+    """The outputs ``(n, *o)`` of the inputs ``x`` as the NTK sees them: of the whole batch at once for
+    ``vmap_axes=None``, of each input alone (a batch of one) for ``vmap_axes=0``, as :func:`_jacobian` takes them.
+    """
+    if vmap_axes == 0:
+        return jax.vmap(lambda xi: apply_fn(params, xi[None], **kwargs)[0])(x)
+    return apply_fn(params, x, **kwargs)
+
+
 def _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes):
     j1 = _jacobian(apply_fn, params, x1, kwargs, vmap_axes)
     j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2, kwargs, vmap_axes)
@@ -646,8 +660,8 @@ class _KernelComputer:
             if req == "structured" and self.node is not None and reason is not None:
                 raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
             if req == "structured":
-                if reason is None:
-                    reason = "vmap_axes=None asks for a function that mixes the inputs of a batch"
+                # Here f is a plain function: a stax network (node set) always has vmap_axes = 0, so it either took
+                # the structured path above or was refused for its layer.
                 warnings.warn(
                     f"{self.where}: implementation='structured' is not available ({reason}); using 'jvp_vjp'.",
                     UserWarning,
@@ -715,8 +729,11 @@ class _KernelComputer:
                 res["ntk"] = ntk / size
             if "nngp" in get:
                 if outs is None:
-                    o1 = apply_fn(params, x1, **kwargs)
-                    outs = (o1, o1 if x2 is None else apply_fn(params, x2, **kwargs))
+                    # A plain function's outputs are taken as its NTK takes them (input by input for
+                    # vmap_axes=0); a stax network's on the whole batch, as its structured path does.
+                    batching = vmap_axes if node is None else None
+                    o1 = _outputs(apply_fn, params, x1, kwargs, batching)
+                    outs = (o1, o1 if x2 is None else _outputs(apply_fn, params, x2, kwargs, batching))
                 res["nngp"] = _contract_outputs(outs[0], outs[1], axes) / size
             if x2 is None:
                 res = {name: _symmetrise(value, axes) for name, value in res.items()}
@@ -965,12 +982,15 @@ def monte_carlo_kernel_fn(
         counts = [n_samples] if isinstance(n_samples, numbers.Integral) else list(n_samples)
     except TypeError:  # neither an int nor a sequence (e.g. 100.0)
         counts = []
-    if not counts or any(not isinstance(c, numbers.Integral) or c < 1 for c in counts) or counts != sorted(set(counts)):
+    # A bool is an Integral to Python, but True is no count of samples: refused, as a float is.
+    if (not counts or any(not isinstance(c, numbers.Integral) or isinstance(c, bool) or c < 1 for c in counts)
+            or counts != sorted(set(counts))):
         raise ValueError(
             f"{where}: `n_samples` must be a positive int or an increasing sequence of them, got {n_samples!r}."
         )
     counts = [int(c) for c in counts]
-    if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or batch_size < 1):
+    if batch_size is not None and (not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool)
+                                   or batch_size < 1):
         raise ValueError(f"{where}: `batch_size` must be a positive int or None, got {batch_size!r}.")
     computer = _KernelComputer(network, trace_axes, diagonal_axes, vmap_axes, implementation, where)
     sampler = _KernelSampler(init_fn, computer, key, where)

@@ -57,11 +57,13 @@ MODULES = {
               "tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
               "-m", "not slow"]),
     # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
-    # contract file checks the same means and standard errors on a linear model in well under a second.
+    # contract file checks the same means and standard errors on a linear model in well under a second. The test of
+    # a warning's stacklevel is left out as for dynamics (mutmut's trampolines add frames).
     "empirical": (["ntkcourse/empirical.py"],
-                  ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py", "-m", "not slow",
+                  ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py",
+                   "tests/empirical/test_empirical_defaults.py", "-m", "not slow",
                    "-k", "not (mean_is_unbiased or shrinks_like_one_over or does_not_depend_on_the_batch_size "
-                         "or mean_and_standard_error_equal_those)"]),
+                         "or mean_and_standard_error_equal_those or callers_line)"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail
     # for every mutant: they are left out.
     "dynamics": (["ntkcourse/dynamics.py"], ["tests/theory/test_dynamics.py", "tests/theory/test_dynamics_contract.py",
@@ -339,6 +341,33 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.dual.x_arcsin__mutmut_32":
         "x <= 0 for x < 0 in arcsin's odd reflection: at x = 0 the value is 0 and becomes -0.0, equal to 0.0 as a "
         "number (-0.0 == 0.0); every use of it is arithmetic, where the sign of a zero term does not change a sum",
+    "ntkcourse.dual.x__asin_poly__mutmut_34":
+        "_ASIN_POLY[k - 7] for _ASIN_POLY[k + 7], k = 4..0: the tuple has 14 coefficients, so the negative index "
+        "k - 7 is k + 7 (the same coefficients, 11 down to 7)",
+    "ntkcourse.dual.x_quadrature__mutmut_86":
+        "the inner nodes z_j replaced by -z_j in v = sv (rho z_i + orth z_j): probabilists' Gauss-Hermite nodes are "
+        "symmetric about 0 with equal weights at +-z_j, so the inner sum is the same sum in another order "
+        "(round-off only)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_7":
+        "1 instead of 0 where the variance is 0 (v >= 0): a zero variance comes with a zero covariance "
+        "(cov^2 <= var1 var2), so the correlation cov * factor is 0 with either factor",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_19":
+        "1 instead of 0 where v <= 0: as mutant 7 (v = 0 has cov = 0; v < 0 is no variance)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_16":
+        "rsqrt of 0 (inf) in the branch the outer where discards (inner v >= 0): the same values (gradients with "
+        "respect to a zero variance are infinite anyway, through sqrt(var) at 0)",
+    "ntkcourse.dual.x__inv_sqrt__mutmut_18":
+        "rsqrt(2) for rsqrt(1) in the branch the outer where discards: the same values",
+    "ntkcourse.dual.x__half_angle_arcsin__mutmut_3":
+        "|x| = 1/2 in the half-angle branch (>= for >): there both branches give z = 1/4 and s = 1/2, the same angle "
+        "(pi/3 for arccos, pi/6 for arcsin) and the same sine up to round-off",
+    "ntkcourse.dual.x__safe_correlation__mutmut_21":
+        "rho not clipped below -1: for a valid covariance rho >= -1 up to round-off, and an excess of round-off "
+        "size moves v = sv rho z by ~1e-16 relative (orth = sqrt(max(1 - rho^2, 0)) is 0 either way)",
+    "ntkcourse.dual.x__safe_correlation__mutmut_22": "rho not clipped above 1: as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_25": "rho not clipped above 1 (argument dropped): as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_27": "rho clipped at -2: as mutant 21",
+    "ntkcourse.dual.x__safe_correlation__mutmut_28": "rho clipped at 2: as mutant 21",
     # empirical (ntkcourse/empirical.py)
     "ntkcourse.empirical.x_empirical_kernel_fn__mutmut_2":
         "the default implementation 'AUTO' for 'auto': _canonical_implementation lower-cases names first",
@@ -374,6 +403,89 @@ EQUIVALENT: dict[str, str] = {
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",
 }
+# _safe_correlation's second value, sqrt(var1) sqrt(var2), is discarded by its only caller (quadrature:
+# ``rho, _ = _safe_correlation(...)``): mutants 6-19 change only that value.
+EQUIVALENT.update({f"ntkcourse.dual.x__safe_correlation__mutmut_{i}":
+                   "changes only the second value, which the only caller (quadrature) discards" for i in range(6, 20)})
+# empirical: how many columns _jvp_vjp_ntk computes at a time (lax.map's batch_size) and how many Monte Carlo samples
+# _KernelSampler.batches draws at a time change the memory used and the speed, never a value: lax.map gives the
+# same result for any positive integer batch size (or none), and sample s always uses fold_in(key, s) whatever the
+# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer.
+EQUIVALENT.update({f"ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_{i}":
+                   "another positive integer (or no) batch size for the columns of lax.map: same values"
+                   for i in (31, 32, 33, 77, 88, 92, 96, 99, 137, 148, 151, 155, 158)})
+EQUIVALENT.update({f"ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_{i}":
+                   "another positive integer number of samples per compiled batch: same draws (fold_in(key, s)), "
+                   "same values" for i in (62, 67, 69, 70, 71, 72, 73, 78)})
+EQUIVALENT.update({
+    "ntkcourse.empirical.x__symmetrise__mutmut_53":
+        "first < second for <=: where first == second every pair of axes has equal indices, so the mirrored entry "
+        "is the entry itself (the same value either way)",
+    "ntkcourse.empirical.x__symmetrise__mutmut_23":
+        "the running index in the default float dtype instead of int32: sums of products of integer indices, exact in "
+        "float32 below 2^24 per side (a kernel with 2^24 rows per side would hold 2^48 entries), same comparisons",
+    "ntkcourse.empirical.x__symmetrise__mutmut_25": "as mutant 23 (dtype argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁ__call____mutmut_19":
+        "the static keyword arguments sorted as (name, value) pairs with key=None: names are unique, so the "
+        "order is that of the names, as before (the compilation key)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁ__call____mutmut_21": "as mutant 19 (the key argument dropped)",
+    "ntkcourse.empirical.x__walk__mutmut_78":
+        "the probes subtracted instead of added: every back-propagated signal delta changes sign, and each "
+        "layer's contribution is a product of two of them (delta . delta', and the bias sums likewise): exactly "
+        "the same kernel",
+    "ntkcourse.empirical.x__structured_ntk__mutmut_43":
+        "has_bias or b_scale for and: a layer without a bias has b_std None, so b_scale = (b_std or 0)^2 = 0 and "
+        "the bias term is skipped either way; with a bias and b_scale = 0 it adds 0 times a finite product",
+    "ntkcourse.empirical.x__outputs__mutmut_11":
+        "row 1 for row 0 of the output of a batch of one: JAX clamps an out-of-range static index inside traced "
+        "code (gather's clip mode), so it reads row 0, the same value",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_23":
+        "None for [] when n_samples is neither an int nor a sequence: both are falsy, so the same refusal follows",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_106":
+        "batch_size not passed on (the default): the draws are fold_in(key, s) whatever the batch, so the same "
+        "estimates (documented: the estimate does not depend on batch_size); only memory and speed differ",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_112": "as mutant 106 (the argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_31":
+        "the placeholder parameters (zeros, used only to check shapes and choose the implementation) in float64: "
+        "the choice can differ only between implementations that give the same kernel to round-off "
+        "(as x_pure_kernel__mutmut_43)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_33": "as mutant 31 (dtype argument dropped)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_44":
+        "no parameter bytes counted: only the number of draws per compiled batch changes (see the batch-size "
+        "entries): same values",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_49": "one byte per leaf: as mutant 44 (batch size only)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_50": "8-byte items counted: as mutant 44 (batch size only)",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_51": "default-float items counted: as mutant 44",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_89":
+        "x2's shape left out of the cache key of the compiled batch: the cached function is jitted, and jit traces "
+        "again for a new shape of its argument; nothing in the cached closure depends on x2's shape",
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_94":
+        "core(None, ...) runs the NTK-vector products: the same kernel to round-off (as x_pure_kernel__mutmut_55)",
+    "ntkcourse.empirical.x__reduce_full__mutmut_1":
+        "the default of first_is_x2: its only caller (_jvp_vjp_ntk) passes first_is_x2=True",
+    "ntkcourse.empirical.x__reduce_full__mutmut_5":
+        "the (x1, x2) layout branch never taken: the only caller passes first_is_x2=True",
+    "ntkcourse.empirical.x__reduce_full__mutmut_9": "the (x1, x2) layout branch, never taken: as mutant 5",
+    "ntkcourse.empirical.x__reduce_full__mutmut_10": "the (x1, x2) layout branch, never taken: as mutant 5",
+    "ntkcourse.empirical.x__reduce_full__mutmut_11": "the (x1, x2) layout branch, never taken: as mutant 5",
+    "ntkcourse.empirical.x_empirical_ntk_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_monte_carlo_kernel_fn__mutmut_2":
+        "the default implementation 'AUTO' for 'auto': lower-cased first, as x_empirical_kernel_fn__mutmut_2",
+    "ntkcourse.empirical.x_empirical_nngp_fn__mutmut_14":
+        "the implementation 'JACOBIAN' for 'jacobian': lower-cased first (and the NNGP uses none of them)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_11":
+        "the structured branch not recognised: the NTK-vector products compute the same kernel to round-off (the "
+        "implementations agree to 1e-10 relative), and the NNGP is then taken of the same outputs; only the speed "
+        "differs (as x_pure_kernel__mutmut_55)",
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_43":
+        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 11",
+})
+# The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
+# (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
+EQUIVALENT.update({f"ntkcourse.empirical.x__structured_ntk__mutmut_{i}":
+                   "einsum's optimize option (the contraction order): same values up to round-off"
+                   for i in (37, 40, 41, 42)})
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
 # computed: the same product up to round-off (~1e-16 relative) whenever the outputs are finite, at another cost.
@@ -445,10 +557,17 @@ def statuses(work: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in re.finditer(r"^\s+(\S+): (.+)$", out, re.M)}
 
 
-def refresh_tests(work: Path) -> None:
-    """Copy the checkout's current tests into a kept work folder (and mutmut's copy of it)."""
+def refresh_tests(work: Path, module: str) -> None:
+    """Copy the checkout's current tests and the package's unmutated files into a kept work folder (and
+    mutmut's copy of it), so that the tests meet the package they were written for; the mutated sources must be
+    those of the kept run (their mutants' names and numbers depend on them), else the run must start afresh.
+    """
+    sources = MODULES[module][0]
+    changed = [src for src in sources if (work / src).read_bytes() != (ROOT / src).read_bytes()]
+    if changed:
+        raise SystemExit(f"--again: {changed} changed since the kept run in {work}: run the module afresh")
     for rel in checkout_files():
-        if rel.startswith("tests/"):
+        if rel.startswith(("tests/", "ntkcourse/")) and rel not in sources:
             for target in (work / rel, work / "mutants" / rel):
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / rel, target)
@@ -471,13 +590,15 @@ def figures(found: dict[str, str]) -> dict:
     # Mutants not reached (a run stopped early, or left out by --only) are counted apart, not in the fraction.
     counted = [name for name in found if name not in EQUIVALENT and found[name] not in {"skipped", "not checked"}]
     real = sorted(name for name in survived if name not in EQUIVALENT)
+    # A listed-equivalent mutant that --again did not test (it skips them) counts as equivalent, not "not reached".
+    equivalent = [name for name in found if name in EQUIVALENT and found[name] in {"survived", "not checked"}]
     return {
         "mutants": len(found),
         "killed": sum(s in {"killed", "timeout"} for s in found.values()),
-        "survived": len(real), "equivalent": sum(name in EQUIVALENT for name in survived),
+        "survived": len(real), "equivalent": len(equivalent),
         "no tests": sum(s == "no tests" for s in found.values()),
         "timeouts": sum(s == "timeout" for s in found.values()),
-        "not reached": sum(s == "not checked" for s in found.values()),
+        "not reached": sum(s == "not checked" and name not in EQUIVALENT for name, s in found.items()),
         "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
         "fraction": len(real) / len(counted) if counted else float("nan"),
         "real": real,
@@ -496,9 +617,12 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # them) are tested with
         # the checkout's tests as they are now: adding tests cannot revive a killed mutant, so the result is
         # that of a full run with the current tests (the source must not have changed: prepare afresh then).
-        refresh_tests(work)
+        refresh_tests(work, module)
+        # Mutants listed as equivalent are not tested again: they are left out of the fraction whatever their
+        # status, and a surviving one costs a run of every test of its function.
         pending = [name for name, status in statuses(work).items()
-                   if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)]
+                   if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)
+                   and name not in EQUIVALENT]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
@@ -524,7 +648,8 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (one module only)")
     parser.add_argument("--again", action="store_true",
                         help="with --keep: test the kept run's survivors (and the mutants it did not reach) again, "
-                             "with the checkout's current tests")
+                             "with the checkout's current tests and unmutated package files; mutants listed in "
+                             "EQUIVALENT are not tested again")
     parser.add_argument("--summary", action="store_true",
                         help="with --keep: print the kept run's survivors and figures, run nothing")
     parser.add_argument("--only", nargs="+", metavar="PATTERN",

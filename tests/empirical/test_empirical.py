@@ -108,60 +108,6 @@ def test_the_three_implementations_agree(name, dtype):
         np.testing.assert_allclose(k, ref, rtol=0, atol=tol * scale, err_msg=impl)
 
 
-def test_functions_that_mix_the_batch_need_vmap_axes_none():
-    """f(θ, x) = (x − mean over the batch) θ: Θ̂ = C Cᵀ with C the centred inputs, by both general implementations."""
-    with jax.enable_x64(True):
-        x = np.random.default_rng(1).standard_normal((5, 3))
-        theta = jnp.ones((3, 1))
-
-        def f(p, x):
-            return (x - x.mean(axis=0)) @ p
-
-        centred = x - x.mean(axis=0)
-        for impl in ("jacobian", "jvp_vjp"):
-            k = empirical_ntk_fn(f, vmap_axes=None, implementation=impl)(x, None, theta)
-            np.testing.assert_allclose(k, centred @ centred.T, atol=1e-12)
-
-
-def test_linear_model_has_the_input_gram_matrix_as_ntk():
-    """For f(θ, x) = x·θ the Jacobian is x itself: Θ̂(x, x') = x·x' (any params pytree, e.g. a dict)."""
-    with jax.enable_x64(True):
-        rng = np.random.default_rng(2)
-        x1, x2 = rng.standard_normal((4, 6)), rng.standard_normal((2, 6))
-        params = {"w": jnp.asarray(rng.standard_normal(6)), "unused_offset": jnp.zeros(())}
-
-        def f(p, x):
-            return (x @ p["w"])[:, None]
-
-        for impl in ("jacobian", "jvp_vjp", "auto"):
-            k = empirical_ntk_fn(f, implementation=impl)(x1, x2, params)
-            np.testing.assert_allclose(k, x1 @ x2.T, atol=1e-12)
-
-
-def test_layout_and_averaging_follow_neural_tangents():
-    """trace_axes average the diagonal of the output block; diagonal_axes keep one copy of a pair of axes."""
-    with jax.enable_x64(True):
-        net, x1, x2, params = _case("small", np.float64)
-        full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, x2, params))  # (n1, n2, k, k)
-        traced = np.asarray(empirical_ntk_fn(net)(x1, x2, params))
-        np.testing.assert_allclose(traced, np.einsum("nmkk->nm", full) / 3, atol=1e-12)
-        self_full = np.asarray(empirical_ntk_fn(net, trace_axes=())(x1, None, params))
-        for impl in IMPLEMENTATIONS:
-            diag = np.asarray(empirical_ntk_fn(net, diagonal_axes=(0,), implementation=impl)(x1, None, params))
-            np.testing.assert_allclose(diag, np.einsum("nnkk->n", self_full) / 3, atol=1e-12)
-        for impl in ("jvp_vjp", "structured"):  # the Jacobian path shares the NNGP's contraction
-            out_diag = np.asarray(empirical_ntk_fn(net, trace_axes=(), diagonal_axes=(-1,), implementation=impl)(
-                x1, x2, params))
-            np.testing.assert_allclose(out_diag, np.einsum("nmkk->nmk", full), atol=1e-12)
-        nngp = np.asarray(empirical_nngp_fn(net)(x1, x2, params))
-        out1, out2 = np.asarray(net[1](params, x1)), np.asarray(net[1](params, x2))
-        np.testing.assert_allclose(nngp, out1 @ out2.T / 3, atol=1e-12)
-        nngp_full = np.asarray(empirical_nngp_fn(net, trace_axes=())(x1, x2, params))
-        np.testing.assert_allclose(nngp_full, np.einsum("nk,ml->nmkl", out1, out2), atol=1e-12)
-        nngp_diag = np.asarray(empirical_nngp_fn(net, trace_axes=(), diagonal_axes=(-1,))(x1, x2, params))
-        np.testing.assert_allclose(nngp_diag, np.einsum("nk,mk->nmk", out1, out2), atol=1e-12)
-
-
 def test_empirical_kernel_fn_returns_both_kernels_like_neural_tangents():
     with jax.enable_x64(True):
         net, x1, x2, params = _case("small", np.float64)
@@ -171,15 +117,6 @@ def test_empirical_kernel_fn_returns_both_kernels_like_neural_tangents():
         np.testing.assert_allclose(both.ntk, empirical_ntk_fn(net)(x1, x2, params), atol=1e-12)
         np.testing.assert_allclose(both.nngp, empirical_nngp_fn(net)(x1, x2, params), atol=1e-12)
         np.testing.assert_allclose(kernel_fn(x1, x2, "ntk", params), both.ntk, atol=0)
-
-
-def test_naive_pairwise_reference_equals_the_fast_paths():
-    """The blog post's loop (two backward passes per pair) gives the same kernel as every fast path."""
-    with jax.enable_x64(True):
-        net, x1, x2, params = _case("small", np.float64, n1=3, n2=2)
-        naive = naive_pairwise_ntk(net, params, x1, x2)
-        for impl in IMPLEMENTATIONS:
-            np.testing.assert_allclose(empirical_ntk_fn(net, implementation=impl)(x1, x2, params), naive, atol=1e-12)
 
 
 def _counting(net):

@@ -197,6 +197,11 @@ def linear_init(key, shape):
     return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1), jnp.float64)}
 
 
+def _default_float_init(key, shape):
+    """linear_init in JAX's default float type (no float64 request, hence no warning with 64-bit mode off)."""
+    return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1))}
+
+
 def linear_apply(p, x):
     return x @ p["w"]
 
@@ -355,6 +360,33 @@ REFUSALS = {
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), [2.0]),
         ValueError,
         "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, got [2.0]."),
+    "bool sample count": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), True),
+        ValueError,
+        "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, got True."),
+    "bool sample count in a list": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0),
+                                                          [True, 2]), ValueError,
+        "monte_carlo_kernel_fn: `n_samples` must be a positive int or an increasing sequence of them, "
+        "got [True, 2]."),
+    "bool batch size": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
+                                                          batch_size=True), ValueError,
+        "monte_carlo_kernel_fn: `batch_size` must be a positive int or None, got True."),
+    "Monte Carlo x1 empty": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 2)(
+            np.ones((0, 3))), ValueError,
+        "monte_carlo_kernel_fn: `x1` must have a non-empty batch axis first, e.g. shape (n, features); "
+        "got shape (0, 3)."),
+    "Monte Carlo trace axis out of range": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(_default_float_init, linear_apply, jax.random.PRNGKey(0),
+                                                          2, trace_axes=(5,))(x1), ValueError,
+        "monte_carlo_kernel_fn: `trace_axes` contains axis 5, but the output of f has 2 axes (batch first); "
+        "expected axes in [-2, 2)."),
+    "Monte Carlo unknown kernel": (
+        lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 2)(
+            x1, None, "bad"), ValueError,
+        "monte_carlo_kernel_fn: `get` must be a name or a tuple of names among 'nngp', 'ntk', got 'bad'."),
     "zero batch size": (
         lambda p, x1, x2: empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3,
                                                           batch_size=0), ValueError,
@@ -420,18 +452,50 @@ def test_ntk_vector_product_passes_keyword_arguments_and_defaults_x2_to_x1():
                                atol=1e-11)  # values up to ~50: 1e-12 relative
 
 
-def test_empirical_kernel_fn_passes_vmap_axes_on():
-    """empirical_kernel_fn(vmap_axes=0) takes the Jacobians one input at a time: for the batch-centring function of
-    test_vmap_axes_zero_takes_each_input_alone the NTK is exactly 0 (vmap_axes=None would give C Cᵀ)."""
+def _centred(p, xx):
+    return (xx - xx.mean(axis=0)) @ p
+
+
+@pytest.mark.parametrize("impl", ["jacobian", "jvp_vjp"])
+def test_empirical_kernel_fn_takes_both_kernels_input_by_input_with_vmap_axes_zero(impl):
+    """empirical_kernel_fn(vmap_axes=0) sees each input alone, for the NTK and the NNGP alike: the batch-centring
+    function of test_vmap_axes_zero_takes_each_input_alone is 0 for a batch of one, so both kernels are exactly 0
+    (the NNGP taken of the whole batch would be (Cθ)(Cθ)ᵀ ≠ 0)."""
     rng = np.random.default_rng(18)
     x, theta = rng.standard_normal((4, D)), rng.standard_normal((D, 1))
+    with jax.enable_x64(True):
+        both = empirical.empirical_kernel_fn(_centred, vmap_axes=0, implementation=impl)(x, None, None, theta)
+    np.testing.assert_array_equal(np.asarray(both.ntk), np.zeros((4, 4)))
+    np.testing.assert_array_equal(np.asarray(both.nngp), np.zeros((4, 4)))
 
-    def centred(p, xx):
-        return (xx - xx.mean(axis=0)) @ p
+
+def test_empirical_kernel_fn_takes_both_kernels_of_the_whole_batch_by_default():
+    """vmap_axes=None: NTK C Cᵀ (the Jacobian of Cθ is C) and NNGP (Cθ)(Cθ)ᵀ, C the centred inputs, x2 = x1 and
+    x2 given apart alike (values of order 1: 1e-12)."""
+    rng = np.random.default_rng(19)
+    x, theta = rng.standard_normal((4, D)), rng.standard_normal((D, 1))
+    c = x - x.mean(axis=0)
+    with jax.enable_x64(True):
+        kernel_fn = empirical.empirical_kernel_fn(_centred, implementation="jacobian")
+        alone, apart = kernel_fn(x, None, None, theta), kernel_fn(x, x, None, theta)
+    for got in (alone, apart):
+        np.testing.assert_allclose(np.asarray(got.ntk), c @ c.T, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(got.nngp), (c @ theta) @ (c @ theta).T, rtol=0, atol=1e-12)
+
+
+def test_monte_carlo_nngp_takes_each_input_alone_with_vmap_axes_zero():
+    """monte_carlo_kernel_fn(vmap_axes=0) averages kernels that see each input alone: the NNGP of the centring
+    function is 0 whatever the draw (the whole batch's would be the mean of (Cθ_s)(Cθ_s)ᵀ, as
+    test_empirical_kernel_fn_takes_both_kernels_of_the_whole_batch_by_default checks for one draw)."""
+    x = np.random.default_rng(20).standard_normal((3, D))
+
+    def init(key, shape):
+        return (shape[0], 1), jax.random.normal(key, (D, 1))
 
     with jax.enable_x64(True):
-        both = empirical.empirical_kernel_fn(centred, vmap_axes=0, implementation="jvp_vjp")(x, None, None, theta)
-    np.testing.assert_array_equal(np.asarray(both.ntk), np.zeros((4, 4)))
+        alone = empirical.monte_carlo_kernel_fn(init, _centred, jax.random.PRNGKey(3), 2, vmap_axes=0,
+                                                implementation="jacobian", progress=False)(x, None, "nngp")
+    np.testing.assert_array_equal(np.asarray(alone), np.zeros((3, 3)))
 
 
 def test_kernel_functions_are_marked_empirical_for_batching():
@@ -531,3 +595,240 @@ def test_array_keyword_arguments_reach_f_as_traced_values():
     params, x1, x2 = draw(21)
     got = f64(lambda: empirical.empirical_ntk_fn(_scaled)(x1, x2, params, scale=np.array(3.0)))
     np.testing.assert_allclose(got, 9.0 * np.einsum("ijaa->ij", hand_ntk(params, x1, x2)) / K, rtol=0, atol=1e-11)
+
+
+def _jacobian_rows(apply_fn, params, x):
+    """∂f_a(x_i)/∂θ_p as an array (n, k, P) from jax.jacrev of the whole batch, the leaves flattened and joined
+    (no code of ntkcourse.empirical)."""
+    jac = jax.jacrev(lambda p: apply_fn(p, x).reshape(len(x), -1))(params)
+    return np.concatenate([np.reshape(leaf, leaf.shape[:2] + (-1,)) for leaf in jax.tree_util.tree_leaves(jac)],
+                          axis=-1)
+
+
+def test_structured_path_is_the_jacobian_product_for_conv_and_residual_layers():
+    """implementation='structured', trace_axes=(): the full block Θ[i, j, a, c] = Σ_p J1[i, a, p] J2[j, c, p] of
+    the network's own apply_fn, and the NNGP the outer product of the outputs, for a network whose affine layers the
+    structured path handles apart: a strided standard-parameterised Conv with SAME padding and a bias, a residual
+    block (FanOut, parallel, FanInSum: the parallel branch of the forward walk) of Dense layers acting on every
+    position, Flatten and a readout; also with the batch axis diagonal (x2 = None, outputs averaged) and the output
+    axis diagonal (float64; values of order 1-10, sums of a few hundred products: 1e-11)."""
+    from ntkcourse import stax
+    block = stax.serial(stax.Relu(), stax.Dense(3, W_std=1.4, b_std=0.2))
+    network = stax.serial(
+        stax.Conv(3, (2, 2), strides=(2, 1), padding="SAME", parameterization="standard", b_std=0.3),
+        stax.FanOut(2), stax.parallel(block, stax.Identity()), stax.FanInSum(), stax.Flatten(), stax.Dense(2))
+    rng = np.random.default_rng(22)
+    x = rng.standard_normal((5, 3, 1, 2))  # 2 output positions after the stride (2, 1): not the one-position shortcut
+    with jax.enable_x64(True):
+        _, shapes = jax.eval_shape(lambda k: network[0](k, x.shape), jax.random.PRNGKey(0))
+        params = jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape), shapes)
+        got = empirical.empirical_kernel_fn(network, trace_axes=(), implementation="structured")(
+            x[:2], x[2:], None, params)
+        # The layouts with diagonal axes, on the same path: each input of x1 with itself (traced outputs), and the
+        # output axis kept once.
+        batch_diag = empirical.empirical_ntk_fn(network, diagonal_axes=(0,), implementation="structured")(
+            x[:2], None, params)
+        output_diag = empirical.empirical_ntk_fn(network, trace_axes=(), diagonal_axes=(-1,),
+                                                 implementation="structured")(x[:2], x[2:], params)
+        jac = _jacobian_rows(network[1], params, x)
+        out = np.asarray(network[1](params, x)).reshape(len(x), -1)
+    np.testing.assert_allclose(np.asarray(got.ntk), np.einsum("iap,jcp->ijac", jac[:2], jac[2:]), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(got.nngp), np.einsum("ia,jc->ijac", out[:2], out[2:]), rtol=0, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(batch_diag), np.einsum("iap,iap->i", jac[:2], jac[:2]) / out.shape[1],
+                               rtol=0, atol=1e-11)
+    np.testing.assert_allclose(np.asarray(output_diag), np.einsum("iap,jap->ija", jac[:2], jac[2:]), rtol=0,
+                               atol=1e-11)
+
+
+def _wide_linear(p, x):
+    return x @ p["w"]
+
+
+@pytest.mark.parametrize("width, n1, n2, extra, expected", [
+    (4096, 1, None, 0, "jacobian"),   # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
+    (4096, 1, None, 1, "jvp_vjp"),    # one more float32 parameter (unused by f, but held): over it
+    (4096, 1, 1, 0, "jvp_vjp"),       # x2 counts: 2 inputs, twice the budget
+    (4096, 2, None, 0, "jvp_vjp"),    # two inputs in x1
+    (1024, 15, 1, 0, "jacobian"),     # 16 inputs × 1024 × 4 × 1024 × 4 bytes = 2^28: x2's batch counts, not its 4 features
+    (1024, 16, 1, 0, "jvp_vjp"),      # 17 inputs: over
+])
+def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(width, n1, n2, extra, expected):
+    """'auto' on a plain function: the Jacobian contraction when (inputs of x1 and x2) × (outputs per input) ×
+    (bytes of all parameters, in their own dtype) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W
+    float32 (4, width), width outputs per input; ``implementation_for`` only looks at shapes (nothing is computed).
+    In 64-bit mode, so that float32 parameters are not the default dtype."""
+    params = {"w": np.zeros((4, width), np.float32)}
+    if extra:
+        params["extra"] = np.zeros(extra, np.float32)
+    x1 = np.zeros((n1, 4), np.float32)
+    x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
+    with jax.enable_x64(True):
+        assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
+
+
+def _powers(theta, x):
+    """f(θ, x)[i, s, a] = g_a(x[i, s])·θ with g_1(u) = u and g_2(u) = u² (elementwise): outputs whose kernel block is
+    not symmetric in the output pair, Θ[i, j, s, s', a, c] = g_a(x[i, s])·g_c(x[j, s']) ≠ Θ[..., c, a]."""
+    return jnp.stack([x @ theta, (x * x) @ theta], axis=-1)
+
+
+def _powers_kernel(g, diagonal_axes):
+    """The block Θ[i, j, s, t, a, c] = g[i, s, :, a]·g[j, t, :, c] in the layout of the diagonal axes asked for."""
+    full = np.einsum("isea,jtec->ijstac", g, g)
+    if diagonal_axes == (1,):
+        return np.einsum("ijssac->ijsac", full)
+    if diagonal_axes == (0,):
+        return np.einsum("iistac->istac", full)
+    return full
+
+
+@pytest.mark.parametrize("diagonal_axes", [(), (1,), (0,)])
+def test_kernel_of_x1_with_itself_keeps_every_pair_of_axes_in_place(diagonal_axes):
+    """x2 = None, trace_axes=(): the kernel of x1 with itself, made exactly symmetric by mirroring, is still
+    g_a(x_is)·g_c(x_jt) entry by entry, for a block that is symmetric only under the swap of all pairs at once
+    (batch, position, output); also with a diagonal position or batch axis among the pairs (values of order 1-10:
+    1e-12)."""
+    rng = np.random.default_rng(23)
+    x, theta = rng.standard_normal((3, 2, D)), rng.standard_normal(D)
+    got = f64(lambda: empirical.empirical_ntk_fn(_powers, trace_axes=(), diagonal_axes=diagonal_axes,
+                                                 implementation="jacobian")(x, None, theta))
+    g = np.stack([x, x * x], axis=-1)  # (n, S, d, 2)
+    np.testing.assert_allclose(got, _powers_kernel(g, diagonal_axes), rtol=0, atol=1e-12)
+
+
+_PLAIN_REASON = ("f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
+                 "(pass stax.serial(...) itself as f, not its apply_fn)")
+
+
+def test_structured_asked_of_a_plain_function_warns_and_uses_the_ntk_vector_products():
+    """implementation='structured' with a plain f: a UserWarning that names the function, says why and what is used
+    instead, then the kernel by the NTK-vector products (the hand value; 1e-12)."""
+    params, x1, x2 = draw(24)
+    with jax.enable_x64(True), pytest.warns(UserWarning) as record:
+        ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
+        got = np.asarray(ntk_fn(x1, x2, params))
+        used = ntk_fn.implementation_for(x1, x2, params)
+    assert [str(w.message) for w in record] == [
+        f"empirical_ntk_fn: implementation='structured' is not available ({_PLAIN_REASON}); using 'jvp_vjp'."]
+    assert used == "jvp_vjp"
+    np.testing.assert_allclose(got, np.einsum("ijaa->ij", hand_ntk(params, x1, x2)) / K, rtol=0, atol=1e-12)
+
+
+def test_structured_warning_points_at_the_callers_line():
+    """The warning's stacklevel reaches the line that called ntk_fn (this file), not the package. (Left out of the
+    mutation run: mutmut's trampolines add frames.)"""
+    params, x1, _ = draw(25)
+    ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
+    with pytest.warns(UserWarning) as record:
+        ntk_fn(x1, None, params)
+    assert record[0].filename == __file__
+
+
+def test_structured_asked_of_a_stax_layer_without_a_structured_rule_is_refused():
+    """A stax network whose Dense acts on another channel axis (channel_axis=1: no structured rule) cannot take the
+    structured path: refused with the layer named, while 'auto' quietly takes a general implementation."""
+    from ntkcourse import stax
+    network = stax.serial(stax.Dense(2, channel_axis=1), stax.Relu())
+    x = np.zeros((2, 3, 4), np.float32)
+    _, shapes = jax.eval_shape(lambda k: network[0](k, x.shape), jax.random.PRNGKey(0))
+    params = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), shapes)
+    with pytest.raises(ValueError) as info:
+        empirical.empirical_ntk_fn(network, implementation="structured")(x, None, params)
+    assert str(info.value) == (
+        "empirical_ntk_fn: implementation='structured' is not available: layer 'Dense' has parameters but declares "
+        "no structured rule (ntkcourse.stax.StructuredRule).")
+    assert empirical.empirical_ntk_fn(network).implementation_for(x, None, params) == "jacobian"
+
+
+def test_monte_carlo_progress_bar_counts_samples(capsys):
+    """progress=True: a bar on stderr labelled 'Monte Carlo kernel', counting samples out of n_samples (tqdm's text:
+    '0/3' at the start, the unit 'sample')."""
+    x = np.ones((2, 3))
+    with jax.enable_x64(True):
+        empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 3, progress=True)(x)
+    shown = capsys.readouterr().err
+    assert "Monte Carlo kernel:" in shown and "0/3" in shown and "sample/s" in shown
+
+
+def _scaled_by_options(p, x, factors=(1,), sign="+"):
+    return (factors[0] if sign == "+" else -factors[0]) * (x @ p)
+
+
+def test_several_static_keyword_arguments_each_reach_f():
+    """Two non-array keyword arguments of different types (a tuple and a str: static, part of the compilation key,
+    in any order) both reach f(θ, x) = ±factors[0]·xθ, whose NTK is factors[0]²·x·x' (the sign squares away): 4 then
+    9 times the Gram matrix, a new compilation for the new value (exact in float64: 1e-12)."""
+    rng = np.random.default_rng(26)
+    x1, x2, theta = rng.standard_normal((3, D)), rng.standard_normal((2, D)), rng.standard_normal((D, 1))
+    with jax.enable_x64(True):
+        ntk_fn = empirical.empirical_ntk_fn(_scaled_by_options)
+        two = np.asarray(ntk_fn(x1, x2, theta, factors=(2,), sign="-"))
+        three = np.asarray(ntk_fn(x1, x2, theta, sign="-", factors=(3,)))
+    np.testing.assert_allclose(two, 4 * x1 @ x2.T, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
+
+
+def test_monte_carlo_returns_float64_means_of_float32_draws():
+    """With 64-bit mode off, a float32 network's draws are accumulated and returned as float64 NumPy arrays (the
+    class docstring): the mean of 3 draws of (x·w_s)(x'·w_s)ᵀ equals np.mean of the float32 draws taken in float64
+    (the draws themselves are float32: 1e-6 relative)."""
+    def init(key, shape):
+        return shape[:-1] + (1,), {"w": jax.random.normal(key, (shape[-1], 1), jnp.float32)}
+
+    x = np.random.default_rng(27).standard_normal((2, D)).astype(np.float32)
+    key = jax.random.PRNGKey(4)
+    est = empirical.monte_carlo_kernel_fn(init, linear_apply, key, 3, progress=False)(x)
+    w = [np.asarray(init(jax.random.fold_in(key, s), x.shape)[1]["w"], np.float64) for s in range(3)]
+    assert est.nngp.dtype == est.ntk.dtype == est.nngp_stderr.dtype == np.float64
+    np.testing.assert_allclose(est.nngp, np.mean([(x @ ws) @ (x @ ws).T for ws in w], axis=0), rtol=1e-6)
+
+
+def _linear_with_options(p, x, scale, sign="+"):
+    return (scale if sign == "+" else -scale) * (x @ p["w"])
+
+
+def test_monte_carlo_counts_inside_a_batch_and_batches_of_one():
+    """Estimates after 3 and 4 draws in batches of 2 (the count 3 falls inside the second batch) and after 2 draws
+    in batches of one (the smallest batch size): the means of the stacked draws (x·w_s)(x·w_s)ᵀ of init_fn's w_s, in
+    the order s = 0, 1, ... (rtol 1e-12: the same sums in another order)."""
+    x = np.random.default_rng(28).standard_normal((2, D))
+    key = jax.random.PRNGKey(5)
+    with jax.enable_x64(True):
+        three, four = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, [3, 4], batch_size=2,
+                                                      progress=False)(x, None, "nngp")
+        ones = empirical.monte_carlo_kernel_fn(linear_init, linear_apply, key, 2, batch_size=1, progress=False)(
+            x, None, "nngp")
+        w = [np.asarray(linear_init(jax.random.fold_in(key, s), x.shape)[1]["w"]) for s in range(4)]
+    draws = np.stack([(x @ ws) @ (x @ ws).T for ws in w])
+    for got, n in ((three, 3), (four, 4), (ones, 2)):
+        np.testing.assert_allclose(got, draws[:n].mean(axis=0), rtol=1e-12)
+
+
+def test_monte_carlo_passes_keyword_arguments_and_follows_the_input_shape():
+    """Keyword arguments reach f through the Monte Carlo draws (an array, traced, and a str, static): the NNGP of
+    ±s·x·w is s² (x·w)(x·w)ᵀ; the same kernel function called again with inputs of another shape draws parameters
+    for that shape (rtol 1e-12)."""
+    key = jax.random.PRNGKey(6)
+    rng = np.random.default_rng(29)
+    x3, x4 = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    with jax.enable_x64(True):
+        kernel_fn = empirical.monte_carlo_kernel_fn(linear_init, _linear_with_options, key, 1, implementation="jacobian",
+                                                    progress=False)
+        got3 = kernel_fn(x3, None, "nngp", scale=np.array(2.0), sign="-")
+        got4 = kernel_fn(x4, None, "nngp", scale=np.array(3.0), sign="-")
+        w3 = np.asarray(linear_init(jax.random.fold_in(key, 0), x3.shape)[1]["w"])
+        w4 = np.asarray(linear_init(jax.random.fold_in(key, 0), x4.shape)[1]["w"])
+    np.testing.assert_allclose(got3, 4 * (x3 @ w3) @ (x3 @ w3).T, rtol=1e-12)
+    np.testing.assert_allclose(got4, 9 * (x4 @ w4) @ (x4 @ w4).T, rtol=1e-12)
+
+
+@pytest.mark.parametrize("vmap_axes", [0, None])
+def test_nngp_passes_keyword_arguments_to_f(vmap_axes):
+    """empirical_kernel_fn's NNGP of a plain f takes f's outputs with the keyword arguments given (an array scale s):
+    s² f(x1)·f(x2)/k, input by input or of the whole batch (1e-11 of values up to ~50)."""
+    params, x1, x2 = draw(30)
+    with jax.enable_x64(True):
+        got = empirical.empirical_kernel_fn(_scaled, vmap_axes=vmap_axes, implementation="jacobian")(
+            x1, x2, "nngp", params, scale=np.array(3.0))
+    np.testing.assert_allclose(np.asarray(got), 9 * outputs(params, x1) @ outputs(params, x2).T / K, rtol=0,
+                               atol=1e-11)

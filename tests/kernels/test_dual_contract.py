@@ -58,6 +58,8 @@ def test_elementwise_function_is_the_documented_activation(make, expected):
         (partial(dual.quadrature, jnp.tanh, 7), "Quadrature(tanh, deg=7)"),
         (partial(dual.quadrature, jnp.tanh), "Quadrature(tanh, deg=25)"),  # the documented default degree
         (partial(dual.quadrature, jnp.tanh, 7, name="my tanh"), "Quadrature(my tanh, deg=7)"),
+        # A callable without __name__ (a partial) and no name given: the placeholder 'fn'.
+        (partial(dual.quadrature, partial(jnp.multiply, 2.0), 7), "Quadrature(fn, deg=7)"),
     ],
     ids=lambda v: v if isinstance(v, str) else "",
 )
@@ -189,3 +191,78 @@ def test_quadrature_computes_in_the_precision_of_its_inputs():
         single = act.nngp(*(jnp.asarray([q], jnp.float32) for q in (1.0, 0.5, 0.3)))
         double = act.nngp(*(jnp.asarray([q], jnp.float64) for q in (1.0, 0.5, 0.3)))
     assert single.dtype == jnp.float32 and double.dtype == jnp.float64
+
+
+def test_quadrature_of_integer_moments_uses_fractional_nodes():
+    """Integer variances and covariance are moments like any others: the nodes stay fractional (they are cast to
+    a floating type, never to the inputs' integer type). For φ(x) = x², Isserlis' theorem gives
+    E[u²v²] = q1 q2 + 2 q12² and E[u⁴] = 3 q²: 2·3 + 2·1 = 8 and 3·2² = 12, exact for a rule of 3 nodes
+    (degree-4 polynomials; round-off only: 1e-12)."""
+    act = dual.quadrature(lambda x: x * x, 3)
+    with jax.enable_x64(True):
+        pair = act.nngp(jnp.asarray([2]), jnp.asarray([3]), jnp.asarray([1]))
+        diag = act.nngp_diag(jnp.asarray([2]))
+    np.testing.assert_allclose(np.asarray(pair), [8.0], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(diag), [12.0], rtol=1e-12)
+
+
+def test_quadrature_diagonal_forms_compute_in_the_precision_of_their_inputs():
+    """As test_quadrature_computes_in_the_precision_of_its_inputs for E[φ(u)²] and E[φ'(u)²]: float32 variances
+    give float32 (nodes and weights cast to them) with x64 on, where the default would be float64."""
+    act = dual.quadrature(jnp.tanh, 5)
+    with jax.enable_x64(True):
+        var = jnp.asarray([0.5, 1.0], jnp.float32)
+        assert act.nngp_diag(var).dtype == jnp.float32 and act.dnngp_diag(var).dtype == jnp.float32
+
+
+def test_quadrature_broadcasts_each_argument_alone():
+    """The kernels broadcast over arrays of any shape (module docstring), whichever argument carries the shape:
+    var1, var2 or cov an array of 3 entries, the other two scalars, gives 3 entries of E[φ(u)φ(v)]; a column, a
+    row and a matrix give the matrix (both kernels, and the diagonal forms over a matrix). For φ(x) = x² (φ' = 2x):
+    E[u²v²] = q1 q2 + 2 q12² and E[φ'(u)φ'(v)] = 4 q12 (Isserlis), exact for 3 nodes (round-off: 1e-12)."""
+    act = dual.quadrature(lambda x: x * x, 3, df=lambda x: 2 * x)
+    column = np.array([1.0, 2.0, 4.0])
+    with jax.enable_x64(True):
+        for position in range(3):
+            args = [np.float64(4.0), np.float64(5.0), np.float64(1.5)]
+            args[position] = args[position] * column / 2
+            q1, q2, q12 = np.broadcast_arrays(*args)
+            np.testing.assert_allclose(np.asarray(act.nngp(*args)), q1 * q2 + 2 * q12**2, rtol=1e-12,
+                                       err_msg=f"array at position {position}")
+        # The layout of the kernels' recursions: var1 a column, var2 a row, cov the (2, 3) matrix; and the
+        # diagonal forms over a (2, 3) matrix of variances (E[u⁴] = 3q², E[(2u)²] = 4q).
+        q1, q2 = column[:2, None] * 3, column[None, :] * 2
+        q12 = np.sqrt(q1 * q2) * np.array([[0.5, -0.2, 0.9], [0.0, 0.7, -0.6]])
+        np.testing.assert_allclose(np.asarray(act.nngp(q1, q2, q12)), q1 * q2 + 2 * q12**2, rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(act.dnngp(q1, q2, q12)), 4 * q12, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(act.nngp_diag(q12**2)), 3 * q12**4, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(np.asarray(act.dnngp_diag(q12**2)), 4 * q12**2, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_snap_boundary_is_eight_epsilons_below_one_inclusive(dtype):
+    """_arccos_of_abs(snap=True) takes |x| >= 1 − 8ε (ε the machine epsilon of x's own type; z = (1 − |x|)/2 <= 4ε)
+    as exactly 1 (angle 0, sine 0) and leaves 1 − 10ε alone (z = 5ε; angle ≈ √(20ε)); without snap (arccos,
+    arcsin: the default) 1 − 8ε keeps its angle. Both points and their z are exact binary fractions; the angles are
+    compared with numpy's in float64 to 1e-3 relative (a small angle: the half-angle formula is accurate to far
+    less), arcsin (≈ π/2) to 10ε."""
+    eps = float(np.finfo(dtype).eps)
+    edge, beyond = dtype(1.0 - 8 * eps), dtype(1.0 - 10 * eps)
+    with jax.enable_x64(True):
+        theta, sine = dual._arccos_of_abs(jnp.asarray([edge, beyond], dtype), snap=True)
+        plain = dual.arccos(jnp.asarray([edge], dtype))
+        asin = dual.arcsin(jnp.asarray([edge], dtype))
+    theta, sine = np.asarray(theta, np.float64), np.asarray(sine, np.float64)
+    assert theta[0] == 0.0 and sine[0] == 0.0
+    np.testing.assert_allclose(theta[1], np.arccos(np.float64(beyond)), rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(plain, np.float64), [np.arccos(np.float64(edge))], rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(asin, np.float64), [np.arcsin(np.float64(edge))], rtol=10 * eps)
+
+
+def test_quadrature_keeps_the_function_it_integrates():
+    """The activation's ``fn`` (what finite networks apply) is the function given, unchanged."""
+    def cube(x):
+        return x**3
+
+    act = dual.quadrature(cube, 3)
+    assert act.fn is cube
