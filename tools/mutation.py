@@ -373,6 +373,11 @@ EQUIVALENT: dict[str, str] = {
         "core(None, ...) runs the NTK-vector products instead of the implementation chosen: the same kernel to "
         "round-off (the three implementations agree to 1e-15 relative in float64, test_the_three_implementations_"
         "agree); only the speed differs",
+    # stax (ntkcourse/stax/*.py)
+    "ntkcourse.stax.layers.x_masked_global_pool__mutmut_60":
+        "diagonal_spatial=False not set on the pooled kernel: its input already has False (GlobalAvgPool refuses "
+        "a diagonal input with _needs_all_positions; GlobalSumPool's input_diagonal, GlobalAvgPool's, makes the "
+        "engine compute every pair of steps, and a masked kernel comes only from input arrays)",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

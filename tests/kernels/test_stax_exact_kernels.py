@@ -184,13 +184,15 @@ def test_masked_mean_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_mean_
 
 
 def test_masked_mean_with_x2_none_is_the_kernel_of_the_mean_real_inputs_with_themselves():
-    """As the test above with x2 = None: the NNGP of x1 with itself, 1.5² m·m'/3 + 0.5² over x1's own real steps."""
+    """As the test above with x2 = None and only the NNGP asked for (no NTK, no cov2 computed): the NNGP of x1
+    with itself, 1.5² m·m'/3 + 0.5² over x1's own real steps.
+    """
     c, x1, _ = _padded_sequences(4)
     net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
     with jax.enable_x64(True):
-        k = net[2](x1, None, None, mask_constant=c)
+        nngp = net[2](x1, None, "nngp", mask_constant=c)
     m1 = _over_real_steps(x1, REAL_STEPS[0], np.mean)
-    assert_close(np.asarray(k.nngp), 1.5**2 * m1 @ m1.T / 3 + 0.5**2)
+    assert_close(np.asarray(nngp), 1.5**2 * m1 @ m1.T / 3 + 0.5**2)
 
 
 def test_masked_sum_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_summed_real_inputs():

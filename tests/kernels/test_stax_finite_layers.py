@@ -145,6 +145,50 @@ def test_masked_dense_keeps_padded_steps_padded_and_real_steps_unchanged():
     np.testing.assert_allclose(masked[real], plain[real], rtol=RTOL)
 
 
+
+@pytest.mark.parametrize("readout", ["GlobalAvgPool", "GlobalSumPool"])
+def test_masked_global_pooling_apply_reduces_the_real_steps_with_padded_entries_as_zero(readout):
+    """apply_fn((), x, mask_constant=c) on (3, 5, 2) sequences with 5, 3 and 1 real steps, and one entry equal
+    to c inside a real step: the mean (sum) over each sequence's real steps of x with that entry set to zero.
+    """
+    c = 4.0
+    x = _x((3, 5, 2), 7)
+    x[1, 3:], x[2, 1:] = c, c
+    x[0, 2, 1] = c  # inside a real step: counts as zero
+    with jax.enable_x64(True):
+        out = np.asarray(getattr(stax, readout)()[1]((), jnp.asarray(x), mask_constant=c))
+    zeroed = np.where(x == c, 0.0, x)
+    sums = np.stack([zeroed[0].sum(0), zeroed[1, :3].sum(0), zeroed[2, :1].sum(0)])
+    expected = sums / np.array([[5.0], [3.0], [1.0]]) if readout == "GlobalAvgPool" else sums
+    np.testing.assert_allclose(out, expected, rtol=RTOL)
+
+
+@pytest.mark.parametrize("readout", ["GlobalAvgPool", "GlobalSumPool"])
+def test_masked_global_pooling_apply_keeps_float32_inputs_float32(readout):
+    """In 64-bit mode, float32 padded sequences pool to float32 (the zeros put in place of padded entries and the
+    counts of real steps are in the inputs' dtype), equal to the float64 result to float32 round-off.
+    """
+    c = 4.0
+    x = _x((2, 3, 2), 8)
+    x[1, 2:] = c
+    pool = getattr(stax, readout)()[1]
+    with jax.enable_x64(True):
+        out32 = pool((), jnp.asarray(x, jnp.float32), mask_constant=c)
+        out64 = pool((), jnp.asarray(x.astype(np.float32), jnp.float64), mask_constant=c)
+    assert out32.dtype == jnp.float32
+    # sums of three float32 numbers: a few float32 ulps (1e-7 relative); 1e-6 leaves room
+    np.testing.assert_allclose(np.asarray(out32), np.asarray(out64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, channel_axis, axes", [((2, 3, 3, 2), -1, (1, 2)), ((2, 2, 5), 1, (2,))])
+def test_masked_global_pooling_apply_refuses_anything_but_sequences_pooled_over_steps(shape, channel_axis, axes):
+    """Images, or sequences whose pooled axis is not the second, are refused with the shape and the axes."""
+    with pytest.raises(ValueError, match=re.escape(
+            "GlobalAvgPool: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) "
+            f"pooled over T, as kernel_fn; got inputs of shape {shape} pooled over axes {axes}.")):
+        stax.GlobalAvgPool(channel_axis=channel_axis)[1]((), jnp.asarray(_x(shape)), mask_constant=0.5)
+
+
 GRID = np.linspace(-2.5, 2.5, 11)
 
 
