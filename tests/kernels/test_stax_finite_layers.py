@@ -89,6 +89,16 @@ def test_global_avg_pool_keeps_batch_and_channel_axes_in_their_order():
     np.testing.assert_allclose(out, x.mean(axis=(1, 3)), rtol=RTOL)
 
 
+def test_global_avg_pool_of_sequences_has_the_batch_by_channels_shape_apply_fn_gives():
+    """Sequences (n, T, C) have one spatial axis: init_fn gives (n, C), the shape of apply_fn's mean over T."""
+    x = _x((2, 5, 3))
+    init, apply_fn, _ = stax.GlobalAvgPool()
+    with jax.enable_x64(True):
+        out = np.asarray(apply_fn((), jnp.asarray(x)))
+    assert tuple(init(None, x.shape)[0]) == out.shape == (2, 3)
+    np.testing.assert_allclose(out, x.mean(axis=1), rtol=RTOL)
+
+
 def test_global_avg_pool_refuses_equal_batch_and_channel_axes():
     """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: refused, naming both."""
     init, _, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
