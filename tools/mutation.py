@@ -27,6 +27,12 @@ shell patterns (mutmut's names, ``<module path>.x_<function>__mutmut_<n>``):
 a large module can be run file by file or function by function into one kept
 folder; the mutants left out count as *not reached*, never in the fraction.
 
+Each module's tests are its *fast tests*, chosen for mutation: every test that calls a mutated function runs
+for each of that function's mutants (a surviving mutant runs them all), so the selection is the strongest
+tests per second of CPU, not the module's whole test set. For ``stax`` (nearly every stax test calls
+``Dense``): the exact kernels of networks linear in their parameters, the finite layers and refusals, and
+the neural-tangents oracle without its deepest networks, about 80 s of CPU unmutated.
+
 It works in a throw-away copy of the checkout (the files git would ship),
 never in the working tree, and is not part of the test suite (a module takes
 minutes to an hour). Run it under ``nice`` on a shared machine.

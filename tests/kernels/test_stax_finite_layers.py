@@ -100,11 +100,16 @@ def test_global_avg_pool_of_sequences_has_the_batch_by_channels_shape_apply_fn_g
 
 
 def test_global_avg_pool_refuses_equal_batch_and_channel_axes():
-    """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: refused, naming both."""
-    init, _, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
-    with pytest.raises(ValueError, match=r"`batch_axis` and `channel_axis` must differ, got 1 and -3 for inputs "
-                                         r"with 4 axes"):
+    """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: init_fn and apply_fn refuse it, naming
+    the layer and both axes.
+    """
+    init, apply_fn, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
+    message = re.escape("GlobalAvgPool: `batch_axis` and `channel_axis` must differ, got 1 and -3 for inputs with "
+                        "4 axes.")
+    with pytest.raises(ValueError, match=message):
         init(None, (2, 3, 4, 5))
+    with pytest.raises(ValueError, match=message):
+        apply_fn((), jnp.zeros((2, 3, 4, 5)))
 
 
 @pytest.mark.parametrize("parameterization, b_std, expected", [
