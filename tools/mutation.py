@@ -62,7 +62,7 @@ MODULES = {
              # function runs for each of its mutants, and nearly every stax test calls Dense. The exact kernels of
              # networks linear in their parameters (NTK = J J^T), the finite layers and refusals, and the
              # neural-tangents oracle without its deepest networks (two-Conv stacks and a 4x4 circular filter:
-             # the same layer rules as the one-Conv cases, a third of the oracle's CPU). The Monte Carlo tests
+             # the same layer rules as the one-Conv cases, 45 % of the oracle's time). The Monte Carlo tests
              # of test_stax_validation.py and the option tests of test_stax_options.py (both slower, with
              # statistical tolerances) are left out: the exact-kernel file checks the same options to round-off.
              ["tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",

@@ -89,6 +89,20 @@ def test_global_avg_pool_keeps_batch_and_channel_axes_in_their_order():
     np.testing.assert_allclose(out, x.mean(axis=(1, 3)), rtol=RTOL)
 
 
+def test_global_avg_pool_with_channels_first_hands_channels_first_outputs_to_the_next_layer():
+    """GlobalAvgPool(batch_axis=-1, channel_axis=0) on (C, T, n) inputs outputs (C, n), so a following
+    Dense(batch_axis=1, channel_axis=0) is accepted by kernel_fn, with NNGP 1.5² m·m'/3 + 0.5², m the mean over
+    T of each input's (T, C) features (the input kernel x·x'/C averaged over all pairs of steps).
+    """
+    x = _x((3, 4, 2), 1)
+    net = stax.serial(stax.GlobalAvgPool(batch_axis=-1, channel_axis=0),
+                      stax.Dense(2, W_std=1.5, b_std=0.5, batch_axis=1, channel_axis=0))
+    with jax.enable_x64(True):
+        nngp = np.asarray(net[2](x, None, "nngp"))
+    m = x.mean(axis=1).T
+    np.testing.assert_allclose(nngp, 1.5**2 * m @ m.T / 3 + 0.5**2, rtol=RTOL)
+
+
 def test_global_avg_pool_of_sequences_has_the_batch_by_channels_shape_apply_fn_gives():
     """Sequences (n, T, C) have one spatial axis: init_fn gives (n, C), the shape of apply_fn's mean over T."""
     x = _x((2, 5, 3))
@@ -386,6 +400,15 @@ X2, X3, X4 = np.ones((2, 3)), np.ones((2, 4, 3)), np.ones((2, 4, 4, 3))
     (lambda: stax.AvgPool((2, 2))[0](None, (2, 3)),
      "AvgPool: `input_shape` must have 4 axes (batch, 2 spatial, channels) for a window of shape (2, 2); "
      "got shape (2, 3)."),
+    (lambda: stax.serial(stax.Dense(2), stax.GlobalAvgPool(batch_axis=1, channel_axis=0))[2](_x((2, 4, 3)), None,
+                                                                                             "nngp"),
+     "GlobalAvgPool: kernel_fn needs `batch_axis` = 1 to be the batch axis of the activations it receives, but the "
+     "layers before it (or the input) keep that axis at 0 of 3 (layout batch_axis=0, channel_axis=2); the "
+     "infinite-width limit of this network is not defined. Give the layer `batch_axis=0`."),
+    (lambda: stax.serial(stax.Dense(2), stax.GlobalAvgPool(channel_axis=1))[2](_x((2, 4, 3)), None, "nngp"),
+     "GlobalAvgPool: kernel_fn needs `channel_axis` = 1 to be the channel axis of the activations it receives, but "
+     "the layers before it (or the input) keep that axis at 2 of 3 (layout batch_axis=0, channel_axis=2); the "
+     "infinite-width limit of this network is not defined. Give the layer `channel_axis=2`."),
 ])
 def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, message):
     """Window layers need their spatial rank (other layouts of Dense, Flatten and the pools are computed:
