@@ -384,6 +384,16 @@ EQUIVALENT: dict[str, str] = {
         "diagonal_spatial=False not set on the pooled kernel: its input already has False (GlobalAvgPool refuses "
         "a diagonal input with _needs_all_positions; GlobalSumPool's input_diagonal, GlobalAvgPool's, makes the "
         "engine compute every pair of steps, and a masked kernel comes only from input arrays)",
+    "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_95":
+        "batch_axis % ndim <= channel_axis % ndim for <: they are never equal there, check_layout has refused "
+        "any axis that is not where the kernel keeps the batch or the channels (two different axes)",
+    "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_132":
+        "diagonal_spatial=False not set after the mean: _needs_all_positions has just refused a diagonal input, "
+        "so the kernel's flag is already False (as masked_global_pool's mutant 60)",
+    "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_147":
+        "reads_neighbours None for True: layer() stores bool(reads_neighbours), which only decides where the "
+        "engine splits the kernel map into compiled programs (engine.kernel_fn._stage_groups): the same operations, the same "
+        "values, another grouping",
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

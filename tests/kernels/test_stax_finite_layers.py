@@ -103,6 +103,20 @@ def test_global_avg_pool_with_channels_first_hands_channels_first_outputs_to_the
     np.testing.assert_allclose(nngp, 1.5**2 * m @ m.T / 3 + 0.5**2, rtol=RTOL)
 
 
+def test_global_avg_pool_declares_its_axes():
+    """layer_spec's config holds the validated axes, as neural-tangents' layers report their arguments."""
+    assert layer_spec(stax.GlobalAvgPool(batch_axis=2, channel_axis=0)).config == {"batch_axis": 2, "channel_axis": 0}
+
+
+def test_global_avg_pool_kernel_has_no_spatial_axes_left():
+    """After GlobalAvgPool the Kernel records (n, C) shapes and diagonal_spatial exactly False (the documented
+    bool; nothing spatial is left to be diagonal).
+    """
+    k = stax.serial(stax.Dense(2), stax.GlobalAvgPool())[2](_x((2, 4, 3)), None, None)
+    assert (tuple(k.shape1), k.diagonal_spatial) == ((2, 2), False)
+    assert k.diagonal_spatial is False
+
+
 def test_global_avg_pool_of_sequences_has_the_batch_by_channels_shape_apply_fn_gives():
     """Sequences (n, T, C) have one spatial axis: init_fn gives (n, C), the shape of apply_fn's mean over T."""
     x = _x((2, 5, 3))
