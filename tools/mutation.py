@@ -390,6 +390,8 @@ EQUIVALENT: dict[str, str] = {
     "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_132":
         "diagonal_spatial=False not set after the mean: _needs_all_positions has just refused a diagonal input, "
         "so the kernel's flag is already False (as masked_global_pool's mutant 60)",
+    "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_156":
+        "reads_neighbours left at its default False: as mutant 147 (only the grouping into compiled programs)",
     "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_147":
         "reads_neighbours None for True: layer() stores bool(reads_neighbours), which only decides where the "
         "engine splits the kernel map into compiled programs (engine.kernel_fn._stage_groups): the same operations, the same "
