@@ -392,6 +392,10 @@ EQUIVALENT: dict[str, str] = {
         "so the kernel's flag is already False (as masked_global_pool's mutant 60)",
     "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_156":
         "reads_neighbours left at its default False: as mutant 147 (only the grouping into compiled programs)",
+    "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_168":
+        "reads_neighbours False for True: as mutant 147 (only the grouping into compiled programs)",
+    "ntkcourse.stax.layers.x_AvgPool__mutmut_2":
+        "the default padding 'valid' for 'VALID': validation.one_of(..., upper=True) upper-cases it first",
     "ntkcourse.stax.layers.x_GlobalAvgPool__mutmut_147":
         "reads_neighbours None for True: layer() stores bool(reads_neighbours), which only decides where the "
         "engine splits the kernel map into compiled programs (engine.kernel_fn._stage_groups): the same operations, the same "
