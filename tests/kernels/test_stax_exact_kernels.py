@@ -145,24 +145,100 @@ def test_dense_after_flatten_reads_its_fan_in_from_the_flattened_shape():
     _assert_exact(net, _inputs((2, 3, 2, 2), 5), _inputs((3, 3, 2, 2), 6), True, 1.3**2, 12, 0.7**2)
 
 
+def _padded_sequences(seed):
+    """Sequences (2, 4, 3) and (3, 4, 3) padded with c = -7 (x1's sequence 0 has 3 real steps, x2's sequence 1
+    has 2: REAL_STEPS), and the readout layer's reduction of the real steps (mean or sum).
+    """
+    c = -7.0
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.standard_normal((2, 4, 3)), rng.standard_normal((3, 4, 3))
+    x1[0, 3] = c
+    x2[1, 2:] = c
+    return c, x1, x2
+
+
+REAL_STEPS = ((3, 4), (4, 2, 4))  # real steps of each sequence of x1 and of x2 (_padded_sequences)
+
+
+def _over_real_steps(x, real, reduce):
+    """``reduce`` (np.mean or np.sum) of each sequence of x over its first ``real`` steps."""
+    return np.stack([reduce(seq[:t], axis=0) for seq, t in zip(x, real)])
+
+
 def test_masked_mean_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_mean_real_inputs():
     """serial(Dense(W_std=1.5, b_std=0.5), GlobalAvgPool) on sequences (n, 4, 3) padded with c = -7
     (x1: the last step of sequence 0; x2: the last two of sequence 1), kernel_fn(..., mask_constant=c):
     the mean of 1.5² x_t·x'_t'/3 + 0.5² over the real pairs (t, t') is 1.5² m·m'/3 + 0.5², m the mean of the
     real steps; NTK = NNGP (one layer), cov1 and cov2 the same formula of each input with itself.
     """
-    c = -7.0
-    rng = np.random.default_rng(4)
-    x1, x2 = rng.standard_normal((2, 4, 3)), rng.standard_normal((3, 4, 3))
-    x1[0, 3] = c
-    x2[1, 2:] = c
+    c, x1, x2 = _padded_sequences(4)
     net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
     with jax.enable_x64(True):
         k = net[2](x1, x2, None, mask_constant=c)
-    m1 = np.stack([x1[0, :3].mean(0), x1[1].mean(0)])
-    m2 = np.stack([x2[0].mean(0), x2[1, :2].mean(0), x2[2].mean(0)])
+    m1, m2 = _over_real_steps(x1, REAL_STEPS[0], np.mean), _over_real_steps(x2, REAL_STEPS[1], np.mean)
     expected = 1.5**2 * m1 @ m2.T / 3 + 0.5**2
     assert_close(np.asarray(k.nngp), expected)
     assert_close(np.asarray(k.ntk), expected)
     assert_close(np.asarray(k.cov1), 1.5**2 * np.sum(m1 * m1, axis=1) / 3 + 0.5**2)
     assert_close(np.asarray(k.cov2), 1.5**2 * np.sum(m2 * m2, axis=1) / 3 + 0.5**2)
+
+
+def test_masked_mean_with_x2_none_is_the_kernel_of_the_mean_real_inputs_with_themselves():
+    """As the test above with x2 = None and only the NNGP asked for (no NTK, no cov2 computed): the NNGP of x1
+    with itself, 1.5² m·m'/3 + 0.5² over x1's own real steps.
+    """
+    c, x1, _ = _padded_sequences(4)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        nngp = net[2](x1, None, "nngp", mask_constant=c)
+    m1 = _over_real_steps(x1, REAL_STEPS[0], np.mean)
+    assert_close(np.asarray(nngp), 1.5**2 * m1 @ m1.T / 3 + 0.5**2)
+
+
+def test_masked_sum_of_a_dense_layer_over_real_steps_is_the_kernel_of_the_summed_real_inputs():
+    """serial(Dense(W_std=1.5, b_std=0.5), GlobalSumPool) on the same padded sequences: the sum of
+    1.5² x_t·x'_t'/3 + 0.5² over the T1 T2 real pairs is 1.5² s·s'/3 + 0.5² T1 T2, s the sum of the real steps
+    (NNGP = NTK, one layer; cov1 the same of each input of x1 with itself).
+    """
+    c, x1, x2 = _padded_sequences(6)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalSumPool())
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None, mask_constant=c)
+    s1, s2 = _over_real_steps(x1, REAL_STEPS[0], np.sum), _over_real_steps(x2, REAL_STEPS[1], np.sum)
+    t1, t2 = np.array(REAL_STEPS[0], float), np.array(REAL_STEPS[1], float)
+    expected = 1.5**2 * s1 @ s2.T / 3 + 0.5**2 * np.outer(t1, t2)
+    assert_close(np.asarray(k.nngp), expected)
+    assert_close(np.asarray(k.ntk), expected)
+    assert_close(np.asarray(k.cov1), 1.5**2 * np.sum(s1 * s1, axis=1) / 3 + 0.5**2 * t1**2)
+
+
+@pytest.mark.parametrize("readout", ["GlobalAvgPool", "GlobalSumPool"])
+def test_masked_global_pooling_in_float32_stays_float32(readout):
+    """kernel_fn(..., dtype=float32, mask_constant=c) of Dense + a global pooling: the counts of real steps
+    that divide the sums (or the ones of the sum) are in the kernel's float32, so every output (NNGP, NTK, cov1,
+    cov2) is float32 even in 64-bit mode (where a float64 count would promote it), and equals the float64 kernel
+    to float32 round-off.
+    """
+    c, x1, x2 = _padded_sequences(5)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), getattr(stax, readout)())
+    with jax.enable_x64(True):
+        k32 = net[2](x1, x2, None, mask_constant=c, dtype=jnp.float32)
+        k64 = net[2](x1, x2, None, mask_constant=c)
+    for name in ("nngp", "ntk", "cov1", "cov2"):
+        got = getattr(k32, name)
+        assert got.dtype == jnp.float32, name
+        # float32 sums of a dozen products: relative error a few ulps of float32 (1e-7); 1e-5 leaves room
+        np.testing.assert_allclose(np.asarray(got), np.asarray(getattr(k64, name)), rtol=1e-5, err_msg=name)
+
+
+def test_masked_global_pooling_records_the_pooled_shapes_and_a_full_layout():
+    """The Kernel after a masked GlobalAvgPool records what apply_fn returns: shapes (n1, C) and (n2, C), no
+    spatial axes (diagonal_spatial exactly False, the documented bool), and no masks left.
+    """
+    c, x1, x2 = _padded_sequences(4)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None, mask_constant=c)
+    assert (tuple(k.shape1), tuple(k.shape2)) == ((2, 2), (3, 2))
+    assert k.diagonal_spatial is False
+    assert k.mask1 is None and k.mask2 is None

@@ -89,12 +89,55 @@ def test_global_avg_pool_keeps_batch_and_channel_axes_in_their_order():
     np.testing.assert_allclose(out, x.mean(axis=(1, 3)), rtol=RTOL)
 
 
+def test_global_avg_pool_with_channels_first_hands_channels_first_outputs_to_the_next_layer():
+    """GlobalAvgPool(batch_axis=-1, channel_axis=0) on (C, T, n) inputs outputs (C, n), so a following
+    Dense(batch_axis=1, channel_axis=0) is accepted by kernel_fn, with NNGP 1.5² m·m'/3 + 0.5², m the mean over
+    T of each input's (T, C) features (the input kernel x·x'/C averaged over all pairs of steps).
+    """
+    x = _x((3, 4, 2), 1)
+    net = stax.serial(stax.GlobalAvgPool(batch_axis=-1, channel_axis=0),
+                      stax.Dense(2, W_std=1.5, b_std=0.5, batch_axis=1, channel_axis=0))
+    with jax.enable_x64(True):
+        nngp = np.asarray(net[2](x, None, "nngp"))
+    m = x.mean(axis=1).T
+    np.testing.assert_allclose(nngp, 1.5**2 * m @ m.T / 3 + 0.5**2, rtol=RTOL)
+
+
+def test_global_avg_pool_declares_its_axes():
+    """layer_spec's config holds the validated axes, as neural-tangents' layers report their arguments."""
+    assert layer_spec(stax.GlobalAvgPool(batch_axis=2, channel_axis=0)).config == {"batch_axis": 2, "channel_axis": 0}
+
+
+def test_global_avg_pool_kernel_has_no_spatial_axes_left():
+    """After GlobalAvgPool the Kernel records (n, C) shapes and diagonal_spatial exactly False (the documented
+    bool; nothing spatial is left to be diagonal).
+    """
+    k = stax.serial(stax.Dense(2), stax.GlobalAvgPool())[2](_x((2, 4, 3)), None, None)
+    assert (tuple(k.shape1), k.diagonal_spatial) == ((2, 2), False)
+    assert k.diagonal_spatial is False
+
+
+def test_global_avg_pool_of_sequences_has_the_batch_by_channels_shape_apply_fn_gives():
+    """Sequences (n, T, C) have one spatial axis: init_fn gives (n, C), the shape of apply_fn's mean over T."""
+    x = _x((2, 5, 3))
+    init, apply_fn, _ = stax.GlobalAvgPool()
+    with jax.enable_x64(True):
+        out = np.asarray(apply_fn((), jnp.asarray(x)))
+    assert tuple(init(None, x.shape)[0]) == out.shape == (2, 3)
+    np.testing.assert_allclose(out, x.mean(axis=1), rtol=RTOL)
+
+
 def test_global_avg_pool_refuses_equal_batch_and_channel_axes():
-    """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: refused, naming both."""
-    init, _, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
-    with pytest.raises(ValueError, match=r"`batch_axis` and `channel_axis` must differ, got 1 and -3 for inputs "
-                                         r"with 4 axes"):
+    """batch_axis=1 and channel_axis=-3 are one axis of a 4-axis input: init_fn and apply_fn refuse it, naming
+    the layer and both axes.
+    """
+    init, apply_fn, _ = stax.GlobalAvgPool(batch_axis=1, channel_axis=-3)
+    message = re.escape("GlobalAvgPool: `batch_axis` and `channel_axis` must differ, got 1 and -3 for inputs with "
+                        "4 axes.")
+    with pytest.raises(ValueError, match=message):
         init(None, (2, 3, 4, 5))
+    with pytest.raises(ValueError, match=message):
+        apply_fn((), jnp.zeros((2, 3, 4, 5)))
 
 
 @pytest.mark.parametrize("parameterization, b_std, expected", [
@@ -143,6 +186,50 @@ def test_masked_dense_keeps_padded_steps_padded_and_real_steps_unchanged():
     real = np.ones((2, 4), bool)
     real[0, 3] = False
     np.testing.assert_allclose(masked[real], plain[real], rtol=RTOL)
+
+
+
+@pytest.mark.parametrize("readout", ["GlobalAvgPool", "GlobalSumPool"])
+def test_masked_global_pooling_apply_reduces_the_real_steps_with_padded_entries_as_zero(readout):
+    """apply_fn((), x, mask_constant=c) on (3, 5, 2) sequences with 5, 3 and 1 real steps, and one entry equal
+    to c inside a real step: the mean (sum) over each sequence's real steps of x with that entry set to zero.
+    """
+    c = 4.0
+    x = _x((3, 5, 2), 7)
+    x[1, 3:], x[2, 1:] = c, c
+    x[0, 2, 1] = c  # inside a real step: counts as zero
+    with jax.enable_x64(True):
+        out = np.asarray(getattr(stax, readout)()[1]((), jnp.asarray(x), mask_constant=c))
+    zeroed = np.where(x == c, 0.0, x)
+    sums = np.stack([zeroed[0].sum(0), zeroed[1, :3].sum(0), zeroed[2, :1].sum(0)])
+    expected = sums / np.array([[5.0], [3.0], [1.0]]) if readout == "GlobalAvgPool" else sums
+    np.testing.assert_allclose(out, expected, rtol=RTOL)
+
+
+@pytest.mark.parametrize("readout", ["GlobalAvgPool", "GlobalSumPool"])
+def test_masked_global_pooling_apply_keeps_float32_inputs_float32(readout):
+    """In 64-bit mode, float32 padded sequences pool to float32 (the zeros put in place of padded entries and the
+    counts of real steps are in the inputs' dtype), equal to the float64 result to float32 round-off.
+    """
+    c = 4.0
+    x = _x((2, 3, 2), 8)
+    x[1, 2:] = c
+    pool = getattr(stax, readout)()[1]
+    with jax.enable_x64(True):
+        out32 = pool((), jnp.asarray(x, jnp.float32), mask_constant=c)
+        out64 = pool((), jnp.asarray(x.astype(np.float32), jnp.float64), mask_constant=c)
+    assert out32.dtype == jnp.float32
+    # sums of three float32 numbers: a few float32 ulps (1e-7 relative); 1e-6 leaves room
+    np.testing.assert_allclose(np.asarray(out32), np.asarray(out64), rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape, channel_axis, axes", [((2, 3, 3, 2), -1, (1, 2)), ((2, 2, 5), 1, (2,))])
+def test_masked_global_pooling_apply_refuses_anything_but_sequences_pooled_over_steps(shape, channel_axis, axes):
+    """Images, or sequences whose pooled axis is not the second, are refused with the shape and the axes."""
+    with pytest.raises(ValueError, match=re.escape(
+            "GlobalAvgPool: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) "
+            f"pooled over T, as kernel_fn; got inputs of shape {shape} pooled over axes {axes}.")):
+        stax.GlobalAvgPool(channel_axis=channel_axis)[1]((), jnp.asarray(_x(shape)), mask_constant=0.5)
 
 
 GRID = np.linspace(-2.5, 2.5, 11)
@@ -327,6 +414,15 @@ X2, X3, X4 = np.ones((2, 3)), np.ones((2, 4, 3)), np.ones((2, 4, 4, 3))
     (lambda: stax.AvgPool((2, 2))[0](None, (2, 3)),
      "AvgPool: `input_shape` must have 4 axes (batch, 2 spatial, channels) for a window of shape (2, 2); "
      "got shape (2, 3)."),
+    (lambda: stax.serial(stax.Dense(2), stax.GlobalAvgPool(batch_axis=1, channel_axis=0))[2](_x((2, 4, 3)), None,
+                                                                                             "nngp"),
+     "GlobalAvgPool: kernel_fn needs `batch_axis` = 1 to be the batch axis of the activations it receives, but the "
+     "layers before it (or the input) keep that axis at 0 of 3 (layout batch_axis=0, channel_axis=2); the "
+     "infinite-width limit of this network is not defined. Give the layer `batch_axis=0`."),
+    (lambda: stax.serial(stax.Dense(2), stax.GlobalAvgPool(channel_axis=1))[2](_x((2, 4, 3)), None, "nngp"),
+     "GlobalAvgPool: kernel_fn needs `channel_axis` = 1 to be the channel axis of the activations it receives, but "
+     "the layers before it (or the input) keep that axis at 2 of 3 (layout batch_axis=0, channel_axis=2); the "
+     "infinite-width limit of this network is not defined. Give the layer `channel_axis=2`."),
 ])
 def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, message):
     """Window layers need their spatial rank (other layouts of Dense, Flatten and the pools are computed:
