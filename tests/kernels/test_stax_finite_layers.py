@@ -223,12 +223,14 @@ def test_masked_global_pooling_apply_keeps_float32_inputs_float32(readout):
     np.testing.assert_allclose(np.asarray(out32), np.asarray(out64), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape, channel_axis, axes", [((2, 3, 3, 2), -1, (1, 2)), ((2, 2, 5), 1, (2,))])
-def test_masked_global_pooling_apply_refuses_anything_but_sequences_pooled_over_steps(shape, channel_axis, axes):
-    """Images, or sequences whose pooled axis is not the second, are refused with the shape and the axes."""
+@pytest.mark.parametrize("shape, channel_axis, axes", [((2, 2, 5), 1, (2,)), ((2, 2, 3, 3), 1, (2, 3))])
+def test_masked_global_pooling_apply_refuses_channels_first_naming_the_shape_and_axes(shape, channel_axis, axes):
+    """Padded sequences or images whose channels are not last are refused with the shape and the pooled axes
+    (the masked apply_fn reads a position as padding when all its last-axis entries equal the constant)."""
     with pytest.raises(ValueError, match=re.escape(
-            "GlobalAvgPool: apply_fn(..., mask_constant=...) is implemented for sequences (batch, T, features) "
-            f"pooled over T, as kernel_fn; got inputs of shape {shape} pooled over axes {axes}.")):
+            "GlobalAvgPool: apply_fn(..., mask_constant=...) is implemented for inputs with the batch axis first "
+            "and the channels last (batch, *spatial, channels), as for this layer's defaults; got inputs of shape "
+            f"{shape} pooled over axes {axes}")):
         stax.GlobalAvgPool(channel_axis=channel_axis)[1]((), jnp.asarray(_x(shape)), mask_constant=0.5)
 
 
