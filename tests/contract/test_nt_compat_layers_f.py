@@ -25,6 +25,7 @@ from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
 from compat_cases_f import CASES, GRAPH_LAYOUTS, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_checks import assert_padded_kernels_match  # noqa: E402
 from compat_params import outputs_with_their_parameters  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
@@ -50,13 +51,7 @@ def test_padded_images_match_neural_tangents(name):
     # Pairs (x1, x2) and x1 with itself, both with mask_constant.
     kind, spec = CASES[name]
     x1, x2 = inputs(kind)
-    kernel_fn = build(stax, spec)[2]
-    pair = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
-    alone = kernel_fn(x1, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
-    for got, key in [(pair.nngp, "nngp"), (pair.ntk, "ntk"), (pair.cov1, "cov1"), (alone.nngp, "self_nngp"),
-                     (alone.ntk, "self_ntk")]:
-        want = np.asarray(REF[name][key], dtype=float)
-        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-12 * np.abs(want).max(), err_msg=key)
+    assert_padded_kernels_match(build(stax, spec)[2], x1, x2, REF[name], MASK_CONSTANT)
 
 
 @pytest.mark.parametrize("name", _params(PARAMS, FAST_PARAMS))
