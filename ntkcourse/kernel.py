@@ -255,6 +255,75 @@ class Kernel:
                                    cov2=move(self.cov2, 1), shape1=shape(self.shape1), shape2=shape(self.shape2),
                                    mask1=mask(self.mask1), mask2=mask(self.mask2))
 
+    # neural-tangents' arithmetic: the kernel of ``a * f`` and of ``f + b`` with a
+    # shared random offset ``b ~ N(0, a**2)`` (what its layers use them for).
+    def __mul__(self, other) -> "Kernel":
+        """The kernel of the outputs multiplied by ``other`` (neural-tangents'
+        rule): ``nngp``, ``cov1``, ``cov2`` and ``ntk`` times ``other**2``.
+        """
+        var = _scalar(other, "*") ** 2
+        return self.replace(nngp=var * self.nngp, cov1=var * self.cov1,
+                            cov2=None if self.cov2 is None else var * self.cov2,
+                            ntk=None if self.ntk is None else var * self.ntk)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other) -> "Kernel":
+        """The kernel of the outputs divided by ``other``: ``self * (1 / other)``."""
+        return self.__mul__(1.0 / _scalar(other, "/"))
+
+    def __add__(self, other) -> "Kernel":
+        """The kernel after adding one random offset ``b ~ N(0, other**2)``
+        shared by every input and position (neural-tangents' rule, as a bias
+        with ``b_std=other`` and no trained parameter): ``nngp``, ``cov1``,
+        ``cov2`` plus ``other**2``, the NTK unchanged. ``k - a`` is ``k + a``
+        (a zero-mean offset's sign does not change its covariance).
+        """
+        var = _scalar(other, "+") ** 2
+        return self.replace(nngp=var + self.nngp, cov1=var + self.cov1,
+                            cov2=None if self.cov2 is None else var + self.cov2)
+
+    __radd__ = __add__
+    __sub__ = __add__
+    __rsub__ = __add__
+
+    def __neg__(self) -> "Kernel":
+        """``-k`` is ``k``: negating zero-mean outputs keeps their covariance."""
+        return self
+
+    __pos__ = __neg__
+
+    def asdict(self) -> dict:
+        """neural-tangents' fields by name (``Kernel.asdict()`` there): ``nngp``,
+        ``ntk``, ``cov1``, ``cov2``, ``x1_is_x2``, ``is_gaussian``,
+        ``is_reversed``, ``is_input`` (``False``: a kernel object here is a
+        layer's output or built by the user), ``diagonal_batch``,
+        ``diagonal_spatial``, ``shape1``, ``shape2``, ``batch_axis``,
+        ``channel_axis``, ``mask1``, ``mask2`` — with this package's
+        conventions for the shapes (batch first, channels last) and masks
+        (``True`` at real positions), as the attributes of the same names.
+        """
+        return {name: (False if name == "is_input" else getattr(self, name)) for name in _NT_ORDER}
+
+    def astuple(self) -> tuple:
+        """The values of :meth:`asdict` in neural-tangents' field order."""
+        return tuple(self.asdict().values())
+
+    def reverse(self):
+        """Not provided: neural-tangents stores the spatial axes reversed after
+        some convolutions and flips ``is_reversed``; here the arrays always hold
+        them in the activations' order (``is_reversed`` is ``False``).
+        """
+        raise NotImplementedError(
+            "Kernel.reverse: the spatial axes stay in the activations' order here (is_reversed is always False); "
+            "to reorder them use k.transpose(axes), e.g. k.transpose(tuple(reversed(range(k.spatial_ndim))))."
+        )
+
+    def dot_general(self, *args, **kwargs):
+        """Not provided as a method: use the layer ``stax.DotGeneral``."""
+        raise NotImplementedError("Kernel.dot_general: not provided here; use the layer stax.DotGeneral(...), "
+                                  "whose kernel_fn computes the same map for batch-first, channels-last outputs.")
+
     def after_affine(self, **changes) -> "Kernel":
         """A copy for the output of an affine layer with weights of its own:
         independent of the other branches of every open fork (see
@@ -266,6 +335,21 @@ class Kernel:
     def spatial_ndim(self) -> int:
         """Number of spatial axes of the finite activations (0 for flat ones)."""
         return len(self.shape1) - 2
+
+
+_NT_ORDER = ("nngp", "ntk", "cov1", "cov2", "x1_is_x2", "is_gaussian", "is_reversed", "is_input", "diagonal_batch",
+             "diagonal_spatial", "shape1", "shape2", "batch_axis", "channel_axis", "mask1", "mask2")
+
+
+def _scalar(value, op: str):
+    """A real scalar (Python, NumPy or JAX, possibly traced) for ``Kernel``'s
+    arithmetic; anything else raises ``TypeError`` naming the operation.
+    """
+    scalar = isinstance(value, (int, float, complex, np.number)) or getattr(value, "ndim", None) == 0
+    dtype = jnp.result_type(value) if scalar and not isinstance(value, (bool, np.bool_)) else None
+    if dtype is None or not jnp.issubdtype(dtype, jnp.number) or jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(f"Kernel {op}: the other operand must be a real scalar, got {value!r}.")
+    return value
 
 
 def spatial_diagonal(cov, batch_ndim: int, spatial_ndim: int):
