@@ -53,16 +53,17 @@ from jax import lax
 from .. import validation
 from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts, filter_shape_param,
-                         kernel_geometry, width_scalings)
+                         kernel_geometry, layout_value, spatial_permutation, width_scalings)
 from .layer import layer
 from .layers import affine_covariance, affine_ntk, check_spatial_rank
 from .spatial import (circular_pad, circular_window_average, conv_relayout, pad_amounts, pool_pair_axes,
-                      window_average)
+                      window_average, window_step_mask)
 
 __all__ = ["ConvTranspose", "ConvLocal", "transpose_pads", "fold_matrix", "embed_spatial_diagonal"]
 
 _PARAMETERIZATIONS = ("ntk", "standard")
 _PADDINGS = ("SAME", "VALID", "CIRCULAR")
+_LETTERS = "DHWXYZUVST"  # spatial letters of lax dimension numbers for the masks (any distinct ones)
 
 
 def transpose_pads(window: int, stride: int, padding: str):
@@ -145,11 +146,26 @@ class _Config:
         self.check_rank(k.shape1, "x1")
         check_layout(self.where, k, *conv_layouts(self.dimension_numbers)[0])
 
-    def layer(self, init_fn, apply_fn, kernel_map):
-        """The layer triple; the output kernel in the output spec's layout."""
+    def layer(self, init_fn, apply_fn, kernel_map, mask_fn):
+        """The layer triple; the output kernel in the output spec's layout.
+
+        ``mask_fn(mask, filters, strides)``: the real output positions (input's
+        spatial order, filter and strides in that order); the result is put
+        in the output spec's spatial order here.
+        """
+        def output_mask(mask):
+            filters, strides = kernel_geometry(self.where, self.dimension_numbers, self.filter_shape, self.strides)
+            out = mask_fn(mask, filters, strides)
+            return jnp.transpose(out, (0,) + tuple(1 + p for p in spatial_permutation(self.dimension_numbers)))
+
+        def finite_layouts(ndim):
+            (b_in, c_in), (b_out, c_out) = conv_layouts(self.dimension_numbers)
+            return layout_value(b_in, c_in, ndim), layout_value(b_out, c_out, ndim)
+
         return layer(init_fn, apply_fn, lambda k: conv_relayout(kernel_map(k), self.dimension_numbers), self.where,
                      self.as_dict(), has_params=True, reads_neighbours=True,
-                     input_layout=conv_layouts(self.dimension_numbers)[0])
+                     input_layout=conv_layouts(self.dimension_numbers)[0], mask_fn=output_mask,
+                     finite_layouts=finite_layouts)
 
     def c_in(self, shape):
         return shape[self.dimension_numbers[0].index("C")]
@@ -289,7 +305,19 @@ def ConvTranspose(
         shape2 = (k.shape2[0],) + _out_spatial(k.shape2, filters, strides) + (cfg.width,)
         return cfg.affine_kernel(k, window, shape1, shape2)
 
-    return cfg.layer(init_fn, apply_fn, kernel_map)
+    def mask_fn(mask, filters, strides):
+        # An output position is padding when any input position that reaches it is padding (neural-tangents'
+        # rule: its mask, True at padding, through lax.conv_transpose with a filter of ones; 'CIRCULAR' with
+        # the geometry of 'SAME', before the fold).
+        nd = len(filters)
+        spec = "N" + _LETTERS[:nd] + "C"
+        padded = (~mask).astype(jnp.float32)[..., None]
+        reached = lax.conv_transpose(padded, jnp.ones(tuple(filters) + (1, 1), jnp.float32), strides,
+                                     "SAME" if cfg.padding == "CIRCULAR" else cfg.padding,
+                                     dimension_numbers=(spec, _LETTERS[:nd] + "IO", spec))
+        return reached[..., 0] == 0
+
+    return cfg.layer(init_fn, apply_fn, kernel_map, mask_fn)
 
 
 def ConvLocal(
@@ -399,4 +427,8 @@ def ConvLocal(
                            cov2=None if out.cov2 is None else embed_spatial_diagonal(out.cov2, 1, nd),
                            diagonal_spatial=False)
 
-    return cfg.layer(init_fn, apply_fn, kernel_map)
+    def mask_fn(mask, filters, strides):
+        # As Conv: an output position is padding when its window is centred on a padded position.
+        return window_step_mask("ConvLocal", mask, filters, strides, cfg.padding)
+
+    return cfg.layer(init_fn, apply_fn, kernel_map, mask_fn)

@@ -9,6 +9,8 @@ them. Indexing the channel axis is refused in the kernel (the channels are
 infinitely many, as in neural-tangents), and so is indexing the batch axis:
 this package computes kernels in blocks of inputs, so select the inputs
 before calling ``kernel_fn`` (``x[::2]``); ``apply_fn`` accepts any index.
+Padded inputs (``mask_constant``): the masks of the selected positions
+follow, as in neural-tangents.
 """
 from __future__ import annotations
 
@@ -100,4 +102,8 @@ def Index(idx, batch_axis: int = 0, channel_axis: int = -1):
         return k.replace(nngp=index(k.nngp, 2), ntk=index(k.ntk, 2), cov1=index(k.cov1, 1),
                          cov2=index(k.cov2, 1), shape1=shape_after(k.shape1), shape2=shape_after(k.shape2))
 
-    return layer(init_fn, apply_fn, kernel_map, "Index", {"idx": idx})
+    def mask_fn(mask):
+        # Padded inputs: the masks of the selected positions ((n, *spatial), the index without its channel entry).
+        return mask[_expand(idx, mask.ndim + 1)[:-1]]
+
+    return layer(init_fn, apply_fn, kernel_map, "Index", {"idx": idx}, mask_fn=mask_fn)

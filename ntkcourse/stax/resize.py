@@ -9,6 +9,10 @@ which is the same resize applied to both position axes of the kernel
 (neural-tangents computes it the same way). The NTK transforms alike (no
 parameters).
 
+Padded inputs (``mask_constant``): an output position is padding only when
+every input position that contributes to it is padding (neural-tangents'
+rule), and the layer's map runs with padded positions zero.
+
 Refused with the reason: resizing the channel axis (no infinite-width
 limit), resizing the batch axis (each output would mix the inputs of a
 batch; kernels here are computed in blocks of inputs), and, in ``kernel_fn``
@@ -19,6 +23,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import jax
+import jax.numpy as jnp
 
 from .. import validation
 from .layer import layer
@@ -100,6 +105,14 @@ def ImageResize(shape: Sequence[int], method, antialias: bool = True,
         # Resizing mixes positions: the diagonal of the output needs every pair of input positions.
         return False if resizes_space else output_diagonal
 
+    def mask_fn(mask):
+        # Padded inputs: an output position is real when any real input position contributes to it
+        # (neural-tangents' rule, "content over mask": the real positions resized, rounded up to True).
+        if not resizes_space:
+            return mask
+        real = resize(mask.astype(jnp.float32), out_shape(mask.shape + (1,))[:-1])
+        return real != 0
+
     return layer(init_fn, apply_fn, kernel_map, "ImageResize",
                  {"shape": shape, "method": resize_method, "antialias": antialias},
-                 input_diagonal=input_diagonal, reads_neighbours=resizes_space)
+                 input_diagonal=input_diagonal, reads_neighbours=resizes_space, mask_fn=mask_fn)

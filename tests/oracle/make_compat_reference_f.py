@@ -38,9 +38,16 @@ def _keywords(data):
     return {"mask_constant": MASK_CONSTANT}, {"mask_constant": MASK_CONSTANT}
 
 
-if __name__ == "__main__":
+def write_part(cases, params, letter):
+    """Kernels of ``cases`` and outputs of ``params`` with ``mask_constant``
+    (graph cases with their patterns) to ``nt_compat_reference_<letter>.json``
+    and ``nt_params_<letter>.npz`` (also part H's writer).
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # neural-tangents' warning about a batch axis other than 0
-        write_reference({**CASES, **GRAPH_LAYOUTS}, build, inputs, DATA / "nt_compat_reference_f.json",
-                        keywords=_keywords)
-    write_params(PARAMS, build, inputs, DATA / "nt_params_f.npz", apply_kwargs={"mask_constant": MASK_CONSTANT})
+        write_reference(cases, build, inputs, DATA / f"nt_compat_reference_{letter}.json", keywords=_keywords)
+    write_params(params, build, inputs, DATA / f"nt_params_{letter}.npz", apply_kwargs={"mask_constant": MASK_CONSTANT})
+
+
+if __name__ == "__main__":
+    write_part({**CASES, **GRAPH_LAYOUTS}, PARAMS, "f")
