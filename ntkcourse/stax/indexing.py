@@ -5,8 +5,9 @@ NumPy indexing. For the kernels, an index on a spatial axis selects the same
 positions on both of the kernel's position axes of that axis (and an integer
 removes both), so ``K(x, p; x', p')`` becomes ``K(x, idx(p); x', idx(p'))``:
 the kernel of the selected positions is a sub-array of the kernel of all of
-them. Indexing the channel axis is refused in the kernel (the channels are
-infinitely many, as in neural-tangents), and so is indexing the batch axis:
+them. Any layout (``batch_axis``, ``channel_axis``). Indexing the channel
+axis is refused in the kernel (the channels are infinitely many, as in
+neural-tangents), and so is indexing the batch axis:
 this package computes kernels in blocks of inputs, so select the inputs
 before calling ``kernel_fn`` (``x[::2]``); ``apply_fn`` accepts any index.
 Padded inputs (``mask_constant``): the masks of the selected positions
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .conv_specs import axis_arg, check_layout
 from .layer import layer
 
 __all__ = ["Index", "Slice"]
@@ -61,11 +63,16 @@ def _is_all(e):
 
 
 def Index(idx, batch_axis: int = 0, channel_axis: int = -1):
-    """``x[idx]`` (NumPy indexing; build ``idx`` with ``stax.Slice[...]``); see the module docstring."""
-    if batch_axis != 0 or channel_axis != -1:
-        raise NotImplementedError(f"Index: only batch_axis=0 and channel_axis=-1 are implemented (the layout of "
-                                  f"every layer of this package), got batch_axis={batch_axis!r}, "
-                                  f"channel_axis={channel_axis!r}.")
+    """``x[idx]`` (NumPy indexing; build ``idx`` with ``stax.Slice[...]``); see the module docstring.
+
+    ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): where the
+    activations keep those axes (any layout, for ``kernel_fn`` too); ``idx``
+    indexes the activations in that layout. An integer that removes a
+    spatial axis moves the batch and channel axes after it one place down,
+    as the activations' shape says.
+    """
+    batch_axis = axis_arg("Index", "batch_axis", batch_axis)
+    channel_axis = axis_arg("Index", "channel_axis", channel_axis)
     _entries(idx)  # the entries now; their number against the activations' axes once the shape is known
 
     def shape_after(shape):
@@ -78,32 +85,41 @@ def Index(idx, batch_axis: int = 0, channel_axis: int = -1):
     def apply_fn(params, x, **kwargs):
         return x[_expand(idx, x.ndim)]
 
+    def axes(ndim):
+        b, c = batch_axis % ndim, channel_axis % ndim
+        if b == c:
+            raise ValueError(f"Index: `batch_axis` and `channel_axis` must differ, got {batch_axis} and "
+                             f"{channel_axis} for activations with {ndim} axes.")
+        return b, c
+
+    def spatial_entries(ndim):
+        """The index's entries on the spatial axes, in the activations' (and the kernel's) order."""
+        b, c = axes(ndim)
+        return tuple(e for a, e in enumerate(_expand(idx, ndim)) if a not in (b, c))
+
     def kernel_map(k):
         ndim = len(k.shape1)
+        check_layout("Index", k, batch_axis, channel_axis)
         full = _expand(idx, ndim)
-        if not _is_all(full[-1]):
-            raise NotImplementedError(f"Index: indexing the channel axis ({full[-1]!r} in {idx!r}) is not "
+        b, c = axes(ndim)
+        if not _is_all(full[c]):
+            raise NotImplementedError(f"Index: indexing the channel axis ({full[c]!r} in {idx!r}) is not "
                                       "possible in the kernel: the channels are infinitely many.")
-        if not _is_all(full[0]):
+        if not _is_all(full[b]):
             raise NotImplementedError(
-                f"Index: indexing the batch axis ({full[0]!r} in {idx!r}) is not implemented in kernel_fn (the "
+                f"Index: indexing the batch axis ({full[b]!r} in {idx!r}) is not implemented in kernel_fn (the "
                 "kernel is computed in blocks of inputs); select the inputs before calling kernel_fn, e.g. "
                 "kernel_fn(x1[::2], x2[::2]).")
-        spatial = full[1:-1]
-        if all(_is_all(e) for e in spatial):
+        if all(_is_all(e) for e in full):
             return k
-
-        def index(cov, batch_ndim):
-            if cov is None:
-                return None
-            per_axis = [(e,) if k.diagonal_spatial else (e, e) for e in spatial]
-            return cov[(slice(None),) * batch_ndim + tuple(e for pair in per_axis for e in pair)]
-
-        return k.replace(nngp=index(k.nngp, 2), ntk=index(k.ntk, 2), cov1=index(k.cov1, 1),
-                         cov2=index(k.cov2, 1), shape1=shape_after(k.shape1), shape2=shape_after(k.shape2))
+        # The Kernel indexes as the activations in its layout: the same entry on both positions of each
+        # spatial pair, shapes and layout after the removed axes (neural-tangents' Kernel.__getitem__).
+        return k[full]
 
     def mask_fn(mask):
-        # Padded inputs: the masks of the selected positions ((n, *spatial), the index without its channel entry).
-        return mask[_expand(idx, mask.ndim + 1)[:-1]]
+        # Padded inputs: the masks ((n, *spatial)) of the selected positions.
+        return mask[(slice(None),) + spatial_entries(mask.ndim + 1)]
 
-    return layer(init_fn, apply_fn, kernel_map, "Index", {"idx": idx}, mask_fn=mask_fn)
+    return layer(init_fn, apply_fn, kernel_map, "Index", {"idx": idx, "batch_axis": batch_axis,
+                                                          "channel_axis": channel_axis},
+                 mask_fn=mask_fn, input_layout=(batch_axis, channel_axis))

@@ -27,6 +27,7 @@ import jax.numpy as jnp
 
 from .. import validation
 from ..kernel import spatial_diagonal
+from .conv_specs import axis_arg, check_layout
 from .layer import layer
 from .spatial import interleave_ones
 
@@ -49,35 +50,43 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
     """Layer normalisation over ``axis`` (see the module docstring for the kernel).
 
     Args:
-      axis: the axes normalised over; must include the channel axis, may
-        include spatial axes, not the batch axis.
+      axis: the axes normalised over, axes of the activations in their
+        layout; must include the channel axis, may include spatial axes, not
+        the batch axis.
       eps: added to the variance, > 0.
-      batch_axis, channel_axis: only 0 and -1 (the layout of every layer of
-        this package: batch first, channels last) are implemented.
+      batch_axis, channel_axis: where the activations keep those axes
+        (neural-tangents' arguments; any layout, for ``kernel_fn`` too).
     """
     axes = _axes(axis)
     eps = validation.positive("LayerNorm", "eps", eps)
-    if batch_axis != 0:
-        raise NotImplementedError(f"LayerNorm: only batch_axis=0 is implemented (inputs are batch-first in this "
-                                  f"package), got batch_axis={batch_axis!r}.")
-    if channel_axis not in (-1,):
-        raise NotImplementedError(f"LayerNorm: only channel_axis=-1 is implemented (channels last, as every "
-                                  f"layer of this package), got channel_axis={channel_axis!r}.")
+    batch_axis = axis_arg("LayerNorm", "batch_axis", batch_axis)
+    channel_axis = axis_arg("LayerNorm", "channel_axis", channel_axis)
 
     def canonical(ndim):
+        """``axis`` as sorted non-negative axes of activations with ``ndim`` axes, checked."""
         out = []
         for a in axes:
             if not -ndim <= a < ndim:
                 raise ValueError(f"LayerNorm: axis {a} is out of range for inputs with {ndim} axes.")
             out.append(a % ndim)
-        if ndim - 1 not in out:
-            raise ValueError(f"LayerNorm: `axis` must include the channel axis ({ndim - 1} = -1) for the "
+        b, c = batch_axis % ndim, channel_axis % ndim
+        if b == c:
+            raise ValueError(f"LayerNorm: `batch_axis` and `channel_axis` must differ, got {batch_axis} and "
+                             f"{channel_axis} for activations with {ndim} axes.")
+        if c not in out:
+            raise ValueError(f"LayerNorm: `axis` must include the channel axis ({c} = channel_axis) for the "
                              f"infinite-width limit to exist, got axis={axis!r}.")
-        if 0 in out:
+        if b in out:
             raise NotImplementedError(
-                f"LayerNorm: normalising over the batch axis (axis={axis!r}) makes each output depend on the other "
-                "inputs of the batch; not implemented.")
+                f"LayerNorm: normalising over the batch axis (axis={axis!r}, batch_axis={batch_axis}) makes each "
+                "output depend on the other inputs of the batch; not implemented.")
         return sorted(set(out))
+
+    def kernel_spatial_axes(ndim):
+        """The normalised spatial axes as 0-based indices of the kernel's spatial axes (the activations' order)."""
+        b, c = batch_axis % ndim, channel_axis % ndim
+        spatial = [a for a in range(ndim) if a not in (b, c)]
+        return [spatial.index(a) for a in canonical(ndim) if a != c]
 
     def init_fn(key, input_shape):
         canonical(len(input_shape))
@@ -90,12 +99,13 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
         return (inputs - mean) / jnp.sqrt(eps + var)
 
     def kernel_map(k):
+        check_layout("LayerNorm", k, batch_axis, channel_axis)
         if not k.is_gaussian:
             raise ValueError(
                 "LayerNorm: needs Gaussian inputs (put a Dense or Conv layer before it): after an activation the "
                 "mean over channels tends to E[phi(z)], which the kernels do not track.")
         s = k.spatial_ndim
-        spatial = [a - 1 for a in canonical(s + 2) if a != s + 1]  # spatial axes, 0-based
+        spatial = kernel_spatial_axes(s + 2)
         diag = k.diagonal_spatial
 
         def variances(cov):
@@ -120,4 +130,5 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
             cov1=k.cov1 / self_scale(v1), cov2=None if k.cov2 is None else k.cov2 / self_scale(v2))
 
     return layer(init_fn, apply_fn, kernel_map, "LayerNorm",
-                 {"axis": axes, "eps": eps, "batch_axis": batch_axis, "channel_axis": channel_axis})
+                 {"axis": axes, "eps": eps, "batch_axis": batch_axis, "channel_axis": channel_axis},
+                 input_layout=(batch_axis, channel_axis))

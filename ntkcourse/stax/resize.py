@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import validation
+from .conv_specs import axis_arg, check_layout
 from .layer import layer
 
 __all__ = ["ImageResize"]
@@ -37,9 +38,11 @@ def ImageResize(shape: Sequence[int], method, antialias: bool = True,
                 precision=jax.lax.Precision.HIGHEST, batch_axis: int = 0, channel_axis: int = -1):
     """Resize the activations to ``shape`` (``-1`` keeps an axis), as ``jax.image.resize``.
 
-    ``shape`` lists every axis, batch and channels included; both must be
-    ``-1``. ``method``: a ``jax.image.ResizeMethod`` or its name; ``kernel_fn``
-    supports ``"linear"`` and ``"nearest"``.
+    ``shape`` lists every axis of the activations in their layout, batch and
+    channels included (``batch_axis``, ``channel_axis``: where the
+    activations keep them, any layout); both must be ``-1``. ``method``: a
+    ``jax.image.ResizeMethod`` or its name; ``kernel_fn`` supports
+    ``"linear"`` and ``"nearest"``.
     """
     try:
         shape = tuple(int(s) for s in shape)
@@ -53,16 +56,21 @@ def ImageResize(shape: Sequence[int], method, antialias: bool = True,
     except (ValueError, AttributeError, TypeError):
         raise validation.fail("ImageResize", "method", "a jax.image.ResizeMethod or its name ('linear', "
                               "'nearest', 'cubic', 'lanczos3', 'lanczos5')", method) from None
-    if batch_axis != 0 or channel_axis != -1:
-        raise NotImplementedError(f"ImageResize: only batch_axis=0 and channel_axis=-1 are implemented, got "
-                                  f"batch_axis={batch_axis!r}, channel_axis={channel_axis!r}.")
-    if shape and shape[-1] != -1:
-        raise ValueError(f"ImageResize: resizing the channel axis has no infinite-width limit; set shape[-1] = -1, "
-                         f"got shape={shape}.")
-    if shape and shape[0] != -1:
+    batch_axis = axis_arg("ImageResize", "batch_axis", batch_axis)
+    channel_axis = axis_arg("ImageResize", "channel_axis", channel_axis)
+    ndim = len(shape)
+    if not -ndim <= batch_axis < ndim or not -ndim <= channel_axis < ndim or batch_axis % ndim == channel_axis % ndim:
+        raise ValueError(f"ImageResize: `batch_axis`={batch_axis} and `channel_axis`={channel_axis} must be two "
+                         f"different axes of the {ndim} that `shape` {shape} lists.")
+    b, c = batch_axis % ndim, channel_axis % ndim
+    if shape[c] != -1:
+        raise ValueError(f"ImageResize: resizing the channel axis has no infinite-width limit; set shape[{c}] = -1 "
+                         f"(channel_axis), got shape={shape}.")
+    if shape[b] != -1:
         raise NotImplementedError(f"ImageResize: resizing the batch axis mixes the inputs of a batch; not "
-                                  f"implemented (set shape[0] = -1), got shape={shape}.")
-    resizes_space = any(s != -1 for s in shape[1:-1])
+                                  f"implemented (set shape[{b}] = -1, batch_axis), got shape={shape}.")
+    spatial_sizes = tuple(n for a, n in enumerate(shape) if a not in (b, c))  # the activations' spatial order
+    resizes_space = any(n != -1 for n in spatial_sizes)
 
     def out_shape(input_shape):
         if len(input_shape) != len(shape):
@@ -79,14 +87,25 @@ def ImageResize(shape: Sequence[int], method, antialias: bool = True,
     def apply_fn(params, inputs, **kwargs):
         return resize(inputs, out_shape(inputs.shape))
 
+    def kernel_spatial(kernel_shape):
+        """The output's spatial sizes from a kernel's shape (batch first, channels last, spatial axes in the
+        activations' order).
+        """
+        if len(kernel_shape) != ndim:
+            raise ValueError(f"ImageResize: `shape` {shape} has {ndim} entries for inputs with "
+                             f"{len(kernel_shape)} axes.")
+        return tuple(int(n) if s == -1 else s for s, n in zip(spatial_sizes, kernel_shape[1:-1]))
+
     def kernel_map(k):
         if resize_method not in _KERNEL_METHODS:
             raise NotImplementedError(f"ImageResize: kernel_fn supports only the methods 'linear' and 'nearest' "
                                       f"(as neural-tangents), got {resize_method}.")
-        shape1, shape2 = out_shape(k.shape1), out_shape(k.shape2)
+        check_layout("ImageResize", k, batch_axis, channel_axis)
+        spatial1, spatial2 = kernel_spatial(k.shape1), kernel_spatial(k.shape2)
         if not resizes_space:
             return k
-        spatial1, spatial2 = shape1[1:-1], shape2[1:-1]
+        shape1 = (k.shape1[0],) + spatial1 + (k.shape1[-1],)
+        shape2 = (k.shape2[0],) + spatial2 + (k.shape2[-1],)
 
         def pair_shape(batch, left, right):
             return batch + tuple(n for a, b in zip(left, right) for n in (a, b))
@@ -110,9 +129,11 @@ def ImageResize(shape: Sequence[int], method, antialias: bool = True,
         # (neural-tangents' rule, "content over mask": the real positions resized, rounded up to True).
         if not resizes_space:
             return mask
-        real = resize(mask.astype(jnp.float32), out_shape(mask.shape + (1,))[:-1])
+        real = resize(mask.astype(jnp.float32), (mask.shape[0],) + kernel_spatial(mask.shape + (1,)))
         return real != 0
 
     return layer(init_fn, apply_fn, kernel_map, "ImageResize",
-                 {"shape": shape, "method": resize_method, "antialias": antialias},
-                 input_diagonal=input_diagonal, reads_neighbours=resizes_space, mask_fn=mask_fn)
+                 {"shape": shape, "method": resize_method, "antialias": antialias, "batch_axis": batch_axis,
+                  "channel_axis": channel_axis},
+                 input_diagonal=input_diagonal, reads_neighbours=resizes_space, mask_fn=mask_fn,
+                 input_layout=(batch_axis, channel_axis))

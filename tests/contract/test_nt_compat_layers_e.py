@@ -235,9 +235,9 @@ _NCHW_X = _X.transpose(0, 3, 1, 2)
      r"Dense: kernel_fn needs `batch_axis` = 0 to be the batch axis .* at 1 of 2"),
     (stax.Dense(2, batch_axis=-1), _X,
      r"kernel_fn: this network's first layer takes batch_axis=-1 and channel_axis=-1"),
-    # layers without layout arguments compute only batch-first, channels-last activations
+    # LayerNorm's default channel_axis=-1 after channels at axis 1
     (stax.serial(stax.Conv(2, (2, 2), dimension_numbers=_NCHW), stax.LayerNorm()), _NCHW_X,
-     r"LayerNorm: kernel_fn is implemented for activations with the batch axis first"),
+     r"LayerNorm: kernel_fn needs `channel_axis` = -1 to be the channel axis .* at 1 of 4"),
     (stax.serial(stax.FanOut(2), stax.parallel(stax.Conv(2, (2, 2), dimension_numbers=("NHWC", "HWIO", "NCHW")),
                                                stax.Conv(2, (2, 2))), stax.FanInSum()), _X,
      r"FanInSum: its branches keep the batch and channel axes at different places"),

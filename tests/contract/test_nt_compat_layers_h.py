@@ -2,7 +2,8 @@
 through ``ConvTranspose`` (``'SAME'``, ``'VALID'``, ``'CIRCULAR'``, strides,
 an ``'NCHW'`` output), ``ConvLocal`` (strides, swapped spatial letters),
 ``ImageResize`` (``'linear'``, ``'nearest'``) and ``Index`` (slices, integers
-removing spatial axes), against neural-tangents 0.6.5 (float64 values from
+removing spatial axes), and ``ImageResize``, ``Index`` and ``LayerNorm`` with
+``batch_axis``/``channel_axis`` (padded and unpadded), against neural-tangents 0.6.5 (float64 values from
 ``tests/oracle/make_compat_reference_h.py``, networks in
 ``tests/oracle/compat_cases_h.py``, part F's padded images: whole rows and
 columns of pixels padded, and one entry of a real pixel equal to the constant).
@@ -29,11 +30,12 @@ import pytest
 from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
-from compat_cases_h import CASES, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_cases_h import CASES, LAYOUTS, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
 from compat_checks import assert_masked_outputs_match, assert_padded_kernels_match  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
 REF = json.loads((DATA / "nt_compat_reference_h.json").read_text())
+REF_LAYOUTS = json.loads((DATA / "nt_compat_reference_h_layouts.json").read_text())
 ARRAYS = np.load(DATA / "nt_params_h.npz")
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -52,3 +54,33 @@ def test_neural_tangents_parameters_give_its_outputs_on_padded_images(name):
     kind, spec = PARAMS[name]
     x1, _ = inputs(kind)
     assert_masked_outputs_match(build(stax, spec), x1, ARRAYS, name, MASK_CONSTANT)
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_layer_norm_and_index_in_other_layouts_match_neural_tangents(name):
+    # batch_axis/channel_axis of LayerNorm and Index (channels first and batch second; ImageResize and Index
+    # in NCHW are in CASES, padded); unpadded images, pairs (x1, x2). Before, each refused other layouts.
+    kind, spec = LAYOUTS[name]
+    x1, x2 = inputs(kind)
+    k = build(stax, spec)[2](x1, x2, ("nngp", "ntk", "cov1"))
+    for key in ("nngp", "ntk", "cov1"):
+        want = np.asarray(REF_LAYOUTS[name][key], dtype=float)
+        np.testing.assert_allclose(np.asarray(getattr(k, key)), want, rtol=1e-9, atol=1e-12 * np.abs(want).max(),
+                                   err_msg=key)
+
+
+@pytest.mark.parametrize("make, kwargs", [
+    (lambda **kw: stax.ImageResize((-1, 3, 6, -1) if not kw else (-1, -1, 3, 6), "linear", **kw), {}),
+    (lambda **kw: stax.Index((slice(None), slice(1, 4), 2) if not kw else (slice(None), slice(None), slice(1, 4), 2),
+                             **kw), {}),
+    (lambda **kw: stax.LayerNorm(axis=(1, 3) if not kw else (1, 2), **kw), {}),
+], ids=["ImageResize", "Index", "LayerNorm"])
+def test_finite_layers_in_channels_second_layout_are_the_default_layer_on_moved_axes(make, kwargs):
+    # apply_fn with channel_axis=1 on NCHW activations = the default layer on NHWC, axes moved back.
+    x = np.random.default_rng(3).normal(size=(2, 3, 5, 4))  # N C H W
+    nhwc = np.moveaxis(x, 1, -1)
+    got = make(channel_axis=1)[1]((), x)
+    want = np.moveaxis(np.asarray(make()[1]((), nhwc)), -1, 1)
+    # float32 (JAX's default): the same operations, sums taken in another order (measured 8.7e-7 relative for
+    # LayerNorm's mean over two axes); a wrong axis would change values by O(1).
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)

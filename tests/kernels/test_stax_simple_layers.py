@@ -68,8 +68,9 @@ def test_layer_norm_after_an_activation_is_refused():
     ({"axis": 5}, ValueError, r"LayerNorm: axis 5 is out of range for inputs with 2 axes"),
     ({"axis": "x"}, ValueError, r"LayerNorm: `axis` must be an integer or a non-empty sequence"),
     ({"eps": 0.0}, ValueError, r"LayerNorm: `eps` must be"),
-    ({"channel_axis": 1}, NotImplementedError, r"LayerNorm: only channel_axis=-1"),
-    ({"batch_axis": 1}, NotImplementedError, r"LayerNorm: only batch_axis=0"),
+    ({"channel_axis": 0}, ValueError, r"LayerNorm: `batch_axis` and `channel_axis` must differ, got 0 and 0"),
+    ({"batch_axis": 1}, ValueError, r"LayerNorm: `batch_axis` and `channel_axis` must differ, got 1 and -1"),
+    ({"batch_axis": True}, ValueError, r"LayerNorm: `batch_axis` must be an integer axis index"),
 ])
 def test_layer_norm_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -15,8 +15,11 @@ Each network carries several of these layers (one compilation each, the
 suite's time); that each network's values depend on the layers' mask rules
 was checked by changing the rules (5-16 % changes).
 """
+import numpy as np
+
 from compat_cases import build  # noqa: F401  (the shared builder)
-from compat_cases_f import MASK_CONSTANT, inputs  # noqa: F401  (part F's padded images)
+from compat_cases_f import MASK_CONSTANT  # noqa: F401  (part F's constant)
+from compat_cases_f import inputs as padded_inputs
 
 _RELU = ("Relu", (), {})
 _OUT = ("Dense", (1,), {"W_std": 1.5})
@@ -45,7 +48,32 @@ CASES = {
         ("Conv", (3, (2, 2)), {"padding": "SAME", "b_std": 0.1}), _RELU, ("Conv", (3, (2, 2)), {"padding": "SAME"}),
         ("ImageResize", ((-1, 8, 3, -1), "nearest"), {}), _RELU, ("Index", ((slice(None), 5, 2),), {}),
         ("Dense", (2,), {"b_std": 0.3}), _RELU, _OUT]),
+    "nchw_resize_nearest_index": ("nchw", [
+        ("Dense", (3,), {"b_std": 0.1, "channel_axis": 1}), _RELU,
+        ("ImageResize", ((-1, -1, 8, 3), "nearest"), {"channel_axis": 1}),
+        ("Index", ((slice(None), slice(None), slice(2, 7), 1),), {"channel_axis": 1}),
+        ("GlobalAvgPool", (), {"channel_axis": 1}), _OUT]),
 }
+
+# Unpadded inputs in other layouts (no mask_constant: LayerNorm takes none here), name -> (kind, spec).
+LAYOUTS = {
+    "cnhw_layer_norm_index": ("plain_cnhw", [
+        ("Dense", (3,), {"b_std": 0.1, "batch_axis": 1, "channel_axis": 0}),
+        ("LayerNorm", (), {"axis": (0, 3), "batch_axis": 1, "channel_axis": 0}), _RELU,
+        ("Index", ((slice(None), slice(None), 2),), {"batch_axis": 1, "channel_axis": 0}),
+        ("GlobalSumPool", (), {"batch_axis": 1, "channel_axis": 0}),
+        ("Dense", (1,), {"batch_axis": 1, "channel_axis": 0})]),
+}
+
+
+def inputs(kind):
+    """Part F's padded images (``image``, ``nchw``), or unpadded images with their axes moved (``plain_*``)."""
+    if not kind.startswith("plain_"):
+        return padded_inputs(kind)
+    rng = np.random.default_rng(11)
+    x1, x2 = rng.normal(size=(3, 5, 4, 2)), rng.normal(size=(2, 5, 4, 2))
+    order = {"plain_cnhw": (3, 0, 1, 2)}[kind]
+    return x1.transpose(order), x2.transpose(order)
 
 # Networks whose parameters neural-tangents draws and whose masked apply_fn this package reproduces.
 PARAMS = {
