@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine import make_kernel_fn
-from ..engine.masks import padded_entries
 from ..kernel import Kernel
 from .conv_specs import input_layout as first_input_layout
 from .conv_specs import layout_value
+from .masked import carries_masks, masked_inputs, masked_output, padded_outputs
 from .spatial import interleave_ones
 
 __all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
@@ -118,8 +118,12 @@ def layer(
     several positions (a convolution, a pooling), so the engine stores its
     input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
-    positions (``kernel_fn(..., mask_constant=...)``); any other layer that
-    receives one raises rather than ignore the padding.
+    positions (``kernel_fn(..., mask_constant=...)``), and its ``apply_fn``
+    accepts :class:`~ntkcourse.stax.masked.MaskedActivations` (the finite
+    activations of padded inputs with their masks, or a list of them) and
+    returns its output with its masks, or a plain array once the positions
+    are read out; any other layer that receives either raises rather than
+    ignore the padding.
     ``mask_fn``: for a layer that acts on the positions of padded inputs
     without reading the masks (``Dense``, activations, ``Conv``, window
     pools): the map from the masks ``(batch, *spatial)`` of its input to
@@ -127,7 +131,9 @@ def layer(
     layer's map then runs on the kernel without its masks, and every entry
     of the result that involves a padded position is set to zero: padded
     positions are zero at the input of every layer, as in neural-tangents
-    (its ``supports_masking(remask_kernel=True)``).
+    (its ``supports_masking(remask_kernel=True)``). Its ``apply_fn`` does
+    the same to the finite activations, with the masks carried beside them
+    (:mod:`ntkcourse.stax.masked`).
     ``reads_patterns``: the layer reads graph patterns
     (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
     network accepts ``pattern=`` only if one of its layers does (a
@@ -147,8 +153,10 @@ def layer(
     """
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
-        apply_fn = _masking_apply(apply_fn, mask_fn, name, finite_layouts)
-    elif not handles_masks:
+        apply_fn = _padded_apply(apply_fn, _masking_apply(apply_fn, mask_fn, name, finite_layouts), name)
+    elif handles_masks:
+        apply_fn = _padded_apply(apply_fn, apply_fn, name)
+    else:
         kernel_map = _refusing_masks(kernel_map, name)
         apply_fn = _refusing_masks_apply(apply_fn, name)
     if input_layout is None and not layout_free:
@@ -265,7 +273,7 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
                 f"{name}: received a kernel of sequences with padded time steps or images with padded pixels "
                 "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding; the layers that do "
                 "are Dense, Conv, AvgPool, SumPool, the activations, GlobalAvgPool, GlobalSumPool and Flatten "
-                "(and serial, parallel, FanOut, Identity), and for "
+                "(and serial, parallel, repeat, FanOut, FanInSum, FanInConcat, FanInProd, Identity), and for "
                 "sequences Recurrent and GlobalSelfAttention: read the inputs out with one of them first (e.g. "
                 "GlobalAvgPool, or Recurrent(..., return_sequences=False)), or pass inputs of equal sizes without "
                 "mask_constant."
@@ -276,8 +284,10 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
 
 
 def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
-    """``apply_fn`` that refuses ``mask_constant`` (as the layer's kernel does)
-    instead of passing padded steps on as data.
+    """``apply_fn`` that refuses padded inputs (as the layer's kernel does)
+    instead of passing padded positions on as data: ``mask_constant`` given to
+    it, or activations carrying masks (:class:`~ntkcourse.stax.masked.MaskedActivations`)
+    from the layers before it.
     """
     def checked(params, inputs, *args, mask_constant=None, **kwargs):
         if mask_constant is not None:
@@ -285,9 +295,40 @@ def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
                 f"{name}: apply_fn received mask_constant={mask_constant!r} (padded sequences), but this layer does "
                 "not handle padding (its kernel_fn refuses it too); it would read the padding as data."
             )
+        if carries_masks(inputs):
+            raise ValueError(
+                f"{name}: apply_fn received the activations of padded inputs (apply_fn(..., mask_constant=...) of "
+                "the network), but this layer does not handle padding (its kernel_fn refuses it too); it would "
+                "read the padding as data. Read the positions out first (e.g. GlobalAvgPool), or pass inputs of "
+                "equal sizes without mask_constant."
+            )
         return apply_fn(params, inputs, *args, **kwargs)
 
     return checked
+
+
+def _padded_apply(plain_apply: Callable, masked_apply: Callable, name: str) -> Callable:
+    """The public ``apply_fn`` of a layer that handles padded inputs.
+
+    Without ``mask_constant`` and without masks in ``inputs``: ``plain_apply``,
+    unchanged. Called by a combinator with
+    :class:`~ntkcourse.stax.masked.MaskedActivations` (the inputs of the
+    network were padded): ``masked_apply``, which returns its output with its
+    masks (a ``mask_constant`` passed along as well is the one those masks
+    came from). Called on plain inputs with ``mask_constant``: the outermost
+    layer, which computes the masks once from its inputs
+    (:func:`~ntkcourse.stax.masked.masked_inputs`) and returns a plain array,
+    ``mask_constant`` at padded positions (:func:`~ntkcourse.stax.masked.padded_outputs`).
+    """
+    def apply_fn(params, inputs, *args, mask_constant=None, **kwargs):
+        if carries_masks(inputs):
+            return masked_apply(params, inputs, *args, **kwargs)
+        if mask_constant is None:
+            return plain_apply(params, inputs, *args, **kwargs)
+        outputs = masked_apply(params, masked_inputs(inputs, mask_constant, name), *args, **kwargs)
+        return padded_outputs(outputs, mask_constant)
+
+    return apply_fn
 
 
 def remask(k, mask1, mask2):
@@ -322,34 +363,25 @@ def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
 
 
 def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layouts: Optional[Callable]):
-    """``apply_fn`` that keeps padded positions padded, as its kernel does.
-
-    With ``mask_constant`` and sequences ``(batch, T, features)`` or images
-    ``(batch, H, W, channels)``: entries equal to ``mask_constant`` enter the
-    layer as zero (as in ``kernel_fn``), and the output positions that
-    ``mask_fn`` marks as padding are set to ``mask_constant`` again, so that
-    a following layer reading the padding (``Recurrent``, ``GlobalAvgPool``)
-    sees it. Without this, ``Recurrent -> Dense -> Recurrent`` on padded
-    sequences had a kernel that treated the padding as padding while the
-    finite network's second ``Recurrent`` read it as data.
+    """The masked ``apply_fn`` of a layer that acts on the positions of its
+    inputs without reading the masks: its finite network on the values
+    (zero at padded positions), its output masks by ``mask_fn``, as its
+    kernel's, and its outputs at padded positions zero again (as ``kernel_fn``
+    zeroes the kernel there, :func:`remask`), so that every following layer
+    sees the padding as its kernel does.
 
     Raises:
       ValueError: the layer's finite activations are not batch first and
         channels last (``finite_layouts``), naming the layer.
     """
-    def masked_apply(params, inputs, mask_constant=None, **kwargs):
-        if mask_constant is None or getattr(inputs, "ndim", 0) < 3:
-            return apply_fn(params, inputs, **kwargs)
-        if finite_layouts is not None and finite_layouts(inputs.ndim) != (None, None):
+    def masked_apply(params, inputs, **kwargs):
+        if finite_layouts is not None and finite_layouts(inputs.values.ndim) != (None, None):
             raise ValueError(
                 f"{name}: apply_fn(..., mask_constant=...) is implemented for activations with the batch axis "
                 "first and the channels last (as for this layer's defaults); kernel_fn computes padded inputs in "
                 "every layout."
             )
-        inputs, c, entry = padded_entries(inputs, mask_constant)
-        out = apply_fn(params, jnp.where(entry, 0, inputs), **kwargs)
-        real = mask_fn(~jnp.all(entry, axis=-1))
-        return jnp.where(real[..., None], out, c.astype(out.dtype))
+        return masked_output(apply_fn(params, inputs.values, **kwargs), mask_fn(inputs.real))
 
     return masked_apply
 
