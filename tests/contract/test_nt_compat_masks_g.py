@@ -28,13 +28,9 @@ from compat_params import outputs_with_their_parameters  # noqa: E402
 
 ARRAYS = np.load(Path(__file__).parents[1] / "data" / "nt_params_g.npz")
 
-# In the default suite: the attention stack (before, GlobalSelfAttention's apply_fn read the padding as
-# data) and the images; the others slow (each compiles its own program, about 1 s of CPU); their
-# faults are also in the default suite by hand values (tests/kernels/test_stax_masks_out_of_band.py).
-FAST = {"seq_attention_stack", "image_conv_avgpool_gap"}
 
-
-@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(PARAMS)])
+# about 0.5 s of CPU each (our parameters' structure traced, not drawn: tests/oracle/compat_params.py)
+@pytest.mark.parametrize("name", sorted(PARAMS))
 def test_neural_tangents_parameters_give_its_outputs_where_hidden_real_positions_are_zero(name):
     kind, spec = PARAMS[name]
     x, _ = inputs(kind)
