@@ -23,14 +23,22 @@ X = np.random.default_rng(3).normal(size=(3, 6, 2))
 X[0, 4:], X[2, 2:] = C, C  # 4, 6 and 2 real steps
 
 
-def _jacobian_covariance(net, x):
-    """``J_p(x) . J_q(x')`` for every pair of outputs p, q (flattened per input), shape ``(n, n, P, P)``."""
+def _jacobian_covariance(net, x, mask_constant=C, params=None):
+    """``J_p(x) . J_q(x')`` for every pair of outputs p, q (flattened per input), shape ``(n, n, P, P)``,
+    at ``params`` (default: standard normal ones drawn by NumPy in ``init_fn``'s structure; the networks
+    here are linear in their parameters, so ``J`` does not depend on them).
+    """
     init_fn, apply_fn, _ = net
     with jax.enable_x64(True):
         x = jnp.asarray(x)
-        _, params = init_fn(jax.random.PRNGKey(0), x.shape)
+        if params is None:
+            # traced, not drawn: jax.random compiles anew for every new shape (about 0.5 s of CPU each)
+            shapes = jax.eval_shape(lambda key: init_fn(key, x.shape)[1], jax.random.PRNGKey(0))
+            rng = np.random.default_rng(0)
+            params = jax.tree_util.tree_map(lambda leaf: jnp.asarray(rng.normal(size=leaf.shape)), shapes)
         # one compilation instead of op-by-op dispatch
-        jac = jax.jit(jax.jacobian(lambda p: apply_fn(p, x, mask_constant=C).reshape(x.shape[0], -1)))(params)
+        jac = jax.jit(jax.jacobian(lambda p: apply_fn(p, x, mask_constant=mask_constant).reshape(x.shape[0], -1)))(
+            params)
         flat = jnp.concatenate([leaf.reshape(leaf.shape[:2] + (-1,)) for leaf in jax.tree_util.tree_leaves(jac)], -1)
         return np.asarray(jnp.einsum("asp,btp->abst", flat, flat))
 
@@ -59,6 +67,45 @@ def test_padded_kernel_is_the_jacobian_covariance_of_the_padded_finite_network(r
         want = jj  # (n, n, T', T'): zero where either output step is padding
     # Exact identities: float64 round-off only.
     np.testing.assert_allclose(ntk.reshape(want.shape), want, rtol=1e-12, atol=1e-13)
+
+
+def test_a_real_step_whose_hidden_activation_is_exactly_zero_keeps_its_place_in_the_ntk():
+    # Dense(1) without bias -> GlobalAvgPool is linear in W, so its NTK is J J^T at any W. At W = (w, w, v)
+    # the real step (1, -1, 0) of input 0 has Dense output exactly 0 = mask_constant: the finite network
+    # must still average over it (before, GlobalAvgPool re-read it as padding and dropped it).
+    x = np.random.default_rng(8).normal(size=(3, 6, 3))
+    x[:, 4:] = 0.0  # 4 real steps each
+    x[0, 1] = (1.0, -1.0, 0.0)
+    dense = stax.Dense(1, W_std=1.3)
+    net = stax.serial(dense, stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        params = [(jnp.asarray([[0.7], [0.7], [-1.1]]), None), ()]  # float64, as the Jacobian
+        assert float(dense[1](params[0], jnp.asarray(x))[0, 1, 0]) == 0.0
+    jj = _jacobian_covariance(net, x, mask_constant=0.0, params=params)[..., 0, 0]
+    ntk = np.asarray(net[2](x, None, "ntk", mask_constant=0.0))
+    # Exact identity: float64 round-off only.
+    np.testing.assert_allclose(ntk, jj, rtol=1e-12, atol=1e-13)
+
+
+# Branches whose masks differ: a window of 3 centred one step later than two windows of 2 (4 of 6 steps real
+# in input 0: the first branch's last output step is padding, the second's real). The combination is real
+# where any branch is (neural-tangents' rule; tests/contract/test_nt_compat_masks_g.py), padded branches
+# contribute zero there, in the finite network and in the kernel.
+# FanInSum in the default suite (2.7 s of CPU), FanInConcat slow (its masks are also checked in the default
+# suite by tests/kernels/test_stax_masks_out_of_band.py and the contract test above).
+@pytest.mark.parametrize("fan_in", ["FanInSum", pytest.param("FanInConcat", marks=pytest.mark.slow)])
+def test_branches_with_different_masks_combine_as_in_the_finite_network(fan_in):
+    net = stax.serial(stax.FanOut(2),
+                      stax.parallel(stax.Conv(1, (3,), W_std=1.3, b_std=0.2),
+                                    stax.serial(stax.Conv(1, (2,), b_std=0.1), stax.AvgPool((2,)))),
+                      getattr(stax, fan_in)(), stax.GlobalAvgPool())
+    ntk = np.asarray(net[2](X, None, "ntk", mask_constant=C))
+    jj = _jacobian_covariance(net, X)
+    # One channel per branch; a concatenation's kernel is the mean over its two channels (no cross terms:
+    # the branches have their own parameters).
+    want = jj[..., 0, 0] if fan_in == "FanInSum" else (jj[..., 0, 0] + jj[..., 1, 1]) / 2
+    # Exact identities: float64 round-off only.
+    np.testing.assert_allclose(ntk, want, rtol=1e-12, atol=1e-13)
 
 
 def test_global_avg_pool_apply_averages_the_real_steps():

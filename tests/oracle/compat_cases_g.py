@@ -40,10 +40,35 @@ PARAMS = {
 }
 
 
+def _branches(fan_in):
+    """Two branches whose masks differ (a window of 3 is centred one step later
+    than two windows of 2), combined by ``fan_in``."""
+    return [("FanOut", (2,), {}),
+            ("parallel", [[("Conv", (2, (3,)), {"W_std": 1.3, "b_std": 0.2})],
+                          [("Conv", (2, (2,)), {"b_std": 0.1}), ("AvgPool", ((2,),), {})]]),
+            (fan_in, (), {})]
+
+
+# Kernels (kernel_fn(..., mask_constant=0)) of branches with different masks: a combination is real where any
+# branch is (neural-tangents' _sum_masks); neural-tangents' pools refuse masks that differ per channel, as a
+# concatenation's are there: a Dense first.
+CASES = {
+    "sum_of_branches_with_different_masks": ("seq_pairs", _branches("FanInSum") + [
+        _RELU, ("GlobalAvgPool", (), {}), _OUT]),
+    "concat_of_branches_with_different_masks": ("seq_pairs", _branches("FanInConcat") + [
+        ("Dense", (2,), {"W_std": 1.2, "b_std": 0.1}), _RELU, ("GlobalAvgPool", (), {}), _OUT]),
+}
+
+
 def inputs(kind):
     """``(x, None)``: sequences ``(3, 6, 3)`` or images ``(3, 5, 4, 2)`` padded
-    at the end with ``MASK_CONSTANT`` (see ``LENGTHS``, ``SIZES``).
+    at the end with ``MASK_CONSTANT`` (see ``LENGTHS``, ``SIZES``); for
+    ``'seq_pairs'`` those sequences and two more (5 and 2 real steps).
     """
+    if kind == "seq_pairs":
+        x2 = np.random.default_rng(13).normal(size=(2, 6, 3))
+        x2[0, 5:], x2[1, 2:] = MASK_CONSTANT, MASK_CONSTANT
+        return inputs("seq")[0], x2
     if kind == "seq":
         x = np.random.default_rng(11).normal(size=(3, 6, 3))
         for i, n in enumerate(LENGTHS):

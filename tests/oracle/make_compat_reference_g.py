@@ -8,7 +8,10 @@ Runs ONLY in the oracle virtualenv (see ``make_reference.py``):
 
 Output: ``tests/data/nt_params_g.npz``: for each ``PARAMS`` network the
 parameters neural-tangents' ``init_fn`` draws and its ``apply_fn(...,
-mask_constant=0)`` output (the writing of part D). Before writing, it checks
+mask_constant=0)`` output (the writing of part D); and
+``tests/data/nt_compat_reference_g.json``: for each ``CASES`` network the
+NNGP, NTK and ``cov1`` of ``(x1, x2)`` and the NNGP and NTK of ``(x1, None)``,
+with ``mask_constant=0`` (the writing of part F). Before writing, it checks
 that neural-tangents is right there: each input's masked output equals the
 output of the same network on that input cut to its real positions (no
 masks), to 1e-12, that no output is zero, and that a hidden position of a real step or pixel is
@@ -30,10 +33,11 @@ import jax  # noqa: E402
 jax.config.update("jax_enable_x64", True)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from compat_cases_g import MASK_CONSTANT, PARAMS, build, inputs, real_part  # noqa: E402
+from compat_cases_g import CASES, MASK_CONSTANT, PARAMS, build, inputs, real_part  # noqa: E402
+from make_compat_reference import write_reference  # noqa: E402
 from make_compat_reference_d import write_params  # noqa: E402
 
-OUT = Path(__file__).resolve().parents[1] / "data" / "nt_params_g.npz"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def check_neural_tangents_is_right():
@@ -58,4 +62,7 @@ def check_neural_tangents_is_right():
 
 if __name__ == "__main__":
     check_neural_tangents_is_right()
-    write_params(PARAMS, build, inputs, OUT, apply_kwargs={"mask_constant": MASK_CONSTANT})
+    write_params(PARAMS, build, inputs, DATA / "nt_params_g.npz", apply_kwargs={"mask_constant": MASK_CONSTANT})
+    masked = {"mask_constant": MASK_CONSTANT}
+    write_reference(CASES, build, inputs, DATA / "nt_compat_reference_g.json",
+                    keywords=lambda data: (masked, masked))
