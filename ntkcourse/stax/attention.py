@@ -257,9 +257,10 @@ def GlobalSelfAttention(
             if mask is not None:
                 raise ValueError(f"{_WHERE}: apply_fn received both `mask` and the masks of padded inputs "
                                  "(mask_constant); pass one of them.")
-            if inputs.values.ndim != 3:
-                raise ValueError(f"{_WHERE}: padded inputs (mask_constant) are implemented for sequences only; "
-                                 f"got activations of shape {inputs.values.shape}.")
+            if inputs.values.ndim != 3 or inputs.layout is not None:
+                raise ValueError(f"{_WHERE}: padded inputs (mask_constant) are implemented for sequences only, "
+                                 f"batch first and channels last; got activations of shape {inputs.values.shape} "
+                                 f"with (batch_axis, channel_axis) at {inputs.layout or 'the default'}.")
             return masked_output(apply_fn(params, inputs.values, mask=~inputs.real, **kwargs), inputs.real)
         _check_axes(batch_axis, channel_axis, inputs.ndim, "inputs")
         W_q, W_k, W_v, W_o, b, _ = params

@@ -39,6 +39,9 @@ def FanInConcat(axis: int = -1):
         return shapes[0][:-1] + (sum(s[-1] for s in shapes),), ()
 
     def apply_fn(params, inputs, **kwargs):
+        if any(getattr(x, "layout", None) is not None for x in inputs):
+            raise ValueError("FanInConcat: apply_fn(..., mask_constant=...) concatenates the channels of "
+                             "activations with the batch axis first and the channels last (as its kernel_fn).")
         return combined_branches("FanInConcat", inputs, lambda values: jnp.concatenate(values, axis=-1))
 
     def kernel_map(ks):

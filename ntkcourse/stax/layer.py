@@ -151,11 +151,14 @@ def layer(
     for batch first and channels last); ``apply_fn(..., mask_constant=)``
     refuses other layouts (``kernel_fn`` computes them).
     """
+    # The layout in which the finite network's inputs arrive (where apply_fn reads the masks of padded inputs).
+    apply_layout = first_input_layout([c[2].spec for c in children]) if input_layout is None else input_layout
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
-        apply_fn = _padded_apply(apply_fn, _masking_apply(apply_fn, mask_fn, name, finite_layouts), name)
+        apply_fn = _padded_apply(apply_fn, _masking_apply(apply_fn, mask_fn, name, finite_layouts), name,
+                                 apply_layout)
     elif handles_masks:
-        apply_fn = _padded_apply(apply_fn, apply_fn, name)
+        apply_fn = _padded_apply(apply_fn, apply_fn, name, apply_layout)
     else:
         kernel_map = _refusing_masks(kernel_map, name)
         apply_fn = _refusing_masks_apply(apply_fn, name)
@@ -166,7 +169,7 @@ def layer(
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
     if input_layout is None and children:
-        input_layout = first_input_layout([c[2].spec for c in children])
+        input_layout = apply_layout
     reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
     spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal, input_layout)
@@ -307,7 +310,7 @@ def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
     return checked
 
 
-def _padded_apply(plain_apply: Callable, masked_apply: Callable, name: str) -> Callable:
+def _padded_apply(plain_apply: Callable, masked_apply: Callable, name: str, input_layout=None) -> Callable:
     """The public ``apply_fn`` of a layer that handles padded inputs.
 
     Without ``mask_constant`` and without masks in ``inputs``: ``plain_apply``,
@@ -319,13 +322,19 @@ def _padded_apply(plain_apply: Callable, masked_apply: Callable, name: str) -> C
     layer, which computes the masks once from its inputs
     (:func:`~ntkcourse.stax.masked.masked_inputs`) and returns a plain array,
     ``mask_constant`` at padded positions (:func:`~ntkcourse.stax.masked.padded_outputs`).
+    The masks are read over the channel axis of ``input_layout`` (the
+    ``(batch_axis, channel_axis)`` the layer, or a combinator's first layer
+    naming one, takes; channels last when it names none), as ``kernel_fn``
+    reads them.
     """
     def apply_fn(params, inputs, *args, mask_constant=None, **kwargs):
         if carries_masks(inputs):
             return masked_apply(params, inputs, *args, **kwargs)
         if mask_constant is None:
             return plain_apply(params, inputs, *args, **kwargs)
-        outputs = masked_apply(params, masked_inputs(inputs, mask_constant, name), *args, **kwargs)
+        layout = _finite_input_layout(input_layout, np.ndim(inputs[0] if isinstance(inputs, (list, tuple))
+                                                            else inputs))
+        outputs = masked_apply(params, masked_inputs(inputs, mask_constant, name, layout), *args, **kwargs)
         return padded_outputs(outputs, mask_constant)
 
     return apply_fn
@@ -362,6 +371,25 @@ def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
     return masked
 
 
+def _finite_input_layout(input_layout, ndim: int):
+    """The layout (:func:`~ntkcourse.stax.conv_specs.layout_value`) of inputs
+    with ``ndim`` axes that a layer taking ``input_layout`` reads: channels
+    last when it names no channel axis (``Flatten``); batch first, channels
+    last when the axes do not fit (the layer's own check then says so).
+    """
+    if input_layout is None or ndim < 2:
+        return None
+    batch_axis, channel_axis = input_layout
+    channel_axis = -1 if channel_axis is None else channel_axis
+    if not all(-ndim <= a < ndim for a in (batch_axis, channel_axis)) or (batch_axis - channel_axis) % ndim == 0:
+        return None
+    return layout_value(batch_axis, channel_axis, ndim)
+
+
+def _describe_layout(layout) -> str:
+    return "batch first, channels last" if layout is None else f"(batch_axis, channel_axis) = {tuple(layout)}"
+
+
 def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layouts: Optional[Callable]):
     """The masked ``apply_fn`` of a layer that acts on the positions of its
     inputs without reading the masks: its finite network on the values
@@ -370,18 +398,25 @@ def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layo
     zeroes the kernel there, :func:`remask`), so that every following layer
     sees the padding as its kernel does.
 
+    With layout arguments (``finite_layouts``): the activations must reach
+    the layer in the layout it takes, and its output is in the layout it
+    gives; elementwise layers keep the layout they receive.
+
     Raises:
-      ValueError: the layer's finite activations are not batch first and
-        channels last (``finite_layouts``), naming the layer.
+      ValueError: the activations reach the layer in another layout than it
+        takes (``finite_layouts``), naming the layer.
     """
     def masked_apply(params, inputs, **kwargs):
-        if finite_layouts is not None and finite_layouts(inputs.values.ndim) != (None, None):
-            raise ValueError(
-                f"{name}: apply_fn(..., mask_constant=...) is implemented for activations with the batch axis "
-                "first and the channels last (as for this layer's defaults); kernel_fn computes padded inputs in "
-                "every layout."
-            )
-        return masked_output(apply_fn(params, inputs.values, **kwargs), mask_fn(inputs.real))
+        layout_out = inputs.layout
+        if finite_layouts is not None:
+            layout_in, layout_out = finite_layouts(inputs.values.ndim)
+            if layout_in != inputs.layout:
+                raise ValueError(
+                    f"{name}: apply_fn(..., mask_constant=...): the activations reaching this layer keep their "
+                    f"batch and channel axes at {_describe_layout(inputs.layout)}, but the layer takes them at "
+                    f"{_describe_layout(layout_in)}; give the layer the layout of its inputs."
+                )
+        return masked_output(apply_fn(params, inputs.values, **kwargs), mask_fn(inputs.real), layout_out)
 
     return masked_apply
 

@@ -22,7 +22,7 @@ from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
                          filter_shape_param, kernel_geometry, layout_value, spatial_permutation, width_scalings)
 from .layer import StructuredRule, layer, remask, same_mask
-from .masked import MaskedActivations
+from .masked import MaskedActivations, layout_axes
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
                       pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
 
@@ -576,20 +576,26 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
 def masked_step_pool(where: str, inputs: MaskedActivations, axes, average: bool = True):
     """The mean (``average``) or sum over the real positions of the finite
     activations of padded inputs (:class:`~ntkcourse.stax.masked.MaskedActivations`,
-    batch first and channels last, zero at padded positions), pooled over the
-    spatial ``axes``.
+    zero at padded positions), pooled over the spatial ``axes`` of the layout
+    they arrive in; the batch and channel axes keep their order.
+
+    Raises:
+      ValueError: ``axes`` are not the spatial axes of that layout (the pool's
+        ``batch_axis``/``channel_axis`` name other axes), naming ``where``.
     """
     values = inputs.values
-    if tuple(axes) != tuple(range(1, values.ndim - 1)):
+    batch_axis, channel_axis = layout_axes(inputs.layout, values.ndim)
+    if tuple(axes) != tuple(i for i in range(values.ndim) if i not in (batch_axis, channel_axis)):
         raise ValueError(
-            f"{where}: apply_fn(..., mask_constant=...) is implemented for inputs with the batch axis first and "
-            f"the channels last (batch, *spatial, channels), as for this layer's defaults; got inputs of shape "
-            f"{values.shape} pooled over axes {tuple(axes)} (kernel_fn computes padded inputs in every layout)."
+            f"{where}: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch and "
+            f"channel axes at ({batch_axis}, {channel_axis}) of {values.ndim}, but the layer pools over axes "
+            f"{tuple(axes)}; give it the batch_axis and channel_axis of its inputs."
         )
-    total = jnp.sum(values, axis=axes)
+    total = jnp.sum(values, axis=tuple(axes))
     if not average:
         return total
-    return total / jnp.sum(inputs.real, axis=tuple(range(1, inputs.real.ndim)))[:, None].astype(values.dtype)
+    count = jnp.sum(inputs.real, axis=tuple(range(1, inputs.real.ndim))).astype(values.dtype)
+    return total / (count[:, None] if batch_axis < channel_axis else count[None, :])
 
 
 def masked_global_pool(k: Kernel, average: bool) -> Kernel:
@@ -660,11 +666,12 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
 
     def apply_fn(params, inputs, **kwargs):
         if isinstance(inputs, MaskedActivations):
-            if batch_axis % inputs.values.ndim != 0:
+            have = layout_axes(inputs.layout, inputs.values.ndim)[0]
+            if batch_axis % inputs.values.ndim != have:
                 raise ValueError(
-                    f"Flatten: apply_fn(..., mask_constant=...) is implemented for activations with the batch axis "
-                    f"first, as for this layer's default; got batch_axis={batch_axis} (kernel_fn computes padded "
-                    "inputs in every layout)."
+                    f"Flatten: apply_fn(..., mask_constant=...): the activations reaching this layer keep their "
+                    f"batch axis at {have}, but the layer takes batch_axis={batch_axis}; give it the batch axis of "
+                    "its inputs."
                 )
             inputs = inputs.values  # zero at padded positions, as the kernel reads them
         moved = jnp.moveaxis(inputs, batch_axis, 0)

@@ -13,7 +13,10 @@ activations, a union over the branches of ``FanInSum``/``FanInConcat``/
 ``FanInProd``), and the layers that read padding (``GlobalAvgPool``,
 ``GlobalSumPool``, ``Flatten``, ``Recurrent``, ``GlobalSelfAttention``) use
 the masks they receive. neural-tangents carries its masks the same way (its
-``MaskedArray(masked_value, mask)``, ``True`` at padding there).
+``MaskedArray(masked_value, mask)``, ``True`` at padding there). Any layout
+that ``kernel_fn`` takes: the masks are read over the channel axis that the
+network's first layer naming one takes (``batch_axis``, ``channel_axis``,
+``dimension_numbers``), and their spatial axes follow the activations'.
 
 Why not in band: reading "all channels equal ``c``" again at a hidden layer
 takes a *real* position whose activations all equal ``c`` for padding, e.g.
@@ -38,7 +41,7 @@ import numpy as np
 
 from ..engine.masks import padded_entries
 
-__all__ = ["MaskedActivations", "carries_masks", "masked_inputs", "padded_outputs", "masked_output",
+__all__ = ["MaskedActivations", "layout_axes", "spread_over_values", "carries_masks", "masked_inputs", "padded_outputs", "masked_output",
            "union_of_masks", "combined_branches", "combined_kernel_masks"]
 
 
@@ -47,26 +50,47 @@ class MaskedActivations:
     """Finite activations of padded inputs and their masks.
 
     Attributes:
-      values: the activations ``(batch, *spatial, channels)``, zero at every
-        padded position.
-      real: booleans ``(batch, *spatial)``, ``True`` at the real positions
-        (the polarity of :class:`ntkcourse.Kernel`'s ``mask1``; the opposite
+      values: the activations, ``(batch, *spatial, channels)`` or in the
+        layout ``layout``, zero at every padded position.
+      real: booleans ``(batch, *spatial)``, ``True`` at the real positions,
+        the spatial axes in the order ``values`` holds them (the polarity and
+        order of :class:`ntkcourse.Kernel`'s ``mask1``; the opposite polarity
         of neural-tangents' ``MaskedArray.mask``).
+      layout: where ``values`` keeps its batch and channel axes,
+        ``(batch_axis, channel_axis)`` non-negative, or ``None`` for batch
+        first and channels last (as :class:`ntkcourse.Kernel`'s ``layout``).
     """
 
-    def __init__(self, values, real):
+    def __init__(self, values, real, layout=None):
         self.values = values
         self.real = real
+        self.layout = layout
 
     def tree_flatten(self):
-        return (self.values, self.real), None
+        return (self.values, self.real), self.layout
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        return cls(*children)
+        return cls(*children, layout=aux)
 
     def __repr__(self):
-        return f"MaskedActivations(values={self.values!r}, real={self.real!r})"
+        return f"MaskedActivations(values={self.values!r}, real={self.real!r}, layout={self.layout!r})"
+
+
+def layout_axes(layout, ndim: int):
+    """``(batch_axis, channel_axis)``, non-negative, of activations with
+    ``ndim`` axes in ``layout`` (``None``: batch first, channels last)."""
+    return (0, ndim - 1) if layout is None else tuple(layout)
+
+
+def spread_over_values(real, layout, ndim: int):
+    """The masks ``real`` ``(batch, *spatial)`` with their axes where the
+    activations in ``layout`` keep theirs and a channel axis of size one, so
+    that they broadcast against the activations.
+    """
+    batch_axis, channel_axis = layout_axes(layout, ndim)
+    moved = jnp.moveaxis(real, 0, batch_axis if batch_axis < channel_axis else batch_axis - 1)
+    return jnp.expand_dims(moved, channel_axis)
 
 
 def carries_masks(inputs) -> bool:
@@ -79,17 +103,20 @@ def carries_masks(inputs) -> bool:
     return isinstance(inputs, (list, tuple)) and any(carries_masks(x) for x in inputs)
 
 
-def masked_inputs(inputs, mask_constant, where: str):
+def masked_inputs(inputs, mask_constant, where: str, layout=None):
     """The network's inputs as :class:`MaskedActivations` (each branch of a
     list alike): entries equal to ``mask_constant`` set to zero (``NaN``
     matches ``NaN``), a position real when not all its channels equal it.
+    ``layout``: where the inputs keep their batch and channel axes (that
+    the network's first layer naming them takes; ``None``: batch first,
+    channels last).
 
     Raises:
       ValueError: an input has no spatial axis, or (for concrete inputs) is
         made only of padding, naming ``where``.
     """
     if isinstance(inputs, (list, tuple)):
-        return [masked_inputs(x, mask_constant, where) for x in inputs]
+        return [masked_inputs(x, mask_constant, where, layout) for x in inputs]
     if np.ndim(inputs) < 3:
         raise ValueError(
             f"{where}: apply_fn(..., mask_constant={mask_constant!r}) marks padded time steps of sequences "
@@ -97,7 +124,9 @@ def masked_inputs(inputs, mask_constant, where: str):
             f"{np.shape(inputs)}, with no spatial axis."
         )
     x, c, entry = padded_entries(inputs, mask_constant)
-    real = ~jnp.all(entry, axis=-1)
+    batch_axis, channel_axis = layout_axes(layout, x.ndim)
+    real = jnp.moveaxis(~jnp.all(entry, axis=channel_axis),
+                        batch_axis if batch_axis < channel_axis else batch_axis - 1, 0)
     if not isinstance(real, jax.core.Tracer):
         empty = np.flatnonzero(~np.asarray(real).reshape(real.shape[0], -1).any(axis=1))
         if empty.size:
@@ -106,14 +135,16 @@ def masked_inputs(inputs, mask_constant, where: str):
                 f"(every entry equals mask_constant) at batch indices {empty[:10].tolist()}; an input needs at "
                 "least one real position."
             )
-    return MaskedActivations(jnp.where(entry, jnp.zeros((), x.dtype), x), real)
+    return MaskedActivations(jnp.where(entry, jnp.zeros((), x.dtype), x), real, layout)
 
 
-def masked_output(values, real) -> MaskedActivations:
-    """A layer's output ``values`` with the masks ``real`` of its positions,
-    zeroed at the padded ones (the invariant of :class:`MaskedActivations`).
+def masked_output(values, real, layout=None) -> MaskedActivations:
+    """A layer's output ``values`` (in ``layout``) with the masks ``real`` of
+    its positions, zeroed at the padded ones (the invariant of
+    :class:`MaskedActivations`).
     """
-    return MaskedActivations(jnp.where(real[..., None], values, jnp.zeros((), values.dtype)), real)
+    where = spread_over_values(real, layout, values.ndim)
+    return MaskedActivations(jnp.where(where, values, jnp.zeros((), values.dtype)), real, layout)
 
 
 def padded_outputs(outputs, mask_constant):
@@ -123,7 +154,8 @@ def padded_outputs(outputs, mask_constant):
     """
     if isinstance(outputs, MaskedActivations):
         values = outputs.values
-        return jnp.where(outputs.real[..., None], values, jnp.asarray(mask_constant, values.dtype))
+        where = spread_over_values(outputs.real, outputs.layout, values.ndim)
+        return jnp.where(where, values, jnp.asarray(mask_constant, values.dtype))
     if isinstance(outputs, (list, tuple)):
         return [padded_outputs(x, mask_constant) for x in outputs]
     return outputs
@@ -167,8 +199,14 @@ def combined_branches(where: str, branches, combine):
     """
     if not carries_masks(branches):
         return combine(list(branches))
+    masked = [x for x in branches if isinstance(x, MaskedActivations)]
+    layouts = {x.layout for x in masked}
+    if len(layouts) > 1:
+        raise ValueError(f"{where}: its branches keep the batch and channel axes at different places "
+                         f"({sorted(layouts, key=str)}, None: batch first, channels last).")
     real = union_of_masks(where, [x.real if isinstance(x, MaskedActivations) else None for x in branches])
-    return MaskedActivations(combine([x.values if isinstance(x, MaskedActivations) else x for x in branches]), real)
+    return MaskedActivations(combine([x.values if isinstance(x, MaskedActivations) else x for x in branches]), real,
+                             masked[0].layout)
 
 
 def combined_kernel_masks(where: str, kernels) -> dict:

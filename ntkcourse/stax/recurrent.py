@@ -232,6 +232,9 @@ def Recurrent(
         padded = isinstance(inputs, MaskedActivations)
         # Padded inputs: values zero at padded steps (and at input entries equal to mask_constant), the
         # masks of the real steps beside them (ntkcourse.stax.masked).
+        if padded and inputs.layout is not None:
+            raise ValueError("Recurrent: apply_fn(..., mask_constant=...) takes sequences (batch, T, features); "
+                             f"the activations reaching it keep their batch and channel axes at {inputs.layout}.")
         mask, inputs = (inputs.real, inputs.values) if padded else (None, inputs)
         _check_sequences("apply_fn", "inputs", inputs.shape)
         m = inputs.shape[-1]

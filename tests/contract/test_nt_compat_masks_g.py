@@ -25,7 +25,7 @@ import pytest
 from ntkcourse import stax
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
-from compat_cases_g import CASES, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_cases_g import CASES, MASK_CONSTANT, PARAMS, PARAMS_LAYOUTS, build, inputs  # noqa: E402
 from compat_checks import assert_padded_kernels_match  # noqa: E402
 from compat_params import outputs_with_their_parameters  # noqa: E402
 
@@ -38,6 +38,17 @@ REF = json.loads((DATA / "nt_compat_reference_g.json").read_text())
 @pytest.mark.parametrize("name", sorted(PARAMS))
 def test_neural_tangents_parameters_give_its_outputs_where_hidden_real_positions_are_zero(name):
     kind, spec = PARAMS[name]
+    x, _ = inputs(kind)
+    got = outputs_with_their_parameters(build(stax, spec), x, ARRAYS, name, mask_constant=MASK_CONSTANT)
+    want = ARRAYS[f"{name}/output"]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12 * np.abs(want).max())
+
+
+# Other layouts (before: apply_fn(..., mask_constant=) refused them, naming the layer): NCHW convolution and
+# pools, channels before the batch.
+@pytest.mark.parametrize("name", sorted(PARAMS_LAYOUTS))
+def test_neural_tangents_parameters_give_its_outputs_on_padded_inputs_in_other_layouts(name):
+    kind, spec = PARAMS_LAYOUTS[name]
     x, _ = inputs(kind)
     got = outputs_with_their_parameters(build(stax, spec), x, ARRAYS, name, mask_constant=MASK_CONSTANT)
     want = ARRAYS[f"{name}/output"]

@@ -11,6 +11,8 @@ checks which steps each finite layer pools over against its kernel.
 covariances. Values against neural-tangents: ``tests/contract/test_nt_compat_layers_e.py``
 (sequences) and ``test_nt_compat_layers_f.py`` (images).
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -160,12 +162,24 @@ def test_padded_image_kernel_is_the_jacobian_covariance_of_the_padded_finite_net
     np.testing.assert_allclose(ntk.reshape(want.shape), want, rtol=1e-12, atol=1e-13)
 
 
-def test_masked_apply_fn_in_another_layout_is_refused_naming_the_layer():
-    # kernel_fn computes padded NCHW images (tests/contract/test_nt_compat_layers_f.py); the
-    # finite layer's masks are implemented for batch first, channels last only.
-    conv = stax.Conv(2, (2, 2), dimension_numbers=("NCHW", "OIHW", "NCHW"))
+def test_padded_nchw_image_kernel_is_the_jacobian_covariance_of_the_padded_finite_network():
+    # NCHW Conv and a global pool with the channels at axis 1: apply_fn reads the masks over that axis (before:
+    # refused, naming the layer); kernel_fn computes padded inputs in every layout.
+    net = stax.serial(stax.Conv(1, (2, 2), W_std=1.3, b_std=0.2, padding="SAME",
+                                dimension_numbers=("NCHW", "OIHW", "NCHW")), stax.GlobalAvgPool(channel_axis=1))
+    x = IMAGES.transpose(0, 3, 1, 2)
+    ntk = np.asarray(net[2](x, None, "ntk", mask_constant=C))
+    # Exact identity (a network linear in its parameters): float64 round-off only.
+    np.testing.assert_allclose(ntk, _jacobian_covariance(net, x)[..., 0, 0], rtol=1e-12, atol=1e-13)
+
+
+def test_a_masked_layer_given_activations_in_another_layout_is_refused_naming_the_layer():
+    # An NCHW Conv followed by an AvgPool taking channels last: kernel_fn refuses it, and so does apply_fn.
+    net = stax.serial(stax.Conv(2, (2, 2), dimension_numbers=("NCHW", "OIHW", "NCHW")), stax.AvgPool((2, 2)))
     x = jnp.asarray(IMAGES.transpose(0, 3, 1, 2))
-    params = (jnp.ones((2, 2, 2, 2)), None)  # OIHW
-    with pytest.raises(ValueError, match=r"^Conv: apply_fn\(\.\.\., mask_constant=\.\.\.\) is implemented for "
-                                         r"activations with the batch axis first and the channels last"):
-        conv[1](params, x, mask_constant=C)
+    params = [(jnp.ones((2, 2, 2, 2)), None), ()]  # OIHW
+    with pytest.raises(ValueError, match=re.escape(
+            "AvgPool: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch and "
+            "channel axes at (batch_axis, channel_axis) = (0, 1), but the layer takes them at batch first, "
+            "channels last; give the layer the layout of its inputs.")):
+        net[1](params, x, mask_constant=C)

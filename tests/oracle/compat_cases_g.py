@@ -39,6 +39,19 @@ PARAMS = {
                                          ("GlobalAvgPool", (), {}), _OUT]),
 }
 
+# The same fault in other layouts (apply_fn's masks read over the channel axis the first layer names).
+_NCHW = ("NCHW", "OIHW", "NCHW")
+PARAMS_LAYOUTS = {
+    "nchw_conv_avgpool_gap": ("image_nchw", [
+        ("Conv", (2, (2, 2)), {"padding": "SAME", "W_std": 1.4, "b_std": 0.1, "dimension_numbers": _NCHW}), _RELU,
+        ("AvgPool", ((2, 2), (1, 1), "SAME"), {"channel_axis": 1}), ("GlobalAvgPool", (), {"channel_axis": 1}),
+        _OUT]),
+    "channels_first_batch_second": ("image_cnhw", [
+        ("Dense", (1,), {"W_std": 1.5, "b_std": 0.1, "batch_axis": 1, "channel_axis": 0}), _RELU,
+        ("GlobalSumPool", (), {"batch_axis": 1, "channel_axis": 0}),
+        ("Dense", (1,), {"batch_axis": 1, "channel_axis": 0})]),
+}
+
 
 def _branches(fan_in):
     """Two branches whose masks differ (a window of 3 is centred one step later
@@ -69,6 +82,12 @@ def inputs(kind):
         x2 = np.random.default_rng(13).normal(size=(2, 6, 3))
         x2[0, 5:], x2[1, 2:] = MASK_CONSTANT, MASK_CONSTANT
         return inputs("seq")[0], x2
+    if kind in ("image_nchw", "image_cnhw"):
+        x = inputs("image")[0]
+        return x.transpose((0, 3, 1, 2) if kind == "image_nchw" else (3, 0, 1, 2)), None
+    if kind in ("image_nchw", "image_cnhw"):
+        x = inputs("image")[0]
+        return x.transpose((0, 3, 1, 2) if kind == "image_nchw" else (3, 0, 1, 2)), None
     if kind == "seq":
         x = np.random.default_rng(11).normal(size=(3, 6, 3))
         for i, n in enumerate(LENGTHS):
@@ -88,4 +107,8 @@ def real_part(kind, x, i):
     if kind == "seq":
         return x[i:i + 1, :LENGTHS[i]]
     h, w = SIZES[i]
+    if kind == "image_nchw":
+        return x[i:i + 1, :, :h, :w]
+    if kind == "image_cnhw":
+        return x[:, i:i + 1, :h, :w]
     return x[i:i + 1, :h, :w]
