@@ -149,7 +149,8 @@ def layer(
     ``finite_layouts(ndim) -> (input layout, output layout)`` of its finite
     activations (:func:`ntkcourse.stax.conv_specs.layout_value`, ``None``
     for batch first and channels last); ``apply_fn(..., mask_constant=)``
-    refuses other layouts (``kernel_fn`` computes them).
+    carries its masks from the one to the other, and refuses activations
+    that reach the layer in another layout than it takes.
     """
     # The layout in which the finite network's inputs arrive (where apply_fn reads the masks of padded inputs).
     apply_layout = first_input_layout([c[2].spec for c in children]) if input_layout is None else input_layout
