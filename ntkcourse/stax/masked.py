@@ -41,8 +41,8 @@ import numpy as np
 
 from ..engine.masks import padded_entries
 
-__all__ = ["MaskedActivations", "layout_axes", "spread_over_values", "carries_masks", "masked_inputs", "padded_outputs", "masked_output",
-           "union_of_masks", "combined_branches", "combined_kernel_masks"]
+__all__ = ["MaskedActivations", "layout_axes", "spread_over_values", "carries_masks", "masked_inputs",
+           "padded_outputs", "masked_output", "union_of_masks", "combined_branches", "combined_kernel_masks"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -79,7 +79,8 @@ class MaskedActivations:
 
 def layout_axes(layout, ndim: int):
     """``(batch_axis, channel_axis)``, non-negative, of activations with
-    ``ndim`` axes in ``layout`` (``None``: batch first, channels last)."""
+    ``ndim`` axes in ``layout`` (``None``: batch first, channels last).
+    """
     return (0, ndim - 1) if layout is None else tuple(layout)
 
 

@@ -11,10 +11,10 @@ hand, or the same network (same parameters) on the inputs cut to their real
 positions (padding at the end, the same number of real positions in each
 input so that one call computes them all, no positional parameters, stride-1
 windows: the cut inputs have the same real positions and zeros where the
-padded ones have padding). Inputs of different real sizes in one batch:
-``tests/kernels/test_stax_pool_masks.py`` and the contract tests. Every test first checks that a real position with all-zero hidden
-activations exists, so it tests the fault. Kernels against the Jacobian of
-the masked finite network: ``tests/kernels/test_stax_pool_masks.py``; with
+padded ones have padding). Every test first checks that a real position
+with all-zero hidden activations exists, so it tests the fault. Inputs of
+different real sizes in one batch, and kernels against the Jacobian of the
+masked finite network: ``tests/kernels/test_stax_pool_masks.py``; with
 neural-tangents' parameters: ``tests/contract/test_nt_compat_masks_g.py``.
 """
 import jax

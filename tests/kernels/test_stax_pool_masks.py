@@ -130,6 +130,15 @@ def test_layers_without_a_masked_apply_refuse_mask_constant():
         apply_fn((), jnp.asarray(X), mask_constant=C)
 
 
+def test_a_layer_without_a_masked_apply_inside_a_network_refuses_the_padded_activations():
+    # The masks reach it from the layers before (out of band), not as mask_constant.
+    _, apply_fn, _ = stax.serial(stax.Dense(2), stax.LayerNorm())
+    params = [(jnp.ones((2, 2)), None), ()]
+    with pytest.raises(ValueError, match=r"^LayerNorm: apply_fn received the activations of padded inputs "
+                                         r"\(apply_fn\(\.\.\., mask_constant=\.\.\.\) of the network\)"):
+        apply_fn(params, jnp.asarray(X), mask_constant=C)
+
+
 IMAGES = np.random.default_rng(4).normal(size=(3, 5, 4, 2))
 IMAGES[0, 3:], IMAGES[1, :, 2:], IMAGES[2, 1, 1, 0] = C, C, C  # rows, columns, one entry of a real pixel
 

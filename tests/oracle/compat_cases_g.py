@@ -55,7 +55,8 @@ PARAMS_LAYOUTS = {
 
 def _branches(fan_in):
     """Two branches whose masks differ (a window of 3 is centred one step later
-    than two windows of 2), combined by ``fan_in``."""
+    than two windows of 2), combined by ``fan_in``.
+    """
     return [("FanOut", (2,), {}),
             ("parallel", [[("Conv", (2, (3,)), {"W_std": 1.3, "b_std": 0.2})],
                           [("Conv", (2, (2,)), {"b_std": 0.1}), ("AvgPool", ((2,),), {})]]),

@@ -66,7 +66,7 @@ def check_neural_tangents_is_right():
 
 if __name__ == "__main__":
     check_neural_tangents_is_right()
-    write_params({**PARAMS, **PARAMS_LAYOUTS}, build, inputs, DATA / "nt_params_g.npz", apply_kwargs={"mask_constant": MASK_CONSTANT})
     masked = {"mask_constant": MASK_CONSTANT}
+    write_params({**PARAMS, **PARAMS_LAYOUTS}, build, inputs, DATA / "nt_params_g.npz", apply_kwargs=masked)
     write_reference(CASES, build, inputs, DATA / "nt_compat_reference_g.json",
                     keywords=lambda data: (masked, masked))
