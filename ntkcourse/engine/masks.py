@@ -23,7 +23,7 @@ import numpy as np
 
 from .inputs import input_kernel
 
-__all__ = ["position_mask", "step_mask", "padded_entries", "with_mask_channel", "masked_input_kernel"]
+__all__ = ["position_mask", "padded_entries", "with_mask_channel", "masked_input_kernel"]
 
 
 def _check_mask_constant(mask_constant):
@@ -67,26 +67,9 @@ def position_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
     return mask
 
 
-def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
-    """``(batch, T)`` booleans, ``True`` where a time step of the sequences ``x``
-    is real (not every feature equals ``mask_constant``): :func:`position_mask`
-    for layers that take only sequences (``Recurrent``).
-
-    Raises:
-      ValueError: ``x`` is not ``(batch, T, features)``, or (for concrete
-        inputs) a sequence is all padding.
-    """
-    _check_mask_constant(mask_constant)
-    if np.ndim(x) != 3:
-        raise ValueError(
-            f"{where}: `mask_constant` marks padded time steps of sequences (batch, T, features); `{name}` has "
-            f"shape {np.shape(x)}."
-        )
-    return position_mask(x, mask_constant, name, where)
-
-
 def padded_entries(inputs, mask_constant):
-    """``(x, c, entry)`` for a finite layer's ``apply_fn(..., mask_constant=)``.
+    """``(x, c, entry)`` for a finite network's ``apply_fn(..., mask_constant=)``
+    (read once, from the network's inputs: :mod:`ntkcourse.stax.masked`).
 
     ``x`` is ``inputs`` as a JAX array (in JAX's current precision, so that
     float64 NumPy inputs with 64-bit mode off give no truncation warning),

@@ -38,7 +38,9 @@ Where things are: each layer's formula sits next to its finite network in
 :mod:`~ntkcourse.stax.activations` and :mod:`~ntkcourse.stax.combinators`;
 formulas on spatial covariances in :mod:`~ntkcourse.stax.spatial`; layouts
 (``dimension_numbers``, ``batch_axis``, ``channel_axis``) in
-:mod:`~ntkcourse.stax.conv_specs`; the
+:mod:`~ntkcourse.stax.conv_specs`; the masks of padded inputs in a finite
+network (``apply_fn(..., mask_constant=c)``) in
+:mod:`~ntkcourse.stax.masked`; the
 boundary that makes a triple, and what each layer declares, in
 :mod:`~ntkcourse.stax.layer`. How kernels are computed (blocks, memory,
 threads, devices) is :mod:`ntkcourse.engine`.
