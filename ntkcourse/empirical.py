@@ -87,6 +87,7 @@ import numpy as np
 from jax import lax
 
 from . import stax as _stax
+from .stax import masked as _masked
 from . import validation
 from .progress import progress_bar
 
@@ -438,6 +439,11 @@ def _walk(node, params, x, probes, record, kwargs):
         _, b = params
         out = apply_fn(params, x, **kwargs)
         i = len(record)
+        if isinstance(x, _masked.MaskedActivations):
+            # Padded inputs: the values are zero at padded positions; the probe enters before the layer's
+            # output is zeroed there, so nothing flows back through padding.
+            record.append((_Site(spec.structured, b is not None, x.values.shape[-1]), x.values, out.values))
+            return out if probes is None else _masked.masked_output(out.values + probes[i], out.real)
         record.append((_Site(spec.structured, b is not None, x.shape[-1]), x, out))
         return out if probes is None else out + probes[i]
     if not spec.has_params or not jax.tree_util.tree_leaves(params):
@@ -480,6 +486,11 @@ def _structured_factors(node, params, x, kwargs):
     output depends only on that input, so one backward pass serves all inputs.
     """
     sites = []
+    mask_constant = kwargs.get("mask_constant")
+    if mask_constant is not None:
+        # The masks of padded inputs, once, carried between the layers (ntkcourse.stax.masked).
+        kwargs = {k: v for k, v in kwargs.items() if k != "mask_constant"}
+        x = _masked.masked_inputs(x, mask_constant, "empirical_ntk_fn")
 
     def outs_of_sites(xx):
         # Shapes of the affine outputs, from an abstract forward pass; the
@@ -495,6 +506,8 @@ def _structured_factors(node, params, x, kwargs):
     def forward(probes):
         rec = []
         out = _walk(node, params, x, probes, rec, kwargs)
+        if mask_constant is not None:
+            out = _masked.padded_outputs(out, mask_constant)  # as apply_fn returns it
         return out, [a for _, a, _ in rec]
 
     out, vjp_fn, inputs = jax.vjp(forward, probes0, has_aux=True)

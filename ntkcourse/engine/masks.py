@@ -86,7 +86,8 @@ def step_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
 
 
 def padded_entries(inputs, mask_constant):
-    """``(x, c, entry)`` for a finite layer's ``apply_fn(..., mask_constant=)``.
+    """``(x, c, entry)`` for a finite network's ``apply_fn(..., mask_constant=)``
+    (read once, from the network's inputs: :mod:`ntkcourse.stax.masked`).
 
     ``x`` is ``inputs`` as a JAX array (in JAX's current precision, so that
     float64 NumPy inputs with 64-bit mode off give no truncation warning),

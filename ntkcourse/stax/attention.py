@@ -51,6 +51,7 @@ import numpy as np
 from .. import validation
 from ..kernel import Kernel
 from .layer import layer, remask
+from .masked import MaskedActivations, masked_output
 
 __all__ = ["GlobalSelfAttention", "positional_covariance"]
 
@@ -251,6 +252,16 @@ def GlobalSelfAttention(
         return keys_in, (keys_in if val_pos_emb else flat)
 
     def apply_fn(params, inputs, *, mask=None, **kwargs):
+        if isinstance(inputs, MaskedActivations):
+            # Padded inputs of the network (apply_fn(..., mask_constant=...)): the masks come with the values.
+            if mask is not None:
+                raise ValueError(f"{_WHERE}: apply_fn received both `mask` and the masks of padded inputs "
+                                 "(mask_constant); pass one of them.")
+            if inputs.values.ndim != 3 or inputs.layout is not None:
+                raise ValueError(f"{_WHERE}: padded inputs (mask_constant) are implemented for sequences only, "
+                                 f"batch first and channels last; got activations of shape {inputs.values.shape} "
+                                 f"with (batch_axis, channel_axis) at {inputs.layout or 'the default'}.")
+            return masked_output(apply_fn(params, inputs.values, mask=~inputs.real, **kwargs), inputs.real)
         _check_axes(batch_axis, channel_axis, inputs.ndim, "inputs")
         W_q, W_k, W_v, W_o, b, _ = params
         padded = None

@@ -9,6 +9,7 @@ import numpy as np
 
 from .. import validation
 from .layer import kernel_map_of, layer, layer_spec, stages_of
+from .masked import combined_branches, combined_kernel_masks
 
 __all__ = ["serial", "parallel", "repeat", "FanOut", "FanInSum", "Identity", "close_fork"]
 
@@ -175,7 +176,7 @@ def FanInSum():
         return shapes[0], ()
 
     def apply_fn(params, inputs, **kwargs):
-        return functools.reduce(jnp.add, inputs)
+        return combined_branches("FanInSum", inputs, lambda values: functools.reduce(jnp.add, values))
 
     def kernel_map(ks):
         if not isinstance(ks, (list, tuple)) or not ks:
@@ -198,9 +199,10 @@ def FanInSum():
             cov2=total("cov2"),
             is_gaussian=all(k.is_gaussian for k in ks),
             fork_independent=close_fork("FanInSum", ks),
+            **combined_kernel_masks("FanInSum", ks),
         )
 
-    return layer(init_fn, apply_fn, kernel_map, "FanInSum", layout_free=True)
+    return layer(init_fn, apply_fn, kernel_map, "FanInSum", layout_free=True, handles_masks=True)
 
 
 def Identity():

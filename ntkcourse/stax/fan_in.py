@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from ..kernel import Kernel
 from .combinators import close_fork
 from .layer import layer
+from .masked import combined_branches, combined_kernel_masks
 
 __all__ = ["FanInConcat", "FanInProd"]
 
@@ -38,7 +39,10 @@ def FanInConcat(axis: int = -1):
         return shapes[0][:-1] + (sum(s[-1] for s in shapes),), ()
 
     def apply_fn(params, inputs, **kwargs):
-        return jnp.concatenate(inputs, axis=-1)
+        if any(getattr(x, "layout", None) is not None for x in inputs):
+            raise ValueError("FanInConcat: apply_fn(..., mask_constant=...) concatenates the channels of "
+                             "activations with the batch axis first and the channels last (as its kernel_fn).")
+        return combined_branches("FanInConcat", inputs, lambda values: jnp.concatenate(values, axis=-1))
 
     def kernel_map(ks):
         if not isinstance(ks, (list, tuple)) or not ks:
@@ -61,9 +65,10 @@ def FanInConcat(axis: int = -1):
             shape1=first.shape1[:-1] + (sum(widths),), shape2=first.shape2[:-1] + (sum(widths),),
             is_gaussian=all(k.is_gaussian for k in ks),
             fork_independent=tuple(all(level) for level in zip(*levels))[:-1] if levels[0] else (),
+            **combined_kernel_masks("FanInConcat", ks),
         )
 
-    return layer(init_fn, apply_fn, kernel_map, "FanInConcat", {"axis": axis})
+    return layer(init_fn, apply_fn, kernel_map, "FanInConcat", {"axis": axis}, handles_masks=True)
 
 
 def FanInProd():
@@ -88,7 +93,7 @@ def FanInProd():
         return shapes[0], ()
 
     def apply_fn(params, inputs, **kwargs):
-        return functools.reduce(jnp.multiply, inputs)
+        return combined_branches("FanInProd", inputs, lambda values: functools.reduce(jnp.multiply, values))
 
     def kernel_map(ks):
         if not isinstance(ks, (list, tuple)) or not ks:
@@ -108,6 +113,7 @@ def FanInProd():
             ntk = sum(k.ntk * functools.reduce(jnp.multiply, [o.nngp for j, o in enumerate(ks) if j != i], 1.0)
                       for i, k in enumerate(ks))
         return first.replace(nngp=product("nngp"), ntk=ntk, cov1=product("cov1"), cov2=product("cov2"),
-                             is_gaussian=len(ks) == 1 and first.is_gaussian, fork_independent=fork)
+                             is_gaussian=len(ks) == 1 and first.is_gaussian, fork_independent=fork,
+                             **combined_kernel_masks("FanInProd", ks))
 
-    return layer(init_fn, apply_fn, kernel_map, "FanInProd", layout_free=True)
+    return layer(init_fn, apply_fn, kernel_map, "FanInProd", layout_free=True, handles_masks=True)

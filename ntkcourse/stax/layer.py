@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..engine import make_kernel_fn
-from ..engine.masks import padded_entries
 from ..kernel import Kernel
 from .conv_specs import input_layout as first_input_layout
 from .conv_specs import layout_value
+from .masked import carries_masks, masked_inputs, masked_output, padded_outputs
 from .spatial import interleave_ones
 
 __all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
@@ -118,8 +118,12 @@ def layer(
     several positions (a convolution, a pooling), so the engine stores its
     input once before it (see :func:`ntkcourse.engine.make_kernel_fn`).
     ``handles_masks``: the layer accepts a kernel carrying masks of padded
-    positions (``kernel_fn(..., mask_constant=...)``); any other layer that
-    receives one raises rather than ignore the padding.
+    positions (``kernel_fn(..., mask_constant=...)``), and its ``apply_fn``
+    accepts :class:`~ntkcourse.stax.masked.MaskedActivations` (the finite
+    activations of padded inputs with their masks, or a list of them) and
+    returns its output with its masks, or a plain array once the positions
+    are read out; any other layer that receives either raises rather than
+    ignore the padding.
     ``mask_fn``: for a layer that acts on the positions of padded inputs
     without reading the masks (``Dense``, activations, ``Conv``, window
     pools): the map from the masks ``(batch, *spatial)`` of its input to
@@ -127,7 +131,9 @@ def layer(
     layer's map then runs on the kernel without its masks, and every entry
     of the result that involves a padded position is set to zero: padded
     positions are zero at the input of every layer, as in neural-tangents
-    (its ``supports_masking(remask_kernel=True)``).
+    (its ``supports_masking(remask_kernel=True)``). Its ``apply_fn`` does
+    the same to the finite activations, with the masks carried beside them
+    (:mod:`ntkcourse.stax.masked`).
     ``reads_patterns``: the layer reads graph patterns
     (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
     network accepts ``pattern=`` only if one of its layers does (a
@@ -143,12 +149,18 @@ def layer(
     ``finite_layouts(ndim) -> (input layout, output layout)`` of its finite
     activations (:func:`ntkcourse.stax.conv_specs.layout_value`, ``None``
     for batch first and channels last); ``apply_fn(..., mask_constant=)``
-    refuses other layouts (``kernel_fn`` computes them).
+    carries its masks from the one to the other, and refuses activations
+    that reach the layer in another layout than it takes.
     """
+    # The layout in which the finite network's inputs arrive (where apply_fn reads the masks of padded inputs).
+    apply_layout = first_input_layout([c[2].spec for c in children]) if input_layout is None else input_layout
     if mask_fn is not None:
         kernel_map = _remasking(kernel_map, mask_fn)
-        apply_fn = _masking_apply(apply_fn, mask_fn, name, finite_layouts)
-    elif not handles_masks:
+        apply_fn = _padded_apply(apply_fn, _masking_apply(apply_fn, mask_fn, name, finite_layouts), name,
+                                 apply_layout)
+    elif handles_masks:
+        apply_fn = _padded_apply(apply_fn, apply_fn, name, apply_layout)
+    else:
         kernel_map = _refusing_masks(kernel_map, name)
         apply_fn = _refusing_masks_apply(apply_fn, name)
     if input_layout is None and not layout_free:
@@ -158,7 +170,7 @@ def layer(
     if stages is None:
         stages = ((kernel_map, bool(reads_neighbours)),)
     if input_layout is None and children:
-        input_layout = first_input_layout([c[2].spec for c in children])
+        input_layout = apply_layout
     reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
     kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
     spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal, input_layout)
@@ -265,7 +277,7 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
                 f"{name}: received a kernel of sequences with padded time steps or images with padded pixels "
                 "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding; the layers that do "
                 "are Dense, Conv, AvgPool, SumPool, the activations, GlobalAvgPool, GlobalSumPool and Flatten "
-                "(and serial, parallel, FanOut, Identity), and for "
+                "(and serial, parallel, repeat, FanOut, FanInSum, FanInConcat, FanInProd, Identity), and for "
                 "sequences Recurrent and GlobalSelfAttention: read the inputs out with one of them first (e.g. "
                 "GlobalAvgPool, or Recurrent(..., return_sequences=False)), or pass inputs of equal sizes without "
                 "mask_constant."
@@ -276,8 +288,10 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
 
 
 def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
-    """``apply_fn`` that refuses ``mask_constant`` (as the layer's kernel does)
-    instead of passing padded steps on as data.
+    """``apply_fn`` that refuses padded inputs (as the layer's kernel does)
+    instead of passing padded positions on as data: ``mask_constant`` given to
+    it, or activations carrying masks (:class:`~ntkcourse.stax.masked.MaskedActivations`)
+    from the layers before it.
     """
     def checked(params, inputs, *args, mask_constant=None, **kwargs):
         if mask_constant is not None:
@@ -285,9 +299,46 @@ def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
                 f"{name}: apply_fn received mask_constant={mask_constant!r} (padded sequences), but this layer does "
                 "not handle padding (its kernel_fn refuses it too); it would read the padding as data."
             )
+        if carries_masks(inputs):
+            raise ValueError(
+                f"{name}: apply_fn received the activations of padded inputs (apply_fn(..., mask_constant=...) of "
+                "the network), but this layer does not handle padding (its kernel_fn refuses it too); it would "
+                "read the padding as data. Read the positions out first (e.g. GlobalAvgPool), or pass inputs of "
+                "equal sizes without mask_constant."
+            )
         return apply_fn(params, inputs, *args, **kwargs)
 
     return checked
+
+
+def _padded_apply(plain_apply: Callable, masked_apply: Callable, name: str, input_layout=None) -> Callable:
+    """The public ``apply_fn`` of a layer that handles padded inputs.
+
+    Without ``mask_constant`` and without masks in ``inputs``: ``plain_apply``,
+    unchanged. Called by a combinator with
+    :class:`~ntkcourse.stax.masked.MaskedActivations` (the inputs of the
+    network were padded): ``masked_apply``, which returns its output with its
+    masks (a ``mask_constant`` passed along as well is the one those masks
+    came from). Called on plain inputs with ``mask_constant``: the outermost
+    layer, which computes the masks once from its inputs
+    (:func:`~ntkcourse.stax.masked.masked_inputs`) and returns a plain array,
+    ``mask_constant`` at padded positions (:func:`~ntkcourse.stax.masked.padded_outputs`).
+    The masks are read over the channel axis of ``input_layout`` (the
+    ``(batch_axis, channel_axis)`` the layer, or a combinator's first layer
+    naming one, takes; channels last when it names none), as ``kernel_fn``
+    reads them.
+    """
+    def apply_fn(params, inputs, *args, mask_constant=None, **kwargs):
+        if carries_masks(inputs):
+            return masked_apply(params, inputs, *args, **kwargs)
+        if mask_constant is None:
+            return plain_apply(params, inputs, *args, **kwargs)
+        layout = _finite_input_layout(input_layout, np.ndim(inputs[0] if isinstance(inputs, (list, tuple))
+                                                            else inputs))
+        outputs = masked_apply(params, masked_inputs(inputs, mask_constant, name, layout), *args, **kwargs)
+        return padded_outputs(outputs, mask_constant)
+
+    return apply_fn
 
 
 def remask(k, mask1, mask2):
@@ -321,35 +372,52 @@ def _remasking(kernel_map: Callable, mask_fn: Callable) -> Callable:
     return masked
 
 
-def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layouts: Optional[Callable]):
-    """``apply_fn`` that keeps padded positions padded, as its kernel does.
+def _finite_input_layout(input_layout, ndim: int):
+    """The layout (:func:`~ntkcourse.stax.conv_specs.layout_value`) of inputs
+    with ``ndim`` axes that a layer taking ``input_layout`` reads: channels
+    last when it names no channel axis (``Flatten``); batch first, channels
+    last when the axes do not fit (the layer's own check then says so).
+    """
+    if input_layout is None or ndim < 2:
+        return None
+    batch_axis, channel_axis = input_layout
+    channel_axis = -1 if channel_axis is None else channel_axis
+    if not all(-ndim <= a < ndim for a in (batch_axis, channel_axis)) or (batch_axis - channel_axis) % ndim == 0:
+        return None
+    return layout_value(batch_axis, channel_axis, ndim)
 
-    With ``mask_constant`` and sequences ``(batch, T, features)`` or images
-    ``(batch, H, W, channels)``: entries equal to ``mask_constant`` enter the
-    layer as zero (as in ``kernel_fn``), and the output positions that
-    ``mask_fn`` marks as padding are set to ``mask_constant`` again, so that
-    a following layer reading the padding (``Recurrent``, ``GlobalAvgPool``)
-    sees it. Without this, ``Recurrent -> Dense -> Recurrent`` on padded
-    sequences had a kernel that treated the padding as padding while the
-    finite network's second ``Recurrent`` read it as data.
+
+def _describe_layout(layout) -> str:
+    return "batch first, channels last" if layout is None else f"(batch_axis, channel_axis) = {tuple(layout)}"
+
+
+def _masking_apply(apply_fn: Callable, mask_fn: Callable, name: str, finite_layouts: Optional[Callable]):
+    """The masked ``apply_fn`` of a layer that acts on the positions of its
+    inputs without reading the masks: its finite network on the values
+    (zero at padded positions), its output masks by ``mask_fn``, as its
+    kernel's, and its outputs at padded positions zero again (as ``kernel_fn``
+    zeroes the kernel there, :func:`remask`), so that every following layer
+    sees the padding as its kernel does.
+
+    With layout arguments (``finite_layouts``): the activations must reach
+    the layer in the layout it takes, and its output is in the layout it
+    gives; elementwise layers keep the layout they receive.
 
     Raises:
-      ValueError: the layer's finite activations are not batch first and
-        channels last (``finite_layouts``), naming the layer.
+      ValueError: the activations reach the layer in another layout than it
+        takes (``finite_layouts``), naming the layer.
     """
-    def masked_apply(params, inputs, mask_constant=None, **kwargs):
-        if mask_constant is None or getattr(inputs, "ndim", 0) < 3:
-            return apply_fn(params, inputs, **kwargs)
-        if finite_layouts is not None and finite_layouts(inputs.ndim) != (None, None):
-            raise ValueError(
-                f"{name}: apply_fn(..., mask_constant=...) is implemented for activations with the batch axis "
-                "first and the channels last (as for this layer's defaults); kernel_fn computes padded inputs in "
-                "every layout."
-            )
-        inputs, c, entry = padded_entries(inputs, mask_constant)
-        out = apply_fn(params, jnp.where(entry, 0, inputs), **kwargs)
-        real = mask_fn(~jnp.all(entry, axis=-1))
-        return jnp.where(real[..., None], out, c.astype(out.dtype))
+    def masked_apply(params, inputs, **kwargs):
+        layout_out = inputs.layout
+        if finite_layouts is not None:
+            layout_in, layout_out = finite_layouts(inputs.values.ndim)
+            if layout_in != inputs.layout:
+                raise ValueError(
+                    f"{name}: apply_fn(..., mask_constant=...): the activations reaching this layer keep their "
+                    f"batch and channel axes at {_describe_layout(inputs.layout)}, but the layer takes them at "
+                    f"{_describe_layout(layout_in)}; give the layer the layout of its inputs."
+                )
+        return masked_output(apply_fn(params, inputs.values, **kwargs), mask_fn(inputs.real), layout_out)
 
     return masked_apply
 

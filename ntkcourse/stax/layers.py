@@ -18,11 +18,11 @@ import numpy as np
 from jax import lax
 
 from .. import validation
-from ..engine.masks import padded_entries
 from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
                          filter_shape_param, kernel_geometry, layout_value, spatial_permutation, width_scalings)
 from .layer import StructuredRule, layer, remask, same_mask
+from .masked import MaskedActivations, layout_axes
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
                       pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
 
@@ -523,9 +523,10 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
     numbers of real steps (neural-tangents' masked mean). The finite layer
     does the same: ``apply_fn(params, x, mask_constant=c)`` on sequences
     ``(batch, T, features)`` averages over the real steps (those whose
-    features are not all ``c``), with entries equal to ``c`` counted as zero
-    (as ``kernel_fn`` and the layers before it treat them), so that the
-    kernel is the limit of the finite network.
+    features are not all ``c`` in the network's inputs: inside a network the
+    masks come from the layers before, :mod:`ntkcourse.stax.masked`), with
+    entries of the inputs equal to ``c`` counted as zero (as ``kernel_fn``
+    treats them), so that the kernel is the limit of the finite network.
 
     ``batch_axis``, ``channel_axis`` (neural-tangents' arguments): the finite
     layer averages over every other axis and keeps these two in their
@@ -541,13 +542,15 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
         spatial = global_pool_axes("GlobalAvgPool", len(input_shape), batch_axis, channel_axis)
         return tuple(n for i, n in enumerate(input_shape) if i not in spatial), ()
 
-    def apply_fn(params, inputs, mask_constant=None, **kwargs):
-        if inputs.ndim < 3:
-            raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {inputs.shape}.")
-        axes = global_pool_axes("GlobalAvgPool", inputs.ndim, batch_axis, channel_axis)
-        if mask_constant is None:
+    def apply_fn(params, inputs, **kwargs):
+        masked = isinstance(inputs, MaskedActivations)
+        shape = inputs.values.shape if masked else inputs.shape
+        if len(shape) < 3:
+            raise ValueError(f"GlobalAvgPool: expects inputs with spatial axes, got shape {shape}.")
+        axes = global_pool_axes("GlobalAvgPool", len(shape), batch_axis, channel_axis)
+        if not masked:
             return jnp.mean(inputs, axis=axes)
-        return masked_step_pool("GlobalAvgPool", inputs, mask_constant, axes)
+        return masked_step_pool("GlobalAvgPool", inputs, axes)
 
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim < 1:
@@ -570,22 +573,29 @@ def GlobalAvgPool(batch_axis: int = 0, channel_axis: int = -1):
                  handles_masks=True, input_layout=(batch_axis, channel_axis))
 
 
-def masked_step_pool(where: str, inputs, mask_constant, axes, average: bool = True):
-    """The mean (``average``) or sum over the real positions of sequences or
-    images ``(batch, *spatial, channels)`` padded with ``mask_constant`` (a
-    position is padding when all its channels equal it; other entries equal
-    to it count as zero), pooled over the spatial ``axes``.
+def masked_step_pool(where: str, inputs: MaskedActivations, axes, average: bool = True):
+    """The mean (``average``) or sum over the real positions of the finite
+    activations of padded inputs (:class:`~ntkcourse.stax.masked.MaskedActivations`,
+    zero at padded positions), pooled over the spatial ``axes`` of the layout
+    they arrive in; the batch and channel axes keep their order.
+
+    Raises:
+      ValueError: ``axes`` are not the spatial axes of that layout (the pool's
+        ``batch_axis``/``channel_axis`` name other axes), naming ``where``.
     """
-    if tuple(axes) != tuple(range(1, inputs.ndim - 1)):
+    values = inputs.values
+    batch_axis, channel_axis = layout_axes(inputs.layout, values.ndim)
+    if tuple(axes) != tuple(i for i in range(values.ndim) if i not in (batch_axis, channel_axis)):
         raise ValueError(
-            f"{where}: apply_fn(..., mask_constant=...) is implemented for inputs with the batch axis first and "
-            f"the channels last (batch, *spatial, channels), as for this layer's defaults; got inputs of shape "
-            f"{inputs.shape} pooled over axes {tuple(axes)} (kernel_fn computes padded inputs in every layout)."
+            f"{where}: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch and "
+            f"channel axes at ({batch_axis}, {channel_axis}) of {values.ndim}, but the layer pools over axes "
+            f"{tuple(axes)}; give it the batch_axis and channel_axis of its inputs."
         )
-    inputs, _, entry = padded_entries(inputs, mask_constant)
-    real = ~jnp.all(entry, axis=-1, keepdims=True)
-    total = jnp.sum(jnp.where(entry | ~real, jnp.zeros((), inputs.dtype), inputs), axis=axes)
-    return total / jnp.sum(real, axis=axes).astype(inputs.dtype) if average else total
+    total = jnp.sum(values, axis=tuple(axes))
+    if not average:
+        return total
+    count = jnp.sum(inputs.real, axis=tuple(range(1, inputs.real.ndim))).astype(values.dtype)
+    return total / (count[:, None] if batch_axis < channel_axis else count[None, :])
 
 
 def masked_global_pool(k: Kernel, average: bool) -> Kernel:
@@ -636,9 +646,9 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     Padded sequences and images (``mask_constant``): padded positions are
     zero, so the kernel is the sum over the real positions divided by the
     padded number of positions, and
-    ``apply_fn(..., mask_constant=c)`` flattens the inputs with their entries
-    equal to ``c`` set to zero, as neural-tangents' masked ``Flatten``; the
-    output is not masked any more.
+    ``apply_fn(..., mask_constant=c)`` flattens the activations with padded
+    positions zero (and entries of the inputs equal to ``c`` zero), as
+    neural-tangents' masked ``Flatten``; the output is not masked any more.
     """
     batch_axis = axis_arg("Flatten", "batch_axis", batch_axis)
     batch_axis_out = axis_arg("Flatten", "batch_axis_out", batch_axis_out)
@@ -654,10 +664,16 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     def init_fn(key, input_shape):
         return _out_shape(tuple(input_shape)), ()
 
-    def apply_fn(params, inputs, mask_constant=None, **kwargs):
-        if mask_constant is not None:
-            inputs, _, entry = padded_entries(inputs, mask_constant)
-            inputs = jnp.where(entry, jnp.zeros((), inputs.dtype), inputs)
+    def apply_fn(params, inputs, **kwargs):
+        if isinstance(inputs, MaskedActivations):
+            have = layout_axes(inputs.layout, inputs.values.ndim)[0]
+            if batch_axis % inputs.values.ndim != have:
+                raise ValueError(
+                    f"Flatten: apply_fn(..., mask_constant=...): the activations reaching this layer keep their "
+                    f"batch axis at {have}, but the layer takes batch_axis={batch_axis}; give it the batch axis of "
+                    "its inputs."
+                )
+            inputs = inputs.values  # zero at padded positions, as the kernel reads them
         moved = jnp.moveaxis(inputs, batch_axis, 0)
         out = moved.reshape(moved.shape[0], -1)
         return out if batch_axis_out == 0 else out.T

@@ -21,6 +21,7 @@ from .conv_specs import check_layout
 from .layer import kernel_map_of, layer, layer_spec
 from .layers import (AvgPool, GlobalAvgPool, global_pool_axes, global_pool_layout, masked_global_pool,
                      masked_step_pool, same_layouts)
+from .masked import MaskedActivations
 from .spatial import map_kernel, window_step_mask
 
 __all__ = ["SumPool", "GlobalSumPool"]
@@ -39,10 +40,10 @@ def _scaled(where: str, avg, size_of, config, kernel_size_of=None, mask_fn=None,
     avg_map = kernel_map_of(avg)
     spec = layer_spec(avg)
 
-    def apply_fn(params, inputs, mask_constant=None, **kwargs):
-        if mask_constant is not None:  # a global sum (window pools get no mask_constant: layer() masks them)
-            axes = global_pool_axes(where, inputs.ndim, *global_axes)
-            return masked_step_pool(where, inputs, mask_constant, axes, average=False)
+    def apply_fn(params, inputs, **kwargs):
+        if isinstance(inputs, MaskedActivations):  # a global sum (a window pool's layer() passes it the values)
+            axes = global_pool_axes(where, inputs.values.ndim, *global_axes)
+            return masked_step_pool(where, inputs, axes, average=False)
         return apply_avg(params, inputs, **kwargs) * size_of(inputs.shape)
 
     def kernel_map(k: Kernel) -> Kernel:

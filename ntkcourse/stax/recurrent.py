@@ -55,8 +55,9 @@ Padding (``mask_constant`` of ``kernel_fn`` and ``apply_fn``, see
 each sequence starts at its first real step with :math:`\phi(g_0) = 0` and the
 output reads its own last real step; the kernel runs the recursion on each
 sequence's real steps, in order. With ``return_sequences=True`` the outputs at
-padded steps are ``mask_constant`` (so that a following ``Recurrent`` sees the
-same padding) and their kernel entries are zero; the masks pass on.
+padded steps are zero, as their kernel entries, and the masks pass on to the
+next layer beside the outputs (:mod:`ntkcourse.stax.masked`; the outermost
+``apply_fn`` returns ``mask_constant`` there).
 """
 from __future__ import annotations
 
@@ -68,9 +69,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from .. import validation
-from ..engine.masks import padded_entries, step_mask
 from ..kernel import Kernel
 from .layer import layer, layer_spec
+from .masked import MaskedActivations, masked_output
 
 __all__ = ["Recurrent"]
 
@@ -226,19 +227,21 @@ def Recurrent(
         out_shape = tuple(input_shape[:2]) + (out_dim,) if return_sequences else (input_shape[0], out_dim)
         return out_shape, (W, U, b)
 
-    def apply_fn(params, inputs, mask_constant=None, **kwargs):
+    def apply_fn(params, inputs, **kwargs):
         W, U, b = params
+        padded = isinstance(inputs, MaskedActivations)
+        # Padded inputs: values zero at padded steps (and at input entries equal to mask_constant), the
+        # masks of the real steps beside them (ntkcourse.stax.masked).
+        if padded and inputs.layout is not None:
+            raise ValueError("Recurrent: apply_fn(..., mask_constant=...) takes sequences (batch, T, features); "
+                             f"the activations reaching it keep their batch and channel axes at {inputs.layout}.")
+        mask, inputs = (inputs.real, inputs.values) if padded else (None, inputs)
         _check_sequences("apply_fn", "inputs", inputs.shape)
         m = inputs.shape[-1]
         if m != U.shape[1]:
             raise ValueError(f"Recurrent: input has {m} features but the layer's `params` expect {U.shape[1]}.")
-        if mask_constant is None:
+        if mask is None:
             mask = jnp.ones(inputs.shape[:2], bool)
-        else:
-            mask = jnp.asarray(step_mask(inputs, mask_constant, "inputs", "Recurrent.apply_fn"))
-            # Entries equal to mask_constant are zero, as in kernel_fn (ntkcourse.engine.masks.with_mask_channel).
-            inputs, _, entry = padded_entries(inputs, mask_constant)
-            inputs = jnp.where(mask[..., None] & ~entry, inputs, 0)
         cw = W_std / math.sqrt(out_dim) if ntk_param else 1.0
         cu = U_std / math.sqrt(m) if ntk_param else 1.0
         drive = cu * jnp.einsum("btm,nm->tbn", inputs, U)
@@ -256,7 +259,7 @@ def Recurrent(
         if not return_sequences:
             return h_last
         hs = jnp.moveaxis(hs, 0, 1)
-        return hs if mask_constant is None else jnp.where(mask[..., None], hs, mask_constant)
+        return masked_output(hs, mask) if padded else hs
 
     def variances(c, real=None):
         r"""Self-variances :math:`\Sigma_{t,t}(x, x)`, shape (n, T), from the input's ``c`` (n, T).

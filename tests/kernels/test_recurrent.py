@@ -383,7 +383,8 @@ def test_an_all_padding_sequence_is_refused():
     with pytest.raises(ValueError, match=r"`x1` has sequences made only of padding.*batch indices \[1\]"):
         kernel_fn(x, None, "ntk", mask_constant=0.0)
     _, params = init_fn(jax.random.PRNGKey(0), x.shape)
-    with pytest.raises(ValueError, match=r"Recurrent.apply_fn: `inputs` has sequences made only of padding"):
+    with pytest.raises(ValueError, match=r"^Recurrent: apply_fn\(\.\.\., mask_constant=0\.0\) received inputs "
+                                         r"made only of padding .* at batch indices \[1\]"):
         apply_fn(params, jnp.asarray(x), mask_constant=0.0)
 
 

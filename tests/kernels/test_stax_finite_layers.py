@@ -223,15 +223,19 @@ def test_masked_global_pooling_apply_keeps_float32_inputs_float32(readout):
     np.testing.assert_allclose(np.asarray(out32), np.asarray(out64), rtol=1e-6)
 
 
-@pytest.mark.parametrize("shape, channel_axis, axes", [((2, 2, 5), 1, (2,)), ((2, 2, 3, 3), 1, (2, 3))])
-def test_masked_global_pooling_apply_refuses_channels_first_naming_the_shape_and_axes(shape, channel_axis, axes):
-    """Padded sequences or images whose channels are not last are refused with the shape and the pooled axes
-    (the masked apply_fn reads a position as padding when all its last-axis entries equal the constant)."""
-    with pytest.raises(ValueError, match=re.escape(
-            "GlobalAvgPool: apply_fn(..., mask_constant=...) is implemented for inputs with the batch axis first "
-            "and the channels last (batch, *spatial, channels), as for this layer's defaults; got inputs of shape "
-            f"{shape} pooled over axes {axes}")):
-        stax.GlobalAvgPool(channel_axis=channel_axis)[1]((), jnp.asarray(_x(shape)), mask_constant=0.5)
+@pytest.mark.parametrize("shape", [(2, 2, 5), (2, 2, 3, 3)], ids=["sequences", "images"])
+def test_masked_global_pooling_apply_averages_the_real_positions_of_channels_first_inputs(shape):
+    """Padded sequences or images with the channels at axis 1 (GlobalAvgPool(channel_axis=1), which reads its
+    masks over that axis): the mean over each input's real positions, a position padding when both its
+    channels equal the constant (before: refused, naming the shape)."""
+    c = 0.5
+    x = _x(shape, 9)
+    x[0, :, 1:] = c  # input 0: only its first position along the first spatial axis is real
+    with jax.enable_x64(True):
+        out = np.asarray(stax.GlobalAvgPool(channel_axis=1)[1]((), jnp.asarray(x), mask_constant=c))
+    spatial = tuple(range(1, x.ndim - 1))
+    expected = np.stack([x[0][:, :1].mean(axis=spatial), x[1].mean(axis=spatial)])
+    np.testing.assert_allclose(out, expected, rtol=RTOL)
 
 
 GRID = np.linspace(-2.5, 2.5, 11)
@@ -438,8 +442,7 @@ def test_a_layout_the_layer_cannot_take_is_refused_naming_what_it_takes(call, me
 # Layers are built inside the tests (lambdas), not at collection: a mutation run must see them built.
 @pytest.mark.parametrize("make, name", [
     (lambda: stax.serial(stax.Dense(2), stax.LayerNorm()), "LayerNorm"),
-    (lambda: stax.serial(stax.Dense(2), stax.FanOut(2), stax.parallel(stax.Dense(2), stax.Dense(2)),
-                         stax.FanInSum()), "FanInSum"),  # a list of kernels, each masked
+    (lambda: stax.serial(stax.Dense(2), stax.ConvTranspose(2, (2,))), "ConvTranspose"),
 ])
 def test_a_layer_without_padding_rules_refuses_padded_sequences(make, name):
     """kernel_fn(..., mask_constant=c) on sequences with a padded step: a layer that does not handle padding

@@ -1,0 +1,32 @@
+"""The empirical NTK of a stax network on padded inputs (``mask_constant``
+passed to the kernel function, which passes it to ``apply_fn``): the
+structured path, which walks the network layer by layer, carries the masks
+of the inputs between the layers as ``apply_fn`` does
+(``ntkcourse.stax.masked``), so it is the Jacobian product of ``apply_fn``
+itself. Before, each layer of the walk re-read the padding from its input
+values (a real step with all-zero ReLU outputs became padding) and let the
+probes of padded positions through.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ntkcourse import empirical, stax
+
+
+def test_structured_ntk_of_padded_sequences_is_the_jacobian_product_of_the_masked_apply_fn():
+    x = np.random.default_rng(9).normal(size=(3, 6, 2))
+    x[0, 4:], x[2, 3:] = 0.0, 0.0  # 4, 6 and 3 real steps, padded with mask_constant = 0
+    first = [stax.Conv(2, (2,), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu()]
+    network = stax.serial(*first, stax.Dense(1, b_std=0.2), stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        shapes = jax.eval_shape(lambda k: network[0](k, x.shape)[1], jax.random.PRNGKey(0))
+        rng = np.random.default_rng(10)
+        params = jax.tree_util.tree_map(lambda s: jnp.asarray(rng.normal(size=s.shape)), shapes)
+        hidden = np.asarray(stax.serial(*first)[1](params[:2], jnp.asarray(x)))
+        # the fault's condition: a real step whose two hidden channels are exactly zero
+        assert np.any(np.all(hidden == 0.0, axis=-1) & ~np.all(x == 0.0, axis=-1))
+        got, want = (np.asarray(empirical.empirical_ntk_fn(network, implementation=impl)(
+            x, None, params, mask_constant=0.0)) for impl in ("structured", "jacobian"))
+    # The same sums of float64 products in another order: round-off only.
+    np.testing.assert_allclose(got, want, rtol=1e-12)
