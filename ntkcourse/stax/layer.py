@@ -276,8 +276,8 @@ def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
             raise ValueError(
                 f"{name}: received a kernel of sequences with padded time steps or images with padded pixels "
                 "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding; the layers that do "
-                "are Dense, Conv, AvgPool, SumPool, the activations, GlobalAvgPool, GlobalSumPool and Flatten "
-                "(and serial, parallel, repeat, FanOut, FanInSum, FanInConcat, FanInProd, Identity), and for "
+                "are Dense, Conv, ConvTranspose, ConvLocal, AvgPool, SumPool, ImageResize, Index, LayerNorm, the "
+                "activations, GlobalAvgPool, GlobalSumPool and Flatten (and serial, parallel, repeat, FanOut, FanInSum, FanInConcat, FanInProd, Identity), and for "
                 "sequences Recurrent and GlobalSelfAttention: read the inputs out with one of them first (e.g. "
                 "GlobalAvgPool, or Recurrent(..., return_sequences=False)), or pass inputs of equal sizes without "
                 "mask_constant."

@@ -14,6 +14,11 @@ layer output are i.i.d. zero-mean with variance :math:`q(x, p)` at position
 and the NTK likewise (the normaliser is a constant in the limit, its
 derivative does not contribute). This is neural-tangents' formula.
 
+Padded inputs (``mask_constant``, neural-tangents' rule): the mean of
+:math:`q` over the normalised spatial axes, and the finite layer's mean and
+variance, are taken over the real positions only; padded positions stay
+zero.
+
 Non-Gaussian inputs are refused (as there): after an activation the mean
 over channels tends to :math:`\mathbb{E}[\phi(z)] \ne 0`, which the kernels
 do not track, so the formula would be wrong. Normalising over the batch
@@ -27,8 +32,9 @@ import jax.numpy as jnp
 
 from .. import validation
 from ..kernel import spatial_diagonal
-from .conv_specs import axis_arg, check_layout
+from .conv_specs import axis_arg, check_layout, layout_value
 from .layer import layer
+from .masked import MaskedActivations, layout_axes, masked_output, spread_over_values
 from .spatial import interleave_ones
 
 __all__ = ["LayerNorm"]
@@ -93,10 +99,24 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
         return input_shape, ()
 
     def apply_fn(params, inputs, **kwargs):
-        ax = tuple(canonical(inputs.ndim))
-        mean = jnp.mean(inputs, axis=ax, keepdims=True)
-        var = jnp.mean((inputs - mean) ** 2, axis=ax, keepdims=True)
-        return (inputs - mean) / jnp.sqrt(eps + var)
+        if not isinstance(inputs, MaskedActivations):
+            ax = tuple(canonical(inputs.ndim))
+            mean = jnp.mean(inputs, axis=ax, keepdims=True)
+            var = jnp.mean((inputs - mean) ** 2, axis=ax, keepdims=True)
+            return (inputs - mean) / jnp.sqrt(eps + var)
+        # Padded inputs: the mean and variance over the real entries of each normalised group only
+        # (neural-tangents' masked mean_and_var); padded positions stay zero.
+        x = inputs.values
+        ax = tuple(canonical(x.ndim))
+        if inputs.layout != layout_value(batch_axis, channel_axis, x.ndim):
+            raise ValueError(f"LayerNorm: apply_fn received padded activations with batch and channel axes at "
+                             f"{layout_axes(inputs.layout, x.ndim)}, but it takes batch_axis={batch_axis}, "
+                             f"channel_axis={channel_axis}.")
+        weight = jnp.broadcast_to(spread_over_values(inputs.real, inputs.layout, x.ndim), x.shape).astype(x.dtype)
+        count = jnp.maximum(jnp.sum(weight, axis=ax, keepdims=True), 1)
+        mean = jnp.sum(x * weight, axis=ax, keepdims=True) / count
+        var = jnp.sum(((x - mean) * weight) ** 2, axis=ax, keepdims=True) / count
+        return masked_output((x - mean) / jnp.sqrt(eps + var), inputs.real, inputs.layout)
 
     def kernel_map(k):
         check_layout("LayerNorm", k, batch_axis, channel_axis)
@@ -108,14 +128,21 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
         spatial = kernel_spatial_axes(s + 2)
         diag = k.diagonal_spatial
 
-        def variances(cov):
+        def variances(cov, mask):
             var = cov if (s == 0 or diag) else spatial_diagonal(cov, 1, s)
             if spatial:
-                var = jnp.mean(var, axis=tuple(1 + a for a in spatial), keepdims=True) * jnp.ones_like(var)
+                axes_ = tuple(1 + a for a in spatial)
+                if mask is None:
+                    var = jnp.mean(var, axis=axes_, keepdims=True) * jnp.ones_like(var)
+                else:
+                    # padded inputs: the mean over the real positions of each group (variances are zero at
+                    # padded ones), as the finite layer's masked mean
+                    count = jnp.maximum(jnp.sum(mask, axis=axes_, keepdims=True), 1).astype(var.dtype)
+                    var = jnp.sum(var, axis=axes_, keepdims=True) / count * jnp.ones_like(var)
             return eps + var
 
-        v1 = variances(k.cov1)
-        v2 = v1 if k.cov2 is None else variances(k.cov2)
+        v1 = variances(k.cov1, k.mask1)
+        v2 = v1 if k.cov2 is None else variances(k.cov2, k.mask1 if k.mask2 is None else k.mask2)
         scale = jnp.sqrt(interleave_ones(v1, s, left=True, batch_pair=True, diagonal=diag)) * jnp.sqrt(
             interleave_ones(v2, s, left=False, batch_pair=True, diagonal=diag))
 
@@ -131,4 +158,4 @@ def LayerNorm(axis=-1, eps: float = 1e-12, batch_axis: int = 0, channel_axis: in
 
     return layer(init_fn, apply_fn, kernel_map, "LayerNorm",
                  {"axis": axes, "eps": eps, "batch_axis": batch_axis, "channel_axis": channel_axis},
-                 input_layout=(batch_axis, channel_axis))
+                 input_layout=(batch_axis, channel_axis), handles_masks=True)

@@ -390,8 +390,8 @@ def test_an_all_padding_sequence_is_refused():
 
 def test_a_layer_that_does_not_read_masks_refuses_a_masked_kernel():
     x = _sequences(2, 4, 2)
-    net = stax.serial(stax.Recurrent(4, stax.Relu(), return_sequences=True), stax.LayerNorm())
-    with pytest.raises(ValueError, match="LayerNorm: received a kernel of sequences with padded time steps"):
+    net = stax.serial(stax.Recurrent(4, stax.Relu(), return_sequences=True), stax.DotGeneral(rhs=2.0))
+    with pytest.raises(ValueError, match="DotGeneral: received a kernel of sequences with padded time steps"):
         net[2](x, None, "nngp", mask_constant=0.0)
 
 

@@ -98,6 +98,6 @@ def test_masked_attention_nngp_matches_wide_networks():
 def test_layers_without_a_masked_form_refuse_padded_kernels():
     x = RNG.normal(size=(2, 4, 2))
     x[0, 3:] = C
-    _, _, kernel_fn = stax.serial(stax.Dense(2), stax.LayerNorm())
-    with pytest.raises(ValueError, match="LayerNorm: received a kernel of sequences with padded time steps"):
+    _, _, kernel_fn = stax.serial(stax.Dense(2), stax.DotGeneral(rhs=2.0))
+    with pytest.raises(ValueError, match="DotGeneral: received a kernel of sequences with padded time steps"):
         kernel_fn(x, None, "nngp", mask_constant=C)
