@@ -32,6 +32,7 @@ from ntkcourse import stax
 sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
 from compat_cases_h import CASES, LAYOUTS, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
 from compat_checks import assert_masked_outputs_match, assert_padded_kernels_match  # noqa: E402
+from compat_params import outputs_with_their_parameters  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
 REF = json.loads((DATA / "nt_compat_reference_h.json").read_text())
@@ -47,7 +48,11 @@ def test_padded_images_through_these_layers_match_neural_tangents(name):
     assert_padded_kernels_match(build(stax, spec)[2], x1, x2, REF[name], MASK_CONSTANT, alone=False)
 
 
-@pytest.mark.parametrize("name", sorted(PARAMS))
+# A readout of one pixel that is padding for some images: compared apart (what the outermost apply_fn returns there).
+_PIXEL = "index_one_pixel_dense"
+
+
+@pytest.mark.parametrize("name", sorted(set(PARAMS) - {_PIXEL}))
 def test_neural_tangents_parameters_give_its_outputs_on_padded_images(name):
     # apply_fn(..., mask_constant=c): padded positions zero at the input of every layer,
     # the global average over the real pixels only.
@@ -84,3 +89,16 @@ def test_finite_layers_in_channels_second_layout_are_the_default_layer_on_moved_
     # float32 (JAX's default): the same operations, sums taken in another order (measured 8.7e-7 relative for
     # LayerNorm's mean over two axes); a wrong axis would change values by O(1).
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+
+
+def test_a_padded_pixel_read_out_by_index_returns_the_padding_value():
+    # Index(4, 3) picks a pixel that is padding in images 0 and 1 (a padded row, a padded column) and real in
+    # image 2: the real output is neural-tangents' (1e-10), the padded ones come back as mask_constant (this
+    # package's outermost apply_fn marks outputs of padded positions so; neural-tangents' unmask_fn gives 0).
+    kind, spec = PARAMS[_PIXEL]
+    x1, _ = inputs(kind)
+    got = outputs_with_their_parameters(build(stax, spec), x1, ARRAYS, _PIXEL, mask_constant=MASK_CONSTANT)
+    want = ARRAYS[f"{_PIXEL}/output"]
+    np.testing.assert_array_equal(want[:2], 0.0)  # the stored outputs: neural-tangents masks images 0 and 1
+    np.testing.assert_array_equal(got[:2], MASK_CONSTANT)
+    np.testing.assert_allclose(got[2], want[2], rtol=1e-10)

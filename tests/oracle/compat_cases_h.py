@@ -89,4 +89,6 @@ PARAMS = {
         ("ConvLocal", (2, (2, 2)), {"padding": "SAME", "b_std": 0.1}),
         ("ImageResize", ((-1, 5, 6, -1), "linear"), {}), _RELU, ("Index", ((slice(None), slice(0, 2)),), {}), _GAP,
         ("Dense", (2,), {})]),
+    "index_one_pixel_dense": ("image", [
+        ("Dense", (3,), {"b_std": 0.1}), _RELU, ("Index", ((slice(None), 4, 3),), {}), ("Dense", (2,), {"b_std": 0.3})]),
 }
