@@ -144,12 +144,72 @@ def test_traced_inputs_keep_the_shape_checks_and_their_messages(k):
 @pytest.mark.parametrize("call, message", [
     (lambda k: jax.jit(lambda a: kernel_regression(a, k["y"]))(k["ntk"]),
      "kernel_regression: `k_train_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda y: kernel_regression(k["ntk"], y))(k["y"]),
+     "kernel_regression: `y_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda b: kernel_regression(k["ntk"], k["y"], b))(k["ntk_t"]),
+     "kernel_regression: `k_test_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda y: gradient_descent_predictor(k["ntk"], y, 0.1))(k["y"]),
+     "gradient_descent_predictor: `y_train` is a traced JAX value"),
     (lambda k: jax.jit(lambda s: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(s))(3.0),
      "gradient_descent_predictor: `steps` is a traced JAX value"),
-], ids=["kernel_regression", "gradient_descent_predictor"])
+], ids=["kernel_regression", "kernel_regression_targets", "kernel_regression_test_kernel",
+        "gradient_descent_predictor", "gradient_descent_targets"])
 def test_host_only_functions_refuse_traced_arguments_naming_themselves(k, call, message):
     """kernel_regression (LAPACK's condition estimate) and gradient descent (whole numbers of steps,
     the stability bound) compute on the host only: under jit they refuse with a TypeError that names
-    the function and the traced argument, not JAX's conversion error from deep inside."""
+    the function and the traced argument (the kernel, the targets or the test kernel, each alone), not
+    JAX's conversion error from deep inside."""
     with pytest.raises(TypeError, match="^" + re.escape(message)):
         call(k)
+
+
+ENSEMBLE_ARGUMENTS = ("ntk_train_train", "nngp_train_train", "y_train", "t", "ntk_test_train", "nngp_test_train",
+                      "nngp_test_test")
+
+
+@pytest.mark.parametrize("traced", ENSEMBLE_ARGUMENTS)
+def test_the_ensemble_traces_when_only_one_input_is_traced(k, traced):
+    """Whichever single input is a tracer, the prediction takes jax.numpy (NumPy cannot take a tracer) and has
+    the host's shapes and dtypes: jax.eval_shape traces it with that input abstract and the others concrete.
+    The test variances (nngp_test_test's diagonal) go through einsum, where NumPy would meet the traced
+    VᵀKV of a traced nngp_train_train (its other uses are operators, which a tracer takes over); a traced
+    ntk_train_train with concrete times has traced eigenvalues, which the conditioning warning cannot read."""
+    values = dict(zip(ENSEMBLE_ARGUMENTS, (k["ntk"], k["nngp"], k["y"], TIMES, k["ntk_t"], k["nngp_t"],
+                                           np.diag(k["nngp_tt"]))))
+
+    def prediction(value):
+        return infinite_ensemble_prediction(**{**values, traced: value}, learning_rate=0.7, ridge=0.2)
+
+    want = prediction(values[traced])
+    got = jax.eval_shape(prediction, values[traced])
+    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+
+
+@pytest.mark.parametrize("traced", ["k_train_train", "y_train", "k_test_train", "k_test_test", "noise"])
+def test_the_posterior_traces_when_only_one_input_is_traced(k, traced):
+    """As for the ensemble: gp_posterior with one tracer among concrete inputs has the host's shapes."""
+    values = dict(k_train_train=k["nngp"], y_train=k["y"], k_test_train=k["nngp_t"], k_test_test=k["nngp_tt"],
+                  noise=0.3)
+
+    def posterior(value):
+        return gp_posterior(**{**values, traced: value})
+
+    want = posterior(values[traced])
+    got = jax.eval_shape(posterior, values[traced])
+    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+
+
+@pytest.mark.parametrize("traced", ["k_train_train", "y_train", "t", "k_test_train", "f_train_0", "f_test_0"])
+def test_gradient_flow_traces_when_only_one_input_is_traced(k, traced):
+    """As for the ensemble: dynamics.gradient_flow_prediction from non-zero initial outputs with one tracer
+    among concrete inputs takes jax.numpy and has the host's shapes (a traced k_train_train alone has traced
+    eigenvalues, which the conditioning warning cannot read)."""
+    values = dict(k_train_train=k["ntk"], y_train=k["y"], t=TIMES, k_test_train=k["ntk_t"],
+                  f_train_0=np.full((N, 2), 0.3), f_test_0=np.full((M, 2), -0.2))
+
+    def flow(value):
+        return gradient_flow_prediction(**{**values, traced: value}, learning_rate=0.7, ridge=0.2)
+
+    want = flow(values[traced])
+    got = jax.eval_shape(flow, values[traced])
+    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
