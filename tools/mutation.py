@@ -232,74 +232,92 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
     "ntkcourse.grading.checks.xǁcheckingǁ__init____mutmut_14": (
         'self._saved = None -> self._saved = ""',
         "_saved starts as '' for None: __enter__ sets it before anything reads it"),
+    "ntkcourse.inference.x_gp_posterior__mutmut_28": (
+        'k_tt = None if k_test_test is None else _pick(where, k_test_test, get, "k_test_test") -> k_tt ='
+        ' None if (k_test_test is None) and False else _pick(where, k_test_test, get, "k_test_test")',
+        'k_test_test passed to _pick even when it is None: _pick returns a None kernel as it is, so k_tt'
+        ' is None either way'),
+    "ntkcourse.inference.x_gp_posterior__mutmut_79": (
+        'y = am.numpy.asarray(y_train, dtype=am.float) -> y = am.numpy.asarray(y_train, dtype=None)',
+        'y_train read without dtype=am.float: for real targets (the documented input) its uses are shape'
+        ' and isfinite checks and cho_solve, which promotes integer or float32 targets exactly to the fa'
+        "ctor's float (NumPy/SciPy and jax.numpy alike); only complex targets would differ"),
+    "ntkcourse.inference.x_gp_posterior__mutmut_81": (
+        'y = am.numpy.asarray(y_train, dtype=am.float) -> y = am.numpy.asarray(y_train, )',
+        'y_train read without the dtype argument: as mutant 79'),
+    "ntkcourse.inference.x_gp_posterior__mutmut_137": (
+        'mean = kt @ am.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ am.linalg.cho_sol'
+        've(factor, y, check_finite=None)',
+        "cho_solve's check_finite None for False: SciPy tests the flag for truth (None is false) and JAX ignores it"),
+    "ntkcourse.inference.x_gp_posterior__mutmut_140": (
+        'mean = kt @ am.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ am.linalg.cho_sol'
+        've(factor, y, )',
+        'cho_solve with its default check_finite=True: on the host y_train was already refused unless fi'
+        'nite and the factor of a finite matrix is finite, so the check passes (time only); JAX ignores '
+        'the flag'),
+    "ntkcourse.inference.x_gp_posterior__mutmut_141": (
+        'mean = kt @ am.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ am.linalg.cho_sol'
+        've(factor, y, check_finite=True)',
+        'cho_solve with check_finite=True: as mutant 140'),
+    "ntkcourse.inference.x_gp_posterior__mutmut_164": (
+        'half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ '
+        '-> half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=None)   # L⁻¹K_*'
+        'ᵀ',
+        "solve_triangular's check_finite None for False: as mutant 137"),
+    "ntkcourse.inference.x_gp_posterior__mutmut_168": (
+        'half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ '
+        '-> half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, )   # L⁻¹K_*ᵀ',
+        'solve_triangular with its default check_finite=True: k_test_train was already refused unless fi'
+        'nite and the factor is finite, as mutant 140 (JAX ignores the flag)'),
+    "ntkcourse.inference.x_gp_posterior__mutmut_171": (
+        'half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ '
+        '-> half = am.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=True)   # L⁻¹K_*'
+        'ᵀ',
+        'solve_triangular with check_finite=True: as mutant 168'),
+    "ntkcourse.inference.x__test_test__mutmut_3": (
+        'kss = am.numpy.asarray(k_test_test, dtype=am.float) -> kss = am.numpy.asarray(k_test_test, dtype=None)',
+        'the test-test kernel read without dtype=am.float: a full matrix is converted to float by as_ker'
+        'nel_matrix, and a diagonal only meets arrays of am.float in arithmetic, which promotes integer '
+        'or float32 entries exactly (NumPy and jax.numpy alike): the same values for real inputs'),
+    "ntkcourse.inference.x__test_test__mutmut_5": (
+        'kss = am.numpy.asarray(k_test_test, dtype=am.float) -> kss = am.numpy.asarray(k_test_test, )',
+        'the test-test kernel read without the dtype argument: as mutant 3'),
+    "ntkcourse.inference.x__test_train__mutmut_3": (
+        'kt = am.numpy.asarray(k_test_train, dtype=am.float) -> kt = am.numpy.asarray(k_test_train, dtype=None)',
+        'the test-train kernel read without dtype=am.float: it only enters products with arrays of am.fl'
+        'oat and solve_triangular, which promote integer or float32 entries exactly: the same values for'
+        ' real inputs'),
+    "ntkcourse.inference.x__test_train__mutmut_5": (
+        'kt = am.numpy.asarray(k_test_train, dtype=am.float) -> kt = am.numpy.asarray(k_test_train, )',
+        'the test-train kernel read without the dtype argument: as mutant 3'),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_47": (
+        'am = array_module(vecs, b, y_modes, t, ntk_test_train, nngp_test_train, nngp_test_test) -> am ='
+        ' array_module(None, b, y_modes, t, ntk_test_train, nngp_test_train, nngp_test_test)',
+        'vecs left out of the choice of array module: vecs is traced only when ntk_train_train is, and t'
+        'hen b = VᵀKV and y_modes = Vᵀy, also passed, are traced too, so the same module is chosen'),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_54": (
+        'am = array_module(vecs, b, y_modes, t, ntk_test_train, nngp_test_train, nngp_test_test) -> am ='
+        ' array_module(b, y_modes, t, ntk_test_train, nngp_test_train, nngp_test_test)',
+        'vecs dropped from the arguments of array_module: as mutant 47'),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_142": (
+        'train_mean = xp.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes) -> train_mean = xp.ein'
+        'sum("IJ,TJ,JK->TIK", vecs, lam[None, :] * c, y_modes)',
+        "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's and jax.numpy's einsum take upper-ca"
+        'se letters as labels too, so the contraction is the same'),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_218": (
+        'test_mean = xp.einsum("ij,tj,jk->tik", p, c, y_modes) -> test_mean = xp.einsum("IJ,TJ,JK->TIK",'
+        ' p, c, y_modes)',
+        "einsum subscripts in upper case, as mutant 142 (the test mean's contraction)"),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_234": (
+        'quad = xp.einsum("tij,jk,tik->ti", pc, b, pc) -> quad = xp.einsum("TIJ,JK,TIK->TI", pc, b, pc)',
+        "einsum subscripts in upper case, as mutant 142 (the test variances' quadratic term)"),
+    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_245": (
+        'test_cov = kss[None] - 2.0 * xp.einsum("tii->ti", cross) + quad -> test_cov = kss[None] - 2.0 *'
+        ' xp.einsum("TII->TI", cross) + quad',
+        'einsum subscripts in upper case, as mutant 142 (the diagonal of the cross term)'),
     "ntkcourse.inference.x_gp_posterior__mutmut_65": (
         'n = k.shape[0] -> n = k.shape[1]',
         "n = k.shape[1] for k.shape[0]: as_kernel_matrix has already refused a non-square k_train_train"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_39": (
-        'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, dtype=None)',
-        "y_train read without dtype=float64: for real targets (the documented input) the only uses are shape and "
-        "isfinite checks and cho_solve, which computes in the float64 of the factor (integer or float32 targets "
-        "give the same mean); it differs only for complex targets"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_41": (
-        'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, )',
-        "y_train read without the dtype argument: as mutant 39"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_94": (
-        'mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ scipy.linalg.cho_so'
-        'lve(factor, y, check_finite=None)',
-        "cho_solve's check_finite None for False: a flag tested for truth, None is false"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_97": (
-        'mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ scipy.linalg.cho_so'
-        'lve(factor, y, )',
-        "cho_solve with its default check_finite=True: the check only looks for inf/NaN, and y_train was already "
-        "refused unless finite and the factor of a finite matrix is finite (a saving of time, not of behaviour)"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_98": (
-        'mean = kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> mean = kt @ scipy.linalg.cho_so'
-        'lve(factor, y, check_finite=True)',
-        "cho_solve with check_finite=True: as mutant 97"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_129": (
-        'half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ ->'
-        ' half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=None)   # L⁻¹K_*ᵀ',
-        "solve_triangular's check_finite None for False: a flag tested for truth"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_133": (
-        'half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ ->'
-        ' half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, )   # L⁻¹K_*ᵀ',
-        "solve_triangular with its default check_finite=True: k_test_train was already refused unless finite and "
-        "the factor is finite, as mutant 97"),
-    "ntkcourse.inference.x_gp_posterior__mutmut_136": (
-        'half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=False)   # L⁻¹K_*ᵀ ->'
-        ' half = scipy.linalg.solve_triangular(factor[0], kt.T, lower=True, check_finite=True)   # L⁻¹K_*ᵀ',
-        "solve_triangular with check_finite=True: as mutant 133"),
-    "ntkcourse.inference.x__test_test__mutmut_3": (
-        'kss = np.asarray(k_test_test, dtype=np.float64) -> kss = np.asarray(k_test_test, dtype=None)',
-        "the test-test kernel read without dtype=float64: a full matrix is converted to float64 by "
-        "as_kernel_matrix, and a diagonal only meets float64 arrays (numpy promotes integer or float32 to float64 "
-        "exactly), so real inputs give the same values"),
-    "ntkcourse.inference.x__test_test__mutmut_5": (
-        'kss = np.asarray(k_test_test, dtype=np.float64) -> kss = np.asarray(k_test_test, )',
-        "the test-test kernel read without the dtype argument: as mutant 3"),
-    "ntkcourse.inference.x__test_train__mutmut_3": (
-        'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, dtype=None)',
-        "the test-train kernel read without dtype=float64: it only enters products with float64 arrays and "
-        "solve_triangular, which promote integer or float32 entries exactly to float64 (same values)"),
-    "ntkcourse.inference.x__test_train__mutmut_5": (
-        'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, )',
-        "the test-train kernel read without the dtype argument: as mutant 3"),
-    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_115": (
-        'train_mean = np.einsum("ij,tj,jk->tik", vecs, lam[None, :] * c, y_modes) -> train_mean = np.einsum("'
-        'IJ,TJ,JK->TIK", vecs, lam[None, :] * c, y_modes)',
-        "einsum subscripts in upper case ('IJ,TJ,JK->TIK'): numpy's einsum takes upper-case letters as labels "
-        "too, so the contraction is the same"),
-    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_185": (
-        'test_mean = np.einsum("ij,tj,jk->tik", p, c, y_modes) -> test_mean = np.einsum("IJ,TJ,JK->TIK", p, c'
-        ', y_modes)',
-        "einsum subscripts in upper case, as mutant 115 (the test mean's contraction)"),
-    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_201": (
-        'quad = np.einsum("tij,jk,tik->ti", pc, b, pc) -> quad = np.einsum("TIJ,JK,TIK->TI", pc, b, pc)',
-        "einsum subscripts in upper case, as mutant 115 (the test variances' quadratic term)"),
-    "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_212": (
-        'test_cov = kss[None] - 2.0 * np.einsum("tii->ti", cross) + quad -> test_cov = kss[None] - 2.0 * np.e'
-        'insum("TII->TI", cross) + quad',
-        "einsum subscripts in upper case, as mutant 115 (the diagonal of the cross term)"),
     "ntkcourse.inference.x_infinite_ensemble_predictor__mutmut_298": (
         'finish(train_cov, scalar, False), -> finish(train_cov, scalar, None),',
         "passes None instead of False as finish's squeeze_output, which is only tested for truth: None is false"),
