@@ -419,32 +419,32 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
     "ntkcourse.dynamics.x_prepare_problem__mutmut_111": (
         'y=y.reshape(n, -1), -> y=y.reshape(n, -2),',
         "reshape(n, -2) for reshape(n, -1): numpy takes any negative size as the one to infer"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_27": (
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_36": (
         'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, dtype=None)',
         "y_train read without dtype=float64: cho_solve picks LAPACK's double routine from the float64 factor and "
         "converts real targets exactly"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_29": (
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_38": (
         'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, )',
-        "y_train read without the dtype argument: as mutant 27"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_45": (
+        "y_train read without the dtype argument: as mutant 36"),
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_54": (
         'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, dtype=None)',
         "k_test_train read without dtype=float64: it only multiplies the float64 solution (exact promotion)"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_47": (
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_56": (
         'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, )',
-        "k_test_train read without the dtype argument: as mutant 45"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_77": (
+        "k_test_train read without the dtype argument: as mutant 54"),
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_86": (
         'return kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> return kt @ scipy.linalg.cho_so'
         'lve(factor, y, check_finite=None)',
         "cho_solve's check_finite None for False: a flag tested for truth"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_80": (
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_89": (
         'return kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> return kt @ scipy.linalg.cho_so'
         'lve(factor, y, )',
         "cho_solve with its default check_finite=True: y_train was refused unless finite and the factor of a finite "
         "matrix is finite, so the check passes (time only)"),
-    "ntkcourse.dynamics.x_kernel_regression__mutmut_81": (
+    "ntkcourse.dynamics.x_kernel_regression__mutmut_90": (
         'return kt @ scipy.linalg.cho_solve(factor, y, check_finite=False) -> return kt @ scipy.linalg.cho_so'
         'lve(factor, y, check_finite=True)',
-        "cho_solve with check_finite=True: as mutant 80"),
+        "cho_solve with check_finite=True: as mutant 89"),
     # dual (ntkcourse/dual.py)
     "ntkcourse.dual.x_arccos__mutmut_3": (
         'x = jnp.clip(x, -1.0, 1.0) -> x = jnp.clip(x, None, 1.0)',

@@ -11,6 +11,7 @@ the two paths diagonalise or factorise the same small, well-conditioned matrix w
 routines (measured differences ~1e-15), while a dropped ridge, noise or test term moves the
 outputs by more than 1e-3.
 """
+import functools
 import re
 
 import jax
@@ -163,6 +164,15 @@ def test_host_only_functions_refuse_traced_arguments_naming_themselves(k, call, 
         call(k)
 
 
+def assert_traces_like_the_host(compute, values, traced):
+    """compute(**values) traced by jax.eval_shape with values[traced] abstract (a tracer) and the other inputs
+    concrete has the shapes of the host's result, in float64 (x64 mode); with NumPy on the path the tracer would
+    raise a conversion error instead."""
+    want = compute(**values)
+    got = jax.eval_shape(lambda value: compute(**{**values, traced: value}), values[traced])
+    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+
+
 ENSEMBLE_ARGUMENTS = ("ntk_train_train", "nngp_train_train", "y_train", "t", "ntk_test_train", "nngp_test_train",
                       "nngp_test_test")
 
@@ -177,12 +187,8 @@ def test_the_ensemble_traces_when_only_one_input_is_traced(k, traced):
     values = dict(zip(ENSEMBLE_ARGUMENTS, (k["ntk"], k["nngp"], k["y"], TIMES, k["ntk_t"], k["nngp_t"],
                                            np.diag(k["nngp_tt"]))))
 
-    def prediction(value):
-        return infinite_ensemble_prediction(**{**values, traced: value}, learning_rate=0.7, ridge=0.2)
-
-    want = prediction(values[traced])
-    got = jax.eval_shape(prediction, values[traced])
-    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+    assert_traces_like_the_host(functools.partial(infinite_ensemble_prediction, learning_rate=0.7, ridge=0.2),
+                                values, traced)
 
 
 @pytest.mark.parametrize("traced", ["k_train_train", "y_train", "k_test_train", "k_test_test", "noise"])
@@ -191,12 +197,7 @@ def test_the_posterior_traces_when_only_one_input_is_traced(k, traced):
     values = dict(k_train_train=k["nngp"], y_train=k["y"], k_test_train=k["nngp_t"], k_test_test=k["nngp_tt"],
                   noise=0.3)
 
-    def posterior(value):
-        return gp_posterior(**{**values, traced: value})
-
-    want = posterior(values[traced])
-    got = jax.eval_shape(posterior, values[traced])
-    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+    assert_traces_like_the_host(gp_posterior, values, traced)
 
 
 @pytest.mark.parametrize("traced", ["k_train_train", "y_train", "t", "k_test_train", "f_train_0", "f_test_0"])
@@ -207,9 +208,5 @@ def test_gradient_flow_traces_when_only_one_input_is_traced(k, traced):
     values = dict(k_train_train=k["ntk"], y_train=k["y"], t=TIMES, k_test_train=k["ntk_t"],
                   f_train_0=np.full((N, 2), 0.3), f_test_0=np.full((M, 2), -0.2))
 
-    def flow(value):
-        return gradient_flow_prediction(**{**values, traced: value}, learning_rate=0.7, ridge=0.2)
-
-    want = flow(values[traced])
-    got = jax.eval_shape(flow, values[traced])
-    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+    assert_traces_like_the_host(functools.partial(gradient_flow_prediction, learning_rate=0.7, ridge=0.2),
+                                values, traced)
