@@ -370,15 +370,6 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
     "ntkcourse.dynamics.x__momentum_coefficients__mutmut_42": (
         'safe_mu = np.where(nonnull, mu, 1.0) -> safe_mu = np.where(nonnull, mu, 2.0)',
         "safe_mu's placeholder 2.0 for 1.0 on null modes: replaced by 0 on the null space at the end"),
-    "ntkcourse.dynamics.x_flow_coefficients__mutmut_15": (
-        'tt = np.where(finite, times, 0.0) -> tt = np.where(finite, times, 1.0)',
-        "the placeholder time 1.0 for 0.0 at t = inf: those entries are replaced by 1/μ afterwards"),
-    "ntkcourse.dynamics.x_flow_coefficients__mutmut_28": (
-        'safe_x = np.where(x > 0, x, 1.0) -> safe_x = np.where(x > 0, x, 2.0)',
-        "safe_x's placeholder 2.0 for 1.0 where x <= 0: the ratio there is the constant 1.0, not computed from it"),
-    "ntkcourse.dynamics.x_flow_coefficients__mutmut_53": (
-        'safe_mu = np.where(nonnull, mu, 1.0) -> safe_mu = np.where(nonnull, mu, 2.0)',
-        "safe_mu's placeholder 2.0 for 1.0 on null modes: replaced by 0 on the null space at the end"),
     "ntkcourse.dynamics.x_gradient_descent_predictor__mutmut_95": (
         'horizon = problem.eta * float(s.max()) / (1.0 - mom) if np.isfinite(s.max()) else math.inf -> horizo'
         'n = problem.eta * float(s.max()) / (1.0 - mom) if (np.isfinite(s.max())) or True else math.inf',
@@ -389,36 +380,56 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
         "gradient descent's own recursion c_{s+1} = (1 − ημ)c_s + η, equal to the closed form up to rounding "
         "(test_momentum_zero_is_plain_gradient_descent); it differs only in cost, and where the closed form's "
         "intermediate (1 − ημ)^s overflows although c_s is still finite (s = 1024, 1025 for ημ = 3)"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_10": (
-        'f0 = np.asarray(f_train_0, dtype=np.float64) -> f0 = np.asarray(f_train_0, dtype=None)',
-        "f_train_0 read without dtype=float64: real inputs (integer, float32, JAX arrays) only meet float64 arrays "
-        "(y − f₀ and the added base), which numpy promotes exactly, so the outputs are the same"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_12": (
-        'f0 = np.asarray(f_train_0, dtype=np.float64) -> f0 = np.asarray(f_train_0, )',
-        "f_train_0 read without the dtype argument: as mutant 10"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_29": (
-        'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, dtype=None)',
-        "k_test_train read without dtype=float64: it only enters products with float64 arrays, which numpy "
-        "promotes exactly (same values for real inputs)"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_31": (
-        'kt = np.asarray(k_test_train, dtype=np.float64) -> kt = np.asarray(k_test_train, )',
-        "k_test_train read without the dtype argument: as mutant 29"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_57": (
-        'f0_test = np.asarray(f_test_0, dtype=np.float64) -> f0_test = np.asarray(f_test_0, dtype=None)',
-        "f_test_0 read without dtype=float64: as mutant 10"),
-    "ntkcourse.dynamics.x__initial_outputs__mutmut_59": (
-        'f0_test = np.asarray(f_test_0, dtype=np.float64) -> f0_test = np.asarray(f_test_0, )',
-        "f_test_0 read without the dtype argument: as mutant 10"),
-    "ntkcourse.dynamics.x_prepare_problem__mutmut_43": (
-        'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, dtype=None)',
-        "y_train read without dtype=float64: its only uses are its shape, isfinite, and differences and products "
-        "with float64 arrays (y − f₀, Vᵀy in inference), which numpy promotes exactly for real targets"),
-    "ntkcourse.dynamics.x_prepare_problem__mutmut_45": (
-        'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, )',
-        "y_train read without the dtype argument: as mutant 43"),
     "ntkcourse.dynamics.x_prepare_problem__mutmut_111": (
         'y=y.reshape(n, -1), -> y=y.reshape(n, -2),',
         "reshape(n, -2) for reshape(n, -1): numpy takes any negative size as the one to infer"),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_11": (
+        'f0 = xp.asarray(f_train_0, dtype=am.float) -> f0 = xp.asarray(f_train_0, dtype=None)',
+        'f_train_0 read without dtype=am.float: real inputs (integer, float32, JAX arrays) only meet arr'
+        'ays of am.float (y − f₀ and the added base), which NumPy and jax.numpy promote exactly, so the '
+        'outputs are the same'),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_13": (
+        'f0 = xp.asarray(f_train_0, dtype=am.float) -> f0 = xp.asarray(f_train_0, )',
+        'f_train_0 read without the dtype argument: as mutant 11'),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_32": (
+        'kt = xp.asarray(k_test_train, dtype=am.float) -> kt = xp.asarray(k_test_train, dtype=None)',
+        'k_test_train read without dtype=am.float: it only enters products with arrays of am.float, whic'
+        'h promote real entries exactly (same values)'),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_34": (
+        'kt = xp.asarray(k_test_train, dtype=am.float) -> kt = xp.asarray(k_test_train, )',
+        'k_test_train read without the dtype argument: as mutant 32'),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_62": (
+        'f0_test = xp.asarray(f_test_0, dtype=am.float) -> f0_test = xp.asarray(f_test_0, dtype=None)',
+        'f_test_0 read without dtype=am.float: as mutant 11'),
+    "ntkcourse.dynamics.x__assemble__mutmut_9": (
+        'contiguous = am.numpy.asarray if am.traced else np.ascontiguousarray -> contiguous = am.numpy.a'
+        'sarray if (am.traced) or True else np.ascontiguousarray',
+        'np.asarray for np.ascontiguousarray on the host: the transposed array is reshaped next, and res'
+        'hape copies a non-contiguous array into C order itself, so the same values (and layout) reach t'
+        'he products'),
+    "ntkcourse.dynamics.x__initial_outputs__mutmut_64": (
+        'f0_test = xp.asarray(f_test_0, dtype=am.float) -> f0_test = xp.asarray(f_test_0, )',
+        'f_test_0 read without the dtype argument: as mutant 11'),
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_15": (
+        'tt = xp.where(finite, times, 0.0) -> tt = xp.where(finite, times, 1.0)',
+        'the placeholder time 1.0 for 0.0 at t = inf: those entries are replaced by 1/μ afterwards (the '
+        "discarded branch of where is finite either way, so jax.grad's values are the same too)"),
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_28": (
+        'safe_x = xp.where(x > 0, x, 1.0) -> safe_x = xp.where(x > 0, x, 2.0)',
+        "safe_x's placeholder 2.0 for 1.0 where x <= 0: the ratio there is the constant 1.0, not compute"
+        'd from it (and the discarded branch stays finite, as mutant 15)'),
+    "ntkcourse.dynamics.x_flow_coefficients__mutmut_53": (
+        'safe_mu = xp.where(nonnull, mu, 1.0) -> safe_mu = xp.where(nonnull, mu, 2.0)',
+        "safe_mu's placeholder 2.0 for 1.0 on null modes: replaced by 0 on the null space at the end (th"
+        'e discarded branch stays finite, as mutant 15)'),
+    "ntkcourse.dynamics.x_prepare_problem__mutmut_65": (
+        'y = am.numpy.asarray(y_train, dtype=am.float) -> y = am.numpy.asarray(y_train, dtype=None)',
+        'y_train read without dtype=am.float: its only uses are its shape, isfinite, and differences and'
+        ' products with arrays of am.float (y − f₀, Vᵀy in inference), which NumPy and jax.numpy promote'
+        ' exactly for real targets'),
+    "ntkcourse.dynamics.x_prepare_problem__mutmut_67": (
+        'y = am.numpy.asarray(y_train, dtype=am.float) -> y = am.numpy.asarray(y_train, )',
+        'y_train read without the dtype argument: as mutant 65'),
     "ntkcourse.dynamics.x_kernel_regression__mutmut_36": (
         'y = np.asarray(y_train, dtype=np.float64) -> y = np.asarray(y_train, dtype=None)',
         "y_train read without dtype=float64: cho_solve picks LAPACK's double routine from the float64 factor and "

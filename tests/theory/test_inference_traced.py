@@ -149,17 +149,27 @@ def test_traced_inputs_keep_the_shape_checks_and_their_messages(k):
      "kernel_regression: `y_train` is a traced JAX value"),
     (lambda k: jax.jit(lambda b: kernel_regression(k["ntk"], k["y"], b))(k["ntk_t"]),
      "kernel_regression: `k_test_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda a: gradient_descent_predictor(a, k["y"], 0.1))(k["ntk"]),
+     "gradient_descent_predictor: `k_train_train` is a traced JAX value"),
     (lambda k: jax.jit(lambda y: gradient_descent_predictor(k["ntk"], y, 0.1))(k["y"]),
      "gradient_descent_predictor: `y_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda b: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, b))(k["ntk_t"]),
+     "gradient_descent_predictor: `k_test_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda f: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, f_train_0=f))(k["y"]),
+     "gradient_descent_predictor: `f_train_0` is a traced JAX value"),
+    (lambda k: jax.jit(lambda f: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, k["ntk_t"], f_test_0=f))(
+        np.zeros((M, 2))), "gradient_descent_predictor: `f_test_0` is a traced JAX value"),
     (lambda k: jax.jit(lambda s: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(s))(3.0),
      "gradient_descent_predictor: `steps` is a traced JAX value"),
 ], ids=["kernel_regression", "kernel_regression_targets", "kernel_regression_test_kernel",
-        "gradient_descent_predictor", "gradient_descent_targets"])
+        "gradient_descent_predictor", "gradient_descent_kernel", "gradient_descent_targets",
+        "gradient_descent_test_kernel",
+        "gradient_descent_initial_outputs", "gradient_descent_initial_test_outputs"])
 def test_host_only_functions_refuse_traced_arguments_naming_themselves(k, call, message):
     """kernel_regression (LAPACK's condition estimate) and gradient descent (whole numbers of steps,
     the stability bound) compute on the host only: under jit they refuse with a TypeError that names
-    the function and the traced argument (the kernel, the targets or the test kernel, each alone), not
-    JAX's conversion error from deep inside."""
+    the function and the traced argument (the kernel, the targets, the test kernel or an initial output,
+    each alone), not JAX's conversion error from deep inside."""
     with pytest.raises(TypeError, match="^" + re.escape(message)):
         call(k)
 
