@@ -220,3 +220,17 @@ def test_gradient_flow_traces_when_only_one_input_is_traced(k, traced):
 
     assert_traces_like_the_host(functools.partial(gradient_flow_prediction, learning_rate=0.7, ridge=0.2),
                                 values, traced)
+
+
+def test_vmap_over_training_kernels_alone_equals_one_flow_per_kernel(k):
+    """jax.vmap (without jit) over a batch of two training kernels, Θ and 2Θ, with concrete targets and time:
+    the eigenvectors are batched while the targets stay concrete (outside jit nothing stages them), so the
+    choice of jax.numpy must come from the eigenvectors themselves; each row equals the eager gradient flow
+    for that kernel."""
+    kernels = np.stack([k["ntk"], 2.0 * k["ntk"]])
+
+    def flow(kernel):
+        return gradient_flow_prediction(kernel, k["y"], 1.5, learning_rate=0.7, ridge=0.2).train
+
+    np.testing.assert_allclose(np.asarray(jax.vmap(flow)(kernels)), np.stack([flow(kernel) for kernel in kernels]),
+                               rtol=0, atol=ATOL)
