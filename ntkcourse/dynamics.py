@@ -530,12 +530,17 @@ def kernel_regression(k_train_train, y_train, k_test_train=None, *, ridge: float
     Raises ``ValueError`` when ``K + ρI`` is not numerically positive definite
     (Cholesky fails), and warns with :class:`IllConditionedKernelWarning` when
     LAPACK's condition estimate ``κ`` gives ``n·ε·κ > 10⁻²`` — in both cases
-    the remedy is a ridge.
+    the remedy is a ridge. It computes on the host only (LAPACK's estimate):
+    a JAX tracer as any argument (inside ``jit``/``vmap``/``grad``) is refused
+    with a ``TypeError`` naming it.
     """
     where = "kernel_regression"
     k, eps = as_kernel_matrix(k_train_train, "k_train_train", where)
     n = k.shape[0]
     rho = validation.nonnegative(where, "ridge", ridge)
+    for name, value in (("y_train", y_train), ("k_test_train", k_test_train)):
+        if is_traced(value):
+            raise host_only(where, name)
     y = np.asarray(y_train, dtype=np.float64)
     if y.ndim not in (1, 2) or y.shape[0] != n:
         raise ValueError(

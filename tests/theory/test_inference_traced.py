@@ -11,6 +11,7 @@ the two paths diagonalise or factorise the same small, well-conditioned matrix w
 routines (measured differences ~1e-15), while a dropped ridge, noise or test term moves the
 outputs by more than 1e-3.
 """
+import functools
 import re
 
 import jax
@@ -144,12 +145,92 @@ def test_traced_inputs_keep_the_shape_checks_and_their_messages(k):
 @pytest.mark.parametrize("call, message", [
     (lambda k: jax.jit(lambda a: kernel_regression(a, k["y"]))(k["ntk"]),
      "kernel_regression: `k_train_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda y: kernel_regression(k["ntk"], y))(k["y"]),
+     "kernel_regression: `y_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda b: kernel_regression(k["ntk"], k["y"], b))(k["ntk_t"]),
+     "kernel_regression: `k_test_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda a: gradient_descent_predictor(a, k["y"], 0.1))(k["ntk"]),
+     "gradient_descent_predictor: `k_train_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda y: gradient_descent_predictor(k["ntk"], y, 0.1))(k["y"]),
+     "gradient_descent_predictor: `y_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda b: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, b))(k["ntk_t"]),
+     "gradient_descent_predictor: `k_test_train` is a traced JAX value"),
+    (lambda k: jax.jit(lambda f: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, f_train_0=f))(k["y"]),
+     "gradient_descent_predictor: `f_train_0` is a traced JAX value"),
+    (lambda k: jax.jit(lambda f: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(3, k["ntk_t"], f_test_0=f))(
+        np.zeros((M, 2))), "gradient_descent_predictor: `f_test_0` is a traced JAX value"),
     (lambda k: jax.jit(lambda s: gradient_descent_predictor(k["ntk"], k["y"], 0.1)(s))(3.0),
      "gradient_descent_predictor: `steps` is a traced JAX value"),
-], ids=["kernel_regression", "gradient_descent_predictor"])
+], ids=["kernel_regression", "kernel_regression_targets", "kernel_regression_test_kernel",
+        "gradient_descent_predictor", "gradient_descent_kernel", "gradient_descent_targets",
+        "gradient_descent_test_kernel",
+        "gradient_descent_initial_outputs", "gradient_descent_initial_test_outputs"])
 def test_host_only_functions_refuse_traced_arguments_naming_themselves(k, call, message):
     """kernel_regression (LAPACK's condition estimate) and gradient descent (whole numbers of steps,
     the stability bound) compute on the host only: under jit they refuse with a TypeError that names
-    the function and the traced argument, not JAX's conversion error from deep inside."""
+    the function and the traced argument (the kernel, the targets, the test kernel or an initial output,
+    each alone), not JAX's conversion error from deep inside."""
     with pytest.raises(TypeError, match="^" + re.escape(message)):
         call(k)
+
+
+def assert_traces_like_the_host(compute, values, traced):
+    """compute(**values) traced by jax.eval_shape with values[traced] abstract (a tracer) and the other inputs
+    concrete has the shapes of the host's result, in float64 (x64 mode); with NumPy on the path the tracer would
+    raise a conversion error instead."""
+    want = compute(**values)
+    got = jax.eval_shape(lambda value: compute(**{**values, traced: value}), values[traced])
+    assert [(g.shape, g.dtype) for g in got] == [(np.shape(w), np.float64) for w in want]
+
+
+ENSEMBLE_ARGUMENTS = ("ntk_train_train", "nngp_train_train", "y_train", "t", "ntk_test_train", "nngp_test_train",
+                      "nngp_test_test")
+
+
+@pytest.mark.parametrize("traced", ENSEMBLE_ARGUMENTS)
+def test_the_ensemble_traces_when_only_one_input_is_traced(k, traced):
+    """Whichever single input is a tracer, the prediction takes jax.numpy (NumPy cannot take a tracer) and has
+    the host's shapes and dtypes: jax.eval_shape traces it with that input abstract and the others concrete.
+    The test variances (nngp_test_test's diagonal) go through einsum, where NumPy would meet the traced
+    VᵀKV of a traced nngp_train_train (its other uses are operators, which a tracer takes over); a traced
+    ntk_train_train with concrete times has traced eigenvalues, which the conditioning warning cannot read."""
+    values = dict(zip(ENSEMBLE_ARGUMENTS, (k["ntk"], k["nngp"], k["y"], TIMES, k["ntk_t"], k["nngp_t"],
+                                           np.diag(k["nngp_tt"]))))
+
+    assert_traces_like_the_host(functools.partial(infinite_ensemble_prediction, learning_rate=0.7, ridge=0.2),
+                                values, traced)
+
+
+@pytest.mark.parametrize("traced", ["k_train_train", "y_train", "k_test_train", "k_test_test", "noise"])
+def test_the_posterior_traces_when_only_one_input_is_traced(k, traced):
+    """As for the ensemble: gp_posterior with one tracer among concrete inputs has the host's shapes."""
+    values = dict(k_train_train=k["nngp"], y_train=k["y"], k_test_train=k["nngp_t"], k_test_test=k["nngp_tt"],
+                  noise=0.3)
+
+    assert_traces_like_the_host(gp_posterior, values, traced)
+
+
+@pytest.mark.parametrize("traced", ["k_train_train", "y_train", "t", "k_test_train", "f_train_0", "f_test_0"])
+def test_gradient_flow_traces_when_only_one_input_is_traced(k, traced):
+    """As for the ensemble: dynamics.gradient_flow_prediction from non-zero initial outputs with one tracer
+    among concrete inputs takes jax.numpy and has the host's shapes (a traced k_train_train alone has traced
+    eigenvalues, which the conditioning warning cannot read)."""
+    values = dict(k_train_train=k["ntk"], y_train=k["y"], t=TIMES, k_test_train=k["ntk_t"],
+                  f_train_0=np.full((N, 2), 0.3), f_test_0=np.full((M, 2), -0.2))
+
+    assert_traces_like_the_host(functools.partial(gradient_flow_prediction, learning_rate=0.7, ridge=0.2),
+                                values, traced)
+
+
+def test_vmap_over_training_kernels_alone_equals_one_flow_per_kernel(k):
+    """jax.vmap (without jit) over a batch of two training kernels, Θ and 2Θ, with concrete targets and time:
+    the eigenvectors are batched while the targets stay concrete (outside jit nothing stages them), so the
+    choice of jax.numpy must come from the eigenvectors themselves; each row equals the eager gradient flow
+    for that kernel."""
+    kernels = np.stack([k["ntk"], 2.0 * k["ntk"]])
+
+    def flow(kernel):
+        return gradient_flow_prediction(kernel, k["y"], 1.5, learning_rate=0.7, ridge=0.2).train
+
+    np.testing.assert_allclose(np.asarray(jax.vmap(flow)(kernels)), np.stack([flow(kernel) for kernel in kernels]),
+                               rtol=0, atol=ATOL)
