@@ -125,16 +125,16 @@ def test_global_avg_pool_apply_averages_the_real_steps():
 
 def test_layers_without_a_masked_apply_refuse_mask_constant():
     # Before, apply_fn passed the padding on as data while kernel_fn refused it.
-    _, apply_fn, _ = stax.LayerNorm()
-    with pytest.raises(ValueError, match=r"LayerNorm: apply_fn received mask_constant=7.0"):
+    _, apply_fn, _ = stax.DotGeneral(rhs=2.0)
+    with pytest.raises(ValueError, match=r"DotGeneral: apply_fn received mask_constant=7.0"):
         apply_fn((), jnp.asarray(X), mask_constant=C)
 
 
 def test_a_layer_without_a_masked_apply_inside_a_network_refuses_the_padded_activations():
     # The masks reach it from the layers before (out of band), not as mask_constant.
-    _, apply_fn, _ = stax.serial(stax.Dense(2), stax.LayerNorm())
+    _, apply_fn, _ = stax.serial(stax.Dense(2), stax.DotGeneral(rhs=2.0))
     params = [(jnp.ones((2, 2)), None), ()]
-    with pytest.raises(ValueError, match=r"^LayerNorm: apply_fn received the activations of padded inputs "
+    with pytest.raises(ValueError, match=r"^DotGeneral: apply_fn received the activations of padded inputs "
                                          r"\(apply_fn\(\.\.\., mask_constant=\.\.\.\) of the network\)"):
         apply_fn(params, jnp.asarray(X), mask_constant=C)
 
