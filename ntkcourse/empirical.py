@@ -86,6 +86,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import jaxpr_structure
 from . import stax as _stax
 from . import validation
 from .progress import progress_bar
@@ -446,15 +447,15 @@ def _walk(node, params, x, probes, record, kwargs):
 
 
 def structured_support(network) -> Optional[str]:
-    """``None`` when ``implementation='structured'`` supports ``network`` (a stax
-    triple), else the reason it does not.
+    """``None`` when ``implementation='structured'`` supports ``network``, else the reason it does not.
+
+    A plain function is always supported: its structured derivatives are read from its jaxpr, and the
+    leaves that no rule covers keep their Jacobian blocks (:func:`jaxpr_fallback_leaves` lists them). A stax
+    triple is supported when each of its layers with parameters declares a structured rule.
     """
-    _, node, init_fn = network_of(network)
+    _, node, _ = network_of(network)
     if node is None:
-        return (
-            "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-            "(pass stax.serial(...) itself, not its apply_fn)"
-        )
+        return None
     return _unsupported_reason(node[0])
 
 
@@ -534,6 +535,98 @@ def _structured_ntk(f1, f2, axes: _Axes):
             term = term + b_scale * jnp.einsum(f"{o1}{n1}{c},{o2}{n2}{c}->{out}", s1, s2)
         total = term if total is None else total + term
     return total
+
+
+# --------------------------------------------------------------------------- #
+# The structured path for plain functions, from their jaxpr
+# --------------------------------------------------------------------------- #
+
+
+def _program(apply_fn, params, kwargs, per_input: bool):
+    """``(fn, leaves, extra)``: ``fn(*leaves, x, *extra)`` is ``f`` as a function of flat arrays (the parameter
+    leaves first, then the input, then the array keyword arguments; the others are closed over), of one input
+    without its batch axis when ``per_input``.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    names = sorted(kwargs)
+    arrays = [k for k in names if isinstance(kwargs[k], jax.Array) or _is_array_like(kwargs[k])]
+    fixed = {k: kwargs[k] for k in names if k not in arrays}
+    n = len(leaves)
+
+    def fn(*args):
+        p = jax.tree_util.tree_unflatten(treedef, args[:n])
+        kw = dict(fixed, **dict(zip(arrays, args[n + 1:])))
+        if per_input:
+            return apply_fn(p, args[n][None], **kw)[0]
+        return apply_fn(p, args[n], **kw)
+
+    return fn, leaves, [jnp.asarray(kwargs[k]) for k in arrays]
+
+
+def _jaxpr_plans(fn, leaves, extra, x1, x2, per_input: bool):
+    """One plan per distinct input shape, with the same structured leaves in each."""
+    n = len(leaves)
+    shapes = [x1.shape[1:] if per_input else x1.shape]
+    if x2 is not None and not per_input and x2.shape != x1.shape:
+        shapes.append(x2.shape)
+
+    def make(shape, force):
+        x = jax.ShapeDtypeStruct(tuple(shape), x1.dtype)
+        return jaxpr_structure.structure_plan(fn, [*leaves, x, *extra], n, force)
+
+    plans = jaxpr_structure.matching_plans(make, shapes)
+    return plans[0], plans[-1]
+
+
+def _jaxpr_factors(plan, fn_args, x, per_input: bool, out_shape):
+    """Factors of one side, with delta's output axis unfolded to the output's shape (batch first)."""
+    leaves, extra = fn_args
+    if per_input:
+        out, sites, grads = jax.vmap(lambda xi: jaxpr_structure.factors(plan, [*leaves, xi, *extra]))(x)
+        o_shape = (x.shape[0],) + tuple(out_shape[1:])
+        sites = [(a, d.reshape(o_shape + d.shape[2:]), c) for a, d, c in sites]
+        grads = [g.reshape(o_shape + g.shape[2:]) for g in grads]
+    else:
+        out, sites, grads = jaxpr_structure.factors(plan, [*leaves, x, *extra])
+        o_shape = tuple(out.shape)
+        sites = [(a, d.reshape(o_shape + d.shape[1:]), c) for a, d, c in sites]
+        grads = [g.reshape(o_shape + g.shape[1:]) for g in grads]
+    return out, sites, grads
+
+
+def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_shape):
+    """The NTK of a plain function by structured derivatives read from its jaxpr (see ``jaxpr_structure``);
+    returns the kernel (not yet averaged) and the outputs of x1 and x2.
+    """
+    per_input = vmap_axes == 0
+    fn, leaves, extra = _program(apply_fn, params, kwargs, per_input)
+    plan1, plan2 = _jaxpr_plans(fn, leaves, extra, x1, x2, per_input)
+    o1, s1, g1 = _jaxpr_factors(plan1, (leaves, extra), x1, per_input, out_shape)
+    o2, s2, g2 = (o1, s1, g1) if x2 is None else _jaxpr_factors(plan2, (leaves, extra), x2, per_input, out_shape)
+    l1, l2, result, _ = axes.letters()
+    lead = ("".join(l1), "".join(l2))
+    samp = (l1[0], l2[0]) if per_input else ("", "")
+    total = 0.0 * _contract_outputs(o1, o2, axes)
+    for j in range(len(plan1.sites)):
+        total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
+    for a, b in zip(g1, g2):
+        total = total + jaxpr_structure.leaf_gram(a, b, lead, result)
+    return total, (o1, o2)
+
+
+def jaxpr_fallback_leaves(f, params, x, vmap_axes=None, **kwargs):
+    """The parameter leaves (as key paths) that ``implementation='structured'`` keeps as Jacobian blocks for
+    a plain function ``f``: those that do not enter ``f`` once and linearly through a ``dot_general``, a
+    convolution's kernel, or an ``add``/``sub``/``mul`` (see :mod:`ntkcourse.jaxpr_structure`).
+    """
+    where = "jaxpr_fallback_leaves"
+    apply_fn = network_of(f)[0]
+    x = _as_array(x, "x", where)
+    per_input = _check_vmap_axes(vmap_axes, where) == 0
+    fn, leaves, extra = _program(apply_fn, params, kwargs, per_input)
+    plan, _ = _jaxpr_plans(fn, leaves, extra, x, None, per_input)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    return [paths[i] for i in plan.fallback]
 
 
 # --------------------------------------------------------------------------- #
@@ -646,34 +739,30 @@ class _KernelComputer:
         self._checked = {}
         self._jitted = {}
 
-    def _choose(self, params, x1, x2, out) -> str:
+    def _choose(self, params, x1, x2, out, kwargs) -> str:
         req = self.requested
-        if req in ("auto", "structured"):
-            reason = (
-                "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-                "(pass stax.serial(...) itself as f, not its apply_fn)"
-                if self.node is None
-                else _unsupported_reason(self.node[0])
-            )
-            if reason is None and self.vmap_axes == 0:
+        if self.node is not None and req in ("auto", "structured"):
+            reason = _unsupported_reason(self.node[0])
+            if reason is None:
                 return "structured"
-            if req == "structured" and self.node is not None and reason is not None:
-                raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
             if req == "structured":
-                # Here f is a plain function: a stax network (node set) always has vmap_axes = 0, so it either took
-                # the structured path above or was refused for its layer.
-                warnings.warn(
-                    f"{self.where}: implementation='structured' is not available ({reason}); using 'jvp_vjp'.",
-                    UserWarning,
-                    stacklevel=5,
-                )
-                return "jvp_vjp"
-            n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
-            k = int(math.prod(out.shape[1:]))
-            leaves = jax.tree_util.tree_leaves(params)
-            size = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)
-            return "jacobian" if n * k * size <= _JACOBIAN_BUDGET_BYTES else "jvp_vjp"
-        return req
+                raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
+        if req != "auto":
+            return req
+        # A plain function (or a stax network with a layer the stax rules do not cover): the Jacobian contraction
+        # while the Jacobians fit in the budget; else structured derivatives read from the jaxpr, unless the
+        # leaves they keep as Jacobian blocks are themselves over it; else the NTK-vector products.
+        n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
+        k = int(math.prod(out.shape[1:]))
+        leaves = jax.tree_util.tree_leaves(params)
+        sizes = [int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves]
+        if n * k * sum(sizes) <= _JACOBIAN_BUDGET_BYTES:
+            return "jacobian"
+        per_input = self.vmap_axes == 0
+        fn, flat, extra = _program(self.apply_fn, params, kwargs, per_input)
+        plan, _ = _jaxpr_plans(fn, flat, extra, x1, x2, per_input)
+        kept = sum(sizes[i] for i in plan.fallback)
+        return "structured" if n * k * kept <= _JACOBIAN_BUDGET_BYTES else "jvp_vjp"
 
     def prepare(self, x1, x2, params, kwargs):
         """Check the arguments (once per shapes) and return (x1, x2, implementation, axes)."""
@@ -704,20 +793,24 @@ class _KernelComputer:
                             f"{self.where}: tracing or taking the diagonal of the batch axis needs x1 and x2 of "
                             f"the same length, got {x1.shape[0]} and {x2.shape[0]}."
                         )
-            self._checked[key] = (self._choose(params, x1, x2, out), axes, out)
+            self._checked[key] = (self._choose(params, x1, x2, out, kwargs), axes, out)
         impl, axes, out = self._checked[key]
         return x1, x2, impl, axes, out
 
     def core(self, impl, axes, out_shape, get):
         """The pure function ``(x1, x2, params, kwargs) -> {name: kernel}`` (jittable, vmappable)."""
         apply_fn, node, vmap_axes = self.apply_fn, self.node, self.vmap_axes
+        if node is not None and _unsupported_reason(node[0]) is not None:
+            node = None  # 'auto' chose structured derivatives from the jaxpr of its apply_fn
 
         def run(x1, x2, params, kwargs):
             res = {}
             size = axes.trace_size(out_shape)
             outs = None
             if "ntk" in get:
-                if impl == "structured":
+                if impl == "structured" and node is None:
+                    ntk, outs = _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
+                elif impl == "structured":
                     o1, fac1 = _structured_factors(node, params, x1, kwargs)
                     o2, fac2 = (o1, fac1) if x2 is None else _structured_factors(node, params, x2, kwargs)
                     outs = (o1, o2)

@@ -1,0 +1,184 @@
+"""Structured derivatives of plain JAX functions, read from their jaxpr (ntkcourse.jaxpr_structure).
+
+Reference: the full block Θ[i, j, a, c] = Σ_θ ∂f_a(x_i)/∂θ · ∂f_c(x'_j)/∂θ from ``jax.jacrev`` of the whole batch,
+every leaf flattened and joined, contracted with numpy (no code of ntkcourse.empirical), then traced or cut to its
+diagonal with numpy's einsum. Every function below is written with ``jax.lax``/``jnp`` only; each test names which
+of its leaves must keep a Jacobian block, so that a rule silently falling back everywhere fails.
+
+Everything runs in float64; kernels have entries of order 1–100, sums of at most a few thousand products:
+round-off ~1e-13, hence an absolute tolerance of 1e-10 (a wrong rule is off by O(1)).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax import lax
+
+from ntkcourse import empirical
+
+TOL = 1e-10
+
+
+def mlp(p, x):
+    """Dense layers with biases; the readout's weight scaled by a constant (a scalar in the leaf's chain)."""
+    h = jnp.tanh(x @ p["w1"] + p["b1"])
+    return h @ (p["w2"] * 0.5) + p["b2"]
+
+
+def conv_net(p, x):
+    """Two convolutions: strides, SAME padding, kernel dilation and two feature groups (kernel HWIO); then explicit
+    uneven padding, input dilation and channels-first outputs (kernel OIHW); a bias broadcast over positions.
+    (A VALID convolution is the one with padding 0: the patches read the padding as given.)"""
+    h = lax.conv_general_dilated(x, p["k1"], (2, 1), "SAME", rhs_dilation=(1, 2), feature_group_count=2,
+                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    h = jnp.tanh(h + p["c1"])
+    h = lax.conv_general_dilated(h, p["k2"], (1, 1), ((1, 0), (0, 1)), lhs_dilation=(2, 1),
+                                 dimension_numbers=("NHWC", "OIHW", "NCHW"))
+    return jnp.mean(jnp.sin(h), axis=(2, 3)) @ p["w"]
+
+
+def residual(p, x):
+    """A residual block: a centring shift (sub), a scale (mul) and a bias (add) broadcast over the batch."""
+    h = ((x - p["shift"]) @ p["w1"]) * p["scale"] + p["bias"]
+    return (x + jnp.tanh(h)) @ p["w2"]
+
+
+def used_twice(p, x):
+    """``w`` enters two products (its blocks must be kept whole); ``v`` enters once, through a reshape."""
+    h = jnp.tanh(x @ p["w"]) @ p["w"].T
+    return h @ p["v"].reshape(4, 2)
+
+
+def nonlinear(p, x):
+    """``g`` enters through exp (nonlinear); ``w`` through a product whose other factor depends on ``g``."""
+    return jnp.tanh(x @ p["w"]) * jnp.exp(p["g"])
+
+
+def attention(p, x):
+    """Self-attention on sequences (n, t, d): projections, scores and mixing (dot_general with batch axes between
+    activations), and a per-position readout weight (a dot_general with a batch axis in the parameter)."""
+    q, k, v = x @ p["wq"], x @ p["wk"], x @ p["wv"]
+    s = jnp.einsum("ntd,nsd->nts", q, k) / 2.0
+    o = jnp.einsum("nts,nsd->ntd", jax.nn.softmax(s, axis=-1), v)
+    return jnp.einsum("ntd,tdk->ntk", o, p["wt"])
+
+
+def _draw(shapes, seed):
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal(s) for k, s in shapes.items()}
+
+
+CASES = {
+    "mlp": (mlp, {"w1": (4, 5), "b1": (5,), "w2": (5, 3), "b2": (3,)}, (4,), []),
+    "conv": (conv_net, {"k1": (3, 2, 2, 6), "c1": (6,), "k2": (3, 6, 2, 2), "w": (3, 2)}, (6, 5, 4), []),
+    "residual": (residual, {"shift": (4,), "w1": (4, 4), "scale": (4,), "bias": (4,), "w2": (4, 2)}, (4,), []),
+    "used_twice": (used_twice, {"w": (4, 4), "v": (8,)}, (4,), ["['w']"]),
+    "nonlinear": (nonlinear, {"w": (4, 3), "g": (3,)}, (4,), ["['g']"]),
+    "attention": (attention, {"wq": (3, 2), "wk": (3, 2), "wv": (3, 2), "wt": (4, 2, 2)}, (4, 3), []),
+}
+
+
+def _case(name, n1=3, n2=2, seed=0):
+    fn, shapes, x_shape, fallback = CASES[name]
+    params = _draw(shapes, seed)
+    rng = np.random.default_rng(seed + 100)
+    return fn, params, rng.standard_normal((n1,) + x_shape), rng.standard_normal((n2,) + x_shape), fallback
+
+
+def _full_block(fn, params, x1, x2):
+    """Θ[i, j, a..., c...] from jax.jacrev of the whole batch (n, *o, P), laid out (n1, *o, n2, *o)."""
+    def rows(x):
+        jac = jax.jacrev(lambda p: fn(p, x))(params)
+        out_nd = np.ndim(fn(params, x))
+        return np.concatenate([np.reshape(j, np.shape(j)[:out_nd] + (-1,)) for j in jax.tree_util.tree_leaves(jac)],
+                              axis=-1)
+    with jax.enable_x64(True):
+        j1, j2 = rows(x1), rows(x2)
+    return np.tensordot(j1, j2, axes=([-1], [-1]))
+
+
+def _layout(full, out_nd, trace_axes, diagonal_axes):
+    """The kernel layout of ntkcourse.empirical (neural-tangents'): traced axes averaged, diagonal axes once,
+    the other axes' two copies side by side; ``full`` is (n1, *o, n2, *o) with ``out_nd`` = 1 + len(o)."""
+    trace = {a % out_nd for a in trace_axes}
+    diag = {a % out_nd for a in diagonal_axes}
+    letters = iter("abcdefghijklmnop")
+    l1 = [next(letters) for _ in range(out_nd)]
+    l2 = [l1[i] if i in trace | diag else next(letters) for i in range(out_nd)]
+    out = "".join(l1[i] if i in diag else l1[i] + l2[i] for i in range(out_nd) if i not in trace)
+    size = np.prod([full.shape[i] for i in trace]) if trace else 1
+    return np.einsum(f"{''.join(l1 + l2)}->{out}", full) / size
+
+
+def _ntk(fn, params, x1, x2, **kw):
+    with jax.enable_x64(True):
+        return np.asarray(empirical.empirical_ntk_fn(fn, implementation="structured", **kw)(x1, x2, params))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_structured_full_block_equals_the_jacobian_product(name):
+    """trace_axes=(), x2 given, vmap_axes=None: Θ[i, j, a, c] of the structured path is J(x1)J(x2)ᵀ of jacrev,
+    for every function (sites of each primitive, and leaves kept as Jacobian blocks)."""
+    fn, params, x1, x2, _ = _case(name)
+    got = _ntk(fn, params, x1, x2, trace_axes=())
+    full = _full_block(fn, params, x1, x2)
+    np.testing.assert_allclose(got, _layout(full, x1.ndim - (x1.ndim - np.ndim(fn(params, x1))), (), ()),
+                               rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_leaves_kept_as_jacobian_blocks_are_exactly_those_not_entering_once_and_linearly(name):
+    """jaxpr_fallback_leaves: the used-twice and nonlinear leaves, and no other (every other leaf of these
+    functions enters once through dot_general, a convolution's kernel, add, sub or mul)."""
+    fn, params, x1, _, fallback = _case(name)
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(fn, params, x1) == fallback
+
+
+LAYOUTS = [((), (), 0, True), ((), (), 0, False), ((), (), None, True), ((-1,), (), 0, True),
+           ((-1,), (), None, False), ((-1,), (), None, True), ((-1,), (0,), 0, True), ((), (1,), None, False),
+           ((1,), (-1,), 0, False), ((-1, 1), (), None, True)]
+
+
+@pytest.mark.parametrize("trace_axes, diagonal_axes, vmap_axes, x2_given", LAYOUTS)
+def test_structured_layouts_equal_the_jacobian_product(trace_axes, diagonal_axes, vmap_axes, x2_given):
+    """The attention function (outputs (n, t, k): a position and an output axis) in every layout: traced axes
+    averaged, diagonal axes kept once, Jacobians per input (vmap_axes=0) or of the whole batch, x2 = None (the
+    kernel of x1 with itself) or given."""
+    fn, params, x1, x2, _ = _case("attention", n1=3, n2=3)
+    got = _ntk(fn, params, x1, x2 if x2_given else None, trace_axes=trace_axes, diagonal_axes=diagonal_axes,
+               vmap_axes=vmap_axes)
+    full = _full_block(fn, params, x1, x2 if x2_given else x1)
+    np.testing.assert_allclose(got, _layout(full, 3, trace_axes, diagonal_axes), rtol=0, atol=TOL)
+
+
+def test_structured_batch_mixing_function_takes_the_whole_batch():
+    """vmap_axes=None for f that centres by the batch mean: every input's output depends on the whole batch, and
+    the structured kernel is still J Jᵀ of the batch (each output direction back-propagated through all inputs)."""
+    def centred(p, x):
+        return jnp.tanh((x - x.mean(0)) @ p["w"] + p["b"]) @ p["v"]
+
+    params = _draw({"w": (4, 5), "b": (5,), "v": (5, 2)}, 3)
+    x1 = np.random.default_rng(4).standard_normal((4, 4))
+    got = _ntk(centred, params, x1, None, trace_axes=())
+    np.testing.assert_allclose(got, _layout(_full_block(centred, params, x1, x1), 2, (), ()), rtol=0, atol=TOL)
+
+
+def test_structured_conv_kernel_of_x1_with_itself_under_jit_equals_eager():
+    """jax.jit around the kernel function (inputs and parameters traced): the same values as the eager call, for
+    the convolutional function (the jaxpr is read from tracers)."""
+    fn, params, x1, _, _ = _case("conv")
+    with jax.enable_x64(True):
+        ntk_fn = empirical.empirical_ntk_fn(fn, implementation="structured", vmap_axes=0)
+        eager = np.asarray(ntk_fn(x1, None, params))
+        jitted = np.asarray(jax.jit(lambda a, p: ntk_fn(a, None, p))(x1, params))
+    np.testing.assert_allclose(jitted, eager, rtol=0, atol=TOL)
+
+
+def test_structured_kernel_fn_nngp_is_the_outputs_inner_product():
+    """empirical_kernel_fn with 'structured': the NNGP from the same forward pass is f(x1)·f(x2) / k."""
+    fn, params, x1, x2, _ = _case("mlp")
+    with jax.enable_x64(True):
+        got = empirical.empirical_kernel_fn(fn, implementation="structured")(x1, x2, "nngp", params)
+        o1, o2 = np.asarray(fn(params, x1)), np.asarray(fn(params, x2))
+    np.testing.assert_allclose(np.asarray(got), o1 @ o2.T / o1.shape[1], rtol=0, atol=TOL)
