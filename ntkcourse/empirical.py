@@ -594,9 +594,10 @@ def _jaxpr_factors(plan, fn_args, x, per_input: bool, out_shape):
     return out, sites, grads
 
 
-def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_shape):
+def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_shape, form_jacobians=False):
     """The NTK of a plain function by structured derivatives read from its jaxpr (see ``jaxpr_structure``);
-    returns the kernel (not yet averaged) and the outputs of x1 and x2.
+    returns the kernel (not yet averaged) and the outputs of x1 and x2. With ``form_jacobians`` every site's
+    Jacobian block is formed from its factors and then contracted (the Jacobian contraction of ``vmap_axes=0``).
     """
     per_input = vmap_axes == 0
     fn, leaves, extra = _program(apply_fn, params, kwargs, per_input)
@@ -608,7 +609,12 @@ def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_sha
     samp = (l1[0], l2[0]) if per_input else ("", "")
     total = 0.0 * _contract_outputs(o1, o2, axes)
     for j in range(len(plan1.sites)):
-        total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
+        if form_jacobians:
+            jac1 = jaxpr_structure.site_jacobian(plan1, j, s1[j], samp[0], lead[0])
+            jac2 = jac1 if x2 is None else jaxpr_structure.site_jacobian(plan2, j, s2[j], samp[1], lead[1])
+            total = total + jaxpr_structure.leaf_gram(jac1, jac2, lead, result)
+        else:
+            total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
     for a, b in zip(g1, g2):
         total = total + jaxpr_structure.leaf_gram(a, b, lead, result)
     return total, (o1, o2)
@@ -815,6 +821,12 @@ class _KernelComputer:
                     o2, fac2 = (o1, fac1) if x2 is None else _structured_factors(node, params, x2, kwargs)
                     outs = (o1, o2)
                     ntk = _structured_ntk(fac1, fac2, axes)
+                elif impl == "jacobian" and vmap_axes == 0:
+                    # Per-input Jacobians from the jaxpr's factors: vmap(jacrev) of a convolution's kernel runs
+                    # grouped convolutions, several times slower on CPU (and JAX 0.10.2's jit(jacrev) has been
+                    # seen to return a wrong block for a strided 1 × 1 convolution: README).
+                    ntk, outs = _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape,
+                                           form_jacobians=True)
                 elif impl == "jacobian":
                     ntk = _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes)
                 else:

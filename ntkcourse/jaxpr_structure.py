@@ -54,7 +54,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.extend import core as jcore
 
-__all__ = ["Site", "Plan", "structure_plan", "matching_plans", "factors", "site_gram", "leaf_gram"]
+__all__ = ["Site", "Plan", "structure_plan", "matching_plans", "factors", "site_gram", "site_jacobian",
+           "leaf_gram"]
 
 #: Primitives that only move, copy or re-type entries.
 SHAPE_ONLY = frozenset({"convert_element_type", "reshape", "squeeze", "transpose", "broadcast_in_dim", "copy",
@@ -456,6 +457,24 @@ def site_gram(plan1, plan2, j, f1, f2, samp, lead, result):
     p, q, g, f, o = (next(pool) for _ in range(5))
     spec = f"{s1}{p}{g}{f},{l1}{p}{g}{o},{s2}{q}{g}{f},{l2}{q}{g}{o}->{result}"
     return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal")
+
+
+def site_jacobian(plan, j, f, samp, lead):
+    """Site ``j``'s Jacobian block ``R ∂f/∂U`` itself, ``(*lead, M)``, from its factors (letters as in
+    :func:`site_gram` for one side): ``Σ_P A ⊗ D`` for a product or a convolution. Formed from the recorded input
+    and the back-propagated signal, without differentiating with respect to the parameter.
+    """
+    a, d, c = f
+    k = _flat_site(plan, plan.sites[j], a, d * _expand(c, d.ndim, len(samp)), len(lead))
+    if k[0] == "grad":
+        return k[1]
+    pool = _pool(set(samp + lead))
+    p, g, x, y = (next(pool) for _ in range(4))
+    if k[0] == "dot":  # A (*samp, B, F, C), D (*lead, B, F, G) -> (*lead, B, C, G)
+        block = jnp.einsum(f"{samp}{g}{p}{x},{lead}{g}{p}{y}->{lead}{g}{x}{y}", k[1], k[2])
+    else:  # P (*samp, P, G, F), D (*lead, P, G, O) -> (*lead, G, F, O)
+        block = jnp.einsum(f"{samp}{p}{g}{x},{lead}{p}{g}{y}->{lead}{g}{x}{y}", k[1], k[2])
+    return block.reshape(block.shape[:len(lead)] + (-1,))
 
 
 def _expand(c, ndim, n_samp):
