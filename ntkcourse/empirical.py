@@ -61,12 +61,25 @@ Three implementations of the NTK, equal to float precision:
     of output positions, with image patches in place of :math:`a`:
     :math:`c^2 \sum_{p,q} (P_p \cdot P'_q)(\delta_p \cdot \delta'_q)`.
     This is the idea of neural-tangents' "structured derivatives" (Novak et al.
-    2022, *Fast finite width neural tangent kernel*), written for the layers of
-    this package. It needs the layer triple, not only ``apply_fn``: pass
-    ``stax.serial(...)`` itself as ``f``.
+    2022, *Fast finite width neural tangent kernel*). A ``stax`` network (the
+    triple or its ``apply_fn``) uses the rules its layers declare; any other
+    function (a flax model's ``apply``, plain ``jax.lax`` code) has its rules
+    read from its jaxpr by :mod:`ntkcourse.jaxpr_structure`: parameters that
+    enter once, linearly, through ``dot_general``, a convolution's kernel or
+    an ``add``/``sub``/``mul`` are contracted this way; every other leaf keeps
+    its own Jacobian block, taken in the same backward pass
+    (:func:`jaxpr_fallback_leaves` lists them).
 ``'auto'``
     ``'structured'`` when ``f`` is a ``stax`` triple whose layers it supports,
-    else ``'jacobian'`` when the Jacobians fit in 256 MiB, else ``'jvp_vjp'``.
+    else ``'jacobian'`` when the Jacobians fit in 256 MiB, else ``'structured'``
+    from the jaxpr when the leaves it keeps as Jacobian blocks fit in 256 MiB,
+    else ``'jvp_vjp'``.
+
+With ``vmap_axes=0``, ``'jacobian'`` of a plain function forms each input's
+Jacobian blocks from the same jaxpr factors (``Σ_p a_p ⊗ δ_p`` for a product
+or a convolution's patches) instead of ``vmap(jax.jacrev)``, whose per-input
+convolution-kernel gradients are grouped convolutions, several times slower on
+CPU.
 
 :func:`naive_pairwise_ntk` is the blog post's loop over pairs of inputs (two
 backward passes per pair), kept as a teaching reference.
@@ -101,6 +114,7 @@ __all__ = [
     "MonteCarloKernel",
     "naive_pairwise_ntk",
     "structured_support",
+    "jaxpr_fallback_leaves",
 ]
 
 _JACOBIAN_BUDGET_BYTES = 256 * 2**20
@@ -615,8 +629,11 @@ def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_sha
             total = total + jaxpr_structure.leaf_gram(jac1, jac2, lead, result)
         else:
             total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
-    for a, b in zip(g1, g2):
-        total = total + jaxpr_structure.leaf_gram(a, b, lead, result)
+    # A leaf kept whole for one input shape may be unused for the other (its block there is zero).
+    kept2 = dict(zip(plan2.fallback, g2))
+    for leaf, a in zip(plan1.fallback, g1):
+        if leaf in kept2:
+            total = total + jaxpr_structure.leaf_gram(a, kept2[leaf], lead, result)
     return total, (o1, o2)
 
 
