@@ -108,8 +108,9 @@ def main():
         return resnet({**p, "strides": strides}, x)
 
     n_params = sum(int(np.size(v)) for v in jax.tree_util.tree_leaves(params))
-    print(f"plain-JAX ResNet: widths {widths}, {n_params} parameters, x1 and x2 ({args.n}, {args.size}, {args.size}, 3), "
-          f"{args.outputs} outputs, {jnp.dtype(dtype).name}, trace_axes=(), vmap_axes=0; "
+    print(f"plain-JAX ResNet: widths {widths}, {n_params} parameters, x1 and x2 "
+          f"({args.n}, {args.size}, {args.size}, 3), {args.outputs} outputs, {jnp.dtype(dtype).name}, "
+          "trace_axes=(), vmap_axes=0; "
           f"JAX {jax.__version__}, devices {jax.devices()}", flush=True)
     kernels, warm = {}, {}
     for impl in ("structured", "jacobian", "jvp_vjp"):

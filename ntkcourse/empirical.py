@@ -75,9 +75,9 @@ Three implementations of the NTK, equal to float precision:
     from the jaxpr when the leaves it keeps as Jacobian blocks fit in 256 MiB,
     else ``'jvp_vjp'``.
 
-With ``vmap_axes=0``, ``'jacobian'`` of a plain function forms each input's
-Jacobian blocks from the same jaxpr factors (``Σ_p a_p ⊗ δ_p`` for a product
-or a convolution's patches) instead of ``vmap(jax.jacrev)``, whose per-input
+``'jacobian'`` forms the Jacobian blocks from the same jaxpr factors
+(``Σ_p a_p ⊗ δ_p`` for a product or a convolution's patches, the kept leaves'
+blocks from the backward pass) instead of ``jax.jacrev``, whose per-input
 convolution-kernel gradients are grouped convolutions, several times slower on
 CPU.
 
@@ -91,7 +91,6 @@ import functools
 import math
 import numbers
 import string
-import warnings
 from typing import NamedTuple, Optional, Sequence
 
 import jax
@@ -657,35 +656,13 @@ def jaxpr_fallback_leaves(f, params, x, vmap_axes=None, **kwargs):
 # --------------------------------------------------------------------------- #
 
 
-def _jacobian(apply_fn, params, x, kwargs, vmap_axes):
-    """Jacobian of the outputs, leaves of shape ``(n, *o, *leaf_shape)``."""
-    if vmap_axes == 0:
-        def single(xi):
-            return jax.jacrev(lambda p: apply_fn(p, xi[None], **kwargs)[0])(params)
-
-        return jax.vmap(single)(x)
-    return jax.jacrev(lambda p: apply_fn(p, x, **kwargs))(params)
-
-
 def _outputs(apply_fn, params, x, kwargs, vmap_axes):
     """The outputs ``(n, *o)`` of the inputs ``x`` as the NTK sees them: of the whole batch at once for
-    ``vmap_axes=None``, of each input alone (a batch of one) for ``vmap_axes=0``, as :func:`_jacobian` takes them.
+    ``vmap_axes=None``, of each input alone (a batch of one) for ``vmap_axes=0``, as the Jacobians are taken.
     """
     if vmap_axes == 0:
         return jax.vmap(lambda xi: apply_fn(params, xi[None], **kwargs)[0])(x)
     return apply_fn(params, x, **kwargs)
-
-
-def _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes):
-    j1 = _jacobian(apply_fn, params, x1, kwargs, vmap_axes)
-    j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2, kwargs, vmap_axes)
-    total = None
-    for leaf1, leaf2, p in zip(
-        jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), jax.tree_util.tree_leaves(params)
-    ):
-        term = _contract_outputs(leaf1, leaf2, axes, inner=np.ndim(p))
-        total = term if total is None else total + term
-    return total
 
 
 def _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape):
@@ -838,14 +815,13 @@ class _KernelComputer:
                     o2, fac2 = (o1, fac1) if x2 is None else _structured_factors(node, params, x2, kwargs)
                     outs = (o1, o2)
                     ntk = _structured_ntk(fac1, fac2, axes)
-                elif impl == "jacobian" and vmap_axes == 0:
-                    # Per-input Jacobians from the jaxpr's factors: vmap(jacrev) of a convolution's kernel runs
-                    # grouped convolutions, several times slower on CPU (and JAX 0.10.2's jit(jacrev) has been
-                    # seen to return a wrong block for a strided 1 × 1 convolution: README).
+                elif impl == "jacobian":
+                    # Jacobian blocks formed from the jaxpr's factors rather than by jax.jacrev: per-input
+                    # convolution-kernel gradients of vmap(jacrev) are grouped convolutions, several times slower on
+                    # CPU, and JAX 0.10.2's jit(jacrev) returned a wrong block for a flax ResNet's strided 1 × 1
+                    # convolution (README).
                     ntk, outs = _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape,
                                            form_jacobians=True)
-                elif impl == "jacobian":
-                    ntk = _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes)
                 else:
                     ntk = _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
                 res["ntk"] = ntk / size
