@@ -342,8 +342,10 @@ def _pool(used):
 def _flat_site(plan, site, a, delta, lead: int):
     """Canonical factors of one site, leading axes ``lead`` (samples, outputs) kept:
 
-    * ``('gram', A, D)``: ``A (*lead_a, P, F)`` and ``D (*lead, P, G)`` with ``∂f/∂U = Σ_P A ⊗ D`` over
-      positions ``P``, indexed by ``(F, G)`` (dot_general, conv; ``lead_a`` the sample axes only);
+    * ``('dot', A, D)``: ``A (*lead_a, B, P, F)`` and ``D (*lead, B, P, G)`` with
+      ``∂f/∂U[B, F, G] = Σ_P A ⊗ D`` over the free axes ``P`` of ``a`` (``lead_a`` the sample axes only);
+    * ``('conv', A, D)``: patches ``A (*lead_a, P, G, F)`` and ``D (*lead, P, G, O)`` with
+      ``∂f/∂U[G, F, O] = Σ_P A ⊗ D`` over the batch and output positions ``P``, ``G`` feature groups;
     * ``('grad', J)``: ``J (*lead, M)`` the block ``R ∂f/∂U`` itself (add, mul: small after summing the
       broadcast axes).
     """
@@ -370,7 +372,8 @@ def _flat_site(plan, site, a, delta, lead: int):
         (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
         a_contract, a_batch = (rc, rb) if site.operand == 0 else (lc, lb)
         u_contract, u_batch = (lc, lb) if site.operand == 0 else (rc, rb)
-        return _dot_general_factors(eqn, site, a, delta, lead, lead_shape, a_contract, a_batch, u_contract, u_batch)
+        return _dot_general_factors(eqn, site, a, delta, lead, lead_shape, a_contract, a_batch, u_contract,
+                                    u_batch)
     return _conv_factors(eqn, a, delta, lead, lead_shape)
 
 
@@ -379,8 +382,8 @@ def _dot_general_factors(eqn, site, a, delta, lead, lead_shape, a_contract, a_ba
     ``a`` the other: ``∂f/∂U[b, c, g] = Σ_f a[b, f, c] δ[b, f, g]``; the batch axes of the contraction are
     axes of ``U``, so they go with ``c`` (the Gram sums over them jointly on both sides).
     """
-    a_lead = a.ndim - eqn.invars[1 - site.operand].aval.ndim
     a_nd = eqn.invars[1 - site.operand].aval.ndim
+    a_lead = a.ndim - a_nd
     u_nd = eqn.invars[site.operand].aval.ndim
     a_free = [d for d in range(a_nd) if d not in a_contract and d not in a_batch]
     u_free = [d for d in range(u_nd) if d not in u_contract and d not in u_batch]
