@@ -61,12 +61,25 @@ Three implementations of the NTK, equal to float precision:
     of output positions, with image patches in place of :math:`a`:
     :math:`c^2 \sum_{p,q} (P_p \cdot P'_q)(\delta_p \cdot \delta'_q)`.
     This is the idea of neural-tangents' "structured derivatives" (Novak et al.
-    2022, *Fast finite width neural tangent kernel*), written for the layers of
-    this package. It needs the layer triple, not only ``apply_fn``: pass
-    ``stax.serial(...)`` itself as ``f``.
+    2022, *Fast finite width neural tangent kernel*). A ``stax`` network (the
+    triple or its ``apply_fn``) uses the rules its layers declare; any other
+    function (a flax model's ``apply``, plain ``jax.lax`` code) has its rules
+    read from its jaxpr by :mod:`ntkcourse.jaxpr_structure`: parameters that
+    enter once, linearly, through ``dot_general``, a convolution's kernel or
+    an ``add``/``sub``/``mul`` are contracted this way; every other leaf keeps
+    its own Jacobian block, taken in the same backward pass
+    (:func:`jaxpr_fallback_leaves` lists them).
 ``'auto'``
     ``'structured'`` when ``f`` is a ``stax`` triple whose layers it supports,
-    else ``'jacobian'`` when the Jacobians fit in 256 MiB, else ``'jvp_vjp'``.
+    else ``'jacobian'`` when the Jacobians fit in 256 MiB, else ``'structured'``
+    from the jaxpr when the leaves it keeps as Jacobian blocks fit in 256 MiB,
+    else ``'jvp_vjp'``.
+
+``'jacobian'`` forms the Jacobian blocks from the same jaxpr factors
+(``Σ_p a_p ⊗ δ_p`` for a product or a convolution's patches, the kept leaves'
+blocks from the backward pass) instead of ``jax.jacrev``, whose per-input
+convolution-kernel gradients are grouped convolutions, several times slower on
+CPU.
 
 :func:`naive_pairwise_ntk` is the blog post's loop over pairs of inputs (two
 backward passes per pair), kept as a teaching reference.
@@ -78,7 +91,6 @@ import functools
 import math
 import numbers
 import string
-import warnings
 from typing import NamedTuple, Optional, Sequence
 
 import jax
@@ -86,6 +98,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from . import jaxpr_structure
 from . import stax as _stax
 from .stax import masked as _masked
 from . import validation
@@ -101,6 +114,7 @@ __all__ = [
     "MonteCarloKernel",
     "naive_pairwise_ntk",
     "structured_support",
+    "jaxpr_fallback_leaves",
 ]
 
 _JACOBIAN_BUDGET_BYTES = 256 * 2**20
@@ -452,15 +466,15 @@ def _walk(node, params, x, probes, record, kwargs):
 
 
 def structured_support(network) -> Optional[str]:
-    """``None`` when ``implementation='structured'`` supports ``network`` (a stax
-    triple), else the reason it does not.
+    """``None`` when ``implementation='structured'`` supports ``network``, else the reason it does not.
+
+    A plain function is always supported: its structured derivatives are read from its jaxpr, and the
+    leaves that no rule covers keep their Jacobian blocks (:func:`jaxpr_fallback_leaves` lists them). A stax
+    triple is supported when each of its layers with parameters declares a structured rule.
     """
-    _, node, init_fn = network_of(network)
+    _, node, _ = network_of(network)
     if node is None:
-        return (
-            "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-            "(pass stax.serial(...) itself, not its apply_fn)"
-        )
+        return None
     return _unsupported_reason(node[0])
 
 
@@ -550,39 +564,118 @@ def _structured_ntk(f1, f2, axes: _Axes):
 
 
 # --------------------------------------------------------------------------- #
+# The structured path for plain functions, from their jaxpr
+# --------------------------------------------------------------------------- #
+
+
+def _program(apply_fn, params, kwargs, per_input: bool):
+    """``(fn, leaves, extra)``: ``fn(*leaves, x, *extra)`` is ``f`` as a function of flat arrays (the parameter
+    leaves first, then the input, then the array keyword arguments; the others are closed over), of one input
+    without its batch axis when ``per_input``.
+    """
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    names = sorted(kwargs)
+    arrays = [k for k in names if isinstance(kwargs[k], jax.Array) or _is_array_like(kwargs[k])]
+    fixed = {k: kwargs[k] for k in names if k not in arrays}
+    n = len(leaves)
+
+    def fn(*args):
+        p = jax.tree_util.tree_unflatten(treedef, args[:n])
+        kw = dict(fixed, **dict(zip(arrays, args[n + 1:])))
+        if per_input:
+            return apply_fn(p, args[n][None], **kw)[0]
+        return apply_fn(p, args[n], **kw)
+
+    return fn, leaves, [jnp.asarray(kwargs[k]) for k in arrays]
+
+
+def _jaxpr_plans(fn, leaves, extra, x1, x2, per_input: bool):
+    """One plan per distinct input shape, with the same structured leaves in each."""
+    n = len(leaves)
+    shapes = [x1.shape[1:] if per_input else x1.shape]
+    if x2 is not None and not per_input and x2.shape != x1.shape:
+        shapes.append(x2.shape)
+
+    def make(shape, force):
+        x = jax.ShapeDtypeStruct(tuple(shape), x1.dtype)
+        return jaxpr_structure.structure_plan(fn, [*leaves, x, *extra], n, force)
+
+    plans = jaxpr_structure.matching_plans(make, shapes)
+    return plans[0], plans[-1]
+
+
+def _jaxpr_factors(plan, fn_args, x, per_input: bool, out_shape):
+    """Factors of one side, with delta's output axis unfolded to the output's shape (batch first)."""
+    leaves, extra = fn_args
+    if per_input:
+        out, sites, grads = jax.vmap(lambda xi: jaxpr_structure.factors(plan, [*leaves, xi, *extra]))(x)
+        o_shape = (x.shape[0],) + tuple(out_shape[1:])
+        sites = [(a, d.reshape(o_shape + d.shape[2:]), c) for a, d, c in sites]
+        grads = [g.reshape(o_shape + g.shape[2:]) for g in grads]
+    else:
+        out, sites, grads = jaxpr_structure.factors(plan, [*leaves, x, *extra])
+        o_shape = tuple(out.shape)
+        sites = [(a, d.reshape(o_shape + d.shape[1:]), c) for a, d, c in sites]
+        grads = [g.reshape(o_shape + g.shape[1:]) for g in grads]
+    return out, sites, grads
+
+
+def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_shape, form_jacobians=False):
+    """The NTK of a plain function by structured derivatives read from its jaxpr (see ``jaxpr_structure``);
+    returns the kernel (not yet averaged) and the outputs of x1 and x2. With ``form_jacobians`` every site's
+    Jacobian block is formed from its factors and then contracted (the Jacobian contraction of ``vmap_axes=0``).
+    """
+    per_input = vmap_axes == 0
+    fn, leaves, extra = _program(apply_fn, params, kwargs, per_input)
+    plan1, plan2 = _jaxpr_plans(fn, leaves, extra, x1, x2, per_input)
+    o1, s1, g1 = _jaxpr_factors(plan1, (leaves, extra), x1, per_input, out_shape)
+    o2, s2, g2 = (o1, s1, g1) if x2 is None else _jaxpr_factors(plan2, (leaves, extra), x2, per_input, out_shape)
+    l1, l2, result, _ = axes.letters()
+    lead = ("".join(l1), "".join(l2))
+    samp = (l1[0], l2[0]) if per_input else ("", "")
+    total = 0.0 * _contract_outputs(o1, o2, axes)
+    for j in range(len(plan1.sites)):
+        if form_jacobians:
+            jac1 = jaxpr_structure.site_jacobian(plan1, j, s1[j], samp[0], lead[0])
+            jac2 = jac1 if x2 is None else jaxpr_structure.site_jacobian(plan2, j, s2[j], samp[1], lead[1])
+            total = total + jaxpr_structure.leaf_gram(jac1, jac2, lead, result)
+        else:
+            total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
+    # A leaf kept whole for one input shape may be unused for the other (its block there is zero).
+    kept2 = dict(zip(plan2.fallback, g2))
+    for leaf, a in zip(plan1.fallback, g1):
+        if leaf in kept2:
+            total = total + jaxpr_structure.leaf_gram(a, kept2[leaf], lead, result)
+    return total, (o1, o2)
+
+
+def jaxpr_fallback_leaves(f, params, x, vmap_axes=None, **kwargs):
+    """The parameter leaves (as key paths) that ``implementation='structured'`` keeps as Jacobian blocks for
+    a plain function ``f``: those that do not enter ``f`` once and linearly through a ``dot_general``, a
+    convolution's kernel, or an ``add``/``sub``/``mul`` (see :mod:`ntkcourse.jaxpr_structure`).
+    """
+    where = "jaxpr_fallback_leaves"
+    apply_fn = network_of(f)[0]
+    x = _as_array(x, "x", where)
+    per_input = _check_vmap_axes(vmap_axes, where) == 0
+    fn, leaves, extra = _program(apply_fn, params, kwargs, per_input)
+    plan, _ = _jaxpr_plans(fn, leaves, extra, x, None, per_input)
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(params)[0]]
+    return [paths[i] for i in plan.fallback]
+
+
+# --------------------------------------------------------------------------- #
 # The general implementations
 # --------------------------------------------------------------------------- #
 
 
-def _jacobian(apply_fn, params, x, kwargs, vmap_axes):
-    """Jacobian of the outputs, leaves of shape ``(n, *o, *leaf_shape)``."""
-    if vmap_axes == 0:
-        def single(xi):
-            return jax.jacrev(lambda p: apply_fn(p, xi[None], **kwargs)[0])(params)
-
-        return jax.vmap(single)(x)
-    return jax.jacrev(lambda p: apply_fn(p, x, **kwargs))(params)
-
-
 def _outputs(apply_fn, params, x, kwargs, vmap_axes):
     """The outputs ``(n, *o)`` of the inputs ``x`` as the NTK sees them: of the whole batch at once for
-    ``vmap_axes=None``, of each input alone (a batch of one) for ``vmap_axes=0``, as :func:`_jacobian` takes them.
+    ``vmap_axes=None``, of each input alone (a batch of one) for ``vmap_axes=0``, as the Jacobians are taken.
     """
     if vmap_axes == 0:
         return jax.vmap(lambda xi: apply_fn(params, xi[None], **kwargs)[0])(x)
     return apply_fn(params, x, **kwargs)
-
-
-def _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes):
-    j1 = _jacobian(apply_fn, params, x1, kwargs, vmap_axes)
-    j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2, kwargs, vmap_axes)
-    total = None
-    for leaf1, leaf2, p in zip(
-        jax.tree_util.tree_leaves(j1), jax.tree_util.tree_leaves(j2), jax.tree_util.tree_leaves(params)
-    ):
-        term = _contract_outputs(leaf1, leaf2, axes, inner=np.ndim(p))
-        total = term if total is None else total + term
-    return total
 
 
 def _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape):
@@ -659,34 +752,30 @@ class _KernelComputer:
         self._checked = {}
         self._jitted = {}
 
-    def _choose(self, params, x1, x2, out) -> str:
+    def _choose(self, params, x1, x2, out, kwargs) -> str:
         req = self.requested
-        if req in ("auto", "structured"):
-            reason = (
-                "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-                "(pass stax.serial(...) itself as f, not its apply_fn)"
-                if self.node is None
-                else _unsupported_reason(self.node[0])
-            )
-            if reason is None and self.vmap_axes == 0:
+        if self.node is not None and req in ("auto", "structured"):
+            reason = _unsupported_reason(self.node[0])
+            if reason is None:
                 return "structured"
-            if req == "structured" and self.node is not None and reason is not None:
-                raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
             if req == "structured":
-                # Here f is a plain function: a stax network (node set) always has vmap_axes = 0, so it either took
-                # the structured path above or was refused for its layer.
-                warnings.warn(
-                    f"{self.where}: implementation='structured' is not available ({reason}); using 'jvp_vjp'.",
-                    UserWarning,
-                    stacklevel=5,
-                )
-                return "jvp_vjp"
-            n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
-            k = int(math.prod(out.shape[1:]))
-            leaves = jax.tree_util.tree_leaves(params)
-            size = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)
-            return "jacobian" if n * k * size <= _JACOBIAN_BUDGET_BYTES else "jvp_vjp"
-        return req
+                raise ValueError(f"{self.where}: implementation='structured' is not available: {reason}.")
+        if req != "auto":
+            return req
+        # A plain function (or a stax network with a layer the stax rules do not cover): the Jacobian contraction
+        # while the Jacobians fit in the budget; else structured derivatives read from the jaxpr, unless the
+        # leaves they keep as Jacobian blocks are themselves over it; else the NTK-vector products.
+        n = x1.shape[0] + (0 if x2 is None else x2.shape[0])
+        k = int(math.prod(out.shape[1:]))
+        leaves = jax.tree_util.tree_leaves(params)
+        sizes = [int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves]
+        if n * k * sum(sizes) <= _JACOBIAN_BUDGET_BYTES:
+            return "jacobian"
+        per_input = self.vmap_axes == 0
+        fn, flat, extra = _program(self.apply_fn, params, kwargs, per_input)
+        plan, _ = _jaxpr_plans(fn, flat, extra, x1, x2, per_input)
+        kept = sum(sizes[i] for i in plan.fallback)
+        return "structured" if n * k * kept <= _JACOBIAN_BUDGET_BYTES else "jvp_vjp"
 
     def prepare(self, x1, x2, params, kwargs):
         """Check the arguments (once per shapes) and return (x1, x2, implementation, axes)."""
@@ -717,26 +806,35 @@ class _KernelComputer:
                             f"{self.where}: tracing or taking the diagonal of the batch axis needs x1 and x2 of "
                             f"the same length, got {x1.shape[0]} and {x2.shape[0]}."
                         )
-            self._checked[key] = (self._choose(params, x1, x2, out), axes, out)
+            self._checked[key] = (self._choose(params, x1, x2, out, kwargs), axes, out)
         impl, axes, out = self._checked[key]
         return x1, x2, impl, axes, out
 
     def core(self, impl, axes, out_shape, get):
         """The pure function ``(x1, x2, params, kwargs) -> {name: kernel}`` (jittable, vmappable)."""
         apply_fn, node, vmap_axes = self.apply_fn, self.node, self.vmap_axes
+        if node is not None and _unsupported_reason(node[0]) is not None:
+            node = None  # 'auto' chose structured derivatives from the jaxpr of its apply_fn
 
         def run(x1, x2, params, kwargs):
             res = {}
             size = axes.trace_size(out_shape)
             outs = None
             if "ntk" in get:
-                if impl == "structured":
+                if impl == "structured" and node is None:
+                    ntk, outs = _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
+                elif impl == "structured":
                     o1, fac1 = _structured_factors(node, params, x1, kwargs)
                     o2, fac2 = (o1, fac1) if x2 is None else _structured_factors(node, params, x2, kwargs)
                     outs = (o1, o2)
                     ntk = _structured_ntk(fac1, fac2, axes)
                 elif impl == "jacobian":
-                    ntk = _jacobian_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes)
+                    # Jacobian blocks formed from the jaxpr's factors rather than by jax.jacrev: per-input
+                    # convolution-kernel gradients of vmap(jacrev) are grouped convolutions, several times slower on
+                    # CPU, and JAX 0.10.2's jit(jacrev) returned a wrong block for a flax ResNet's strided 1 × 1
+                    # convolution (README).
+                    ntk, outs = _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape,
+                                           form_jacobians=True)
                 else:
                     ntk = _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
                 res["ntk"] = ntk / size

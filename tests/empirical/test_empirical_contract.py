@@ -13,6 +13,8 @@ so the full empirical NTK block is (the explicit sum over the parameters of prod
 Everything runs in float64: agreement to 1e-12 of the kernel's scale (values of order 1, sums of a few dozen
 products: round-off is ~1e-15). Written from the survivors of a mutation run (tools/mutation.py empirical).
 """
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -432,11 +434,10 @@ def test_parameter_shapes_in_a_message_are_cut_at_300_characters(n_leaves, shown
                                "shape (2, 3): RuntimeError: no")
 
 
-def test_structured_support_says_why_a_plain_function_is_not_supported():
-    """The reason given for a plain function (the whole sentence, which tells the user what to pass instead)."""
-    assert empirical.structured_support(net) == (
-        "f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-        "(pass stax.serial(...) itself, not its apply_fn)")
+def test_structured_support_accepts_a_plain_function():
+    """A plain function takes the structured path (rules read from its jaxpr, the other leaves as Jacobian blocks):
+    no reason to refuse it."""
+    assert empirical.structured_support(net) is None
 
 
 def _scaled(p, x, scale):
@@ -644,19 +645,24 @@ def _wide_linear(p, x):
     return x @ p["w"]
 
 
+def _wide_tanh(p, x):
+    return x @ jnp.tanh(p["w"])
+
+
 @pytest.mark.parametrize("width, n1, n2, extra, expected", [
-    (4096, 1, None, 0, "jacobian"),   # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
-    (4096, 1, None, 1, "jvp_vjp"),    # one more float32 parameter (unused by f, but held): over it
-    (4096, 1, 1, 0, "jvp_vjp"),       # x2 counts: 2 inputs, twice the budget
-    (4096, 2, None, 0, "jvp_vjp"),    # two inputs in x1
-    (1024, 15, 1, 0, "jacobian"),     # 16 inputs × 1024 × 4 × 1024 × 4 bytes = 2^28: x2's batch counts, not its 4 features
-    (1024, 16, 1, 0, "jvp_vjp"),      # 17 inputs: over
+    (4096, 1, None, 0, "jacobian"),    # 1 input × 4096 outputs × 4 × 4096 × 4 bytes = 2^28: at the budget
+    (4096, 1, None, 1, "structured"),  # one more float32 parameter (unused by f, but held): over it
+    (4096, 1, 1, 0, "structured"),     # x2 counts: 2 inputs, twice the budget
+    (4096, 2, None, 0, "structured"),  # two inputs in x1
+    (1024, 15, 1, 0, "jacobian"),      # 16 inputs × 1024 × 4 × 1024 × 4 bytes = 2^28: x2's batch counts, not its 4 features
+    (1024, 16, 1, 0, "structured"),    # 17 inputs: over
 ])
 def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(width, n1, n2, extra, expected):
     """'auto' on a plain function: the Jacobian contraction when (inputs of x1 and x2) × (outputs per input) ×
-    (bytes of all parameters, in their own dtype) <= 256 MiB, else the NTK-vector products. f(θ, x) = x W with W
-    float32 (4, width), width outputs per input; ``implementation_for`` only looks at shapes (nothing is computed).
-    In 64-bit mode, so that float32 parameters are not the default dtype."""
+    (bytes of all parameters, in their own dtype) <= 256 MiB, else structured derivatives read from the jaxpr
+    (W enters once, linearly: no leaf kept as a Jacobian block). f(θ, x) = x W with W float32 (4, width), width
+    outputs per input; ``implementation_for`` only looks at shapes (f is traced, nothing is computed). In 64-bit
+    mode, so that float32 parameters are not the default dtype."""
     params = {"w": np.zeros((4, width), np.float32)}
     if extra:
         params["extra"] = np.zeros(extra, np.float32)
@@ -664,6 +670,16 @@ def test_auto_takes_the_jacobian_while_it_fits_in_256_mib(width, n1, n2, extra, 
     x2 = None if n2 is None else np.zeros((n2, 4), np.float32)
     with jax.enable_x64(True):
         assert empirical.empirical_ntk_fn(_wide_linear).implementation_for(x1, x2, params) == expected
+
+
+@pytest.mark.parametrize("n1, expected", [(1, "jacobian"), (2, "jvp_vjp")])
+def test_auto_takes_the_vector_products_when_the_leaves_kept_whole_are_over_the_budget(n1, expected):
+    """'auto' over the budget, for f(θ, x) = x tanh(W): W enters nonlinearly, so structured derivatives would keep
+    its whole Jacobian block, itself over 256 MiB for 2 inputs: the NTK-vector products."""
+    params = {"w": np.zeros((4, 4096), np.float32)}
+    with jax.enable_x64(True):
+        got = empirical.empirical_ntk_fn(_wide_tanh).implementation_for(np.zeros((n1, 4), np.float32), None, params)
+    assert got == expected
 
 
 def _powers(theta, x):
@@ -696,32 +712,18 @@ def test_kernel_of_x1_with_itself_keeps_every_pair_of_axes_in_place(diagonal_axe
     np.testing.assert_allclose(got, _powers_kernel(g, diagonal_axes), rtol=0, atol=1e-12)
 
 
-_PLAIN_REASON = ("f is a plain function; the structured path needs the layer triple made by ntkcourse.stax "
-                 "(pass stax.serial(...) itself as f, not its apply_fn)")
-
-
-def test_structured_asked_of_a_plain_function_warns_and_uses_the_ntk_vector_products():
-    """implementation='structured' with a plain f: a UserWarning that names the function, says why and what is used
-    instead, then the kernel by the NTK-vector products (the hand value; 1e-12)."""
+def test_structured_asked_of_a_plain_function_reads_its_jaxpr():
+    """implementation='structured' with a plain f: no warning, the structured path itself (read from f's jaxpr: W,
+    b and V each enter once, linearly), and the hand value (1e-12)."""
     params, x1, x2 = draw(24)
-    with jax.enable_x64(True), pytest.warns(UserWarning) as record:
+    with jax.enable_x64(True), warnings.catch_warnings():
+        warnings.simplefilter("error")
         ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
         got = np.asarray(ntk_fn(x1, x2, params))
         used = ntk_fn.implementation_for(x1, x2, params)
-    assert [str(w.message) for w in record] == [
-        f"empirical_ntk_fn: implementation='structured' is not available ({_PLAIN_REASON}); using 'jvp_vjp'."]
-    assert used == "jvp_vjp"
+        kept = empirical.jaxpr_fallback_leaves(net, params, x1)
+    assert (used, kept) == ("structured", [])
     np.testing.assert_allclose(got, np.einsum("ijaa->ij", hand_ntk(params, x1, x2)) / K, rtol=0, atol=1e-12)
-
-
-def test_structured_warning_points_at_the_callers_line():
-    """The warning's stacklevel reaches the line that called ntk_fn (this file), not the package. (Left out of the
-    mutation run: mutmut's trampolines add frames.)"""
-    params, x1, _ = draw(25)
-    ntk_fn = empirical.empirical_ntk_fn(net, implementation="structured")
-    with pytest.warns(UserWarning) as record:
-        ntk_fn(x1, None, params)
-    assert record[0].filename == __file__
 
 
 def test_structured_asked_of_a_stax_layer_without_a_structured_rule_is_refused():
