@@ -18,7 +18,13 @@ import pytest
 
 from ntkcourse import stax
 
-jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True)
+def _x64():
+    # 64-bit inside each test only: a module-level switch would leak into the other tests of the worker.
+    with jax.enable_x64(True):
+        yield
 
 W, B = 1.3, 0.4
 RTOL = 1e-13
