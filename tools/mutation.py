@@ -65,7 +65,10 @@ MODULES = {
              # the same layer rules as the one-Conv cases, 45 % of the oracle's time). The Monte Carlo tests
              # of test_stax_validation.py and the option tests of test_stax_options.py (both slower, with
              # statistical tolerances) are left out: the exact-kernel file checks the same options to round-off.
+             # The formulas of spatial.py are called directly (window sums against a loop, pooling matrices,
+             # masks of window ops), a few seconds of CPU that reach the functions no network test calls.
              ["tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
+              "tests/kernels/test_stax_spatial_formulas.py",
               "tests/contract/test_stax_oracle.py", "-m", "not slow", "-k", "not (cnn2_ or f44)"]),
     # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
     # contract file checks the same means and standard errors on a linear model in well under a second. The test of
