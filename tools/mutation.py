@@ -435,6 +435,20 @@ EQUIVALENT: dict[str, str] = {
         "engine splits the kernel map into compiled programs (engine.kernel_fn._stage_groups): the same "
         "operations, the same "
         "values, another grouping",
+    # stax activations (ntkcourse/stax/activations.py). Entries (the mutant's change, the reason), the change in
+    # the form of s7-mutdi's describe_change (its changed lines, stripped, "old -> new"), so that the tool can tell
+    # when a later edit renumbers them.
+    "ntkcourse.stax.activations.x_Gelu__mutmut_26": (
+        "act = act._replace(fn=lambda x: jax.nn.gelu(x, approximate=True)) -> "
+        "act = act._replace(fn=lambda x: jax.nn.gelu(x, ))",
+        "jax.nn.gelu(x) for jax.nn.gelu(x, approximate=True): approximate=True is jax.nn.gelu's default"),
+    **{f"ntkcourse.stax.activations.x_{name}__mutmut_1": (
+        f"def x_{name}({head}do_stabilize: bool = False): -> def x_{name}({head}do_stabilize: bool = True):",
+        "the default do_stabilize True for False: the flag is only checked to be a bool and has no effect "
+        "(_stabilize_flag: the ReLU family's formulas never form q1 q2, so there is nothing to rescale), and the "
+        "layer does not record it")
+       for name, head in (("Relu", ""), ("LeakyRelu", "alpha: float, "), ("ABRelu", "a: float, b: float, "),
+                          ("Abs", ""))},
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

@@ -401,3 +401,14 @@ def test_elementwise_refuses_a_non_callable_argument_naming_it():
                               ({"nngp_fn": abs, "d_nngp_fn": "x"}, "d_nngp_fn", "str")):
         with pytest.raises(TypeError, match=rf"^Elementwise: `{name}` must be callable, got {got}\.$"):
             stax.Elementwise(**kwargs)
+
+
+def test_elementwise_numerical_takes_the_derivative_it_is_given():
+    """ElementwiseNumerical(fn=x, deg=8, df=3): the derivative kernel is the quadrature of df, E[3 · 3] = 9, not
+    that of fn's own derivative (1); the NNGP E[uv] = cov12. Gauss–Hermite with 8 nodes integrates these
+    polynomials exactly: round-off of a weighted sum of 64 terms.
+    """
+    act = _elementwise_dual(lambda: stax.ElementwiseNumerical(lambda x: x, 8, df=lambda x: 3.0 * jnp.ones_like(x)))
+    with jax.enable_x64(True):
+        assert float(act.dnngp(VAR1, VAR2, COV12)) == pytest.approx(9.0, rel=1e-13)
+        assert float(act.nngp(VAR1, VAR2, COV12)) == pytest.approx(COV12, rel=1e-13)

@@ -265,7 +265,7 @@ def _scaled_by_batch_ndim(x, batch_ndim):
 @pytest.mark.parametrize("ntk_too", [True, False])
 def test_map_kernel_applies_the_map_to_each_covariance_with_its_batch_rank(ntk_too):
     k = _kernel()
-    got = jax.jit(lambda kk: spatial.map_kernel(kk, _scaled_by_batch_ndim, ntk_too=ntk_too))(k)
+    got = spatial.map_kernel(k, _scaled_by_batch_ndim, ntk_too=ntk_too)
     nngp, ntk, cov1, cov2 = (np.asarray(a) for a in (k.nngp, k.ntk, k.cov1, k.cov2))
     _close(got.nngp, _scaled_by_batch_ndim(nngp, 2))
     _close(got.ntk, _scaled_by_batch_ndim(ntk, 2) if ntk_too else ntk)
@@ -285,7 +285,7 @@ def test_permute_spatial_moves_both_positions_of_each_axis_and_the_shapes(diagon
     transposes written out by hand.
     """
     k = _kernel(diagonal, sizes=(2, 3, 4))
-    got = jax.jit(lambda kk: spatial.permute_spatial(kk, (2, 0, 1)))(k)
+    got = spatial.permute_spatial(k, (2, 0, 1))
     if diagonal:
         pair, single = (0, 1, 4, 2, 3), (0, 3, 1, 2)
     else:
