@@ -442,6 +442,10 @@ EQUIVALENT: dict[str, str] = {
         "act = act._replace(fn=lambda x: jax.nn.gelu(x, approximate=True)) -> "
         "act = act._replace(fn=lambda x: jax.nn.gelu(x, ))",
         "jax.nn.gelu(x) for jax.nn.gelu(x, approximate=True): approximate=True is jax.nn.gelu's default"),
+    "ntkcourse.stax.activations.x__stabilize_flag__mutmut_15": (
+        "return bool(do_stabilize) -> return bool(None)",
+        "the flag's value returned as False: every caller (Relu, LeakyRelu, ABRelu, Abs) discards the returned "
+        "value, the function is called only to refuse a flag that is not a bool"),
     **{f"ntkcourse.stax.activations.x_{name}__mutmut_1": (
         f"def x_{name}({head}do_stabilize: bool = False): -> def x_{name}({head}do_stabilize: bool = True):",
         "the default do_stabilize True for False: the flag is only checked to be a bool and has no effect "
