@@ -321,21 +321,26 @@ def test_relu_on_channels_first_sequences_maps_every_pair_of_positions():
     assert_close(np.asarray(k.cov2), _relu_expectations(s2, v2[:, :, None], v2[:, None, :])[0])
 
 
-def test_relu_before_flatten_maps_only_the_kernel_of_equal_positions():
-    """serial(Dense(2, W_std=1.4, b_std=0.2), Relu, Flatten) on sequences, x2 = None: Flatten's kernel is the mean
-    over positions h of the kernel at (h, h), so only those pairs are computed (diagonal_spatial): the mean over
-    h of the arc-cosine kernel of q(h, h) between the inputs of x1.
+def test_relu_on_padded_sequences_keeps_the_padding_out_of_the_mean_over_pairs():
+    """serial(Dense(2, W_std=1.5, b_std=0.5), Relu, GlobalAvgPool) on the padded sequences above,
+    kernel_fn(..., mask_constant=c): the activation passes the masks on, so the pool averages the arc-cosine
+    kernel of q(t, t') over the real pairs (t, t') only (variances q(t, t), q'(t', t')).
     """
-    x1 = _inputs((3, 5, 3), 11)
-    net = stax.serial(stax.Dense(2, W_std=1.4, b_std=0.2), stax.Relu(), stax.Flatten())
+    c, x1, x2 = _padded_sequences(4)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.Relu(), stax.GlobalAvgPool())
     with jax.enable_x64(True):
-        k = net[2](x1, None, None)
-    q = np.diagonal(_positionwise_covariances(x1, x1, 1.4, 0.2), axis1=2, axis2=3)  # (n, n, H)
-    v = np.diagonal(q, axis1=0, axis2=1).T  # (n, H)
-    nngp, dot = _relu_expectations(q, v[:, None, :], v[None, :, :])
-    assert_close(np.asarray(k.nngp), nngp.mean(axis=-1))
-    assert_close(np.asarray(k.ntk), (q * dot).mean(axis=-1))
-    assert_close(np.asarray(k.cov1), _relu_expectations(v, v, v)[0].mean(axis=-1))
+        k = net[2](x1, x2, None, mask_constant=c)
+    q = _positionwise_covariances(x1, x2, 1.5, 0.5)
+    v1 = np.diagonal(_positionwise_covariances(x1, x1, 1.5, 0.5)[np.arange(2), np.arange(2)], axis1=1, axis2=2)
+    v2 = np.diagonal(_positionwise_covariances(x2, x2, 1.5, 0.5)[np.arange(3), np.arange(3)], axis1=1, axis2=2)
+    nngp, dot = _relu_expectations(q, v1[:, None, :, None], v2[None, :, None, :])
+    expected_nngp, expected_ntk = np.zeros((2, 3)), np.zeros((2, 3))
+    for i, t1 in enumerate(REAL_STEPS[0]):
+        for j, t2 in enumerate(REAL_STEPS[1]):
+            expected_nngp[i, j] = nngp[i, j, :t1, :t2].mean()
+            expected_ntk[i, j] = (q * dot)[i, j, :t1, :t2].mean()
+    assert_close(np.asarray(k.nngp), expected_nngp)
+    assert_close(np.asarray(k.ntk), expected_ntk)
 
 
 def test_an_activation_after_an_activation_is_refused_naming_it():
