@@ -446,6 +446,12 @@ EQUIVALENT: dict[str, str] = {
         "return bool(do_stabilize) -> return bool(None)",
         "the flag's value returned as False: every caller (Relu, LeakyRelu, ABRelu, Abs) discards the returned "
         "value, the function is called only to refuse a flag that is not a bool"),
+    **{f"ntkcourse.stax.activations.x_activation_layer__mutmut_{i}": (
+        f"nngp, ntk = fused_pair(nngp, ntk, materialise=s > 0) -> nngp, ntk = fused_pair(nngp, ntk, {new})",
+        "fused_pair's materialise flag changed: it only decides whether lax.optimization_barrier (the identity on "
+        "values: it keeps XLA from recomputing the activation at every read of a following convolution) wraps the "
+        "pair, so the kernels are the same, only the time differs")
+       for i, new in ((79, "materialise=None"), (82, ""), (83, "materialise=s >= 0"), (84, "materialise=s > 1"))},
     **{f"ntkcourse.stax.activations.x_{name}__mutmut_1": (
         f"def x_{name}({head}do_stabilize: bool = False): -> def x_{name}({head}do_stabilize: bool = True):",
         "the default do_stabilize True for False: the flag is only checked to be a bool and has no effect "
@@ -453,6 +459,20 @@ EQUIVALENT: dict[str, str] = {
         "layer does not record it")
        for name, head in (("Relu", ""), ("LeakyRelu", "alpha: float, "), ("ABRelu", "a: float, b: float, "),
                           ("Abs", ""))},
+    # stax spatial formulas (ntkcourse/stax/spatial.py), entries as the activations' above
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_1": (
+        "if jnp.iscomplexobj(x): -> if jnp.iscomplexobj(None):",
+        "a complex array summed as one, not part by part: XLA's pad and convolution take complex operands, so the "
+        "sums are the same (test_window_sum_as_conv_of_a_complex_array_sums_both_parts passes either way)"),
+    **{f"ntkcourse.stax.spatial.x_window_step_mask__mutmut_{i}": (
+        f'geometry = "SAME" if padding == "CIRCULAR" else padding -> {new}',
+        "'CIRCULAR' passed on to pad_amounts as it is (or a misspelt 'SAME'): pad_amounts gives every padding "
+        "other than 'VALID' the geometry of 'SAME', so the mapping of 'CIRCULAR' to 'SAME' changes nothing")
+       for i, new in ((9, 'geometry = "SAME" if (padding == "CIRCULAR") and False else padding'),
+                      (11, 'geometry = "XXSAMEXX" if padding == "CIRCULAR" else padding'),
+                      (12, 'geometry = "same" if padding == "CIRCULAR" else padding'),
+                      (14, 'geometry = "SAME" if padding == "XXCIRCULARXX" else padding'),
+                      (15, 'geometry = "SAME" if padding == "circular" else padding'))},
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4":
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "
         "always holds the frame of that block, so the branch is unreachable",

@@ -133,11 +133,12 @@ def test_window_sum_as_one_convolution_is_the_sum_over_filter_offsets(shape, dim
 
 
 def test_window_sum_as_conv_of_a_complex_array_sums_both_parts():
-    dims, shape = [((1, 2), 3, 2)], (2, 5, 5)
+    """'VALID' padding (an unknown padding would be taken as 'SAME' by pad_amounts, with another output size)."""
+    dims, shape = [((1, 2), 3, 2)], (2, 6, 6)
     x = _normal(shape, 2, complex_=True)
-    got = _jit(spatial.window_sum_as_conv, dims, "SAME")(x)
+    got = _jit(spatial.window_sum_as_conv, dims, "VALID")(x)
     assert jnp.iscomplexobj(got)
-    _close(got, _reference_window_sum(x, dims, "SAME"))
+    _close(got, _reference_window_sum(x, dims, "VALID"))
 
 
 def test_window_average_inside_one_program_is_the_same_average():
@@ -156,9 +157,10 @@ def test_window_average_inside_one_program_is_the_same_average():
 
 
 def test_conv_pair_axes_averages_along_the_diagonal_of_one_pair_of_axes():
+    """'VALID' padding, whose output size differs from that of 'SAME' (which pad_amounts takes for any other)."""
     x = _normal((2, 3, 6, 6, 2), 4)
-    expected = _reference_window_sum(x, [((2, 3), 3, 2)], "SAME") / 3
-    _close(_jit(spatial.conv_pair_axes, 2, 3, 2, "SAME")(x), expected)
+    expected = _reference_window_sum(x, [((2, 3), 3, 2)], "VALID") / 3
+    _close(_jit(spatial.conv_pair_axes, 2, 3, 2, "VALID")(x), expected)
 
 
 @pytest.mark.parametrize("dims", [[((1, 2), 3, 2), ((3, 4), 2, 1)], [((1,), 4, 1), ((2,), 3, 3)]],
