@@ -464,6 +464,30 @@ EQUIVALENT: dict[str, str] = {
         "if jnp.iscomplexobj(x): -> if jnp.iscomplexobj(None):",
         "a complex array summed as one, not part by part: XLA's pad and convolution take complex operands, so the "
         "sums are the same (test_window_sum_as_conv_of_a_complex_array_sums_both_parts passes either way)"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_97": (
+        "rhs = jnp.ones((1, 1) + tuple(g[1] for g in geometry), x.dtype) -> "
+        "rhs = jnp.ones((2, 1) + tuple(g[1] for g in geometry), x.dtype)",
+        "a filter of two equal output features: the convolution computes the same sum twice and [:, 0] keeps the "
+        "first (the same values, twice the work)"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_114": (
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 0] -> '
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "valid", rhs_dilation=tuple(dilation))[:, 0]',
+        "'valid' for 'VALID': lax reads the padding name case-insensitively"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_116": (
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 0] -> '
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 1]',
+        "[:, 1] of an axis of size 1 (one output feature): JAX clamps a static index out of range to the last "
+        "entry, which is entry 0"),
+    **{f"ntkcourse.stax.spatial.x_{function}__mutmut_{i}": (
+        f'{head}pad_amounts({args}, "SAME") -> {head}pad_amounts({args}, {new})',
+        "'SAME' passed to pad_amounts as None or misspelt: pad_amounts gives every padding other than 'VALID' the "
+        "geometry of 'SAME' (its callers pass validated paddings), so the amounts are the same")
+       for function, i, head, args, new in (
+           ("circular_pad", 9, "_, lo, hi = ", "x.shape[axis], window, stride", "None"),
+           ("circular_pad", 14, "_, lo, hi = ", "x.shape[axis], window, stride", '"XXSAMEXX"'),
+           ("circular_pool_matrix", 5, "out, lo, _ = ", "size, window, stride", "None"),
+           ("circular_pool_matrix", 10, "out, lo, _ = ", "size, window, stride", '"XXSAMEXX"'),
+           ("circular_pool_matrix", 11, "out, lo, _ = ", "size, window, stride", '"same"'))},
     **{f"ntkcourse.stax.spatial.x_window_step_mask__mutmut_{i}": (
         f'geometry = "SAME" if padding == "CIRCULAR" else padding -> {new}',
         "'CIRCULAR' passed on to pad_amounts as it is (or a misspelt 'SAME'): pad_amounts gives every padding "

@@ -97,6 +97,7 @@ WINDOWS = [
     ((2, 1, 5), [((1,), 3, 1), ((2,), 2, 2)], "SAME"),
     ((2, 6, 3), [((1,), 2, 3), ((2,), 3, 1)], "VALID"),
     ((3, 7, 7), [((1, 2), 3, 3)], "VALID"),
+    ((2, 4, 4, 5, 5), [((1, 2), 2, 1), ((3, 4), 3, 2)], "SAME"),
 ]
 
 
@@ -139,6 +140,17 @@ def test_window_sum_as_conv_of_a_complex_array_sums_both_parts():
     got = _jit(spatial.window_sum_as_conv, dims, "VALID")(x)
     assert jnp.iscomplexobj(got)
     _close(got, _reference_window_sum(x, dims, "VALID"))
+
+
+def test_window_sum_as_conv_of_a_float32_array_computes_in_float32():
+    """The zero padding and the filter of ones take the array's dtype (in 64-bit mode a float64 one would not
+    match a float32 operand): float32 out, equal to the float64 sums to float32 round-off (sums of 9 terms).
+    """
+    dims, shape = [((1, 2), 3, 2)], (2, 5, 5)
+    x = _normal(shape, 22)
+    got = _jit(spatial.window_sum_as_conv, dims, "SAME")(x.astype(np.float32))
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, _reference_window_sum(x, dims, "SAME"), rtol=0, atol=1e-5)
 
 
 def test_window_average_inside_one_program_is_the_same_average():
