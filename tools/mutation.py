@@ -485,6 +485,7 @@ EQUIVALENT: dict[str, str] = {
        for function, i, head, args, new in (
            ("circular_pad", 9, "_, lo, hi = ", "x.shape[axis], window, stride", "None"),
            ("circular_pad", 14, "_, lo, hi = ", "x.shape[axis], window, stride", '"XXSAMEXX"'),
+           ("circular_pad", 15, "_, lo, hi = ", "x.shape[axis], window, stride", '"same"'),
            ("circular_pool_matrix", 5, "out, lo, _ = ", "size, window, stride", "None"),
            ("circular_pool_matrix", 10, "out, lo, _ = ", "size, window, stride", '"XXSAMEXX"'),
            ("circular_pool_matrix", 11, "out, lo, _ = ", "size, window, stride", '"same"'))},

@@ -110,6 +110,14 @@ def test_pad_amounts_are_the_output_size_and_pads_of_jax_window_ops(shape, dims,
         assert spatial.pad_amounts(size, window, stride, padding) == (out, lo, hi)
 
 
+@pytest.mark.parametrize("size, window, stride", [(6, 1, 2), (8, 2, 3), (5, 1, 1)])
+def test_pad_amounts_of_same_windows_that_cover_the_input_pad_nothing(size, window, stride):
+    """'SAME' windows whose span (out − 1) s + w is at most the size: no padding on either side (JAX's pads)."""
+    out, lo = _geometry(size, window, stride, "SAME")
+    assert lo == 0
+    assert spatial.pad_amounts(size, window, stride, "SAME") == (out, 0, 0)
+
+
 def test_pad_amounts_refuses_a_window_larger_than_a_valid_input():
     with pytest.raises(ValueError, match=r"^a window of size 4 does not fit an input of size 3 with 'VALID' "
                                          r"padding\.$"):
