@@ -489,6 +489,12 @@ EQUIVALENT: dict[str, str] = {
            ("circular_pool_matrix", 5, "out, lo, _ = ", "size, window, stride", "None"),
            ("circular_pool_matrix", 10, "out, lo, _ = ", "size, window, stride", '"XXSAMEXX"'),
            ("circular_pool_matrix", 11, "out, lo, _ = ", "size, window, stride", '"same"'))},
+    **{f"ntkcourse.stax.spatial.x_window_average__mutmut_{i}": (
+        f"if any(p != (0, 0) for p in pads): -> if any({new} for p in pads):",
+        "the test that skips jnp.pad when no axis is padded: the mutated test is true for every term (every array "
+        "window_average receives has a batch axis, whose pads stay (0, 0)), so jnp.pad is always called, and "
+        "padding by zero entries is the identity: the same terms")
+       for i, new in ((61, "p == (0, 0)"), (62, "p != (1, 0)"), (63, "p != (0, 1)"))},
     **{f"ntkcourse.stax.spatial.x_window_step_mask__mutmut_{i}": (
         f'geometry = "SAME" if padding == "CIRCULAR" else padding -> {new}',
         "'CIRCULAR' passed on to pad_amounts as it is (or a misspelt 'SAME'): pad_amounts gives every padding "
