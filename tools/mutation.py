@@ -82,7 +82,10 @@ MODULES = {
              # the same layer rules as the one-Conv cases, 45 % of the oracle's time). The Monte Carlo tests
              # of test_stax_validation.py and the option tests of test_stax_options.py (both slower, with
              # statistical tolerances) are left out: the exact-kernel file checks the same options to round-off.
+             # The formulas of spatial.py are called directly (window sums against a loop, pooling matrices,
+             # masks of window ops), a few seconds of CPU that reach the functions no network test calls.
              ["tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
+              "tests/kernels/test_stax_spatial_formulas.py",
               "tests/contract/test_stax_oracle.py", "-m", "not slow", "-k", "not (cnn2_ or f44)"]),
     # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
     # contract file checks the same means and standard errors on a linear model in well under a second. The test of
@@ -715,6 +718,75 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
         "engine splits the kernel map into compiled programs (engine.kernel_fn._stage_groups): the same "
         "operations, the same "
         "values, another grouping"),
+    # stax activations (ntkcourse/stax/activations.py). Entries (the mutant's change, the reason), the change in
+    # the form of s7-mutdi's describe_change (its changed lines, stripped, "old -> new"), so that the tool can tell
+    # when a later edit renumbers them.
+    "ntkcourse.stax.activations.x_Gelu__mutmut_26": (
+        "act = act._replace(fn=lambda x: jax.nn.gelu(x, approximate=True)) -> "
+        "act = act._replace(fn=lambda x: jax.nn.gelu(x, ))",
+        "jax.nn.gelu(x) for jax.nn.gelu(x, approximate=True): approximate=True is jax.nn.gelu's default"),
+    "ntkcourse.stax.activations.x__stabilize_flag__mutmut_15": (
+        "return bool(do_stabilize) -> return bool(None)",
+        "the flag's value returned as False: every caller (Relu, LeakyRelu, ABRelu, Abs) discards the returned "
+        "value, the function is called only to refuse a flag that is not a bool"),
+    **{f"ntkcourse.stax.activations.x_activation_layer__mutmut_{i}": (
+        f"nngp, ntk = fused_pair(nngp, ntk, materialise=s > 0) -> nngp, ntk = fused_pair(nngp, ntk, {new})",
+        "fused_pair's materialise flag changed: it only decides whether lax.optimization_barrier (the identity on "
+        "values: it keeps XLA from recomputing the activation at every read of a following convolution) wraps the "
+        "pair, so the kernels are the same, only the time differs")
+       for i, new in ((79, "materialise=None"), (82, ""), (83, "materialise=s >= 0"), (84, "materialise=s > 1"))},
+    **{f"ntkcourse.stax.activations.x_{name}__mutmut_1": (
+        f"def x_{name}({head}do_stabilize: bool = False): -> def x_{name}({head}do_stabilize: bool = True):",
+        "the default do_stabilize True for False: the flag is only checked to be a bool and has no effect "
+        "(_stabilize_flag: the ReLU family's formulas never form q1 q2, so there is nothing to rescale), and the "
+        "layer does not record it")
+       for name, head in (("Relu", ""), ("LeakyRelu", "alpha: float, "), ("ABRelu", "a: float, b: float, "),
+                          ("Abs", ""))},
+    # stax spatial formulas (ntkcourse/stax/spatial.py), entries as the activations' above
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_1": (
+        "if jnp.iscomplexobj(x): -> if jnp.iscomplexobj(None):",
+        "a complex array summed as one, not part by part: XLA's pad and convolution take complex operands, so the "
+        "sums are the same (test_window_sum_as_conv_of_a_complex_array_sums_both_parts passes either way)"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_97": (
+        "rhs = jnp.ones((1, 1) + tuple(g[1] for g in geometry), x.dtype) -> "
+        "rhs = jnp.ones((2, 1) + tuple(g[1] for g in geometry), x.dtype)",
+        "a filter of two equal output features: the convolution computes the same sum twice and [:, 0] keeps the "
+        "first (the same values, twice the work)"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_114": (
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 0] -> '
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "valid", rhs_dilation=tuple(dilation))[:, 0]',
+        "'valid' for 'VALID': lax reads the padding name case-insensitively"),
+    "ntkcourse.stax.spatial.x_window_sum_as_conv__mutmut_116": (
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 0] -> '
+        'y = lax.conv_general_dilated(lhs, rhs, tuple(strides), "VALID", rhs_dilation=tuple(dilation))[:, 1]',
+        "[:, 1] of an axis of size 1 (one output feature): JAX clamps a static index out of range to the last "
+        "entry, which is entry 0"),
+    **{f"ntkcourse.stax.spatial.x_{function}__mutmut_{i}": (
+        f'{head}pad_amounts({args}, "SAME") -> {head}pad_amounts({args}, {new})',
+        "'SAME' passed to pad_amounts as None or misspelt: pad_amounts gives every padding other than 'VALID' the "
+        "geometry of 'SAME' (its callers pass validated paddings), so the amounts are the same")
+       for function, i, head, args, new in (
+           ("circular_pad", 9, "_, lo, hi = ", "x.shape[axis], window, stride", "None"),
+           ("circular_pad", 14, "_, lo, hi = ", "x.shape[axis], window, stride", '"XXSAMEXX"'),
+           ("circular_pad", 15, "_, lo, hi = ", "x.shape[axis], window, stride", '"same"'),
+           ("circular_pool_matrix", 5, "out, lo, _ = ", "size, window, stride", "None"),
+           ("circular_pool_matrix", 10, "out, lo, _ = ", "size, window, stride", '"XXSAMEXX"'),
+           ("circular_pool_matrix", 11, "out, lo, _ = ", "size, window, stride", '"same"'))},
+    **{f"ntkcourse.stax.spatial.x_window_average__mutmut_{i}": (
+        f"if any(p != (0, 0) for p in pads): -> if any({new} for p in pads):",
+        "the test that skips jnp.pad when no axis is padded: the mutated test is true for every term (every array "
+        "window_average receives has a batch axis, whose pads stay (0, 0)), so jnp.pad is always called, and "
+        "padding by zero entries is the identity: the same terms")
+       for i, new in ((61, "p == (0, 0)"), (62, "p != (1, 0)"), (63, "p != (0, 1)"))},
+    **{f"ntkcourse.stax.spatial.x_window_step_mask__mutmut_{i}": (
+        f'geometry = "SAME" if padding == "CIRCULAR" else padding -> {new}',
+        "'CIRCULAR' passed on to pad_amounts as it is (or a misspelt 'SAME'): pad_amounts gives every padding "
+        "other than 'VALID' the geometry of 'SAME', so the mapping of 'CIRCULAR' to 'SAME' changes nothing")
+       for i, new in ((9, 'geometry = "SAME" if (padding == "CIRCULAR") and False else padding'),
+                      (11, 'geometry = "XXSAMEXX" if padding == "CIRCULAR" else padding'),
+                      (12, 'geometry = "same" if padding == "CIRCULAR" else padding'),
+                      (14, 'geometry = "SAME" if padding == "XXCIRCULARXX" else padding'),
+                      (15, 'geometry = "SAME" if padding == "circular" else padding'))},
     "ntkcourse.grading.checks.x__statement_that_raised__mutmut_4": (
         'return "", None -> return "XXXX", None',
         "the value for a traceback without frames: the traceback of an exception raised inside a with block "

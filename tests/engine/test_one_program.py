@@ -6,7 +6,9 @@ written as one ``lax.conv_general_dilated`` (``engine.one_program``,
 That a convolutional network under ``jit`` gives the kernel computed in
 blocks is tested in tests/kernels/test_stax_forks.py (a residual block); the
 window sums of every geometry (strides, 'VALID', the 'VALID' sums that
-'CIRCULAR' padding and ``ConvTranspose`` reduce to) are compared here.
+'CIRCULAR' padding and ``ConvTranspose`` reduce to, complex arrays), as one
+convolution and as shifted slices, are compared with a loop over positions
+and offsets in tests/kernels/test_stax_spatial_formulas.py.
 """
 import jax
 import jax.numpy as jnp
@@ -15,7 +17,7 @@ import pytest
 
 from ntkcourse import stax
 from ntkcourse.engine import one_program
-from ntkcourse.stax.spatial import window_average, window_sum_as_conv
+from ntkcourse.stax.spatial import window_average
 
 
 @pytest.fixture(autouse=True)
@@ -23,43 +25,6 @@ def _x64():
     # kernel_fn computes in float64; finite differences need it too.
     with jax.enable_x64(True):
         yield
-
-
-# (shape, dims, padding): pairs of axes and single axes, windows 1-4, strides 1-3, both paddings.
-_GEOMETRIES = [
-    ((2, 3, 5, 5, 6, 6), [((2, 3), 3, 1), ((4, 5), 3, 1)], "SAME"),
-    ((2, 3, 5, 5, 6, 6), [((2, 3), 2, 2), ((4, 5), 4, 3)], "SAME"),
-    ((2, 3, 5, 5, 6, 6), [((2, 3), 4, 2), ((4, 5), 1, 1)], "VALID"),
-    ((3, 7, 7), [((1, 2), 3, 3)], "VALID"),
-    ((2, 2, 5, 6), [((2,), 3, 2), ((3,), 2, 1)], "SAME"),
-    ((2, 2, 5, 6), [((2,), 4, 1), ((3,), 3, 3)], "VALID"),
-]
-
-
-@pytest.mark.parametrize("shape, dims, padding", _GEOMETRIES)
-def test_window_sums_as_one_convolution_equal_the_sums_of_shifted_slices(shape, dims, padding):
-    x = jnp.asarray(np.random.default_rng(0).standard_normal(shape))
-    expected = jax.jit(lambda a: window_average(a, dims, padding) * np.prod([w for _, w, _ in dims]))(x)
-    got = jax.jit(lambda a: window_sum_as_conv(a, dims, padding))(x)
-    assert got.shape == expected.shape
-    # Sums of at most 16 standard normal terms, added in another order: a few ulps of values below ~10.
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-14)
-
-
-def test_a_complex_array_has_its_real_and_imaginary_parts_summed_separately():
-    rng = np.random.default_rng(1)
-    re, im = (jnp.asarray(rng.standard_normal((2, 2, 5, 5))) for _ in range(2))
-
-    @jax.jit
-    def sums(re, im):
-        dims = [((2, 3), 3, 2)]
-        return (window_sum_as_conv(jax.lax.complex(re, im), dims, "SAME"), window_sum_as_conv(re, dims, "SAME"),
-                window_sum_as_conv(im, dims, "SAME"))
-
-    z, a, b = sums(re, im)
-    # The same additions on each part: equal to the last bit.
-    np.testing.assert_array_equal(np.real(z), a)
-    np.testing.assert_array_equal(np.imag(z), b)
 
 
 def test_window_average_takes_the_convolution_form_only_inside_one_program():

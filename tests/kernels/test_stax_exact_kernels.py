@@ -242,3 +242,181 @@ def test_masked_global_pooling_records_the_pooled_shapes_and_a_full_layout():
     assert (tuple(k.shape1), tuple(k.shape2)) == ((2, 2), (3, 2))
     assert k.diagonal_spatial is False
     assert k.mask1 is None and k.mask2 is None
+
+
+# --- Activations: closed forms of the Gaussian expectations ---------------------------------------------------
+# After Dense (NTK parameterisation, no layer before it) the pre-activations u, v are centred Gaussians with
+# Var u = q1, Var v = q2, Cov(u, v) = q12 = σ_w² x·x'/d + σ_b², and the NTK reaching the activation is q12 itself.
+# An activation φ maps them to NNGP E[φ(u)φ(v)] and NTK q12 · E[φ'(u)φ'(v)] (Jacot et al. 2018), here in closed
+# form: the same float64 formulas evaluated in another order, hence the rtol 1e-12 of assert_close.
+
+
+def _dense_covariances(x1, x2, w_std, b_std):
+    """(q12, q1, q2) of Dense(W_std=w_std, b_std=b_std) on flat inputs (the input kernel x·x'/d)."""
+    d = x1.shape[1]
+    return (w_std**2 * x1 @ x2.T / d + b_std**2, w_std**2 * np.sum(x1 * x1, 1) / d + b_std**2,
+            w_std**2 * np.sum(x2 * x2, 1) / d + b_std**2)
+
+
+def _cos_expectations(q12, q1, q2, a, b, c):
+    """E[φ(u)φ(v)] and E[φ'(u)φ'(v)] for φ = a cos(b x + c): cos A cos B = (cos(A − B) + cos(A + B)) / 2 and
+    E cos(t w + s) = cos(s) exp(−t² Var w / 2) for a centred Gaussian w (sin A sin B likewise, with a minus).
+    """
+    minus = np.exp(-b**2 * (q1 + q2 - 2 * q12) / 2)
+    plus = np.cos(2 * c) * np.exp(-b**2 * (q1 + q2 + 2 * q12) / 2)
+    return a**2 * (minus + plus) / 2, a**2 * b**2 * (minus - plus) / 2
+
+
+def test_cos_layer_kernels_are_the_closed_form_expectations_of_a_cosine():
+    """serial(Dense(2, W_std=1.2, b_std=0.3), Cos(0.8, 1.7, 0.3)): NNGP, NTK, cov1 and cov2 from the closed form
+    of E[a² cos(bu + c) cos(bv + c)] (Cos is Sin with the phase shifted by π/2).
+    """
+    x1, x2 = _inputs((3, 4), 7), _inputs((2, 4), 8)
+    net = stax.serial(stax.Dense(2, W_std=1.2, b_std=0.3), stax.Cos(0.8, 1.7, 0.3))
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None)
+    q12, q1, q2 = _dense_covariances(x1, x2, 1.2, 0.3)
+    nngp, dot = _cos_expectations(q12, q1[:, None], q2[None, :], 0.8, 1.7, 0.3)
+    assert_close(np.asarray(k.nngp), nngp)
+    assert_close(np.asarray(k.ntk), q12 * dot)
+    for cov, q in ((k.cov1, q1), (k.cov2, q2)):
+        assert_close(np.asarray(cov), _cos_expectations(q, q, q, 0.8, 1.7, 0.3)[0])
+
+
+def _relu_expectations(q12, q1, q2):
+    """Arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009): with cos θ = q12 / √(q1 q2),
+    E[relu(u) relu(v)] = √(q1 q2) (sin θ + (π − θ) cos θ) / 2π and E[step(u) step(v)] = (π − θ) / 2π.
+    """
+    norm = np.sqrt(q1 * q2)
+    theta = np.arccos(np.clip(q12 / norm, -1.0, 1.0))
+    return norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi), (np.pi - theta) / (2 * np.pi)
+
+
+def _positionwise_covariances(x1, x2, w_std, b_std):
+    """Dense on the channels of sequences, at every position: q(h, h') = σ_w² x_h·x'_h'/C + σ_b², shape
+    (n1, n2, H, H').
+    """
+    c = x1.shape[-1]
+    return w_std**2 * np.einsum("ihc,jkc->ijhk", x1, x2) / c + b_std**2
+
+
+def test_relu_on_channels_first_sequences_maps_every_pair_of_positions():
+    """serial(Dense(2, W_std=1.4, b_std=0.2, channel_axis=1), Relu) on channels-first sequences (n, 3, 5), no
+    readout: an activation acts alike in every layout, and the kernel of every pair of positions (h, h') is the
+    arc-cosine kernel of q(h, h') with the variances q(h, h) and q'(h', h') (the kernel's arrays are batch first,
+    positions after); each input's own covariance (cov1, cov2) the same of the input with itself.
+    """
+    x1, x2 = _inputs((2, 5, 3), 9), _inputs((3, 5, 3), 10)
+    net = stax.serial(stax.Dense(2, W_std=1.4, b_std=0.2, channel_axis=1), stax.Relu())
+    with jax.enable_x64(True):
+        k = net[2](np.swapaxes(x1, 1, 2), np.swapaxes(x2, 1, 2), None)
+    q = _positionwise_covariances(x1, x2, 1.4, 0.2)
+    s1 = _positionwise_covariances(x1, x1, 1.4, 0.2)[np.arange(2), np.arange(2)]  # (n1, H, H')
+    s2 = _positionwise_covariances(x2, x2, 1.4, 0.2)[np.arange(3), np.arange(3)]
+    v1, v2 = np.diagonal(s1, axis1=1, axis2=2), np.diagonal(s2, axis1=1, axis2=2)  # (n, H)
+    nngp, dot = _relu_expectations(q, v1[:, None, :, None], v2[None, :, None, :])
+    assert_close(np.asarray(k.nngp), nngp)
+    assert_close(np.asarray(k.ntk), q * dot)
+    assert_close(np.asarray(k.cov1), _relu_expectations(s1, v1[:, :, None], v1[:, None, :])[0])
+    assert_close(np.asarray(k.cov2), _relu_expectations(s2, v2[:, :, None], v2[:, None, :])[0])
+
+
+def test_relu_on_padded_sequences_keeps_the_padding_out_of_the_mean_over_pairs():
+    """serial(Dense(2, W_std=1.5, b_std=0.5), Relu, GlobalAvgPool) on the padded sequences above,
+    kernel_fn(..., mask_constant=c): the activation passes the masks on, so the pool averages the arc-cosine
+    kernel of q(t, t') over the real pairs (t, t') only (variances q(t, t), q'(t', t')).
+    """
+    c, x1, x2 = _padded_sequences(4)
+    net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.Relu(), stax.GlobalAvgPool())
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None, mask_constant=c)
+    q = _positionwise_covariances(x1, x2, 1.5, 0.5)
+    v1 = np.diagonal(_positionwise_covariances(x1, x1, 1.5, 0.5)[np.arange(2), np.arange(2)], axis1=1, axis2=2)
+    v2 = np.diagonal(_positionwise_covariances(x2, x2, 1.5, 0.5)[np.arange(3), np.arange(3)], axis1=1, axis2=2)
+    nngp, dot = _relu_expectations(q, v1[:, None, :, None], v2[None, :, None, :])
+    expected_nngp, expected_ntk = np.zeros((2, 3)), np.zeros((2, 3))
+    for i, t1 in enumerate(REAL_STEPS[0]):
+        for j, t2 in enumerate(REAL_STEPS[1]):
+            expected_nngp[i, j] = nngp[i, j, :t1, :t2].mean()
+            expected_ntk[i, j] = (q * dot)[i, j, :t1, :t2].mean()
+    assert_close(np.asarray(k.nngp), expected_nngp)
+    assert_close(np.asarray(k.ntk), expected_ntk)
+
+
+def test_an_activation_after_an_activation_is_refused_naming_it():
+    """The output of an activation is not Gaussian: a second one is refused, naming it and the fix (the whole
+    message, then the end of the string or the line JAX appends under its trace).
+    """
+    net = stax.serial(stax.Dense(2), stax.Relu(), stax.Erf())
+    with pytest.raises(ValueError, match=r"^Erf\(1\.0, 1\.0, 0\.0\): an activation needs Gaussian inputs; put a "
+                                         r"Dense or Conv layer before it \(the input of the network, or the output "
+                                         r"of another activation, is not Gaussian\)\.(\n|$)"):
+        net[2](np.ones((1, 3)), None, "nngp")
+
+
+def _elementwise_dual(make):
+    """The DualActivation an Elementwise layer carries (the one its kernel map and signal_propagation use)."""
+    from ntkcourse.stax.layer import layer_spec
+    return layer_spec(make()).config["activation"]
+
+
+# Values of (var1, var2, cov12) that tell the three arguments apart.
+VAR1, VAR2, COV12 = 1.5, 2.5, 0.7
+
+
+def test_elementwise_passes_neural_tangents_argument_order_to_the_user_functions():
+    """nngp_fn(cov12, var1, var2) and d_nngp_fn(cov12, var1, var2), also on the diagonal (cov = var1 = var2):
+    functions that are not symmetric in their arguments give back which argument went where.
+    """
+    act = _elementwise_dual(lambda: stax.Elementwise(jnp.tanh, nngp_fn=lambda c, a, b: c + 10 * a + 100 * b,
+                                                     d_nngp_fn=lambda c, a, b: c - 10 * a - 100 * b))
+    assert float(act.nngp(VAR1, VAR2, COV12)) == pytest.approx(COV12 + 10 * VAR1 + 100 * VAR2, rel=1e-15)
+    assert float(act.dnngp(VAR1, VAR2, COV12)) == pytest.approx(COV12 - 10 * VAR1 - 100 * VAR2, rel=1e-15)
+    assert float(act.nngp_diag(VAR1)) == pytest.approx(111 * VAR1, rel=1e-15)
+    assert float(act.dnngp_diag(VAR1)) == pytest.approx(-109 * VAR1, rel=1e-15)
+    assert act.fn is jnp.tanh
+
+
+def test_elementwise_without_d_nngp_fn_differentiates_nngp_fn_in_the_covariance():
+    """φ(x) = x²: E[u²v²] = q1 q2 + 2 q12² and, by Price's theorem, E[φ'(u)φ'(v)] = ∂/∂q12 = 4 q12 (= E[4uv]);
+    on the diagonal 4 q. Autodiff of float64 polynomials: exact to rounding.
+    """
+    act = _elementwise_dual(lambda: stax.Elementwise(lambda x: x * x, nngp_fn=lambda c, a, b: a * b + 2 * c * c))
+    with jax.enable_x64(True):
+        assert float(act.dnngp(VAR1, VAR2, COV12)) == pytest.approx(4 * COV12, rel=1e-15)
+        assert float(act.dnngp_diag(VAR1)) == pytest.approx(4 * VAR1, rel=1e-15)
+        assert float(act.nngp(VAR1, VAR2, COV12)) == pytest.approx(VAR1 * VAR2 + 2 * COV12**2, rel=1e-15)
+
+
+def test_elementwise_kernels_after_dense_are_those_of_its_dual_functions():
+    """serial(Dense(2, W_std=1.2, b_std=0.3), Elementwise(x², E[u²v²])): NNGP q1 q2 + 2 q12², NTK
+    q12 · 4 q12 (the derivative kernel by autodiff), cov1 3 q1².
+    """
+    x1, x2 = _inputs((3, 4), 12), _inputs((2, 4), 13)
+    net = stax.serial(stax.Dense(2, W_std=1.2, b_std=0.3),
+                      stax.Elementwise(lambda x: x * x, nngp_fn=lambda c, a, b: a * b + 2 * c * c))
+    with jax.enable_x64(True):
+        k = net[2](x1, x2, None)
+    q12, q1, q2 = _dense_covariances(x1, x2, 1.2, 0.3)
+    assert_close(np.asarray(k.nngp), np.outer(q1, q2) + 2 * q12**2)
+    assert_close(np.asarray(k.ntk), 4 * q12**2)
+    assert_close(np.asarray(k.cov1), 3 * q1**2)
+
+
+def test_elementwise_refuses_a_non_callable_argument_naming_it():
+    """Each of fn, nngp_fn, d_nngp_fn must be callable (fn and d_nngp_fn may be None)."""
+    for kwargs, name, got in (({"nngp_fn": 1.0}, "nngp_fn", "float"), ({"fn": 2, "nngp_fn": abs}, "fn", "int"),
+                              ({"nngp_fn": abs, "d_nngp_fn": "x"}, "d_nngp_fn", "str")):
+        with pytest.raises(TypeError, match=rf"^Elementwise: `{name}` must be callable, got {got}\.$"):
+            stax.Elementwise(**kwargs)
+
+
+def test_elementwise_numerical_takes_the_derivative_it_is_given():
+    """ElementwiseNumerical(fn=x, deg=8, df=3): the derivative kernel is the quadrature of df, E[3 · 3] = 9, not
+    that of fn's own derivative (1); the NNGP E[uv] = cov12. Gauss–Hermite with 8 nodes integrates these
+    polynomials exactly: round-off of a weighted sum of 64 terms.
+    """
+    act = _elementwise_dual(lambda: stax.ElementwiseNumerical(lambda x: x, 8, df=lambda x: 3.0 * jnp.ones_like(x)))
+    with jax.enable_x64(True):
+        assert float(act.dnngp(VAR1, VAR2, COV12)) == pytest.approx(9.0, rel=1e-13)
+        assert float(act.nngp(VAR1, VAR2, COV12)) == pytest.approx(COV12, rel=1e-13)

@@ -249,13 +249,15 @@ GRID = np.linspace(-2.5, 2.5, 11)
     (lambda: stax.Erf(1.3, 0.7, 0.2), 1.3 * np.vectorize(math.erf)(0.7 * GRID) + 0.2),
     (lambda: stax.Sin(0.8, 1.7, 0.3), 0.8 * np.sin(1.7 * GRID + 0.3)),
     (lambda: stax.Cos(0.8, 1.7, 0.3), 0.8 * np.cos(1.7 * GRID + 0.3)),
+    (lambda: stax.Cos(), np.cos(GRID)),
     (lambda: stax.Gelu(), GRID * 0.5 * (1 + np.vectorize(math.erf)(GRID / math.sqrt(2)))),
     (lambda: stax.Gelu(approximate=True),
      0.5 * GRID * (1 + np.tanh(math.sqrt(2 / math.pi) * (GRID + 0.044715 * GRID**3)))),
-], ids=["Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Sin", "Cos", "Gelu", "Gelu-tanh"])
+], ids=["Relu", "LeakyRelu", "ABRelu", "Abs", "Erf", "Sin", "Cos", "Cos-default", "Gelu", "Gelu-tanh"])
 def test_activation_layer_applies_the_documented_function(make, expected):
-    """apply_fn of each activation layer, with its arguments in the documented order, on [-2.5, 2.5]
-    (the tanh formula of GELU for approximate=True; rtol 1e-12: library erf/tanh against math's).
+    """apply_fn of each activation layer, with its arguments in the documented order (Cos also with its defaults
+    a = b = 1, c = 0: the neural-tangents oracle has Erf and Sin with theirs), on [-2.5, 2.5] (the tanh formula
+    of GELU for approximate=True; rtol 1e-12: library erf/tanh against math's).
     """
     _, apply_fn, _ = make()
     with jax.enable_x64(True):
