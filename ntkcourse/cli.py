@@ -8,7 +8,9 @@ Also runnable as ``python -m ntkcourse``.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +91,10 @@ def _grade(args) -> int:
     def progress(message):
         print(message, flush=True)
 
+    # Ctrl-C (SIGINT) stops a run and keeps what it finished, even when the grader was started with SIGINT
+    # ignored (a background job of a non-interactive shell, some CI runners): Python then leaves it ignored.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         summary = grade(args.submissions, args.assignment, args.out, solutions_dir=args.solutions,
                         jobs=args.jobs,

@@ -81,9 +81,12 @@ def test_interrupted_run_keeps_what_it_finished_and_a_rerun_grades_only_the_rest
     shutil.copy(CORPUS / "correct.ipynb", submissions / "a_first.ipynb")
     _looping_submission(submissions / "b_looping.ipynb")
     shutil.copy(CORPUS / "correct.ipynb", submissions / "c_last.ipynb")
+    # Started with SIGINT ignored, as a background job of a non-interactive shell (or a test worker that
+    # ignores it) starts it: the grader must still stop on Ctrl-C (before, it ran on to the end, exit 0).
     run = subprocess.Popen([sys.executable, "-m", "ntkcourse", "grade", str(submissions), "--assignment",
                             "ch00_warmup", "--out", str(out), "-j", "1", "--timeout", "4"],
-                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.monotonic() + 120
     while not (out / "results" / "a_first.json").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
