@@ -84,15 +84,21 @@ MODULES = {
              # statistical tolerances) are left out: the exact-kernel file checks the same options to round-off.
              # The formulas of spatial.py are called directly (window sums against a loop, pooling matrices,
              # masks of window ops), a few seconds of CPU that reach the functions no network test calls.
+             # The combinators' rules and what layer() adds around a layer (refusals whole, padding passed on)
+             # are called directly on small input kernels: about 20 s of CPU.
              ["tests/kernels/test_stax_exact_kernels.py", "tests/kernels/test_stax_finite_layers.py",
-              "tests/kernels/test_stax_spatial_formulas.py",
+              "tests/kernels/test_stax_spatial_formulas.py", "tests/kernels/test_stax_combinators.py",
+              "tests/kernels/test_stax_layer_boundary.py",
               "tests/contract/test_stax_oracle.py", "-m", "not slow", "-k", "not (cnn2_ or f44)"]),
     # The Monte Carlo tests of test_empirical.py (8-13 s each, and a module fixture of 400 draws) are left out: the
     # contract file checks the same means and standard errors on a linear model in well under a second. The test of
     # a warning's stacklevel is left out as for dynamics (mutmut's trampolines add frames).
-    "empirical": (["ntkcourse/empirical.py"],
+    # jaxpr_structure.py (the structured derivatives of plain functions, read from their jaxpr) belongs to the
+    # empirical kernels: its tests compare with the Jacobian NTK of the same function.
+    "empirical": (["ntkcourse/empirical.py", "ntkcourse/jaxpr_structure.py"],
                   ["tests/empirical/test_empirical_contract.py", "tests/empirical/test_empirical.py",
-                   "tests/empirical/test_empirical_defaults.py", "-m", "not slow",
+                   "tests/empirical/test_empirical_defaults.py", "tests/empirical/test_empirical_jaxpr.py",
+                   "tests/empirical/test_empirical_masks.py", "-m", "not slow",
                    "-k", "not (mean_is_unbiased or shrinks_like_one_over or does_not_depend_on_the_batch_size "
                          "or mean_and_standard_error_equal_those or callers_line)"]),
     # mutmut's trampolines add a frame between the package's functions, so tests of a warning's stacklevel fail

@@ -25,5 +25,6 @@ def Dropout(rate: float, mode: str = "train"):
             "Dropout: mode='train' (a random mask, which changes the kernel's diagonal) is not implemented; use "
             "mode='test' (the identity) for the kernel of the network at test time."
         )
+    # The identity keeps padded positions where they are: masks pass through, as neural-tangents' Dropout.
     return layer(lambda key, s: (s, ()), lambda params, x, **kw: x, lambda k: k, "Dropout",
-                 {"rate": rate, "mode": mode}, layout_free=True)
+                 {"rate": rate, "mode": mode}, layout_free=True, handles_masks=True)

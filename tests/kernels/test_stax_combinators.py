@@ -1,0 +1,210 @@
+"""The combinators' own rules, exactly and at the cost of a few small kernels.
+
+``FanOut`` copies its input and opens a fork level on which no branch is yet
+independent of the others; ``close_fork`` (used by ``FanInSum`` and the other
+fan-ins) accepts a combination of branches only when at most one of them has
+no affine layer of its own since the fork, and hands the outer fork levels on;
+``repeat`` is ``serial(*[layer] * n)`` with neural-tangents' stacked
+parameters. Each test states one rule; kernel maps are called directly on the
+input kernel where the rule is about the map itself (no compilation), and
+whole networks are compared with the network they must equal, exactly (the same
+float64 operations in the same order: equal to the last bit, or to 1e-12 where
+``lax.scan`` and an unrolled loop may order them differently).
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+from ntkcourse.stax.combinators import close_fork
+from ntkcourse.stax.layer import kernel_map_of, layer_spec, stages_of
+from ntkcourse.stax.masked import MaskedActivations
+
+X = np.random.default_rng(0).normal(size=(3, 4))
+IMAGES = np.random.default_rng(1).normal(size=(2, 3, 3, 2))
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _input_kernel(x=X, **changes):
+    k = stax.Identity()[2](x, None)
+    return k.replace(**changes) if changes else k
+
+
+@pytest.mark.parametrize("make, name, config", [
+    (lambda: stax.FanOut(3), "FanOut", {"num": 3}),
+    (lambda: stax.FanInSum(), "FanInSum", {}),
+    (lambda: stax.Identity(), "Identity", {}),
+    (lambda: stax.repeat(stax.Dense(4), 2), "repeat", {"n": 2}),
+])
+def test_each_combinator_declares_its_name_and_configuration(make, name, config):
+    # The LayerSpec is what introspection (the structured empirical NTK, parameter structure) reads.
+    spec = layer_spec(make())
+    assert (spec.name, spec.config) == (name, config)
+
+
+def test_fan_out_copies_its_input_shape_and_values_into_each_branch():
+    init_fn, apply_fn, _ = stax.FanOut(3)
+    assert init_fn(jax.random.PRNGKey(0), (3, 4)) == ([(3, 4)] * 3, ())
+    outs = apply_fn((), X)
+    assert len(outs) == 3 and all(o is X for o in outs)
+
+
+def test_fan_out_opens_one_fork_level_on_which_no_branch_is_independent():
+    k = _input_kernel(fork_independent=(True,))
+    ks = kernel_map_of(stax.FanOut(2))(k)
+    assert [b.fork_independent for b in ks] == [(True, False), (True, False)]
+
+
+@pytest.mark.parametrize("required, needs_only_diagonal", [
+    (True, True), (False, False), ([True, True], True), ([True, False], False), ([False, True], False)])
+def test_fan_out_needs_only_the_input_diagonal_when_every_branch_does(required, needs_only_diagonal):
+    # One requirement for all branches, or one per branch (a list): the input serves them all.
+    assert layer_spec(stax.FanOut(2)).input_diagonal(required) is needs_only_diagonal
+
+
+def test_fan_out_takes_activations_in_any_layout():
+    # An NCHW network's kernel records where its activations keep their axes; FanOut passes it on unchanged.
+    k = _input_kernel(layout=(0, 1))
+    assert [b.layout for b in kernel_map_of(stax.FanOut(2))(k)] == [(0, 1), (0, 1)]
+
+
+def test_fan_out_passes_padded_inputs_to_every_branch():
+    seq = np.stack([X, X])  # (2, 3, 4): two sequences of three steps; the last step of the first is padding
+    seq[0, 2] = 7.0
+    outs = stax.FanOut(2)[1]((), seq, mask_constant=7.0)
+    assert len(outs) == 2
+    for out in outs:
+        np.testing.assert_array_equal(np.asarray(out), seq)
+
+
+def test_close_fork_outside_any_fork_has_no_level():
+    ks = [_input_kernel(), _input_kernel()]
+    assert close_fork("FanInSum", ks) == ()
+
+
+def test_close_fork_refuses_branches_of_different_fork_levels():
+    ks = [_input_kernel(fork_independent=(True,)), _input_kernel(fork_independent=(True, False))]
+    with pytest.raises(ValueError) as err:
+        close_fork("FanInProd", ks)
+    assert str(err.value) == "FanInProd: the branches come from different FanOut levels ([1, 2])."
+
+
+def test_close_fork_accepts_one_dependent_branch_among_independent_ones():
+    ks = [_input_kernel(fork_independent=(f,)) for f in (True, True, False)]
+    assert close_fork("FanInSum", ks) == ()
+
+
+def test_close_fork_refuses_two_dependent_branches_and_names_them():
+    ks = [_input_kernel(fork_independent=(f,)) for f in (False, True, False)]
+    with pytest.raises(NotImplementedError) as err:
+        close_fork("FanInSum", ks)
+    assert str(err.value) == (
+        "FanInSum: branches [0, 2] are correlated (none of them has an affine layer with its own weights "
+        "(Dense, Conv) after the FanOut), and this package does not compute the covariance between branches: "
+        "combining them as if independent would give a wrong kernel. Keep at most one branch without such a "
+        "layer, e.g. parallel(Identity(), serial(Relu(), Dense(n))) for a residual block.")
+
+
+def test_close_fork_hands_on_each_outer_level_independent_only_where_every_branch_is():
+    # Three levels: the innermost is closed; of the two outer ones, a branch of the combination is
+    # independent on a level only if every combined branch was.
+    ks = [_input_kernel(fork_independent=(True, True, True)), _input_kernel(fork_independent=(True, False, False))]
+    assert close_fork("FanInSum", ks) == (True, False)
+
+
+def test_fan_in_sum_of_a_single_branch_is_that_branch():
+    net = stax.serial(stax.Dense(3), stax.FanOut(1), stax.parallel(stax.Dense(5)), stax.FanInSum())
+    ref = stax.serial(stax.Dense(3), stax.Dense(5))
+    assert net[0](jax.random.PRNGKey(0), X.shape)[0] == (3, 5)
+    np.testing.assert_array_equal(net[2](X, None, "ntk"), ref[2](X, None, "ntk"))
+
+
+def test_fan_in_sum_names_itself_when_masked_and_plain_branches_meet():
+    values = jnp.asarray(np.stack([X, X]))
+    masked = MaskedActivations(values, jnp.ones(values.shape[:2], bool), None)
+    with pytest.raises(ValueError, match=r"^FanInSum: some branches carry the masks of padded inputs"):
+        stax.FanInSum()[1]((), [masked, values])
+
+
+def _repeated_block():
+    return stax.serial(stax.Dense(4, W_std=1.3, b_std=0.2), stax.Erf())
+
+
+@pytest.mark.parametrize("n", [-1, 1.0, True, "2"])
+def test_repeat_refuses_a_count_that_is_not_a_nonnegative_integer(n):
+    with pytest.raises(ValueError, match=r"^repeat: `n` must be an integer >= 0"):
+        stax.repeat(_repeated_block(), n)
+
+
+def test_repeat_zero_times_is_the_identity():
+    init_fn, apply_fn, kernel_fn = stax.repeat(_repeated_block(), 0)
+    assert init_fn(jax.random.PRNGKey(0), (3, 4)) == ((3, 4), ())
+    assert apply_fn((), X) is X
+    np.testing.assert_array_equal(kernel_fn(X, None, "nngp"), stax.Identity()[2](X, None, "nngp"))
+
+
+def test_repeat_refuses_a_layer_that_changes_the_shape():
+    with pytest.raises(ValueError) as err:
+        stax.repeat(stax.Dense(5), 2)[0](jax.random.PRNGKey(0), (3, 4))
+    assert str(err.value) == ("repeat: the layer changes the shape (3, 4) into (3, 5); use serial(*[layer] * n) "
+                              "for such a layer.")
+
+
+def test_repeat_draws_repetition_i_with_the_ith_split_key_and_stacks_the_parameters():
+    block = _repeated_block()
+    key = jax.random.PRNGKey(3)
+    for n in (1, 3):
+        shape, params = stax.repeat(block, n)[0](key, (3, 4))
+        assert shape == (3, 4)
+        for i, sub in enumerate(jax.random.split(key, n)):
+            want = block[0](sub, (3, 4))[1]
+            got = jax.tree_util.tree_map(lambda leaf: leaf[i], params)
+            jax.tree_util.tree_map(np.testing.assert_array_equal, got, want)
+
+
+def test_repeat_applies_the_repetitions_in_order_as_the_unrolled_network():
+    block = _repeated_block()
+    _, params = stax.repeat(block, 3)[0](jax.random.PRNGKey(1), (3, 4))
+    want = X
+    for i in range(3):
+        want = block[1](jax.tree_util.tree_map(lambda leaf: leaf[i], params), want)
+    np.testing.assert_allclose(stax.repeat(block, 3)[1](params, X), want, rtol=1e-12, atol=0)
+
+
+def test_repeat_passes_keyword_arguments_to_each_repetition():
+    # Aggregate reads its graph from apply_fn(..., pattern=A): every repetition must aggregate.
+    block = stax.serial(stax.Dense(4), stax.Aggregate())
+    nodes = np.random.default_rng(2).normal(size=(2, 3, 4))
+    pattern = np.broadcast_to(np.array([[0., 1., 1.], [1., 0., 0.], [1., 0., 1.]]), (2, 3, 3))
+    _, params = stax.repeat(block, 2)[0](jax.random.PRNGKey(4), nodes.shape)
+    want = nodes
+    for i in range(2):
+        want = block[1](jax.tree_util.tree_map(lambda leaf: leaf[i], params), want, pattern=pattern)
+    np.testing.assert_allclose(stax.repeat(block, 2)[1](params, nodes, pattern=pattern), want, rtol=1e-12, atol=0)
+
+
+def test_repeat_has_the_kernel_and_stages_of_the_unrolled_network():
+    block = _repeated_block()
+    repeated, unrolled = stax.repeat(block, 2), stax.serial(block, block)
+    assert len(stages_of(repeated)) == len(stages_of(unrolled))
+    spec = layer_spec(repeated)
+    assert spec.has_params and spec.children == (block,)
+    assert spec.input_diagonal(True) is True and spec.input_diagonal(False) is False
+    np.testing.assert_array_equal(repeated[2](X, None, "ntk"), unrolled[2](X, None, "ntk"))
+
+
+def test_repeat_takes_padded_inputs_as_the_unrolled_network():
+    block = stax.serial(stax.Conv(2, (2, 2), padding="SAME"), stax.Relu())
+    x = IMAGES.copy()
+    x[0, 2] = 5.0  # the last row of the first image is padding
+    _, params = stax.repeat(block, 2)[0](jax.random.PRNGKey(5), x.shape)
+    unrolled_params = [jax.tree_util.tree_map(lambda leaf: leaf[i], params) for i in range(2)]
+    got = stax.repeat(block, 2)[1](params, x, mask_constant=5.0)
+    want = stax.serial(block, block)[1](unrolled_params, x, mask_constant=5.0)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)

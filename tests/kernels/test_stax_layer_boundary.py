@@ -1,0 +1,124 @@
+"""What :func:`ntkcourse.stax.layer.layer` adds around a layer's formulas: the
+refusals of padded inputs and of other layouts, whole, and padding passed on
+by the layers that keep every position.
+
+A refusal is the user's only guide when a network cannot be computed, so its
+whole text is checked: the layer it names, the value it got, the layers that
+would take the input, what to do instead. Kernel maps are called directly on
+small input kernels (no compilation).
+"""
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+from ntkcourse.stax.layer import kernel_map_of
+
+X = np.random.default_rng(0).normal(size=(3, 4))
+SEQUENCES = np.stack([X, X])  # (2, 3, 4): the last step of the first sequence is padding
+SEQUENCES[0, 2] = 7.0
+
+PADDING_REFUSED = (
+    "{name}: received a kernel of sequences with padded time steps or images with padded pixels "
+    "(kernel_fn(..., mask_constant=...)), but this layer does not handle padding; the layers that do are Dense, "
+    "Conv, ConvTranspose, ConvLocal, AvgPool, SumPool, ImageResize, Index, LayerNorm, the activations, "
+    "GlobalAvgPool, GlobalSumPool, Flatten and Dropout (and serial, parallel, repeat, FanOut, FanInSum, "
+    "FanInConcat, FanInProd, Identity), and for sequences Recurrent and GlobalSelfAttention: read the inputs out "
+    "with one of them first (e.g. GlobalAvgPool, or Recurrent(..., return_sequences=False)), or pass inputs of "
+    "equal sizes without mask_constant.")
+
+
+@pytest.fixture(autouse=True)
+def _float64():
+    # The finite layers' outputs compared with the float64 inputs themselves.
+    with jax.enable_x64(True):
+        yield
+
+
+def _masked_kernel():
+    return stax.Identity()[2](SEQUENCES, None, mask_constant=7.0)
+
+
+def _whole(message):
+    return "^" + re.escape(message) + "$"
+
+
+def test_a_layer_without_padding_rules_refuses_a_masked_kernel_whole():
+    with pytest.raises(ValueError, match=_whole(PADDING_REFUSED.format(name="Aggregate"))):
+        kernel_map_of(stax.Aggregate())(_masked_kernel())
+
+
+def test_the_refusal_of_padding_holds_for_a_list_of_branches():
+    with pytest.raises(ValueError, match=_whole(PADDING_REFUSED.format(name="Aggregate"))):
+        kernel_map_of(stax.Aggregate())([_masked_kernel()])
+
+
+_NAMED = PADDING_REFUSED.split("the layers that do are ")[1].split(": read")[0]
+
+
+@pytest.mark.parametrize("name", re.findall(r"\b([A-Z][A-Za-z]+)\b", _NAMED))
+def test_every_layer_the_refusal_names_is_a_layer_of_the_package(name):
+    # A name with a typo would send the user to a layer that does not exist.
+    assert callable(getattr(stax, name))
+
+
+def test_a_layer_without_padding_rules_keeps_its_kernel_on_unpadded_inputs():
+    k = stax.Identity()[2](SEQUENCES, None)
+    out = kernel_map_of(stax.Aggregate())(k)
+    np.testing.assert_array_equal(out.nngp, k.nngp)
+
+
+def test_apply_fn_of_a_layer_without_padding_rules_refuses_mask_constant_whole():
+    message = ("Aggregate: apply_fn received mask_constant=7.0 (padded sequences), but this layer does not handle "
+               "padding (its kernel_fn refuses it too); it would read the padding as data.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        stax.Aggregate()[1]((), SEQUENCES, mask_constant=7.0)
+
+
+def test_apply_fn_of_a_layer_without_padding_rules_refuses_masked_activations_whole():
+    net = stax.serial(stax.Dense(4), stax.Aggregate())
+    _, params = net[0](jax.random.PRNGKey(0), SEQUENCES.shape)
+    message = ("Aggregate: apply_fn received the activations of padded inputs (apply_fn(..., mask_constant=...) of "
+               "the network), but this layer does not handle padding (its kernel_fn refuses it too); it would read "
+               "the padding as data. Read the positions out first (e.g. GlobalAvgPool), or pass inputs of equal "
+               "sizes without mask_constant.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        net[1](params, SEQUENCES, mask_constant=7.0)
+
+
+def test_apply_fn_of_a_layer_without_padding_rules_runs_on_unpadded_inputs():
+    pattern = np.broadcast_to(np.eye(3), (2, 3, 3))
+    np.testing.assert_allclose(stax.Aggregate()[1]((), SEQUENCES, pattern=pattern), SEQUENCES, rtol=0, atol=0)
+
+
+def test_dropout_in_test_mode_passes_padding_on():
+    # The identity: the masked kernel and the padded sequences come out as they went in.
+    k = _masked_kernel()
+    out = kernel_map_of(stax.Dropout(0.5, mode="test"))(k)
+    np.testing.assert_array_equal(out.mask1, k.mask1)
+    np.testing.assert_array_equal(stax.Dropout(0.5, mode="test")[1]((), SEQUENCES, mask_constant=7.0), SEQUENCES)
+
+
+def test_a_layer_for_batch_first_channels_last_refuses_another_layout_whole():
+    dot = stax.DotGeneral(rhs=np.ones((4, 4)), dimension_numbers=(((2,), (0,)), ((), ())))
+    k = stax.Identity()[2](SEQUENCES, None).replace(layout=(0, 1))
+    message = ("DotGeneral: kernel_fn is implemented for activations with the batch axis first and the channels "
+               "last, but the layers before it (or the input) keep them at axes (0, 1) of 3 (batch_axis, "
+               "channel_axis); put the axes back first (e.g. a Conv with output spec 'NHWC', Dense(channel_axis=-1) "
+               "on such activations).")
+    with pytest.raises(ValueError, match=_whole(message)):
+        kernel_map_of(dot)(k)
+    with pytest.raises(ValueError, match=_whole(message)):
+        kernel_map_of(dot)([k])
+
+
+def test_masked_activations_in_another_layout_than_a_layer_takes_are_refused_naming_both():
+    net = stax.serial(stax.Conv(2, (1,), dimension_numbers=("NWC", "WIO", "NCW")), stax.Conv(2, (1,)))
+    _, params = net[0](jax.random.PRNGKey(0), SEQUENCES.shape)
+    message = ("Conv: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch and "
+               "channel axes at (batch_axis, channel_axis) = (0, 1), but the layer takes them at batch first, "
+               "channels last; give the layer the layout of its inputs.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        net[1](params, SEQUENCES, mask_constant=7.0)
