@@ -1115,6 +1115,22 @@ EQUIVALENT.update(with_reason(
         '* k <= m * n * n + m / n * T * k:',
 }))
 
+# Every kernel a layer's kernel map receives is a Kernel (or a list of them), and Kernel always has the property
+# is_masked: getattr's default is never used.
+EQUIVALENT.update(with_reason(
+    "getattr's default for is_masked, never used: the refusal wrapper only receives Kernels, which all have "
+    "the property", {
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_7":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", None) for '
+        'one in ks):',
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_10":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", ) for one '
+        'in ks):',
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_13":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", True) for '
+        'one in ks):',
+}))
+
 
 # --- What each mutant IS: its change, which survives a renumbering -------------------------------------------------
 # mutmut numbers the mutants of a function in the order it makes them, so a change to the function's body renumbers
