@@ -94,7 +94,7 @@ def main():
     parser.add_argument("--n", type=int, default=8, help="inputs in x1 and in x2")
     parser.add_argument("--outputs", type=int, default=8)
     parser.add_argument("--size", type=int, default=32, help="image height and width")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="warm calls timed (0: the first call only)")
     parser.add_argument("--save-params")
     parser.add_argument("--load-params")
     parser.add_argument("--save-kernels")
@@ -134,8 +134,8 @@ def main():
             t0, c0 = time.perf_counter(), time.process_time()
             jax.block_until_ready(fn(x1, x2, params))
             best, best_cpu = min(best, time.perf_counter() - t0), min(best_cpu, time.process_time() - c0)
-        print(f"{args.lib:>4} {impl:>10}: first call {first:7.2f} s (CPU {first_cpu:7.2f} s), "
-              f"best warm {best:7.3f} s (CPU {best_cpu:7.2f} s)", flush=True)
+        warm = f", best warm {best:7.3f} s (CPU {best_cpu:7.2f} s)" if args.repeat else ""
+        print(f"{args.lib:>4} {impl:>10}: first call {first:7.2f} s (CPU {first_cpu:7.2f} s){warm}", flush=True)
     names = list(kernels)
     scale = np.mean(np.abs(kernels[names[0]]))
     for impl in names[1:]:
