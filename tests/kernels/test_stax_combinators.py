@@ -225,6 +225,8 @@ def test_parallel_draws_each_branch_with_its_own_split_key():
     (lambda net: net[1]([(), ()], X), "parallel: expected 2 inputs (one per branch), got 1."),
     (lambda net: net[1]([(), ()], [X, X, X]), "parallel: expected 2 inputs (one per branch), got 3."),
     (lambda net: net[0](jax.random.PRNGKey(0), [(3, 4)]), "parallel: expected 2 input shapes (one per branch), got 1."),
+    (lambda net: net[0](jax.random.PRNGKey(0), (3, 4)), "parallel: expected 2 input shapes (one per branch, a list "
+     "such as FanOut's init_fn returns), got the single shape (3, 4)."),
     (lambda net: kernel_map_of(net)(_input_kernel()), "parallel: expected 2 kernels (one per branch), got 1."),
     (lambda net: net[2](X, None, "nngp"), "parallel: expected 2 kernels (one per branch), got 1."),
 ])
@@ -246,3 +248,53 @@ def test_parallel_passes_keyword_arguments_to_each_branch():
     out = stax.parallel(stax.Aggregate(), stax.Identity())[1](((), ()), [nodes, nodes], pattern=pattern)
     np.testing.assert_allclose(out[0], stax.Aggregate()[1]((), nodes, pattern=pattern), rtol=0, atol=0)
     np.testing.assert_array_equal(out[1], nodes)
+
+
+def _branch_kernels(*widths, nonlinear=()):
+    """The kernels of Dense branches of the given widths on X after one FanOut (Relu after the branches whose
+    index is in ``nonlinear``): every branch independent of the others."""
+    ks = kernel_map_of(stax.FanOut(len(widths)))(_input_kernel())
+    out = []
+    for i, (k, width) in enumerate(zip(ks, widths)):
+        k = kernel_map_of(stax.Dense(width))(k)
+        out.append(kernel_map_of(stax.Relu())(k) if i in nonlinear else k)
+    return out
+
+
+@pytest.mark.parametrize("ks, message", [
+    (lambda: _input_kernel(), "FanInSum: expects a list of branches (use FanOut/parallel before it)."),
+    (lambda: [], "FanInSum: expects a list of branches (use FanOut/parallel before it)."),
+    (lambda: _branch_kernels(3, 3, 5), "FanInSum: branch outputs differ in shape: (3, 3) and (3, 5)."),
+])
+def test_fan_in_sum_refuses_what_is_not_a_list_of_equal_branches(ks, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        kernel_map_of(stax.FanInSum())(ks())
+
+
+def test_fan_in_sum_is_gaussian_only_when_every_branch_is():
+    total = kernel_map_of(stax.FanInSum())
+    assert total(_branch_kernels(3, 3)).is_gaussian
+    assert not total(_branch_kernels(3, 3, nonlinear=(1,))).is_gaussian
+
+
+def test_fan_in_sum_closes_the_fork_of_its_branches():
+    # Two Dense branches are independent: the sum is outside the fork again; a FanOut whose two branches
+    # are the identity is refused, naming FanInSum.
+    assert kernel_map_of(stax.FanInSum())(_branch_kernels(3, 3)).fork_independent == ()
+    with pytest.raises(NotImplementedError, match=r"^FanInSum: branches \[0, 1\] are correlated"):
+        kernel_map_of(stax.FanInSum())(kernel_map_of(stax.FanOut(2))(_input_kernel()))
+
+
+def test_fan_in_sum_of_padded_branches_is_real_where_any_branch_is():
+    k = stax.Identity()[2](np.stack([X, X]), None)  # two sequences of three steps
+    real_a = np.array([[True, True, False], [True, True, True]])
+    real_b = np.array([[True, False, False], [True, True, False]])
+    out = kernel_map_of(stax.FanInSum())([k.replace(mask1=real_a), k.replace(mask1=real_b)])
+    np.testing.assert_array_equal(out.mask1, real_a | real_b)
+    with pytest.raises(ValueError, match="^FanInSum: some branches carry the masks of padded inputs"):
+        kernel_map_of(stax.FanInSum())([k.replace(mask1=real_a), k])
+
+
+def test_fan_in_sum_takes_branches_in_any_layout():
+    ks = [k.replace(layout=(0, 1)) for k in _branch_kernels(3, 3)]
+    assert kernel_map_of(stax.FanInSum())(ks).layout == (0, 1)

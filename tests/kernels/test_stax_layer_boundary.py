@@ -132,3 +132,11 @@ def test_a_layer_without_padding_rules_gets_its_parameters_and_every_argument_on
 
     triple = layer(lambda key, s: (s, 2.0), apply_fn, lambda k: k, "Scaled", has_params=True)
     np.testing.assert_array_equal(triple[1](3.0, X, 1.0, scale=0.5), X * 3.0 + 0.5)
+
+
+def test_a_network_taking_channels_first_accepts_x2_as_a_nested_list():
+    # kernel_fn moves the inputs' axes to the layout of the first layer; x2 given as lists (no transpose method)
+    # must be moved like the array x1.
+    x = np.random.default_rng(4).normal(size=(2, 4, 3))
+    net = stax.serial(stax.Conv(2, (1,), dimension_numbers=("NCW", "WIO", "NWC")), stax.Flatten())
+    np.testing.assert_array_equal(net[2](x, x.tolist(), "nngp"), net[2](x, x, "nngp"))
