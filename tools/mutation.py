@@ -944,11 +944,16 @@ EQUIVALENT.update({
         'jkey = (impl, axes, tuple(out.shape), get, tuple(sorted(static.items(), key=lambda kv: kv[0]))) -> j'
         'key = (impl, axes, tuple(out.shape), get, tuple(sorted(static.items(), )))',
         "as mutant 19 (the key argument dropped)"),
-    "ntkcourse.empirical.x__walk__mutmut_78": (
+    "ntkcourse.empirical.x__walk__mutmut_96": (
         'return out if probes is None else out + probes[i] -> return out if probes is None else out - probes[i]',
         "the probes subtracted instead of added: every back-propagated signal delta changes sign, and each "
         "layer's contribution is a product of two of them (delta . delta', and the bias sums likewise): exactly "
         "the same kernel"),
+    "ntkcourse.empirical.x__walk__mutmut_82": (
+        'return out if probes is None else _masked.masked_output(out.values + probes[i], out.real) -> return out '
+        'if probes is None else _masked.masked_output(out.values - probes[i], out.real)',
+        "the probes of a masked layer's output subtracted instead of added: as mutant 96 (that layer's signal "
+        "changes sign, and its contribution is a product of two of them)"),
     "ntkcourse.empirical.x__structured_ntk__mutmut_43": (
         'if site.has_bias and b_scale: -> if site.has_bias or b_scale:',
         "has_bias or b_scale for and: a layer without a bias has b_std None, so b_scale = (b_std or 0)^2 = 0 and "
@@ -1038,14 +1043,25 @@ EQUIVALENT.update({
         'computer = _KernelComputer(f, trace_axes, diagonal_axes, None, "jacobian", "empirical_nngp_fn") -> c'
         'omputer = _KernelComputer(f, trace_axes, diagonal_axes, None, "JACOBIAN", "empirical_nngp_fn")',
         "the implementation 'JACOBIAN' for 'jacobian': lower-cased first (and the NNGP uses none of them)"),
-    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_11": (
-        'if impl == "structured": -> if impl == "STRUCTURED":',
-        "the structured branch not recognised: the NTK-vector products compute the same kernel to round-off (the "
-        "implementations agree to 1e-10 relative), and the NNGP is then taken of the same outputs; only the speed "
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_39": (
+        'elif impl == "structured": -> elif impl == "STRUCTURED":',
+        "the structured branch of a stax network not recognised: the NTK-vector products compute the same kernel "
+        "to round-off (the implementations agree to 1e-10 relative), and the NNGP is then taken of the same "
+        "outputs (a stax network's on the whole batch, as its structured path takes them); only the speed "
         "differs (as x_pure_kernel__mutmut_55)"),
-    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_43": (
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_71": (
         'elif impl == "jacobian": -> elif impl == "JACOBIAN":',
-        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 11"),
+        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 39 (the NNGP of a plain "
+        "function then from _outputs with its vmap_axes, as the Jacobian contraction takes them)"),
+    # jaxpr_structure (ntkcourse/jaxpr_structure.py)
+    "ntkcourse.jaxpr_structure.x__reshape_mask__mutmut_23": (
+        'return tuple(next(flags) if n != 1 else False for n in out_shape) -> return tuple(next(flags) if n != 1 '
+        'else True for n in out_shape)',
+        "axes of size 1 made by a reshape marked broadcast: the mask is only read here when some axis already is "
+        "(so dot_general and convolution sites refuse it either way), later reshapes drop size-1 axes, a broadcast "
+        "of a size-1 axis to more entries marks it anyway, an add/mul site sums over a U axis of size 1 (a no-op, "
+        "or a sum it makes anyway where z's axis is longer), and plans of two input shapes compare U's shape with "
+        "the mask: the same sites, fallback leaves and kernel"),
 })
 # The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
 # (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
