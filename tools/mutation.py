@@ -1063,8 +1063,10 @@ EQUIVALENT.update({
         "or a sum it makes anyway where z's axis is longer), and plans of two input shapes compare U's shape with "
         "the mask: the same sites, fallback leaves and kernel"),
 })
-# The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
-# (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
+# The einsum of a structured layer's contribution (and of a jaxpr site's Gram matrix): optimize= only chooses the
+# order of the pairwise contractions (jnp.einsum accepts None, and opt_einsum lower-cases the strategy's name): the
+# same sums up to round-off. An unknown name ("XXoptimalXX") is no such mutant: opt_einsum raises a KeyError for an
+# einsum of more than two operands (these have four), so those mutants are killed.
 EQUIVALENT.update(with_reason(
     "einsum's optimize option (the contraction order): same values up to round-off", {
     "ntkcourse.empirical.x__structured_ntk__mutmut_37":
@@ -1072,12 +1074,27 @@ EQUIVALENT.update(with_reason(
         ', *ops, optimize=None)',
     "ntkcourse.empirical.x__structured_ntk__mutmut_40":
         'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec, *ops, )',
-    "ntkcourse.empirical.x__structured_ntk__mutmut_41":
-        'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec'
-        ', *ops, optimize="XXoptimalXX")',
     "ntkcourse.empirical.x__structured_ntk__mutmut_42":
         'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec'
         ', *ops, optimize="OPTIMAL")',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_76":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize=None)',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_82":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], )',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_88":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize="OPTIMAL")',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_99":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize=None)',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_105":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], )',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_111":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize="OPTIMAL")',
 }))
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be
