@@ -1053,7 +1053,19 @@ EQUIVALENT.update({
         'elif impl == "jacobian": -> elif impl == "JACOBIAN":',
         "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 39 (the NNGP of a plain "
         "function then from _outputs with its vmap_axes, as the Jacobian contraction takes them)"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_11": (
+        'dtype = jax.eval_shape(lambda p: apply_fn(p, x2_, **kwargs), params).dtype -> dtype = None',
+        "the cotangent basis (eye, one_hot) in the default float dtype instead of the output's: its entries 0 and 1 "
+        "are exact in any dtype and vjp takes the cotangent in the output's dtype (the same kernels for float32 "
+        "outputs under 64-bit mode, bfloat16 and complex64 outputs)"),
     # jaxpr_structure (ntkcourse/jaxpr_structure.py)
+    "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
+        'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',
+        "the kind tag of a convolution's factors is never read: site_gram and site_jacobian test for 'grad' and "
+        "'dot', and a convolution is the remaining case"),
+    "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_100": (
+        'return ("conv", patches, d_t) -> return ("CONV", patches, d_t)',
+        "the kind tag 'CONV' for 'conv': never read, as mutant 99"),
     "ntkcourse.jaxpr_structure.x__reshape_mask__mutmut_23": (
         'return tuple(next(flags) if n != 1 else False for n in out_shape) -> return tuple(next(flags) if n != 1 '
         'else True for n in out_shape)',

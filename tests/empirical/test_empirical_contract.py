@@ -770,6 +770,17 @@ def test_several_static_keyword_arguments_each_reach_f():
     np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
 
 
+def test_ntk_vector_products_pass_a_keyword_argument_without_default():
+    """implementation='jvp_vjp' with f(θ, x, scale) whose scale has no default (every evaluation of f, the output's
+    dtype included, must receive it): the NTK of scale·x·w is scale² x x'ᵀ, 9 times the Gram matrix (1e-12)."""
+    rng = np.random.default_rng(31)
+    x1, x2 = rng.standard_normal((3, D)), rng.standard_normal((2, D))
+    with jax.enable_x64(True):
+        got = np.asarray(empirical.empirical_ntk_fn(_linear_with_options, implementation="jvp_vjp")(
+            x1, x2, {"w": rng.standard_normal((D, 1))}, scale=3.0))
+    np.testing.assert_allclose(got, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
+
+
 def test_monte_carlo_returns_float64_means_of_float32_draws():
     """With 64-bit mode off, a float32 network's draws are accumulated and returned as float64 NumPy arrays (the
     class docstring): the mean of 3 draws of (x·w_s)(x'·w_s)ᵀ equals np.mean of the float32 draws taken in float64

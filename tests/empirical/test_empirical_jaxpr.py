@@ -271,3 +271,27 @@ def test_fallback_leaves_refuse_vmap_axes_other_than_0_or_none():
         empirical.jaxpr_fallback_leaves(sequence_mlp, {"w1": np.ones((3, 5))}, np.ones((2, 3)), vmap_axes=1)
     assert str(info.value) == ("jaxpr_fallback_leaves: `vmap_axes` must be 0 (inputs and outputs batched along "
                                "axis 0, processed independently) or None (f may mix the inputs of a batch), got 1.")
+
+
+def test_fallback_leaves_per_input_exclude_a_weight_of_one_input_feature_broadcast_along_the_batch():
+    """vmap_axes=0 with a weight of shape (1, 2) (one input feature): its broadcast to (1, 1, 2) stretches no axis
+    of size 1 to more entries, so no axis is summed and the weight is a dot_general site."""
+    params = _draw({"w": (1, 2)}, 9)
+    x = np.random.default_rng(10).standard_normal((2, 1))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(batch_broadcast_weight, params, x, vmap_axes=0) == []
+
+
+def row_bias(p, x):
+    """A Dense layer whose bias is a row (1, k), broadcast explicitly to the batch (n, k): the size-1 axis is
+    stretched, so the bias's Jacobian block is summed over the batch."""
+    return x @ p["w"] + jnp.broadcast_to(p["b"], (x.shape[0], p["b"].shape[1]))
+
+
+def test_a_row_bias_stretched_along_the_batch_is_summed_over_it():
+    """The structured kernel of a (1, k) bias broadcast to (2, k) (batch 2) is J Jᵀ of jacrev, off-diagonal pairs
+    (i ≠ j, where only the bias contributes a shared term) included."""
+    params = _draw({"w": (3, 2), "b": (1, 2)}, 11)
+    x = np.random.default_rng(12).standard_normal((2, 3))
+    got = _ntk(row_bias, params, x, None, trace_axes=())
+    np.testing.assert_allclose(got, _layout(_full_block(row_bias, params, x, x), 2, (), ()), rtol=0, atol=TOL)
