@@ -853,9 +853,12 @@ EQUIVALENT.update(with_reason(
 # empirical: how many columns _jvp_vjp_ntk computes at a time (lax.map's batch_size) and how many Monte Carlo samples
 # _KernelSampler.batches draws at a time change the memory used and the speed, never a value: lax.map gives the
 # same result for any positive integer batch size (or none), and sample s always uses fold_in(key, s) whatever the
-# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer.
+# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer
+# (_jvp_vjp_ntk's leaves are read only to size the batch: with none, n_params is 0 and the batch is every column).
 EQUIVALENT.update(with_reason(
     "another positive integer (or no) batch size for the columns of lax.map: same values", {
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_23":
+        'leaves = jax.tree_util.tree_leaves(params) -> leaves = jax.tree_util.tree_leaves(None)',
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_31":
         'itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1]) -> itemsize = ma'
         'x([jnp.dtype(None).itemsize for p in leaves] + [1])',
