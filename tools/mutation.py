@@ -854,11 +854,14 @@ EQUIVALENT.update(with_reason(
 # _KernelSampler.batches draws at a time change the memory used and the speed, never a value: lax.map gives the
 # same result for any positive integer batch size (or none), and sample s always uses fold_in(key, s) whatever the
 # batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer
-# (_jvp_vjp_ntk's leaves are read only to size the batch: with none, n_params is 0 and the batch is every column).
+# (_jvp_vjp_ntk's leaves and n_params are read only to size the batch: with no leaves, n_params is 0 and the batch
+# is every column; counting leaves instead of entries gives a larger batch).
 EQUIVALENT.update(with_reason(
     "another positive integer (or no) batch size for the columns of lax.map: same values", {
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_23":
         'leaves = jax.tree_util.tree_leaves(params) -> leaves = jax.tree_util.tree_leaves(None)',
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_27":
+        'n_params = sum(int(np.size(p)) for p in leaves) -> n_params = sum(int(np.size(None)) for p in leaves)',
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_31":
         'itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1]) -> itemsize = ma'
         'x([jnp.dtype(None).itemsize for p in leaves] + [1])',
@@ -1061,6 +1064,13 @@ EQUIVALENT.update({
         "the cotangent basis (eye, one_hot) in the default float dtype instead of the output's: its entries 0 and 1 "
         "are exact in any dtype and vjp takes the cotangent in the output's dtype (the same kernels for float32 "
         "outputs under 64-bit mode, bfloat16 and complex64 outputs)"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_51": (
+        'basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape) -> basis = jnp.eye(k, dtype=None).reshape((k,) + '
+        'o_shape)',
+        "the per-input cotangent basis in the default float dtype: as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_53": (
+        'basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape) -> basis = jnp.eye(k, ).reshape((k,) + o_shape)',
+        "the per-input cotangent basis in the default float dtype (argument dropped): as mutant 11"),
     # jaxpr_structure (ntkcourse/jaxpr_structure.py)
     "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
         'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',
