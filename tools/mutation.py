@@ -1071,6 +1071,14 @@ EQUIVALENT.update({
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_53": (
         'basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape) -> basis = jnp.eye(k, ).reshape((k,) + o_shape)',
         "the per-input cotangent basis in the default float dtype (argument dropped): as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_123": (
+        'ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape) -> ct = jax.nn.one_hot(i, n2 * k, '
+        'dtype=None).reshape((n2,) + o_shape)',
+        "the whole-batch cotangent (one_hot) in the default float dtype: as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_126": (
+        'ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape) -> ct = jax.nn.one_hot(i, n2 * k, '
+        ').reshape((n2,) + o_shape)',
+        "the whole-batch cotangent (one_hot) in its default float dtype (argument dropped): as mutant 11"),
     # jaxpr_structure (ntkcourse/jaxpr_structure.py)
     "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
         'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',
