@@ -871,6 +871,8 @@ EQUIVALENT.update(with_reason(
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_33":
         'itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1]) -> itemsize = ma'
         'x([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [2])',
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_72":
+        'per = max(1, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize))) -> per = None',
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_77":
         'per = max(1, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize))) ->'
         ' per = max(2, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize)))',
@@ -1079,6 +1081,10 @@ EQUIVALENT.update({
         'ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape) -> ct = jax.nn.one_hot(i, n2 * k, '
         ').reshape((n2,) + o_shape)',
         "the whole-batch cotangent (one_hot) in its default float dtype (argument dropped): as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_66": (
+        '_, vjp_fn = jax.vjp(lambda p: apply_fn(p, xj[None], **kwargs)[0], params) -> _, vjp_fn = jax.vjp(lambda '
+        'p: apply_fn(p, xj[None], **kwargs)[1], params)',
+        "row 1 for row 0 of the output of a batch of one: JAX clamps the static index, as x__outputs__mutmut_11"),
     # jaxpr_structure (ntkcourse/jaxpr_structure.py)
     "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
         'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',

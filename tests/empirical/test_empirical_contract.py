@@ -770,14 +770,16 @@ def test_several_static_keyword_arguments_each_reach_f():
     np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
 
 
-def test_ntk_vector_products_pass_a_keyword_argument_without_default():
+@pytest.mark.parametrize("vmap_axes", [None, 0])
+def test_ntk_vector_products_pass_a_keyword_argument_without_default(vmap_axes):
     """implementation='jvp_vjp' with f(θ, x, scale) whose scale has no default (every evaluation of f, the output's
-    dtype included, must receive it): the NTK of scale·x·w is scale² x x'ᵀ, 9 times the Gram matrix (1e-12)."""
+    dtype included, must receive it), on the whole batch and input by input: the NTK of scale·x·w is scale² x x'ᵀ,
+    9 times the Gram matrix (1e-12)."""
     rng = np.random.default_rng(31)
     x1, x2 = rng.standard_normal((3, D)), rng.standard_normal((2, D))
     with jax.enable_x64(True):
-        got = np.asarray(empirical.empirical_ntk_fn(_linear_with_options, implementation="jvp_vjp")(
-            x1, x2, {"w": rng.standard_normal((D, 1))}, scale=3.0))
+        ntk_fn = empirical.empirical_ntk_fn(_linear_with_options, implementation="jvp_vjp", vmap_axes=vmap_axes)
+        got = np.asarray(ntk_fn(x1, x2, {"w": rng.standard_normal((D, 1))}, scale=3.0))
     np.testing.assert_allclose(got, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
 
 
