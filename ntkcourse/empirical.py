@@ -42,7 +42,8 @@ Three implementations of the NTK, equal to float precision:
 
 ``'jacobian'``
     Jacobian contraction: form :math:`J(x)` (one reverse pass per output) and
-    contract. Memory :math:`n \cdot k \cdot P` for :math:`P` parameters.
+    contract, :math:`n_1 n_2 k^2 P` multiply-adds for :math:`P` parameters
+    (the blocks are formed a slice at a time, below).
 ``'jvp_vjp'``
     NTK–vector products: a column of :math:`\hat\Theta` is
     :math:`J(x_1)\,(J(x_2)^\top e_j)`, one VJP and one JVP; the Jacobian of
@@ -79,7 +80,10 @@ Three implementations of the NTK, equal to float precision:
 (``Σ_p a_p ⊗ δ_p`` for a product or a convolution's patches, the kept leaves'
 blocks from the backward pass) instead of ``jax.jacrev``, whose per-input
 convolution-kernel gradients are grouped convolutions, several times slower on
-CPU.
+CPU. Each block is formed and contracted a slice of its parameter entries at a
+time (about ``jaxpr_structure.JACOBIAN_CHUNK_BYTES`` = 1 MiB per side), so that
+a slice is contracted while it is still in the processor's cache: the
+contraction is the same sum, the whole Jacobian is never held in memory.
 
 :func:`naive_pairwise_ntk` is the blog post's loop over pairs of inputs (two
 backward passes per pair), kept as a teaching reference.
@@ -636,9 +640,8 @@ def _jaxpr_ntk(apply_fn, params, x1, x2, kwargs, axes: _Axes, vmap_axes, out_sha
     total = 0.0 * _contract_outputs(o1, o2, axes)
     for j in range(len(plan1.sites)):
         if form_jacobians:
-            jac1 = jaxpr_structure.site_jacobian(plan1, j, s1[j], samp[0], lead[0])
-            jac2 = jac1 if x2 is None else jaxpr_structure.site_jacobian(plan2, j, s2[j], samp[1], lead[1])
-            total = total + jaxpr_structure.leaf_gram(jac1, jac2, lead, result)
+            total = total + jaxpr_structure.site_jacobian_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result,
+                                                               same=x2 is None)
         else:
             total = total + jaxpr_structure.site_gram(plan1, plan2, j, s1[j], s2[j], samp, lead, result)
     # A leaf kept whole for one input shape may be unused for the other (its block there is zero).

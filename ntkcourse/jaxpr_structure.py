@@ -55,7 +55,7 @@ from jax import lax
 from jax.extend import core as jcore
 
 __all__ = ["Site", "Plan", "structure_plan", "matching_plans", "factors", "site_gram", "site_jacobian",
-           "leaf_gram"]
+           "site_jacobian_gram", "leaf_gram"]
 
 #: Primitives that only move, copy or re-type entries.
 SHAPE_ONLY = frozenset({"convert_element_type", "reshape", "squeeze", "transpose", "broadcast_in_dim", "copy",
@@ -462,6 +462,23 @@ def site_gram(plan1, plan2, j, f1, f2, samp, lead, result):
     return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal")
 
 
+#: Bytes of one side's Jacobian block that :func:`site_jacobian_gram` forms at a time: small enough to stay in
+#: the processor's cache between its formation and its contraction (a block formed whole is written to and read
+#: back from memory, and a large buffer is a fresh allocation at every call).
+JACOBIAN_CHUNK_BYTES = 2**20
+
+
+def _block(kind, a, d, samp, lead):
+    """``Σ_P A ⊗ D`` of canonical factors (:func:`_flat_site`), flattened to ``(*lead, M)``."""
+    pool = _pool(set(samp + lead))
+    p, g, x, y = (next(pool) for _ in range(4))
+    if kind == "dot":  # A (*samp, B, F, C), D (*lead, B, F, G) -> (*lead, B, C, G)
+        block = jnp.einsum(f"{samp}{g}{p}{x},{lead}{g}{p}{y}->{lead}{g}{x}{y}", a, d)
+    else:  # P (*samp, P, G, F), D (*lead, P, G, O) -> (*lead, G, F, O)
+        block = jnp.einsum(f"{samp}{p}{g}{x},{lead}{p}{g}{y}->{lead}{g}{x}{y}", a, d)
+    return block.reshape(block.shape[:len(lead)] + (-1,))
+
+
 def site_jacobian(plan, j, f, samp, lead):
     """Site ``j``'s Jacobian block ``R ∂f/∂U`` itself, ``(*lead, M)``, from its factors (letters as in
     :func:`site_gram` for one side): ``Σ_P A ⊗ D`` for a product or a convolution. Formed from the recorded input
@@ -469,15 +486,51 @@ def site_jacobian(plan, j, f, samp, lead):
     """
     a, d, c = f
     k = _flat_site(plan, plan.sites[j], a, d * _expand(c, d.ndim, len(samp)), len(lead))
-    if k[0] == "grad":
-        return k[1]
-    pool = _pool(set(samp + lead))
-    p, g, x, y = (next(pool) for _ in range(4))
-    if k[0] == "dot":  # A (*samp, B, F, C), D (*lead, B, F, G) -> (*lead, B, C, G)
-        block = jnp.einsum(f"{samp}{g}{p}{x},{lead}{g}{p}{y}->{lead}{g}{x}{y}", k[1], k[2])
-    else:  # P (*samp, P, G, F), D (*lead, P, G, O) -> (*lead, G, F, O)
-        block = jnp.einsum(f"{samp}{p}{g}{x},{lead}{p}{g}{y}->{lead}{g}{x}{y}", k[1], k[2])
-    return block.reshape(block.shape[:len(lead)] + (-1,))
+    return k[1] if k[0] == "grad" else _block(k[0], k[1], k[2], samp, lead)
+
+
+def site_jacobian_gram(plan1, plan2, j, f1, f2, samp, lead, result, same=False, chunk_bytes=None):
+    """``J_W(x1) J_W(x2)ᵀ`` of site ``j`` by forming its Jacobian blocks (:func:`site_jacobian`) and contracting
+    them, a slice of the parameter's entries at a time: the slices of the recorded input ``A`` along its last axis
+    (a convolution's patch features, a product's contracted axis) give slices of the block of about
+    ``chunk_bytes`` per side (default :data:`JACOBIAN_CHUNK_BYTES`), formed and contracted in a loop; their Gram
+    matrices add up to the block's. ``same``: ``x2`` is ``x1`` (each slice formed once). Letters as in
+    :func:`site_gram`.
+    """
+    chunk_bytes = JACOBIAN_CHUNK_BYTES if chunk_bytes is None else chunk_bytes
+    s1, s2 = samp
+    l1, l2 = lead
+    n_lead = len(l1)
+    (a1, d1, c1), (a2, d2, c2) = f1, f2
+    k1 = _flat_site(plan1, plan1.sites[j], a1, d1 * _expand(c1, d1.ndim, len(s1)), n_lead)
+    k2 = k1 if same else _flat_site(plan2, plan2.sites[j], a2, d2 * _expand(c2, d2.ndim, len(s2)), n_lead)
+    if k1[0] == "grad":
+        return leaf_gram(k1[1], k2[1], lead, result)
+    kind, (_, a1, d1), (_, a2, d2) = k1[0], k1, k2
+
+    def gram(x1, x2):
+        j1 = _block(kind, x1, d1, s1, l1)
+        j2 = j1 if same else _block(kind, x2, d2, s2, l2)
+        return leaf_gram(j1, j2, lead, result)
+
+    width = a1.shape[-1]
+    rows = max(math.prod(d1.shape[:n_lead]), math.prod(d2.shape[:n_lead]))
+    entries = math.prod(jax.eval_shape(lambda a: _block(kind, a, d1, s1, l1), a1).shape[n_lead:])
+    per_column = rows * (entries // width) * jnp.dtype(d1.dtype).itemsize
+    step = max(1, chunk_bytes // max(1, per_column))
+    if step >= width:
+        return gram(a1, a2)
+    n_steps = -(-width // step)
+    # Zero columns of A give zero columns of the block: padding to whole slices changes nothing.
+    pad = [(0, 0)] * (a1.ndim - 1) + [(0, n_steps * step - width)]
+    a1 = jnp.pad(a1, pad)
+    a2 = a1 if same else jnp.pad(a2, pad)
+
+    def piece(i):
+        x1 = lax.dynamic_slice_in_dim(a1, i * step, step, axis=-1)
+        return gram(x1, x1 if same else lax.dynamic_slice_in_dim(a2, i * step, step, axis=-1))
+
+    return lax.fori_loop(1, n_steps, lambda i, acc: acc + piece(i), piece(0))
 
 
 def _expand(c, ndim, n_samp):

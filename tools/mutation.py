@@ -1187,6 +1187,41 @@ EQUIVALENT.update(with_reason(
         '* k <= m * n * n + m / n * T * k:',
 }))
 
+# Every kernel a layer's kernel map receives is a Kernel (or a list of them), and Kernel always has the property
+# is_masked: getattr's default is never used.
+EQUIVALENT.update(with_reason(
+    "getattr's default for is_masked, never used: the refusal wrapper only receives Kernels, which all have "
+    "the property", {
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_7":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", None) for '
+        'one in ks):',
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_10":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", ) for one '
+        'in ks):',
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_13":
+        'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", True) for '
+        'one in ks):',
+}))
+
+# _moved: np.transpose calls the array's own transpose method (numpy's _wrapfunc), a jax array's or tracer's
+# included, and transposes lists (x2 may be a nested list): taking np.transpose always computes the same.
+EQUIVALENT.update(with_reason(
+    "_moved takes np.transpose for every input: it calls the array's own transpose method (a jax array's or "
+    "tracer's included) and transposes lists alike, the same result as x.transpose(order)", {
+    "ntkcourse.stax.layer.x__moved__mutmut_5":
+        'return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order) -> return x.transpo'
+        'se(order) if (hasattr(x, "transpose")) and False else np.transpose(x, order)',
+    "ntkcourse.stax.layer.x__moved__mutmut_8":
+        'return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order) -> return x.transpo'
+        'se(order) if hasattr(None, "transpose") else np.transpose(x, order)',
+    "ntkcourse.stax.layer.x__moved__mutmut_12":
+        'return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order) -> return x.transpo'
+        'se(order) if hasattr(x, "XXtransposeXX") else np.transpose(x, order)',
+    "ntkcourse.stax.layer.x__moved__mutmut_13":
+        'return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order) -> return x.transpo'
+        'se(order) if hasattr(x, "TRANSPOSE") else np.transpose(x, order)',
+}))
+
 
 # --- What each mutant IS: its change, which survives a renumbering -------------------------------------------------
 # mutmut numbers the mutants of a function in the order it makes them, so a change to the function's body renumbers

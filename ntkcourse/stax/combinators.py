@@ -74,6 +74,10 @@ def parallel(*layers):
             raise ValueError(f"parallel: expected {len(layers)} {what} (one per branch), got {n}.")
 
     def init_fn(key, input_shape):
+        if isinstance(input_shape, (list, tuple)) and any(isinstance(s, (int, np.integer)) for s in input_shape):
+            # One shape, e.g. (3, 4), whose entries would be taken for the branches' shapes.
+            raise ValueError(f"parallel: expected {len(layers)} input shapes (one per branch, a list such as "
+                             f"FanOut's init_fn returns), got the single shape {tuple(input_shape)}.")
         _check_len(input_shape, "input shapes")
         keys = jax.random.split(key, len(layers))
         outs = [init(k, s) for init, k, s in zip(inits, keys, input_shape)]

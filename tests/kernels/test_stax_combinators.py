@@ -11,6 +11,8 @@ whole networks are compared with the network they must equal, exactly (the same
 float64 operations in the same order: equal to the last bit, or to 1e-12 where
 ``lax.scan`` and an unrolled loop may order them differently).
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -208,3 +210,91 @@ def test_repeat_takes_padded_inputs_as_the_unrolled_network():
     got = stax.repeat(block, 2)[1](params, x, mask_constant=5.0)
     want = stax.serial(block, block)[1](unrolled_params, x, mask_constant=5.0)
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_parallel_draws_each_branch_with_its_own_split_key():
+    branches = [stax.Dense(2), stax.Dense(3, b_std=0.5), stax.Dense(4)]
+    key = jax.random.PRNGKey(6)
+    shapes, params = stax.parallel(*branches)[0](key, [(3, 4)] * 3)
+    assert shapes == [(3, 2), (3, 3), (3, 4)] and len(params) == 3
+    for branch, sub, got in zip(branches, jax.random.split(key, 3), params):
+        jax.tree_util.tree_map(np.testing.assert_array_equal, got, branch[0](sub, (3, 4))[1])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda net: net[1]([(), ()], X), "parallel: expected 2 inputs (one per branch), got 1."),
+    (lambda net: net[1]([(), ()], [X, X, X]), "parallel: expected 2 inputs (one per branch), got 3."),
+    (lambda net: net[0](jax.random.PRNGKey(0), [(3, 4)]), "parallel: expected 2 input shapes (one per branch), got 1."),
+    (lambda net: net[0](jax.random.PRNGKey(0), (3, 4)), "parallel: expected 2 input shapes (one per branch, a list "
+     "such as FanOut's init_fn returns), got the single shape (3, 4)."),
+    (lambda net: kernel_map_of(net)(_input_kernel()), "parallel: expected 2 kernels (one per branch), got 1."),
+    (lambda net: net[2](X, None, "nngp"), "parallel: expected 2 kernels (one per branch), got 1."),
+])
+def test_parallel_refuses_a_number_of_branches_it_does_not_have(call, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        call(stax.parallel(stax.Identity(), stax.Identity()))
+
+
+@pytest.mark.parametrize("required, per_branch", [
+    (True, [True, True]), (False, [False, True]), ([True, False], [True, True]), ([False, False], [False, True])])
+def test_parallel_passes_each_branch_its_own_requirement(required, per_branch):
+    # The first branch (an activation) needs what its output needs; Flatten needs only the diagonal.
+    assert layer_spec(stax.parallel(stax.Relu(), stax.Flatten())).input_diagonal(required) == per_branch
+
+
+def test_parallel_passes_keyword_arguments_to_each_branch():
+    nodes = np.random.default_rng(3).normal(size=(2, 3, 4))
+    pattern = np.broadcast_to(np.array([[0., 1., 1.], [1., 0., 0.], [1., 0., 1.]]), (2, 3, 3))
+    out = stax.parallel(stax.Aggregate(), stax.Identity())[1](((), ()), [nodes, nodes], pattern=pattern)
+    np.testing.assert_allclose(out[0], stax.Aggregate()[1]((), nodes, pattern=pattern), rtol=0, atol=0)
+    np.testing.assert_array_equal(out[1], nodes)
+
+
+def _branch_kernels(*widths, nonlinear=()):
+    """The kernels of Dense branches of the given widths on X after one FanOut (Relu after the branches whose
+    index is in ``nonlinear``): every branch independent of the others."""
+    ks = kernel_map_of(stax.FanOut(len(widths)))(_input_kernel())
+    out = []
+    for i, (k, width) in enumerate(zip(ks, widths)):
+        k = kernel_map_of(stax.Dense(width))(k)
+        out.append(kernel_map_of(stax.Relu())(k) if i in nonlinear else k)
+    return out
+
+
+@pytest.mark.parametrize("ks, message", [
+    (lambda: _input_kernel(), "FanInSum: expects a list of branches (use FanOut/parallel before it)."),
+    (lambda: [], "FanInSum: expects a list of branches (use FanOut/parallel before it)."),
+    (lambda: _branch_kernels(3, 3, 5), "FanInSum: branch outputs differ in shape: (3, 3) and (3, 5)."),
+])
+def test_fan_in_sum_refuses_what_is_not_a_list_of_equal_branches(ks, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        kernel_map_of(stax.FanInSum())(ks())
+
+
+def test_fan_in_sum_is_gaussian_only_when_every_branch_is():
+    total = kernel_map_of(stax.FanInSum())
+    assert total(_branch_kernels(3, 3)).is_gaussian
+    assert not total(_branch_kernels(3, 3, nonlinear=(1,))).is_gaussian
+
+
+def test_fan_in_sum_closes_the_fork_of_its_branches():
+    # Two Dense branches are independent: the sum is outside the fork again; a FanOut whose two branches
+    # are the identity is refused, naming FanInSum.
+    assert kernel_map_of(stax.FanInSum())(_branch_kernels(3, 3)).fork_independent == ()
+    with pytest.raises(NotImplementedError, match=r"^FanInSum: branches \[0, 1\] are correlated"):
+        kernel_map_of(stax.FanInSum())(kernel_map_of(stax.FanOut(2))(_input_kernel()))
+
+
+def test_fan_in_sum_of_padded_branches_is_real_where_any_branch_is():
+    k = stax.Identity()[2](np.stack([X, X]), None)  # two sequences of three steps
+    real_a = np.array([[True, True, False], [True, True, True]])
+    real_b = np.array([[True, False, False], [True, True, False]])
+    out = kernel_map_of(stax.FanInSum())([k.replace(mask1=real_a), k.replace(mask1=real_b)])
+    np.testing.assert_array_equal(out.mask1, real_a | real_b)
+    with pytest.raises(ValueError, match="^FanInSum: some branches carry the masks of padded inputs"):
+        kernel_map_of(stax.FanInSum())([k.replace(mask1=real_a), k])
+
+
+def test_fan_in_sum_takes_branches_in_any_layout():
+    ks = [k.replace(layout=(0, 1)) for k in _branch_kernels(3, 3)]
+    assert kernel_map_of(stax.FanInSum())(ks).layout == (0, 1)

@@ -568,3 +568,18 @@ def test_a_conv_network_given_inputs_with_too_few_axes_names_the_conv_and_the_ca
                "got shape (2, 4, 3).")
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         kernel_fn(np.ones((2, 4, 3)), None, "nngp")
+
+
+def test_a_global_pool_given_another_layout_than_its_padded_inputs_refuses_naming_both():
+    """apply_fn(..., mask_constant=c): the pool's channel_axis=1 makes it pool over axis 2 of activations that keep
+    their channels there (Dense's output, batch first and channels last): refused, naming what each has.
+    """
+    x = np.ones((2, 3, 4))
+    x[0, 2] = 7.0
+    net = stax.serial(stax.Dense(4), stax.GlobalAvgPool(channel_axis=1))
+    _, params = net[0](jax.random.PRNGKey(0), x.shape)
+    message = ("GlobalAvgPool: apply_fn(..., mask_constant=...): the activations reaching this layer keep their "
+               "batch and channel axes at (0, 2) of 3, but the layer pools over axes (2,); give it the batch_axis "
+               "and channel_axis of its inputs.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        net[1](params, x, mask_constant=7.0)

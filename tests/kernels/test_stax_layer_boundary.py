@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import stax
-from ntkcourse.stax.layer import kernel_map_of
+from ntkcourse.stax.layer import kernel_map_of, layer
 
 X = np.random.default_rng(0).normal(size=(3, 4))
 SEQUENCES = np.stack([X, X])  # (2, 3, 4): the last step of the first sequence is padding
@@ -122,3 +122,21 @@ def test_masked_activations_in_another_layout_than_a_layer_takes_are_refused_nam
                "channels last; give the layer the layout of its inputs.")
     with pytest.raises(ValueError, match=_whole(message)):
         net[1](params, SEQUENCES, mask_constant=7.0)
+
+
+def test_a_layer_without_padding_rules_gets_its_parameters_and_every_argument_on_unpadded_inputs():
+    # The refusal wraps the layer's own apply_fn: on plain inputs it must call it unchanged. A layer made
+    # with layer() directly, with parameters and extra positional and keyword arguments.
+    def apply_fn(params, x, offset, scale=1.0):
+        return x * params + offset * scale
+
+    triple = layer(lambda key, s: (s, 2.0), apply_fn, lambda k: k, "Scaled", has_params=True)
+    np.testing.assert_array_equal(triple[1](3.0, X, 1.0, scale=0.5), X * 3.0 + 0.5)
+
+
+def test_a_network_taking_channels_first_accepts_x2_as_a_nested_list():
+    # kernel_fn moves the inputs' axes to the layout of the first layer; x2 given as lists (no transpose method)
+    # must be moved like the array x1.
+    x = np.random.default_rng(4).normal(size=(2, 4, 3))
+    net = stax.serial(stax.Conv(2, (1,), dimension_numbers=("NCW", "WIO", "NWC")), stax.Flatten())
+    np.testing.assert_array_equal(net[2](x, x.tolist(), "nngp"), net[2](x, x, "nngp"))
