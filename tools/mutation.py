@@ -848,9 +848,15 @@ EQUIVALENT.update(with_reason(
 # empirical: how many columns _jvp_vjp_ntk computes at a time (lax.map's batch_size) and how many Monte Carlo samples
 # _KernelSampler.batches draws at a time change the memory used and the speed, never a value: lax.map gives the
 # same result for any positive integer batch size (or none), and sample s always uses fold_in(key, s) whatever the
-# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer.
+# batch it falls in (samples past the total are dropped). These mutants leave the batch size a positive integer
+# (_jvp_vjp_ntk's leaves and n_params are read only to size the batch: with no leaves, n_params is 0 and the batch
+# is every column; counting leaves instead of entries gives a larger batch).
 EQUIVALENT.update(with_reason(
     "another positive integer (or no) batch size for the columns of lax.map: same values", {
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_23":
+        'leaves = jax.tree_util.tree_leaves(params) -> leaves = jax.tree_util.tree_leaves(None)',
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_27":
+        'n_params = sum(int(np.size(p)) for p in leaves) -> n_params = sum(int(np.size(None)) for p in leaves)',
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_31":
         'itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1]) -> itemsize = ma'
         'x([jnp.dtype(None).itemsize for p in leaves] + [1])',
@@ -860,6 +866,8 @@ EQUIVALENT.update(with_reason(
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_33":
         'itemsize = max([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [1]) -> itemsize = ma'
         'x([jnp.dtype(jnp.result_type(p)).itemsize for p in leaves] + [2])',
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_72":
+        'per = max(1, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize))) -> per = None',
     "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_77":
         'per = max(1, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize))) ->'
         ' per = max(2, min(x2_.shape[0], _COLUMN_BUDGET_BYTES // max(1, 2 * k * n_params * itemsize)))',
@@ -939,11 +947,16 @@ EQUIVALENT.update({
         'jkey = (impl, axes, tuple(out.shape), get, tuple(sorted(static.items(), key=lambda kv: kv[0]))) -> j'
         'key = (impl, axes, tuple(out.shape), get, tuple(sorted(static.items(), )))',
         "as mutant 19 (the key argument dropped)"),
-    "ntkcourse.empirical.x__walk__mutmut_78": (
+    "ntkcourse.empirical.x__walk__mutmut_96": (
         'return out if probes is None else out + probes[i] -> return out if probes is None else out - probes[i]',
         "the probes subtracted instead of added: every back-propagated signal delta changes sign, and each "
         "layer's contribution is a product of two of them (delta . delta', and the bias sums likewise): exactly "
         "the same kernel"),
+    "ntkcourse.empirical.x__walk__mutmut_82": (
+        'return out if probes is None else _masked.masked_output(out.values + probes[i], out.real) -> return out '
+        'if probes is None else _masked.masked_output(out.values - probes[i], out.real)',
+        "the probes of a masked layer's output subtracted instead of added: as mutant 96 (that layer's signal "
+        "changes sign, and its contribution is a product of two of them)"),
     "ntkcourse.empirical.x__structured_ntk__mutmut_43": (
         'if site.has_bias and b_scale: -> if site.has_bias or b_scale:',
         "has_bias or b_scale for and: a layer without a bias has b_std None, so b_scale = (b_std or 0)^2 = 0 and "
@@ -1033,17 +1046,61 @@ EQUIVALENT.update({
         'computer = _KernelComputer(f, trace_axes, diagonal_axes, None, "jacobian", "empirical_nngp_fn") -> c'
         'omputer = _KernelComputer(f, trace_axes, diagonal_axes, None, "JACOBIAN", "empirical_nngp_fn")',
         "the implementation 'JACOBIAN' for 'jacobian': lower-cased first (and the NNGP uses none of them)"),
-    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_11": (
-        'if impl == "structured": -> if impl == "STRUCTURED":',
-        "the structured branch not recognised: the NTK-vector products compute the same kernel to round-off (the "
-        "implementations agree to 1e-10 relative), and the NNGP is then taken of the same outputs; only the speed "
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_39": (
+        'elif impl == "structured": -> elif impl == "STRUCTURED":',
+        "the structured branch of a stax network not recognised: the NTK-vector products compute the same kernel "
+        "to round-off (the implementations agree to 1e-10 relative), and the NNGP is then taken of the same "
+        "outputs (a stax network's on the whole batch, as its structured path takes them); only the speed "
         "differs (as x_pure_kernel__mutmut_55)"),
-    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_43": (
+    "ntkcourse.empirical.xǁ_KernelComputerǁcore__mutmut_71": (
         'elif impl == "jacobian": -> elif impl == "JACOBIAN":',
-        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 11"),
+        "the Jacobian branch not recognised: the NTK-vector products instead, as mutant 39 (the NNGP of a plain "
+        "function then from _outputs with its vmap_axes, as the Jacobian contraction takes them)"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_11": (
+        'dtype = jax.eval_shape(lambda p: apply_fn(p, x2_, **kwargs), params).dtype -> dtype = None',
+        "the cotangent basis (eye, one_hot) in the default float dtype instead of the output's: its entries 0 and 1 "
+        "are exact in any dtype and vjp takes the cotangent in the output's dtype (the same kernels for float32 "
+        "outputs under 64-bit mode, bfloat16 and complex64 outputs)"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_51": (
+        'basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape) -> basis = jnp.eye(k, dtype=None).reshape((k,) + '
+        'o_shape)',
+        "the per-input cotangent basis in the default float dtype: as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_53": (
+        'basis = jnp.eye(k, dtype=dtype).reshape((k,) + o_shape) -> basis = jnp.eye(k, ).reshape((k,) + o_shape)',
+        "the per-input cotangent basis in the default float dtype (argument dropped): as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_123": (
+        'ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape) -> ct = jax.nn.one_hot(i, n2 * k, '
+        'dtype=None).reshape((n2,) + o_shape)',
+        "the whole-batch cotangent (one_hot) in the default float dtype: as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_126": (
+        'ct = jax.nn.one_hot(i, n2 * k, dtype=dtype).reshape((n2,) + o_shape) -> ct = jax.nn.one_hot(i, n2 * k, '
+        ').reshape((n2,) + o_shape)',
+        "the whole-batch cotangent (one_hot) in its default float dtype (argument dropped): as mutant 11"),
+    "ntkcourse.empirical.x__jvp_vjp_ntk__mutmut_66": (
+        '_, vjp_fn = jax.vjp(lambda p: apply_fn(p, xj[None], **kwargs)[0], params) -> _, vjp_fn = jax.vjp(lambda '
+        'p: apply_fn(p, xj[None], **kwargs)[1], params)',
+        "row 1 for row 0 of the output of a batch of one: JAX clamps the static index, as x__outputs__mutmut_11"),
+    # jaxpr_structure (ntkcourse/jaxpr_structure.py)
+    "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
+        'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',
+        "the kind tag of a convolution's factors is never read: site_gram and site_jacobian test for 'grad' and "
+        "'dot', and a convolution is the remaining case"),
+    "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_100": (
+        'return ("conv", patches, d_t) -> return ("CONV", patches, d_t)',
+        "the kind tag 'CONV' for 'conv': never read, as mutant 99"),
+    "ntkcourse.jaxpr_structure.x__reshape_mask__mutmut_23": (
+        'return tuple(next(flags) if n != 1 else False for n in out_shape) -> return tuple(next(flags) if n != 1 '
+        'else True for n in out_shape)',
+        "axes of size 1 made by a reshape marked broadcast: the mask is only read here when some axis already is "
+        "(so dot_general and convolution sites refuse it either way), later reshapes drop size-1 axes, a broadcast "
+        "of a size-1 axis to more entries marks it anyway, an add/mul site sums over a U axis of size 1 (a no-op, "
+        "or a sum it makes anyway where z's axis is longer), and plans of two input shapes compare U's shape with "
+        "the mask: the same sites, fallback leaves and kernel"),
 })
-# The einsum of a structured layer's contribution: optimize= only chooses the order of the pairwise contractions
-# (jnp.einsum accepts None and unknown strings alike): the same sums up to round-off.
+# The einsum of a structured layer's contribution (and of a jaxpr site's Gram matrix): optimize= only chooses the
+# order of the pairwise contractions (jnp.einsum accepts None, and opt_einsum lower-cases the strategy's name): the
+# same sums up to round-off. An unknown name ("XXoptimalXX") is no such mutant: opt_einsum raises a KeyError for an
+# einsum of more than two operands (these have four), so those mutants are killed.
 EQUIVALENT.update(with_reason(
     "einsum's optimize option (the contraction order): same values up to round-off", {
     "ntkcourse.empirical.x__structured_ntk__mutmut_37":
@@ -1051,12 +1108,27 @@ EQUIVALENT.update(with_reason(
         ', *ops, optimize=None)',
     "ntkcourse.empirical.x__structured_ntk__mutmut_40":
         'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec, *ops, )',
-    "ntkcourse.empirical.x__structured_ntk__mutmut_41":
-        'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec'
-        ', *ops, optimize="XXoptimalXX")',
     "ntkcourse.empirical.x__structured_ntk__mutmut_42":
         'term = w_scale * jnp.einsum(spec, *ops, optimize="optimal") -> term = w_scale * jnp.einsum(spec'
         ', *ops, optimize="OPTIMAL")',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_76":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize=None)',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_82":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], )',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_88":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize="OPTIMAL")',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_99":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize=None)',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_105":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], )',
+    "ntkcourse.jaxpr_structure.x_site_gram__mutmut_111":
+        'return jnp.einsum(spec, k1[1], k1[2], k2[1], k2[2], optimize="optimal") -> return jnp.einsum(spec, k1[1], '
+        'k1[2], k2[1], k2[2], optimize="OPTIMAL")',
 }))
 # _assemble chooses the cheaper association of Θ_*X·V·C (Θ_*X(VC) or (Θ_*X V)C) by comparing the two costs,
 # n²Tk + mnTk <= mn² + mnTk; mutants 63-76 change an operator of that comparison, so the other association may be

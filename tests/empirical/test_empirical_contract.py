@@ -770,6 +770,19 @@ def test_several_static_keyword_arguments_each_reach_f():
     np.testing.assert_allclose(three, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("vmap_axes", [None, 0])
+def test_ntk_vector_products_pass_a_keyword_argument_without_default(vmap_axes):
+    """implementation='jvp_vjp' with f(θ, x, scale) whose scale has no default (every evaluation of f, the output's
+    dtype included, must receive it), on the whole batch and input by input: the NTK of scale·x·w is scale² x x'ᵀ,
+    9 times the Gram matrix (1e-12)."""
+    rng = np.random.default_rng(31)
+    x1, x2 = rng.standard_normal((3, D)), rng.standard_normal((2, D))
+    with jax.enable_x64(True):
+        ntk_fn = empirical.empirical_ntk_fn(_linear_with_options, implementation="jvp_vjp", vmap_axes=vmap_axes)
+        got = np.asarray(ntk_fn(x1, x2, {"w": rng.standard_normal((D, 1))}, scale=3.0))
+    np.testing.assert_allclose(got, 9 * x1 @ x2.T, rtol=0, atol=1e-12)
+
+
 def test_monte_carlo_returns_float64_means_of_float32_draws():
     """With 64-bit mode off, a float32 network's draws are accumulated and returned as float64 NumPy arrays (the
     class docstring): the mean of 3 draws of (x·w_s)(x'·w_s)ᵀ equals np.mean of the float32 draws taken in float64
@@ -804,6 +817,49 @@ def test_monte_carlo_counts_inside_a_batch_and_batches_of_one():
     draws = np.stack([(x @ ws) @ (x @ ws).T for ws in w])
     for got, n in ((three, 3), (four, 4), (ones, 2)):
         np.testing.assert_allclose(got, draws[:n].mean(axis=0), rtol=1e-12)
+
+
+def test_monte_carlo_progress_bar_advances_by_the_samples_used(monkeypatch):
+    """n_samples=5 in batches of 2: the bar (total 5) advances 2, 2 and 1: the last batch, cut to the one sample
+    used, counts one sample, not the two drawn (implementation='jvp_vjp': the fastest to compile)."""
+    updates = []
+
+    class Recorder:
+        def update(self, m):
+            updates.append(m)
+
+        def close(self):
+            pass
+
+    def recording_bar(total, desc, unit, progress):
+        updates.append(("total", total))
+        return Recorder()
+
+    monkeypatch.setattr(empirical, "progress_bar", recording_bar)
+    with jax.enable_x64(True):
+        empirical.monte_carlo_kernel_fn(linear_init, linear_apply, jax.random.PRNGKey(0), 5, batch_size=2,
+                                        implementation="jvp_vjp")(np.ones((1, 3)), None, "ntk")
+    assert updates == [("total", 5), 2, 2, 1]
+
+
+def _init_with_unused_buffer(key, shape):
+    """linear_init plus an unused leaf of 2.2 million float16 zeros (4.4 MB, 2 bytes an entry)."""
+    out_shape, params = linear_init(key, shape)
+    return out_shape, {**params, "buffer": jnp.zeros(2_200_000, jnp.float16)}
+
+
+def test_monte_carlo_default_batch_of_parameters_over_one_mib():
+    """batch_size=None takes as many samples a batch as fit in 64 MiB of parameter bytes: with 4.4 MB (an unused
+    float16 leaf: bytes are entries times 2) 15 samples, fewer than 64; 64 samples (five batches, the last cut)
+    estimate the NTK of x·w, which is x x'ᵀ for every draw (the unused leaf adds nothing): rtol 1e-12, the mean of
+    64 equal numbers. The NTK-vector products (implementation='jvp_vjp') compile ten times faster than the other
+    implementations here; the batching does not depend on the implementation."""
+    rng = np.random.default_rng(30)
+    x1, x2 = rng.standard_normal((2, D)), rng.standard_normal((1, D))
+    with jax.enable_x64(True):
+        got = empirical.monte_carlo_kernel_fn(_init_with_unused_buffer, linear_apply, jax.random.PRNGKey(8), 64,
+                                              implementation="jvp_vjp", progress=False)(x1, x2, "ntk")
+    np.testing.assert_allclose(got, x1 @ x2.T, rtol=1e-12)
 
 
 def test_monte_carlo_passes_keyword_arguments_and_follows_the_input_shape():

@@ -205,3 +205,103 @@ def test_per_input_jacobian_contraction_equals_the_jacobian_product(monkeypatch,
         got = np.asarray(empirical.empirical_ntk_fn(fn, trace_axes=(), vmap_axes=0, implementation="jacobian")(
             x1, x2 if x2_given else None, params))
     np.testing.assert_allclose(got, _layout(_case_block(name, 3, 2, x2_given), 2, (), ()), rtol=0, atol=TOL)
+
+
+def bias_reshaped(p, x):
+    """A bias broadcast over the batch and then reshaped to add an axis of size 1 ((n, d) -> (n, 1, d)): a chain
+    whose reshape meets a broadcast axis. Outputs (n, 1, d)."""
+    b = jnp.broadcast_to(p["b"], x.shape).reshape(x.shape[0], 1, x.shape[1])
+    return (x @ p["w"])[:, None, :] + b
+
+
+def test_reshape_adding_an_axis_of_size_one_keeps_a_broadcast_bias_structured():
+    """jaxpr_fallback_leaves: a reshape that only adds a 1 to a broadcast chain keeps the bias a site (no leaf is
+    kept as a Jacobian block)."""
+    params = _draw({"w": (3, 3), "b": (3,)}, 5)
+    x = np.random.default_rng(6).standard_normal((2, 3))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(bias_reshaped, params, x) == []
+
+
+def test_reshape_adding_an_axis_of_size_one_sums_the_bias_over_the_broadcast_batch_axis():
+    """The structured kernel of the reshaped bias (batch 2, features 3: the batch axis, not the feature axis,
+    is the one the bias is broadcast along after the reshape) is J Jᵀ of jacrev, off-diagonal pairs included."""
+    params = _draw({"w": (3, 3), "b": (3,)}, 5)
+    x = np.random.default_rng(6).standard_normal((2, 3))
+    got = _ntk(bias_reshaped, params, x, None, trace_axes=())
+    np.testing.assert_allclose(got, _layout(_full_block(bias_reshaped, params, x, x), 3, (), ()), rtol=0, atol=TOL)
+
+
+def test_reshape_merging_a_broadcast_axis_keeps_the_leaf_as_a_jacobian_block():
+    """A reshape joining the broadcast batch axis with the bias's own axis ((n, d) -> (n d,)) has no mask of
+    broadcast axes: the bias keeps its Jacobian block."""
+    def merged(p, x):
+        return x.reshape(-1) + jnp.broadcast_to(p["b"], x.shape).reshape(-1)
+
+    params = _draw({"b": (3,)}, 5)
+    x = np.random.default_rng(6).standard_normal((2, 3))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(merged, params, x) == ["['b']"]
+
+
+def batch_broadcast_weight(p, x):
+    """A weight broadcast along the batch and contracted per input (a dot_general with a batch axis): the
+    broadcast axis has size n for the whole batch, 1 for one input."""
+    return jnp.einsum("nd,ndk->nk", x, jnp.broadcast_to(p["w"], (x.shape[0],) + p["w"].shape))
+
+
+def test_fallback_leaves_of_the_whole_batch_include_a_weight_broadcast_along_it():
+    """vmap_axes=None (the default): the weight reaches dot_general through a broadcast of size n, so it keeps
+    its Jacobian block."""
+    params = _draw({"w": (3, 2)}, 7)
+    x = np.random.default_rng(8).standard_normal((2, 3))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(batch_broadcast_weight, params, x) == ["['w']"]
+
+
+def test_fallback_leaves_per_input_exclude_a_weight_broadcast_along_the_batch():
+    """vmap_axes=0: each input is read alone (a batch of one), the broadcast adds no summed axis, and the weight
+    is a dot_general site."""
+    params = _draw({"w": (3, 2)}, 7)
+    x = np.random.default_rng(8).standard_normal((2, 3))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(batch_broadcast_weight, params, x, vmap_axes=0) == []
+
+
+def test_fallback_leaves_refuse_a_non_numeric_input_naming_x():
+    """A string input: TypeError naming the function and `x`."""
+    with pytest.raises(TypeError) as info:
+        empirical.jaxpr_fallback_leaves(sequence_mlp, {"w1": np.ones((3, 5))}, ["a", "b"])
+    assert str(info.value) == "jaxpr_fallback_leaves: `x` must be a numeric array, got dtype <U1."
+
+
+def test_fallback_leaves_refuse_vmap_axes_other_than_0_or_none():
+    """vmap_axes=1: ValueError naming the function and `vmap_axes`."""
+    with pytest.raises(ValueError) as info:
+        empirical.jaxpr_fallback_leaves(sequence_mlp, {"w1": np.ones((3, 5))}, np.ones((2, 3)), vmap_axes=1)
+    assert str(info.value) == ("jaxpr_fallback_leaves: `vmap_axes` must be 0 (inputs and outputs batched along "
+                               "axis 0, processed independently) or None (f may mix the inputs of a batch), got 1.")
+
+
+def test_fallback_leaves_per_input_exclude_a_weight_of_one_input_feature_broadcast_along_the_batch():
+    """vmap_axes=0 with a weight of shape (1, 2) (one input feature): its broadcast to (1, 1, 2) stretches no axis
+    of size 1 to more entries, so no axis is summed and the weight is a dot_general site."""
+    params = _draw({"w": (1, 2)}, 9)
+    x = np.random.default_rng(10).standard_normal((2, 1))
+    with jax.enable_x64(True):
+        assert empirical.jaxpr_fallback_leaves(batch_broadcast_weight, params, x, vmap_axes=0) == []
+
+
+def row_bias(p, x):
+    """A Dense layer whose bias is a row (1, k), broadcast explicitly to the batch (n, k): the size-1 axis is
+    stretched, so the bias's Jacobian block is summed over the batch."""
+    return x @ p["w"] + jnp.broadcast_to(p["b"], (x.shape[0], p["b"].shape[1]))
+
+
+def test_a_row_bias_stretched_along_the_batch_is_summed_over_it():
+    """The structured kernel of a (1, k) bias broadcast to (2, k) (batch 2) is J Jᵀ of jacrev, off-diagonal pairs
+    (i ≠ j, where only the bias contributes a shared term) included."""
+    params = _draw({"w": (3, 2), "b": (1, 2)}, 11)
+    x = np.random.default_rng(12).standard_normal((2, 3))
+    got = _ntk(row_bias, params, x, None, trace_axes=())
+    np.testing.assert_allclose(got, _layout(_full_block(row_bias, params, x, x), 2, (), ()), rtol=0, atol=TOL)
