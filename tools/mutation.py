@@ -1217,6 +1217,16 @@ EQUIVALENT.update(with_reason(
         'se(order) if hasattr(x, "TRANSPOSE") else np.transpose(x, order)',
 }))
 
+EQUIVALENT.update(with_reason(
+    "repeat's scan without its length: lax.scan infers it from the stacked parameters' leading axis, which is n "
+    "(n = 0 returns before the scan)", {
+    "ntkcourse.stax.combinators.x_repeat__mutmut_72":
+        'out, _ = jax.lax.scan(step, inputs, params, length=n) -> out, _ = jax.lax.scan(step, inputs, params, '
+        'length=None)',
+    "ntkcourse.stax.combinators.x_repeat__mutmut_76":
+        'out, _ = jax.lax.scan(step, inputs, params, length=n) -> out, _ = jax.lax.scan(step, inputs, params, )',
+}))
+
 
 # --- What each mutant IS: its change, which survives a renumbering -------------------------------------------------
 # mutmut numbers the mutants of a function in the order it makes them, so a change to the function's body renumbers

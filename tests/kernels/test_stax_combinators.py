@@ -140,8 +140,26 @@ def _repeated_block():
 
 @pytest.mark.parametrize("n", [-1, 1.0, True, "2"])
 def test_repeat_refuses_a_count_that_is_not_a_nonnegative_integer(n):
-    with pytest.raises(ValueError, match=r"^repeat: `n` must be an integer >= 0"):
+    with pytest.raises(ValueError, match="^" + re.escape(f"repeat: `n` must be an integer >= 0, got {n!r}.") + "$"):
         stax.repeat(_repeated_block(), n)
+
+
+def test_repeat_once_is_the_layer_itself():
+    block = _repeated_block()
+    np.testing.assert_array_equal(stax.repeat(block, 1)[2](X, None, "ntk"), block[2](X, None, "ntk"))
+
+
+def test_repeat_asks_of_its_input_what_the_repeated_layer_asks():
+    # A pooling layer that keeps the shape needs every pair of positions of its input, whatever its output needs.
+    pool = stax.AvgPool((2,), strides=(1,), padding="SAME")
+    assert layer_spec(stax.repeat(pool, 2)).input_diagonal(True) is False
+
+
+@pytest.mark.parametrize("make", [lambda: stax.Identity(), lambda: stax.repeat(stax.Identity(), 2)],
+                         ids=["Identity", "repeat"])
+def test_identity_and_repeat_take_activations_in_any_layout(make):
+    k = _input_kernel(layout=(0, 1))
+    assert kernel_map_of(make())(k).layout == (0, 1)
 
 
 def test_repeat_zero_times_is_the_identity():
@@ -158,9 +176,17 @@ def test_repeat_refuses_a_layer_that_changes_the_shape():
                               "for such a layer.")
 
 
-def test_repeat_draws_repetition_i_with_the_ith_split_key_and_stacks_the_parameters():
+@pytest.mark.parametrize("partitionable", [True, False])
+def test_repeat_draws_repetition_i_with_the_ith_split_key_and_stacks_the_parameters(partitionable):
+    # Without jax_threefry_partitionable (JAX's default before 0.5, still used to reproduce old draws)
+    # split(key, n)[i] depends on n: one repetition uses split(key, 1)[0].
     block = _repeated_block()
     key = jax.random.PRNGKey(3)
+    with jax.threefry_partitionable(partitionable):
+        _check_repeat_draws(block, key)
+
+
+def _check_repeat_draws(block, key):
     for n in (1, 3):
         shape, params = stax.repeat(block, n)[0](key, (3, 4))
         assert shape == (3, 4)
