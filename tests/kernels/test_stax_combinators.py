@@ -278,7 +278,8 @@ def test_parallel_passes_keyword_arguments_to_each_branch():
 
 def _branch_kernels(*widths, nonlinear=()):
     """The kernels of Dense branches of the given widths on X after one FanOut (Relu after the branches whose
-    index is in ``nonlinear``): every branch independent of the others."""
+    index is in ``nonlinear``): every branch independent of the others.
+    """
     ks = kernel_map_of(stax.FanOut(len(widths)))(_input_kernel())
     out = []
     for i, (k, width) in enumerate(zip(ks, widths)):
