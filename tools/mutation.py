@@ -58,7 +58,9 @@ import argparse
 import ast
 import difflib
 import fnmatch
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -1468,12 +1470,39 @@ def figures(found: dict[str, str], excluded: set[str] | dict = EQUIVALENT) -> di
         "not reached": sum(s == "not checked" and name not in excluded for name, s in found.items()),
         "other": sorted({s for s in found.values()} - {"killed", "timeout", "survived", "no tests", "not checked"}),
         "fraction": len(real) / len(counted) if counted else float("nan"),
+        "interval": wilson_interval(len(real), len(counted)),
         "real": real,
     }
 
 
+def wilson_interval(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion seen k times in n draws (for a sampled run: the module's
+    surviving fraction lies in it with 95 % confidence when the sample is drawn uniformly); (nan, nan) for n = 0.
+    """
+    if n == 0:
+        return (float("nan"), float("nan"))
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+SAMPLE_FILE = "sample.txt"
+
+
+def draw_sample(names, size: int, seed: int) -> list[str]:
+    """``size`` mutant names drawn uniformly without replacement from ``names`` (reproducible from ``seed``:
+    the same names for the same source, patterns and seed), in mutmut's order (by file, function, number).
+    """
+    pool = sorted(names, key=lambda n: (function_of(n), mutant_number(n)))
+    if size >= len(pool):
+        return pool
+    chosen = set(random.Random(seed).sample(pool, size))
+    return [n for n in pool if n in chosen]
+
+
 def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, summary: bool = False,
-               only: list[str] | None = None) -> dict:
+               only: list[str] | None = None, sample: int | None = None, seed: int = 0) -> dict:
     start = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix=f"mutation-{module.replace('/', '-')}-")) if keep is None else keep
     sources = MODULES[module][0]
@@ -1497,18 +1526,36 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
         # Mutants listed as equivalent are not tested again: they are left out of the fraction whatever their
         # status, and a surviving one costs a run of every test of its function.
         excluded = checked()[2]
+        # A sampled run is taken up again within its sample: the mutants outside it stay not reached.
+        drawn = set(read_sample(work) or ())
         pending = [name for name, status in statuses(work).items()
                    if status in {"survived", "not checked", "timeout", "no tests"} and selected(name, only)
-                   and name not in excluded]
+                   and name not in excluded and (not drawn or name in drawn)]
         if pending:
             mutmut(work, "run", "--max-children", str(jobs), *pending, check=False)
     else:
         prepare(work, module)
-        # mutmut takes shell patterns of mutant names (none: every mutant).
-        mutmut(work, "run", "--max-children", str(jobs), *(only or ()), check=False)
+        if sample is None:
+            # mutmut takes shell patterns of mutant names (none: every mutant).
+            mutmut(work, "run", "--max-children", str(jobs), *(only or ()), check=False)
+        else:
+            # A uniform sample of the mutants the patterns select, those listed as equivalent left out (they
+            # are not counted in the fraction): the sample's surviving fraction estimates the fraction of a full
+            # run, with the Wilson interval printed beside it.
+            made = generated_changes(sources, work)
+            valid = check_equivalent(made)["valid"]
+            names = draw_sample([n for n in made if selected(n, only) and n not in valid], sample, seed)
+            (work / SAMPLE_FILE).write_text(f"# seed {seed}, {len(names)} drawn\n" + "\n".join(names) + "\n",
+                                            encoding="utf8")
+            mutmut(work, "run", "--max-children", str(jobs), *names, check=False)
     changes, check, excluded = checked()
     found = statuses(work)
-    summary = {"module": module, **figures(found, excluded), "seconds": time.perf_counter() - start}
+    drawn = read_sample(work)
+    if drawn is not None:
+        # Figures of a sampled run are those of its sample: the mutants outside it are not reached.
+        found = {name: (status if name in set(drawn) else "not checked") for name, status in found.items()}
+    summary = {"module": module, **figures(found, excluded), "seconds": time.perf_counter() - start,
+               "sample": None if drawn is None else len(drawn)}
     for name in summary["real"]:
         print(mutmut(work, "show", name, check=False).rstrip(), "\n")
     print_equivalent_check(check, changes)
@@ -1518,6 +1565,14 @@ def run_module(module: str, jobs: int, keep: Path | None, again: bool = False, s
     if keep is None:
         shutil.rmtree(work, ignore_errors=True)
     return summary
+
+
+def read_sample(work: Path) -> list[str] | None:
+    """The mutant names of a sampled run kept in ``work`` (None for a run that is not sampled)."""
+    path = work / SAMPLE_FILE
+    if not path.is_file():
+        return None
+    return [line for line in path.read_text(encoding="utf8").splitlines() if line and not line.startswith("#")]
 
 
 def main(argv=None) -> int:
@@ -1535,6 +1590,11 @@ def main(argv=None) -> int:
                         help="test only the mutants whose names match one of these shell patterns, e.g. "
                              "'ntkcourse.stax.layers.*' (one file) or 'ntkcourse.stax.layers.x_Dense__*' (one "
                              "function); the others count as not reached")
+    parser.add_argument("--sample", type=int, metavar="N",
+                        help="test a uniform random sample of N of the mutants (those --only selects, the ones listed "
+                             "as equivalent left out) and print the surviving fraction with its 95 %% interval: an "
+                             "estimate for a module too large to run whole; with --keep, --again stays in the sample")
+    parser.add_argument("--seed", type=int, default=0, help="the seed of --sample's draw (default 0)")
     parser.add_argument("--list", action="store_true", help="print the modules and their tests, and stop")
     parser.add_argument("--check-equivalent", action="store_true",
                         help="run nothing: make the mutants of the checkout's source of the modules named (default "
@@ -1561,16 +1621,23 @@ def main(argv=None) -> int:
         parser.error("--keep works with one module")
     if (args.again or args.summary) and (args.keep is None or not (args.keep / "mutants").is_dir()):
         parser.error("--again and --summary need --keep naming the folder of an earlier run of the same module")
-    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary, args.only) for m in modules]
+    if args.sample is not None and (args.sample < 1 or args.again or args.summary):
+        parser.error("--sample N needs N >= 1 and starts a run (--again and --summary take the kept run's sample)")
+    summaries = [run_module(m, args.jobs, args.keep, args.again, args.summary, args.only, args.sample, args.seed)
+                 for m in modules]
     print("module: mutants, killed (of which timeouts), survived (non-equivalent), equivalent excluded, no tests "
           "(non-equivalent; counted as surviving), not reached; surviving fraction of those tested")
     def line(name, s, seconds=""):
         other = f"; other statuses: {s['other']}" if s["other"] else ""
-        fraction = "none tested" if s["fraction"] != s["fraction"] else f"{100 * s['fraction']:.1f} % surviving"
+        low, high = s["interval"]
+        fraction = ("none tested" if s["fraction"] != s["fraction"] else
+                    f"{100 * s['fraction']:.1f} % surviving (95 % interval {100 * low:.1f}-{100 * high:.1f} %)")
         return (f"{name}: {s['mutants']}, {s['killed']} ({s['timeouts']}), {s['survived']}, {s['equivalent']}, "
                 f"{s['no tests']}, {s['not reached']}; {fraction}{seconds}{other}")
 
     for s in summaries:
+        if s["sample"] is not None:
+            print(f"{s['module']}: a uniform sample of {s['sample']} mutants (the rest count as not reached)")
         print(line(s["module"], s, f" ({s['seconds']:.0f} s)"))
         for f, per_file in s["files"].items():
             print("    " + line(f, per_file))

@@ -43,6 +43,7 @@ def _input_kernel(x=X, **changes):
     (lambda: stax.FanInSum(), "FanInSum", {}),
     (lambda: stax.Identity(), "Identity", {}),
     (lambda: stax.repeat(stax.Dense(4), 2), "repeat", {"n": 2}),
+    (lambda: stax.parallel(stax.Identity(), stax.Relu()), "parallel", {}),
 ])
 def test_each_combinator_declares_its_name_and_configuration(make, name, config):
     # The LayerSpec is what introspection (the structured empirical NTK, parameter structure) reads.
@@ -259,6 +260,34 @@ def test_parallel_draws_each_branch_with_its_own_split_key():
 def test_parallel_refuses_a_number_of_branches_it_does_not_have(call, message):
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         call(stax.parallel(stax.Identity(), stax.Identity()))
+
+
+def test_parallel_staged_refuses_a_number_of_kernels_it_does_not_have():
+    # The engine runs parallel's stages (the branches' t-th stages in lockstep), not its whole map: the same refusal.
+    step = stages_of(stax.parallel(stax.Identity(), stax.Identity()))[0][0]
+    with pytest.raises(ValueError, match="^" + re.escape("parallel: expected 2 kernels (one per branch), got 1.")):
+        step(_input_kernel())
+
+
+def test_parallel_stages_run_each_branch_s_stages_in_lockstep():
+    # Branches of 5, 1 and 3 stages (one per layer): stage t applies each branch's t-th stage, or passes a branch
+    # on once its stages are done; it reads neighbours where any branch's t-th stage does.
+    branches = [stax.serial(stax.Conv(2, (2, 2), padding="SAME"), stax.Relu(), stax.Conv(2, (2, 2), padding="SAME"),
+                            stax.Relu(), stax.Conv(2, (2, 2), padding="SAME")),
+                stax.Dense(2),
+                stax.serial(stax.Dense(2), stax.Relu(), stax.AvgPool((2, 2), padding="SAME"))]
+    stages = stages_of(stax.parallel(*branches))
+    per_branch = [stages_of(b) for b in branches]
+    assert [len(s) for s in per_branch] == [5, 1, 3] and len(stages) == 5
+    assert [flag for _, flag in stages] == [True, False, True, False, True]  # Conv, Relu, Conv/AvgPool, Relu, Conv
+    ks = kernel_map_of(stax.FanOut(3))(stax.Identity()[2](IMAGES, None))
+    staged = ks
+    for step, _ in stages:
+        staged = step(staged)
+    whole = kernel_map_of(stax.parallel(*branches))(ks)
+    for got, want in zip(staged, whole):
+        np.testing.assert_allclose(got.nngp, want.nngp, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(got.cov1, want.cov1, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("required, per_branch", [

@@ -583,3 +583,38 @@ def test_a_global_pool_given_another_layout_than_its_padded_inputs_refuses_namin
                "and channel_axis of its inputs.")
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         net[1](params, x, mask_constant=7.0)
+
+
+@pytest.mark.parametrize("axis, value, have", [("batch_axis", 1, 0), ("channel_axis", 1, 2)])
+def test_avg_pool_refuses_an_axis_where_the_layer_before_it_keeps_another_whole(axis, value, have):
+    # Dense keeps batch first and channels last (axes 0 and 2 of 3): a pool told otherwise must say so, not pool
+    # the wrong axes.
+    seqs = np.random.default_rng(0).normal(size=(2, 5, 2))
+    message = (f"AvgPool: kernel_fn needs `{axis}` = {value} to be the {axis.split('_')[0]} axis of the activations "
+               f"it receives, but the layers before it (or the input) keep that axis at {have} of 3 (layout "
+               f"batch_axis=0, channel_axis=2); the infinite-width limit of this network is not defined. Give the "
+               f"layer `{axis}={have}`.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        stax.serial(stax.Dense(3), stax.AvgPool((2,), **{axis: value}))[2](seqs, None, "nngp")
+
+
+def test_circular_avg_pool_wraps_each_window_around_the_sequence():
+    # Window 3, stride 1, 'CIRCULAR': output t is the mean of steps t-1, t, t+1 taken modulo T (the geometry of
+    # 'SAME', centred windows), so the first and last outputs read the other end; zero padding would halve them.
+    seq = np.arange(1.0, 6.0)[None, :, None]  # (1, 5, 1): 1 2 3 4 5
+    with jax.enable_x64(True):
+        out = stax.AvgPool((3,), padding="CIRCULAR")[1]((), jnp.asarray(seq))
+    want = (np.roll(seq, 1, axis=1) + seq + np.roll(seq, -1, axis=1)) / 3
+    np.testing.assert_allclose(out, want, rtol=RTOL, atol=0)
+
+
+def test_circular_avg_pool_kernel_is_the_product_of_its_pooled_inputs():
+    # The pool is linear without parameters: its NNGP of inputs x, x' is the channel mean of (P x)(P x')^T for every
+    # pair of positions, with P the finite layer's circular pooling (window 2, stride 2 on 5 steps: 3 outputs).
+    seqs = np.random.default_rng(4).normal(size=(2, 5, 3))
+    pool = stax.AvgPool((2,), strides=(2,), padding="CIRCULAR")
+    with jax.enable_x64(True):
+        pooled = np.asarray(pool[1]((), jnp.asarray(seqs)))
+        got = pool[2](seqs, None, "nngp")
+    want = np.einsum("atc,bsc->abts", pooled, pooled) / 3
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-15)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ntkcourse import stax
-from ntkcourse.stax.layer import kernel_map_of, layer
+from ntkcourse.stax.layer import _finite_input_layout, kernel_map_of, layer, remask
 
 X = np.random.default_rng(0).normal(size=(3, 4))
 SEQUENCES = np.stack([X, X])  # (2, 3, 4): the last step of the first sequence is padding
@@ -140,3 +140,35 @@ def test_a_network_taking_channels_first_accepts_x2_as_a_nested_list():
     x = np.random.default_rng(4).normal(size=(2, 4, 3))
     net = stax.serial(stax.Conv(2, (1,), dimension_numbers=("NCW", "WIO", "NWC")), stax.Flatten())
     np.testing.assert_array_equal(net[2](x, x.tolist(), "nngp"), net[2](x, x, "nngp"))
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_remask_zeroes_every_entry_that_pairs_a_padded_position(diagonal):
+    # Images (2, 3, 3, 1) of ones: every entry of the input kernel is 1, and the masks decide which stay 1. Image 0
+    # has its last row padded; image 1 its first column. With diagonal_spatial the kernel holds equal positions only.
+    images = np.ones((2, 3, 3, 1))
+    k = stax.Identity()[2](images, None, diagonal_spatial=diagonal)
+    real = np.ones((2, 3, 3), bool)
+    real[0, 2, :] = False
+    real[1, :, 0] = False
+    out = remask(k, real, None)
+    if diagonal:
+        want = real[:, None, :, :] & real[None, :, :, :]  # (n1, n2, H, W)
+        want_cov = real
+    else:
+        want = real[:, None, :, None, :, None] & real[None, :, None, :, None, :]  # (n1, n2, H, H', W, W')
+        want_cov = real[:, :, None, :, None] & real[:, None, :, None, :]  # (n, H, H', W, W')
+    np.testing.assert_array_equal(out.nngp, want.astype(float))
+    np.testing.assert_array_equal(out.cov1, want_cov.astype(float))
+    assert out.mask1 is real and out.mask2 is None
+
+
+@pytest.mark.parametrize("layout, ndim, want", [
+    ((1, 1), 4, None), ((1, -3), 4, None), ((0, -4), 4, None), ((4, 0), 4, None),  # one axis twice, or out of range
+    ((0, -1), 4, None), ((2, 0), 3, (2, 0)), ((1, None), 3, (1, 2)),  # None: channels last (Flatten)
+])
+def test_the_finite_layout_of_a_layer_s_input_is_none_when_its_axes_do_not_fit(layout, ndim, want):
+    # None means "batch first, channels last" (also the default layout itself): for axes that do not fit, the
+    # layer's own check then refuses the axes it was given.
+    got = _finite_input_layout(layout, ndim)
+    assert (got if got is None else tuple(got)) == want
