@@ -227,7 +227,8 @@ def test_masked_global_pooling_apply_keeps_float32_inputs_float32(readout):
 def test_masked_global_pooling_apply_averages_the_real_positions_of_channels_first_inputs(shape):
     """Padded sequences or images with the channels at axis 1 (GlobalAvgPool(channel_axis=1), which reads its
     masks over that axis): the mean over each input's real positions, a position padding when both its
-    channels equal the constant (before: refused, naming the shape)."""
+    channels equal the constant (before: refused, naming the shape).
+    """
     c = 0.5
     x = _x(shape, 9)
     x[0, :, 1:] = c  # input 0: only its first position along the first spatial axis is real
@@ -562,7 +563,8 @@ def test_flatten_declares_its_name_arguments_and_that_it_reads_several_positions
 def test_a_conv_network_given_inputs_with_too_few_axes_names_the_conv_and_the_callers_shape():
     """A Conv first takes its channels on axis 3; sequences (2, 4, 3) have no axis 3. The refusal is the Conv's
     own rank check with the shape the caller passed (before: a layout error calling axes 0 and 3 "the same
-    axis", or the engine's one-row probe shape (1, 4, 3))."""
+    axis", or the engine's one-row probe shape (1, 4, 3)).
+    """
     _, _, kernel_fn = stax.serial(stax.Conv(2, (3, 3)), stax.Relu())
     message = ("Conv: `x1` must have 4 axes (batch, 2 spatial, channels) for a filter of shape (3, 3); "
                "got shape (2, 4, 3).")
