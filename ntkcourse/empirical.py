@@ -482,6 +482,13 @@ def structured_support(network) -> Optional[str]:
     return _unsupported_reason(node[0])
 
 
+def _draws_masks(spec) -> bool:
+    """Whether the network (or layer) has a ``Dropout(mode='train')`` that draws a random mask."""
+    if spec.name == "Dropout":
+        return spec.config.get("mode") == "train" and spec.config.get("rate") != 1.0
+    return any(_draws_masks(_stax.layer_spec(child)) for child in spec.children)
+
+
 def _unsupported_reason(spec) -> Optional[str]:
     if spec.name in ("serial", "parallel"):
         for child in spec.children:
@@ -489,6 +496,10 @@ def _unsupported_reason(spec) -> Optional[str]:
             if reason:
                 return reason
         return None
+    if _draws_masks(spec):
+        # Its random mask comes from the rng that serial splits among its layers, and the walker calls the
+        # layers one by one: the network's own apply_fn (the Jacobian paths) draws the masks as apply_fn does.
+        return "layer 'Dropout' in mode='train' draws a random mask from the `rng` keyword of apply_fn"
     if spec.structured is not None or not spec.has_params:
         return None
     return f"layer {spec.name!r} has parameters but declares no structured rule (ntkcourse.stax.StructuredRule)"
@@ -748,8 +759,10 @@ class _KernelComputer:
         self.apply_fn, self.node, self.init_fn = network_of(f)
         self.trace_axes, self.diagonal_axes = trace_axes, diagonal_axes
         self.vmap_axes = _check_vmap_axes(vmap_axes, where)
-        if self.node is not None:
-            # Every ntkcourse.stax layer acts on each input separately.
+        if self.node is not None and not _draws_masks(self.node[0]):
+            # Every ntkcourse.stax layer acts on each input separately. Not a Dropout in training mode: its mask
+            # for a batch is not those it draws for each input alone (the key is the same), so such a network
+            # is differentiated on the whole batch, as apply_fn runs it (neural-tangents' vmap_axes=None).
             self.vmap_axes = 0
         self.requested = _canonical_implementation(implementation, where)
         self._checked = {}
@@ -1061,7 +1074,10 @@ def monte_carlo_kernel_fn(
         use the structured path, pass the ``ntkcourse.stax`` triple as
         ``init_fn`` and ``apply_fn=None``.
       key: a PRNG key; sample ``s`` (from 0) uses ``jax.random.fold_in(key, s)``,
-        so the estimate does not depend on ``batch_size``.
+        so the estimate does not depend on ``batch_size``. A network with
+        ``Dropout(mode='train')`` also draws each sample's masks, from that
+        key folded once more (``rng=`` given to the kernel function instead
+        is used by every sample).
       n_samples: an int, or an increasing sequence of ints: then the kernel
         function returns a list with the estimate after each count (one run).
       batch_size: samples drawn and evaluated together (``vmap``); ``None``
@@ -1139,6 +1155,11 @@ def monte_carlo_kernel_fn(
     return kernel_fn
 
 
+# The data folded into a sample's key for the masks of its Dropout layers (any constant apart from the
+# initialisation's own use of the key).
+_MASK_STREAM = 0x6D61736B
+
+
 class _KernelSampler:
     """Empirical kernels of networks drawn by ``init_fn(fold_in(key, s))``, for s = 0, 1, ..., in jitted batches.
 
@@ -1160,6 +1181,12 @@ class _KernelSampler:
         except Exception as exc:
             raise ValueError(f"{where}: init_fn failed for inputs of shape {shape}: {exc}") from exc
         params0 = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params0)
+        node = self.computer.node
+        masks = node is not None and _draws_masks(node[0]) and kwargs.get("rng") is None
+        if masks:
+            # A Dropout in training mode: each sample draws its own masks too (neural-tangents passes each
+            # sample a key of its own as `rng`), from a stream apart from the sample's initialisation key.
+            kwargs = {**kwargs, "rng": jax.random.fold_in(key, 0)}
         x1a, x2a, impl, axes, out = self.computer.prepare(x1a, x2, params0, kwargs)
         leaves = jax.tree_util.tree_leaves(params0)
         n_bytes = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)
@@ -1174,7 +1201,8 @@ class _KernelSampler:
             def batch(first, a, b, kw):
                 def one(s):
                     _, params = init_fn(jax.random.fold_in(key, s), shape)
-                    return run(a, b, params, {**kw, **dict(static)})
+                    drawn = {"rng": jax.random.fold_in(jax.random.fold_in(key, s), _MASK_STREAM)} if masks else {}
+                    return run(a, b, params, {**kw, **dict(static), **drawn})
 
                 return jax.vmap(one)(first + jnp.arange(per))
 

@@ -73,6 +73,12 @@ class Kernel:
         (``dimension_numbers``, ``batch_axis``, ``channel_axis``) check their
         arguments against it. ``channel_axis`` is ``None`` for inputs that
         only a ``Flatten`` reads.
+      is_input: whether no layer with weights of its own has acted yet (the
+        kernel of the inputs, or of layers without weights applied to them,
+        e.g. a pooling): the activations still have the inputs' finitely
+        many channels. ``kernel_fn`` sets it on the input kernel and affine
+        layers (:meth:`after_affine`) and ``Recurrent`` clear it;
+        ``Dropout(mode='train')`` refuses such a kernel.
     """
 
     nngp: Any
@@ -89,16 +95,17 @@ class Kernel:
     pattern1: Any = None
     pattern2: Any = None
     layout: Any = None
+    is_input: bool = False
 
     def tree_flatten(self):
         children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2, self.pattern1, self.pattern2)
         return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent,
-                          self.layout)
+                          self.layout, self.is_input)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
         nngp, ntk, cov1, cov2, mask1, mask2, pattern1, pattern2 = children
-        return cls(nngp, ntk, cov1, cov2, *aux[:5], mask1, mask2, pattern1, pattern2, aux[5])
+        return cls(nngp, ntk, cov1, cov2, *aux[:5], mask1, mask2, pattern1, pattern2, *aux[5:])
 
     @property
     def is_masked(self) -> bool:
@@ -296,14 +303,13 @@ class Kernel:
     def asdict(self) -> dict:
         """neural-tangents' fields by name (``Kernel.asdict()`` there): ``nngp``,
         ``ntk``, ``cov1``, ``cov2``, ``x1_is_x2``, ``is_gaussian``,
-        ``is_reversed``, ``is_input`` (``False``: a kernel object here is a
-        layer's output or built by the user), ``diagonal_batch``,
+        ``is_reversed``, ``is_input``, ``diagonal_batch``,
         ``diagonal_spatial``, ``shape1``, ``shape2``, ``batch_axis``,
         ``channel_axis``, ``mask1``, ``mask2`` — with this package's
         conventions for the shapes (batch first, channels last) and masks
         (``True`` at real positions), as the attributes of the same names.
         """
-        return {name: (False if name == "is_input" else getattr(self, name)) for name in _NT_ORDER}
+        return {name: getattr(self, name) for name in _NT_ORDER}
 
     def astuple(self) -> tuple:
         """The values of :meth:`asdict` in neural-tangents' field order."""
@@ -327,9 +333,10 @@ class Kernel:
     def after_affine(self, **changes) -> "Kernel":
         """A copy for the output of an affine layer with weights of its own:
         independent of the other branches of every open fork (see
-        ``fork_independent``), and Gaussian.
+        ``fork_independent``), Gaussian, and no longer the inputs' kernel.
         """
-        return self.replace(is_gaussian=True, fork_independent=(True,) * len(self.fork_independent), **changes)
+        return self.replace(is_gaussian=True, fork_independent=(True,) * len(self.fork_independent), is_input=False,
+                            **changes)
 
     @property
     def spatial_ndim(self) -> int:

@@ -95,4 +95,4 @@ def input_kernel(x1, x2, compute_ntk: bool, dtype, diagonal_spatial: bool = Fals
 def kernel_from_gram(nngp, cov1, cov2, shape1, shape2, compute_ntk: bool, diagonal_spatial: bool = False) -> Kernel:
     """The input :class:`Kernel` from its parts (the NTK of the inputs is zero)."""
     ntk = jnp.zeros_like(nngp) if compute_ntk else None
-    return Kernel(nngp, ntk, cov1, cov2, tuple(shape1), tuple(shape2), False, diagonal_spatial)
+    return Kernel(nngp, ntk, cov1, cov2, tuple(shape1), tuple(shape2), False, diagonal_spatial, is_input=True)

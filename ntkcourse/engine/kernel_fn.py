@@ -216,7 +216,7 @@ class _Programs:
 
 
 def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool], stages=None,
-                   reads_patterns: bool = False):
+                   reads_patterns: bool = False, reads_identity: bool = False):
     """Wrap a ``Kernel -> Kernel`` map into the public ``kernel_fn``.
 
     Args:
@@ -234,6 +234,19 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
       reads_patterns: whether the network has a layer that reads graph
         patterns (:func:`ntkcourse.stax.Aggregate`); only then does
         ``kernel_fn`` accept ``pattern=``.
+      reads_identity: whether a layer's map reads whether its kernel is of
+        x1 with itself (``Kernel.x1_is_x2``: ``cov2`` is ``None``;
+        ``Dropout(mode='train')``). Then ``kernel_fn(x1, x2)`` with ``x2``
+        the same array object as ``x1``, or concrete and equal to it (same
+        shape, ``|x1 - x2| < 1e-12`` in every entry, NaN matching NaN:
+        neural-tangents' ``x1_is_x2``), computes the kernel of x1 with itself
+        (and returns ``cov2`` equal to ``cov1``); with traced inputs of equal
+        shapes (under ``jax.jit``) the same test is made in the program
+        (``lax.cond`` between the two kernels). Graph inputs (``pattern=``)
+        with ``x2`` given are taken as different inputs. The symmetric tiles of flat
+        inputs are then computed by XLA from the inputs, not from the host
+        Gram (whose tiles all carry ``cov2``), so that diagonal tiles are
+        told apart.
     """
     stages = ((kernel_map, False),) if stages is None else tuple(stages)
     programs = {}
@@ -271,7 +284,7 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                                   donating_stages=progs.donating_stages[1:])
         host = None if (traced or not plan.host_gram) else host_inputs(x1, x2, originals)
         if x2 is None and n >= 2 * plan.symmetric_tile and not traced:
-            if host is None:
+            if host is None or reads_identity:  # every host tile carries cov2 (see make_kernel_fn's doc)
                 return symmetric_tiles(progs.from_inputs, x1, plan.symmetric_tile, compute_ntk, dtype)
             return symmetric_tiles_host(progs.from_gram_tile, x1, host[0], plan.symmetric_tile, compute_ntk)
         if host is None:
@@ -348,6 +361,13 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             with jax.enable_x64(True):
                 out = kernel_map(x1)
         else:
+            # Whether x2 is x1, for a network that reads it: None (no, or not asked), True, or a traced boolean.
+            # Graph inputs with x2 given are taken as different: equal features may come with other patterns.
+            same = _same_inputs(x1, x2) if reads_identity and x2 is not None and pattern is None else None
+            if same is True:
+                x2 = None
+            elif same is False:
+                same = None
             masked = mask_constant is not None
             p1, p2 = (None, None) if pattern is None else pattern_pair(pattern, x1, x2)
             layouts = None
@@ -397,11 +417,17 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                 originals = (x1, x2)
                 x1 = jnp.asarray(x1, dtype)
                 x2 = None if x2 is None else jnp.asarray(x2, dtype)
-                out = run(x1, x2, compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial), masked,
-                          layouts)
+                args = (compute_ntk, jnp.dtype(dtype), originals, plan, bool(diagonal_spatial), masked, layouts)
+                if same is None or same is True:
+                    out = run(x1, x2, *args)
+                else:
+                    out = lax.cond(same, lambda a, b: _with_cov2(run(a, None, *args)),
+                                   lambda a, b: _with_cov2(run(a, b, *args)), x1, x2)
                 if _is_packed(out):
                     z = out.nngp
                     out = out.replace(nngp=_real(z), ntk=_imag(z))
+                if same is True and isinstance(out, Kernel):
+                    out = _with_cov2(out)  # x2 was given: its covariance too, as for any other network
         if isinstance(out, (list, tuple)):
             raise ValueError(
                 "kernel_fn: the network ends with several branches (FanOut/parallel without FanInSum); "
@@ -430,4 +456,38 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
     kernel_fn.input_diagonal = input_diagonal
     kernel_fn.stages = stages
     kernel_fn.reads_patterns = bool(reads_patterns)
+    kernel_fn.reads_identity = bool(reads_identity)
     return kernel_fn
+
+
+def _same_inputs(x1, x2):
+    """neural-tangents' ``x1_is_x2`` for ``x2`` given: ``True`` for the same
+    object or equal concrete arrays (same shape, every entry within
+    ``1e-12``, NaN matching NaN: padding marked by ``mask_constant=nan``),
+    ``False`` for different ones, a traced boolean for traced arrays of
+    equal shapes.
+    """
+    if x2 is x1:
+        return True
+    if np.shape(x1) != np.shape(x2):
+        return False
+    tracer = jax.core.Tracer
+    xp = jnp if isinstance(x1, tracer) or isinstance(x2, tracer) else np
+    a = x1 if xp is jnp else np.asarray(x1)
+    b = x2 if xp is jnp else np.asarray(x2)
+    if not (xp.issubdtype(a.dtype, xp.number) and xp.issubdtype(b.dtype, xp.number)):
+        return False  # check_input names the bad argument
+    with np.errstate(invalid="ignore"):
+        equal = xp.all((xp.abs(a - b) < 1e-12) | (xp.isnan(a) & xp.isnan(b)))
+    return bool(equal) if xp is np else equal
+
+
+def _with_cov2(k):
+    """The kernel of x1 with itself as the kernel of x1 and x2 equal to it:
+    ``cov2`` (and ``mask2``) those of x1; other outputs unchanged (one
+    structure for both branches of ``lax.cond``).
+    """
+    if not isinstance(k, Kernel):
+        return k
+    mask2 = k.mask1 if k.mask2 is None else k.mask2
+    return k.replace(cov2=k.cov1 if k.cov2 is None else k.cov2, mask2=mask2)

@@ -31,7 +31,8 @@ def activation_layer(act: dual.DualActivation):
         if not k.is_gaussian:
             raise ValueError(
                 f"{act.name}: an activation needs Gaussian inputs; put a Dense or Conv layer before it "
-                "(the input of the network, or the output of another activation, is not Gaussian)."
+                "(the input of the network, the output of another activation or of Dropout(mode='train') is not "
+                "Gaussian)."
             )
         s = k.spatial_ndim
         diag = k.diagonal_spatial

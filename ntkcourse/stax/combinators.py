@@ -18,6 +18,18 @@ def _requirement_list(req, n: int):
     return list(req) if isinstance(req, (list, tuple)) else [req] * n
 
 
+def _split_rng(kwargs, n: int):
+    """One ``apply_fn`` keyword set per sub-layer: a given ``rng`` split into
+    ``n`` keys (``jax.example_libraries.stax``'s ``serial``/``parallel``, as
+    neural-tangents), so that each ``Dropout`` draws its own mask; without
+    ``rng`` the same keywords for all.
+    """
+    rng = kwargs.get("rng")
+    if rng is None:
+        return [kwargs] * n
+    return [{**kwargs, "rng": key} for key in jax.random.split(rng, n)]
+
+
 def serial(*layers):
     """Compose layers in sequence: ``serial(Dense(512), Relu(), Dense(1))``."""
     if not layers:
@@ -39,8 +51,8 @@ def serial(*layers):
     def apply_fn(params, inputs, **kwargs):
         if len(params) != len(applies):
             raise ValueError(f"serial: `params` has {len(params)} entries for a network of {len(applies)} layers.")
-        for fn, p in zip(applies, params):
-            inputs = fn(p, inputs, **kwargs)
+        for fn, p, kw in zip(applies, params, _split_rng(kwargs, len(applies))):
+            inputs = fn(p, inputs, **kw)
         return inputs
 
     def kernel_map(k):
@@ -85,7 +97,7 @@ def parallel(*layers):
 
     def apply_fn(params, inputs, **kwargs):
         _check_len(inputs, "inputs")
-        return [fn(p, x, **kwargs) for fn, p, x in zip(applies, params, inputs)]
+        return [fn(p, x, **kw) for fn, p, x, kw in zip(applies, params, inputs, _split_rng(kwargs, len(applies)))]
 
     def kernel_map(ks):
         _check_len(ks, "kernels")

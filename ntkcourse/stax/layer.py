@@ -102,6 +102,7 @@ def layer(
     reads_neighbours: bool = False,
     handles_masks: bool = False,
     reads_patterns: bool = False,
+    reads_identity: bool = False,
     mask_fn: Optional[Callable] = None,
     input_layout: Optional[tuple] = None,
     layout_free: bool = False,
@@ -138,6 +139,11 @@ def layer(
     (``kernel_fn(..., pattern=...)``, :func:`ntkcourse.stax.Aggregate`); a
     network accepts ``pattern=`` only if one of its layers does (a
     combinator inherits it from its ``children``).
+    ``reads_identity``: the layer's kernel map reads whether its kernel is
+    of x1 with itself (``Kernel.x1_is_x2``, ``Dropout(mode='train')``), so
+    ``kernel_fn`` must tell the engine when x2 is x1 (see
+    :func:`ntkcourse.engine.make_kernel_fn`); a combinator inherits it from
+    its ``children``.
     ``input_layout``: for a layer with layout arguments, the
     ``(batch_axis, channel_axis)`` it requires of its input (its kernel map
     checks the kernel's ``layout`` itself, :func:`ntkcourse.stax.conv_specs.check_layout`);
@@ -172,10 +178,13 @@ def layer(
     if input_layout is None and children:
         input_layout = apply_layout
     reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children)
-    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns)
+    reads_identity = bool(reads_identity) or any(getattr(c[2], "reads_identity", False) for c in children)
+    kernel_fn = make_kernel_fn(kernel_map, input_diagonal, stages=stages, reads_patterns=reads_patterns,
+                               reads_identity=reads_identity)
     spec = LayerSpec(name, dict(config or {}), tuple(children), has_params, structured, input_diagonal, input_layout)
     if input_layout is not None:
-        kernel_fn = _laying_out(kernel_fn, kernel_map, input_diagonal, stages, reads_patterns, input_layout)
+        kernel_fn = _laying_out(kernel_fn, kernel_map, input_diagonal, stages, reads_patterns, reads_identity,
+                                input_layout)
     kernel_fn.spec = spec
     apply_fn.spec = spec
     return init_fn, apply_fn, kernel_fn
@@ -212,7 +221,7 @@ def _same_layouts(kernel_map: Callable, name: str) -> Callable:
     return checked
 
 
-def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, input_layout):
+def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, reads_identity, input_layout):
     """The public ``kernel_fn`` of a network whose first layer with layout
     arguments names ``input_layout``: inputs in another layout than batch
     first, channels last are transposed to it (the spatial axes keep their
@@ -229,7 +238,7 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
             first, reads = stages[0]
             entry_stages = ((lambda k: first(enter(k)), reads),) + tuple(stages[1:])
             entries[layout] = make_kernel_fn(lambda k: kernel_map(enter(k)), input_diagonal, stages=entry_stages,
-                                             reads_patterns=reads_patterns)
+                                             reads_patterns=reads_patterns, reads_identity=reads_identity)
         return entries[layout]
 
     def kernel_fn(x1, x2=None, get=None, **kwargs):
@@ -257,7 +266,7 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, i
         # kernel's positions; graph patterns are batch first in every layout and need no move.
         return entry_fn(layout)(x1, x2, get, **kwargs)
 
-    for name in ("kernel_layer", "input_diagonal", "stages", "reads_patterns"):
+    for name in ("kernel_layer", "input_diagonal", "stages", "reads_patterns", "reads_identity"):
         setattr(kernel_fn, name, getattr(engine_fn, name))
     kernel_fn.__doc__ = engine_fn.__doc__
     return kernel_fn

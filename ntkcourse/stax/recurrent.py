@@ -381,7 +381,7 @@ def Recurrent(
         nngp, ntk = post(v1[:, None], v2[None, :], S_l, T_l)
         return k.replace(
             nngp=nngp, ntk=ntk, cov1=act.nngp_diag(v1), cov2=None if same else act.nngp_diag(v2),
-            shape1=(k.shape1[0], out_dim), shape2=(k.shape2[0], out_dim), is_gaussian=False,
+            shape1=(k.shape1[0], out_dim), shape2=(k.shape2[0], out_dim), is_gaussian=False, is_input=False,
             diagonal_spatial=False, mask1=None, mask2=None,
         )
 
@@ -491,7 +491,7 @@ def Recurrent(
                 cov2 = jnp.where(mask2[:, :, None] & mask2[:, None, :], _gather_self(cov2, idx2), 0.0)
         return k.replace(
             nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2,
-            shape1=k.shape1[:2] + (out_dim,), shape2=k.shape2[:2] + (out_dim,), is_gaussian=False,
+            shape1=k.shape1[:2] + (out_dim,), shape2=k.shape2[:2] + (out_dim,), is_gaussian=False, is_input=False,
         )
 
     def input_diagonal(output_diagonal):

@@ -51,11 +51,6 @@ def test_global_sum_pool_matches_wide_networks():
     assert np.all(np.abs(mc.nngp - exact) <= 4.5 * mc.nngp_stderr + 0.05 * np.abs(exact))
 
 
-def test_dropout_in_training_mode_is_refused_not_ignored():
-    with pytest.raises(NotImplementedError, match="Dropout: mode='train'"):
-        stax.Dropout(0.9)
-
-
 def test_get_accepts_neural_tangents_field_names():
     _, _, kernel_fn = stax.serial(stax.Dense(4), stax.Relu())
     x = np.random.default_rng(0).normal(size=(3, 2))
