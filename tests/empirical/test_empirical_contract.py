@@ -890,3 +890,18 @@ def test_nngp_passes_keyword_arguments_to_f(vmap_axes):
             x1, x2, "nngp", params, scale=np.array(3.0))
     np.testing.assert_allclose(np.asarray(got), 9 * outputs(params, x1) @ outputs(params, x2).T / K, rtol=0,
                                atol=1e-11)
+
+
+def test_structured_path_is_the_jacobian_product_for_a_dense_layer_on_one_feature_sequences():
+    """Dense on sequences of one feature: its input has several positions and one feature, which must not take
+    the one-position shortcut of the structured contraction (float64, sums of a few dozen products: 1e-11)."""
+    from ntkcourse import stax
+    network = stax.serial(stax.Dense(3, b_std=0.2), stax.Relu(), stax.Flatten(), stax.Dense(2))
+    rng = np.random.default_rng(23)
+    x = rng.standard_normal((4, 3, 1))  # 3 positions, 1 feature
+    with jax.enable_x64(True):
+        _, shapes = jax.eval_shape(lambda k: network[0](k, x.shape), jax.random.PRNGKey(0))
+        params = jax.tree_util.tree_map(lambda s: rng.standard_normal(s.shape), shapes)
+        got = empirical.empirical_ntk_fn(network, trace_axes=(), implementation="structured")(x[:2], x[2:], params)
+        jac = _jacobian_rows(network[1], params, x)
+    np.testing.assert_allclose(np.asarray(got), np.einsum("iap,jcp->ijac", jac[:2], jac[2:]), rtol=0, atol=1e-11)

@@ -305,3 +305,21 @@ def test_a_row_bias_stretched_along_the_batch_is_summed_over_it():
     x = np.random.default_rng(12).standard_normal((2, 3))
     got = _ntk(row_bias, params, x, None, trace_axes=())
     np.testing.assert_allclose(got, _layout(_full_block(row_bias, params, x, x), 2, (), ()), rtol=0, atol=TOL)
+
+
+def _scaled_by_a_scalar_weight(p, x):
+    """A weight vector times a scalar weight (a product of two leaves, so not a constant scale: a site of each
+    leaf whose other factor is the other leaf's value), times an activation."""
+    return jnp.tanh(x @ p["t"]) * (p["s"] * p["u"])
+
+
+@pytest.mark.parametrize("vmap_axes", [0, None])
+def test_a_weight_times_a_scalar_weight_equals_the_jacobian_product(vmap_axes):
+    """The site of ``s`` multiplies it by the scalar ``u``: input by input (vmap_axes=0) its recorded factor has a
+    sample axis and no axis of its own, which must broadcast against every output axis."""
+    rng = np.random.default_rng(7)
+    params = {"t": rng.standard_normal((3, 2)), "s": rng.standard_normal(2), "u": rng.standard_normal(())}
+    x1, x2 = rng.standard_normal((4, 3)), rng.standard_normal((2, 3))
+    got = _ntk(_scaled_by_a_scalar_weight, params, x1, x2, trace_axes=(), vmap_axes=vmap_axes)
+    np.testing.assert_allclose(got, _layout(_full_block(_scaled_by_a_scalar_weight, params, x1, x2), 2, (), ()),
+                               rtol=0, atol=TOL)
