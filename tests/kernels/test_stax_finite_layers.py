@@ -620,3 +620,40 @@ def test_circular_avg_pool_kernel_is_the_product_of_its_pooled_inputs():
         got = pool[2](seqs, None, "nngp")
     want = np.einsum("atc,bsc->abts", pooled, pooled) / 3
     np.testing.assert_allclose(got, want, rtol=RTOL, atol=1e-15)
+
+
+def test_avg_pool_declares_its_arguments():
+    """layer_spec's config holds the validated arguments, as neural-tangents' layers report theirs."""
+    spec = layer_spec(stax.AvgPool((2, 3), strides=(1, 2), padding="same", normalize_edges=True, batch_axis=1,
+                                   channel_axis=0))
+    assert spec.config == {"window_shape": (2, 3), "strides": (1, 2), "padding": "SAME", "normalize_edges": True,
+                           "batch_axis": 1, "channel_axis": 0}
+
+
+@pytest.mark.parametrize("make, reads", [
+    (lambda: stax.Conv(2, (2, 2)), True), (lambda: stax.AvgPool((2, 2)), True), (lambda: stax.Dense(2), False),
+    (lambda: stax.Relu(), False)])
+def test_window_layers_declare_that_they_read_neighbouring_positions(make, reads):
+    # The engine stores the input of such a layer once, in a program of its own (kernel_fn's stage groups): an
+    # activation fused into every read of a window would be recomputed at each filter offset.
+    assert [flag for _, flag in stages_of(make())] == [reads]
+
+
+def test_flatten_of_padded_sequences_flattens_them_with_padding_as_zero():
+    seqs = np.random.default_rng(5).normal(size=(2, 3, 2))
+    seqs[1, 2] = 9.0  # the last step of the second sequence is padding
+    with jax.enable_x64(True):
+        out = stax.Flatten()[1]((), jnp.asarray(seqs), mask_constant=9.0)
+    want = np.where(seqs == 9.0, 0.0, seqs).reshape(2, 6)
+    np.testing.assert_array_equal(out, want)
+
+
+def test_flatten_refuses_padded_activations_whose_batch_axis_is_not_its_own():
+    # Dense keeps the batch first; a Flatten told the batch is axis 1 would mix inputs with their steps.
+    seqs = np.random.default_rng(5).normal(size=(2, 3, 2))
+    seqs[1, 2] = 9.0
+    _, params = stax.serial(stax.Dense(2), stax.Flatten(batch_axis=1))[0](jax.random.PRNGKey(0), seqs.shape)
+    message = ("Flatten: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch "
+               "axis at 0, but the layer takes batch_axis=1; give it the batch axis of its inputs.")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        stax.serial(stax.Dense(2), stax.Flatten(batch_axis=1))[1](params, seqs, mask_constant=9.0)
