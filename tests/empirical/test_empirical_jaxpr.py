@@ -56,6 +56,15 @@ def sequence_mlp(p, x):
     return jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"]
 
 
+def products(p, x):
+    """Weights in three places of a dot_general: sharing a batch axis with the input (a per-position weight,
+    einsum 'ntd,tdk->ntk'), contracted over two of their axes (tensordot of (n, t, d) inputs with a (t, d, k)
+    weight: two contracted axes, one free) and as the left operand (W @ hᵀ)."""
+    h = jnp.tanh(jnp.einsum("ntd,tdk->ntk", x, p["wt"]))
+    g = jnp.tensordot(x, p["w2"], axes=([1, 2], [0, 1]))
+    return (p["wl"] @ h.reshape(h.shape[0], -1).T).T + g
+
+
 def _draw(shapes, seed):
     rng = np.random.default_rng(seed)
     return {k: rng.standard_normal(s) for k, s in shapes.items()}
@@ -67,6 +76,7 @@ CASES = {
               (4,), ["['g']", "['w']"]),
     "attention": (attention, {"wq": (3, 2), "wk": (3, 2), "wv": (3, 2), "wt": (4, 2, 2)}, (4, 3), []),
     "sequence_mlp": (sequence_mlp, {"w1": (3, 5), "b1": (5,), "w2": (5, 2)}, (4, 3), []),
+    "products": (products, {"wt": (3, 2, 4), "w2": (3, 2, 2), "wl": (2, 12)}, (3, 2), []),
 }
 
 
@@ -125,7 +135,7 @@ def _ntk(fn, params, x1, x2, **kw):
 
 # The attention case (five products and a softmax) takes ~4 s of CPU, mostly XLA compilation: kept out of the
 # default suite's budget.
-@pytest.mark.parametrize("name", ["conv", "mixed", pytest.param("attention", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["conv", "mixed", "products", pytest.param("attention", marks=pytest.mark.slow)])
 def test_structured_full_block_equals_the_jacobian_product(name):
     """trace_axes=(), x2 given, vmap_axes=None: Θ[i, j, a, c] of the structured path is J(x1)J(x2)ᵀ of jacrev,
     for every function (sites of each primitive, and leaves kept as Jacobian blocks)."""
