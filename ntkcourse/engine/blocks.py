@@ -231,6 +231,18 @@ def blocked_kernel(
     else:
         b = max(1, math.isqrt(int(plan.cache_bytes // (widest * 2 * itemsize))))
         b = min(b, max(n1, n2))
+    if b >= n1 and b >= n2:
+        # One block would hold every pair: compile the chain for the inputs' own shapes, and run that same
+        # compiled chain when it fits, rather than compiling a (b, b) chain only to read its footprint and then
+        # the same work again through jit (twice the compilation of a small kernel's first call).
+        whole = _Chain(input_stage, stages, jax.ShapeDtypeStruct(x1.shape, x1.dtype),
+                       None if symmetric else jax.ShapeDtypeStruct(x2.shape, x2.dtype), statics, donating_stages)
+        need = whole.footprint()
+        if need is None or need <= room:
+            _log.debug("one block of %d x %d inputs (%s, budget %s)", n1, n2, _gb(need or 0), _gb(budget),
+                       extra={"block_size": max(n1, n2)})
+            return whole(x1, x2)
+        b = max(1, int(b * 0.8 * math.sqrt(room / need)))
     cross = chain_for(b)
     need = cross.footprint()
     while need is not None and need > room and b > 1:

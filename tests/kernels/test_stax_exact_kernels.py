@@ -349,8 +349,9 @@ def test_an_activation_after_an_activation_is_refused_naming_it():
     """
     net = stax.serial(stax.Dense(2), stax.Relu(), stax.Erf())
     with pytest.raises(ValueError, match=r"^Erf\(1\.0, 1\.0, 0\.0\): an activation needs Gaussian inputs; put a "
-                                         r"Dense or Conv layer before it \(the input of the network, or the output "
-                                         r"of another activation, is not Gaussian\)\.(\n|$)"):
+                                         r"Dense or Conv layer before it \(the input of the network, the output of "
+                                         r"another activation or of Dropout\(mode='train'\) is not Gaussian\)\."
+                                         r"(\n|$)"):
         net[2](np.ones((1, 3)), None, "nngp")
 
 
