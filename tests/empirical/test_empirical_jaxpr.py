@@ -333,3 +333,11 @@ def test_a_weight_times_a_scalar_weight_equals_the_jacobian_product(vmap_axes):
     got = _ntk(_scaled_by_a_scalar_weight, params, x1, x2, trace_axes=(), vmap_axes=vmap_axes)
     np.testing.assert_allclose(got, _layout(_full_block(_scaled_by_a_scalar_weight, params, x1, x2), 2, (), ()),
                                rtol=0, atol=TOL)
+
+
+def test_structured_per_input_keeps_the_jacobian_blocks_of_the_fallback_leaves():
+    """vmap_axes=0 (input by input): the leaves kept as Jacobian blocks (``mixed``: ``g`` through exp, ``w`` used
+    twice) have per-input blocks whose output axes are unfolded like the sites' signals."""
+    fn, params, x1, x2, _ = _case("mixed")
+    got = _ntk(fn, params, x1, x2, trace_axes=(), vmap_axes=0)
+    np.testing.assert_allclose(got, _layout(_case_block("mixed", 3, 2, True), 2, (), ()), rtol=0, atol=TOL)
