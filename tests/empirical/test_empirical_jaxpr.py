@@ -65,6 +65,14 @@ def products(p, x):
     return (p["wl"] @ h.reshape(h.shape[0], -1).T).T + g
 
 
+def scales(p, x):
+    """Parameters scaled by constants before a product: halved (a division by a literal) and negated (both
+    constant scales of a site); and ``2 / b``, a constant divided by the parameter (not linear: ``b`` keeps its
+    Jacobian block)."""
+    h = x @ (p["a"] / 2.0) + x @ (-p["c"])
+    return jnp.tanh(h) * (2.0 / p["b"])
+
+
 def _draw(shapes, seed):
     rng = np.random.default_rng(seed)
     return {k: rng.standard_normal(s) for k, s in shapes.items()}
@@ -77,6 +85,7 @@ CASES = {
     "attention": (attention, {"wq": (3, 2), "wk": (3, 2), "wv": (3, 2), "wt": (4, 2, 2)}, (4, 3), []),
     "sequence_mlp": (sequence_mlp, {"w1": (3, 5), "b1": (5,), "w2": (5, 2)}, (4, 3), []),
     "products": (products, {"wt": (3, 2, 4), "w2": (3, 2, 2), "wl": (2, 12)}, (3, 2), []),
+    "scales": (scales, {"a": (4, 3), "c": (4, 3), "b": (3,)}, (4,), ["['b']"]),
 }
 
 
@@ -135,7 +144,8 @@ def _ntk(fn, params, x1, x2, **kw):
 
 # The attention case (five products and a softmax) takes ~4 s of CPU, mostly XLA compilation: kept out of the
 # default suite's budget.
-@pytest.mark.parametrize("name", ["conv", "mixed", "products", pytest.param("attention", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["conv", "mixed", "products", "scales",
+                                  pytest.param("attention", marks=pytest.mark.slow)])
 def test_structured_full_block_equals_the_jacobian_product(name):
     """trace_axes=(), x2 given, vmap_axes=None: Θ[i, j, a, c] of the structured path is J(x1)J(x2)ᵀ of jacrev,
     for every function (sites of each primitive, and leaves kept as Jacobian blocks)."""
@@ -341,3 +351,36 @@ def test_structured_per_input_keeps_the_jacobian_blocks_of_the_fallback_leaves()
     fn, params, x1, x2, _ = _case("mixed")
     got = _ntk(fn, params, x1, x2, trace_axes=(), vmap_axes=0)
     np.testing.assert_allclose(got, _layout(_case_block("mixed", 3, 2, True), 2, (), ()), rtol=0, atol=TOL)
+
+
+def _weight_per_input(p, x):
+    """A weight broadcast along the batch, then contracted input by input (a batch axis of the product)."""
+    return jnp.tanh(jnp.einsum("nd,ndk->nk", x, jnp.broadcast_to(p["w"], (x.shape[0],) + p["w"].shape)))
+
+
+def test_structured_of_one_input_and_three_keeps_a_leaf_whose_site_changes_with_the_batch_whole():
+    """Whole batch: for x1 of one input the weight's broadcast adds an axis of size one (a product site), for x2
+    of three it is broadcast along the batch (no site): the two plans must agree, so the weight keeps its
+    Jacobian block in both."""
+    rng = np.random.default_rng(8)
+    params = {"w": rng.standard_normal((3, 2))}
+    x1, x2 = rng.standard_normal((1, 3)), rng.standard_normal((3, 3))
+    got = _ntk(_weight_per_input, params, x1, x2, trace_axes=(), vmap_axes=None)
+    want = _layout(_full_block(_weight_per_input, params, x1, x2), 2, (), ())
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)
+
+
+def _chain_of_products(p, x):
+    return jnp.einsum("nd,dk,kj->nj", x, p["a"], p["b"])
+
+
+def test_structured_of_one_input_and_three_keeps_a_leaf_whose_product_changes_with_the_batch_whole():
+    """jnp.einsum orders a chain of products by cost, which depends on the batch: x (a b) for three inputs,
+    (x a) b for one (d = j = 2, k = 8), so ``a`` and ``b`` enter other products in the two plans; the plans
+    must agree, so both keep their Jacobian blocks."""
+    rng = np.random.default_rng(9)
+    params = {"a": rng.standard_normal((2, 8)), "b": rng.standard_normal((8, 2))}
+    x1, x2 = rng.standard_normal((1, 2)), rng.standard_normal((3, 2))
+    got = _ntk(_chain_of_products, params, x1, x2, trace_axes=(), vmap_axes=None)
+    want = _layout(_full_block(_chain_of_products, params, x1, x2), 2, (), ())
+    np.testing.assert_allclose(got, want, rtol=0, atol=TOL)

@@ -657,3 +657,23 @@ def test_flatten_refuses_padded_activations_whose_batch_axis_is_not_its_own():
                "axis at 0, but the layer takes batch_axis=1; give it the batch axis of its inputs.")
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         stax.serial(stax.Dense(2), stax.Flatten(batch_axis=1))[1](params, seqs, mask_constant=9.0)
+
+
+@pytest.mark.parametrize("dimension_numbers, shape, w_shape, b_shape", [
+    (("NHWC", "HWIO", "NHWC"), (2, 5, 5, 2), (2, 2, 2, 3), (1, 1, 1, 3)),
+    (("NCHW", "OIHW", "NCHW"), (2, 2, 5, 5), (3, 2, 2, 2), (1, 3, 1, 1)),
+])
+def test_conv_parameters_have_neural_tangents_shapes(dimension_numbers, shape, w_shape, b_shape):
+    # The bias has one entry per output channel, laid along the output's channel axis (neural-tangents' shapes,
+    # so that its saved parameters load here).
+    _, (w, b) = stax.Conv(3, (2, 2), b_std=0.1, dimension_numbers=dimension_numbers)[0](jax.random.PRNGKey(0), shape)
+    assert (w.shape, b.shape) == (w_shape, b_shape)
+
+
+@pytest.mark.parametrize("s, message", [
+    ((0, 1), "Conv: `s` must be a pair (s_in, s_out) of positive integers, got (0, 1)."),
+    ((1,), "Conv: `s` must be a pair (s_in, s_out) of positive integers, got (1,)."),
+])
+def test_conv_refuses_widths_s_that_are_not_a_pair_of_positive_integers_naming_itself(s, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        stax.Conv(2, (2,), s=s, parameterization="standard")
