@@ -30,3 +30,21 @@ def test_structured_ntk_of_padded_sequences_is_the_jacobian_product_of_the_maske
             x, None, params, mask_constant=0.0)) for impl in ("structured", "jacobian"))
     # The same sums of float64 products in another order: round-off only.
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_structured_ntk_with_an_all_padding_input_is_the_jacobian_product_and_zero_for_it():
+    # A batch padded with a dummy input made only of padding (x[1]): it stays padding after the global pool, so
+    # apply_fn returns mask_constant for it whatever the parameters and its entries are 0 (neural-tangents'
+    # empirical NTK of unmask_fn(apply_fn) gives 0 there too); the walk's probes carry the readout's masks.
+    x = np.random.default_rng(11).normal(size=(3, 4, 2))
+    x[1], x[2, 3:] = 5.0, 5.0
+    network = stax.serial(stax.Conv(2, (2,), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(), stax.GlobalAvgPool(),
+                          stax.Dense(1, b_std=0.2))
+    with jax.enable_x64(True):
+        _, params = network[0](jax.random.PRNGKey(3), x.shape)
+        got, want = (np.asarray(empirical.empirical_ntk_fn(network, implementation=impl)(
+            x, None, params, mask_constant=5.0)) for impl in ("structured", "jacobian"))
+    np.testing.assert_array_equal(want[1], 0.0)
+    np.testing.assert_array_equal(want[:, 1], 0.0)
+    # The same sums of float64 products in another order: round-off only (the zeros exactly).
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0.0)

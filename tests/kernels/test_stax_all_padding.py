@@ -1,0 +1,129 @@
+"""Inputs made only of padding (``mask_constant``): a batch padded with dummy
+inputs to a fixed size, as neural-tangents users do for ``jit``.
+
+neural-tangents 0.6.5 gives them numbers: its masked means divide by
+``max(count, 1)`` (a global average over no real position is 0), and after a
+global pool or ``Flatten`` such an input stays padding (its masks are the
+``all`` of its positions'), so every kernel entry with it is 0, also after a
+``Dense`` with a bias. Before, this package refused them eagerly and gave NaN
+in their rows and columns under ``jit`` (0 / 0 in the pool).
+
+The network (``tests/oracle/compat_cases_all_padding.py``) normalises over
+the positions (``LayerNorm``: mean and variance over no real entry), attends
+(softmax over no real key), averages over the positions and has biases after
+the readout; ``x1[1]`` and ``x2[0]`` are made only of padding. Reference
+values: neural-tangents, float64 (``tests/oracle/make_compat_reference_all_padding.py``).
+
+Tolerances: kernels 1e-9 relative to neural-tangents (float64 round-off of two
+implementations; measured 3e-12 here, from the LayerNorm's variances), with
+an absolute floor of 1e-12 of the largest entry; the entries of the real
+inputs with and without the all-padding inputs 1e-12 (the same float64
+operations on other batch neighbours); finite outputs 1e-10 (the same float64
+parameters through the same operations).
+
+CPU: about 10 s in all (one compilation of the network's kernel, one of its
+jitted kernel and gradient, one of a network's jitted apply_fn).
+"""
+import json
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from ntkcourse import stax
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "oracle"))
+from compat_cases_all_padding import CASES, MASK_CONSTANT, PARAMS, build, inputs  # noqa: E402
+from compat_params import outputs_with_their_parameters  # noqa: E402
+
+DATA = Path(__file__).parents[1] / "data"
+NAME = "layer_norm_attention_gap_bias"
+REF = json.loads((DATA / "nt_compat_reference_all_padding.json").read_text())[NAME]
+ARRAYS = np.load(DATA / "nt_params_all_padding.npz")
+KIND, SPEC = CASES[NAME]
+X1, X2 = inputs(KIND)
+EMPTY1, EMPTY2 = 1, 0  # the inputs of x1 and x2 made only of padding
+
+
+def _close(got, want, err_msg=""):
+    want = np.asarray(want, dtype=float)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-9, atol=1e-12 * np.abs(want).max(), err_msg=err_msg)
+
+
+@pytest.fixture(scope="module")
+def network():
+    return build(stax, SPEC)
+
+
+@pytest.fixture(scope="module")
+def eager_pair(network):
+    with jax.enable_x64(True):
+        return network[2](X1, X2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+
+
+@pytest.fixture(scope="module")
+def jitted_self_and_gradient(network):
+    """The kernel of x1 with itself under jit, and the gradient of the sum of its entries with respect to x1,
+    from one compilation.
+    """
+    kernel_fn = network[2]
+
+    def total(x):
+        k = kernel_fn(x, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
+        return jnp.sum(k.nngp) + jnp.sum(k.ntk), k
+
+    with jax.enable_x64(True):
+        (_, k), grad = jax.jit(jax.value_and_grad(total, has_aux=True))(jnp.asarray(X1))
+    return k, np.asarray(grad)
+
+
+def test_the_kernel_of_inputs_with_all_padding_ones_is_neural_tangents(eager_pair):
+    # Eager (x1, x2): both batches hold an input made only of padding, so its pairs with real inputs, with
+    # itself (cov1) and with the other all-padding input are all compared; they are 0 there.
+    for key in ("nngp", "ntk", "cov1"):
+        _close(getattr(eager_pair, key), REF[key], err_msg=key)
+
+
+def test_under_jit_the_kernel_is_neural_tangents_with_no_nan(jitted_self_and_gradient):
+    # Before: NaN in the rows and columns of x1[1].
+    k, _ = jitted_self_and_gradient
+    _close(k.nngp, REF["self_nngp"], err_msg="nngp")
+    _close(k.ntk, REF["self_ntk"], err_msg="ntk")
+
+
+def test_the_gradient_through_the_kernel_is_finite(jitted_self_and_gradient):
+    # The masked means divide by max(count, 1) rather than select away a 0 / 0, and the ReLU's dual takes
+    # sqrt of a zero variance (a padded position) with a zero gradient: no 0 * inf reaches the real inputs.
+    _, grad = jitted_self_and_gradient
+    assert np.all(np.isfinite(grad))
+    assert np.any(grad[0] != 0.0)
+
+
+def test_the_entries_of_real_inputs_do_not_depend_on_the_all_padding_ones(network, eager_pair):
+    # The same batches with the all-padding inputs replaced by real ones (the same shapes: no new compilation).
+    rng = np.random.default_rng(4)
+    x1, x2 = X1.copy(), X2.copy()
+    x1[EMPTY1], x2[EMPTY2] = rng.normal(size=x1.shape[1:]), rng.normal(size=x2.shape[1:])
+    with jax.enable_x64(True):
+        other = network[2](x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+    rows, cols = [i for i in range(len(X1)) if i != EMPTY1], [j for j in range(len(X2)) if j != EMPTY2]
+    for key in ("nngp", "ntk"):
+        got, want = np.asarray(getattr(eager_pair, key)), np.asarray(getattr(other, key))
+        np.testing.assert_allclose(got[np.ix_(rows, cols)], want[np.ix_(rows, cols)], rtol=1e-12, err_msg=key)
+    np.testing.assert_allclose(np.asarray(eager_pair.cov1)[rows], np.asarray(other.cov1)[rows], rtol=1e-12)
+
+
+def test_neural_tangents_parameters_give_its_outputs_and_the_padding_value_for_all_padding_inputs():
+    # Real inputs: neural-tangents' outputs. The input made only of padding is padding after the readout (its
+    # mask in neural-tangents' MaskedArray, 0 after its unmask_fn): this package's outermost apply_fn returns
+    # mask_constant there, as for padded positions of outputs that keep positions.
+    (name, (kind, spec)), = PARAMS.items()
+    got = outputs_with_their_parameters(build(stax, spec), X1, ARRAYS, name, mask_constant=MASK_CONSTANT)
+    want = ARRAYS[f"{name}/output"]
+    real = [i for i in range(len(X1)) if i != EMPTY1]
+    np.testing.assert_allclose(got[real], want[real], rtol=1e-10, atol=1e-12 * np.abs(want).max())
+    np.testing.assert_array_equal(want[EMPTY1], 0.0)
+    np.testing.assert_array_equal(got[EMPTY1], MASK_CONSTANT)
