@@ -41,7 +41,9 @@ def test_structured_ntk_with_an_all_padding_input_is_the_jacobian_product_and_ze
     network = stax.serial(stax.Conv(2, (2,), padding="SAME", W_std=1.4, b_std=0.1), stax.Relu(), stax.GlobalAvgPool(),
                           stax.Dense(1, b_std=0.2))
     with jax.enable_x64(True):
-        _, params = network[0](jax.random.PRNGKey(3), x.shape)
+        shapes = jax.eval_shape(lambda k: network[0](k, x.shape)[1], jax.random.PRNGKey(0))
+        rng = np.random.default_rng(12)
+        params = jax.tree_util.tree_map(lambda s: jnp.asarray(rng.normal(size=s.shape)), shapes)
         got, want = (np.asarray(empirical.empirical_ntk_fn(network, implementation=impl)(
             x, None, params, mask_constant=5.0)) for impl in ("structured", "jacobian"))
     np.testing.assert_array_equal(want[1], 0.0)
