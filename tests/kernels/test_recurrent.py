@@ -439,7 +439,8 @@ def test_a_dense_layer_between_recurrent_layers_keeps_the_padding_in_kernel_and_
     and ReLU keep padded steps at mask_constant for the second Recurrent).
     Before, the finite network fed W c + b at padded steps to the second
     layer, so its kernel was not the limit of its apply_fn. Tolerances:
-    1e-12 (float64 kernel), 1e-6 (float32 network)."""
+    1e-12 (float64 kernel), 1e-6 (float32 network).
+    """
     x = _sequences(3, 5, 2, seed=13)
     net = stax.serial(stax.Recurrent(8, stax.Erf(), W_std=1.5, b_std=0.2, return_sequences=True),
                       stax.Dense(8, b_std=0.3), stax.Relu(), stax.Recurrent(8, stax.Relu()), stax.Dense(1))
