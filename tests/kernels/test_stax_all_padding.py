@@ -15,14 +15,15 @@ the readout; ``x1[1]`` and ``x2[0]`` are made only of padding. Reference
 values: neural-tangents, float64 (``tests/oracle/make_compat_reference_all_padding.py``).
 
 Tolerances: kernels 1e-9 relative to neural-tangents (float64 round-off of two
-implementations; measured 3e-12 here, from the LayerNorm's variances), with
+implementations; measured 3e-12 on such a network, from the LayerNorm's variances), with
 an absolute floor of 1e-12 of the largest entry; the entries of the real
 inputs with and without the all-padding inputs 1e-12 (the same float64
 operations on other batch neighbours); finite outputs 1e-10 (the same float64
 parameters through the same operations).
 
-CPU: about 10 s in all (one compilation of the network's kernel, one of its
-jitted kernel and gradient, one of a network's jitted apply_fn).
+CPU: about 10 s in all (compilations of the network's kernel of pairs, of its
+kernel of x1 with its gradient, of a network's apply_fn, all under jit, and
+of a small network's eager kernel and jitted apply_fn).
 """
 import json
 import sys
@@ -59,9 +60,18 @@ def network():
 
 
 @pytest.fixture(scope="module")
-def eager_pair(network):
+def jitted_pair(network):
+    """``kernel_fn(x1, x2)`` under jit (the use case; half the CPU of the eager engine's compilations, which
+    the last test runs), a function of the inputs: other inputs of the same shapes need no new compilation.
+    """
+    kernel_fn = network[2]
+    return jax.jit(lambda x1, x2: kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT))
+
+
+@pytest.fixture(scope="module")
+def pair(jitted_pair):
     with jax.enable_x64(True):
-        return network[2](X1, X2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+        return jitted_pair(X1, X2)
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +90,15 @@ def jitted_self_and_gradient(network):
     return k, np.asarray(grad)
 
 
-def test_the_kernel_of_inputs_with_all_padding_ones_is_neural_tangents(eager_pair):
-    # Eager (x1, x2): both batches hold an input made only of padding, so its pairs with real inputs, with
-    # itself (cov1) and with the other all-padding input are all compared; they are 0 there.
+def test_the_kernel_of_inputs_with_all_padding_ones_is_neural_tangents(pair):
+    # (x1, x2): both batches hold an input made only of padding, so its pairs with real inputs, with itself
+    # (cov1) and with the other all-padding input are all compared; they are 0 there.
     for key in ("nngp", "ntk", "cov1"):
-        _close(getattr(eager_pair, key), REF[key], err_msg=key)
+        _close(getattr(pair, key), REF[key], err_msg=key)
 
 
-def test_under_jit_the_kernel_is_neural_tangents_with_no_nan(jitted_self_and_gradient):
-    # Before: NaN in the rows and columns of x1[1].
+def test_the_kernel_of_x1_with_itself_is_neural_tangents_with_no_nan(jitted_self_and_gradient):
+    # Before: NaN in the rows and columns of x1[1] (under jit; eagerly, a refusal).
     k, _ = jitted_self_and_gradient
     _close(k.nngp, REF["self_nngp"], err_msg="nngp")
     _close(k.ntk, REF["self_ntk"], err_msg="ntk")
@@ -102,18 +112,18 @@ def test_the_gradient_through_the_kernel_is_finite(jitted_self_and_gradient):
     assert np.any(grad[0] != 0.0)
 
 
-def test_the_entries_of_real_inputs_do_not_depend_on_the_all_padding_ones(network, eager_pair):
+def test_the_entries_of_real_inputs_do_not_depend_on_the_all_padding_ones(jitted_pair, pair):
     # The same batches with the all-padding inputs replaced by real ones (the same shapes: no new compilation).
     rng = np.random.default_rng(4)
     x1, x2 = X1.copy(), X2.copy()
     x1[EMPTY1], x2[EMPTY2] = rng.normal(size=x1.shape[1:]), rng.normal(size=x2.shape[1:])
     with jax.enable_x64(True):
-        other = network[2](x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
+        other = jitted_pair(x1, x2)
     rows, cols = [i for i in range(len(X1)) if i != EMPTY1], [j for j in range(len(X2)) if j != EMPTY2]
     for key in ("nngp", "ntk"):
-        got, want = np.asarray(getattr(eager_pair, key)), np.asarray(getattr(other, key))
+        got, want = np.asarray(getattr(pair, key)), np.asarray(getattr(other, key))
         np.testing.assert_allclose(got[np.ix_(rows, cols)], want[np.ix_(rows, cols)], rtol=1e-12, err_msg=key)
-    np.testing.assert_allclose(np.asarray(eager_pair.cov1)[rows], np.asarray(other.cov1)[rows], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(pair.cov1)[rows], np.asarray(other.cov1)[rows], rtol=1e-12)
 
 
 def test_neural_tangents_parameters_give_its_outputs_and_the_padding_value_for_all_padding_inputs():
@@ -127,3 +137,20 @@ def test_neural_tangents_parameters_give_its_outputs_and_the_padding_value_for_a
     np.testing.assert_allclose(got[real], want[real], rtol=1e-10, atol=1e-12 * np.abs(want).max())
     np.testing.assert_array_equal(want[EMPTY1], 0.0)
     np.testing.assert_array_equal(got[EMPTY1], MASK_CONSTANT)
+
+
+def test_a_layer_without_a_masked_form_after_the_readout_keeps_an_all_padding_input_padding():
+    # DotGeneral has no masked form: on the readout's masks (one per input) it acts on each input and passes them
+    # on, so x1[1] keeps zero kernel entries after the biased Dense and mask_constant as its output (before this
+    # change such a layer received no masks there, and x1[1] got b_std**2). The kernel eagerly: no refusal.
+    init_fn, apply_fn, kernel_fn = stax.serial(stax.Dense(2, b_std=0.1), stax.GlobalAvgPool(),
+                                               stax.DotGeneral(rhs=2.0), stax.Dense(1, b_std=0.3))
+    with jax.enable_x64(True):
+        nngp = np.asarray(kernel_fn(X1, None, "nngp", mask_constant=MASK_CONSTANT))
+        shapes = jax.eval_shape(lambda key: init_fn(key, X1.shape)[1], jax.random.PRNGKey(0))
+        rng = np.random.default_rng(5)
+        params = jax.tree_util.tree_map(lambda s: jnp.asarray(rng.normal(size=s.shape)), shapes)
+        out = np.asarray(jax.jit(lambda p, x: apply_fn(p, x, mask_constant=MASK_CONSTANT))(params, X1))
+    real = [i for i in range(len(X1)) if i != EMPTY1]
+    assert np.all(nngp[EMPTY1] == 0.0) and np.all(nngp[:, EMPTY1] == 0.0) and np.all(nngp[np.ix_(real, real)] != 0)
+    assert out[EMPTY1, 0] == MASK_CONSTANT and np.all(np.abs(out[real]) < 10.0)
