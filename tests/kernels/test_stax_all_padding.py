@@ -17,8 +17,8 @@ values: neural-tangents, float64 (``tests/oracle/make_compat_reference_all_paddi
 Tolerances: kernels 1e-9 relative to neural-tangents (float64 round-off of two
 implementations; measured 3e-12 on such a network, from the LayerNorm's variances), with
 an absolute floor of 1e-12 of the largest entry; the entries of the real
-inputs with and without the all-padding inputs 1e-12 (the same float64
-operations on other batch neighbours); finite outputs 1e-10 (the same float64
+inputs beside the all-padding inputs and beside real ones in their place
+1e-12 (the same float64 operations on other batch neighbours); finite outputs 1e-10 (the same float64
 parameters through the same operations).
 
 CPU: about 10 s in all (compilations of the network's kernel of pairs, of its
