@@ -8,10 +8,10 @@ global pool or ``Flatten`` such an input stays padding (its masks are the
 ``Dense`` with a bias. Before, this package refused them eagerly and gave NaN
 in their rows and columns under ``jit`` (0 / 0 in the pool).
 
-The network (``tests/oracle/compat_cases_all_padding.py``) normalises over
-the positions (``LayerNorm``: mean and variance over no real entry), attends
-(softmax over no real key), averages over the positions and has biases after
-the readout; ``x1[1]`` and ``x2[0]`` are made only of padding. Reference
+The network (``tests/oracle/compat_cases_all_padding.py``) attends (softmax
+over no real key), normalises over the positions (``LayerNorm``: mean and
+variance over no real entry), averages over the positions and has biases
+after the readout; ``x1[1]`` and ``x2[0]`` are made only of padding. Reference
 values: neural-tangents, float64 (``tests/oracle/make_compat_reference_all_padding.py``).
 
 Tolerances: kernels 1e-9 relative to neural-tangents (float64 round-off of two
@@ -21,9 +21,9 @@ inputs beside the all-padding inputs and beside real ones in their place
 1e-12 (the same float64 operations on other batch neighbours); finite outputs 1e-10 (the same float64
 parameters through the same operations).
 
-CPU: about 10 s in all (compilations of the network's kernel of pairs, of its
-kernel of x1 with its gradient, of a network's apply_fn, all under jit, and
-of a small network's eager kernel and jitted apply_fn).
+CPU: about 11 s in all (compilations of the network's kernel of pairs with
+its gradient and of a network's apply_fn, under jit, and of two small
+networks' eager kernels, x1 with itself, and one jitted apply_fn).
 """
 import json
 import sys
@@ -41,7 +41,7 @@ from compat_cases_all_padding import CASES, MASK_CONSTANT, PARAMS, build, inputs
 from compat_params import outputs_with_their_parameters  # noqa: E402
 
 DATA = Path(__file__).parents[1] / "data"
-NAME = "layer_norm_attention_gap_bias"
+NAME = "attention_layer_norm_gap_bias"
 REF = json.loads((DATA / "nt_compat_reference_all_padding.json").read_text())[NAME]
 ARRAYS = np.load(DATA / "nt_params_all_padding.npz")
 KIND, SPEC = CASES[NAME]
@@ -61,64 +61,52 @@ def network():
 
 @pytest.fixture(scope="module")
 def jitted_pair(network):
-    """``kernel_fn(x1, x2)`` under jit (the use case; half the CPU of the eager engine's compilations, which
-    the last test runs), a function of the inputs: other inputs of the same shapes need no new compilation.
-    """
-    kernel_fn = network[2]
-    return jax.jit(lambda x1, x2: kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT))
-
-
-@pytest.fixture(scope="module")
-def pair(jitted_pair):
-    with jax.enable_x64(True):
-        return jitted_pair(X1, X2)
-
-
-@pytest.fixture(scope="module")
-def jitted_self_and_gradient(network):
-    """The kernel of x1 with itself under jit, and the gradient of the sum of its entries with respect to x1,
-    from one compilation.
+    """``(x1, x2) -> ((total, kernel), d total / d x1)`` under jit, ``total`` the sum of the NNGP's and NTK's
+    entries: one compilation (the use case; half the CPU of the eager engine's compilations, which the last
+    tests run), reused for other inputs of the same shapes.
     """
     kernel_fn = network[2]
 
-    def total(x):
-        k = kernel_fn(x, None, ("nngp", "ntk"), mask_constant=MASK_CONSTANT)
+    def total(x1, x2):
+        k = kernel_fn(x1, x2, ("nngp", "ntk", "cov1"), mask_constant=MASK_CONSTANT)
         return jnp.sum(k.nngp) + jnp.sum(k.ntk), k
 
+    return jax.jit(jax.value_and_grad(total, has_aux=True))
+
+
+@pytest.fixture(scope="module")
+def pair_and_gradient(jitted_pair):
     with jax.enable_x64(True):
-        (_, k), grad = jax.jit(jax.value_and_grad(total, has_aux=True))(jnp.asarray(X1))
+        (_, k), grad = jitted_pair(jnp.asarray(X1), jnp.asarray(X2))
     return k, np.asarray(grad)
 
 
-def test_the_kernel_of_inputs_with_all_padding_ones_is_neural_tangents(pair):
+def test_the_kernel_of_inputs_with_all_padding_ones_is_neural_tangents(pair_and_gradient):
     # (x1, x2): both batches hold an input made only of padding, so its pairs with real inputs, with itself
-    # (cov1) and with the other all-padding input are all compared; they are 0 there.
+    # (cov1) and with the other all-padding input are all compared; they are 0 there. Before: NaN there under
+    # jit, a refusal eagerly.
+    k, _ = pair_and_gradient
     for key in ("nngp", "ntk", "cov1"):
-        _close(getattr(pair, key), REF[key], err_msg=key)
+        _close(getattr(k, key), REF[key], err_msg=key)
 
 
-def test_the_kernel_of_x1_with_itself_is_neural_tangents_with_no_nan(jitted_self_and_gradient):
-    # Before: NaN in the rows and columns of x1[1] (under jit; eagerly, a refusal).
-    k, _ = jitted_self_and_gradient
-    _close(k.nngp, REF["self_nngp"], err_msg="nngp")
-    _close(k.ntk, REF["self_ntk"], err_msg="ntk")
-
-
-def test_the_gradient_through_the_kernel_is_finite(jitted_self_and_gradient):
+def test_the_gradient_through_the_kernel_is_finite(pair_and_gradient):
     # The masked means divide by max(count, 1) rather than select away a 0 / 0, and the ReLU's dual takes
-    # sqrt of a zero variance (a padded position) with a zero gradient: no 0 * inf reaches the real inputs.
-    _, grad = jitted_self_and_gradient
+    # sqrt of a zero variance (a padded position) with a zero gradient: no 0 * inf reaches the real inputs
+    # (before, x1[2]'s gradient was NaN: the LayerNorm's variance, a mean over its real positions, passed it on).
+    _, grad = pair_and_gradient
     assert np.all(np.isfinite(grad))
     assert np.any(grad[0] != 0.0)
 
 
-def test_the_entries_of_real_inputs_do_not_depend_on_the_all_padding_ones(jitted_pair, pair):
+def test_the_entries_of_real_inputs_do_not_depend_on_the_all_padding_ones(jitted_pair, pair_and_gradient):
     # The same batches with the all-padding inputs replaced by real ones (the same shapes: no new compilation).
     rng = np.random.default_rng(4)
     x1, x2 = X1.copy(), X2.copy()
     x1[EMPTY1], x2[EMPTY2] = rng.normal(size=x1.shape[1:]), rng.normal(size=x2.shape[1:])
+    pair, _ = pair_and_gradient
     with jax.enable_x64(True):
-        other = jitted_pair(x1, x2)
+        (_, other), _ = jitted_pair(jnp.asarray(x1), jnp.asarray(x2))
     rows, cols = [i for i in range(len(X1)) if i != EMPTY1], [j for j in range(len(X2)) if j != EMPTY2]
     for key in ("nngp", "ntk"):
         got, want = np.asarray(getattr(pair, key)), np.asarray(getattr(other, key))
@@ -154,3 +142,14 @@ def test_a_layer_without_a_masked_form_after_the_readout_keeps_an_all_padding_in
     real = [i for i in range(len(X1)) if i != EMPTY1]
     assert np.all(nngp[EMPTY1] == 0.0) and np.all(nngp[:, EMPTY1] == 0.0) and np.all(nngp[np.ix_(real, real)] != 0)
     assert out[EMPTY1, 0] == MASK_CONSTANT and np.all(np.abs(out[real]) < 10.0)
+
+
+def test_a_global_average_as_the_last_layer_gives_zero_for_an_all_padding_input():
+    # No layer after the pool sets its entries to zero again: the mean over no real position is itself 0 (the sum
+    # divided by max(count, 1), neural-tangents' rule), where 0 / 0 gave NaN. Eagerly: no refusal.
+    kernel_fn = stax.serial(stax.Dense(2, b_std=0.1), stax.GlobalAvgPool())[2]
+    with jax.enable_x64(True):
+        nngp = np.asarray(kernel_fn(X1, None, "nngp", mask_constant=MASK_CONSTANT))
+    real = [i for i in range(len(X1)) if i != EMPTY1]
+    assert np.all(nngp[EMPTY1] == 0.0) and np.all(nngp[:, EMPTY1] == 0.0)
+    assert np.all(np.isfinite(nngp)) and np.all(nngp[np.ix_(real, real)] != 0.0)
