@@ -188,6 +188,15 @@ def _inv_sqrt(v):
     return jnp.where(v > 0, lax.rsqrt(jnp.where(v > 0, v, 1.0)), 0.0)
 
 
+def _sqrt_nonneg(v):
+    """sqrt(v) where v > 0, and 0 where v <= 0, with a zero gradient there
+    rather than sqrt's infinite one: a zero variance (a padded position, whose
+    kernel entries the layer then sets to zero) gives no NaN gradient (0 * inf)
+    to the layers before.
+    """
+    return jnp.where(v > 0, jnp.sqrt(jnp.where(v > 0, v, 1.0)), 0.0)
+
+
 # Performance note for the closed forms below: the variances var1 and var2 arrive as
 # arrays that broadcast against c (shapes (n1, 1) and (1, n2)). Every square
 # root or division of a or b alone is written on a or b *before* they meet c,
@@ -199,7 +208,7 @@ def _inv_sqrt(v):
 def _safe_correlation(var1, var2, cov):
     """Rho = cov / sqrt(var1 var2), clipped to [-1, 1]; 0 where var1 var2 = 0 (a zero input)."""
     rho = cov * _inv_sqrt(var1) * _inv_sqrt(var2)
-    sqrt_q1q2 = jnp.sqrt(jnp.maximum(var1, 0.0)) * jnp.sqrt(jnp.maximum(var2, 0.0))
+    sqrt_q1q2 = _sqrt_nonneg(var1) * _sqrt_nonneg(var2)
     return jnp.clip(rho, -1.0, 1.0), sqrt_q1q2
 
 
@@ -212,7 +221,7 @@ def _relu_parts(var1, var2, cov):
     :math:`\theta = \arccos(q_{12}/\sqrt{q_1 q_2})`.
     """
     rho = cov * _inv_sqrt(var1) * _inv_sqrt(var2)
-    sqrt_ab = jnp.sqrt(jnp.maximum(var1, 0.0)) * jnp.sqrt(jnp.maximum(var2, 0.0))
+    sqrt_ab = _sqrt_nonneg(var1) * _sqrt_nonneg(var2)
     # E[1{u>0} 1{v>0}] has a square-root singularity at rho = +-1: one ulp of
     # round-off in rho moves theta by 1e-8 (float64; 5e-4 in float32).
     # Correlations within 8 ulps (of rho's own type) of +-1 are taken as
@@ -459,7 +468,7 @@ def quadrature(fn: Callable, deg: int = 25, df: Optional[Callable] = None, name:
         z = jnp.asarray(nodes, dtype=jnp.result_type(cov, float))
         w = jnp.asarray(weights, dtype=z.dtype)
         rho, _ = _safe_correlation(va, vb, cov)
-        su, sv = jnp.sqrt(jnp.maximum(va, 0.0)), jnp.sqrt(jnp.maximum(vb, 0.0))
+        su, sv = _sqrt_nonneg(va), _sqrt_nonneg(vb)
         orth = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
         shape = jnp.broadcast_shapes(jnp.shape(va), jnp.shape(vb), jnp.shape(cov))
         su, sv, rho, orth = (jnp.broadcast_to(q, shape) for q in (su, sv, rho, orth))

@@ -692,6 +692,21 @@ def _outputs(apply_fn, params, x, kwargs, vmap_axes):
     return apply_fn(params, x, **kwargs)
 
 
+def _outputs_padding_zeroed(spec, apply_fn, params, x, kwargs):
+    """A stax network's outputs on padded inputs (``mask_constant`` in ``kwargs``) with zeros where its
+    ``apply_fn`` returns ``mask_constant``: its padded positions, and an input made only of padding after a
+    readout (neural-tangents' ``unmask_fn``, on which its empirical NNGP is taken). The activations carry their
+    masks (:mod:`ntkcourse.stax.masked`), whose values are zero there; the NNGP of such an input is then 0, as
+    the kernel's.
+    """
+    from .stax.layer import _finite_input_layout  # the layout apply_fn reads the masks in
+
+    rest = {k: v for k, v in kwargs.items() if k != "mask_constant"}
+    layout = _finite_input_layout(spec.input_layout, np.ndim(x))
+    out = apply_fn(params, _masked.masked_inputs(x, kwargs["mask_constant"], "empirical_nngp_fn", layout), **rest)
+    return out.values if isinstance(out, _masked.MaskedActivations) else out
+
+
 def _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape):
     """Columns J(x1) (J(x2)ᵀ e) for every output e of x2, a few at a time."""
     x2_ = x1 if x2 is None else x2
@@ -855,7 +870,11 @@ class _KernelComputer:
                     ntk = _jvp_vjp_ntk(apply_fn, params, x1, x2, kwargs, axes, vmap_axes, out_shape)
                 res["ntk"] = ntk / size
             if "nngp" in get:
-                if outs is None:
+                if self.node is not None and kwargs.get("mask_constant") is not None:
+                    o1 = _outputs_padding_zeroed(self.node[0], apply_fn, params, x1, kwargs)
+                    outs = (o1, o1 if x2 is None else _outputs_padding_zeroed(self.node[0], apply_fn, params, x2,
+                                                                              kwargs))
+                elif outs is None:
                     # A plain function's outputs are taken as its NTK takes them (input by input for
                     # vmap_axes=0); a stax network's on the whole batch, as its structured path does.
                     batching = vmap_axes if node is None else None

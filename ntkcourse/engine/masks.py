@@ -39,11 +39,13 @@ def _check_mask_constant(mask_constant):
 def position_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
     """``(batch, *spatial)`` booleans, ``True`` where a position of the
     sequences or images ``x`` (``(batch, *spatial, channels)``) is real: not
-    every channel equals ``mask_constant``.
+    every channel equals ``mask_constant``. An input made only of padding
+    has no real position (a batch padded with dummy inputs): the layers give
+    it neural-tangents' values (means over no position are 0, and it stays
+    padding after a readout, :func:`ntkcourse.stax.masked.read_out_masks`).
 
     Raises:
-      ValueError: ``x`` has no spatial axis, or (for concrete inputs) an input
-        is all padding.
+      ValueError: ``x`` has no spatial axis.
     """
     _check_mask_constant(mask_constant)
     if np.ndim(x) < 3:
@@ -56,14 +58,6 @@ def position_mask(x, mask_constant, name: str, where: str = "kernel_fn"):
     c = mask_constant if xp is jnp else np.asarray(mask_constant)
     padded = (x == c) | (xp.isnan(x) & xp.isnan(c))
     mask = ~xp.all(padded, axis=-1)
-    if xp is np:
-        empty = np.flatnonzero(~mask.reshape(mask.shape[0], -1).any(axis=1))
-        if empty.size:
-            raise ValueError(
-                f"{where}: `{name}` has {'sequences' if x.ndim == 3 else 'images'} made only of padding (every "
-                f"entry equals mask_constant={mask_constant!r}), at batch indices {empty[:10].tolist()}; an input "
-                "needs at least one real position."
-            )
     return mask
 
 

@@ -29,7 +29,7 @@ from ..engine import make_kernel_fn
 from ..kernel import Kernel
 from .conv_specs import input_layout as first_input_layout
 from .conv_specs import layout_value
-from .masked import carries_masks, masked_inputs, masked_output, padded_outputs
+from .masked import MaskedActivations, carries_masks, masked_inputs, masked_output, padded_outputs
 from .spatial import interleave_ones
 
 __all__ = ["LayerSpec", "StructuredRule", "layer", "layer_spec", "kernel_map_of", "stages_of", "pass_requirement",
@@ -278,8 +278,18 @@ def _moved(x, order):
     return x.transpose(order) if hasattr(x, "transpose") else np.transpose(x, order)
 
 
+def _read_out(masks) -> bool:
+    """Whether ``masks`` are those of a readout, one per input (``(batch,)``,
+    :func:`~ntkcourse.stax.masked.read_out_masks`): no positions left.
+    """
+    return all(m is None or m.ndim == 1 for m in masks)
+
+
 def _refusing_masks(kernel_map: Callable, name: str) -> Callable:
     def checked(k):
+        if isinstance(k, Kernel) and k.is_masked and _read_out((k.mask1, k.mask2)):
+            # After a readout: the layer acts on each input alone; an input made only of padding stays padding.
+            return remask(kernel_map(k.replace(mask1=None, mask2=None)), k.mask1, k.mask2)
         ks = k if isinstance(k, (list, tuple)) else (k,)
         if any(getattr(one, "is_masked", False) for one in ks):
             raise ValueError(
@@ -309,6 +319,10 @@ def _refusing_masks_apply(apply_fn: Callable, name: str) -> Callable:
                 f"{name}: apply_fn received mask_constant={mask_constant!r} (padded sequences), but this layer does "
                 "not handle padding (its kernel_fn refuses it too); it would read the padding as data."
             )
+        if isinstance(inputs, MaskedActivations) and inputs.layout is None and _read_out((inputs.real,)):
+            out = apply_fn(params, inputs.values, *args, **kwargs)
+            if hasattr(out, "ndim") and out.ndim >= 1 and out.shape[0] == inputs.real.shape[0]:
+                return masked_output(out, inputs.real)  # after a readout, as the kernel (above)
         if carries_masks(inputs):
             raise ValueError(
                 f"{name}: apply_fn received the activations of padded inputs (apply_fn(..., mask_constant=...) of "

@@ -22,7 +22,7 @@ from ..kernel import Kernel, spatial_diagonal
 from .conv_specs import (axis_arg, bias_shape_param, check_layout, conv_dimension_numbers, conv_layouts,
                          filter_shape_param, kernel_geometry, layout_value, spatial_permutation, width_scalings)
 from .layer import StructuredRule, layer, remask, same_mask
-from .masked import MaskedActivations, layout_axes
+from .masked import MaskedActivations, layout_axes, masked_output, read_out_masks
 from .spatial import (circular_pad, circular_pool_matrix, circular_window_average, conv_relayout, map_kernel,
                       pad_amounts, pool_matrix, pool_pair_axes, window_average, window_step_mask)
 
@@ -592,10 +592,12 @@ def masked_step_pool(where: str, inputs: MaskedActivations, axes, average: bool 
             f"{tuple(axes)}; give it the batch_axis and channel_axis of its inputs."
         )
     total = jnp.sum(values, axis=tuple(axes))
-    if not average:
-        return total
-    count = jnp.sum(inputs.real, axis=tuple(range(1, inputs.real.ndim))).astype(values.dtype)
-    return total / (count[:, None] if batch_axis < channel_axis else count[None, :])
+    layout = None if batch_axis < channel_axis else (1, 0)
+    if average:
+        # An input made only of padding averages to zero (neural-tangents' max(count, 1)), also under jit.
+        count = jnp.maximum(jnp.sum(inputs.real, axis=tuple(range(1, inputs.real.ndim))), 1).astype(values.dtype)
+        total = total / (count[:, None] if layout is None else count[None, :])
+    return masked_output(total, read_out_masks(inputs.real), layout)
 
 
 def masked_global_pool(k: Kernel, average: bool) -> Kernel:
@@ -614,12 +616,15 @@ def masked_global_pool(k: Kernel, average: bool) -> Kernel:
         return jnp.sum(x, axis=tuple(range(batch_ndim, x.ndim)))
 
     one = jnp.ones((), k.nngp.dtype)
-    pair, self1, self2 = (real1[:, None] * real2[None, :], real1**2, real2**2) if average else (one, one, one)
+    # An input made only of padding pools to zero: its entries are zero, divided by max(count, 1) as
+    # neural-tangents' masked mean (no 0/0, so no NaN in its row, nor in a gradient through it).
+    pair, self1, self2 = ((jnp.maximum(real1[:, None] * real2[None, :], one), jnp.maximum(real1**2, one),
+                           jnp.maximum(real2**2, one)) if average else (one, one, one))
     return k.replace(
         nngp=total(k.nngp, 2) / pair, ntk=None if k.ntk is None else total(k.ntk, 2) / pair,
         cov1=total(k.cov1, 1) / self1, cov2=None if k.cov2 is None else total(k.cov2, 1) / self2,
         shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False,
-        mask1=None, mask2=None,
+        mask1=read_out_masks(k.mask1), mask2=None if k.mask2 is None else read_out_masks(k.mask2),
     )
 
 
@@ -648,7 +653,8 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
     padded number of positions, and
     ``apply_fn(..., mask_constant=c)`` flattens the activations with padded
     positions zero (and entries of the inputs equal to ``c`` zero), as
-    neural-tangents' masked ``Flatten``; the output is not masked any more.
+    neural-tangents' masked ``Flatten``; the output's masks are one per input
+    (an input made only of padding stays padding, as there).
     """
     batch_axis = axis_arg("Flatten", "batch_axis", batch_axis)
     batch_axis_out = axis_arg("Flatten", "batch_axis_out", batch_axis_out)
@@ -673,7 +679,10 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
                     f"batch axis at {have}, but the layer takes batch_axis={batch_axis}; give it the batch axis of "
                     "its inputs."
                 )
-            inputs = inputs.values  # zero at padded positions, as the kernel reads them
+            moved = jnp.moveaxis(inputs.values, batch_axis, 0)  # zero at padded positions, as the kernel reads them
+            out = moved.reshape(moved.shape[0], -1)
+            return masked_output(out if batch_axis_out == 0 else out.T, read_out_masks(inputs.real),
+                                 None if batch_axis_out == 0 else (1, 0))
         moved = jnp.moveaxis(inputs, batch_axis, 0)
         out = moved.reshape(moved.shape[0], -1)
         return out if batch_axis_out == 0 else out.T
@@ -698,8 +707,8 @@ def Flatten(batch_axis: int = 0, batch_axis_out: int = 0):
             is_gaussian=False,
             diagonal_spatial=False,
             layout=out_layout,
-            mask1=None,
-            mask2=None,
+            mask1=None if k.mask1 is None else read_out_masks(k.mask1),
+            mask2=None if k.mask2 is None else read_out_masks(k.mask2),
         )
 
     return layer(init_fn, apply_fn, kernel_map, "Flatten", dict(batch_axis=batch_axis, batch_axis_out=batch_axis_out),

@@ -30,8 +30,10 @@ position, so padded positions are zero at the input of every layer.
 What the outermost ``apply_fn`` returns: a plain array, with ``c`` at the
 padded positions of outputs that still have positions (as before the masks
 travelled out of band, so that code reading the padding of the outputs keeps
-working); a readout that removes the positions (a global pool, ``Flatten``,
-``Recurrent(return_sequences=False)``) returns its values as they are.
+working); after a readout that removes the positions (a global pool,
+``Flatten``, ``Recurrent(return_sequences=False)``) the masks are one per
+input (:func:`read_out_masks`): the values as they are for every input with
+a real position, ``c`` for an input made only of padding.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ import numpy as np
 from ..engine.masks import padded_entries
 
 __all__ = ["MaskedActivations", "layout_axes", "spread_over_values", "carries_masks", "masked_inputs",
-           "padded_outputs", "masked_output", "union_of_masks", "combined_branches", "combined_kernel_masks"]
+           "padded_outputs", "masked_output", "read_out_masks", "union_of_masks", "combined_branches",
+           "combined_kernel_masks"]
 
 
 @jax.tree_util.register_pytree_node_class
@@ -112,9 +115,10 @@ def masked_inputs(inputs, mask_constant, where: str, layout=None):
     the network's first layer naming them takes; ``None``: batch first,
     channels last).
 
+    An input made only of padding is accepted (all its masks ``False``).
+
     Raises:
-      ValueError: an input has no spatial axis, or (for concrete inputs) is
-        made only of padding, naming ``where``.
+      ValueError: an input has no spatial axis, naming ``where``.
     """
     if isinstance(inputs, (list, tuple)):
         return [masked_inputs(x, mask_constant, where, layout) for x in inputs]
@@ -128,14 +132,6 @@ def masked_inputs(inputs, mask_constant, where: str, layout=None):
     batch_axis, channel_axis = layout_axes(layout, x.ndim)
     real = jnp.moveaxis(~jnp.all(entry, axis=channel_axis),
                         batch_axis if batch_axis < channel_axis else batch_axis - 1, 0)
-    if not isinstance(real, jax.core.Tracer):
-        empty = np.flatnonzero(~np.asarray(real).reshape(real.shape[0], -1).any(axis=1))
-        if empty.size:
-            raise ValueError(
-                f"{where}: apply_fn(..., mask_constant={mask_constant!r}) received inputs made only of padding "
-                f"(every entry equals mask_constant) at batch indices {empty[:10].tolist()}; an input needs at "
-                "least one real position."
-            )
     return MaskedActivations(jnp.where(entry, jnp.zeros((), x.dtype), x), real, layout)
 
 
@@ -146,6 +142,18 @@ def masked_output(values, real, layout=None) -> MaskedActivations:
     """
     where = spread_over_values(real, layout, values.ndim)
     return MaskedActivations(jnp.where(where, values, jnp.zeros((), values.dtype)), real, layout)
+
+
+def read_out_masks(real):
+    """The masks ``(batch,)`` of a readout's output (a global pool, ``Flatten``,
+    a last-step ``Recurrent``) from those of its input ``(batch, *spatial)``:
+    ``True`` for an input with at least one real position. An input made only
+    of padding stays padding after the readout (neural-tangents' rule: its
+    pools' and ``Flatten``'s masks are the ``all`` of the positions' masks), so
+    the layers after it keep its kernel entries and outputs zero and the
+    outermost ``apply_fn`` returns ``mask_constant`` for it.
+    """
+    return jnp.any(real.reshape(real.shape[0], -1), axis=1)
 
 
 def padded_outputs(outputs, mask_constant):
@@ -166,18 +174,19 @@ def union_of_masks(where: str, branches):
     """The masks of a combination of branches (sum, product, concatenation
     along the channels): a position is real when it is real in any branch,
     as neural-tangents' ``_sum_masks`` (padded only when padded in every
-    branch). ``branches``: the masks ``(batch, *spatial)`` of each branch,
-    ``None`` for a branch without masks.
+    branch). ``branches``: the masks ``(batch, *spatial)`` of each branch
+    (``(batch,)`` after a readout, :func:`read_out_masks`), ``None`` for a
+    branch without masks.
 
     Raises:
-      ValueError: some branches carry masks and others none (one of them
-        read its positions out, e.g. a global pool), or the masks differ in
-        shape, naming ``where``.
+      ValueError: some branches carry masks of positions and others none or
+        only those of a readout (one of them read its positions out, e.g. a
+        global pool), or the masks differ in shape, naming ``where``.
     """
     present = [m for m in branches if m is not None]
     if not present:
         return None
-    if len(present) != len(branches):
+    if len(present) != len(branches) or len({m.ndim == 1 for m in present}) > 1:
         raise ValueError(
             f"{where}: some branches carry the masks of padded inputs and others do not (a branch that read "
             "its positions out, e.g. with a global pool); such branches have different shapes and cannot be "

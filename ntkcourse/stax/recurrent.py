@@ -54,7 +54,9 @@ Padding (``mask_constant`` of ``kernel_fn`` and ``apply_fn``, see
 :mod:`ntkcourse.engine.masks`): a padded step leaves the state unchanged, so
 each sequence starts at its first real step with :math:`\phi(g_0) = 0` and the
 output reads its own last real step; the kernel runs the recursion on each
-sequence's real steps, in order. With ``return_sequences=True`` the outputs at
+sequence's real steps, in order. A sequence made only of padding keeps
+:math:`\phi(g_0) = 0` and is padding after the readout too (its kernel
+entries zero, as neural-tangents' global pools treat such an input). With ``return_sequences=True`` the outputs at
 padded steps are zero, as their kernel entries, and the masks pass on to the
 next layer beside the outputs (:mod:`ntkcourse.stax.masked`; the outermost
 ``apply_fn`` returns ``mask_constant`` there).
@@ -70,8 +72,8 @@ from jax import lax
 
 from .. import validation
 from ..kernel import Kernel
-from .layer import layer, layer_spec
-from .masked import MaskedActivations, masked_output
+from .layer import layer, layer_spec, remask
+from .masked import MaskedActivations, masked_output, read_out_masks
 
 __all__ = ["Recurrent"]
 
@@ -257,7 +259,7 @@ def Recurrent(
         h0 = jnp.zeros((inputs.shape[0], out_dim), drive.dtype)
         h_last, hs = lax.scan(step, h0, (drive, mask.T))
         if not return_sequences:
-            return h_last
+            return masked_output(h_last, read_out_masks(mask)) if padded else h_last
         hs = jnp.moveaxis(hs, 0, 1)
         return masked_output(hs, mask) if padded else hs
 
@@ -414,7 +416,10 @@ def Recurrent(
         both = real1[:, None, :] & real2[None, :, :]
         pairs = _equal_pairs(X, c1, c1 if same else c2, same, real1, real2)
         S, Th = diagonal(X, Xn, V1[:, None, :], V2[None, :, :], m, both, pairs)
-        return last_step_output(k, V1[:, -1], V2[:, -1], S[..., -1], None if Th is None else Th[..., -1], same)
+        out = last_step_output(k, V1[:, -1], V2[:, -1], S[..., -1], None if Th is None else Th[..., -1], same)
+        # A sequence made only of padding never leaves its initial state phi(g_0) = 0, and stays padding
+        # after the readout (ntkcourse.stax.masked.read_out_masks): its kernel entries are zero.
+        return remask(out, read_out_masks(mask1), None if same else read_out_masks(mask2))
 
     def kernel_map(k: Kernel) -> Kernel:
         if k.spatial_ndim != 1:

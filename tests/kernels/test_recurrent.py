@@ -376,16 +376,27 @@ def test_mismatched_feature_sizes_are_refused():
         kernel_fn(np.ones((3, 5, 4)), np.ones((2, 5, 2)), "nngp", mask_constant=0.0)
 
 
-def test_an_all_padding_sequence_is_refused():
+def test_an_all_padding_sequence_is_padding_after_the_readout():
+    """A sequence made only of padding (a batch padded to a fixed size) never leaves phi(g_0) = 0 and stays
+    padding after the last-step readout, as neural-tangents' pools treat such an input: every kernel entry with
+    it is exactly zero, also after a Dense with a bias, and apply_fn returns mask_constant for it. (Before, it
+    was refused; without the readout's masks the bias gave b_std² there.)
+    """
     x = _sequences(3, 4, 2)
-    x[1] = 0.0
-    init_fn, apply_fn, kernel_fn = stax.Recurrent(4, stax.Relu())
-    with pytest.raises(ValueError, match=r"`x1` has sequences made only of padding.*batch indices \[1\]"):
-        kernel_fn(x, None, "ntk", mask_constant=0.0)
-    _, params = init_fn(jax.random.PRNGKey(0), x.shape)
-    with pytest.raises(ValueError, match=r"^Recurrent: apply_fn\(\.\.\., mask_constant=0\.0\) received inputs "
-                                         r"made only of padding .* at batch indices \[1\]"):
-        apply_fn(params, jnp.asarray(x), mask_constant=0.0)
+    x[1] = 9.0
+    init_fn, apply_fn, kernel_fn = stax.serial(stax.Recurrent(4, stax.Relu(), b_std=0.3), stax.Dense(1, b_std=0.2))
+    # Under jit (the use case; half the CPU of the eager engine's compilations here), parameters drawn by NumPy
+    # (jax.random compiles for each shape).
+    k = jax.jit(lambda x: kernel_fn(x, None, ("nngp", "ntk"), mask_constant=9.0))(x)
+    for name in ("nngp", "ntk"):
+        got = np.asarray(getattr(k, name))
+        assert np.all(got[1] == 0.0) and np.all(got[:, 1] == 0.0), name
+        assert np.all(got[[0, 2]][:, [0, 2]] != 0.0), name
+    shapes = jax.eval_shape(lambda key: init_fn(key, x.shape)[1], jax.random.PRNGKey(0))
+    rng = np.random.default_rng(1)
+    params = jax.tree_util.tree_map(lambda s: jnp.asarray(rng.standard_normal(s.shape), s.dtype), shapes)
+    out = np.asarray(jax.jit(lambda p, x: apply_fn(p, x, mask_constant=9.0))(params, jnp.asarray(x)))
+    assert out[1, 0] == 9.0 and np.all(out[[0, 2]] != 9.0)
 
 
 def test_a_layer_that_does_not_read_masks_refuses_a_masked_kernel():
@@ -428,7 +439,8 @@ def test_a_dense_layer_between_recurrent_layers_keeps_the_padding_in_kernel_and_
     and ReLU keep padded steps at mask_constant for the second Recurrent).
     Before, the finite network fed W c + b at padded steps to the second
     layer, so its kernel was not the limit of its apply_fn. Tolerances:
-    1e-12 (float64 kernel), 1e-6 (float32 network)."""
+    1e-12 (float64 kernel), 1e-6 (float32 network).
+    """
     x = _sequences(3, 5, 2, seed=13)
     net = stax.serial(stax.Recurrent(8, stax.Erf(), W_std=1.5, b_std=0.2, return_sequences=True),
                       stax.Dense(8, b_std=0.3), stax.Relu(), stax.Recurrent(8, stax.Relu()), stax.Dense(1))

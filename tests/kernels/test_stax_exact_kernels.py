@@ -233,7 +233,8 @@ def test_masked_global_pooling_in_float32_stays_float32(readout):
 
 def test_masked_global_pooling_records_the_pooled_shapes_and_a_full_layout():
     """The Kernel after a masked GlobalAvgPool records what apply_fn returns: shapes (n1, C) and (n2, C), no
-    spatial axes (diagonal_spatial exactly False, the documented bool), and no masks left.
+    spatial axes (diagonal_spatial exactly False, the documented bool), and one mask per input (each has a real
+    step; an input made only of padding would stay padding after the pool, as in neural-tangents).
     """
     c, x1, x2 = _padded_sequences(4)
     net = stax.serial(stax.Dense(2, W_std=1.5, b_std=0.5), stax.GlobalAvgPool())
@@ -241,7 +242,7 @@ def test_masked_global_pooling_records_the_pooled_shapes_and_a_full_layout():
         k = net[2](x1, x2, None, mask_constant=c)
     assert (tuple(k.shape1), tuple(k.shape2)) == ((2, 2), (3, 2))
     assert k.diagonal_spatial is False
-    assert k.mask1 is None and k.mask2 is None
+    assert np.asarray(k.mask1).tolist() == [True, True] and np.asarray(k.mask2).tolist() == [True, True, True]
 
 
 # --- Activations: closed forms of the Gaussian expectations ---------------------------------------------------
