@@ -54,7 +54,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.extend import core as jcore
 
-__all__ = ["Site", "Plan", "structure_plan", "matching_plans", "factors", "site_gram", "site_jacobian",
+__all__ = ["Site", "Plan", "structure_plan", "matching_plans", "factors", "site_gram",
            "site_jacobian_gram", "leaf_gram"]
 
 #: Primitives that only move, copy or re-type entries.
@@ -479,18 +479,9 @@ def _block(kind, a, d, samp, lead):
     return block.reshape(block.shape[:len(lead)] + (-1,))
 
 
-def site_jacobian(plan, j, f, samp, lead):
-    """Site ``j``'s Jacobian block ``R ∂f/∂U`` itself, ``(*lead, M)``, from its factors (letters as in
-    :func:`site_gram` for one side): ``Σ_P A ⊗ D`` for a product or a convolution. Formed from the recorded input
-    and the back-propagated signal, without differentiating with respect to the parameter.
-    """
-    a, d, c = f
-    k = _flat_site(plan, plan.sites[j], a, d * _expand(c, d.ndim, len(samp)), len(lead))
-    return k[1] if k[0] == "grad" else _block(k[0], k[1], k[2], samp, lead)
-
-
 def site_jacobian_gram(plan1, plan2, j, f1, f2, samp, lead, result, same=False, chunk_bytes=None):
-    """``J_W(x1) J_W(x2)ᵀ`` of site ``j`` by forming its Jacobian blocks (:func:`site_jacobian`) and contracting
+    """``J_W(x1) J_W(x2)ᵀ`` of site ``j`` by forming its Jacobian blocks ``R ∂f/∂U`` (``Σ_P A ⊗ D`` of the factors
+    of :func:`_flat_site`, without differentiating with respect to the parameter) and contracting
     them, a slice of the parameter's entries at a time: the slices of the recorded input ``A`` along its last axis
     (a convolution's patch features, a product's contracted axis) give slices of the block of about
     ``chunk_bytes`` per side (default :data:`JACOBIAN_CHUNK_BYTES`), formed and contracted in a loop; their Gram

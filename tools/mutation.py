@@ -693,10 +693,11 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
         "round-off (the three implementations agree to 1e-15 relative in float64, test_the_three_implementations_"
         "agree); only the speed differs"),
     # stax (ntkcourse/stax/*.py)
-    "ntkcourse.stax.layers.x_masked_global_pool__mutmut_65": (
+    "ntkcourse.stax.layers.x_masked_global_pool__mutmut_79": (
         'shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), diagonal_spatial=False, | ma'
-        'sk1=None, mask2=None, -> shape1=(k.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), mas'
-        'k1=None, mask2=None,',
+        'sk1=read_out_masks(k.mask1), mask2=None if k.mask2 is None else read_out_masks(k.mask2), -> shape1=(k'
+        '.shape1[0], k.shape1[-1]), shape2=(k.shape2[0], k.shape2[-1]), mask1=read_out_masks(k.mask1), mask2=N'
+        'one if k.mask2 is None else read_out_masks(k.mask2),',
         "diagonal_spatial=False not set on the pooled kernel: its input already has False (GlobalAvgPool refuses "
         "a diagonal input with _needs_all_positions; GlobalSumPool's input_diagonal, GlobalAvgPool's, makes the "
         "engine compute every pair of steps, and a masked kernel comes only from input arrays)"),
@@ -902,28 +903,28 @@ EQUIVALENT.update(with_reason(
 }))
 EQUIVALENT.update(with_reason(
     "another positive integer number of samples per compiled batch: same draws (fold_in(key, s)), same values", {
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_62":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_81":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(2, min(64, (64 * 2**20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_67":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_86":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(65, (64 * 2**20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_69":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_88":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (64 / 2**20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_70":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_89":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (65 * 2**20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_71":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_90":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (64 * 2 * 20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_72":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_91":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (64 * 3**20) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_73":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_92":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (64 * 2**21) // max(1, n_bytes))))',
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_78":
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_97":
         'per = min(total, batch_size or max(1, min(64, (64 * 2**20) // max(1, n_bytes)))) -> per = min(t'
         'otal, batch_size or max(1, min(64, (64 * 2**20) // max(2, n_bytes))))',
 }))
@@ -990,29 +991,29 @@ EQUIVALENT.update({
         'params0 = jax.tree_util.tree_map(lambda s: np.zeros(s.shape, s.dtype), params0) -> params0 = jax.tre'
         'e_util.tree_map(lambda s: np.zeros(s.shape, ), params0)',
         "as mutant 31 (dtype argument dropped)"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_44": (
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_63": (
         'leaves = jax.tree_util.tree_leaves(params0) -> leaves = jax.tree_util.tree_leaves(None)',
         "no parameter bytes counted: only the number of draws per compiled batch changes (see the batch-size "
         "entries): same values"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_49": (
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_68": (
         'n_bytes = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves) -> n_bytes ='
         ' sum(int(np.size(None)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves)',
-        "one byte per leaf: as mutant 44 (batch size only)"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_50": (
+        "one byte per leaf: as mutant 63 (batch size only)"),
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_69": (
         'n_bytes = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves) -> n_bytes ='
         ' sum(int(np.size(p)) * jnp.dtype(None).itemsize for p in leaves)',
-        "8-byte items counted: as mutant 44 (batch size only)"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_51": (
+        "8-byte items counted: as mutant 63 (batch size only)"),
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_70": (
         'n_bytes = sum(int(np.size(p)) * jnp.dtype(jnp.result_type(p)).itemsize for p in leaves) -> n_bytes ='
         ' sum(int(np.size(p)) * jnp.dtype(jnp.result_type(None)).itemsize for p in leaves)',
-        "default-float items counted: as mutant 44"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_89": (
+        "default-float items counted: as mutant 63"),
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_108": (
         'ckey = (impl, axes, tuple(out.shape), names, per, static, shape, None if x2a is None else tuple(x2a.'
         'shape)) -> ckey = (impl, axes, tuple(out.shape), names, per, static, shape, None if (x2a is None) or'
         ' True else tuple(x2a.shape))',
         "x2's shape left out of the cache key of the compiled batch: the cached function is jitted, and jit traces "
         "again for a new shape of its argument; nothing in the cached closure depends on x2's shape"),
-    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_94": (
+    "ntkcourse.empirical.xǁ_KernelSamplerǁbatches__mutmut_113": (
         'run = self.computer.core(impl, axes, tuple(out.shape), names) -> run = self.computer.core(None, axes'
         ', tuple(out.shape), names)',
         "core(None, ...) runs the NTK-vector products: the same kernel to round-off (as x_pure_kernel__mutmut_55)"),
@@ -1085,7 +1086,7 @@ EQUIVALENT.update({
     # jaxpr_structure (ntkcourse/jaxpr_structure.py)
     "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_99": (
         'return ("conv", patches, d_t) -> return ("XXconvXX", patches, d_t)',
-        "the kind tag of a convolution's factors is never read: site_gram and site_jacobian test for 'grad' and "
+        "the kind tag of a convolution's factors is never read: site_gram and site_jacobian_gram test for 'grad' and "
         "'dot', and a convolution is the remaining case"),
     "ntkcourse.jaxpr_structure.x__conv_factors__mutmut_100": (
         'return ("conv", patches, d_t) -> return ("CONV", patches, d_t)',
@@ -1189,13 +1190,13 @@ EQUIVALENT.update(with_reason(
 EQUIVALENT.update(with_reason(
     "getattr's default for is_masked, never used: the refusal wrapper only receives Kernels, which all have "
     "the property", {
-    "ntkcourse.stax.layer.x__refusing_masks__mutmut_7":
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_19":
         'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", None) for '
         'one in ks):',
-    "ntkcourse.stax.layer.x__refusing_masks__mutmut_10":
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_22":
         'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", ) for one '
         'in ks):',
-    "ntkcourse.stax.layer.x__refusing_masks__mutmut_13":
+    "ntkcourse.stax.layer.x__refusing_masks__mutmut_25":
         'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", True) for '
         'one in ks):',
 }))
@@ -1228,6 +1229,46 @@ EQUIVALENT.update(with_reason(
     "ntkcourse.stax.combinators.x_repeat__mutmut_76":
         'out, _ = jax.lax.scan(step, inputs, params, length=n) -> out, _ = jax.lax.scan(step, inputs, params, )',
 }))
+
+# Session 9's sampled runs (empirical, and the stax layers): the survivors that change nothing observable.
+EQUIVALENT.update({
+    "ntkcourse.jaxpr_structure.x_site_jacobian_gram__mutmut_139": (
+        'step = max(1, chunk_bytes // max(1, per_column)) -> step = max(1, chunk_bytes // max(2, per_column))',
+        "per_column is a count of entries times the itemsize (>= 2 for every float type a kernel is computed in), "
+        "so max(1, .) and max(2, .) agree; at most the slice width would change, and the slices' Gram matrices add "
+        "up to the same block"),
+    "ntkcourse.empirical.x__walk__mutmut_100": (
+        'if not spec.has_params or not jax.tree_util.tree_leaves(params): -> if not spec.has_params or not jax.t'
+        'ree_util.tree_leaves(None):',
+        "the refusal below is a guard never reached: _KernelComputer.core sends every network with a layer that "
+        "has parameters and no structured rule (_unsupported_reason) to the jaxpr path, so _walk only meets layers "
+        "with a rule or without parameters"),
+    "ntkcourse.empirical.x__structured_factors__mutmut_14": (
+        'x = _masked.masked_inputs(x, mask_constant, "empirical_ntk_fn") -> x = _masked.masked_inputs(x, mask_con'
+        'stant, None)',
+        "the name is shown only in masked_inputs' refusal of inputs without a spatial axis, and _check_call has "
+        "run apply_fn on the same inputs and mask_constant before, which refuses them first (naming its layer)"),
+    "ntkcourse.empirical.x__structured_ntk__mutmut_28": (
+        'ops = (a1[:, 0], a2[:, 0], d1[..., 0, :], d2[..., 0, :]) -> ops = (a1[:, 1], a2[:, 0], d1[..., 0, :], d2'
+        '[..., 0, :])',
+        "index 1 of an axis of size one (the branch of one position): JAX clamps the static index to 0"),
+    "ntkcourse.empirical.x__structured_ntk__mutmut_29": (
+        'ops = (a1[:, 0], a2[:, 0], d1[..., 0, :], d2[..., 0, :]) -> ops = (a1[:, 0], a2[:, 1], d1[..., 0, :], d2'
+        '[..., 0, :])',
+        "as mutant 28, for x2's factor"),
+    "ntkcourse.jaxpr_structure.x__site_of__mutmut_24": (
+        'return "conv" -> return "XXconvXX"',
+        "a site's kind is compared only with 'add', 'mul' and 'dot_general' (_flat_site): any other kind is a "
+        "convolution, by elimination"),
+    "ntkcourse.stax.layers.x_AvgPool__mutmut_309": (
+        'shape2=_out_shape(k.shape2, False), -> shape2=_out_shape(k.shape2, None),',
+        "_out_shape's `finite` is only tested for truth (`if not finite`): None is false like False"),
+    "ntkcourse.stax.layers.x_Conv__mutmut_160": (
+        'default_layout = dimension_numbers == conv_dimension_numbers("Conv", None, nd) -> default_layout = dimen'
+        'sion_numbers == conv_dimension_numbers("XXConvXX", None, nd)',
+        "the name appears only in conv_dimension_numbers' refusals of dimension numbers it is given, and None "
+        "(the default layout) is never refused"),
+})
 
 
 # --- What each mutant IS: its change, which survives a renumbering -------------------------------------------------

@@ -97,3 +97,47 @@ def test_a_stale_entrys_surviving_mutant_counts_as_surviving(tool):
     result = tool.figures(found, excluded={"pkg.mod.x_scale__mutmut_3"})
     assert (result["survived"], result["equivalent"], result["fraction"]) == (1, 1, 0.5)
     assert result["real"] == ["pkg.mod.x_scale__mutmut_2"]
+
+
+# --sample: a uniform, seeded sample of the mutants and the Wilson interval of its surviving fraction.
+NAMES = [f"pkg.mod.x_f{f}__mutmut_{n}" for f in range(3) for n in range(1, 41)]
+
+
+@pytest.mark.parametrize("k, n", [(0, 400), (20, 400), (7, 30), (30, 30)])
+def test_the_sample_interval_is_the_wilson_score_interval(tool, k, n):
+    # Wilson's bounds are the two roots p of (k/n - p)^2 = z^2 p (1 - p) / n, z the 97.5 % normal quantile.
+    z2 = 1.959964 ** 2
+    a, b, c = 1 + z2 / n, -(2 * k / n + z2 / n), (k / n) ** 2
+    roots = sorted(((-b - (b * b - 4 * a * c) ** 0.5) / (2 * a), (-b + (b * b - 4 * a * c) ** 0.5) / (2 * a)))
+    low, high = tool.wilson_interval(k, n)
+    assert low == pytest.approx(max(0.0, roots[0]), abs=1e-12) and high == pytest.approx(min(1.0, roots[1]), abs=1e-12)
+
+
+def test_the_sample_of_no_mutant_tested_has_no_interval(tool):
+    low, high = tool.wilson_interval(0, 0)
+    assert low != low and high != high  # NaN
+
+
+def test_a_sample_is_reproducible_from_its_seed_and_drawn_from_the_names_given(tool):
+    first, again = tool.draw_sample(NAMES, 25, seed=9), tool.draw_sample(list(reversed(NAMES)), 25, seed=9)
+    assert first == again and len(set(first)) == 25 and set(first) <= set(NAMES)
+    assert tool.draw_sample(NAMES, 25, seed=10) != first
+
+
+def test_a_sample_lists_its_mutants_by_function_then_number(tool):
+    drawn = tool.draw_sample(NAMES, 30, seed=1)
+    assert drawn == sorted(drawn, key=lambda n: (n.rpartition("__mutmut_")[0], int(n.rpartition("__mutmut_")[2])))
+
+
+def test_a_sample_at_least_as_large_as_the_names_takes_them_all(tool):
+    assert tool.draw_sample(NAMES[:5], 8, seed=0) == NAMES[:5]
+
+
+def test_a_sample_draws_every_mutant_with_the_same_chance(tool):
+    # 2000 samples of 12 of the 120 names (fixed seeds): each name is drawn 200 times on average, with a binomial
+    # standard deviation of sqrt(2000 * 0.1 * 0.9) = 13.4; every count within 5 of them (67 below / above).
+    counts = dict.fromkeys(NAMES, 0)
+    for seed in range(2000):
+        for name in tool.draw_sample(NAMES, 12, seed=seed):
+            counts[name] += 1
+    assert all(133 <= c <= 267 for c in counts.values()), sorted(counts.values())[:3] + sorted(counts.values())[-3:]
