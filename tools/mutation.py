@@ -1268,6 +1268,11 @@ EQUIVALENT.update({
         'sion_numbers == conv_dimension_numbers("XXConvXX", None, nd)',
         "the name appears only in conv_dimension_numbers' refusals of dimension numbers it is given, and None "
         "(the default layout) is never refused"),
+    "ntkcourse.stax.layers.x_Conv__mutmut_416": (
+        'filters, steps = kernel_geometry("Conv", dimension_numbers, filter_shape, strides) -> filters, steps = k'
+        'ernel_geometry("XXConvXX", dimension_numbers, filter_shape, strides)',
+        "kernel_geometry never reads its `where` argument (it refuses nothing: the dimension numbers were checked "
+        "when the layer was made)"),
 })
 
 

@@ -677,3 +677,30 @@ def test_conv_parameters_have_neural_tangents_shapes(dimension_numbers, shape, w
 def test_conv_refuses_widths_s_that_are_not_a_pair_of_positive_integers_naming_itself(s, message):
     with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
         stax.Conv(2, (2,), s=s, parameterization="standard")
+
+
+def test_conv_declares_its_arguments():
+    """layer_spec's config holds the validated arguments (parameter structure and introspection read them)."""
+    spec = layer_spec(stax.Conv(2, (2, 3), strides=(1, 2), padding="same", W_std=1.5, b_std=0.1,
+                                parameterization="standard", s=(2, 1)))
+    assert spec.config == {"out_chan": 2, "filter_shape": (2, 3), "strides": (1, 2), "padding": "SAME",
+                           "W_std": 1.5, "b_std": 0.1, "parameterization": "standard",
+                           "dimension_numbers": ("NHWC", "HWIO", "NHWC"), "s": (2, 1)}
+
+
+def test_conv_apply_refuses_inputs_of_another_rank_naming_the_argument():
+    _, params = stax.Conv(2, (2, 2))[0](jax.random.PRNGKey(0), (2, 3, 3, 2))
+    message = ("Conv: `inputs` must have 4 axes (batch, 2 spatial, channels) for a filter of shape (2, 2); got "
+               "shape (2, 3, 2).")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        stax.Conv(2, (2, 2))[1](params, np.ones((2, 3, 2)))
+
+
+def test_conv_refuses_padded_images_of_another_rank_than_its_filter_naming_itself():
+    # The masks are mapped before the kernel: their refusal is the one the user sees.
+    images = np.random.default_rng(0).normal(size=(2, 3, 3, 2))
+    images[0, 2] = 5.0
+    message = ("Conv: padded inputs (kernel_fn(..., mask_constant=...)) have masks over 2 spatial axes, but the "
+               "window has shape (2,).")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
+        stax.serial(stax.Conv(2, (2,)))[2](images, None, "nngp", mask_constant=5.0)
