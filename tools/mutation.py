@@ -1248,6 +1248,11 @@ EQUIVALENT.update({
         'stant, None)',
         "the name is shown only in masked_inputs' refusal of inputs without a spatial axis, and _check_call has "
         "run apply_fn on the same inputs and mask_constant before, which refuses them first (naming its layer)"),
+    "ntkcourse.empirical.xǁ_KernelComputerǁ_choose__mutmut_49": (
+        'per_input = self.vmap_axes == 0 -> per_input = self.vmap_axes != 0',
+        "the jaxpr plan read here only sizes the leaves kept as Jacobian blocks for 'auto''s choice of an "
+        "implementation: the choice can change, between implementations that give the same kernel to round-off "
+        "(as x_pure_kernel__mutmut_43); the kernel is computed later with the caller's vmap_axes"),
     "ntkcourse.empirical.x__structured_ntk__mutmut_28": (
         'ops = (a1[:, 0], a2[:, 0], d1[..., 0, :], d2[..., 0, :]) -> ops = (a1[:, 1], a2[:, 0], d1[..., 0, :], d2'
         '[..., 0, :])',

@@ -13,6 +13,7 @@ so the full empirical NTK block is (the explicit sum over the parameters of prod
 Everything runs in float64: agreement to 1e-12 of the kernel's scale (values of order 1, sums of a few dozen
 products: round-off is ~1e-15). Written from the survivors of a mutation run (tools/mutation.py empirical).
 """
+import re
 import warnings
 
 import jax
@@ -905,3 +906,24 @@ def test_structured_path_is_the_jacobian_product_for_a_dense_layer_on_one_featur
         got = empirical.empirical_ntk_fn(network, trace_axes=(), implementation="structured")(x[:2], x[2:], params)
         jac = _jacobian_rows(network[1], params, x)
     np.testing.assert_allclose(np.asarray(got), np.einsum("iap,jcp->ijac", jac[:2], jac[2:]), rtol=0, atol=1e-11)
+
+
+def test_parameters_of_another_structure_are_refused_showing_both_structures():
+    """A bias where the network has none: the message shows init_fn's structure and the one given (shapes)."""
+    from ntkcourse import stax
+    net = stax.serial(stax.Dense(2), stax.Relu(), stax.Dense(1))
+    _, params = net[0](jax.random.PRNGKey(0), (2, 3))
+    wrong = [params[0], params[1], (params[2][0], np.ones(1))]
+    message = ("empirical_ntk_fn: `params` do not match the network: expected the structure of init_fn's parameters "
+               "[((3, 2), None), (), ((2, 1), None)], got [((3, 2), None), (), ((2, 1), (1,))].")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        empirical.empirical_ntk_fn(net)(np.ones((2, 3)), None, wrong)
+
+
+def test_a_single_integer_trace_axis_is_the_tuple_of_that_axis():
+    with jax.enable_x64(True):
+        x = np.random.default_rng(3).normal(size=(3, 4))
+        params = {"w": np.random.default_rng(4).normal(size=(4, 2))}
+        one = empirical.empirical_ntk_fn(_wide_linear, trace_axes=-1)(x, None, params)
+        tup = empirical.empirical_ntk_fn(_wide_linear, trace_axes=(-1,))(x, None, params)
+    np.testing.assert_array_equal(one, tup)
