@@ -927,3 +927,19 @@ def test_a_single_integer_trace_axis_is_the_tuple_of_that_axis():
         one = empirical.empirical_ntk_fn(_wide_linear, trace_axes=-1)(x, None, params)
         tup = empirical.empirical_ntk_fn(_wide_linear, trace_axes=(-1,))(x, None, params)
     np.testing.assert_array_equal(one, tup)
+
+
+def _scalar_inputs(p, x):
+    return jnp.tanh(x[:, None] * p["w"])
+
+
+def test_inputs_of_one_axis_are_a_batch_of_scalars():
+    """x of shape (n,): the batch axis alone (nt takes any x with the batch first): Θ = (1 - tanh²)² x x' w·w
+    summed over the outputs' traced axis, here against the hand formula (float64, 1e-12)."""
+    with jax.enable_x64(True):
+        x = np.array([0.3, -1.2, 0.7])
+        w = np.array([0.5, -0.4])
+        got = np.asarray(empirical.empirical_ntk_fn(_scalar_inputs)(x, None, {"w": w}))
+    d = 1 - np.tanh(x[:, None] * w) ** 2  # (n, k): derivative of each output with respect to its weight / x
+    want = np.einsum("ik,jk->ij", d * x[:, None], d * x[:, None]) / w.size  # outputs traced: averaged
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
