@@ -704,3 +704,14 @@ def test_conv_refuses_padded_images_of_another_rank_than_its_filter_naming_itsel
                "window has shape (2,).")
     with pytest.raises(ValueError, match="^" + re.escape(message) + r"(\n|$)"):
         stax.serial(stax.Conv(2, (2,)))[2](images, None, "nngp", mask_constant=5.0)
+
+
+def test_standard_dense_ntk_with_a_wider_input_is_the_jacobian_product_of_apply_fn():
+    """Standard parameterisation, s = (2, 1): apply_fn is x W / sqrt(2) + b, linear in (W, b), so its NTK is
+    exactly J J^T = x x' / 2 + 1 for every output (the weights' term (C_in / s_in) times the input covariance
+    x x' / C_in); float64, a few products: 1e-13."""
+    x = np.random.default_rng(6).normal(size=(3, 4))
+    net = stax.Dense(2, W_std=1.3, b_std=0.2, parameterization="standard", s=(2, 1))
+    with jax.enable_x64(True):
+        ntk = np.asarray(net[2](x, None, "ntk"))
+    np.testing.assert_allclose(ntk, x @ x.T / 2 + 1, rtol=1e-13, atol=1e-13)
