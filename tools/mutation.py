@@ -738,7 +738,7 @@ EQUIVALENT: dict[str, tuple[str, str] | str] = {
         "fused_pair's materialise flag changed: it only decides whether lax.optimization_barrier (the identity on "
         "values: it keeps XLA from recomputing the activation at every read of a following convolution) wraps the "
         "pair, so the kernels are the same, only the time differs")
-       for i, new in ((79, "materialise=None"), (82, ""), (83, "materialise=s >= 0"), (84, "materialise=s > 1"))},
+       for i, new in ((82, "materialise=None"), (85, ""), (86, "materialise=s >= 0"), (87, "materialise=s > 1"))},
     **{f"ntkcourse.stax.activations.x_{name}__mutmut_1": (
         f"def x_{name}({head}do_stabilize: bool = False): -> def x_{name}({head}do_stabilize: bool = True):",
         "the default do_stabilize True for False: the flag is only checked to be a bool and has no effect "
@@ -1199,6 +1199,15 @@ EQUIVALENT.update(with_reason(
     "ntkcourse.stax.layer.x__refusing_masks__mutmut_25":
         'if any(getattr(one, "is_masked", False) for one in ks): -> if any(getattr(one, "is_masked", True) for '
         'one in ks):',
+}))
+
+EQUIVALENT.update(with_reason(
+    "getattr's default for a child's reads_patterns, never used: serial and parallel take only layers made by "
+    "ntkcourse.stax (another triple is refused), and every such kernel_fn has the attribute (make_kernel_fn, "
+    "_laying_out)", {
+    "ntkcourse.stax.layer.x_layer__mutmut_87":
+        'reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", False) for c in children) -> '
+        'reads_patterns = bool(reads_patterns) or any(getattr(c[2], "reads_patterns", True) for c in children)',
 }))
 
 # _moved: np.transpose calls the array's own transpose method (numpy's _wrapfunc), a jax array's or tracer's

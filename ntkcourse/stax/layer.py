@@ -242,6 +242,9 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, r
         return entries[layout]
 
     def kernel_fn(x1, x2=None, get=None, **kwargs):
+        if isinstance(x1, (list, tuple)):
+            # Nested lists are one array to the engine (it converts them): their axes move like an array's.
+            x1 = _as_numeric_array(x1)
         if isinstance(x1, Kernel) or not hasattr(x1, "ndim") or np.ndim(x1) < 2:
             return engine_fn(x1, x2, get, **kwargs)
         ndim = np.ndim(x1)
@@ -270,6 +273,18 @@ def _laying_out(engine_fn, kernel_map, input_diagonal, stages, reads_patterns, r
         setattr(kernel_fn, name, getattr(engine_fn, name))
     kernel_fn.__doc__ = engine_fn.__doc__
     return kernel_fn
+
+
+def _as_numeric_array(x):
+    """``x`` (nested lists of numbers) as a NumPy array; ``x`` itself when it is
+    not one (ragged lists, lists of arrays of other shapes: the engine's own
+    check refuses them).
+    """
+    try:
+        out = np.asarray(x)
+    except (ValueError, TypeError):
+        return x
+    return out if out.dtype.kind in "biuf" else x
 
 
 def _moved(x, order):

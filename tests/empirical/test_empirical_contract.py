@@ -943,3 +943,44 @@ def test_inputs_of_one_axis_are_a_batch_of_scalars():
     d = 1 - np.tanh(x[:, None] * w) ** 2  # (n, k): derivative of each output with respect to its weight / x
     want = np.einsum("ik,jk->ij", d * x[:, None], d * x[:, None]) / w.size  # outputs traced: averaged
     np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_parameters_in_a_named_tuple_of_another_type_are_refused():
+    """A NamedTuple is a structure of its own (its type and field names), unlike lists and tuples, which are taken
+    as one: parameters of another NamedTuple type are parameters of another network."""
+    from typing import NamedTuple
+
+    from ntkcourse.stax.layer import layer
+
+    class Params(NamedTuple):
+        w: jax.Array
+
+    class Other(NamedTuple):
+        v: jax.Array
+
+    net = layer(lambda key, shape: (shape[:-1] + (1,), Params(jax.random.normal(key, (shape[-1], 1)))),
+                lambda p, x, **kwargs: x @ p[0], lambda k: k, "Linear", has_params=True)
+    _, params = net[0](jax.random.PRNGKey(0), (2, 3))
+    x = np.ones((2, 3))
+    np.testing.assert_allclose(empirical.empirical_ntk_fn(net)(x, None, params), np.full((2, 2), 3.0), rtol=1e-6)
+    message = ("empirical_ntk_fn: `params` do not match the network: expected the structure of init_fn's parameters "
+               "Params(w=(3, 1)), got Other(v=(3, 1)).")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        empirical.empirical_ntk_fn(net)(x, None, Other(params.w))
+
+
+def test_inputs_of_another_dtype_are_checked_again():
+    """The arguments are checked once per shapes and dtypes: f refusing integer inputs is reported as f's failure
+    for them, after a call with floats of the same shape."""
+    def f(p, x):
+        if not jnp.issubdtype(x.dtype, jnp.floating):
+            raise TypeError("floating inputs only")
+        return x @ p
+
+    fn = empirical.empirical_ntk_fn(f)
+    params = jnp.ones((3, 1))
+    np.testing.assert_allclose(fn(jnp.ones((2, 3), jnp.float32), None, params), np.full((2, 2), 3.0), rtol=1e-6)
+    message = ("empirical_ntk_fn: f(params, x1) failed for params of shapes (3, 1) and x1 of shape (2, 3): "
+               "TypeError: floating inputs only")
+    with pytest.raises(ValueError, match="^" + re.escape(message) + "$"):
+        fn(jnp.ones((2, 3), jnp.int32), None, params)

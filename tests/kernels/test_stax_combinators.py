@@ -44,6 +44,7 @@ def _input_kernel(x=X, **changes):
     (lambda: stax.Identity(), "Identity", {}),
     (lambda: stax.repeat(stax.Dense(4), 2), "repeat", {"n": 2}),
     (lambda: stax.parallel(stax.Identity(), stax.Relu()), "parallel", {}),
+    (lambda: stax.serial(stax.Identity(), stax.Relu()), "serial", {}),
 ])
 def test_each_combinator_declares_its_name_and_configuration(make, name, config):
     # The LayerSpec is what introspection (the structured empirical NTK, parameter structure) reads.

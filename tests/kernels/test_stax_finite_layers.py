@@ -688,6 +688,14 @@ def test_conv_declares_its_arguments():
                            "dimension_numbers": ("NHWC", "HWIO", "NHWC"), "s": (2, 1)}
 
 
+def test_dense_declares_its_arguments():
+    """layer_spec's config holds the validated arguments (parameter structure and introspection read them)."""
+    spec = layer_spec(stax.Dense(3, W_std=1.5, b_std=0.1, batch_axis=1, channel_axis=0, parameterization="standard",
+                                 s=(2, 1)))
+    assert spec.config == {"out_dim": 3, "W_std": 1.5, "b_std": 0.1, "batch_axis": 1, "channel_axis": 0,
+                           "parameterization": "standard", "s": (2, 1)}
+
+
 def test_conv_apply_refuses_inputs_of_another_rank_naming_the_argument():
     _, params = stax.Conv(2, (2, 2))[0](jax.random.PRNGKey(0), (2, 3, 3, 2))
     message = ("Conv: `inputs` must have 4 axes (batch, 2 spatial, channels) for a filter of shape (2, 2); got "

@@ -172,3 +172,111 @@ def test_the_finite_layout_of_a_layer_s_input_is_none_when_its_axes_do_not_fit(l
     # layer's own check then refuses the axes it was given.
     got = _finite_input_layout(layout, ndim)
     assert (got if got is None else tuple(got)) == want
+
+
+def test_a_layer_that_keeps_positions_zeroes_its_kernel_at_padded_positions():
+    # A biased Dense adds b_std² to every entry; the entries pairing the padded step (sequence 0, step 2) must stay
+    # 0, as the finite network's outputs there are zeroed (remask after the layer's formula).
+    k = _masked_kernel()
+    out = kernel_map_of(stax.Dense(2, b_std=0.5))(k)
+    assert out.nngp.shape == (2, 2, 3, 3)
+    np.testing.assert_array_equal(out.nngp[0, :, 2, :], 0.0)
+    np.testing.assert_array_equal(out.nngp[:, 0, :, 2], 0.0)
+    np.testing.assert_allclose(out.nngp[1, 1], k.nngp[1, 1] + 0.25, rtol=1e-14)  # real steps: W_std² q + b_std²
+
+
+def test_dense_refuses_a_kernel_whose_channels_are_elsewhere_whole():
+    k = stax.Identity()[2](SEQUENCES, None)  # channels last: axis 2 of 3
+    message = ("Dense: kernel_fn needs `channel_axis` = 1 to be the channel axis of the activations it receives, "
+               "but the layers before it (or the input) keep that axis at 2 of 3 (layout batch_axis=0, "
+               "channel_axis=2); the infinite-width limit of this network is not defined. Give the layer "
+               "`channel_axis=2`.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        kernel_map_of(stax.Dense(2, channel_axis=1))(k)
+
+
+def test_dense_refuses_a_kernel_whose_batch_axis_is_elsewhere_whole():
+    k = stax.Identity()[2](SEQUENCES, None)  # batch first
+    message = ("Dense: kernel_fn needs `batch_axis` = 1 to be the batch axis of the activations it receives, "
+               "but the layers before it (or the input) keep that axis at 0 of 3 (layout batch_axis=0, "
+               "channel_axis=2); the infinite-width limit of this network is not defined. Give the layer "
+               "`batch_axis=0`.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        kernel_map_of(stax.Dense(2, batch_axis=1))(k)
+
+
+def test_dense_apply_refuses_padded_activations_in_another_layout_than_it_takes_whole():
+    # The first Dense gives channels last; a Dense told the channels are axis 1 would mix the steps of a sequence.
+    net = stax.serial(stax.Dense(4), stax.Dense(2, channel_axis=1))
+    _, params = net[0](jax.random.PRNGKey(0), (2, 4, 4))
+    message = ("Dense: apply_fn(..., mask_constant=...): the activations reaching this layer keep their batch and "
+               "channel axes at batch first, channels last, but the layer takes them at (batch_axis, channel_axis) "
+               "= (0, 1); give the layer the layout of its inputs.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        net[1](params, np.concatenate([SEQUENCES, SEQUENCES[:, :1]], axis=1), mask_constant=7.0)
+
+
+def test_fan_in_sum_refuses_branches_in_different_layouts_whole():
+    k = stax.Identity()[2](SEQUENCES, None)
+    message = ("FanInSum: its branches keep the batch and channel axes at different places ([(0, 1), None], None: "
+               "batch first, channels last); the sum of such activations mixes channels with positions and has no "
+               "infinite-width limit.")
+    with pytest.raises(ValueError, match=_whole(message)):
+        kernel_map_of(stax.FanInSum())([k.replace(layout=(0, 1)), k])
+
+
+# kernel_fn of a network whose first layer takes channels first: the inputs' axes are moved to batch first, channels
+# last before the engine (stax.layer._laying_out); everything else the call carries must reach it unchanged.
+CHANNELS_FIRST = ("NCW", "WIO", "NWC")
+
+
+def test_a_network_taking_channels_first_accepts_x1_as_a_nested_list():
+    x = np.random.default_rng(4).normal(size=(2, 4, 3))
+    net = stax.serial(stax.Conv(2, (1,), dimension_numbers=CHANNELS_FIRST), stax.Flatten())
+    np.testing.assert_array_equal(net[2](x.tolist(), None, "nngp"), net[2](x, None, "nngp"))
+
+
+def test_a_network_taking_channels_first_reads_the_padding_of_its_moved_inputs():
+    # The same sequences channels first and channels last give the same kernel with mask_constant, and the padding
+    # changes it (the padded step would otherwise count in the mean).
+    x = np.transpose(SEQUENCES, (0, 2, 1))  # (2, 4, 3): channels first
+    first = stax.serial(stax.Conv(2, (1,), dimension_numbers=CHANNELS_FIRST), stax.GlobalAvgPool())
+    last = stax.serial(stax.Conv(2, (1,)), stax.GlobalAvgPool())
+    got = first[2](x, None, "nngp", mask_constant=7.0)
+    np.testing.assert_allclose(got, last[2](SEQUENCES, None, "nngp", mask_constant=7.0), rtol=1e-12)
+    assert abs(got[0, 0] - first[2](x, None, "nngp")[0, 0]) > 0.1
+
+
+def test_a_network_taking_channels_first_refuses_mask_constant_with_a_kernel_whole():
+    net = stax.serial(stax.Conv(2, (1,), dimension_numbers=CHANNELS_FIRST), stax.Flatten())
+    with pytest.raises(ValueError, match=_whole("kernel_fn: `mask_constant` applies to input arrays, not to a "
+                                                "Kernel.")):
+        net[2](stax.Identity()[2](SEQUENCES, None), None, "nngp", mask_constant=7.0)
+
+
+def test_a_network_taking_its_batch_on_axis_1_without_channels_moves_the_batch_first():
+    # Flatten names no channel axis: only the batch axis moves.
+    x = np.random.default_rng(6).normal(size=(3, 2, 4))  # batch on axis 1
+    got = stax.serial(stax.Flatten(batch_axis=1), stax.Dense(1))[2](x, None, "nngp")
+    want = stax.serial(stax.Flatten(), stax.Dense(1))[2](np.transpose(x, (1, 0, 2)), None, "nngp")
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_a_graph_network_taking_channels_first_reads_its_patterns():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 3, 4))  # (batch, nodes, channels)
+    pattern = (rng.uniform(size=(2, 3, 3)) < 0.5).astype(float)
+    last = stax.serial(stax.Aggregate(), stax.Dense(1))[2](x, None, "nngp", pattern=pattern)
+    first = stax.serial(stax.Aggregate(channel_axis=1), stax.Dense(1, channel_axis=1))[2](
+        np.transpose(x, (0, 2, 1)), None, "nngp", pattern=pattern)
+    np.testing.assert_allclose(first, last, rtol=1e-12)
+
+
+@pytest.mark.parametrize("make, reads", [
+    (lambda: stax.serial(stax.Dense(2), stax.Aggregate()), True),
+    (lambda: stax.parallel(stax.Identity(), stax.Aggregate()), True),
+    (lambda: stax.serial(stax.Dense(2), stax.Relu()), False),
+])
+def test_a_network_reads_graph_patterns_when_one_of_its_layers_does(make, reads):
+    # kernel_fn refuses `pattern` for a network that would ignore it, and must accept it for one that reads it.
+    assert make()[2].reads_patterns is reads
