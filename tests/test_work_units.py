@@ -9,7 +9,7 @@ def test_every_test_of_the_book_build_shares_one_unit():
 
 
 def test_each_assignment_is_graded_on_one_worker():
-    a = work_unit("tests/book/test_assignment_answers.py::test_reference_solution_scores_full_marks[ch05_finite_width]")
+    a = work_unit("tests/book/test_assignment_answers.py::test_released_exercise_runs_and_scores_zero[ch05_finite_width]")
     b = work_unit("tests/book/test_assignment_answers.py::test_visible_mistakes_fail_a_check_students_see[ch05_finite_width]")
     c = work_unit("tests/book/test_assignment_answers.py::test_visible_mistakes_fail_a_check_students_see[ch06_theory]")
     assert a == b == "assignment ch05_finite_width" and c != a
