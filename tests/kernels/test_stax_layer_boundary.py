@@ -185,24 +185,15 @@ def test_a_layer_that_keeps_positions_zeroes_its_kernel_at_padded_positions():
     np.testing.assert_allclose(out.nngp[1, 1], k.nngp[1, 1] + 0.25, rtol=1e-14)  # real steps: W_std² q + b_std²
 
 
-def test_dense_refuses_a_kernel_whose_channels_are_elsewhere_whole():
-    k = stax.Identity()[2](SEQUENCES, None)  # channels last: axis 2 of 3
-    message = ("Dense: kernel_fn needs `channel_axis` = 1 to be the channel axis of the activations it receives, "
-               "but the layers before it (or the input) keep that axis at 2 of 3 (layout batch_axis=0, "
+@pytest.mark.parametrize("axis, value, have, what", [("channel_axis", 1, 2, "channel"), ("batch_axis", 1, 0, "batch")])
+def test_dense_refuses_a_kernel_whose_axis_is_elsewhere_whole(axis, value, have, what):
+    k = stax.Identity()[2](SEQUENCES, None)  # batch first, channels last: axes 0 and 2 of 3
+    message = (f"Dense: kernel_fn needs `{axis}` = {value} to be the {what} axis of the activations it receives, "
+               f"but the layers before it (or the input) keep that axis at {have} of 3 (layout batch_axis=0, "
                "channel_axis=2); the infinite-width limit of this network is not defined. Give the layer "
-               "`channel_axis=2`.")
+               f"`{axis}={have}`.")
     with pytest.raises(ValueError, match=_whole(message)):
-        kernel_map_of(stax.Dense(2, channel_axis=1))(k)
-
-
-def test_dense_refuses_a_kernel_whose_batch_axis_is_elsewhere_whole():
-    k = stax.Identity()[2](SEQUENCES, None)  # batch first
-    message = ("Dense: kernel_fn needs `batch_axis` = 1 to be the batch axis of the activations it receives, "
-               "but the layers before it (or the input) keep that axis at 0 of 3 (layout batch_axis=0, "
-               "channel_axis=2); the infinite-width limit of this network is not defined. Give the layer "
-               "`batch_axis=0`.")
-    with pytest.raises(ValueError, match=_whole(message)):
-        kernel_map_of(stax.Dense(2, batch_axis=1))(k)
+        kernel_map_of(stax.Dense(2, **{axis: value}))(k)
 
 
 def test_dense_apply_refuses_padded_activations_in_another_layout_than_it_takes_whole():
