@@ -21,7 +21,9 @@ from typing import Callable, Optional
 import jax
 import numpy as np
 
+from .engine.kernel_fn import _same_inputs
 from .engine.outputs import host_array
+from .kernel import Kernel
 from .progress import progress_bar
 
 __all__ = ["batch"]
@@ -96,8 +98,7 @@ def batch(
     infinite_width = not getattr(kernel_fn, "empirical", False)
 
     def batched_kernel_fn(x1, x2=None, *args, **kwargs):
-        if infinite_width and (not args or args[0] is None) and kwargs.get("get") is None:
-            raise ValueError("batch: `get` must name the kernels to compute ('nngp', 'ntk' or both).")
+        get = kwargs.get("get", args[0] if args else None)
         x1 = np.asarray(x1)
         symmetric = x2 is None
         x2_ = x1 if symmetric else np.asarray(x2)
@@ -114,9 +115,7 @@ def batch(
         size = batch_size or max(x1.shape[0], x2_.shape[0])
         rows, cols = _blocks(x1.shape[0], size), _blocks(x2_.shape[0], size)
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
-
-        outputs = {}
-        fields = []
+        assembly = _Assembly(x1.shape[0], x2_.shape[0], symmetric, get)
         bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
 
         def launch(pair, device):
@@ -132,37 +131,108 @@ def batch(
                 extra["pattern"] = (p1[r0:r1], None if b is None else p2[c0:c1])
             return kernel_fn(a, b, *args, **kwargs, **extra)
 
-        def store(pair, result):
-            i, j = pair
-            (r0, r1), (c0, c1) = rows[i], cols[j]
-            if not fields:
-                fields.extend(getattr(result, "_fields", None) or [None])
-            for name in fields:
-                block = np.asarray(result if name is None else getattr(result, name))
-                if name not in outputs:
-                    outputs[name] = np.empty((x1.shape[0], x2_.shape[0]) + block.shape[2:], block.dtype)
-                outputs[name][r0:r1, c0:c1] = block
-                if symmetric and i != j:
-                    outputs[name][c0:c1, r0:r1] = _transpose_pairs(block)
-
         # One block per device in flight: launches are asynchronous, so the
         # devices compute concurrently while the host copies earlier results.
         try:
             for group in _chunks(pairs, len(devices)):
                 launched = [(pair, launch(pair, dev)) for pair, dev in zip(group, devices)]
-                for pair, result in launched:
-                    store(pair, result)
+                for (i, j), result in launched:
+                    assembly.store(i, j, rows[i], cols[j], result)
                     bar.update(1)
         finally:
             bar.close()
-        if fields == [None]:
-            return host_array(outputs[None])
-        from collections import namedtuple
-
-        return namedtuple("Kernel", fields)(*(host_array(outputs[n]) for n in fields))
+        same = symmetric or (patterns is None and _same_inputs(x1, x2_) is True)
+        return assembly.result(same)
 
     batched_kernel_fn.devices = tuple(devices)
     return batched_kernel_fn
+
+
+# How the parts of a kernel (neural-tangents' Kernel fields) are put together from the blocks' parts.
+_BY_PAIR = ("nngp", "ntk")          # (n1, n2, ...): one tile per pair of blocks
+_BY_ROW = ("cov1", "mask1")         # (n1, ...): from one block of each row
+_BY_COLUMN = ("cov2", "mask2")      # (n2, ...): from one block of each column; None for x2 = None
+_PER_KERNEL = ("nngp", "ntk", "cov1", "cov2", "mask1", "mask2", "shape1", "shape2", "is_gaussian",
+               "diagonal_spatial", "layout", "is_input")  # the fields of a whole Kernel that batch assembles
+
+
+class _Assembly:
+    """The result of a batched call, filled block by block (:meth:`store`), in host memory.
+
+    A block's result is an array (named by ``get``: a tile of ``nngp``/``ntk``,
+    or the named part), a named tuple of parts, or a whole
+    :class:`~ntkcourse.kernel.Kernel` (``get=None``). Kernels are tiled;
+    ``cov1``/``mask1`` are taken from the first block of each row of blocks
+    computed, ``cov2``/``mask2`` from the first row (``None`` when x2 is
+    ``None``, as ``kernel_fn`` gives); ``shape1``/``shape2`` get the whole
+    batch sizes; the other parts are the same in every block; ``x1_is_x2`` is
+    the test of the whole inputs.
+    """
+
+    def __init__(self, n1: int, n2: int, symmetric: bool, get):
+        self.n1, self.n2, self.symmetric = n1, n2, symmetric
+        self.single = get if isinstance(get, str) else None
+        self.kind = None  # "array", "tuple" or "kernel", from the first block
+        self.names: list[str] = []
+        self.parts: dict = {}
+        self.pieces: dict[str, dict] = {name: {} for name in _BY_ROW + _BY_COLUMN}
+
+    def store(self, i: int, j: int, row: tuple, col: tuple, result) -> None:
+        if self.kind is None:
+            if isinstance(result, Kernel):
+                self.kind, self.names = "kernel", list(_PER_KERNEL)
+            elif hasattr(result, "_fields"):
+                self.kind, self.names = "tuple", list(result._fields)
+            else:
+                self.kind, self.names = "array", [self.single or "nngp"]
+        for name in self.names:
+            value = result if self.kind == "array" else getattr(result, name)
+            if name == "x1_is_x2":
+                continue  # the test of the whole inputs (result)
+            if name in _BY_PAIR:
+                self._tile(name, value, i, j, row, col)
+            elif name in _BY_ROW:
+                if j == (i if self.symmetric else 0) and value is not None:
+                    self.pieces[name][row[0]] = np.asarray(value)
+            elif name in _BY_COLUMN:
+                if not self.symmetric and i == 0 and value is not None:
+                    self.pieces[name][col[0]] = np.asarray(value)
+            elif name in ("shape1", "shape2"):
+                n = self.n1 if name == "shape1" else self.n2
+                self.parts.setdefault(name, (n,) + tuple(value[1:]))
+            else:
+                self.parts.setdefault(name, value)
+
+    def _tile(self, name, value, i, j, row, col):
+        if value is None:
+            self.parts[name] = None
+            return
+        block = np.asarray(value)
+        if name not in self.parts:
+            self.parts[name] = np.empty((self.n1, self.n2) + block.shape[2:], block.dtype)
+        (r0, r1), (c0, c1) = row, col
+        self.parts[name][r0:r1, c0:c1] = block
+        if self.symmetric and i != j:
+            self.parts[name][c0:c1, r0:r1] = _transpose_pairs(block)
+
+    def _value(self, name, same):
+        if name == "x1_is_x2":
+            return same
+        if name in self.pieces:
+            pieces = self.pieces[name]
+            return host_array(np.concatenate([pieces[k] for k in sorted(pieces)])) if pieces else None
+        value = self.parts.get(name)
+        return host_array(value) if isinstance(value, np.ndarray) else value
+
+    def result(self, same: bool):
+        values = {name: self._value(name, same) for name in self.names}
+        if self.kind == "kernel":
+            return Kernel(**values, same_inputs=False if self.symmetric else same)
+        if self.kind == "tuple":
+            from collections import namedtuple
+
+            return namedtuple("Kernel", self.names)(*values.values())
+        return values[self.names[0]]
 
 
 def _pattern_pair(pattern, symmetric: bool):

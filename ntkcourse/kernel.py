@@ -79,6 +79,12 @@ class Kernel:
         many channels. ``kernel_fn`` sets it on the input kernel and affine
         layers (:meth:`after_affine`) and ``Recurrent`` clear it;
         ``Dropout(mode='train')`` refuses such a kernel.
+      same_inputs: on the kernel ``kernel_fn(x1, x2)`` returns with ``x2``
+        given, whether x2 is x1: the same array object, or equal in shape and
+        within ``1e-12`` in every entry (neural-tangents' test); a traced
+        boolean when the inputs are traced (then a JAX boolean array out of
+        ``jax.jit``). ``False`` on the kernels layers pass to each other,
+        where ``cov2 is None`` says it. Read it as :attr:`x1_is_x2`.
     """
 
     nngp: Any
@@ -96,16 +102,18 @@ class Kernel:
     pattern2: Any = None
     layout: Any = None
     is_input: bool = False
+    same_inputs: Any = False
 
     def tree_flatten(self):
-        children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2, self.pattern1, self.pattern2)
+        children = (self.nngp, self.ntk, self.cov1, self.cov2, self.mask1, self.mask2, self.pattern1, self.pattern2,
+                    self.same_inputs)
         return children, (self.shape1, self.shape2, self.is_gaussian, self.diagonal_spatial, self.fork_independent,
                           self.layout, self.is_input)
 
     @classmethod
     def tree_unflatten(cls, aux, children):
-        nngp, ntk, cov1, cov2, mask1, mask2, pattern1, pattern2 = children
-        return cls(nngp, ntk, cov1, cov2, *aux[:5], mask1, mask2, pattern1, pattern2, *aux[5:])
+        nngp, ntk, cov1, cov2, mask1, mask2, pattern1, pattern2, same_inputs = children
+        return cls(nngp, ntk, cov1, cov2, *aux[:5], mask1, mask2, pattern1, pattern2, *aux[5:], same_inputs)
 
     @property
     def is_masked(self) -> bool:
@@ -168,9 +176,14 @@ class Kernel:
         return True
 
     @property
-    def x1_is_x2(self) -> bool:
-        """Whether the kernel is of x1 with itself (``cov2`` is ``None``)."""
-        return self.cov2 is None
+    def x1_is_x2(self):
+        """Whether the kernel is of x1 with itself (neural-tangents' attribute).
+
+        ``True`` when ``cov2`` is ``None`` (``kernel_fn(x1)``, ``kernel_fn(x1,
+        None)``), else :attr:`same_inputs`: ``kernel_fn(x, x)`` gives ``True``
+        with ``cov2`` equal to ``cov1``, as in neural-tangents.
+        """
+        return True if self.cov2 is None else self.same_inputs
 
     def slice(self, n1_slice, n2_slice) -> "Kernel":
         """The kernel of ``x1[n1_slice]`` and ``x2[n2_slice]`` (neural-tangents' method)."""

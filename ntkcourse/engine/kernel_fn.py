@@ -38,8 +38,10 @@ from .tiles import symmetric_tiles, symmetric_tiles_host
 
 __all__ = ["make_kernel_fn", "GET_NAMES"]
 
-# neural-tangents' names of the Kernel's fields that `get` may ask for.
-GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial")
+# The names `get` may ask for: every field of neural-tangents' Kernel that this package's Kernel carries with the same meaning (the
+# masks are left out: neural-tangents' are broadcast to the activations and True at padding).
+GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial", "x1_is_x2",
+             "is_reversed", "diagonal_batch", "batch_axis", "channel_axis")
 
 _UNSUPPORTED = {
     "diagonal_batch": "only diagonal_batch=True (neural-tangents' default) is implemented; cov1 and cov2 hold the "
@@ -235,9 +237,9 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
         patterns (:func:`ntkcourse.stax.Aggregate`); only then does
         ``kernel_fn`` accept ``pattern=``.
       reads_identity: whether a layer's map reads whether its kernel is of
-        x1 with itself (``Kernel.x1_is_x2``: ``cov2`` is ``None``;
-        ``Dropout(mode='train')``). Then ``kernel_fn(x1, x2)`` with ``x2``
-        the same array object as ``x1``, or concrete and equal to it (same
+        x1 with itself (``cov2`` is ``None``; ``Dropout(mode='train')``).
+        Then ``kernel_fn(x1, x2)`` with ``x2`` the same array object as
+        ``x1``, or concrete and equal to it (same
         shape, ``|x1 - x2| < 1e-12`` in every entry, NaN matching NaN:
         neural-tangents' ``x1_is_x2``), computes the kernel of x1 with itself
         (and returns ``cov2`` equal to ``cov1``); with traced inputs of equal
@@ -303,7 +305,12 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             or a :class:`~ntkcourse.kernel.Kernel` (to continue a computation).
           x2: second inputs with the same trailing shape, or ``None`` for x1.
           get: ``'nngp'``, ``'ntk'``, a tuple of them, or ``None`` for the full
-            :class:`~ntkcourse.kernel.Kernel`.
+            :class:`~ntkcourse.kernel.Kernel`; the other names of
+            neural-tangents' ``Kernel`` with the same meaning here
+            (``'cov1'``, ``'cov2'``, ``'shape1'``, ``'shape2'``,
+            ``'is_gaussian'``, ``'diagonal_spatial'``, ``'x1_is_x2'``,
+            ``'is_reversed'``, ``'diagonal_batch'``, ``'batch_axis'``,
+            ``'channel_axis'``) may be asked for too.
           dtype: ``jnp.float64`` (default, whatever the global JAX setting) or
             ``jnp.float32``.
           diagonal_spatial: for outputs that keep spatial axes, return only
@@ -361,9 +368,12 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
             with jax.enable_x64(True):
                 out = kernel_map(x1)
         else:
-            # Whether x2 is x1, for a network that reads it: None (no, or not asked), True, or a traced boolean.
-            # Graph inputs with x2 given are taken as different: equal features may come with other patterns.
-            same = _same_inputs(x1, x2) if reads_identity and x2 is not None and pattern is None else None
+            # Whether x2, given, is x1 (neural-tangents' x1_is_x2; Kernel.same_inputs): True, False or a traced
+            # boolean. Graph inputs with x2 given are taken as different: equal features may come with other
+            # patterns. A network that reads it (Dropout in training mode) computes the kernel of x1 with itself.
+            given = x2 is not None
+            equal = _same_inputs(x1, x2) if given and pattern is None else False
+            same = equal if reads_identity and given else None
             if same is True:
                 x2 = None
             elif same is False:
@@ -428,6 +438,8 @@ def make_kernel_fn(kernel_map: Callable, input_diagonal: Callable[[bool], bool],
                     out = out.replace(nngp=_real(z), ntk=_imag(z))
                 if same is True and isinstance(out, Kernel):
                     out = _with_cov2(out)  # x2 was given: its covariance too, as for any other network
+            if given and isinstance(out, Kernel):
+                out = out.replace(same_inputs=equal)
         if isinstance(out, (list, tuple)):
             raise ValueError(
                 "kernel_fn: the network ends with several branches (FanOut/parallel without FanInSum); "

@@ -85,7 +85,7 @@ def _train_kernel_map(rate: float):
                 "use mode='test'."
             )
         diag = k.diagonal_spatial
-        same = k.x1_is_x2  # cov2 is None: the kernel of x1 with itself (a diagonal block or tile)
+        same = k.cov2 is None  # the kernel of x1 with itself (a diagonal block or tile)
         return k.replace(
             cov1=_scale_diagonal(k.cov1, factor, 1, diag),
             cov2=_scale_diagonal(k.cov2, factor, 1, diag),

@@ -140,7 +140,7 @@ def layer(
     network accepts ``pattern=`` only if one of its layers does (a
     combinator inherits it from its ``children``).
     ``reads_identity``: the layer's kernel map reads whether its kernel is
-    of x1 with itself (``Kernel.x1_is_x2``, ``Dropout(mode='train')``), so
+    of x1 with itself (``cov2`` is ``None``, ``Dropout(mode='train')``), so
     ``kernel_fn`` must tell the engine when x2 is x1 (see
     :func:`ntkcourse.engine.make_kernel_fn`); a combinator inherits it from
     its ``children``.

@@ -2,8 +2,9 @@
 
 Debian's ``chromium`` (``/usr/bin/chromium``) driven by Playwright; the book
 is served over HTTP from the build of the session fixture ``book`` (see
-conftest.py). Every page is opened once (``visits``) and the tests below read
-what that visit recorded: console errors, requests, typeset math, images.
+conftest.py). Every page is opened once (``page_visits``): the tests below read
+what that visit recorded (console errors, requests, typeset math, images), then
+axe-core analyses the same loaded page in light and dark mode.
 Requests to any other host are refused and reported: the book must work
 offline, which is also how a reader behind a firewall or on a plane sees it.
 Screenshots go to test-artifacts/.
@@ -160,9 +161,37 @@ def _watch(page, visit: Visit, server: str) -> None:
 SCREENSHOTS = {"book/index.html": "front-page", "book/exercises.html": "exercises"}
 
 
+def _record(page, path: str, visit: Visit, shots: dict[str, str], chapters: list[str], server: str) -> Visit | None:
+    """Open the page and record what a reader sees (and take the screenshots of ``shots``).
+
+    Returns a copy of what ``visit`` recorded up to then, so that the later analysis of the same page does
+    not add to it; None when the page does not open (the error is then in ``visit``).
+    """
+    try:
+        page.goto(server + path, wait_until="load")
+        visit.report = page.evaluate(PAGE_REPORT_JS)
+    except Exception as exc:  # a page that does not open fails the tests, not the fixture
+        visit.page_errors.append(f"could not open the page: {exc}")
+        visit.report = dict(EMPTY_REPORT)
+        return None
+    if path in shots:
+        # A chapter is long: its first screen, and its first figure on its own.
+        page.screenshot(path=str(ARTIFACTS / f"book-{shots[path]}.png"), full_page=path not in chapters)
+        figure = page.locator("main figure").first
+        if path in chapters and figure.count():
+            figure.scroll_into_view_if_needed()
+            figure.screenshot(path=str(ARTIFACTS / "book-chapter-figure.png"))
+    return Visit(path, visit.report, list(visit.console_errors), list(visit.page_errors),
+                 list(visit.external_requests), list(visit.failed))
+
+
 @pytest.fixture(scope="module")
-def visits(book, context, server) -> dict[str, Visit]:
-    """Open every page of the book once, recording what happened."""
+def page_visits(book, context, server) -> tuple[dict[str, Visit], dict[str, "AxeVisit"]]:
+    """Open every page of the book once: record what happened (``visits``), then analyse it with axe-core.
+
+    The analysis (``axe_visits``: light, then dark) runs on the page as loaded for the record. The chapter
+    with the most code blocks is opened a second time, for the parts every page repeats (REPEATED_PARTS).
+    """
     ARTIFACTS.mkdir(exist_ok=True)
     chapters = _chapter_paths(book)
     shots = dict(SCREENSHOTS)
@@ -171,30 +200,36 @@ def visits(book, context, server) -> dict[str, Visit]:
     exercise_pages = [f"{name}.html" for name in book.docnames if name.startswith("book/exercises/")]
     if exercise_pages:
         shots[exercise_pages[0]] = "exercise-page"
-    results = {}
+    script = _axe_script()
+    visits, axe_visits = {}, {}
     for path in _page_paths(book):
-        visit = Visit(path)
         page = context.new_page()
-        _watch(page, visit, server)
-        try:
-            page.goto(server + path, wait_until="load")
-            visit.report = page.evaluate(PAGE_REPORT_JS)
-        except Exception as exc:  # a page that does not open fails the tests, not the fixture
-            visit.page_errors.append(f"could not open the page: {exc}")
-            visit.report = dict(EMPTY_REPORT)
-            results[path] = visit
-            page.close()
-            continue
-        if path in shots:
-            # A chapter is long: its first screen, and its first figure on its own.
-            page.screenshot(path=str(ARTIFACTS / f"book-{shots[path]}.png"), full_page=path not in chapters)
-            figure = page.locator("main figure").first
-            if path in chapters and figure.count():
-                figure.scroll_into_view_if_needed()
-                figure.screenshot(path=str(ARTIFACTS / "book-chapter-figure.png"))
+        watched = Visit(path)
+        _watch(page, watched, server)
+        recorded = _record(page, path, watched, shots, chapters, server)
+        visits[path], axe_visits[path] = recorded or watched, AxeVisit(path)
+        if recorded is None:
+            axe_visits[path].error = "could not analyse the page: " + watched.page_errors[-1]
+        else:
+            _analyse(page, axe_visits[path], script, {"exclude": [[s] for s in REPEATED_PARTS]})
         page.close()
-        results[path] = visit
-    return results
+    if chapters:
+        code_page = max(chapters, key=lambda path: visits[path].report["codeBlocks"])
+        page = context.new_page()
+        try:
+            page.goto(server + code_page, wait_until="load")
+        except Exception as exc:  # reported by the test, like any other page that cannot be analysed
+            axe_visits[code_page].error = f"could not analyse the page: {exc}"
+        else:
+            _analyse(page, axe_visits[code_page], script, {"include": [[s] for s in REPEATED_PARTS]})
+        page.close()
+    return visits, axe_visits
+
+
+@pytest.fixture(scope="module")
+def visits(page_visits) -> dict[str, Visit]:
+    """What opening each page recorded: console errors, requests, typeset math, images, links."""
+    return page_visits[0]
 
 
 def _chapter_paths(book) -> list[str]:
@@ -484,35 +519,26 @@ def _violations(result: dict, mode: str) -> list[tuple[str, str, str, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def axe_visits(book, context, server, visits) -> dict[str, AxeVisit]:
-    """Every page of the book analysed by axe-core, light then dark, in one visit each."""
-    script = _axe_script()
-    chapters = _chapter_paths(book)
-    code_page = max(chapters, key=lambda path: visits[path].report["codeBlocks"]) if chapters else None
-    without_repeated = {"exclude": [[selector] for selector in REPEATED_PARTS]}
-    only_repeated = {"include": [[selector] for selector in REPEATED_PARTS]}
-    results = {}
-    for path in _page_paths(book):
-        visit = AxeVisit(path)
-        page = context.new_page()
-        try:
-            page.goto(server + path, wait_until="load")
-            page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+def _analyse(page, visit: AxeVisit, script: str, context: dict) -> None:
+    """axe-core on the loaded page, light then dark, within ``context`` (include/exclude selectors)."""
+    try:
+        page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+        if not visit.math:
             visit.math = page.evaluate(MATH_TEXT_JS)
-            page.add_style_tag(content=NO_TRANSITIONS_CSS)
-            page.evaluate(script)
-            all_rules = page.evaluate(AXE_RULES_JS, WCAG_TAGS) + BOOK_RULES
-            for mode, rules in (("light", all_rules), ("dark", COLOUR_RULES)):
-                visit.backgrounds[mode] = page.evaluate(SET_THEME_JS, mode)
-                visit.violations += _violations(page.evaluate(AXE_RUN_JS, [rules, without_repeated]), mode)
-                if path == code_page:
-                    visit.violations += _violations(page.evaluate(AXE_RUN_JS, [rules, only_repeated]), mode)
-        except Exception as exc:  # a page that cannot be analysed fails the test, not the fixture
-            visit.error = f"could not analyse the page: {exc}"
-        page.close()
-        results[path] = visit
-    return results
+        page.add_style_tag(content=NO_TRANSITIONS_CSS)
+        page.evaluate(script)
+        all_rules = page.evaluate(AXE_RULES_JS, WCAG_TAGS) + BOOK_RULES
+        for mode, rules in (("light", all_rules), ("dark", COLOUR_RULES)):
+            visit.backgrounds[mode] = page.evaluate(SET_THEME_JS, mode)
+            visit.violations += _violations(page.evaluate(AXE_RUN_JS, [rules, context]), mode)
+    except Exception as exc:  # a page that cannot be analysed fails the test, not the fixture
+        visit.error = f"could not analyse the page: {exc}"
+
+
+@pytest.fixture(scope="module")
+def axe_visits(page_visits) -> dict[str, AxeVisit]:
+    """Every page of the book analysed by axe-core, light then dark, on the visit of ``page_visits``."""
+    return page_visits[1]
 
 
 def test_no_wcag_a_or_aa_violation_on_any_page_in_light_or_dark_mode(axe_visits):

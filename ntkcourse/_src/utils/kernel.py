@@ -10,10 +10,10 @@ masks ``True`` at *real* positions; the constructor translates. Two fields
 have one value here: the spatial axes in the activations' order
 (``is_reversed=False``) and ``cov1``/``cov2`` holding each input's own
 covariance (``diagonal_batch=True``); any other value raises ``ValueError``
-naming the argument, rather than being ignored. ``x1_is_x2`` is read
-from ``cov2`` here (``cov2=None`` means x2 is x1), so the argument is
-accepted either way: give ``cov2=None`` for the kernel of x1 with itself
-(``Dropout(mode='train')`` scales its diagonal only there). ``is_input`` is
+naming the argument, rather than being ignored. ``cov2=None`` means x2
+is x1 (``x1_is_x2`` is then ``True`` whatever is given; ``Dropout(mode=
+'train')`` scales the diagonal only there); with ``cov2`` given,
+``x1_is_x2`` is kept as the kernel's ``same_inputs``. ``is_input`` is
 kept (``Dropout(mode='train')`` refuses the kernel of the inputs).
 """
 from __future__ import annotations
@@ -74,6 +74,6 @@ def Kernel(nngp, ntk, cov1, cov2, x1_is_x2, is_gaussian, is_reversed, is_input,
         ntk = jnp.full(jnp.shape(nngp), ntk, jnp.result_type(nngp))
     return _PackageKernel(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, shape1=ours(shape1), shape2=ours(shape2),
                           is_gaussian=bool(is_gaussian), diagonal_spatial=bool(diagonal_spatial),
-                          is_input=bool(is_input),
+                          is_input=bool(is_input), same_inputs=False if cov2 is None else x1_is_x2,
                           mask1=real_positions(mask1, shape1), mask2=real_positions(mask2, shape2),
                           layout=None if (b, c) == (0, rank - 1) else (b, c))
