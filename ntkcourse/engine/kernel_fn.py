@@ -38,8 +38,9 @@ from .tiles import symmetric_tiles, symmetric_tiles_host
 
 __all__ = ["make_kernel_fn", "GET_NAMES"]
 
-# The names `get` may ask for: every field of neural-tangents' Kernel that this package's Kernel carries with the same meaning (the
-# masks are left out: neural-tangents' are broadcast to the activations and True at padding).
+# The names `get` may ask for: every field of neural-tangents' Kernel that this package's Kernel carries
+# with the same meaning (not the masks: neural-tangents' are broadcast to the activations, True at padding;
+# not is_input, which 0.6.5 never sets).
 GET_NAMES = ("nngp", "ntk", "cov1", "cov2", "shape1", "shape2", "is_gaussian", "diagonal_spatial", "x1_is_x2",
              "is_reversed", "diagonal_batch", "batch_axis", "channel_axis")
 
