@@ -270,6 +270,7 @@ def blocked_kernel(
     nngp = aligned_empty((n1, n2) + per_pair, np.dtype(dtype))
     ntk = aligned_empty((n1, n2) + per_pair, np.dtype(dtype)) if compute_ntk else None
     cov1, cov2 = [None] * len(rows), [None] * len(cols)
+    mask1, mask2 = [None] * len(rows), [None] * len(cols)  # padded sequences' masks, as kernel_fn's whole call
 
     def dispatch(pair):
         i, j = pair
@@ -290,8 +291,10 @@ def blocked_kernel(
                 out[c, r] = transpose_pair_axes(part[:nr, :nc], diagonal_spatial)
         if cov1[i] is None:
             cov1[i] = np.asarray(k.cov1)[:nr]
+            mask1[i] = None if k.mask1 is None else np.asarray(k.mask1)[:nr]
         if not symmetric and cov2[j] is None:
             cov2[j] = np.asarray(k.cov2)[:nc]
+            mask2[j] = None if k.mask2 is None else np.asarray(k.mask2)[:nc]
         return k
 
     bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
@@ -319,5 +322,7 @@ def blocked_kernel(
         shape2,
         first.is_gaussian,
         first.diagonal_spatial,
+        mask1=None if mask1[0] is None else jnp.asarray(np.concatenate(mask1)),
+        mask2=None if symmetric or mask2[0] is None else jnp.asarray(np.concatenate(mask2)),
         layout=first.layout,
     )

@@ -83,6 +83,25 @@ def test_cross_kernel_in_blocks_equals_one_piece_including_the_variances():
         np.testing.assert_allclose(getattr(blocked, name), getattr(whole, name), **ROUND_OFF)
 
 
+@pytest.mark.parametrize("second", ["none", "other"])
+def test_padded_images_in_blocks_keep_the_masks_of_one_piece(second):
+    """The masks of padded inputs (``mask_constant``) come back as the whole call gives them: those of
+    all of x1 (and of x2, when given), not ``None``."""
+    x1 = _images(5, seed=5)
+    x1[1, 3:] = x1[3, :, 2:] = 100.0
+    x2 = None if second == "none" else _images(3, seed=6)
+    if x2 is not None:
+        x2[0, :, :1] = 100.0
+    _, _, kernel_fn = _gap_net()
+    whole = kernel_fn(x1, x2, mask_constant=100.0)
+    blocked = kernel_fn(x1, x2, mask_constant=100.0, plan=ExecutionPlan(block_size=2))
+    np.testing.assert_array_equal(blocked.mask1, whole.mask1)
+    assert (blocked.mask2 is None) == (whole.mask2 is None)
+    if whole.mask2 is not None:
+        np.testing.assert_array_equal(blocked.mask2, whole.mask2)
+    np.testing.assert_allclose(blocked.nngp, whole.nngp, **ROUND_OFF)
+
+
 def test_spatial_kernel_output_in_blocks_keeps_its_pairs_of_positions():
     """Without a readout the output keeps every pair of positions; blocks of
     K(x, x) below the diagonal are the transposes with each pair swapped."""
