@@ -469,7 +469,9 @@ def quadrature(fn: Callable, deg: int = 25, df: Optional[Callable] = None, name:
         w = jnp.asarray(weights, dtype=z.dtype)
         rho, _ = _safe_correlation(va, vb, cov)
         su, sv = _sqrt_nonneg(va), _sqrt_nonneg(vb)
-        orth = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
+        # sqrt(1 - rho^2) with a zero gradient at rho = +-1, where sqrt's is infinite: there rho is at its
+        # extreme, so its own derivative is zero and the exact product is zero, not 0 * inf = NaN.
+        orth = _sqrt_nonneg(1.0 - rho * rho)
         shape = jnp.broadcast_shapes(jnp.shape(va), jnp.shape(vb), jnp.shape(cov))
         su, sv, rho, orth = (jnp.broadcast_to(q, shape) for q in (su, sv, rho, orth))
 

@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dual import DualActivation, arccos, arcsin
+from .dual import DualActivation, _arccos_of_abs, arcsin
 
 __all__ = [
     "exp",
@@ -311,8 +311,10 @@ def rectified_monomial(degree: int) -> DualActivation:
 
     def kernel(n, va, vb, cov):
         rho, s = _correlation(va, vb, cov)
-        angle = math.pi - arccos(rho)
-        sin_t = jnp.sqrt(jnp.maximum(1.0 - rho * rho, 0.0))
+        # As the ReLU's (dual._relu_parts): correlations within 8 ulps of +-1 taken as +-1, which also gives
+        # finite gradients there (sqrt(1 - rho^2) and arccos have infinite derivatives at rho = +-1).
+        theta_abs, sin_t = _arccos_of_abs(jnp.abs(rho), snap=True)
+        angle = jnp.where(rho < 0, theta_abs, math.pi - theta_abs)
         a, b = polys[n]
         pa = sum(c * rho**k for k, c in enumerate(a))
         pb = sum(c * rho**k for k, c in enumerate(b)) if n > 0 else 0.0
