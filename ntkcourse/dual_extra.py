@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dual import DualActivation, _arccos_of_abs, arcsin
+from .dual import DualActivation, _arccos_of_abs, _sqrt_nonneg, arcsin
 
 __all__ = [
     "exp",
@@ -44,8 +44,12 @@ _INV_2PI = 1.0 / (2.0 * math.pi)
 
 
 def _correlation(var1, var2, cov):
-    """``(rho, sqrt(var1 var2))`` with rho clipped to [-1, 1] and 0 where a variance is 0."""
-    s = jnp.sqrt(jnp.maximum(var1, 0.0)) * jnp.sqrt(jnp.maximum(var2, 0.0))
+    """``(rho, sqrt(var1 var2))`` with rho clipped to [-1, 1] and 0 where a variance is 0.
+
+    The square roots have a zero gradient at a zero variance (a zero input), not sqrt's infinite one,
+    which would make every gradient through such an input NaN (``dual._sqrt_nonneg``).
+    """
+    s = _sqrt_nonneg(var1) * _sqrt_nonneg(var2)
     rho = jnp.where(s > 0, cov / jnp.where(s > 0, s, 1.0), 0.0)
     return jnp.clip(rho, -1.0, 1.0), s
 
@@ -356,9 +360,10 @@ def exp_normalized(gamma: float = 1.0, shift: float = -1.0, do_clip: bool = Fals
     g, sh = float(gamma), float(shift)
 
     def _rho(va, vb, cov):
-        s = jnp.sqrt(jnp.maximum(va, 0.0)) * jnp.sqrt(jnp.maximum(vb, 0.0))
-        rho = jnp.where(s > 0, cov / jnp.where(s > 0, s, 1.0), 0.0)
-        return (jnp.clip(rho, -1.0, 1.0) if do_clip else rho), s
+        rho, s = _correlation(va, vb, cov)  # clipped; unclipped below (the same where-guarded quotient)
+        if not do_clip:
+            rho = jnp.where(s > 0, cov / jnp.where(s > 0, s, 1.0), 0.0)
+        return rho, s
 
     def nngp(va, vb, cov):
         rho, s = _rho(va, vb, cov)

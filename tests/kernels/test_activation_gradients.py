@@ -79,3 +79,18 @@ def test_numerical_activation_gradient_through_equal_inputs_equals_neural_tangen
         f = _summed_kernel("ElementwiseNumerical(tanh)", get, cross=True)
         grad = np.asarray(jax.grad(f)(jnp.asarray(X)))
     np.testing.assert_allclose(grad, NT_CROSS_GRADIENTS[get], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("activation", ["RectifiedMonomial(2)", "Sign", "ExpNormalized", "ElementwiseNumerical(tanh)"])
+def test_gradient_at_a_zero_input_is_finite(activation):
+    """A zero input (variance 0, correlation undefined) gives finite gradients, not sqrt's infinite
+    derivative at 0 times zero (NaN) spread to every input; for ``Sign`` and ``ExpNormalized`` the kernel
+    is not differentiable there (it depends on the input's direction), any finite value is a valid choice."""
+    layers = {"Sign": stax.Sign, "ExpNormalized": stax.ExpNormalized}
+    layer = layers[activation]() if activation in layers else ACTIVATIONS[activation]()
+    _, _, kernel_fn = stax.serial(stax.Dense(3), layer, stax.Dense(1))
+    x = X.copy()
+    x[1] = 0.0
+    with jax.enable_x64(True):
+        grad = np.asarray(jax.grad(lambda x: kernel_fn(x, None, "ntk").sum())(jnp.asarray(x)))
+    assert np.all(np.isfinite(grad)), grad
