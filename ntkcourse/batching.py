@@ -23,6 +23,7 @@ import numpy as np
 
 from .engine.kernel_fn import _same_inputs
 from .engine.outputs import host_array
+from .engine.tiles import transpose_pair_axes
 from .kernel import Kernel
 from .progress import progress_bar
 
@@ -31,16 +32,6 @@ __all__ = ["batch"]
 
 def _blocks(n: int, size: int):
     return [(start, min(start + size, n)) for start in range(0, n, size)]
-
-
-def _transpose_pairs(block: np.ndarray) -> np.ndarray:
-    """Kernel of (x2, x1) from the kernel of (x1, x2): swap the batch axes and
-    the two members of every spatial pair.
-    """
-    axes = list(range(block.ndim))
-    for i in range(0, block.ndim, 2):
-        axes[i], axes[i + 1] = axes[i + 1], axes[i]
-    return np.transpose(block, axes)
 
 
 def batch(
@@ -115,7 +106,7 @@ def batch(
         size = batch_size or max(x1.shape[0], x2_.shape[0])
         rows, cols = _blocks(x1.shape[0], size), _blocks(x2_.shape[0], size)
         pairs = [(i, j) for i in range(len(rows)) for j in range(len(cols)) if not symmetric or i <= j]
-        assembly = _Assembly(x1.shape[0], x2_.shape[0], symmetric, get)
+        assembly = _Assembly(x1.shape[0], x2_.shape[0], symmetric, get, bool(kwargs.get("diagonal_spatial", False)))
         bar = progress_bar(len(pairs), "kernel blocks", "block", progress)
 
         def launch(pair, device):
@@ -169,8 +160,9 @@ class _Assembly:
     the test of the whole inputs.
     """
 
-    def __init__(self, n1: int, n2: int, symmetric: bool, get):
+    def __init__(self, n1: int, n2: int, symmetric: bool, get, diagonal_spatial: bool):
         self.n1, self.n2, self.symmetric = n1, n2, symmetric
+        self.diagonal_spatial = diagonal_spatial  # the tiles' spatial axes hold diagonals, not pairs
         self.single = get if isinstance(get, str) else None
         self.kind = None  # "array", "tuple" or "kernel", from the first block
         self.names: list[str] = []
@@ -181,6 +173,7 @@ class _Assembly:
         if self.kind is None:
             if isinstance(result, Kernel):
                 self.kind, self.names = "kernel", list(_PER_KERNEL)
+                self.diagonal_spatial = bool(result.diagonal_spatial)
             elif hasattr(result, "_fields"):
                 self.kind, self.names = "tuple", list(result._fields)
             else:
@@ -213,7 +206,7 @@ class _Assembly:
         (r0, r1), (c0, c1) = row, col
         self.parts[name][r0:r1, c0:c1] = block
         if self.symmetric and i != j:
-            self.parts[name][c0:c1, r0:r1] = _transpose_pairs(block)
+            self.parts[name][c0:c1, r0:r1] = transpose_pair_axes(block, self.diagonal_spatial)
 
     def _value(self, name, same):
         if name == "x1_is_x2":

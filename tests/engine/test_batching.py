@@ -60,6 +60,20 @@ def test_blocked_cnn_kernel_keeps_spatial_pairs_in_order():
     np.testing.assert_allclose(blocked, full, rtol=1e-13, atol=1e-15)
 
 
+@pytest.mark.parametrize("height, width", [(3, 3), (3, 4)])
+def test_blocked_kernel_of_spatial_diagonals_mirrors_only_the_batch_axes(height, width):
+    """With ``diagonal_spatial=True`` the blocks below the diagonal of K(x, x) are those above with the two
+    inputs swapped and the positions left as they are (session 11: they were also transposed in space,
+    wrong values for square images and a shape error for others)."""
+    x = np.random.default_rng(7).normal(size=(5, height, width, 2))
+    _, _, kernel_fn = stax.serial(stax.Conv(3, (2, 2), padding="SAME"), stax.Relu(),
+                                  stax.Conv(3, (2, 2), padding="SAME"))
+    whole = np.asarray(kernel_fn(x, None, ("nngp", "ntk"), diagonal_spatial=True).ntk)
+    blocked = batching.batch(kernel_fn, batch_size=2, progress=False)(x, None, ("nngp", "ntk"), diagonal_spatial=True)
+    assert blocked.ntk.shape == (5, 5, height, width)
+    np.testing.assert_allclose(blocked.ntk, whole, rtol=1e-13, atol=0)
+
+
 def test_no_block_holds_more_than_batch_size_inputs(fc_inputs):
     x1, x2 = fc_inputs
     _, _, kernel_fn = _mlp()
