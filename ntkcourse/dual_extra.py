@@ -43,15 +43,15 @@ __all__ = [
 _INV_2PI = 1.0 / (2.0 * math.pi)
 
 
-def _correlation(var1, var2, cov):
-    """``(rho, sqrt(var1 var2))`` with rho clipped to [-1, 1] and 0 where a variance is 0.
+def _correlation(var1, var2, cov, clip: bool = True):
+    """``(rho, sqrt(var1 var2))`` with rho clipped to [-1, 1] (unless ``clip=False``) and 0 where a variance is 0.
 
     The square roots have a zero gradient at a zero variance (a zero input), not sqrt's infinite one,
     which would make every gradient through such an input NaN (``dual._sqrt_nonneg``).
     """
     s = _sqrt_nonneg(var1) * _sqrt_nonneg(var2)
     rho = jnp.where(s > 0, cov / jnp.where(s > 0, s, 1.0), 0.0)
-    return jnp.clip(rho, -1.0, 1.0), s
+    return (jnp.clip(rho, -1.0, 1.0) if clip else rho), s
 
 
 def exp(a: float = 1.0, b: float = 1.0) -> DualActivation:
@@ -359,18 +359,12 @@ def exp_normalized(gamma: float = 1.0, shift: float = -1.0, do_clip: bool = Fals
     """
     g, sh = float(gamma), float(shift)
 
-    def _rho(va, vb, cov):
-        rho, s = _correlation(va, vb, cov)  # clipped; unclipped below (the same where-guarded quotient)
-        if not do_clip:
-            rho = jnp.where(s > 0, cov / jnp.where(s > 0, s, 1.0), 0.0)
-        return rho, s
-
     def nngp(va, vb, cov):
-        rho, s = _rho(va, vb, cov)
+        rho, s = _correlation(va, vb, cov, clip=do_clip)
         return s * jnp.exp(g * (rho + sh))
 
     def dnngp(va, vb, cov):
-        rho, _ = _rho(va, vb, cov)
+        rho, _ = _correlation(va, vb, cov, clip=do_clip)
         return g * jnp.exp(g * (rho + sh))
 
     def no_fn(x):
